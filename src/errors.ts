@@ -1,0 +1,41 @@
+// Typed errors: every failure the engine can foresee gets its own class and a message that
+// names what went wrong (the op, the shapes, the limit) and what to do about it.
+// Not here: recovery logic; callers decide what to do with an error.
+
+/** Base class, so callers can catch everything the engine throws on purpose. */
+export class EngineError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** No WebGPU in this environment, or no adapter/device could be obtained. */
+export class WebGPUUnavailableError extends EngineError {}
+
+/** Shapes that do not fit an op's rule, found while the graph is built. */
+export class ShapeError extends EngineError {}
+
+/** A dtype an op does not accept. */
+export class DTypeError extends EngineError {}
+
+/** A tensor or plan that exceeds a limit of the device at hand. */
+export class DeviceLimitError extends EngineError {}
+
+/** Fed data of the wrong length or type, a missing feed, an unknown name. */
+export class InputError extends EngineError {}
+
+/** The debug check found a NaN or an infinity; `op` names the op that first produced one. */
+export class NonFiniteError extends EngineError {
+  constructor(message: string, readonly op: string) {
+    super(message);
+  }
+}
+
+/** The GPU device was lost (driver reset, tab backgrounded too long, out of memory). */
+export class DeviceLostError extends EngineError {}
+
+/** Formats a shape the way every message prints it: [2, 3, 4]. */
+export function fmtShape(shape: readonly number[]): string {
+  return `[${shape.join(', ')}]`;
+}

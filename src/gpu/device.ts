@@ -1,0 +1,127 @@
+// Acquiring a WebGPU adapter and device in a page, a Web Worker or Node, and describing it.
+// The only difference between environments is where the `GPU` object comes from: the caller
+// may pass one; otherwise `navigator.gpu`; otherwise, in Node, the `webgpu` package (Dawn).
+// Not here: buffers, pipelines or dispatch (see buffers.ts and kernels.ts).
+
+import { DeviceLostError, WebGPUUnavailableError } from '../errors.js';
+
+/** Features the engine knows how to use when the adapter has them. */
+export const OPTIONAL_FEATURES = ['shader-f16', 'subgroups', 'timestamp-query'] as const;
+export type OptionalFeature = (typeof OPTIONAL_FEATURES)[number];
+
+export interface DeviceOptions {
+  /** A `GPU` object to use instead of `navigator.gpu` or Node's `webgpu` package. */
+  gpu?: GPU;
+  /** Passed to requestAdapter. */
+  powerPreference?: GPUPowerPreference;
+  /** Features to leave off even when the adapter has them (to test fallbacks). */
+  disable?: OptionalFeature[];
+}
+
+export interface AdapterSummary {
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  /** True for CPU-emulated adapters such as SwiftShader, where barriers are very costly. */
+  isSoftware: boolean;
+}
+
+/** A device with what the engine needs to know about it. */
+export interface GpuContext {
+  device: GPUDevice;
+  adapter: AdapterSummary;
+  features: Set<OptionalFeature>;
+  limits: GPUSupportedLimits;
+  /** Resolves when the device is lost; `lost` is set synchronously before it resolves. */
+  lost: Promise<DeviceLostError>;
+  isLost(): boolean;
+}
+
+async function findGpu(given?: GPU): Promise<GPU> {
+  if (given) return given;
+  const nav = (globalThis as { navigator?: Navigator }).navigator;
+  if (nav?.gpu) return nav.gpu;
+  const isNode = typeof process !== 'undefined' && !!process.versions?.node;
+  if (isNode) {
+    try {
+      // A variable specifier keeps bundlers from pulling Dawn into page builds.
+      const pkg = 'webgpu';
+      const dawn = (await import(/* @vite-ignore */ pkg)) as {
+        create(flags: string[]): GPU;
+        globals: Record<string, unknown>;
+      };
+      Object.assign(globalThis, dawn.globals);
+      return dawn.create([]);
+    } catch (e) {
+      throw new WebGPUUnavailableError(
+        `WebGPU is not available in Node: could not load the 'webgpu' package (${(e as Error).message}). ` +
+          `Install it with 'npm install webgpu'. Without a GPU, also install a Vulkan loader and ` +
+          `software driver (Debian: 'apt-get install libvulkan1 chromium') and set ` +
+          `VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json.`,
+      );
+    }
+  }
+  throw new WebGPUUnavailableError(
+    'This browser has no WebGPU (navigator.gpu is missing). Use a recent Chrome, Edge or Safari, ' +
+      'serve the page from https or localhost, and in Chromium on Linux start it with ' +
+      '--enable-unsafe-webgpu (add --use-webgpu-adapter=swiftshader when there is no GPU).',
+  );
+}
+
+function summarise(info: GPUAdapterInfo | undefined): AdapterSummary {
+  const vendor = info?.vendor ?? '';
+  const architecture = info?.architecture ?? '';
+  const device = info?.device ?? '';
+  const description = info?.description ?? '';
+  const all = `${vendor} ${architecture} ${device} ${description}`.toLowerCase();
+  // Headless Chromium on SwiftShader reports an empty info object; so does a blocked adapter.
+  const isSoftware = /swiftshader|llvmpipe|lavapipe|software|cpu/.test(all) || all.trim() === '';
+  return { vendor, architecture, device, description, isSoftware };
+}
+
+/** Finds an adapter and requests a device with every optional feature it offers. */
+export async function acquireDevice(opts: DeviceOptions = {}): Promise<GpuContext> {
+  const gpu = await findGpu(opts.gpu);
+  const adapter = await gpu.requestAdapter({ powerPreference: opts.powerPreference });
+  if (!adapter) {
+    throw new WebGPUUnavailableError(
+      'WebGPU is present but no adapter was found. In Node without a GPU, set ' +
+        'VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json (Debian package chromium) and ' +
+        'install libvulkan1; in Chromium without a GPU, add --use-webgpu-adapter=swiftshader.',
+    );
+  }
+  const features = new Set<OptionalFeature>(
+    OPTIONAL_FEATURES.filter((f) => adapter.features.has(f) && !opts.disable?.includes(f)),
+  );
+  // Ask for the adapter's own maxima: the defaults (128 MiB bindings) are far below most GPUs.
+  const l = adapter.limits;
+  const device = await adapter.requestDevice({
+    requiredFeatures: [...features] as GPUFeatureName[],
+    requiredLimits: {
+      maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
+      maxBufferSize: l.maxBufferSize,
+      maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
+      maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
+      maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX,
+      maxComputeWorkgroupSizeY: l.maxComputeWorkgroupSizeY,
+      maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
+    },
+  });
+  let lost = false;
+  const lostPromise = device.lost.then((info) => {
+    lost = true;
+    return new DeviceLostError(
+      `The GPU device was lost (${info.reason}: ${info.message || 'no message'}). ` +
+        'Create a new engine; parameters saved in a checkpoint can be loaded into it.',
+    );
+  });
+  return {
+    device,
+    adapter: summarise(adapter.info),
+    features,
+    limits: device.limits,
+    lost: lostPromise,
+    isLost: () => lost,
+  };
+}

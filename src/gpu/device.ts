@@ -29,6 +29,8 @@ export interface AdapterSummary {
 
 /** A device with what the engine needs to know about it. */
 export interface GpuContext {
+  /** Held so the implementation's GPU object (Dawn's in Node) lives as long as the device. */
+  gpu: GPU;
   device: GPUDevice;
   adapter: AdapterSummary;
   features: Set<OptionalFeature>;
@@ -117,6 +119,7 @@ export async function acquireDevice(opts: DeviceOptions = {}): Promise<GpuContex
     );
   });
   return {
+    gpu,
     device,
     adapter: summarise(adapter.info),
     features,

@@ -75,6 +75,8 @@ export interface OpCase<A> {
   gen?: (i: number, spec: TensorSpec, rand: () => number) => HostTensor;
   /** Inputs whose gradient is checked (default: every f32 input; [] to skip). */
   gradInputs?: number[];
+  /** Outputs that receive a random gradient seed in the check (default: every f32 output). */
+  gradOutputs?: number[];
   /** Absolute+relative tolerance of the GPU forward against the CPU reference (default 1e-4). */
   tol?: number;
   /** Tolerance of the gradient check (default 2e-3). */

@@ -1,0 +1,139 @@
+// The Engine: one GPU device with its buffer pool, pipeline cache and tuned kernel choices,
+// the home of parameter and constant storage, and the two ways to run a graph: eagerly
+// (`read`/`run`, for tests and exploration) or compiled into a replayable Plan (`compile`).
+// Not here: how a plan is built or replayed (executor.ts), or any kernel (ops/).
+
+import { acquireDevice, type DeviceOptions, type GpuContext } from './gpu/device.js';
+import { BufferPool } from './gpu/buffers.js';
+import { KernelCache } from './gpu/kernels.js';
+import { compilePlan, type CompileSpec, type Feeds, Plan } from './executor.js';
+import { InputError, fmtShape } from './errors.js';
+import type { KernelEnv } from './ops/types.js';
+import type { HostArray, Tensor } from './tensor.js';
+
+export interface EngineOptions extends DeviceOptions {
+  /** Kernel choices to use instead of measuring them (for example { matmul: 'register' }). */
+  tuning?: Record<string, string>;
+}
+
+export class Engine {
+  readonly pool: BufferPool;
+  readonly kernels: KernelCache;
+  readonly tuning: Record<string, string>;
+  private params = new Map<Tensor, GPUBuffer>();
+  private pendingParams = new Map<Tensor, Promise<GPUBuffer>>();
+  private constants = new WeakMap<Tensor, GPUBuffer>();
+  // Constants are owned by their tensor: when it is collected, its buffer goes back to the pool.
+  private constantsGone = new FinalizationRegistry<GPUBuffer>((b) => this.pool.release(b));
+
+  constructor(readonly gpu: GpuContext, opts: EngineOptions = {}) {
+    this.pool = new BufferPool(gpu.device, gpu.limits);
+    this.kernels = new KernelCache(gpu.device, gpu.features);
+    this.tuning = { ...opts.tuning };
+  }
+
+  /** What kernels may know about this device when they choose a variant. */
+  get env(): KernelEnv {
+    return { features: this.gpu.features, limits: this.gpu.limits, isSoftware: this.gpu.adapter.isSoftware, tuning: this.tuning };
+  }
+
+  /** Compiles forward, backward and updates into a plan to replay every step. */
+  compile(spec: CompileSpec): Promise<Plan> {
+    return compilePlan(this, spec);
+  }
+
+  /** Eager mode: runs the graph behind `targets` one op at a time and returns their values. */
+  async run(targets: Tensor[], feeds: Feeds = {}, opts: { checkFinite?: boolean } = {}): Promise<HostArray[]> {
+    const outputs = Object.fromEntries(targets.map((t, i) => [String(i), t]));
+    const plan = await compilePlan(this, { outputs, eager: true, checkFinite: opts.checkFinite });
+    try {
+      const r = await plan.run(feeds);
+      return targets.map((_, i) => r[String(i)]);
+    } finally {
+      plan.dispose();
+    }
+  }
+
+  /** Eager mode for one tensor. */
+  async read(t: Tensor, feeds: Feeds = {}): Promise<HostArray> {
+    return (await this.run([t], feeds))[0];
+  }
+
+  /** The buffer of a constant tensor, uploaded on first use. */
+  constantBuffer(t: Tensor): GPUBuffer {
+    if (t.source.kind !== 'constant') throw new InputError(`${t} is not a constant.`);
+    let b = this.constants.get(t);
+    if (!b) {
+      b = this.pool.acquire(t.size * 4, `constant ${fmtShape(t.shape)}`);
+      this.gpu.device.queue.writeBuffer(b, 0, t.source.data);
+      this.constants.set(t, b);
+      this.constantsGone.register(t, b);
+    }
+    return b;
+  }
+
+  /** The buffer of a parameter, created and initialised on first use. */
+  parameterBuffer(p: Tensor): Promise<GPUBuffer> {
+    const ready = this.params.get(p);
+    if (ready) return Promise.resolve(ready);
+    let pending = this.pendingParams.get(p);
+    if (!pending) {
+      pending = this.initParameter(p);
+      this.pendingParams.set(p, pending);
+    }
+    return pending;
+  }
+
+  private async initParameter(p: Tensor): Promise<GPUBuffer> {
+    const s = p.source;
+    if (s.kind !== 'parameter') throw new InputError(`${p} is not a parameter.`);
+    const b = this.pool.acquire(p.size * 4, `parameter '${s.name}' ${fmtShape(p.shape)}`);
+    if (s.init instanceof Float32Array) {
+      this.gpu.device.queue.writeBuffer(b, 0, s.init);
+    } else {
+      // Initialise on the GPU: an eager plan that assigns the init graph to this buffer.
+      this.params.set(p, b);
+      const plan = await compilePlan(this, { updates: [[p, s.init as Tensor]], eager: true });
+      try {
+        await plan.run();
+      } finally {
+        plan.dispose();
+      }
+    }
+    this.params.set(p, b);
+    this.pendingParams.delete(p);
+    return b;
+  }
+
+  /** Reads a parameter's current values. */
+  async readParameter(p: Tensor): Promise<Float32Array> {
+    return (await this.read(p)) as Float32Array;
+  }
+
+  /** Overwrites a parameter's values (for example from a checkpoint); checks the length first. */
+  async writeParameter(p: Tensor, data: Float32Array): Promise<void> {
+    if (data.length !== p.size) {
+      throw new InputError(`${p} has ${p.size} values; ${data.length} were given.`);
+    }
+    this.gpu.device.queue.writeBuffer(await this.parameterBuffer(p), 0, data);
+  }
+
+  /** Releases a parameter's storage. */
+  freeParameter(p: Tensor): void {
+    const b = this.params.get(p);
+    if (b) {
+      this.params.delete(p);
+      this.pool.release(b);
+    }
+  }
+
+  /** Destroys the device; the engine cannot be used afterwards. */
+  destroy(): void {
+    this.gpu.device.destroy();
+  }
+}
+
+/** Acquires a device (page, worker or Node) and returns an engine on it. */
+export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
+  return new Engine(await acquireDevice(opts), opts);
+}

@@ -1,0 +1,12 @@
+// Plain stochastic gradient descent as graph updates: p <- p - lr * dp. The learning rate is
+// a tensor (usually a scalar input fed every step), so schedules change it without
+// recompiling. The fused optimizers (one dispatch for every parameter) will sit beside this.
+
+import { mul, sub } from '../ops/elementwise.js';
+import { constant, type Tensor } from '../tensor.js';
+
+/** The update pairs for compile({ updates }): one new value per parameter. */
+export function sgd(params: Tensor[], grads: Tensor[], lr: Tensor | number): [Tensor, Tensor][] {
+  const rate = typeof lr === 'number' ? constant([lr], []) : lr;
+  return params.map((p, i) => [p, sub(p, mul(grads[i], rate))]);
+}

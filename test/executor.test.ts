@@ -1,0 +1,143 @@
+// The compiled executor: replay matches eager mode, liveness reuse lowers peak bytes, replay
+// leaks nothing, and bad feeds, device limits, non-finite values and a lost device each give
+// their typed error before any state is harmed.
+
+import { describe, expect, it } from 'vitest';
+import {
+  DeviceLimitError, DeviceLostError, InputError, NonFiniteError, add, constant, createEngine,
+  crossEntropyMean, exp, full, grad, input, log, matmul, mulScalar, parameter, relu, sgd, sum, tanh,
+} from '../src/index.js';
+import { seededRandom } from './support/opchecks.js';
+import { testEngine } from './support/engine.js';
+
+const rand = seededRandom(11);
+const randoms = (n: number, s = 1) => Float32Array.from({ length: n }, () => (rand() * 2 - 1) * s);
+
+/** A two-layer MLP training step: loss, gradients and SGD updates. */
+function mlpStep(N: number, D: number, H: number, V: number) {
+  const x = input('x', [N, D]);
+  const y = input('y', [N], 'i32');
+  const lr = input('lr', []);
+  const w1 = parameter('w1', randoms(D * H, 0.5), [D, H]);
+  const b1 = parameter('b1', new Float32Array(H), [H]);
+  const w2 = parameter('w2', randoms(H * V, 0.5), [H, V]);
+  const logits = matmul(relu(add(matmul(x, w1), b1)), w2); // (N, V)
+  const loss = crossEntropyMean(logits, y);
+  const params = [w1, b1, w2];
+  const grads = grad(loss, params);
+  const feeds = {
+    x: randoms(N * D),
+    y: Int32Array.from({ length: N }, (_, i) => (i * 7) % V),
+    lr: 0.1,
+  };
+  return { loss, params, grads, updates: sgd(params, grads, lr), feeds };
+}
+
+describe('executor', () => {
+  it('replays a compiled step with the same numbers as eager mode', async () => {
+    const engine = await testEngine();
+    const { loss, grads, feeds } = mlpStep(29, 6, 17, 5);
+    const eager = await engine.run([loss, ...grads], feeds);
+    const plan = await engine.compile({ outputs: { loss, g0: grads[0], g1: grads[1], g2: grads[2] } });
+    for (let rep = 0; rep < 3; rep++) {
+      const r = await plan.run(feeds);
+      expect(Array.from(r.loss)).toEqual(Array.from(eager[0]));
+      expect(Array.from(r.g0)).toEqual(Array.from(eager[1]));
+      expect(Array.from(r.g2)).toEqual(Array.from(eager[3]));
+    }
+    plan.dispose();
+  });
+
+  it('reuses buffers by liveness: a long chain needs a few buffers, not one per op', async () => {
+    const engine = await testEngine();
+    let t = constant(randoms(1000), [1000]);
+    for (let i = 0; i < 30; i++) t = tanh(mulScalar(t, 1.1));
+    const plan = await engine.compile({ outputs: { t } });
+    expect(plan.stats.ops).toBe(60);
+    expect(plan.stats.peakBytes).toBeLessThanOrEqual(3 * 4096);
+    expect(plan.stats.naiveBytes).toBe(60 * 4096);
+    const eager = await engine.read(t);
+    expect(Array.from((await plan.run()).t)).toEqual(Array.from(eager));
+    plan.dispose();
+  });
+
+  it('leaks no bytes over 200 replayed training steps, and training changes the parameters', async () => {
+    const engine = await testEngine();
+    const { loss, params, updates, feeds } = mlpStep(16, 4, 8, 3);
+    const plan = await engine.compile({ outputs: { loss }, updates });
+    const first = (await plan.run(feeds)).loss[0];
+    const inUse = engine.pool.bytesInUse;
+    const allocated = engine.pool.bytesAllocated;
+    let last = first;
+    for (let s = 0; s < 200; s++) {
+      const pending = plan.run(feeds, s % 50 === 49 ? ['loss'] : []);
+      if (s % 50 === 49) last = (await pending).loss[0];
+    }
+    expect(engine.pool.bytesInUse).toBe(inUse);
+    expect(engine.pool.bytesAllocated).toBe(allocated);
+    expect(last).toBeLessThan(first);
+    const w2 = await engine.readParameter(params[2]);
+    expect(w2.some((v, i) => v !== (params[2].source as { init: Float32Array }).init[i])).toBe(true);
+    plan.dispose();
+    expect(engine.pool.bytesInUse).toBeLessThan(inUse);
+  });
+
+  it('rejects a bad feed before doing any work and leaves parameters as they were', async () => {
+    const engine = await testEngine();
+    const { loss, params, updates, feeds } = mlpStep(8, 3, 5, 2);
+    const plan = await engine.compile({ outputs: { loss }, updates });
+    const before = await engine.readParameter(params[0]);
+    await expect(plan.run({ ...feeds, x: new Float32Array(5) })).rejects.toThrow(InputError);
+    await expect(plan.run({ ...feeds, x: new Float32Array(5) })).rejects.toThrow(/expects 24 values \(shape \[8, 3\]\), got 5/);
+    await expect(plan.run({ x: feeds.x, lr: 0.1 })).rejects.toThrow(/Missing feed for input 'y'/);
+    await expect(plan.run({ ...feeds, y: new Float32Array(8) })).rejects.toThrow(/i32/);
+    await expect(plan.run({ ...feeds, z: [1] })).rejects.toThrow(/No input named 'z'/);
+    expect(Array.from(await engine.readParameter(params[0]))).toEqual(Array.from(before));
+    plan.dispose();
+  });
+
+  it('names the op and the limit when a tensor exceeds the device, before any GPU work', async () => {
+    const engine = await testEngine();
+    const huge = full([1 << 16, 1 << 16], 1); // 16 GiB of f32
+    const inUse = engine.pool.bytesInUse;
+    await expect(engine.compile({ outputs: { s: sum(huge) } })).rejects.toThrow(DeviceLimitError);
+    await expect(engine.compile({ outputs: { s: sum(huge) } })).rejects.toThrow(/full.*17179869184 bytes.*maxStorageBufferBindingSize/);
+    expect(engine.pool.bytesInUse).toBe(inUse);
+  });
+
+  it('names the first op that produced a NaN or infinity in debug mode', async () => {
+    const engine = await testEngine();
+    const x = input('x', [4]);
+    const y = exp(log(add(x, constant([0], [])))); // log of a negative number is NaN
+    const plan = await engine.compile({ outputs: { y }, checkFinite: true });
+    await expect(plan.run({ x: [1, 2, 3, 4] })).resolves.toBeDefined();
+    const err = await plan.run({ x: [1, -2, 3, 4] }).catch((e) => e);
+    expect(err).toBeInstanceOf(NonFiniteError);
+    expect(err.op).toBe('log');
+    await expect(engine.run([y], { x: [0, 1, 1, 1] }, { checkFinite: true })).rejects.toThrow(/log/);
+    plan.dispose();
+  });
+
+  it('profiles each dispatch with GPU timestamps when the adapter has them', async () => {
+    const engine = await testEngine();
+    const { loss, feeds } = mlpStep(8, 3, 5, 2);
+    const plan = await engine.compile({ outputs: { loss } });
+    if (!engine.gpu.features.has('timestamp-query')) {
+      await expect(plan.profile(feeds)).rejects.toThrow(/timestamp-query/);
+      return;
+    }
+    const times = await plan.profile(feeds);
+    expect(times.length).toBe(plan.stats.dispatches);
+    expect(times.every((t) => t.ms >= 0 && t.label.length > 0)).toBe(true);
+    plan.dispose();
+  });
+
+  it('reports a lost device as DeviceLostError', async () => {
+    const engine = await createEngine();
+    const plan = await engine.compile({ outputs: { y: mulScalar(constant([1, 2], [2]), 2) } });
+    expect(Array.from((await plan.run()).y)).toEqual([2, 4]);
+    engine.destroy();
+    await engine.gpu.lost;
+    await expect(plan.run()).rejects.toThrow(DeviceLostError);
+  });
+});

@@ -100,7 +100,7 @@ export class Plan {
       const t = this.outputs[name];
       const staging = this.takeStaging(name, bytesOf(t));
       encoder.copyBufferToBuffer(this.buffers.get(t)!, 0, staging, 0, bytesOf(t));
-      return { name, t, staging };
+      return { name, t, staging, bytes: bytesOf(t) };
     });
     const flagStaging = this.flags ? this.takeStaging('\0flags', this.flags.labels.length * 4) : null;
     if (flagStaging) encoder.copyBufferToBuffer(this.flags!.buffer, 0, flagStaging, 0, this.flags!.labels.length * 4);
@@ -116,8 +116,8 @@ export class Plan {
         throw new NonFiniteError(`A NaN or infinity first appeared in the output of ${label}.`, label.split(' ')[0]);
       }
     }
-    for (const { name, t, staging } of reads) {
-      const bytes = await this.mapped(staging, name, lost);
+    for (const { name, t, staging, bytes: n } of reads) {
+      const bytes = (await this.mapped(staging, name, lost)).slice(0, n);
       result[name] = t.dtype === 'i32' ? new Int32Array(bytes) : new Float32Array(bytes);
     }
     return result;

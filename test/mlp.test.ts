@@ -44,6 +44,7 @@ describe('training an MLP with the compiled executor', () => {
     }
     const lastLoss = (await step.run({ ...feeds, lr: 0 })).loss[0];
     expect(lastLoss).toBeLessThan(firstLoss);
+    console.log(`spirals: accuracy ${accuracy} after ${steps} steps, loss ${firstLoss} -> ${lastLoss}`);
     expect(accuracy).toBeGreaterThanOrEqual(0.95);
     step.dispose();
     evaluate.dispose();

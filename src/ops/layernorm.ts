@@ -1,0 +1,283 @@
+// Layer normalisation over the last axis, y = (x - mean) / sqrt(var + eps) * gain + bias, with
+// the per-row mean and reciprocal standard deviation (rstd) as extra outputs that the backward
+// reuses; and layerNormBackward, one op computing dx, dgain and dbias. Gain and bias gradients
+// are column sums over rows done in two deterministic passes (no float atomics), so a training
+// run gives bit-identical results when replayed.
+// Not here: RMSNorm, normalisation over other axes, or the nn.LayerNorm module (src/nn).
+
+import { EngineError, ShapeError, fmtShape } from '../errors.js';
+import { apply, numel, type Tensor, type TensorSpec } from '../tensor.js';
+import { layerNormShader } from '../../shaders/layernorm.js';
+import { zerosLike } from './elementwise.js';
+import { grid1d } from './grid.js';
+import { rowCheck, rowLaunch, rowsOf } from './softmax.js';
+import { f32 as word, type HostTensor, type KernelEnv, type KernelPlan, type OpCase, type OpDef } from './types.js';
+
+export interface LayerNormAttrs {
+  /** Added to the variance before the square root. */
+  eps: number;
+}
+
+/** Rows summed per invocation in the first column pass (gain/bias gradients). */
+const CHUNK = 64;
+/** Invocations per workgroup of the column passes. */
+const COLS_WG = 64;
+
+function checkAffine(op: string, x: TensorSpec, gain: TensorSpec, bias: TensorSpec | null): number {
+  const C = x.shape[x.shape.length - 1];
+  for (const [what, t] of [['gain', gain], ['bias', bias]] as const) {
+    if (!t) continue;
+    rowCheck(op, what, t, 'f32');
+    if (t.shape.length !== 1 || t.shape[0] !== C) {
+      throw new ShapeError(
+        `${op}: ${what} ${fmtShape(t.shape)} must be [${C}], the last axis of x ${fmtShape(x.shape)}.`,
+      );
+    }
+  }
+  return C;
+}
+
+// ---------------------------------------------------------------------------------------------
+// layerNorm
+
+function layerNormCpu([x, gain, bias]: HostTensor[], { eps }: LayerNormAttrs): HostTensor[] {
+  const { rows, cols } = rowsOf(x.shape);
+  const xs = x.data as Float64Array;
+  const g = gain.data as Float64Array;
+  const b = bias.data as Float64Array;
+  const y = new Float64Array(xs.length);
+  const mean = new Float64Array(rows);
+  const rstd = new Float64Array(rows);
+  for (let r = 0; r < rows; r++) {
+    const o = r * cols;
+    let s = 0;
+    for (let j = 0; j < cols; j++) s += xs[o + j];
+    const mu = s / cols;
+    let q = 0;
+    for (let j = 0; j < cols; j++) q += (xs[o + j] - mu) ** 2;
+    const rs = 1 / Math.sqrt(q / cols + eps);
+    for (let j = 0; j < cols; j++) y[o + j] = (xs[o + j] - mu) * rs * g[j] + b[j];
+    mean[r] = mu;
+    rstd[r] = rs;
+  }
+  return [
+    { shape: x.shape, dtype: 'f32', data: y },
+    { shape: [rows], dtype: 'f32', data: mean },
+    { shape: [rows], dtype: 'f32', data: rstd },
+  ];
+}
+
+const f32 = (...shape: number[]): TensorSpec => ({ shape, dtype: 'f32' });
+const lnInputs = (...shape: number[]) => [f32(...shape), f32(shape[shape.length - 1]), f32(shape[shape.length - 1])];
+
+const layerNormCases: OpCase<LayerNormAttrs>[] = [
+  // One column: variance 0, so y = bias and rstd = 1 / sqrt(eps).
+  { inputs: lnInputs(3, 1), attrs: { eps: 1e-5 } },
+  { inputs: lnInputs(37), attrs: { eps: 1e-5 } },
+  { inputs: lnInputs(2, 3, 5), attrs: { eps: 1e-5 } },
+  { inputs: lnInputs(4, 129), attrs: { eps: 1e-5 } },
+  // More rows than one column-pass chunk (64), and not a multiple of it or of a workgroup.
+  { inputs: lnInputs(131, 7), attrs: { eps: 1e-3 } },
+];
+
+export const layerNormDef: OpDef<LayerNormAttrs> = {
+  name: 'layerNorm',
+  shape: ([x, gain, bias], { eps }) => {
+    rowCheck('layerNorm', 'x', x, 'f32', true);
+    if (!(eps >= 0 && Number.isFinite(eps))) {
+      throw new EngineError(`layerNorm: eps must be a finite number >= 0 (1e-5 is usual), got ${eps}.`);
+    }
+    checkAffine('layerNorm', x, gain, bias);
+    const { rows } = rowsOf(x.shape);
+    return [
+      { shape: x.shape, dtype: 'f32' },
+      { shape: [rows], dtype: 'f32' },
+      { shape: [rows], dtype: 'f32' },
+    ];
+  },
+  kernel: ([x], _outs, { eps }, env) => {
+    const { rows, cols } = rowsOf(x.shape);
+    const { suffix, ...launch } = rowLaunch(rows, cols, env);
+    return {
+      dispatches: [
+        {
+          shader: layerNormShader,
+          entry: `ln_fwd${suffix}`,
+          reads: [{ in: 0 }, { in: 1 }, { in: 2 }],
+          writes: [{ out: 0 }, { out: 1 }, { out: 2 }],
+          params: [rows, cols, word(eps)],
+          ...launch,
+        },
+      ],
+    };
+  },
+  cpu: layerNormCpu,
+  backward: ({ inputs: [x, gain], outputs: [, mean, rstd] }, [dy, dmean, drstd]) => {
+    // dy is null when only the saved statistics were used downstream.
+    const dyOrZero = dy ?? zerosLike(x);
+    if (!dmean && !drstd) return layerNormBackward(x, mean, rstd, gain, dyOrZero);
+    return layerNormBackward(x, mean, rstd, gain, dyOrZero, dmean ?? zerosLike(mean), drstd ?? zerosLike(rstd));
+  },
+  cases: layerNormCases,
+};
+
+/** Layer normalisation over the last axis of x (..., C) with gain and bias (C). */
+export function layerNorm(x: Tensor, gain: Tensor, bias: Tensor, eps = 1e-5): Tensor {
+  return apply(layerNormDef, [x, gain, bias], { eps })[0];
+}
+
+/** layerNorm and its saved statistics: [y (..., C), mean (R), rstd (R)] with R rows. */
+export function layerNormWithStats(x: Tensor, gain: Tensor, bias: Tensor, eps = 1e-5): Tensor[] {
+  return apply(layerNormDef, [x, gain, bias], { eps });
+}
+
+// ---------------------------------------------------------------------------------------------
+// layerNormBackward
+
+function layerNormBackwardCpu([x, mean, rstd, gain, dy, dmean, drstd]: HostTensor[]): HostTensor[] {
+  const { rows, cols: C } = rowsOf(x.shape);
+  const xs = x.data as Float64Array;
+  const mu = mean.data as Float64Array;
+  const rs = rstd.data as Float64Array;
+  const g = gain.data as Float64Array;
+  const d = dy.data as Float64Array;
+  const dx = new Float64Array(xs.length);
+  const dgain = new Float64Array(C);
+  const dbias = new Float64Array(C);
+  for (let r = 0; r < rows; r++) {
+    const o = r * C;
+    const xh = (j: number) => (xs[o + j] - mu[r]) * rs[r];
+    let a = 0;
+    let b = 0;
+    for (let j = 0; j < C; j++) {
+      a += g[j] * d[o + j];
+      b += g[j] * d[o + j] * xh(j);
+      dgain[j] += d[o + j] * xh(j);
+      dbias[j] += d[o + j];
+    }
+    const dm = dmean ? dmean.data[r] : 0;
+    const dr = drstd ? drstd.data[r] : 0;
+    for (let j = 0; j < C; j++) {
+      dx[o + j] = rs[r] * (g[j] * d[o + j] - a / C - (xh(j) * b) / C) + dm / C - (dr * rs[r] * rs[r] * xh(j)) / C;
+    }
+  }
+  return [
+    { shape: x.shape, dtype: 'f32', data: dx },
+    { shape: [C], dtype: 'f32', data: dgain },
+    { shape: [C], dtype: 'f32', data: dbias },
+  ];
+}
+
+function layerNormBackwardKernel(ins: TensorSpec[], env: KernelEnv): KernelPlan {
+  const { rows, cols } = rowsOf(ins[0].shape);
+  const { suffix, ...launch } = rowLaunch(rows, cols, env);
+  const stats = ins.length === 7;
+  const chunks = Math.ceil(rows / CHUNK);
+  const maxPerDim = env.limits.maxComputeWorkgroupsPerDimension;
+  return {
+    tmp: [chunks * 2 * cols * 4],
+    dispatches: [
+      {
+        shader: layerNormShader,
+        entry: stats ? `ln_dx_stats${suffix}` : `ln_dx${suffix}`,
+        reads: ins.map((_, i) => ({ in: i })),
+        writes: [{ out: 0 }],
+        params: [rows, cols, word(0)],
+        ...launch,
+      },
+      {
+        shader: layerNormShader,
+        entry: 'ln_cols_partial',
+        constants: { WG: COLS_WG, CHUNK },
+        reads: [{ in: 0 }, { in: 1 }, { in: 2 }, { in: 4 }],
+        writes: [{ tmp: 0 }],
+        params: [rows, cols, chunks],
+        workgroups: grid1d(chunks * cols, COLS_WG, maxPerDim),
+      },
+      {
+        shader: layerNormShader,
+        entry: 'ln_cols_final',
+        constants: { WG: COLS_WG },
+        reads: [{ tmp: 0 }],
+        writes: [{ out: 1 }, { out: 2 }],
+        params: [rows, cols, chunks],
+        workgroups: grid1d(cols, COLS_WG, maxPerDim),
+      },
+    ],
+  };
+}
+
+export const layerNormBackwardDef: OpDef<object> = {
+  name: 'layerNormBackward',
+  shape: (ins) => {
+    const [x, mean, rstd, gain, dy] = ins;
+    const op = 'layerNormBackward';
+    if (ins.length !== 5 && ins.length !== 7) {
+      throw new ShapeError(`${op}: takes (x, mean, rstd, gain, dy) or (x, mean, rstd, gain, dy, dmean, drstd); got ${ins.length} inputs.`);
+    }
+    rowCheck(op, 'x', x, 'f32', true);
+    const C = checkAffine(op, x, gain, null);
+    const { rows } = rowsOf(x.shape);
+    const named: [string, TensorSpec, number[]][] = [
+      ['mean', mean, [rows]],
+      ['rstd', rstd, [rows]],
+      ['dy', dy, [...x.shape]],
+      ...(ins.length === 7 ? ([['dmean', ins[5], [rows]], ['drstd', ins[6], [rows]]] as [string, TensorSpec, number[]][]) : []),
+    ];
+    for (const [what, t, want] of named) {
+      rowCheck(op, what, t, 'f32');
+      if (fmtShape(t.shape) !== fmtShape(want)) {
+        throw new ShapeError(`${op}: ${what} ${fmtShape(t.shape)} must be ${fmtShape(want)} for x ${fmtShape(x.shape)}.`);
+      }
+    }
+    return [
+      { shape: x.shape, dtype: 'f32' },
+      { shape: [C], dtype: 'f32' },
+      { shape: [C], dtype: 'f32' },
+    ];
+  },
+  kernel: (ins, _outs, _attrs, env) => layerNormBackwardKernel(ins, env),
+  cpu: layerNormBackwardCpu,
+  // Second derivatives of layer norm are not implemented; first-order training does not need them.
+  backward: () => {
+    throw new EngineError(
+      'layerNormBackward: second derivatives of layerNorm are not implemented. Differentiate ' +
+        'layerNorm once, or detach() what feeds it before taking a gradient of a gradient.',
+    );
+  },
+  cases: [
+    // The gradient check goes through layerNorm's own cases; these check the kernels directly.
+    { inputs: [f32(3, 1), f32(3), f32(3), f32(1), f32(3, 1)], attrs: {}, gen: lnBackwardGen, gradInputs: [] },
+    { inputs: [f32(5, 37), f32(5), f32(5), f32(37), f32(5, 37)], attrs: {}, gen: lnBackwardGen, gradInputs: [] },
+    {
+      inputs: [f32(131, 7), f32(131), f32(131), f32(7), f32(131, 7), f32(131), f32(131)],
+      attrs: {},
+      gen: lnBackwardGen,
+      gradInputs: [],
+    },
+  ],
+};
+
+/** rstd must be positive; everything else is uniform in [-1, 1]. */
+function lnBackwardGen(i: number, spec: TensorSpec, rand: () => number): HostTensor {
+  const n = numel(spec.shape);
+  const draw = i === 2 ? () => 0.5 + rand() * 2 : () => rand() * 2 - 1;
+  return { ...spec, data: Float64Array.from({ length: n }, draw) };
+}
+
+/**
+ * [dx, dgain, dbias] of layerNorm from its input, saved statistics, gain and output gradient;
+ * dmean and drstd (both or neither) add the gradients that reached the saved statistics.
+ */
+export function layerNormBackward(
+  x: Tensor,
+  mean: Tensor,
+  rstd: Tensor,
+  gain: Tensor,
+  dy: Tensor,
+  ...stats: [] | [dmean: Tensor, drstd: Tensor]
+): Tensor[] {
+  return apply(layerNormBackwardDef, [x, mean, rstd, gain, dy, ...stats], {});
+}
+
+export const layerNormOps = { layerNorm: layerNormDef, layerNormBackward: layerNormBackwardDef };

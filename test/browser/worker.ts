@@ -1,0 +1,14 @@
+// The op checks inside a dedicated Web Worker, where a training run lives: same engine, same
+// checks, but navigator.gpu comes from WorkerNavigator. Exposed to the page through comlink.
+// Not here: anything page-side.
+
+import { expose } from 'comlink';
+import { runChecks, type CheckRequest } from './checks.js';
+
+const api = {
+  run: (req: CheckRequest) => runChecks('worker', req),
+};
+
+export type CheckWorker = typeof api;
+
+expose(api);

@@ -1,0 +1,21 @@
+// Vite configuration for serving the pages: the landing page (index.html), the demos, the bench
+// page and the in-browser test page, all straight from the TypeScript sources.
+// Not here: the library build (tsc, see tsconfig.build.json) or test settings (vitest.config.ts).
+
+import { defineConfig } from 'vite';
+
+export default defineConfig({
+  root: '.',
+  // The dependencies are small ES modules that load as they are. Without discovery Vite never
+  // re-bundles and reloads a page mid-run, which would restart a test or benchmark halfway.
+  optimizeDeps: {
+    noDiscovery: true,
+  },
+  server: {
+    // Pages need a secure context for navigator.gpu; localhost is one, a LAN address is not.
+    host: 'localhost',
+  },
+  worker: {
+    format: 'es',
+  },
+});

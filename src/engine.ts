@@ -9,11 +9,14 @@ import { KernelCache } from './gpu/kernels.js';
 import { compilePlan, type CompileSpec, type Feeds, Plan } from './executor.js';
 import { InputError, fmtShape } from './errors.js';
 import type { KernelEnv } from './ops/types.js';
+import { tuneMatmul } from './ops/matmul-tune.js';
 import type { HostArray, Tensor } from './tensor.js';
 
 export interface EngineOptions extends DeviceOptions {
   /** Kernel choices to use instead of measuring them (for example { matmul: 'register' }). */
   tuning?: Record<string, string>;
+  /** Measure the matmul tilings on this adapter when no choice is given (default true). */
+  tune?: boolean;
 }
 
 export class Engine {
@@ -135,5 +138,10 @@ export class Engine {
 
 /** Acquires a device (page, worker or Node) and returns an engine on it. */
 export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
-  return new Engine(await acquireDevice(opts), opts);
+  const engine = new Engine(await acquireDevice(opts), opts);
+  if (opts.tune !== false && !engine.tuning.matmul) {
+    // Cached per adapter (in memory, and in localStorage in a page): measured once.
+    engine.tuning.matmul = (await tuneMatmul(engine)).pick;
+  }
+  return engine;
 }

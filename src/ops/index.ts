@@ -6,9 +6,42 @@ import type { OpDef } from './types.js';
 
 // Each family file exports its definitions as one record; keys equal each def's `name`.
 // FAMILY-IMPORTS (one line per family, kept sorted)
+import { binaryOps } from './binary.js';
+import { crossEntropyOps } from './crossentropy.js';
+import { embeddingOps } from './embedding.js';
+import { identityOps } from './identity.js';
+import { layerNormOps } from './layernorm.js';
+import { matmulOps } from './matmul.js';
+import { randomOps } from './random.js';
+import { reduceOps } from './reduce.js';
+import { shapeOps } from './shape.js';
+import { softmaxOps } from './softmax.js';
+import { unaryOps } from './unary.js';
 
 export const registry: Record<string, OpDef<any>> = {
   // FAMILY-SPREAD (one line per family, kept sorted)
+  ...binaryOps,
+  ...crossEntropyOps,
+  ...embeddingOps,
+  ...identityOps,
+  ...layerNormOps,
+  ...matmulOps,
+  ...randomOps,
+  ...reduceOps,
+  ...shapeOps,
+  ...softmaxOps,
+  ...unaryOps,
 };
 
 // FAMILY-EXPORTS (one line per family: export * from './family.js';)
+export * from './binary.js';
+export * from './crossentropy.js';
+export * from './embedding.js';
+export * from './identity.js';
+export * from './layernorm.js';
+export * from './matmul.js';
+export * from './random.js';
+export * from './reduce.js';
+export * from './shape.js';
+export * from './softmax.js';
+export * from './unary.js';

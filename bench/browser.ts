@@ -1,0 +1,40 @@
+// The browser benchmark runner: serves the repository with Vite, opens bench/index.html in
+// headless Chromium (Debian's /usr/bin/chromium, or $CHROME_PATH) on SwiftShader unless the
+// machine has a GPU, prints the page's progress and table, and writes JSON to bench/results/.
+// Usage: npm run bench [-- --sizes=256,512] [-- --adapter=swiftshader|gpu]
+// Not here: the suite (bench/suite.ts, run by bench/page.ts inside the page).
+
+import { launchBrowser, startPageServer, type BrowserAdapter } from '../test/support/browser.js';
+import { formatSuite, type SuiteResult } from './suite.js';
+import { saveResult } from './save.js';
+
+const arg = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+const sizes = arg('sizes');
+const adapter = arg('adapter') as BrowserAdapter | undefined;
+// SwiftShader needs minutes for the 1024 products of the slower tiling.
+const WAIT_MS = 1_800_000;
+
+const server = await startPageServer();
+const browser = await launchBrowser({ adapter });
+let failed = false;
+try {
+  const version = await browser.browser.version();
+  console.log(`${version} (${browser.executable}), WebGPU adapter: ${browser.adapter}`);
+  const page = await browser.browser.newPage();
+  page.on('console', (m) => console.log(`  [page] ${m.text()}`));
+  page.on('pageerror', (e) => console.log(`  [page error] ${e instanceof Error ? e.message : String(e)}`));
+  await page.goto(`${server.url}bench/index.html${sizes ? `?sizes=${sizes}` : ''}`);
+  await page.waitForFunction(() => window.__bench !== undefined, { timeout: WAIT_MS, polling: 1000 });
+  const got = (await page.evaluate(() => window.__bench))!;
+  if ('error' in got) throw new Error(`the benchmark page failed: ${got.error}`);
+  const result: SuiteResult = { ...got, environment: `${version}, adapter flag: ${browser.adapter}` };
+  console.log(`\n${formatSuite(result)}\n`);
+  console.log(`wrote ${await saveResult(result)}`);
+} catch (e) {
+  failed = true;
+  console.error(e instanceof Error ? e.message : e);
+} finally {
+  await browser.close();
+  await server.close();
+}
+process.exit(failed ? 1 : 0);

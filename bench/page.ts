@@ -1,0 +1,41 @@
+// The benchmark page: runs the matmul suite on navigator.gpu, shows progress and the table,
+// and leaves the result in window.__bench for Puppeteer (bench/browser.ts).
+// Query string: ?sizes=256,512 measures only those sizes.
+// Not here: the suite (bench/suite.ts) or saving results (the runner does, from Node).
+
+import { createEngine } from '../src/engine.js';
+import { formatSuite, runMatmulSuite, SIZES, type SuiteResult } from './suite.js';
+
+declare global {
+  interface Window {
+    __bench?: SuiteResult | { error: string };
+  }
+}
+
+const logEl = document.getElementById('log')!;
+const tableEl = document.getElementById('table')!;
+const lines: string[] = [];
+const log = (line: string) => {
+  lines.push(line);
+  logEl.textContent = lines.join('\n');
+  // Puppeteer forwards console lines, so a headless run shows progress too.
+  console.log(line);
+};
+
+const sizesParam = new URLSearchParams(location.search).get('sizes');
+const sizes = sizesParam ? sizesParam.split(',').map(Number) : SIZES;
+
+try {
+  const engine = await createEngine({ powerPreference: 'high-performance' });
+  log(`adapter: ${JSON.stringify(engine.gpu.adapter)}`);
+  const result = await runMatmulSuite(engine, { runner: 'browser', environment: navigator.userAgent, sizes, log });
+  tableEl.textContent = formatSuite(result);
+  tableEl.hidden = false;
+  engine.destroy();
+  window.__bench = result;
+} catch (e) {
+  const error = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+  logEl.classList.add('bad');
+  log(error);
+  window.__bench = { error };
+}

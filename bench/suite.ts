@@ -1,0 +1,109 @@
+// The matmul benchmark suite, shared by the Node runner (bench/node.ts, Dawn) and the browser
+// page (bench/page.ts, run headless by bench/browser.ts): GFLOP/s of square products for
+// each tiling and for the pick of the autotuner, on whatever adapter the engine has.
+// Each figure is the median of several timed submits after a warm-up, each submit a loop of
+// back-to-back dispatches (GPU timestamps when the adapter has them, else the wall clock).
+// Not here: launching anything, or writing files (the runners do).
+
+import type { Engine } from '../src/engine.js';
+import type { AdapterSummary } from '../src/gpu/device.js';
+import { MATMUL_TILINGS, type MatmulTiling } from '../src/ops/matmul.js';
+import {
+  measureMatmul,
+  tuneMatmul,
+  type MatmulMeasurement,
+  type MatmulTuneResult,
+  type TimingSource,
+} from '../src/ops/matmul-tune.js';
+
+export const SIZES = [256, 512, 1024] as const;
+
+/**
+ * Figures measured earlier on this machine's SwiftShader in headless Chromium for TensorFlow.js
+ * (GFLOP/s at 256, 512, 1024), given here for comparison; they apply to that adapter only.
+ */
+export const BASELINES = {
+  'tfjs-webgl (SwiftShader, headless Chromium)': [3.2, 3.4, 2.6],
+  'tfjs-webgpu (SwiftShader, headless Chromium)': [0.59, 0.65, 0.69],
+} as const;
+
+export interface SuiteResult {
+  suite: 'matmul';
+  runner: 'node' | 'browser';
+  /** Browser name and version, or Node's version. */
+  environment: string;
+  adapter: AdapterSummary;
+  date: string;
+  timing: TimingSource;
+  tuner: { pick: MatmulTiling; ms: number; gflops: MatmulTuneResult['gflops'] };
+  results: MatmulMeasurement[];
+  /** GFLOP/s of the picked tiling by size. */
+  pick: Record<string, number>;
+  baselines: typeof BASELINES;
+}
+
+export interface SuiteOptions {
+  runner: SuiteResult['runner'];
+  environment: string;
+  sizes?: readonly number[];
+  /** Called with a line of progress now and then. */
+  log?: (line: string) => void;
+}
+
+export async function runMatmulSuite(engine: Engine, opts: SuiteOptions): Promise<SuiteResult> {
+  const log = opts.log ?? (() => {});
+  const sizes = opts.sizes ?? SIZES;
+  const t0 = performance.now();
+  const tuned = await tuneMatmul(engine, { force: true, persist: false });
+  const tunerMs = performance.now() - t0;
+  log(`tuner picked '${tuned.pick}' in ${(tunerMs / 1000).toFixed(1)} s`);
+  const results: MatmulMeasurement[] = [];
+  for (const size of sizes) {
+    for (const tiling of MATMUL_TILINGS) {
+      // Submits of ~200 ms amortise their overhead; a long warm-up means a slow tiling on a
+      // slow adapter, where three submits of one dispatch are enough.
+      const r = await measureMatmul(engine, tiling, [size, size, size], { reps: 7, targetMs: 200, maxPerRep: 1024, maxMs: 10_000 });
+      results.push(r);
+      log(`${tiling.padEnd(8)} ${String(size).padStart(5)}  ${r.gflops.toFixed(2).padStart(8)} GFLOP/s  (${r.reps} x ${r.perRep} dispatches, ${r.timing})`);
+    }
+  }
+  const pick: Record<string, number> = {};
+  for (const r of results) if (r.tiling === tuned.pick) pick[String(r.M)] = r.gflops;
+  return {
+    suite: 'matmul',
+    runner: opts.runner,
+    environment: opts.environment,
+    adapter: engine.gpu.adapter,
+    date: new Date().toISOString(),
+    timing: results[0].timing,
+    tuner: { pick: tuned.pick, ms: tunerMs, gflops: tuned.gflops },
+    results,
+    pick,
+    baselines: BASELINES,
+  };
+}
+
+/**
+ * A plain-text table of a result: one row per size, one column per tiling, the pick, and the
+ * pick's ratio to each baseline where the baselines apply (SwiftShader in a browser).
+ */
+export function formatSuite(r: SuiteResult): string {
+  const sizes = [...new Set(r.results.map((x) => x.M))];
+  const a = r.adapter;
+  const compare = r.runner === 'browser' && a.isSoftware;
+  const baselines = compare ? Object.entries(BASELINES) : [];
+  const lines = [
+    `matmul GFLOP/s, ${r.runner} (${r.environment}), adapter: ${[a.vendor, a.architecture, a.device, a.description].filter(Boolean).join(' / ') || 'unnamed'}` +
+      `${a.isSoftware ? ' (software)' : ''}, timing: ${r.timing}, ${r.date}`,
+    `tuner pick: ${r.tuner.pick} (${(r.tuner.ms / 1000).toFixed(1)} s)`,
+    ['size', ...MATMUL_TILINGS, 'pick', ...baselines.map(([k]) => `pick / ${k.split(' ')[0]}`)].join('\t'),
+  ];
+  for (const s of sizes) {
+    const cell = (t: MatmulTiling) => r.results.find((x) => x.M === s && x.tiling === t)?.gflops.toFixed(2) ?? '-';
+    const pick = r.pick[String(s)];
+    const i = SIZES.indexOf(s as (typeof SIZES)[number]);
+    const ratios = baselines.map(([, v]) => (i >= 0 && pick ? `${(pick / v[i]).toFixed(2)}x` : '-'));
+    lines.push([String(s), ...MATMUL_TILINGS.map(cell), pick?.toFixed(2) ?? '-', ...ratios].join('\t'));
+  }
+  return lines.join('\n');
+}

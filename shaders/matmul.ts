@@ -1,0 +1,351 @@
+// WGSL for batched matrix products out = act(op(A) op(B) + bias) + residual, in two tilings
+// that share bindings, batch addressing and the fused epilogue:
+// - `mm_register`: barrier-free. Each invocation accumulates a 32x16 block of the output in
+//   registers as 4x4 matrices, reading its operands straight from storage (and, with
+//   subgroups, sharing op(A) rows within a quad). Suited to CPU-emulated adapters
+//   (SwiftShader), where a workgroup barrier is a costly context switch and every load is a
+//   per-lane gather, so many FMAs per load is what counts.
+// - `mm_shared`: the classic GPU kernel. A workgroup stages (4 WG_Y x BK) and (BK x 4 WG_X)
+//   blocks of the operands in workgroup memory with coalesced loads, then each invocation
+//   accumulates a 4x4 block of the output from it.
+// Both handle any M, N, K (rows and columns past the edge are clamped on load and skipped on
+// store; the tail of K is masked) and every transposition. Transpositions and the epilogue are
+// uniform flags rather than override constants: they change an address step or an epilogue
+// branch, not the inner loop, and one pipeline per tiling then serves every matmul of a model
+// (SwiftShader takes seconds to compile mm_register).
+// The backward pass is the same kernels with other transpositions (see src/ops/matmul.ts).
+// Not here: shape checks, batch-dimension collapsing or the choice of tiling (src/ops/matmul.ts).
+
+import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
+import type { ShaderModuleDef } from '../src/ops/types.js';
+
+/** Activation codes (bits 8..15 of the flags word). */
+export const MATMUL_ACT = { none: 0, relu: 1, gelu: 2 } as const;
+
+/** Bits of the flags word. */
+export const MATMUL_FLAGS = { transA: 1, transB: 2, bias: 4, residual: 8, savePre: 16 } as const;
+
+/** Rows and columns of the output block one `mm_register` invocation computes. */
+export const REGISTER_TILE = { rows: 32, cols: 16 } as const;
+
+/**
+ * Bindings (both entry points): reads a, b, bias, residual at 0..3 (bias and residual are
+ * bound to `a` when absent and then never read); writes out, pre at 4..5 (`pre` is a 4-byte
+ * scratch buffer unless the pre-activation is kept); the uniform at 6.
+ * Uniform words: M, N, K, flags, then the merged output batch dims (outermost first, padded
+ * with 1s) and the element strides of a and b along them (0 where broadcast).
+ */
+export const matmulShader: ShaderModuleDef = {
+  label: 'matmul',
+  code: (features) => {
+    const sg = features.has('subgroups');
+    return wgsl`
+#if ${sg}
+enable subgroups;
+// The quad broadcasts in mm_register run under a condition every invocation of a subgroup
+// agrees on (subgroupAll), which the uniformity analysis cannot see.
+diagnostic(off, subgroup_uniformity);
+#endif
+
+struct Params {
+  M: u32, N: u32, K: u32,
+  // Bits: 1 a holds op(A) transposed, (K, M) per batch; 2 b holds op(B) transposed, (N, K);
+  // 4 add bias; 8 add residual; 16 also write the pre-activation (matmul + bias) to pre, for
+  // the activation's backward. Bits 8..15: activation, 0 none, 1 relu, 2 gelu (tanh form).
+  flags: u32,
+  dims: vec4<u32>,
+  sa: vec4<u32>,
+  sb: vec4<u32>,
+}
+
+@group(0) @binding(0) var<storage, read> a: array<f32>;
+@group(0) @binding(1) var<storage, read> b: array<f32>;
+@group(0) @binding(2) var<storage, read> bias: array<f32>;
+@group(0) @binding(3) var<storage, read> res: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+@group(0) @binding(5) var<storage, read_write> pre: array<f32>;
+@group(0) @binding(6) var<uniform> p: Params;
+
+override WG_X: u32 = 4u;
+override WG_Y: u32 = 4u;
+// Depth of the K blocks mm_shared stages in workgroup memory.
+override BK: u32 = 16u;
+
+fn flag(bit: u32) -> bool { return (p.flags & bit) != 0u; }
+
+const GELU_K: f32 = 0.7978845608028654; // sqrt(2 / pi)
+const GELU_C: f32 = 0.044715;
+const STEP = vec4<u32>(0u, 1u, 2u, 3u);
+
+// Element offsets of batch z in a and b (batch dims collapsed to at most four).
+fn batch_offsets(z: u32) -> vec2<u32> {
+  var r = z;
+  var o = vec2<u32>(0u, 0u);
+  for (var d = 3i; d >= 0i; d--) {
+    let i = r % p.dims[d];
+    r = r / p.dims[d];
+    o += i * vec2<u32>(p.sa[d], p.sb[d]);
+  }
+  return o;
+}
+
+fn activate(z: f32) -> f32 {
+  switch (p.flags >> 8u) & 255u {
+    case 1u: { return max(z, 0.0); }
+    case 2u: {
+      // tanh of large arguments is inf/inf on some drivers; |x| > 15 is +-1 in f32 anyway.
+      return 0.5 * z * (1.0 + tanh(clamp(GELU_K * (z + GELU_C * z * z * z), -15.0, 15.0)));
+    }
+    default: { return z; }
+  }
+}
+
+// The fused epilogue for output element i in column n.
+fn finish(i: u32, n: u32, s: f32) {
+  var z = s;
+  if (flag(4u)) { z += bias[n]; }
+  if (flag(16u)) { pre[i] = z; }
+  var y = activate(z);
+  if (flag(8u)) { y += res[i]; }
+  out[i] = y;
+}
+
+// Stores a 4x4 output block at (m, n) of the matrix starting at oc; column r of acc is output
+// row m + r. Rows and columns past the edge are skipped.
+fn store_block(oc: u32, m: u32, n: u32, acc: mat4x4<f32>) {
+  for (var r = 0u; r < 4u; r++) {
+    if (m + r >= p.M) { return; }
+    for (var j = 0u; j < 4u; j++) {
+      if (n + j < p.N) { finish(oc + (m + r) * p.N + n + j, n + j, acc[r][j]); }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// mm_register
+
+// Offsets in a of rows m..m+3 of op(A) at k = 0; rows past M are clamped (and never stored).
+fn a_rows(oa: u32, m: u32) -> vec4<u32> {
+  let mm = min(vec4<u32>(m) + STEP, vec4<u32>(p.M - 1u));
+  return vec4<u32>(oa) + select(mm * p.K, mm, flag(1u));
+}
+
+// Offsets in b of columns n..n+3 of op(B) at k = 0, clamped likewise.
+fn b_cols(ob: u32, n: u32) -> vec4<u32> {
+  let nn = min(vec4<u32>(n) + STEP, vec4<u32>(p.N - 1u));
+  return vec4<u32>(ob) + select(nn, nn * p.K, flag(2u));
+}
+
+// Columns are rows m..m+3 of op(A), each over k..k+3 (ko: the k offsets). Only A is masked
+// past K: the clamped B values there are real elements of the same output column, so a
+// non-finite one makes that output non-finite either way.
+fn a_block(r: vec4<u32>, ko: vec4<u32>, live: vec4<bool>) -> mat4x4<f32> {
+  let zero = vec4<f32>(0.0);
+  return mat4x4<f32>(
+    select(zero, vec4<f32>(a[r.x + ko.x], a[r.x + ko.y], a[r.x + ko.z], a[r.x + ko.w]), live),
+    select(zero, vec4<f32>(a[r.y + ko.x], a[r.y + ko.y], a[r.y + ko.z], a[r.y + ko.w]), live),
+    select(zero, vec4<f32>(a[r.z + ko.x], a[r.z + ko.y], a[r.z + ko.z], a[r.z + ko.w]), live),
+    select(zero, vec4<f32>(a[r.w + ko.x], a[r.w + ko.y], a[r.w + ko.z], a[r.w + ko.w]), live));
+}
+
+// Columns are rows k..k+3 of op(B), each over n..n+3. Then (b_block * a_block)[r] is the
+// contribution of k..k+3 to output row m + r, columns n..n+3.
+fn b_block(c: vec4<u32>, ko: vec4<u32>) -> mat4x4<f32> {
+  return mat4x4<f32>(
+    vec4<f32>(b[c.x + ko.x], b[c.y + ko.x], b[c.z + ko.x], b[c.w + ko.x]),
+    vec4<f32>(b[c.x + ko.y], b[c.y + ko.y], b[c.z + ko.y], b[c.w + ko.y]),
+    vec4<f32>(b[c.x + ko.z], b[c.y + ko.z], b[c.z + ko.z], b[c.w + ko.z]),
+    vec4<f32>(b[c.x + ko.w], b[c.y + ko.w], b[c.z + ko.w], b[c.w + ko.w]));
+}
+
+// The 32x16 accumulator block of mm_register as 8x4 blocks of 4x4 (column r of c_ij is
+// output row 4i + r, columns 4j..4j+3).
+struct Tile {
+  c00: mat4x4<f32>, c01: mat4x4<f32>, c02: mat4x4<f32>, c03: mat4x4<f32>,
+  c10: mat4x4<f32>, c11: mat4x4<f32>, c12: mat4x4<f32>, c13: mat4x4<f32>,
+  c20: mat4x4<f32>, c21: mat4x4<f32>, c22: mat4x4<f32>, c23: mat4x4<f32>,
+  c30: mat4x4<f32>, c31: mat4x4<f32>, c32: mat4x4<f32>, c33: mat4x4<f32>,
+  c40: mat4x4<f32>, c41: mat4x4<f32>, c42: mat4x4<f32>, c43: mat4x4<f32>,
+  c50: mat4x4<f32>, c51: mat4x4<f32>, c52: mat4x4<f32>, c53: mat4x4<f32>,
+  c60: mat4x4<f32>, c61: mat4x4<f32>, c62: mat4x4<f32>, c63: mat4x4<f32>,
+  c70: mat4x4<f32>, c71: mat4x4<f32>, c72: mat4x4<f32>, c73: mat4x4<f32>,
+}
+
+// Adds the contribution of one k..k+3 step: rows a0..a7 (a_block) times columns b0..b3.
+fn accumulate(
+  t: ptr<function, Tile>,
+  a0: mat4x4<f32>, a1: mat4x4<f32>, a2: mat4x4<f32>, a3: mat4x4<f32>,
+  a4: mat4x4<f32>, a5: mat4x4<f32>, a6: mat4x4<f32>, a7: mat4x4<f32>,
+  b0: mat4x4<f32>, b1: mat4x4<f32>, b2: mat4x4<f32>, b3: mat4x4<f32>,
+) {
+  (*t).c00 += b0 * a0; (*t).c01 += b1 * a0; (*t).c02 += b2 * a0; (*t).c03 += b3 * a0;
+  (*t).c10 += b0 * a1; (*t).c11 += b1 * a1; (*t).c12 += b2 * a1; (*t).c13 += b3 * a1;
+  (*t).c20 += b0 * a2; (*t).c21 += b1 * a2; (*t).c22 += b2 * a2; (*t).c23 += b3 * a2;
+  (*t).c30 += b0 * a3; (*t).c31 += b1 * a3; (*t).c32 += b2 * a3; (*t).c33 += b3 * a3;
+  (*t).c40 += b0 * a4; (*t).c41 += b1 * a4; (*t).c42 += b2 * a4; (*t).c43 += b3 * a4;
+  (*t).c50 += b0 * a5; (*t).c51 += b1 * a5; (*t).c52 += b2 * a5; (*t).c53 += b3 * a5;
+  (*t).c60 += b0 * a6; (*t).c61 += b1 * a6; (*t).c62 += b2 * a6; (*t).c63 += b3 * a6;
+  (*t).c70 += b0 * a7; (*t).c71 += b1 * a7; (*t).c72 += b2 * a7; (*t).c73 += b3 * a7;
+}
+
+#if ${sg}
+// Column-wise broadcasts of a 4x4 block from one invocation of a quad (the lane must be a
+// constant expression, hence one function per lane).
+fn from_lane0(x: mat4x4<f32>) -> mat4x4<f32> {
+  return mat4x4<f32>(quadBroadcast(x[0], 0u), quadBroadcast(x[1], 0u), quadBroadcast(x[2], 0u), quadBroadcast(x[3], 0u));
+}
+fn from_lane1(x: mat4x4<f32>) -> mat4x4<f32> {
+  return mat4x4<f32>(quadBroadcast(x[0], 1u), quadBroadcast(x[1], 1u), quadBroadcast(x[2], 1u), quadBroadcast(x[3], 1u));
+}
+fn from_lane2(x: mat4x4<f32>) -> mat4x4<f32> {
+  return mat4x4<f32>(quadBroadcast(x[0], 2u), quadBroadcast(x[1], 2u), quadBroadcast(x[2], 2u), quadBroadcast(x[3], 2u));
+}
+fn from_lane3(x: mat4x4<f32>) -> mat4x4<f32> {
+  return mat4x4<f32>(quadBroadcast(x[0], 3u), quadBroadcast(x[1], 3u), quadBroadcast(x[2], 3u), quadBroadcast(x[3], 3u));
+}
+#endif
+
+// One invocation per 32x16 output block, kept as 8x4 blocks of 4x4 in named fields: WGSL has
+// no unrolled loops, and on SwiftShader a loop over a private accumulator array runs ~4x
+// slower than named accumulators (measured), so the block shape is fixed in the code.
+// Where invocations of a subgroup quad share their rows (SwiftShader runs a subgroup of 4 as
+// one SIMD group, consecutive in x), each loads a quarter of the 32 rows of op(A) and
+// broadcasts them to the others: loads dominate there, and this is ~20% faster at 512^3 in
+// Dawn (5.9 against 4.9 GFLOP/s). Elsewhere each invocation loads all its rows.
+// There is no early exit for invocations past the edge: they read clamped addresses and store
+// nothing. Besides keeping quads whole, this matters on SwiftShader, which runs everything
+// after a divergent return under an execution mask (~25% slower at 512^3, measured).
+@compute @workgroup_size(WG_X, WG_Y)
+fn mm_register(
+  @builtin(global_invocation_id) gid: vec3<u32>,
+  @builtin(workgroup_id) wid: vec3<u32>,
+#if ${sg}
+  @builtin(subgroup_invocation_id) sg_lane: u32,
+#endif
+) {
+  let m = gid.y * 32u;
+  let n = gid.x * 16u;
+#if ${sg}
+  let quad = subgroupAll(quadBroadcast(m, 0u) == m);
+  let rq0 = a_rows(0u, m + 8u * (sg_lane % 4u));
+  let rq1 = a_rows(0u, m + 8u * (sg_lane % 4u) + 4u);
+#endif
+  let o = batch_offsets(wid.z);
+  // Steps between consecutive k in a and b.
+  let ska = select(1u, p.M, flag(1u));
+  let skb = select(p.N, 1u, flag(2u));
+  let r0 = a_rows(o.x, m);
+  let r1 = a_rows(o.x, m + 4u);
+  let r2 = a_rows(o.x, m + 8u);
+  let r3 = a_rows(o.x, m + 12u);
+  let r4 = a_rows(o.x, m + 16u);
+  let r5 = a_rows(o.x, m + 20u);
+  let r6 = a_rows(o.x, m + 24u);
+  let r7 = a_rows(o.x, m + 28u);
+  let c0 = b_cols(o.y, n);
+  let c1 = b_cols(o.y, n + 4u);
+  let c2 = b_cols(o.y, n + 8u);
+  let c3 = b_cols(o.y, n + 12u);
+  var t: Tile;
+#if ${sg}
+  if (quad) {
+    for (var k = 0u; k < p.K; k += 4u) {
+      let kk = min(vec4<u32>(k) + STEP, vec4<u32>(p.K - 1u));
+      let live = vec4<u32>(k) + STEP < vec4<u32>(p.K);
+      let ka = kk * ska;
+      let kb = kk * skb;
+      let q0 = a_block(rq0 + vec4<u32>(o.x), ka, live);
+      let q1 = a_block(rq1 + vec4<u32>(o.x), ka, live);
+      accumulate(&t,
+        from_lane0(q0), from_lane0(q1), from_lane1(q0), from_lane1(q1),
+        from_lane2(q0), from_lane2(q1), from_lane3(q0), from_lane3(q1),
+        b_block(c0, kb), b_block(c1, kb), b_block(c2, kb), b_block(c3, kb));
+    }
+  } else {
+#endif
+  for (var k = 0u; k < p.K; k += 4u) {
+    let kk = min(vec4<u32>(k) + STEP, vec4<u32>(p.K - 1u));
+    let live = vec4<u32>(k) + STEP < vec4<u32>(p.K);
+    let ka = kk * ska;
+    let kb = kk * skb;
+    accumulate(&t,
+      a_block(r0, ka, live), a_block(r1, ka, live), a_block(r2, ka, live), a_block(r3, ka, live),
+      a_block(r4, ka, live), a_block(r5, ka, live), a_block(r6, ka, live), a_block(r7, ka, live),
+      b_block(c0, kb), b_block(c1, kb), b_block(c2, kb), b_block(c3, kb));
+  }
+#if ${sg}
+  }
+#endif
+  // One epilogue loop rather than 32 inlined copies: SwiftShader compiles this kernel several
+  // times faster, and the stores are a small part of the work.
+  let tile = array<mat4x4<f32>, 32>(
+    t.c00, t.c01, t.c02, t.c03, t.c10, t.c11, t.c12, t.c13,
+    t.c20, t.c21, t.c22, t.c23, t.c30, t.c31, t.c32, t.c33,
+    t.c40, t.c41, t.c42, t.c43, t.c50, t.c51, t.c52, t.c53,
+    t.c60, t.c61, t.c62, t.c63, t.c70, t.c71, t.c72, t.c73);
+  let oc = wid.z * p.M * p.N;
+  for (var i = 0u; i < 32u; i++) {
+    store_block(oc, m + 4u * (i / 4u), n + 4u * (i % 4u), tile[i]);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// mm_shared
+
+// Operand blocks, k-major: row k holds 4 WG_Y values of op(A) (as vec4s) or 4 WG_X of op(B).
+var<workgroup> tile_a: array<vec4<f32>, BK * WG_Y>;
+var<workgroup> tile_b: array<vec4<f32>, BK * WG_X>;
+
+// One workgroup per (4 WG_Y x 4 WG_X) output block; invocation (x, y) owns its 4x4 block at
+// rows 4y.., columns 4x... Every invocation takes part in loading, whether or not it stores.
+@compute @workgroup_size(WG_X, WG_Y)
+fn mm_shared(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let bm = 4u * WG_Y;
+  let bn = 4u * WG_X;
+  let m0 = wid.y * bm;
+  let n0 = wid.x * bn;
+  let o = batch_offsets(wid.z);
+  let t = lid.y * WG_X + lid.x;
+  let threads = WG_X * WG_Y;
+  let ta = flag(1u);
+  let tb = flag(2u);
+  var acc0 = vec4<f32>();
+  var acc1 = vec4<f32>();
+  var acc2 = vec4<f32>();
+  var acc3 = vec4<f32>();
+  for (var k0 = 0u; k0 < p.K; k0 += BK) {
+    // Consecutive invocations take consecutive addresses of whichever layout a and b have.
+    for (var i = t; i < bm * BK; i += threads) {
+      let mi = select(i / BK, i % bm, ta);
+      let ki = select(i % BK, i / bm, ta);
+      let mg = m0 + mi;
+      let kg = k0 + ki;
+      var v = 0.0;
+      if (mg < p.M && kg < p.K) { v = a[o.x + select(mg * p.K + kg, kg * p.M + mg, ta)]; }
+      tile_a[ki * WG_Y + mi / 4u][mi % 4u] = v;
+    }
+    for (var i = t; i < bn * BK; i += threads) {
+      let ni = select(i % bn, i / BK, tb);
+      let ki = select(i / bn, i % BK, tb);
+      let ng = n0 + ni;
+      let kg = k0 + ki;
+      var v = 0.0;
+      if (ng < p.N && kg < p.K) { v = b[o.y + select(kg * p.N + ng, ng * p.K + kg, tb)]; }
+      tile_b[ki * WG_X + ni / 4u][ni % 4u] = v;
+    }
+    workgroupBarrier();
+    for (var k = 0u; k < BK; k++) {
+      let av = tile_a[k * WG_Y + lid.y];
+      let bv = tile_b[k * WG_X + lid.x];
+      acc0 += av.x * bv;
+      acc1 += av.y * bv;
+      acc2 += av.z * bv;
+      acc3 += av.w * bv;
+    }
+    workgroupBarrier();
+  }
+  store_block(wid.z * p.M * p.N, m0 + 4u * lid.y, n0 + 4u * lid.x, mat4x4<f32>(acc0, acc1, acc2, acc3));
+}
+`;
+  },
+};

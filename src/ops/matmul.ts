@@ -1,0 +1,413 @@
+// The matmul family: batched products out = act(op(A) op(B) + bias) + residual, where op
+// transposes an operand when asked, leading batch dims broadcast numpy-style ((B, T, C) x
+// (C, N) works), and bias, activation and residual add are fused into the kernel's epilogue.
+//
+// Backward. The gradient at the pre-activation z = op(A) op(B) + bias is dz = dy * act'(z);
+// the operand gradients are matmuls of dz with the other operand (other transpositions), summed
+// over broadcast batch dims; the bias gradient is dz summed to (N); the residual's is dy.
+// act'(z) needs z. When a gradient can flow (an input requires grad at graph-build time), the
+// forward emits z as a second output, written by the same kernel at the cost of one store per
+// element; otherwise (the tensor built under noGrad, or a gradient asked of a tensor that did
+// not require grad when the graph was built) the backward recomputes z with one more matmul.
+// Storing beats recomputing in training: a write of M x N floats against 2 M N K flops.
+//
+// Not here: WGSL (shaders/matmul.ts), or measuring which tiling is fastest (matmul-tune.ts).
+
+import { DTypeError, DeviceLimitError, ShapeError, fmtShape } from '../errors.js';
+import { apply, numel, type Shape, type Tensor, type TensorSpec } from '../tensor.js';
+import { MATMUL_ACT, MATMUL_FLAGS, REGISTER_TILE, matmulShader } from '../../shaders/matmul.js';
+import { add, geluGrad, reluGrad } from './elementwise.js';
+import { sumToShape } from './reduce.js';
+import { reshape } from './shape.js';
+import type { Dispatch, GradContext, HostTensor, KernelEnv, KernelPlan, OpCase, OpDef } from './types.js';
+
+export type MatmulActivation = keyof typeof MATMUL_ACT;
+
+export interface MatmulAttrs {
+  /** `a` holds op(A) transposed: (..., K, M). */
+  transA: boolean;
+  /** `b` holds op(B) transposed: (..., N, K). */
+  transB: boolean;
+  act: MatmulActivation;
+  /** A bias (N) follows a and b in the inputs. */
+  bias: boolean;
+  /** A residual with the output's shape follows (after the bias, if any). */
+  residual: boolean;
+  /** Emit the pre-activation op(A) op(B) + bias as output 1. */
+  savePre: boolean;
+}
+
+export interface MatmulOptions {
+  /** Use a's transpose (a is (..., K, M)). */
+  transA?: boolean;
+  /** Use b's transpose (b is (..., N, K)). */
+  transB?: boolean;
+  /** Added to every row of the product: shape (N). */
+  bias?: Tensor;
+  /** Applied after the bias: 'relu' or 'gelu' (tanh form). */
+  activation?: MatmulActivation;
+  /** Added after the activation: the output's shape. */
+  residual?: Tensor;
+}
+
+/** The kernels a matmul can run: barrier-free register tiles, or workgroup-memory tiles. */
+export type MatmulTiling = 'register' | 'shared';
+export const MATMUL_TILINGS: readonly MatmulTiling[] = ['register', 'shared'];
+
+/** The tiling kernels use on a device: the measured pick, else a default by adapter kind. */
+export function matmulTiling(env: KernelEnv): MatmulTiling {
+  const t = env.tuning.matmul;
+  if (t === 'register' || t === 'shared') return t;
+  return env.isSoftware ? 'register' : 'shared';
+}
+
+/** Batch dims the kernel addresses after merging (vec4 fields of its uniform). */
+const MAX_BATCH_DIMS = 4;
+/** Workgroup shape of each tiling (the shared one's block is 4 WG_Y x 4 WG_X, depth BK). */
+const REGISTER_WG = { x: 4, y: 4 };
+const SHARED_WG = { x: 16, y: 16, bk: 16 };
+
+// ---------------------------------------------------------------------------------------------
+// Geometry
+
+interface Geometry {
+  M: number;
+  N: number;
+  K: number;
+  /** Broadcast batch shape of the output. */
+  batch: number[];
+  /** Batch dims merged where both operands walk them contiguously, size-1 dims dropped. */
+  dims: number[];
+  /** Element strides of a and b along `dims` (0 where an operand is broadcast). */
+  sa: number[];
+  sb: number[];
+}
+
+function describe(a: Shape, b: Shape, at: MatmulAttrs): string {
+  return `a ${fmtShape(a)}${at.transA ? ' (transposed)' : ''} and b ${fmtShape(b)}${at.transB ? ' (transposed)' : ''}`;
+}
+
+function geometry(a: Shape, b: Shape, at: MatmulAttrs): Geometry {
+  if (a.length < 2 || b.length < 2) {
+    throw new ShapeError(
+      `matmul: operands need at least 2 dims, got ${describe(a, b, at)}. ` +
+        'Reshape a vector to [1, K] or [K, 1] first.',
+    );
+  }
+  const [ra, ca] = a.slice(-2);
+  const [rb, cb] = b.slice(-2);
+  const [M, Ka] = at.transA ? [ca, ra] : [ra, ca];
+  const [Kb, N] = at.transB ? [cb, rb] : [rb, cb];
+  if (Ka !== Kb) {
+    throw new ShapeError(
+      `matmul: inner dims differ for ${describe(a, b, at)}: op(A) is ${M}x${Ka}, op(B) is ${Kb}x${N}. ` +
+        'Transpose an operand (transA / transB) or fix the shapes.',
+    );
+  }
+  const K = Ka;
+  const ba = a.slice(0, -2);
+  const bb = b.slice(0, -2);
+  const rank = Math.max(ba.length, bb.length);
+  const batch: number[] = [];
+  const sa: number[] = [];
+  const sb: number[] = [];
+  // Strides of each operand's batch dims, aligned at the right, 0 where repeated.
+  let stA = M * K;
+  let stB = K * N;
+  for (let k = rank - 1; k >= 0; k--) {
+    const da = ba[k - rank + ba.length] ?? 1;
+    const db = bb[k - rank + bb.length] ?? 1;
+    if (da !== db && da !== 1 && db !== 1) {
+      throw new ShapeError(
+        `matmul: batch dims of ${describe(a, b, at)} do not broadcast: aligned from the right, ` +
+          `sizes ${da} and ${db} at batch axis ${k - rank} must be equal or 1.`,
+      );
+    }
+    batch.unshift(Math.max(da, db));
+    sa.unshift(da === 1 ? 0 : stA);
+    sb.unshift(db === 1 ? 0 : stB);
+    stA *= da;
+    stB *= db;
+  }
+  // Merge neighbours both operands walk contiguously; drop dims of size 1.
+  const dims: number[] = [];
+  const ma: number[] = [];
+  const mb: number[] = [];
+  batch.forEach((d, k) => {
+    if (d === 1) return;
+    const last = dims.length - 1;
+    if (last >= 0 && ma[last] === sa[k] * d && mb[last] === sb[k] * d) {
+      dims[last] *= d;
+      ma[last] = sa[k];
+      mb[last] = sb[k];
+    } else {
+      dims.push(d);
+      ma.push(sa[k]);
+      mb.push(sb[k]);
+    }
+  });
+  if (dims.length > MAX_BATCH_DIMS) {
+    throw new ShapeError(
+      `matmul: the batch dims of ${describe(a, b, at)} alternate between broadcast and not ` +
+        `${dims.length} times; at most ${MAX_BATCH_DIMS} are supported. Merge batch dims with a reshape.`,
+    );
+  }
+  return { M, N, K, batch, dims, sa: ma, sb: mb };
+}
+
+function requireF32(what: string, t: TensorSpec): void {
+  if (t.dtype !== 'f32') {
+    throw new DTypeError(`matmul: ${what} must be f32, got ${t.dtype} ${fmtShape(t.shape)}. Convert it with cast(x, 'f32').`);
+  }
+}
+
+function matmulShape(ins: TensorSpec[], at: MatmulAttrs): TensorSpec[] {
+  const want = 2 + +at.bias + +at.residual;
+  if (ins.length !== want) throw new ShapeError(`matmul: expected ${want} inputs, got ${ins.length}.`);
+  const [a, b] = ins;
+  requireF32('a', a);
+  requireF32('b', b);
+  const g = geometry(a.shape, b.shape, at);
+  const shape = [...g.batch, g.M, g.N];
+  if (at.bias) {
+    const bias = ins[2];
+    requireF32('bias', bias);
+    if (bias.shape.length !== 1 || bias.shape[0] !== g.N) {
+      throw new ShapeError(`matmul: bias must have shape [${g.N}] for ${describe(a.shape, b.shape, at)}, got ${fmtShape(bias.shape)}.`);
+    }
+  }
+  if (at.residual) {
+    const r = ins[at.bias ? 3 : 2];
+    requireF32('residual', r);
+    if (fmtShape(r.shape) !== fmtShape(shape)) {
+      throw new ShapeError(
+        `matmul: residual must have the output's shape ${fmtShape(shape)}, got ${fmtShape(r.shape)}. ` +
+          'Broadcast it first (broadcastTo) or add it separately.',
+      );
+    }
+  }
+  const out: TensorSpec = { shape, dtype: 'f32' };
+  return at.savePre && at.act !== 'none' ? [out, { shape, dtype: 'f32' }] : [out];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Kernel
+
+function matmulKernel(ins: TensorSpec[], _outs: TensorSpec[], at: MatmulAttrs, env: KernelEnv): KernelPlan {
+  const g = geometry(ins[0].shape, ins[1].shape, at);
+  let { M, dims, sa, sb } = g;
+  // a's batch folds into its rows when b is shared by every batch and a is row-major and not
+  // broadcast: (B, T, C) x (C, N) runs as one (B T) x C x N product.
+  if (!at.transA && dims.length === 1 && sb[0] === 0 && sa[0] === M * g.K) {
+    M *= dims[0];
+    dims = [];
+    sa = [];
+    sb = [];
+  }
+  const count = dims.reduce((x, y) => x * y, 1);
+  const pad = (v: number[], fill: number) => [...v, ...new Array<number>(MAX_BATCH_DIMS - v.length).fill(fill)];
+  const tiling = matmulTiling(env);
+  const wg = tiling === 'register' ? REGISTER_WG : SHARED_WG;
+  const [rows, cols] = tiling === 'register' ? [REGISTER_TILE.rows * wg.y, REGISTER_TILE.cols * wg.x] : [4 * wg.y, 4 * wg.x];
+  const workgroups: [number, number, number] = [Math.ceil(g.N / cols), Math.ceil(M / rows), count];
+  const max = env.limits.maxComputeWorkgroupsPerDimension;
+  if (workgroups.some((w) => w > max)) {
+    throw new DeviceLimitError(
+      `matmul: ${describe(ins[0].shape, ins[1].shape, at)} needs ${workgroups.join(' x ')} workgroups, ` +
+        `more than this device's ${max} per dimension. Split the batch or the matrices.`,
+    );
+  }
+  const keepPre = at.savePre && at.act !== 'none';
+  const flags =
+    (at.transA ? MATMUL_FLAGS.transA : 0) |
+    (at.transB ? MATMUL_FLAGS.transB : 0) |
+    (at.bias ? MATMUL_FLAGS.bias : 0) |
+    (at.residual ? MATMUL_FLAGS.residual : 0) |
+    (keepPre ? MATMUL_FLAGS.savePre : 0) |
+    (MATMUL_ACT[at.act] << 8);
+  const d: Dispatch = {
+    shader: matmulShader,
+    entry: tiling === 'register' ? 'mm_register' : 'mm_shared',
+    constants: tiling === 'register' ? { WG_X: wg.x, WG_Y: wg.y } : { WG_X: wg.x, WG_Y: wg.y, BK: SHARED_WG.bk },
+    // Absent optional operands are bound to `a` and never read.
+    reads: [{ in: 0 }, { in: 1 }, { in: at.bias ? 2 : 0 }, { in: at.residual ? (at.bias ? 3 : 2) : 0 }],
+    // Without a pre-activation output, a 4-byte scratch buffer fills its binding.
+    writes: [{ out: 0 }, keepPre ? { out: 1 } : { tmp: 0 }],
+    params: [M, g.N, g.K, flags, ...pad(dims, 1), ...pad(sa, 0), ...pad(sb, 0)],
+    workgroups,
+  };
+  return { tmp: keepPre ? [] : [4], dispatches: [d] };
+}
+
+// ---------------------------------------------------------------------------------------------
+// CPU reference
+
+const GELU_K = Math.sqrt(2 / Math.PI);
+const GELU_C = 0.044715;
+
+function activate(z: number, act: MatmulActivation): number {
+  if (act === 'relu') return Math.max(z, 0);
+  if (act === 'gelu') return 0.5 * z * (1 + Math.tanh(GELU_K * (z + GELU_C * z * z * z)));
+  return z;
+}
+
+function matmulCpu(ins: HostTensor[], at: MatmulAttrs): HostTensor[] {
+  const [a, b] = ins;
+  const bias = at.bias ? ins[2] : null;
+  const res = at.residual ? ins[at.bias ? 3 : 2] : null;
+  const [spec] = matmulShape(ins, at);
+  const { M, N, K } = geometry(a.shape, b.shape, at);
+  const batch = spec.shape.slice(0, -2);
+  const ba = a.shape.slice(0, -2);
+  const bb = b.shape.slice(0, -2);
+  const y = new Float64Array(numel(spec.shape));
+  const z = new Float64Array(y.length);
+  // The batch index of an operand for output batch index `idx`: broadcast dims read index 0.
+  const operandBatch = (own: Shape, idx: number[]) => {
+    let flat = 0;
+    own.forEach((d, k) => (flat = flat * d + (d === 1 ? 0 : idx[k + idx.length - own.length])));
+    return flat;
+  };
+  const count = numel(batch);
+  for (let t = 0; t < count; t++) {
+    const idx: number[] = [];
+    for (let k = batch.length - 1, r = t; k >= 0; k--) {
+      idx.unshift(r % batch[k]);
+      r = Math.floor(r / batch[k]);
+    }
+    const oa = operandBatch(ba, idx) * M * K;
+    const ob = operandBatch(bb, idx) * K * N;
+    for (let m = 0; m < M; m++) {
+      for (let n = 0; n < N; n++) {
+        let s = 0;
+        for (let k = 0; k < K; k++) {
+          const av = a.data[oa + (at.transA ? k * M + m : m * K + k)];
+          const bv = b.data[ob + (at.transB ? n * K + k : k * N + n)];
+          s += av * bv;
+        }
+        const i = (t * M + m) * N + n;
+        z[i] = s + (bias ? bias.data[n] : 0);
+        y[i] = activate(z[i], at.act) + (res ? res.data[i] : 0);
+      }
+    }
+  }
+  const outs: HostTensor[] = [{ shape: spec.shape, dtype: 'f32', data: y }];
+  if (at.savePre && at.act !== 'none') outs.push({ shape: spec.shape, dtype: 'f32', data: z });
+  return outs;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Backward
+
+const plain = (x: Tensor, y: Tensor, transA: boolean, transB: boolean) => matmul(x, y, { transA, transB });
+
+/** `g` summed over the batch dims `x` was broadcast along, so it has x's shape. */
+function toShapeOf(g: Tensor, x: Tensor): Tensor {
+  return fmtShape(g.shape) === fmtShape(x.shape) ? g : sumToShape(g, x.shape);
+}
+
+/** d a: dz op(B)^T, or its transpose when a holds op(A) transposed. */
+function gradA(a: Tensor, b: Tensor, dz: Tensor, at: MatmulAttrs): Tensor {
+  const g = at.transA ? plain(b, dz, at.transB, true) : plain(dz, b, false, !at.transB);
+  return toShapeOf(g, a);
+}
+
+/** d b: op(A)^T dz, or its transpose when b holds op(B) transposed. */
+function gradB(a: Tensor, b: Tensor, dz: Tensor, at: MatmulAttrs): Tensor {
+  const batched = dz.rank > 2;
+  const aWhole = a.rank === dz.rank && a.shape.slice(0, -2).every((d, k) => d === dz.shape[k]);
+  if (batched && b.rank === 2 && aWhole && !at.transA) {
+    // b is shared by every batch: contract over batch and rows at once, (B T, K)^T (B T, N).
+    const rows = numel(dz.shape) / dz.shape[dz.rank - 1];
+    const a2 = reshape(a, [rows, a.shape[a.rank - 1]]); // (B T, K)
+    const dz2 = reshape(dz, [rows, dz.shape[dz.rank - 1]]); // (B T, N)
+    return at.transB ? plain(dz2, a2, true, false) : plain(a2, dz2, true, false);
+  }
+  const g = at.transB ? plain(dz, a, true, at.transA) : plain(a, dz, !at.transA, false);
+  return toShapeOf(g, b);
+}
+
+function matmulBackward({ inputs, outputs, attrs: at }: GradContext<MatmulAttrs>, [dy, dpre]: (Tensor | null)[]): (Tensor | null)[] {
+  const [a, b] = inputs;
+  const bias = at.bias ? inputs[2] : undefined;
+  let dz: Tensor | null = null;
+  if (dy) {
+    if (at.act === 'none') dz = dy;
+    else {
+      const z = outputs[1] ?? matmul(a, b, { transA: at.transA, transB: at.transB, bias });
+      dz = at.act === 'relu' ? reluGrad(z, dy) : geluGrad(z, dy);
+    }
+  }
+  if (dpre) dz = dz ? add(dz, dpre) : dpre;
+  const grads: (Tensor | null)[] = [
+    dz && a.requiresGrad ? gradA(a, b, dz, at) : null,
+    dz && b.requiresGrad ? gradB(a, b, dz, at) : null,
+  ];
+  if (bias) grads.push(dz && bias.requiresGrad ? sumToShape(dz, bias.shape) : null);
+  if (at.residual) grads.push(dy);
+  return grads;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The op
+
+const f = (...shape: number[]): TensorSpec => ({ shape, dtype: 'f32' });
+const base: MatmulAttrs = { transA: false, transB: false, act: 'none', bias: false, residual: false, savePre: false };
+const with_ = (o: Partial<MatmulAttrs>): MatmulAttrs => ({ ...base, ...o });
+
+const cases: OpCase<MatmulAttrs>[] = [
+  { inputs: [f(1, 1), f(1, 1)], attrs: base },
+  { inputs: [f(37, 29), f(29, 33)], attrs: base },
+  { inputs: [f(5, 7), f(9, 7)], attrs: with_({ transB: true }) },
+  { inputs: [f(7, 5), f(7, 9)], attrs: with_({ transA: true }) },
+  { inputs: [f(7, 5), f(9, 7)], attrs: with_({ transA: true, transB: true }) },
+  { name: 'rows fold (B, T, C) x (C, N)', inputs: [f(2, 3, 5, 4), f(4, 6)], attrs: base },
+  { name: 'batch broadcast both ways', inputs: [f(2, 1, 5, 4), f(3, 4, 6)], attrs: base },
+  { name: 'batched transA, shared b', inputs: [f(3, 4, 5), f(4, 6)], attrs: with_({ transA: true }) },
+  { name: 'batched transB vs shared a', inputs: [f(5, 4), f(3, 6, 4)], attrs: with_({ transB: true }) },
+  { name: 'bias relu', inputs: [f(6, 5), f(5, 7), f(7)], attrs: with_({ bias: true, act: 'relu', savePre: true }) },
+  {
+    name: 'bias gelu residual, pre kept',
+    inputs: [f(2, 6, 5), f(5, 7), f(7), f(2, 6, 7)],
+    attrs: with_({ bias: true, act: 'gelu', residual: true, savePre: true }),
+  },
+  {
+    name: 'gelu recomputed in backward',
+    inputs: [f(4, 6), f(5, 6), f(5)],
+    attrs: with_({ transB: true, bias: true, act: 'gelu' }),
+  },
+  { name: 'residual only, transA', inputs: [f(6, 4), f(6, 5), f(4, 5)], attrs: with_({ transA: true, residual: true }) },
+];
+
+export const matmulDef: OpDef<MatmulAttrs> = {
+  name: 'matmul',
+  shape: matmulShape,
+  kernel: matmulKernel,
+  cpu: matmulCpu,
+  backward: matmulBackward,
+  cases,
+};
+
+/**
+ * act(op(A) op(B) + bias) + residual over the last two dims of a and b, batch dims
+ * broadcast: (M, K) x (K, N) -> (M, N); (B, T, C) x (C, N) -> (B, T, N);
+ * transB: (M, K) x (N, K) -> (M, N); transA: (K, M) x (K, N) -> (M, N).
+ */
+export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
+  const inputs = [a, b, ...(opts.bias ? [opts.bias] : []), ...(opts.residual ? [opts.residual] : [])];
+  const attrs: MatmulAttrs = {
+    transA: !!opts.transA,
+    transB: !!opts.transB,
+    act: opts.activation ?? 'none',
+    bias: !!opts.bias,
+    residual: !!opts.residual,
+    savePre: false,
+  };
+  const [y] = apply(matmulDef, inputs, attrs);
+  // The activation's backward needs the pre-activation: keep it only when a gradient can flow
+  // (y.requiresGrad accounts for noGrad too). The discarded node above is never run.
+  if (attrs.act === 'none' || !y.requiresGrad) return y;
+  return apply(matmulDef, inputs, { ...attrs, savePre: true })[0];
+}
+
+export const matmulOps = { matmul: matmulDef };

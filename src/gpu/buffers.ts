@@ -65,6 +65,11 @@ export class BufferPool {
     list.push(buf);
   }
 
+  /** Copies host data into a buffer (queued: ordered before any later submit). */
+  write(buf: GPUBuffer, data: Float32Array | Int32Array | Uint32Array, byteOffset = 0): void {
+    this.device.queue.writeBuffer(buf, byteOffset, data);
+  }
+
   /** Destroys every free buffer (held ones stay valid). */
   trim(): void {
     for (const [size, list] of this.free) {

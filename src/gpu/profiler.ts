@@ -2,11 +2,15 @@
 // timestamp writes at its start and end. Only for measuring: splitting passes costs time of
 // its own, and timestamps may be quantised by the implementation, so time loops of many
 // dispatches when a single one is short. Needs the 'timestamp-query' feature.
-// Not here: wall-clock timing (bench/ does that when timestamps are missing).
+// Also the loop that benchmarks time a kernel with: many back-to-back dispatches in one pass,
+// timed by timestamps around the pass, or by the wall clock from submit to completion.
 
 import { EngineError } from '../errors.js';
+import type { Dispatch } from '../ops/types.js';
 import type { GpuContext } from './device.js';
-import type { PreparedDispatch } from './kernels.js';
+import { packParams, type BoundBuffer, type KernelCache, type PreparedDispatch } from './kernels.js';
+
+export type TimingSource = 'timestamp' | 'wall-clock';
 
 /** Runs each dispatch once and returns its GPU time in milliseconds. */
 export async function profileDispatches(
@@ -44,4 +48,75 @@ export async function profileDispatches(
     resolve.destroy();
     read.destroy();
   }
+}
+
+/** Runs one prepared kernel `count` times back to back and returns the milliseconds taken. */
+export interface DispatchTimer {
+  timing: TimingSource;
+  run(count: number): Promise<number>;
+  destroy(): void;
+}
+
+function encodeLoop(device: GPUDevice, p: PreparedDispatch, count: number, desc: GPUComputePassDescriptor = {}): GPUCommandEncoder {
+  const encoder = device.createCommandEncoder();
+  const pass = encoder.beginComputePass(desc);
+  pass.setPipeline(p.pipeline);
+  pass.setBindGroup(0, p.bindGroup);
+  for (let i = 0; i < count; i++) pass.dispatchWorkgroups(...p.workgroups);
+  pass.end();
+  return encoder;
+}
+
+/** A timer for dispatch `d` over the given buffers: timestamps when the device has them. */
+export async function dispatchTimer(
+  gpu: GpuContext,
+  kernels: KernelCache,
+  d: Dispatch,
+  reads: BoundBuffer[],
+  writes: BoundBuffer[],
+  wallClock = false,
+): Promise<DispatchTimer> {
+  const { device } = gpu;
+  const words = packParams(d.params ?? []);
+  const uniform = device.createBuffer({ size: words.byteLength, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+  device.queue.writeBuffer(uniform, 0, words);
+  const p = await kernels.prepare(d, reads, writes, d.params ? { buffer: uniform, size: words.byteLength } : undefined);
+  if (wallClock || !gpu.features.has('timestamp-query')) {
+    return {
+      timing: 'wall-clock',
+      async run(count) {
+        // Drain earlier work so it is not counted.
+        await device.queue.onSubmittedWorkDone();
+        const t0 = performance.now();
+        device.queue.submit([encodeLoop(device, p, count).finish()]);
+        await device.queue.onSubmittedWorkDone();
+        return performance.now() - t0;
+      },
+      destroy: () => uniform.destroy(),
+    };
+  }
+  const querySet = device.createQuerySet({ type: 'timestamp', count: 2 });
+  const resolve = device.createBuffer({ size: 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+  const read = device.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  return {
+    timing: 'timestamp',
+    async run(count) {
+      const encoder = encodeLoop(device, p, count, {
+        timestampWrites: { querySet, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 },
+      });
+      encoder.resolveQuerySet(querySet, 0, 2, resolve, 0);
+      encoder.copyBufferToBuffer(resolve, 0, read, 0, 16);
+      device.queue.submit([encoder.finish()]);
+      await read.mapAsync(GPUMapMode.READ);
+      const [t0, t1] = new BigUint64Array(read.getMappedRange().slice(0));
+      read.unmap();
+      return Number(t1 - t0) / 1e6;
+    },
+    destroy() {
+      uniform.destroy();
+      querySet.destroy();
+      resolve.destroy();
+      read.destroy();
+    },
+  };
 }

@@ -1,15 +1,15 @@
 // Choosing the matmul tiling by measurement: times each tiling of shaders/matmul.ts on the
 // device at hand over a few square sizes and picks the fastest (geometric mean of GFLOP/s).
 // The pick is cached per adapter, in memory and in localStorage where there is one, so a page
-// measures once per browser profile. Also exports the timing loop the benchmarks use.
-// Timing: GPU timestamps around a compute pass of many back-to-back dispatches when the device
-// has 'timestamp-query', else the wall clock from submit to onSubmittedWorkDone.
+// measures once per browser profile. Also exports the measurement the benchmarks use; the
+// timing loop itself is src/gpu/profiler.ts's dispatchTimer.
 // Not here: the kernels (shaders/matmul.ts) or how a pick is used (matmulTiling in matmul.ts).
 
 import { EngineError } from '../errors.js';
 import type { AdapterSummary, GpuContext } from '../gpu/device.js';
 import type { BufferPool } from '../gpu/buffers.js';
-import { packParams, type KernelCache, type PreparedDispatch } from '../gpu/kernels.js';
+import type { KernelCache } from '../gpu/kernels.js';
+import { dispatchTimer, type TimingSource } from '../gpu/profiler.js';
 import { MATMUL_TILINGS, matmulDef, type MatmulAttrs, type MatmulTiling } from './matmul.js';
 import type { KernelEnv } from './types.js';
 
@@ -20,7 +20,7 @@ export interface TuneTarget {
   pool: BufferPool;
 }
 
-export type TimingSource = 'timestamp' | 'wall-clock';
+export type { TimingSource };
 
 export interface MatmulMeasurement {
   tiling: MatmulTiling;
@@ -63,7 +63,6 @@ export async function measureMatmul(
   opts: MeasureOptions = {},
 ): Promise<MatmulMeasurement> {
   const { gpu, kernels, pool } = target;
-  const { device } = gpu;
   const specs = [
     { shape: [M, K], dtype: 'f32' as const },
     { shape: [K, N], dtype: 'f32' as const },
@@ -75,41 +74,38 @@ export async function measureMatmul(
   const b = pool.acquire(K * N * 4, 'matmul timing b');
   const out = pool.acquire(M * N * 4, 'matmul timing out');
   const tmp = pool.acquire(4, 'matmul timing scratch');
-  const words = packParams(d.params ?? []);
-  const uniform = device.createBuffer({ size: words.byteLength, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
   try {
+    // Random operands: uninitialised memory could hold denormals, which CPU-emulated adapters slow down on.
     const fill = (n: number) => Float32Array.from({ length: n }, () => Math.random() * 2 - 1);
-    device.queue.writeBuffer(a, 0, fill(M * K));
-    device.queue.writeBuffer(b, 0, fill(K * N));
-    device.queue.writeBuffer(uniform, 0, words);
-    const prepared = await kernels.prepare(
+    pool.write(a, fill(M * K));
+    pool.write(b, fill(K * N));
+    const timer = await dispatchTimer(
+      gpu,
+      kernels,
       d,
       [a, b, a, a].map((buffer, i) => ({ buffer, size: i === 1 ? K * N * 4 : M * K * 4 })),
       [
         { buffer: out, size: M * N * 4 },
         { buffer: tmp, size: 4 },
       ],
-      { buffer: uniform, size: words.byteLength },
+      opts.wallClock,
     );
-    const timing: TimingSource = gpu.features.has('timestamp-query') && !opts.wallClock ? 'timestamp' : 'wall-clock';
-    const timer = timing === 'timestamp' ? timestampTimer(device) : wallClockTimer(device);
     try {
       // Warm-up: first use pays for lazy compilation and allocation; it also sizes the loops.
-      const first = await timer.run(prepared, 1);
+      const first = await timer.run(1);
       const perRep = Math.max(1, Math.min(opts.maxPerRep ?? 256, Math.round((opts.targetMs ?? 50) / Math.max(first, 1e-3))));
       const want = opts.reps ?? 5;
       const fit = opts.maxMs === undefined ? want : Math.floor(opts.maxMs / (first * perRep));
       const reps = Math.max(Math.min(want, 3), Math.min(want, fit));
       const times: number[] = [];
-      for (let r = 0; r < reps; r++) times.push((await timer.run(prepared, perRep)) / perRep);
+      for (let r = 0; r < reps; r++) times.push((await timer.run(perRep)) / perRep);
       const ms = median(times);
-      return { tiling, M, N, K, ms, gflops: (2 * M * N * K) / (ms * 1e6), perRep, reps, timing };
+      return { tiling, M, N, K, ms, gflops: (2 * M * N * K) / (ms * 1e6), perRep, reps, timing: timer.timing };
     } finally {
       timer.destroy();
     }
   } finally {
     for (const buf of [a, b, out, tmp]) pool.release(buf);
-    uniform.destroy();
   }
 }
 
@@ -117,61 +113,6 @@ function median(xs: number[]): number {
   const s = [...xs].sort((x, y) => x - y);
   const h = s.length >> 1;
   return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2;
-}
-
-interface Timer {
-  /** Milliseconds for `count` back-to-back dispatches of `p` in one pass and one submit. */
-  run(p: PreparedDispatch, count: number): Promise<number>;
-  destroy(): void;
-}
-
-function encodeLoop(device: GPUDevice, p: PreparedDispatch, count: number, desc: GPUComputePassDescriptor = {}): GPUCommandEncoder {
-  const encoder = device.createCommandEncoder();
-  const pass = encoder.beginComputePass(desc);
-  pass.setPipeline(p.pipeline);
-  pass.setBindGroup(0, p.bindGroup);
-  for (let i = 0; i < count; i++) pass.dispatchWorkgroups(...p.workgroups);
-  pass.end();
-  return encoder;
-}
-
-function wallClockTimer(device: GPUDevice): Timer {
-  return {
-    async run(p, count) {
-      // Drain earlier work so it is not counted.
-      await device.queue.onSubmittedWorkDone();
-      const t0 = performance.now();
-      device.queue.submit([encodeLoop(device, p, count).finish()]);
-      await device.queue.onSubmittedWorkDone();
-      return performance.now() - t0;
-    },
-    destroy() {},
-  };
-}
-
-function timestampTimer(device: GPUDevice): Timer {
-  const querySet = device.createQuerySet({ type: 'timestamp', count: 2 });
-  const resolve = device.createBuffer({ size: 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
-  const read = device.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-  return {
-    async run(p, count) {
-      const encoder = encodeLoop(device, p, count, {
-        timestampWrites: { querySet, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 },
-      });
-      encoder.resolveQuerySet(querySet, 0, 2, resolve, 0);
-      encoder.copyBufferToBuffer(resolve, 0, read, 0, 16);
-      device.queue.submit([encoder.finish()]);
-      await read.mapAsync(GPUMapMode.READ);
-      const [t0, t1] = new BigUint64Array(read.getMappedRange().slice(0));
-      read.unmap();
-      return Number(t1 - t0) / 1e6;
-    },
-    destroy() {
-      querySet.destroy();
-      resolve.destroy();
-      read.destroy();
-    },
-  };
 }
 
 // ---------------------------------------------------------------------------------------------

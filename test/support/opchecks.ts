@@ -15,6 +15,7 @@ import type { HostTensor, OpCase, OpDef } from '../../src/ops/types.js';
 import { gradients } from '../../src/autograd.js';
 import { apply, constant, numel, type Tensor, type TensorSpec } from '../../src/tensor.js';
 import type { Engine } from '../../src/engine.js';
+import { mulberry32 } from '../../src/data/toy2d.js';
 
 export interface CheckResult {
   op: string;
@@ -29,17 +30,8 @@ export interface CheckOptions {
   seed?: number;
 }
 
-/** A small seeded generator (mulberry32), so failures reproduce. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Cases draw from a seeded generator, so failures reproduce. */
+export { mulberry32 as seededRandom } from '../../src/data/toy2d.js';
 
 function defaultInput(spec: TensorSpec, rand: () => number): HostTensor {
   const n = numel(spec.shape);
@@ -154,7 +146,7 @@ export async function runOpChecks(engine: Engine, opts: CheckOptions = {}): Prom
   for (const [name, def] of Object.entries(registry)) {
     if (opts.filter && !opts.filter(name)) continue;
     for (const [i, c] of def.cases.entries()) {
-      const rand = seededRandom((opts.seed ?? 1234) + i);
+      const rand = mulberry32((opts.seed ?? 1234) + i);
       const ins = drawInputs(c, rand);
       let detail = '';
       try {

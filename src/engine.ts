@@ -6,7 +6,7 @@
 import { acquireDevice, type DeviceOptions, type GpuContext } from './gpu/device.js';
 import { BufferPool } from './gpu/buffers.js';
 import { KernelCache } from './gpu/kernels.js';
-import { compilePlan, type CompileSpec, type Feeds, Plan } from './executor.js';
+import { compilePlan, type CompileSpec, type Feeds, type Place, Plan } from './executor.js';
 import { InputError, fmtShape } from './errors.js';
 import type { KernelEnv } from './ops/types.js';
 import { tuneMatmul } from './ops/matmul-tune.js';
@@ -23,8 +23,10 @@ export class Engine {
   readonly pool: BufferPool;
   readonly kernels: KernelCache;
   readonly tuning: Record<string, string>;
-  private params = new Map<Tensor, GPUBuffer>();
-  private pendingParams = new Map<Tensor, Promise<GPUBuffer>>();
+  private params = new Map<Tensor, Place>();
+  private pendingParams = new Map<Tensor, Promise<Place>>();
+  /** Buffers holding several parameters, with how many of them are still alive. */
+  private arenas = new Map<GPUBuffer, number>();
   private constants = new WeakMap<Tensor, GPUBuffer>();
   // Constants are owned by their tensor: when it is collected, its buffer goes back to the pool.
   private constantsGone = new FinalizationRegistry<GPUBuffer>((b) => this.pool.release(b));
@@ -68,34 +70,56 @@ export class Engine {
     let b = this.constants.get(t);
     if (!b) {
       b = this.pool.acquire(t.size * 4, `constant ${fmtShape(t.shape)}`);
-      this.gpu.device.queue.writeBuffer(b, 0, t.source.data);
+      this.pool.write(b, t.source.data);
       this.constants.set(t, b);
       this.constantsGone.register(t, b);
     }
     return b;
   }
 
-  /** The buffer of a parameter, created and initialised on first use. */
-  parameterBuffer(p: Tensor): Promise<GPUBuffer> {
+  /** Where a parameter lives, created and initialised on first use. */
+  parameterPlace(p: Tensor): Promise<Place> {
     const ready = this.params.get(p);
     if (ready) return Promise.resolve(ready);
     let pending = this.pendingParams.get(p);
     if (!pending) {
-      pending = this.initParameter(p);
+      const name = p.source.kind === 'parameter' ? p.source.name : String(p);
+      pending = this.initParameter(p, { buffer: this.pool.acquire(p.size * 4, `parameter '${name}' ${fmtShape(p.shape)}`), offset: 0 });
       this.pendingParams.set(p, pending);
     }
     return pending;
   }
 
-  private async initParameter(p: Tensor): Promise<GPUBuffer> {
+  /**
+   * Places parameters side by side in one buffer at the given byte offsets (a fused optimizer
+   * updates them all in one dispatch) and initialises them. Call it before anything reads them.
+   */
+  async placeParameters(params: Tensor[], offsets: number[], bytes: number): Promise<GPUBuffer> {
+    for (const p of params) {
+      if (this.params.has(p) || this.pendingParams.has(p)) {
+        throw new InputError(`${p} already has storage; create the optimizer before running anything that uses its parameters.`);
+      }
+    }
+    const buffer = this.pool.acquire(bytes, 'parameter arena');
+    this.arenas.set(buffer, params.length);
+    await Promise.all(
+      params.map((p, i) => {
+        const pending = this.initParameter(p, { buffer, offset: offsets[i] });
+        this.pendingParams.set(p, pending);
+        return pending;
+      }),
+    );
+    return buffer;
+  }
+
+  private async initParameter(p: Tensor, place: Place): Promise<Place> {
     const s = p.source;
     if (s.kind !== 'parameter') throw new InputError(`${p} is not a parameter.`);
-    const b = this.pool.acquire(p.size * 4, `parameter '${s.name}' ${fmtShape(p.shape)}`);
     if (s.init instanceof Float32Array) {
-      this.gpu.device.queue.writeBuffer(b, 0, s.init);
+      this.pool.write(place.buffer, s.init, place.offset);
     } else {
-      // Initialise on the GPU: an eager plan that assigns the init graph to this buffer.
-      this.params.set(p, b);
+      // Initialise on the GPU: an eager plan that assigns the init graph to this place.
+      this.params.set(p, place);
       const plan = await compilePlan(this, { updates: [[p, s.init as Tensor]], eager: true });
       try {
         await plan.run();
@@ -103,9 +127,9 @@ export class Engine {
         plan.dispose();
       }
     }
-    this.params.set(p, b);
+    this.params.set(p, place);
     this.pendingParams.delete(p);
-    return b;
+    return place;
   }
 
   /** Reads a parameter's current values. */
@@ -118,16 +142,20 @@ export class Engine {
     if (data.length !== p.size) {
       throw new InputError(`${p} has ${p.size} values; ${data.length} were given.`);
     }
-    this.gpu.device.queue.writeBuffer(await this.parameterBuffer(p), 0, data);
+    const place = await this.parameterPlace(p);
+    this.pool.write(place.buffer, data, place.offset);
   }
 
-  /** Releases a parameter's storage. */
+  /** Releases a parameter's storage (an arena once its last parameter is freed). */
   freeParameter(p: Tensor): void {
-    const b = this.params.get(p);
-    if (b) {
-      this.params.delete(p);
-      this.pool.release(b);
-    }
+    const place = this.params.get(p);
+    if (!place) return;
+    this.params.delete(p);
+    const left = this.arenas.get(place.buffer);
+    if (left === undefined || left === 1) {
+      this.arenas.delete(place.buffer);
+      this.pool.release(place.buffer);
+    } else this.arenas.set(place.buffer, left - 1);
   }
 
   /** Destroys the device; the engine cannot be used afterwards. */

@@ -17,11 +17,40 @@ import type { Engine } from './engine.js';
 export type FeedValue = ArrayLike<number> | number;
 export type Feeds = Record<string, FeedValue>;
 
+/** Where a tensor's bytes live: a buffer and a byte offset into it. */
+export interface Place {
+  buffer: GPUBuffer;
+  offset: number;
+}
+
+/**
+ * A fused optimizer as a plan sees it: the gradients it consumes, placed by the plan in one
+ * arena at the optimizer's offsets, and the dispatches it adds after the backward pass.
+ */
+export interface PlanOptimizer {
+  /** One gradient per parameter, in the optimizer's order. */
+  grads: Tensor[];
+  /** Byte offset of each gradient in the arena (aligned for storage bindings). */
+  offsets: number[];
+  arenaBytes: number;
+  /** Called once per plan with the filled gradient arena. */
+  bind(gradArena: GPUBuffer): Promise<BoundOptimizer>;
+}
+
+export interface BoundOptimizer {
+  /** This step's dispatches; called once per run, in run order (it may count steps). */
+  step(): PreparedDispatch[];
+  /** Values a run can read back by name (for example the gradient norm). */
+  outputs: Record<string, { place: Place; size: number }>;
+}
+
 export interface CompileSpec {
   /** Values that `run` can read back, by name (a loss, an accuracy, logits). */
   outputs?: Record<string, Tensor>;
   /** Assignments made at the end of each run: parameter <- new value (an optimizer step). */
   updates?: [param: Tensor, value: Tensor][];
+  /** A fused optimizer that updates its parameters in place after the backward pass. */
+  optimizer?: PlanOptimizer;
   /** Debug: after every op, check its f32 outputs for NaN/Inf and name the first op that made one. */
   checkFinite?: boolean;
   /** Eager mode: no buffer reuse, and one submit per op. */
@@ -57,13 +86,15 @@ export class Plan {
   constructor(
     private engine: Engine,
     private steps: Step[],
-    private buffers: Map<Tensor, GPUBuffer>,
+    private places: Map<Tensor, Place>,
     private owned: GPUBuffer[],
     private extra: GPUBuffer[],
     private outputs: Record<string, Tensor>,
     private updates: [Tensor, Tensor][],
     private flags: { buffer: GPUBuffer; labels: string[] } | null,
     private eager: boolean,
+    private gathers: { from: Place; to: Place; bytes: number }[],
+    private optimizer: BoundOptimizer | null,
     inputs: Map<string, Tensor>,
     stats: PlanStats,
   ) {
@@ -74,6 +105,7 @@ export class Plan {
   /** Writes the feeds, runs every dispatch in one submit, and reads back `read` (default: all outputs). */
   async run(feeds: Feeds = {}, read: string[] = Object.keys(this.outputs)): Promise<Record<string, HostArray>> {
     if (this.disposed) throw new InputError('This plan was disposed; compile the step again.');
+    const readable = { ...this.outputs, ...this.optimizer?.outputs };
     const { device } = this.engine.gpu;
     if (this.engine.gpu.isLost()) throw await this.engine.gpu.lost;
     this.writeFeeds(feeds, read);
@@ -93,14 +125,19 @@ export class Plan {
       for (const s of this.steps) encodeDispatches(pass, s.prepared);
       pass.end();
     }
-    for (const [p, v] of this.updates) {
-      encoder.copyBufferToBuffer(this.buffers.get(v)!, 0, this.buffers.get(p)!, 0, bytesOf(p));
+    for (const g of this.gathers) copy(encoder, g.from, g.to, g.bytes);
+    if (this.optimizer) {
+      const pass = encoder.beginComputePass();
+      encodeDispatches(pass, this.optimizer.step());
+      pass.end();
     }
+    for (const [p, v] of this.updates) copy(encoder, this.places.get(v)!, this.places.get(p)!, bytesOf(p));
     const reads = read.map((name) => {
-      const t = this.outputs[name];
-      const staging = this.takeStaging(name, bytesOf(t));
-      encoder.copyBufferToBuffer(this.buffers.get(t)!, 0, staging, 0, bytesOf(t));
-      return { name, t, staging, bytes: bytesOf(t) };
+      const r = readable[name];
+      const [place, bytes, dtype] = 'place' in r ? [r.place, r.size, 'f32'] : [this.places.get(r)!, bytesOf(r), r.dtype];
+      const staging = this.takeStaging(name, bytes);
+      copy(encoder, place, { buffer: staging, offset: 0 }, bytes);
+      return { name, dtype, staging, bytes };
     });
     const flagStaging = this.flags ? this.takeStaging('\0flags', this.flags.labels.length * 4) : null;
     if (flagStaging) encoder.copyBufferToBuffer(this.flags!.buffer, 0, flagStaging, 0, this.flags!.labels.length * 4);
@@ -116,17 +153,18 @@ export class Plan {
         throw new NonFiniteError(`A NaN or infinity first appeared in the output of ${label}.`, label.split(' ')[0]);
       }
     }
-    for (const { name, t, staging, bytes: n } of reads) {
+    for (const { name, dtype, staging, bytes: n } of reads) {
       const bytes = (await this.mapped(staging, name, lost)).slice(0, n);
-      result[name] = t.dtype === 'i32' ? new Int32Array(bytes) : new Float32Array(bytes);
+      result[name] = dtype === 'i32' ? new Int32Array(bytes) : new Float32Array(bytes);
     }
     return result;
   }
 
   private writeFeeds(feeds: Feeds, read: string[]): void {
+    const readable = [...Object.keys(this.outputs), ...Object.keys(this.optimizer?.outputs ?? {})];
     for (const name of read) {
-      if (!(name in this.outputs)) {
-        throw new InputError(`No output named '${name}'; the plan has: ${Object.keys(this.outputs).join(', ') || 'none'}.`);
+      if (!readable.includes(name)) {
+        throw new InputError(`No output named '${name}'; the plan has: ${readable.join(', ') || 'none'}.`);
       }
     }
     for (const name of Object.keys(feeds)) {
@@ -136,7 +174,7 @@ export class Plan {
     }
     // Check every feed before writing any, so a bad feed changes nothing.
     const data = [...this.inputs].map(([name, t]) => [t, toFeedArray(name, t, feeds[name])] as const);
-    for (const [t, arr] of data) this.engine.gpu.device.queue.writeBuffer(this.buffers.get(t)!, 0, arr);
+    for (const [t, arr] of data) this.engine.pool.write(this.places.get(t)!.buffer, arr, this.places.get(t)!.offset);
   }
 
   private takeStaging(name: string, bytes: number): GPUBuffer {
@@ -181,6 +219,10 @@ export class Plan {
   }
 }
 
+function copy(encoder: GPUCommandEncoder, from: Place, to: Place, bytes: number): void {
+  encoder.copyBufferToBuffer(from.buffer, from.offset, to.buffer, to.offset, bytes);
+}
+
 function toFeedArray(name: string, t: Tensor, v: FeedValue | undefined): HostArray {
   if (v === undefined) throw new InputError(`Missing feed for input '${name}' ${fmtShape(t.shape)} ${t.dtype}.`);
   const arr = typeof v === 'number' ? [v] : v;
@@ -223,13 +265,14 @@ export async function compilePlan(engine: Engine, spec: CompileSpec): Promise<Pl
       throw new InputError(`updates: value ${v} does not match parameter ${p}.`);
     }
   }
-  const roots = [...Object.values(outputs), ...updates.map(([, v]) => v)];
+  const opt = spec.optimizer;
+  const roots = [...Object.values(outputs), ...updates.map(([, v]) => v), ...(opt?.grads ?? [])];
   const order = topoOrder(roots);
   const nodes = nodeOrder(order);
   const env = engine.env;
 
   // Leaves: inputs get a buffer each, written by every run; constants and parameters live in the engine.
-  const buffers = new Map<Tensor, GPUBuffer>();
+  const places = new Map<Tensor, Place>();
   const owned: GPUBuffer[] = [];
   const inputs = new Map<string, Tensor>();
   for (const t of order) {
@@ -240,11 +283,11 @@ export async function compilePlan(engine: Engine, spec: CompileSpec): Promise<Pl
       inputs.set(s.name, t);
       const b = engine.pool.acquire(bytesOf(t), `input '${s.name}' ${fmtShape(t.shape)}`);
       owned.push(b);
-      buffers.set(t, b);
-    } else if (s.kind === 'constant') buffers.set(t, engine.constantBuffer(t));
-    else if (s.kind === 'parameter') buffers.set(t, await engine.parameterBuffer(t));
+      places.set(t, { buffer: b, offset: 0 });
+    } else if (s.kind === 'constant') places.set(t, { buffer: engine.constantBuffer(t), offset: 0 });
+    else if (s.kind === 'parameter') places.set(t, await engine.parameterPlace(t));
   }
-  for (const [p] of updates) buffers.set(p, await engine.parameterBuffer(p));
+  for (const [p] of updates) places.set(p, await engine.parameterPlace(p));
 
   // Lower every node; aliases (reshapes) share their input's storage.
   const plans = nodes.map((node) => {
@@ -261,7 +304,21 @@ export async function compilePlan(engine: Engine, spec: CompileSpec): Promise<Pl
   // Liveness: a storage root is free after the last node that reads it, unless it must survive the run.
   const lastUse = new Map<Tensor, number>();
   plans.forEach((p, i) => p.node.inputs.forEach((x) => lastUse.set(rootOf(x), i)));
-  const pinned = new Set<Tensor>([...Object.values(outputs), ...updates.map(([, v]) => v)].map(rootOf));
+  const pinned = new Set<Tensor>(roots.map(rootOf));
+
+  // The optimizer's gradients are written straight into its arena by the ops that make them.
+  // A gradient whose storage is not its own (a leaf, or shared with another gradient) is
+  // copied into the arena after the backward pass instead.
+  const gradArena = opt ? engine.pool.acquire(opt.arenaBytes, 'gradient arena') : null;
+  if (gradArena) owned.push(gradArena);
+  const arenaPlace = new Map<Tensor, Place>();
+  const gatherFrom: { grad: Tensor; to: Place }[] = [];
+  opt?.grads.forEach((g, i) => {
+    const r = rootOf(g);
+    const to = { buffer: gradArena!, offset: opt.offsets[i] };
+    if (r.source.kind === 'op' && !arenaPlace.has(r)) arenaPlace.set(r, to);
+    else gatherFrom.push({ grad: g, to });
+  });
 
   // Virtual allocation by size class; each virtual buffer becomes one pool buffer.
   const slots: { size: number }[] = [];
@@ -285,7 +342,7 @@ export async function compilePlan(engine: Engine, spec: CompileSpec): Promise<Pl
     list.push(slot);
   };
   plans.forEach((p, i) => {
-    for (const o of p.node.outputs) if (!root.has(o)) slotOf.set(o, takeSlot(bytesOf(o)));
+    for (const o of p.node.outputs) if (!root.has(o) && !arenaPlace.has(o)) slotOf.set(o, takeSlot(bytesOf(o)));
     const tmps = (p.kernel?.tmp ?? []).map(takeSlot);
     tmpSlots.push(tmps);
     tmps.forEach(freeSlot);
@@ -300,8 +357,10 @@ export async function compilePlan(engine: Engine, spec: CompileSpec): Promise<Pl
     owned.push(b);
     return b;
   });
-  for (const [t, slot] of slotOf) buffers.set(t, slotBuffers[slot]);
-  for (const [t, r] of root) buffers.set(t, buffers.get(r)!);
+  for (const [t, slot] of slotOf) places.set(t, { buffer: slotBuffers[slot], offset: 0 });
+  for (const [t, place] of arenaPlace) places.set(t, place);
+  for (const [t, r] of root) places.set(t, places.get(r)!);
+  const gathers = gatherFrom.map(({ grad, to }) => ({ from: places.get(grad)!, to, bytes: bytesOf(grad) }));
 
   // Debug flags: one word per checked output.
   const flagLabels: string[] = [];
@@ -349,8 +408,8 @@ export async function compilePlan(engine: Engine, spec: CompileSpec): Promise<Pl
       const { node } = p;
       const tmpBufs = tmpSlots[i].map((s, k) => ({ buffer: slotBuffers[s], size: p.kernel!.tmp![k] }));
       const resolve = (slot: Slot): BoundBuffer => {
-        if ('in' in slot) return { buffer: buffers.get(node.inputs[slot.in])!, size: bytesOf(node.inputs[slot.in]) };
-        if ('out' in slot) return { buffer: buffers.get(node.outputs[slot.out])!, size: bytesOf(node.outputs[slot.out]) };
+        if ('in' in slot) return { ...places.get(node.inputs[slot.in])!, size: bytesOf(node.inputs[slot.in]) };
+        if ('out' in slot) return { ...places.get(node.outputs[slot.out])!, size: bytesOf(node.outputs[slot.out]) };
         return tmpBufs[slot.tmp];
       };
       const kernelDispatches = (p.kernel?.dispatches ?? []).map((d) =>
@@ -372,7 +431,8 @@ export async function compilePlan(engine: Engine, spec: CompileSpec): Promise<Pl
     naiveBytes,
   };
   const flags = flagBuffer ? { buffer: flagBuffer, labels: flagLabels } : null;
-  return new Plan(engine, steps, buffers, owned, extra, outputs, updates, flags, !!spec.eager, inputs, stats);
+  const bound = opt ? await opt.bind(gradArena!) : null;
+  return new Plan(engine, steps, places, owned, extra, outputs, updates, flags, !!spec.eager, gathers, bound, inputs, stats);
 }
 
 function checkLimit(engine: Engine, node: OpNode, bytes: number): void {

@@ -70,6 +70,20 @@ export class BufferPool {
     this.device.queue.writeBuffer(buf, byteOffset, data);
   }
 
+  /** Reads `bytes` bytes of a buffer back as floats (waits for the GPU work queued before it). */
+  async read(buf: GPUBuffer, bytes: number, byteOffset = 0): Promise<Float32Array> {
+    const staging = this.device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    try {
+      const encoder = this.device.createCommandEncoder();
+      encoder.copyBufferToBuffer(buf, byteOffset, staging, 0, bytes);
+      this.device.queue.submit([encoder.finish()]);
+      await staging.mapAsync(GPUMapMode.READ);
+      return new Float32Array(staging.getMappedRange().slice(0));
+    } finally {
+      staging.destroy();
+    }
+  }
+
   /** Destroys every free buffer (held ones stay valid). */
   trim(): void {
     for (const [size, list] of this.free) {

@@ -1,6 +1,6 @@
 // Plain stochastic gradient descent as graph updates: p <- p - lr * dp. The learning rate is
 // a tensor (usually a scalar input fed every step), so schedules change it without
-// recompiling. The fused optimizers (one dispatch for every parameter) will sit beside this.
+// recompiling. Kept for graph-level use; fused.ts updates every parameter in one dispatch.
 
 import { mul, sub } from '../ops/elementwise.js';
 import { constant, type Tensor } from '../tensor.js';

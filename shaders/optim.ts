@@ -4,10 +4,15 @@
 //
 // table (u32): [0] workgroups W, [1] tensors T, then W pairs (tensor, start), then T records
 //             (offset in floats, size, weight decay as f32 bits, first workgroup, workgroups).
-// scal (f32): hyperparameters written by the host each step, then statistics written here:
-//             [0] lr [1] beta1 [2] beta2 [3] eps [4] 1-beta1^t [5] 1-beta2^t [6] max grad norm
-//             (0: no clipping) [7] 1/micro-batches [8] momentum [9] nesterov [10] read acc
-//             [11] first step [12] first micro-batch; [16] gradient norm [17] clipping scale.
+// scal (f32): hyperparameters written by the host each step, then state kept by the GPU:
+//             [0] lr [1] beta1 [2] beta2 [3] eps [6] max grad norm (0: no clipping)
+//             [7] 1/micro-batches [8] momentum [9] nesterov [10] read acc [12] first micro-batch
+//             [13] dynamic loss scaling [14] growth interval [15] growth factor;
+//             [16] gradient norm [17] clipping scale [18] skip this update [19] updates applied
+//             [20] good steps since the scale changed [21] 1/loss scale of this step.
+// scale (f32): [0] the loss scale, read by the graph as the backward pass's seed. On a
+// non-finite gradient the update is skipped and the scale shrinks; after `interval` good
+// steps it grows. Skipped updates do not count for Adam's bias correction.
 // Each invocation handles PER elements of its workgroup's chunk, strided by WG so that
 // neighbouring invocations touch neighbouring words. Norm partial sums are kept one per
 // invocation, which needs no barrier (barriers are very costly on CPU-emulated adapters);
@@ -20,9 +25,10 @@ import { flatGroupWgsl, flatIndexWgsl } from '../src/ops/grid.js';
 const common = /* wgsl */ `
 override WG: u32 = 64u;
 override PER: u32 = 4u;
-const LR = 0u; const B1 = 1u; const B2 = 2u; const EPS = 3u; const BC1 = 4u; const BC2 = 5u;
+const LR = 0u; const B1 = 1u; const B2 = 2u; const EPS = 3u;
 const MAX_NORM = 6u; const INV_ACC = 7u; const MOMENTUM = 8u; const NESTEROV = 9u;
-const USE_ACC = 10u; const FIRST_STEP = 11u; const FIRST_MICRO = 12u; const NORM = 16u; const CLIP = 17u;
+const USE_ACC = 10u; const FIRST_MICRO = 12u; const SCALING = 13u; const INTERVAL = 14u; const FACTOR = 15u;
+const NORM = 16u; const CLIP = 17u; const SKIP = 18u; const APPLIED = 19u; const GOOD = 20u; const INV_SCALE = 21u;
 ${flatIndexWgsl}
 ${flatGroupWgsl}
 
@@ -34,7 +40,7 @@ fn chunk_of(w: u32) -> Chunk {
   return Chunk(t, table[3u + 2u * w], table[rec], table[rec + 1u], bitcast<f32>(table[rec + 2u]));
 }
 
-// The gradient as the update sees it: micro-batches summed and averaged, then clipped.
+// The gradient summed over micro-batches and averaged (still multiplied by the loss scale).
 fn grad_at(i: u32) -> f32 {
   var g = grads[i];
   if (scal[USE_ACC] != 0.0) { g += acc[i]; }
@@ -53,7 +59,8 @@ ${common}
 @group(0) @binding(1) var<storage, read> acc: array<f32>;
 @group(0) @binding(2) var<storage, read> table: array<u32>;
 @group(0) @binding(3) var<storage, read> scal: array<f32>;
-@group(0) @binding(4) var<storage, read_write> partials: array<f32>;
+@group(0) @binding(4) var<storage, read> scale: array<f32>;
+@group(0) @binding(5) var<storage, read_write> partials: array<f32>;
 
 @compute @workgroup_size(WG)
 fn grad_sumsq(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -61,10 +68,11 @@ fn grad_sumsq(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
   let w = flat_group(wid, nwg);
   if (w >= table[0]) { return; }
   let c = chunk_of(w);
+  let unscale = 1.0 / scale[0];
   var s = 0.0;
   for (var e = 0u; e < PER; e++) {
     let j = c.start + lid + e * WG;
-    if (j < c.size) { let g = grad_at(c.offset + j); s += g * g; }
+    if (j < c.size) { let g = grad_at(c.offset + j) * unscale; s += g * g; }
   }
   partials[w * WG + lid] = s;
 }
@@ -72,6 +80,7 @@ fn grad_sumsq(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
 @group(0) @binding(0) var<storage, read> n_partials: array<f32>;
 @group(0) @binding(1) var<storage, read> n_table: array<u32>;
 @group(0) @binding(2) var<storage, read_write> n_scal: array<f32>;
+@group(0) @binding(3) var<storage, read_write> n_scale: array<f32>;
 var<workgroup> tree: array<f32, WG>;
 
 @compute @workgroup_size(WG)
@@ -86,9 +95,21 @@ fn grad_norm(@builtin(local_invocation_index) lid: u32) {
   }
   if (lid == 0u) {
     let norm = sqrt(tree[0]);
+    // Exponent bits all set: infinity or NaN (comparisons may be folded away by compilers).
+    let bad = (bitcast<u32>(norm) & 0x7f800000u) == 0x7f800000u;
     n_scal[NORM] = norm;
     let m = n_scal[MAX_NORM];
-    n_scal[CLIP] = select(1.0, min(1.0, m / (norm + 1e-6)), m > 0.0);
+    n_scal[CLIP] = select(1.0, min(1.0, m / (norm + 1e-6)), m > 0.0 && !bad);
+    n_scal[SKIP] = select(0.0, 1.0, bad);
+    n_scal[APPLIED] += select(1.0, 0.0, bad);
+    let s = n_scale[0];
+    n_scal[INV_SCALE] = 1.0 / s;
+    if (n_scal[SCALING] != 0.0) {
+      let good = select(n_scal[GOOD] + 1.0, 0.0, bad);
+      let grow = good >= n_scal[INTERVAL];
+      n_scale[0] = select(select(s, s * n_scal[FACTOR], grow), s / n_scal[FACTOR], bad);
+      n_scal[GOOD] = select(good, 0.0, grow);
+    }
   }
 }
 
@@ -122,25 +143,32 @@ ${common}
 @group(0) @binding(5) var<storage, read_write> s1: array<f32>;
 @group(0) @binding(6) var<storage, read_write> s2: array<f32>;
 
+// The gradient an update applies: unscaled, then clipped.
+fn step_grad(i: u32) -> f32 {
+  return grad_at(i) * scal[INV_SCALE] * scal[CLIP];
+}
+
 // AdamW (decoupled weight decay, bias-corrected moments): s1 = m, s2 = v.
 @compute @workgroup_size(WG)
 fn adamw(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
          @builtin(local_invocation_index) lid: u32) {
   let w = flat_group(wid, nwg);
-  if (w >= table[0]) { return; }
+  if (w >= table[0] || scal[SKIP] != 0.0) { return; }
   let c = chunk_of(w);
   let lr = scal[LR];
+  let bc1 = 1.0 - pow(scal[B1], scal[APPLIED]);
+  let bc2 = 1.0 - pow(scal[B2], scal[APPLIED]);
   for (var e = 0u; e < PER; e++) {
     let j = c.start + lid + e * WG;
     if (j < c.size) {
       let i = c.offset + j;
-      let g = grad_at(i) * scal[CLIP];
+      let g = step_grad(i);
       let m = scal[B1] * s1[i] + (1.0 - scal[B1]) * g;
       let v = scal[B2] * s2[i] + (1.0 - scal[B2]) * g * g;
       s1[i] = m;
       s2[i] = v;
       let p = params[i] * (1.0 - lr * c.decay);
-      params[i] = p - lr * (m / scal[BC1]) / (sqrt(v / scal[BC2]) + scal[EPS]);
+      params[i] = p - lr * (m / bc1) / (sqrt(v / bc2) + scal[EPS]);
     }
   }
 }
@@ -151,7 +179,7 @@ fn adamw(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
 fn sgd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
        @builtin(local_invocation_index) lid: u32) {
   let w = flat_group(wid, nwg);
-  if (w >= table[0]) { return; }
+  if (w >= table[0] || scal[SKIP] != 0.0) { return; }
   let c = chunk_of(w);
   let mu = scal[MOMENTUM];
   for (var e = 0u; e < PER; e++) {
@@ -159,9 +187,9 @@ fn sgd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     if (j < c.size) {
       let i = c.offset + j;
       let p = params[i];
-      var d = grad_at(i) * scal[CLIP] + c.decay * p;
+      var d = step_grad(i) + c.decay * p;
       if (mu != 0.0) {
-        let b = select(mu * s1[i] + d, d, scal[FIRST_STEP] != 0.0);
+        let b = select(mu * s1[i] + d, d, scal[APPLIED] == 1.0);
         s1[i] = b;
         d = select(b, d + mu * b, scal[NESTEROV] != 0.0);
       }
@@ -175,14 +203,16 @@ fn sgd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3
 @group(0) @binding(7) var<storage, read_write> norms: array<f32>;
 
 fn lamb_u(i: u32, decay: f32) -> f32 {
-  return (s1[i] / scal[BC1]) / (sqrt(s2[i] / scal[BC2]) + scal[EPS]) + decay * params[i];
+  let bc1 = 1.0 - pow(scal[B1], scal[APPLIED]);
+  let bc2 = 1.0 - pow(scal[B2], scal[APPLIED]);
+  return (s1[i] / bc1) / (sqrt(s2[i] / bc2) + scal[EPS]) + decay * params[i];
 }
 
 @compute @workgroup_size(WG)
 fn lamb_moments(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                 @builtin(local_invocation_index) lid: u32) {
   let w = flat_group(wid, nwg);
-  if (w >= table[0]) { return; }
+  if (w >= table[0] || scal[SKIP] != 0.0) { return; }
   let c = chunk_of(w);
   var ww = 0.0;
   var uu = 0.0;
@@ -190,7 +220,7 @@ fn lamb_moments(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
     let j = c.start + lid + e * WG;
     if (j < c.size) {
       let i = c.offset + j;
-      let g = grad_at(i) * scal[CLIP];
+      let g = step_grad(i);
       s1[i] = scal[B1] * s1[i] + (1.0 - scal[B1]) * g;
       s2[i] = scal[B2] * s2[i] + (1.0 - scal[B2]) * g * g;
       let u = lamb_u(i, c.decay);
@@ -209,7 +239,7 @@ fn lamb_moments(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
 fn lamb_apply(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
               @builtin(local_invocation_index) lid: u32) {
   let w = flat_group(wid, nwg);
-  if (w >= table[0]) { return; }
+  if (w >= table[0] || scal[SKIP] != 0.0) { return; }
   let c = chunk_of(w);
   let rec = 2u + 2u * table[0] + 5u * c.tensor;
   let first = table[rec + 3u] * WG;

@@ -96,6 +96,45 @@ describe('fused optimizers match the reference step for step', () => {
     compare({ config: { kind: 'sgd', lr: 0.1, momentum: 0.5, accumulate: 3, maxGradNorm: 0.5 }, steps: 8 }));
 });
 
+describe('dynamic loss scaling', () => {
+  it('unscales gradients exactly: a scaled run follows the unscaled reference', () =>
+    compare({ config: { kind: 'adamw', lr: 0.01, lossScale: { init: 2 ** 20, interval: 1000 } } }));
+
+  it('grows the scale after `interval` good steps', async () => {
+    const engine = await testEngine();
+    const { loss, params } = model(3);
+    const opt = await createOptimizer(engine, params, { kind: 'sgd', lr: 0.01, lossScale: { init: 256, interval: 3, factor: 2 } });
+    const plan = await engine.compile({ outputs: { loss }, optimizer: opt.minimize(loss) });
+    const scales: number[] = [];
+    for (let s = 0; s < 7; s++) scales.push((await plan.run({ x: new Float32Array(N * D).fill(0.1) }, ['lossScale'])).lossScale[0]);
+    expect(scales).toEqual([256, 256, 512, 512, 512, 1024, 1024]);
+    plan.dispose();
+    opt.dispose();
+  });
+
+  it('skips the update and lowers the scale when a gradient overflows', async () => {
+    const engine = await testEngine();
+    const p = parameter('p', [1, 2, 3, 4]);
+    const loss = sum(mul(p, constant([10, 10, 10, 10], [4]))); // dL/dp = 10
+    const opt = await createOptimizer(engine, [p], { kind: 'sgd', lr: 0.01, lossScale: { init: 3e38, interval: 1000 } });
+    const plan = await engine.compile({ outputs: { loss }, optimizer: opt.minimize(loss) });
+    // f32 stops at 3.4e38: the gradient 10 * scale overflows until the scale is 3e38 / 16.
+    const seen: { skipped: number; scale: number; p0: number }[] = [];
+    for (let s = 0; s < 5; s++) {
+      const r = await plan.run({}, ['skipped', 'lossScale']);
+      seen.push({ skipped: r.skipped[0], scale: r.lossScale[0], p0: (await engine.readParameter(p))[0] });
+    }
+    expect(seen.map((r) => r.skipped)).toEqual([1, 1, 1, 1, 0]);
+    expect(seen.map((r) => r.scale)).toEqual([1 / 2, 1 / 4, 1 / 8, 1 / 16, 1 / 16].map((v) => Math.fround(Math.fround(3e38) * v)));
+    expect(seen.slice(0, 4).map((r) => r.p0)).toEqual([1, 1, 1, 1]);
+    expect(seen[4].p0).toBeCloseTo(1 - 0.01 * 10, 5);
+    expect((await opt.readState()).counters[0]).toBe(1); // one update applied out of five
+    expect(opt.step).toBe(5);
+    plan.dispose();
+    opt.dispose();
+  });
+});
+
 describe('fused optimizer bookkeeping', () => {
   it('updates every parameter in one dispatch and keeps state readable by name', async () => {
     const engine = await testEngine();
@@ -107,11 +146,12 @@ describe('fused optimizer bookkeeping', () => {
     expect(Array.from(await engine.readParameter(params[3]))).not.toEqual(Array.from(before));
     const state = await opt.readState();
     expect(Object.keys(state).sort()).toEqual(
-      ['exp_avg.b1', 'exp_avg.big', 'exp_avg.w1', 'exp_avg.w2', 'exp_avg_sq.b1', 'exp_avg_sq.big', 'exp_avg_sq.w1', 'exp_avg_sq.w2'],
+      ['counters', 'exp_avg.b1', 'exp_avg.big', 'exp_avg.w1', 'exp_avg.w2', 'exp_avg_sq.b1', 'exp_avg_sq.big', 'exp_avg_sq.w1', 'exp_avg_sq.w2'],
     );
     expect(state['exp_avg.big'].length).toBe(600);
+    expect(Array.from(state.counters)).toEqual([1, 0, 1]); // one update applied, loss scale 1
     expect(state['exp_avg_sq.w1'].some((v) => v > 0)).toBe(true);
-    expect(() => opt.writeState({ ...state, 'exp_avg.w1': new Float32Array(3) })).toThrow(/exp_avg.w1.*expected 185 values, got 3/);
+    await expect(opt.writeState({ ...state, 'exp_avg.w1': new Float32Array(3) })).rejects.toThrow(/exp_avg.w1.*expected 185 values, got 3/);
     plan.dispose();
     opt.dispose();
   });

@@ -7,14 +7,16 @@
 // Not here: the kernels (shaders/optim.ts) or the plain-loop specification (reference.ts).
 
 import { optimShader, optimUpdateShader } from '../../shaders/optim.js';
-import { grad } from '../autograd.js';
+import { grad, gradients } from '../autograd.js';
+import { detach } from '../ops/identity.js';
+import { reshape } from '../ops/shape.js';
 import type { Engine } from '../engine.js';
-import { InputError, fmtShape } from '../errors.js';
+import { InputError, ShapeError, fmtShape } from '../errors.js';
 import type { BoundOptimizer, PlanOptimizer } from '../executor.js';
 import type { BoundBuffer, PreparedDispatch } from '../gpu/kernels.js';
 import { grid1d } from '../ops/grid.js';
 import type { Dispatch } from '../ops/types.js';
-import type { Tensor } from '../tensor.js';
+import { parameter, type Tensor } from '../tensor.js';
 
 export type OptimizerKind = 'adamw' | 'sgd' | 'lamb';
 
@@ -41,6 +43,12 @@ export interface OptimizerConfig {
   maxGradNorm?: number;
   /** Micro-batches whose gradients are averaged into one update. */
   accumulate?: number;
+  /**
+   * Dynamic loss scaling, for low-precision gradients: the backward pass is seeded with the
+   * scale, gradients are unscaled before the update, a non-finite gradient skips the update and
+   * divides the scale by `factor`, and `interval` good updates in a row multiply it by `factor`.
+   */
+  lossScale?: { init?: number; factor?: number; interval?: number };
 }
 
 const DEFAULTS = { beta1: 0.9, beta2: 0.999, eps: 1e-8, momentum: 0, nesterov: false, maxGradNorm: 0, accumulate: 1 };
@@ -49,7 +57,10 @@ const PER = 4;
 const WG = 64;
 const CHUNK = PER * WG;
 const SCAL_WORDS = 32;
+/** Words of `scal` kept by the GPU (see shaders/optim.ts). */
 const NORM_WORD = 16;
+const SKIP_WORD = 18;
+const APPLIED_WORD = 19;
 
 /** Per-tensor offsets in floats, aligned so each tensor can also be bound on its own. */
 function layout(params: Tensor[], alignBytes: number): { offsets: number[]; floats: number } {
@@ -64,11 +75,12 @@ function layout(params: Tensor[], alignBytes: number): { offsets: number[]; floa
 }
 
 export class FusedOptimizer {
-  /** Updates done so far; the next update is step `step + 1`. Saved in checkpoints. */
+  /** Updates attempted so far (skipped ones too); schedules see `step + 1`. Saved in checkpoints. */
   step = 0;
   /** Micro-batches run since the last update. */
   private micro = 0;
-  readonly config: Required<Omit<OptimizerConfig, 'decays'>> & { decays: (p: Tensor) => boolean };
+  readonly config: Required<Omit<OptimizerConfig, 'decays' | 'lossScale'>> &
+    Pick<OptimizerConfig, 'lossScale'> & { decays: (p: Tensor) => boolean };
   private readonly offsets: number[];
   private readonly floats: number;
   private meta: Uint32Array;
@@ -78,6 +90,8 @@ export class FusedOptimizer {
   private partials!: GPUBuffer;
   private accBuf: GPUBuffer | null = null;
   private paramArena!: GPUBuffer;
+  /** The loss scale, a one-value parameter the backward pass reads and the optimizer adjusts. */
+  readonly lossScale: Tensor;
 
   private constructor(
     private engine: Engine,
@@ -90,6 +104,7 @@ export class FusedOptimizer {
       decays: (p) => p.rank >= 2,
       ...config,
     };
+    this.lossScale = parameter('loss_scale', [config.lossScale ? (config.lossScale.init ?? 2 ** 15) : 1], []);
     if (!(this.config.accumulate >= 1 && Number.isInteger(this.config.accumulate))) {
       throw new InputError(`optimizer: accumulate must be a positive integer, got ${this.config.accumulate}.`);
     }
@@ -139,6 +154,7 @@ export class FusedOptimizer {
     const { pool } = this.engine;
     const bytes = this.floats * 4;
     this.paramArena = await this.engine.placeParameters(this.params, this.offsets.map((o) => o * 4), bytes);
+    await this.engine.parameterPlace(this.lossScale);
     const zeros = new Float32Array(this.floats);
     const slots = this.config.kind === 'sgd' ? 1 : 2;
     for (let i = 0; i < slots; i++) {
@@ -175,7 +191,9 @@ export class FusedOptimizer {
 
   /** The gradients of a scalar loss, updated into the parameters after each backward pass. */
   minimize(loss: Tensor): PlanOptimizer {
-    return this.withGradients(grad(loss, this.params));
+    if (!this.config.lossScale) return this.withGradients(grad(loss, this.params));
+    if (loss.size !== 1) throw new ShapeError(`minimize: the loss must be a scalar, got ${fmtShape(loss.shape)}.`);
+    return this.withGradients(gradients([loss], this.params, [reshape(detach(this.lossScale), loss.shape)]));
   }
 
   /** The learning rate the next update will use. */
@@ -192,6 +210,8 @@ export class FusedOptimizer {
     const meta = { buffer: this.metaBuf, size: this.meta.byteLength };
     const scal = whole(this.scal, SCAL_WORDS);
     const partials = { buffer: this.partials, size: this.partials.size };
+    const scalePlace = await this.engine.parameterPlace(this.lossScale);
+    const scale = { ...scalePlace, size: 4 };
     const W = this.meta[0];
     const groups = grid1d(W, 1);
     const d = (shader: Dispatch['shader'], entry: string, workgroups: [number, number?]): Dispatch => ({
@@ -220,8 +240,8 @@ export class FusedOptimizer {
           ]
         : [await prep(d(optimUpdateShader, this.config.kind, groups), [grads, acc, meta, scal], [params, s1, s2])];
     const norm = [
-      await prep(d(optimShader, 'grad_sumsq', groups), [grads, acc, meta, scal], [partials]),
-      await prep(d(optimShader, 'grad_norm', [1]), [partials, meta], [scal]),
+      await prep(d(optimShader, 'grad_sumsq', groups), [grads, acc, meta, scal, scale], [partials]),
+      await prep(d(optimShader, 'grad_norm', [1]), [partials, meta], [scal, scale]),
     ];
     const accumulate = this.accBuf
       ? [await prep(d(optimShader, 'accumulate', grid1d(this.floats, WG)), [grads, scal], [whole(this.accBuf)])]
@@ -229,7 +249,11 @@ export class FusedOptimizer {
     // LAMB's norm partials share the buffer with the gradient norm's: the norm is taken first.
     return {
       step: () => this.nextStep(norm, update, accumulate),
-      outputs: { gradNorm: { place: { buffer: this.scal, offset: NORM_WORD * 4 }, size: 4 } },
+      outputs: {
+        gradNorm: { place: { buffer: this.scal, offset: NORM_WORD * 4 }, size: 4 },
+        skipped: { place: { buffer: this.scal, offset: SKIP_WORD * 4 }, size: 4 },
+        lossScale: { place: scalePlace, size: 4 },
+      },
     };
   }
 
@@ -238,28 +262,36 @@ export class FusedOptimizer {
     const k = this.config.accumulate;
     const last = this.micro === k - 1;
     const c = this.config;
-    const t = this.step + 1;
-    const s = new Float32Array(SCAL_WORDS);
-    s.set([this.lr, c.beta1, c.beta2, c.eps, 1 - c.beta1 ** t, 1 - c.beta2 ** t, c.maxGradNorm, 1 / k, c.momentum]);
+    const s = new Float32Array(16);
+    s.set([this.lr, c.beta1, c.beta2, c.eps, 0, 0, c.maxGradNorm, 1 / k, c.momentum]);
     s[9] = c.nesterov ? 1 : 0;
     s[10] = k > 1 ? 1 : 0; // the update adds the accumulator to the last micro-batch's gradients
-    s[11] = t === 1 ? 1 : 0;
     s[12] = this.micro === 0 ? 1 : 0;
-    // Only the hyperparameter words: the statistics after them belong to the GPU.
-    this.engine.pool.write(this.scal, s.subarray(0, 16));
+    s[13] = c.lossScale ? 1 : 0;
+    s[14] = c.lossScale?.interval ?? 2000;
+    s[15] = c.lossScale?.factor ?? 2;
+    // Only the hyperparameter words: the words after them belong to the GPU.
+    this.engine.pool.write(this.scal, s);
     if (!last) {
       this.micro++;
       return accumulate;
     }
     this.micro = 0;
-    this.step = t;
+    this.step++;
     return [...norm, ...update];
   }
 
-  /** Optimizer state per parameter, named as PyTorch names it (exp_avg, exp_avg_sq, momentum_buffer). */
+  /**
+   * Optimizer state per parameter, named as PyTorch names it (exp_avg, exp_avg_sq,
+   * momentum_buffer), plus 'counters': updates applied (Adam's bias correction), good steps
+   * since the loss scale changed, and the loss scale.
+   */
   async readState(): Promise<Record<string, Float32Array>> {
     const names = this.config.kind === 'sgd' ? ['momentum_buffer'] : ['exp_avg', 'exp_avg_sq'];
-    const out: Record<string, Float32Array> = {};
+    const counters = await this.engine.pool.read(this.scal, 8, APPLIED_WORD * 4);
+    const out: Record<string, Float32Array> = {
+      counters: Float32Array.of(counters[0], counters[1], (await this.engine.readParameter(this.lossScale))[0]),
+    };
     for (const [i, b] of this.state.entries()) {
       const all = await this.engine.pool.read(b, this.floats * 4);
       this.params.forEach((p, t) => {
@@ -269,8 +301,8 @@ export class FusedOptimizer {
     return out;
   }
 
-  /** Restores state written by readState (every entry must be present with the right size). */
-  writeState(state: Record<string, Float32Array>): void {
+  /** Restores state written by readState; checks every entry before writing any. */
+  async writeState(state: Record<string, Float32Array>): Promise<void> {
     const names = this.config.kind === 'sgd' ? ['momentum_buffer'] : ['exp_avg', 'exp_avg_sq'];
     const checked = this.state.map((_, i) =>
       this.params.map((p) => {
@@ -282,7 +314,11 @@ export class FusedOptimizer {
         return v;
       }),
     );
+    const counters = state.counters;
+    if (!counters || counters.length !== 3) throw new InputError(`optimizer state 'counters': expected 3 values.`);
     checked.forEach((vs, i) => vs.forEach((v, t) => this.engine.pool.write(this.state[i], v, this.offsets[t] * 4)));
+    this.engine.pool.write(this.scal, counters.subarray(0, 2), APPLIED_WORD * 4);
+    await this.engine.writeParameter(this.lossScale, counters.slice(2, 3));
   }
 
   /** Releases the optimizer's buffers (the parameters stay with the engine). */

@@ -33,6 +33,7 @@ export {
   calculateGain, fans, xavierUniform, xavierNormal, kaimingUniform, kaimingNormal, gptNormal, gptStd,
   type Nonlinearity, type Fans, type FanOptions, type XavierConfig, type KaimingConfig, type GptInitConfig,
 } from './nn/init.js';
+export { TrainingMetrics, kernelTimes, type StepRecord, type MetricsOptions } from './metrics.js';
 export { spirals, moons, mulberry32, type Labelled2D } from './data/toy2d.js';
 export {
   saveCheckpoint, loadCheckpoint, CHECKPOINT_FORMAT, STATE_PREFIX,

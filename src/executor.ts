@@ -74,6 +74,25 @@ interface Step {
   prepared: PreparedDispatch[];
 }
 
+/** Everything compilePlan builds for a Plan. */
+interface PlanParts {
+  steps: Step[];
+  places: Map<Tensor, Place>;
+  /** Pool buffers the plan holds (inputs, intermediates, the gradient arena). */
+  owned: GPUBuffer[];
+  /** Buffers outside the pool (the uniform arena). */
+  extra: GPUBuffer[];
+  outputs: Record<string, Tensor>;
+  updates: [Tensor, Tensor][];
+  flags: { buffer: GPUBuffer; labels: string[] } | null;
+  eager: boolean;
+  /** Gradients copied into the optimizer's arena because their storage is not their own. */
+  gathers: { from: Place; to: Place; bytes: number }[];
+  optimizer: BoundOptimizer | null;
+  inputs: Map<string, Tensor>;
+  stats: PlanStats;
+}
+
 export class Plan {
   readonly stats: PlanStats;
   /** Names of the inputs the plan reads, with their tensors. */
@@ -85,35 +104,24 @@ export class Plan {
 
   constructor(
     private engine: Engine,
-    private steps: Step[],
-    private places: Map<Tensor, Place>,
-    private owned: GPUBuffer[],
-    private extra: GPUBuffer[],
-    private outputs: Record<string, Tensor>,
-    private updates: [Tensor, Tensor][],
-    private flags: { buffer: GPUBuffer; labels: string[] } | null,
-    private eager: boolean,
-    private gathers: { from: Place; to: Place; bytes: number }[],
-    private optimizer: BoundOptimizer | null,
-    inputs: Map<string, Tensor>,
-    stats: PlanStats,
+    private parts: PlanParts,
   ) {
-    this.inputs = inputs;
-    this.stats = stats;
+    this.inputs = parts.inputs;
+    this.stats = parts.stats;
   }
 
   /** Writes the feeds, runs every dispatch in one submit, and reads back `read` (default: all outputs). */
-  async run(feeds: Feeds = {}, read: string[] = Object.keys(this.outputs)): Promise<Record<string, HostArray>> {
+  async run(feeds: Feeds = {}, read: string[] = Object.keys(this.parts.outputs)): Promise<Record<string, HostArray>> {
     if (this.disposed) throw new InputError('This plan was disposed; compile the step again.');
-    const readable = { ...this.outputs, ...this.optimizer?.outputs };
+    const readable = { ...this.parts.outputs, ...this.parts.optimizer?.outputs };
     const { device } = this.engine.gpu;
     if (this.engine.gpu.isLost()) throw await this.engine.gpu.lost;
     this.writeFeeds(feeds, read);
-    if (this.flags) device.queue.writeBuffer(this.flags.buffer, 0, new Uint32Array(this.flags.labels.length));
+    if (this.parts.flags) device.queue.writeBuffer(this.parts.flags.buffer, 0, new Uint32Array(this.parts.flags.labels.length));
     let encoder = device.createCommandEncoder();
-    if (this.eager) {
+    if (this.parts.eager) {
       // One submit per op, as eager frameworks do; the same dispatches as the compiled plan.
-      for (const s of this.steps) {
+      for (const s of this.parts.steps) {
         const pass = encoder.beginComputePass();
         encodeDispatches(pass, s.prepared);
         pass.end();
@@ -122,25 +130,25 @@ export class Plan {
       }
     } else {
       const pass = encoder.beginComputePass();
-      for (const s of this.steps) encodeDispatches(pass, s.prepared);
+      for (const s of this.parts.steps) encodeDispatches(pass, s.prepared);
       pass.end();
     }
-    for (const g of this.gathers) copy(encoder, g.from, g.to, g.bytes);
-    if (this.optimizer) {
+    for (const g of this.parts.gathers) copy(encoder, g.from, g.to, g.bytes);
+    if (this.parts.optimizer) {
       const pass = encoder.beginComputePass();
-      encodeDispatches(pass, this.optimizer.step());
+      encodeDispatches(pass, this.parts.optimizer.step());
       pass.end();
     }
-    for (const [p, v] of this.updates) copy(encoder, this.places.get(v)!, this.places.get(p)!, bytesOf(p));
+    for (const [p, v] of this.parts.updates) copy(encoder, this.parts.places.get(v)!, this.parts.places.get(p)!, bytesOf(p));
     const reads = read.map((name) => {
       const r = readable[name];
-      const [place, bytes, dtype] = 'place' in r ? [r.place, r.size, 'f32'] : [this.places.get(r)!, bytesOf(r), r.dtype];
+      const [place, bytes, dtype] = 'place' in r ? [r.place, r.size, 'f32'] : [this.parts.places.get(r)!, bytesOf(r), r.dtype];
       const staging = this.takeStaging(name, bytes);
       copy(encoder, place, { buffer: staging, offset: 0 }, bytes);
       return { name, dtype, staging, bytes };
     });
-    const flagStaging = this.flags ? this.takeStaging('\0flags', this.flags.labels.length * 4) : null;
-    if (flagStaging) encoder.copyBufferToBuffer(this.flags!.buffer, 0, flagStaging, 0, this.flags!.labels.length * 4);
+    const flagStaging = this.parts.flags ? this.takeStaging('\0flags', this.parts.flags.labels.length * 4) : null;
+    if (flagStaging) encoder.copyBufferToBuffer(this.parts.flags!.buffer, 0, flagStaging, 0, this.parts.flags!.labels.length * 4);
     device.queue.submit([encoder.finish()]);
 
     const lost = this.engine.gpu.lost.then((e) => Promise.reject(e));
@@ -149,7 +157,7 @@ export class Plan {
       const f = new Uint32Array(await this.mapped(flagStaging, '\0flags', lost));
       const first = f.findIndex((v) => v !== 0);
       if (first >= 0) {
-        const label = this.flags!.labels[first];
+        const label = this.parts.flags!.labels[first];
         throw new NonFiniteError(`A NaN or infinity first appeared in the output of ${label}.`, label.split(' ')[0]);
       }
     }
@@ -161,7 +169,7 @@ export class Plan {
   }
 
   private writeFeeds(feeds: Feeds, read: string[]): void {
-    const readable = [...Object.keys(this.outputs), ...Object.keys(this.optimizer?.outputs ?? {})];
+    const readable = [...Object.keys(this.parts.outputs), ...Object.keys(this.parts.optimizer?.outputs ?? {})];
     for (const name of read) {
       if (!readable.includes(name)) {
         throw new InputError(`No output named '${name}'; the plan has: ${readable.join(', ') || 'none'}.`);
@@ -174,7 +182,7 @@ export class Plan {
     }
     // Check every feed before writing any, so a bad feed changes nothing.
     const data = [...this.inputs].map(([name, t]) => [t, toFeedArray(name, t, feeds[name])] as const);
-    for (const [t, arr] of data) this.engine.pool.write(this.places.get(t)!.buffer, arr, this.places.get(t)!.offset);
+    for (const [t, arr] of data) this.engine.pool.write(this.parts.places.get(t)!.buffer, arr, this.parts.places.get(t)!.offset);
   }
 
   private takeStaging(name: string, bytes: number): GPUBuffer {
@@ -206,15 +214,15 @@ export class Plan {
   async profile(feeds: Feeds = {}): Promise<{ label: string; ms: number }[]> {
     const { profileDispatches } = await import('./gpu/profiler.js');
     this.writeFeeds(feeds, []);
-    return profileDispatches(this.engine.gpu, this.steps.flatMap((s) => s.prepared));
+    return profileDispatches(this.engine.gpu, this.parts.steps.flatMap((s) => s.prepared));
   }
 
   /** Returns the plan's buffers to the engine's pool. Parameters are not touched. */
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    for (const b of this.owned) this.engine.pool.release(b);
-    for (const b of this.extra) b.destroy();
+    for (const b of this.parts.owned) this.engine.pool.release(b);
+    for (const b of this.parts.extra) b.destroy();
     for (const list of this.staging.values()) for (const b of list) b.destroy();
   }
 }
@@ -432,7 +440,7 @@ export async function compilePlan(engine: Engine, spec: CompileSpec): Promise<Pl
   };
   const flags = flagBuffer ? { buffer: flagBuffer, labels: flagLabels } : null;
   const bound = opt ? await opt.bind(gradArena!) : null;
-  return new Plan(engine, steps, places, owned, extra, outputs, updates, flags, !!spec.eager, gathers, bound, inputs, stats);
+  return new Plan(engine, { steps, places, owned, extra, outputs, updates, flags, eager: !!spec.eager, gathers, optimizer: bound, inputs, stats });
 }
 
 function checkLimit(engine: Engine, node: OpNode, bytes: number): void {

@@ -25,6 +25,9 @@ export class DeviceLimitError extends EngineError {}
 /** Fed data of the wrong length or type, a missing feed, an unknown name. */
 export class InputError extends EngineError {}
 
+/** A configuration value outside its range: a schedule, an initialiser, a stopping rule. */
+export class ConfigError extends EngineError {}
+
 /** The debug check found a NaN or an infinity; `op` names the op that first produced one. */
 export class NonFiniteError extends EngineError {
   constructor(message: string, readonly op: string) {
@@ -34,6 +37,36 @@ export class NonFiniteError extends EngineError {
 
 /** The GPU device was lost (driver reset, tab backgrounded too long, out of memory). */
 export class DeviceLostError extends EngineError {}
+
+/**
+ * A checkpoint that is not valid safetensors or does not fit the model it is loaded into.
+ * `reason` says what is wrong, for code that reacts to it; `tensor` names the entry at fault.
+ */
+export class CheckpointError extends EngineError {
+  constructor(
+    message: string,
+    readonly reason:
+      | 'truncated' | 'header-length' | 'header-json' | 'entry' | 'dtype' | 'offsets' | 'overlap'
+      | 'size' | 'gap' | 'metadata' | 'duplicate' | 'name' | 'value' | 'missing' | 'unexpected' | 'shape',
+    readonly tensor: string | null = null,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Text or token data that cannot be used: an empty, binary, badly encoded or oversized upload,
+ * a character outside a tokenizer's vocabulary, a corpus too short for the context.
+ * `reason` says which, for code (a page) that reacts to it.
+ */
+export class DataError extends EngineError {
+  constructor(
+    message: string,
+    readonly reason: 'empty' | 'binary' | 'encoding' | 'too-large' | 'too-short' | 'vocabulary' | 'format',
+  ) {
+    super(message);
+  }
+}
 
 /** Formats a shape the way every message prints it: [2, 3, 4]. */
 export function fmtShape(shape: readonly number[]): string {

@@ -152,6 +152,8 @@ export class Plan {
     device.queue.submit([encoder.finish()]);
 
     const lost = this.engine.gpu.lost.then((e) => Promise.reject(e));
+    // A run that reads nothing never awaits `lost`: mark it handled so a later loss is not unhandled.
+    lost.catch(() => {});
     const result: Record<string, HostArray> = {};
     if (flagStaging) {
       const f = new Uint32Array(await this.mapped(flagStaging, '\0flags', lost));

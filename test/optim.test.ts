@@ -4,7 +4,7 @@
 
 import { describe, expect, it } from 'vitest';
 import {
-  add, constant, createOptimizer, input, matmul, mean, mul, mulScalar, parameter, sum, tanh,
+  add, constant, createOptimizer, input, loadCheckpoint, saveCheckpoint, matmul, mean, mul, mulScalar, parameter, sum, tanh,
   type OptimizerConfig, type Tensor,
 } from '../src/index.js';
 import { referenceState, referenceStep } from '../src/optim/reference.js';
@@ -132,6 +132,42 @@ describe('dynamic loss scaling', () => {
     expect(opt.step).toBe(5);
     plan.dispose();
     opt.dispose();
+  });
+});
+
+describe('resuming a fused optimizer from a checkpoint', () => {
+  it('continues AdamW with loss scaling bit for bit: moments, counters and scale restored', async () => {
+    const engine = await testEngine();
+    const config: OptimizerConfig = { kind: 'adamw', lr: (t) => 0.02 / Math.sqrt(t), lossScale: { init: 1024, interval: 4 } };
+    const feeds = (s: number) => ({ x: model(1).batches[s % 3] });
+    const setup = async (seed: number) => {
+      const m = model(seed);
+      const opt = await createOptimizer(engine, m.params, config);
+      const plan = await engine.compile({ outputs: { loss: m.loss }, optimizer: opt.minimize(m.loss) });
+      return { ...m, opt, plan };
+    };
+    const a = await setup(21);
+    for (let s = 0; s < 6; s++) await a.plan.run(feeds(s));
+    const names = ['w1', 'b1', 'w2', 'big'];
+    const ckpt = await saveCheckpoint(engine, {
+      params: Object.fromEntries(names.map((n, i) => [n, a.params[i]])),
+      state: await a.opt.readState(),
+      step: a.opt.step,
+    });
+    const after: number[] = [];
+    for (let s = 6; s < 12; s++) after.push((await a.plan.run(feeds(s))).loss[0]);
+
+    const b = await setup(22); // other initial values: everything must come from the checkpoint
+    const loaded = await loadCheckpoint(engine, ckpt, { params: Object.fromEntries(names.map((n, i) => [n, b.params[i]])) });
+    await b.opt.writeState(loaded.state);
+    b.opt.step = loaded.step!;
+    const resumed: number[] = [];
+    for (let s = 6; s < 12; s++) resumed.push((await b.plan.run(feeds(s))).loss[0]);
+    expect(resumed).toEqual(after);
+    for (const x of [a, b]) {
+      x.plan.dispose();
+      x.opt.dispose();
+    }
   });
 });
 

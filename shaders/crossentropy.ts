@@ -1,11 +1,13 @@
 // WGSL for fused softmax + cross-entropy over the last axis. The forward reads each row of
-// logits once (online max and sum) and writes loss = logsumexp(row) - row[target]; the mean
-// reduction sums those losses over rows in one workgroup, in a fixed order. The backward
-// recomputes the row statistics and writes (softmax - onehot) * dloss in the same pass, so no
-// probability tensor is ever stored. A target outside [0, V) (the usual ignore index is -1)
+// logits once (online max and sum, and the plain sum for label smoothing) and writes
+// loss = (1 - eps) * (logsumexp(row) - row[target]) + eps * mean_j (logsumexp(row) - row[j]);
+// the mean reduction sums those losses over rows in one workgroup, in a fixed order. The
+// backward recomputes the row statistics and writes (softmax - (1 - eps) * onehot - eps / V)
+// * dloss in the same pass, so no probability tensor is ever stored. eps = 0 is plain
+// cross-entropy, bit for bit. A target outside [0, V) (the usual ignore index is -1)
 // gives loss 0 and gradient 0, is left out of the mean's count, and is never used as an index.
 // Row kernels come in `*_rows` / `*_wg` layouts with identical bindings (see softmax.ts).
-// Not here: label smoothing, class weights, or the choice of layout (src/ops/crossentropy.ts).
+// Not here: class weights, or the choice of layout (src/ops/crossentropy.ts).
 
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
 import type { ShaderModuleDef } from '../src/ops/types.js';
@@ -26,22 +28,27 @@ override WG: u32 = 64u;
 ${wgReduceWgsl}
 ${wgOnlineWgsl}
 
-struct Rows { rows: u32, cols: u32 }
+// eps: the label smoothing weight, in [0, 1].
+struct Rows { rows: u32, cols: u32, eps: f32 }
 
 fn valid(t: i32, V: u32) -> bool {
   return t >= 0 && u32(t) < V;
 }
 
-// ---- forward: loss[r] = max + log(sum exp(x - max)) - x[target], or 0 for an ignored row.
+// ---- forward: loss[r] = (1 - eps) * (lse - x[target]) + eps * (lse - sum(x) / V), where
+// lse = max + log(sum exp(x - max)); 0 for an ignored row.
 @group(0) @binding(0) var<storage, read> logits: array<f32>;     // (N, V)
 @group(0) @binding(1) var<storage, read> targets: array<i32>;    // (N)
 @group(0) @binding(2) var<storage, read_write> loss: array<f32>; // (N)
 @group(0) @binding(3) var<uniform> fp: Rows;
 
-fn row_loss(ms: vec2<f32>, base: u32, t: i32) -> f32 {
+fn row_loss(ms: vec2<f32>, sx: f32, base: u32, t: i32) -> f32 {
   if (!valid(t, fp.cols)) { return 0.0; }
-  // (max - x[t]) first: exact when the logits are large and close, where max + log(sum) would round.
-  return (ms.x - logits[base + u32(t)]) + log(ms.y);
+  // Differences from the max first: exact when the logits are large and close, where
+  // max + log(sum) would round. With eps = 0 this is (max - x[t]) + log(sum) exactly.
+  let nll = ms.x - logits[base + u32(t)];
+  let uniform_nll = ms.x - sx / f32(fp.cols);
+  return ((1.0 - fp.eps) * nll + fp.eps * uniform_nll) + log(ms.y);
 }
 
 @compute @workgroup_size(WG)
@@ -50,8 +57,13 @@ fn ce_fwd_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
   if (r >= fp.rows) { return; }
   let base = r * fp.cols;
   var ms = vec2<f32>(LOWEST, 0.0);
-  for (var j = 0u; j < fp.cols; j++) { ms = online_add(ms, logits[base + j]); }
-  loss[r] = row_loss(ms, base, targets[r]);
+  var sx = 0.0;
+  for (var j = 0u; j < fp.cols; j++) {
+    let v = logits[base + j];
+    ms = online_add(ms, v);
+    sx += v;
+  }
+  loss[r] = row_loss(ms, sx, base, targets[r]);
 }
 
 @compute @workgroup_size(WG)
@@ -61,9 +73,15 @@ fn ce_fwd_wg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
   if (r >= fp.rows) { return; }
   let base = r * fp.cols;
   var ms = vec2<f32>(LOWEST, 0.0);
-  for (var j = lid; j < fp.cols; j += WG) { ms = online_add(ms, logits[base + j]); }
+  var sx = 0.0;
+  for (var j = lid; j < fp.cols; j += WG) {
+    let v = logits[base + j];
+    ms = online_add(ms, v);
+    sx += v;
+  }
   ms = wg_online(ms, lid);
-  if (lid == 0u) { loss[r] = row_loss(ms, base, targets[r]); }
+  sx = wg_sum2(sx, 0.0, lid).x;
+  if (lid == 0u) { loss[r] = row_loss(ms, sx, base, targets[r]); }
 }
 
 // ---- mean over rows whose target is valid (0 when none is): one workgroup.
@@ -97,8 +115,8 @@ fn ce_count(@builtin(local_invocation_index) lid: u32) {
   if (lid == 0u) { count[0] = t.x; }
 }
 
-// ---- backward: dlogits = (softmax(row) - onehot(target)) * scale, where scale is dloss[r]
-// per row, or dloss[0] / count for the mean. Ignored rows get zeros.
+// ---- backward: dlogits = (softmax(row) - (1 - eps) * onehot(target) - eps / V) * scale, where
+// scale is dloss[r] per row, or dloss[0] / count for the mean. Ignored rows get zeros.
 @group(0) @binding(0) var<storage, read> blogits: array<f32>;       // (N, V)
 @group(0) @binding(1) var<storage, read> btargets: array<i32>;      // (N)
 @group(0) @binding(2) var<storage, read> dloss: array<f32>;         // (N), or (1) for the mean
@@ -109,9 +127,10 @@ fn ce_count(@builtin(local_invocation_index) lid: u32) {
 @group(0) @binding(4) var<storage, read_write> mdlogits: array<f32>; // (N, V)
 @group(0) @binding(5) var<uniform> bmp: Rows;
 
-fn grad_at(base: u32, j: u32, V: u32, ms: vec2<f32>, t: i32, scale: f32) -> f32 {
+fn grad_at(base: u32, j: u32, V: u32, ms: vec2<f32>, t: i32, scale: f32, eps: f32) -> f32 {
   let p = exp(blogits[base + j] - ms.x) / ms.y;
-  let g = select(p, p - 1.0, i32(j) == t) * scale;
+  // With eps = 0 both subtractions are of exact zeros: plain cross-entropy's bits.
+  let g = (select(p, p - (1.0 - eps), i32(j) == t) - eps / f32(V)) * scale;
   // select rather than a multiply by 0, so non-finite logits in an ignored row still give 0.
   return select(0.0, g, valid(t, V));
 }
@@ -136,7 +155,7 @@ fn ce_bwd_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
   let base = r * V;
   let t = btargets[r];
   let ms = stats_rows(base, V);
-  for (var j = 0u; j < V; j++) { dlogits[base + j] = grad_at(base, j, V, ms, t, dloss[r]); }
+  for (var j = 0u; j < V; j++) { dlogits[base + j] = grad_at(base, j, V, ms, t, dloss[r], bp.eps); }
 }
 
 @compute @workgroup_size(WG)
@@ -148,7 +167,7 @@ fn ce_bwd_wg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
   let base = r * V;
   let t = btargets[r];
   let ms = stats_wg(base, V, lid);
-  for (var j = lid; j < V; j += WG) { dlogits[base + j] = grad_at(base, j, V, ms, t, dloss[r]); }
+  for (var j = lid; j < V; j += WG) { dlogits[base + j] = grad_at(base, j, V, ms, t, dloss[r], bp.eps); }
 }
 
 @compute @workgroup_size(WG)
@@ -160,7 +179,7 @@ fn ce_bwd_mean_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
   let t = btargets[r];
   let scale = dloss[0] / max(bcount[0], 1.0);
   let ms = stats_rows(base, V);
-  for (var j = 0u; j < V; j++) { mdlogits[base + j] = grad_at(base, j, V, ms, t, scale); }
+  for (var j = 0u; j < V; j++) { mdlogits[base + j] = grad_at(base, j, V, ms, t, scale, bmp.eps); }
 }
 
 @compute @workgroup_size(WG)
@@ -173,7 +192,7 @@ fn ce_bwd_mean_wg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
   let t = btargets[r];
   let scale = dloss[0] / max(bcount[0], 1.0);
   let ms = stats_wg(base, V, lid);
-  for (var j = lid; j < V; j += WG) { mdlogits[base + j] = grad_at(base, j, V, ms, t, scale); }
+  for (var j = lid; j < V; j += WG) { mdlogits[base + j] = grad_at(base, j, V, ms, t, scale, bmp.eps); }
 }
 `,
 };

@@ -4,21 +4,38 @@
 // probability tensor is stored). Targets are GPU data, so their range cannot be checked when
 // the graph is built: a target outside [0, V) is ignored, giving loss 0 and gradient 0 and not
 // counting towards the mean; -1 is the conventional ignore index. A mean over no valid rows is 0.
-// Not here: label smoothing, class weights, or a standalone log-softmax.
+// Label smoothing (attr `smoothing`, eps) trains against the target distribution
+// (1 - eps) * onehot + eps / V: loss = (1 - eps) * nll + eps * mean over classes of -log p, and
+// the gradient is softmax - ((1 - eps) * onehot + eps / V). Ignored rows still give 0.
+// Not here: class weights, or a standalone log-softmax.
 
 import { EngineError, ShapeError, fmtShape } from '../errors.js';
 import { apply, numel, type Tensor, type TensorSpec } from '../tensor.js';
 import { crossEntropyShader } from '../../shaders/crossentropy.js';
 import { rowCheck, rowLaunch, rowsOf } from './softmax.js';
-import type { Dispatch, HostTensor, KernelEnv, KernelPlan, OpCase, OpDef } from './types.js';
+import { f32 as f32w, type Dispatch, type HostTensor, type KernelEnv, type KernelPlan, type OpCase, type OpDef } from './types.js';
 
 export interface CrossEntropyAttrs {
   /** 'none': one loss per row, shaped like the targets; 'mean': their mean over valid rows. */
   reduction: 'none' | 'mean';
+  /** Label smoothing weight eps in [0, 1]; 0 is plain cross-entropy. */
+  smoothing: number;
+}
+
+/** Options of the user-facing functions. */
+export interface CrossEntropyOptions {
+  /** Label smoothing weight eps in [0, 1] (default 0: none). */
+  smoothing?: number;
 }
 
 /** Invocations of the single workgroup that sums rows for the mean (a power of two). */
 const MEAN_WG = 64;
+
+function checkSmoothing(op: string, smoothing: number): void {
+  if (!(smoothing >= 0 && smoothing <= 1)) {
+    throw new ShapeError(`${op}: smoothing must be in [0, 1], got ${smoothing}. 0.1 is the usual choice.`);
+  }
+}
 
 function checkLogitsTargets(op: string, logits: TensorSpec, targets: TensorSpec): void {
   rowCheck(op, 'logits', logits, 'f32', true);
@@ -43,7 +60,7 @@ function countValid(targets: Int32Array, V: number): number {
 // ---------------------------------------------------------------------------------------------
 // crossEntropy
 
-function crossEntropyCpu([logits, targets]: HostTensor[], { reduction }: CrossEntropyAttrs): HostTensor[] {
+function crossEntropyCpu([logits, targets]: HostTensor[], { reduction, smoothing: eps }: CrossEntropyAttrs): HostTensor[] {
   const { rows, cols: V } = rowsOf(logits.shape);
   const x = logits.data as Float64Array;
   const t = targets.data as Int32Array;
@@ -54,23 +71,30 @@ function crossEntropyCpu([logits, targets]: HostTensor[], { reduction }: CrossEn
     let m = -Infinity;
     for (let j = 0; j < V; j++) m = Math.max(m, x[o + j]);
     let s = 0;
-    for (let j = 0; j < V; j++) s += Math.exp(x[o + j] - m);
-    loss[r] = m - x[o + t[r]] + Math.log(s);
+    let sx = 0;
+    for (let j = 0; j < V; j++) {
+      s += Math.exp(x[o + j] - m);
+      sx += x[o + j];
+    }
+    // -log p_j = lse - x_j, so the mean over classes of -log p is lse - mean(x).
+    const lse = m + Math.log(s);
+    loss[r] = (1 - eps) * (lse - x[o + t[r]]) + eps * (lse - sx / V);
   }
   if (reduction === 'none') return [{ shape: targets.shape, dtype: 'f32', data: loss }];
   const total = loss.reduce((a, b) => a + b, 0);
   return [{ shape: [], dtype: 'f32', data: Float64Array.of(total / Math.max(1, countValid(t, V))) }];
 }
 
-function crossEntropyKernel([logits]: TensorSpec[], { reduction }: CrossEntropyAttrs, env: KernelEnv): KernelPlan {
+function crossEntropyKernel([logits]: TensorSpec[], { reduction, smoothing }: CrossEntropyAttrs, env: KernelEnv): KernelPlan {
   const { rows, cols } = rowsOf(logits.shape);
+  const params = [rows, cols, f32w(smoothing)];
   const { suffix, ...launch } = rowLaunch(rows, cols, env);
   const perRow: Dispatch = {
     shader: crossEntropyShader,
     entry: `ce_fwd${suffix}`,
     reads: [{ in: 0 }, { in: 1 }],
     writes: [reduction === 'none' ? { out: 0 } : { tmp: 0 }],
-    params: [rows, cols],
+    params,
     ...launch,
   };
   if (reduction === 'none') return { dispatches: [perRow] };
@@ -80,7 +104,7 @@ function crossEntropyKernel([logits]: TensorSpec[], { reduction }: CrossEntropyA
     constants: { WG: MEAN_WG },
     reads: [{ tmp: 0 }, { in: 1 }],
     writes: [{ out: 0 }],
-    params: [rows, cols],
+    params,
     workgroups: [1],
   };
   return { tmp: [rows * 4], dispatches: [perRow, mean] };
@@ -114,20 +138,21 @@ function ceCase(
   lead: number[],
   V: number,
   reduction: CrossEntropyAttrs['reduction'],
-  opts: { scale?: number; ignore?: boolean; name?: string } = {},
+  opts: { scale?: number; ignore?: boolean; name?: string; smoothing?: number } = {},
 ): OpCase<CrossEntropyAttrs> {
   return {
     name: opts.name,
     inputs: [f32(...lead, V), i32(...lead)],
-    attrs: { reduction },
+    attrs: { reduction, smoothing: opts.smoothing ?? 0 },
     gen: ceGen(V, opts.scale ?? 2, opts.ignore ?? false),
   };
 }
 
 export const crossEntropyDef: OpDef<CrossEntropyAttrs> = {
   name: 'crossEntropy',
-  shape: ([logits, targets], { reduction }) => {
+  shape: ([logits, targets], { reduction, smoothing }) => {
     checkLogitsTargets('crossEntropy', logits, targets);
+    checkSmoothing('crossEntropy', smoothing);
     if (reduction !== 'none' && reduction !== 'mean') {
       throw new ShapeError(`crossEntropy: reduction must be 'none' or 'mean', got '${String(reduction)}'.`);
     }
@@ -136,7 +161,7 @@ export const crossEntropyDef: OpDef<CrossEntropyAttrs> = {
   kernel: (ins, _outs, attrs, env) => crossEntropyKernel(ins, attrs, env),
   cpu: crossEntropyCpu,
   backward: ({ inputs: [logits, targets], attrs }, [dloss]) => [
-    crossEntropyBackward(logits, targets, dloss!, attrs.reduction),
+    crossEntropyBackward(logits, targets, dloss!, attrs.reduction, attrs.smoothing),
     null,
   ],
   cases: [
@@ -150,23 +175,36 @@ export const crossEntropyDef: OpDef<CrossEntropyAttrs> = {
     ceCase([4], 129, 'mean'),
     ceCase([2, 9], 11, 'mean', { ignore: true, name: 'mean over valid rows [2,9,11]' }),
     ceCase([67], 3, 'mean', { ignore: true }),
+    // Label smoothing: a single class (loss 0 whatever eps), ignored rows, large logits, both
+    // reductions, and eps = 1 (the uniform target alone).
+    ceCase([3], 1, 'none', { smoothing: 0.1, name: 'smoothing, one class [3,1]' }),
+    ceCase([5], 37, 'none', { smoothing: 0.1, ignore: true, name: 'smoothing, ignored targets [5,37]' }),
+    ceCase([2, 3], 7, 'mean', { smoothing: 0.2, name: 'smoothing, mean [2,3,7]' }),
+    ceCase([67], 5, 'mean', { smoothing: 0.1, ignore: true, name: 'smoothing, mean over valid rows [67,5]' }),
+    ceCase([3], 129, 'none', { smoothing: 0.1, scale: 50, name: 'smoothing, large logits [3,129]' }),
+    ceCase([4], 11, 'none', { smoothing: 1, name: 'smoothing 1 [4,11]' }),
   ],
 };
 
 /** Cross-entropy of each row of logits (..., V) against integer targets (...): shape (...). */
-export function crossEntropy(logits: Tensor, targets: Tensor): Tensor {
-  return apply<CrossEntropyAttrs>(crossEntropyDef, [logits, targets], { reduction: 'none' })[0];
+export function crossEntropy(logits: Tensor, targets: Tensor, opts: CrossEntropyOptions = {}): Tensor {
+  const attrs: CrossEntropyAttrs = { reduction: 'none', smoothing: opts.smoothing ?? 0 };
+  return apply(crossEntropyDef, [logits, targets], attrs)[0];
 }
 
 /** Mean cross-entropy over the rows whose target is in [0, V): a scalar (0 when there are none). */
-export function crossEntropyMean(logits: Tensor, targets: Tensor): Tensor {
-  return apply<CrossEntropyAttrs>(crossEntropyDef, [logits, targets], { reduction: 'mean' })[0];
+export function crossEntropyMean(logits: Tensor, targets: Tensor, opts: CrossEntropyOptions = {}): Tensor {
+  const attrs: CrossEntropyAttrs = { reduction: 'mean', smoothing: opts.smoothing ?? 0 };
+  return apply(crossEntropyDef, [logits, targets], attrs)[0];
 }
 
 // ---------------------------------------------------------------------------------------------
 // crossEntropyBackward
 
-function crossEntropyBackwardCpu([logits, targets, dloss]: HostTensor[], { reduction }: CrossEntropyAttrs): HostTensor[] {
+function crossEntropyBackwardCpu(
+  [logits, targets, dloss]: HostTensor[],
+  { reduction, smoothing: eps }: CrossEntropyAttrs,
+): HostTensor[] {
   const { rows, cols: V } = rowsOf(logits.shape);
   const x = logits.data as Float64Array;
   const t = targets.data as Int32Array;
@@ -181,19 +219,23 @@ function crossEntropyBackwardCpu([logits, targets, dloss]: HostTensor[], { reduc
     for (let j = 0; j < V; j++) m = Math.max(m, x[o + j]);
     let s = 0;
     for (let j = 0; j < V; j++) s += Math.exp(x[o + j] - m);
-    for (let j = 0; j < V; j++) dx[o + j] = (Math.exp(x[o + j] - m) / s - (j === t[r] ? 1 : 0)) * scale;
+    for (let j = 0; j < V; j++) {
+      const target = (j === t[r] ? 1 - eps : 0) + eps / V;
+      dx[o + j] = (Math.exp(x[o + j] - m) / s - target) * scale;
+    }
   }
   return [{ shape: logits.shape, dtype: 'f32', data: dx }];
 }
 
-function crossEntropyBackwardKernel([logits]: TensorSpec[], { reduction }: CrossEntropyAttrs, env: KernelEnv): KernelPlan {
+function crossEntropyBackwardKernel([logits]: TensorSpec[], { reduction, smoothing }: CrossEntropyAttrs, env: KernelEnv): KernelPlan {
   const { rows, cols } = rowsOf(logits.shape);
+  const params = [rows, cols, f32w(smoothing)];
   const { suffix, ...launch } = rowLaunch(rows, cols, env);
   const ins = [{ in: 0 }, { in: 1 }, { in: 2 }];
   if (reduction === 'none') {
     return {
       dispatches: [
-        { shader: crossEntropyShader, entry: `ce_bwd${suffix}`, reads: ins, writes: [{ out: 0 }], params: [rows, cols], ...launch },
+        { shader: crossEntropyShader, entry: `ce_bwd${suffix}`, reads: ins, writes: [{ out: 0 }], params, ...launch },
       ],
     };
   }
@@ -206,7 +248,7 @@ function crossEntropyBackwardKernel([logits]: TensorSpec[], { reduction }: Cross
         constants: { WG: MEAN_WG },
         reads: [{ in: 1 }],
         writes: [{ tmp: 0 }],
-        params: [rows, cols],
+        params,
         workgroups: [1],
       },
       {
@@ -214,7 +256,7 @@ function crossEntropyBackwardKernel([logits]: TensorSpec[], { reduction }: Cross
         entry: `ce_bwd_mean${suffix}`,
         reads: [...ins, { tmp: 0 }],
         writes: [{ out: 0 }],
-        params: [rows, cols],
+        params,
         ...launch,
       },
     ],
@@ -223,9 +265,10 @@ function crossEntropyBackwardKernel([logits]: TensorSpec[], { reduction }: Cross
 
 export const crossEntropyBackwardDef: OpDef<CrossEntropyAttrs> = {
   name: 'crossEntropyBackward',
-  shape: ([logits, targets, dloss], { reduction }) => {
+  shape: ([logits, targets, dloss], { reduction, smoothing }) => {
     const op = 'crossEntropyBackward';
     checkLogitsTargets(op, logits, targets);
+    checkSmoothing(op, smoothing);
     rowCheck(op, 'dloss', dloss, 'f32');
     const want = reduction === 'mean' ? [] : targets.shape;
     if (fmtShape(dloss.shape) !== fmtShape(want)) {
@@ -252,6 +295,13 @@ export const crossEntropyBackwardDef: OpDef<CrossEntropyAttrs> = {
     { ...ceCase([3], 37, 'mean', { ignore: true }), inputs: [f32(3, 37), i32(3), f32()], gradInputs: [] },
     // Every target ignored: no valid rows, so the gradient is all zeros.
     { ...ceCase([4], 6, 'mean'), inputs: [f32(4, 6), i32(4), f32()], gen: allIgnored, gradInputs: [] },
+    // Smoothing with every target ignored: still all zeros, not -eps / V.
+    { ...ceCase([4], 6, 'mean', { smoothing: 0.1 }), inputs: [f32(4, 6), i32(4), f32()], gen: allIgnored, gradInputs: [] },
+    {
+      ...ceCase([67], 5, 'none', { ignore: true, smoothing: 0.1 }),
+      inputs: [f32(67, 5), i32(67), f32(67)],
+      gradInputs: [],
+    },
   ],
 };
 
@@ -267,8 +317,9 @@ export function crossEntropyBackward(
   targets: Tensor,
   dloss: Tensor,
   reduction: CrossEntropyAttrs['reduction'],
+  smoothing = 0,
 ): Tensor {
-  return apply(crossEntropyBackwardDef, [logits, targets, dloss], { reduction })[0];
+  return apply(crossEntropyBackwardDef, [logits, targets, dloss], { reduction, smoothing })[0];
 }
 
 export const crossEntropyOps = { crossEntropy: crossEntropyDef, crossEntropyBackward: crossEntropyBackwardDef };

@@ -12,7 +12,7 @@
 import { EngineError, ShapeError, fmtShape } from '../errors.js';
 import { apply, numel, type Tensor, type TensorSpec } from '../tensor.js';
 import { crossEntropyShader } from '../../shaders/crossentropy.js';
-import { rowCheck, rowLaunch, rowsOf } from './softmax.js';
+import { rowCheck, rowLaunch, rowsOf } from './rows.js';
 import { f32 as f32w, type Dispatch, type HostTensor, type KernelEnv, type KernelPlan, type OpCase, type OpDef } from './types.js';
 
 export interface CrossEntropyAttrs {

@@ -10,7 +10,7 @@ import { ShapeError, fmtShape } from '../errors.js';
 import { apply, numel, type Tensor, type TensorSpec } from '../tensor.js';
 import { embeddingShader } from '../../shaders/embedding.js';
 import { grid1d } from './grid.js';
-import { rowCheck } from './softmax.js';
+import { rowCheck } from './rows.js';
 import type { HostTensor, KernelEnv, OpCase, OpDef } from './types.js';
 
 export interface EmbeddingBackwardAttrs {

@@ -10,7 +10,7 @@ import { apply, numel, type Tensor, type TensorSpec } from '../tensor.js';
 import { layerNormShader } from '../../shaders/layernorm.js';
 import { zerosLike } from './elementwise.js';
 import { grid1d } from './grid.js';
-import { rowCheck, rowLaunch, rowsOf } from './softmax.js';
+import { rowCheck, rowLaunch, rowsOf } from './rows.js';
 import { f32 as word, type HostTensor, type KernelEnv, type KernelPlan, type OpCase, type OpDef } from './types.js';
 
 export interface LayerNormAttrs {

@@ -22,7 +22,9 @@ import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
 import type { ShaderModuleDef } from '../src/ops/types.js';
 import { flatGroupWgsl, flatIndexWgsl } from '../src/ops/grid.js';
 
-const common = /* wgsl */ `
+export const optimShader: ShaderModuleDef = {
+  label: 'optim',
+  code: () => wgsl`
 override WG: u32 = 64u;
 override PER: u32 = 4u;
 const LR = 0u; const B1 = 1u; const B2 = 2u; const EPS = 3u;
@@ -31,6 +33,12 @@ const USE_ACC = 10u; const FIRST_MICRO = 12u; const SCALING = 13u; const INTERVA
 const NORM = 16u; const CLIP = 17u; const SKIP = 18u; const APPLIED = 19u; const GOOD = 20u; const INV_SCALE = 21u;
 ${flatIndexWgsl}
 ${flatGroupWgsl}
+
+// Bindings 0-3 are common to the norm and update kernels; the ones after differ per kernel.
+@group(0) @binding(0) var<storage, read> grads: array<f32>;
+@group(0) @binding(1) var<storage, read> acc: array<f32>;
+@group(0) @binding(2) var<storage, read> table: array<u32>;
+@group(0) @binding(3) var<storage, read> scal: array<f32>;
 
 struct Chunk { tensor: u32, start: u32, offset: u32, size: u32, decay: f32 }
 
@@ -46,19 +54,9 @@ fn grad_at(i: u32) -> f32 {
   if (scal[USE_ACC] != 0.0) { g += acc[i]; }
   return g * scal[INV_ACC];
 }
-`;
-
-export const optimShader: ShaderModuleDef = {
-  label: 'optim',
-  code: () => wgsl`
-${common}
 
 // ---- gradient norm: per-invocation partial sums, then one workgroup reduces them ----
 
-@group(0) @binding(0) var<storage, read> grads: array<f32>;
-@group(0) @binding(1) var<storage, read> acc: array<f32>;
-@group(0) @binding(2) var<storage, read> table: array<u32>;
-@group(0) @binding(3) var<storage, read> scal: array<f32>;
 @group(0) @binding(4) var<storage, read> scale: array<f32>;
 @group(0) @binding(5) var<storage, read_write> partials: array<f32>;
 
@@ -126,19 +124,9 @@ fn accumulate(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
     a_acc[i] = select(a_acc[i], 0.0, a_scal[FIRST_MICRO] != 0.0) + a_grads[i];
   }
 }
-`,
-};
 
-/** The update kernels: grads, acc, table, scal (read); params, s1, s2 and, for LAMB, norms (write). */
-export const optimUpdateShader: ShaderModuleDef = {
-  label: 'optim_update',
-  code: () => wgsl`
-${common}
+// ---- updates: grads, acc, table, scal (read); params, s1, s2 and, for LAMB, norms (write) ----
 
-@group(0) @binding(0) var<storage, read> grads: array<f32>;
-@group(0) @binding(1) var<storage, read> acc: array<f32>;
-@group(0) @binding(2) var<storage, read> table: array<u32>;
-@group(0) @binding(3) var<storage, read> scal: array<f32>;
 @group(0) @binding(4) var<storage, read_write> params: array<f32>;
 @group(0) @binding(5) var<storage, read_write> s1: array<f32>;
 @group(0) @binding(6) var<storage, read_write> s2: array<f32>;

@@ -6,7 +6,7 @@
 // rate from a schedule, bias corrections) are written each step, never by recompiling.
 // Not here: the kernels (shaders/optim.ts) or the plain-loop specification (reference.ts).
 
-import { optimShader, optimUpdateShader } from '../../shaders/optim.js';
+import { optimShader } from '../../shaders/optim.js';
 import { grad, gradients } from '../autograd.js';
 import { detach } from '../ops/identity.js';
 import { reshape } from '../ops/shape.js';
@@ -235,10 +235,10 @@ export class FusedOptimizer {
     const update =
       this.config.kind === 'lamb'
         ? [
-            await prep(d(optimUpdateShader, 'lamb_moments', groups), [grads, acc, meta, scal], [params, s1, s2, partials]),
-            await prep(d(optimUpdateShader, 'lamb_apply', groups), [grads, acc, meta, scal], [params, s1, s2, partials]),
+            await prep(d(optimShader, 'lamb_moments', groups), [grads, acc, meta, scal], [params, s1, s2, partials]),
+            await prep(d(optimShader, 'lamb_apply', groups), [grads, acc, meta, scal], [params, s1, s2, partials]),
           ]
-        : [await prep(d(optimUpdateShader, this.config.kind, groups), [grads, acc, meta, scal], [params, s1, s2])];
+        : [await prep(d(optimShader, this.config.kind, groups), [grads, acc, meta, scal], [params, s1, s2])];
     const norm = [
       await prep(d(optimShader, 'grad_sumsq', groups), [grads, acc, meta, scal, scale], [partials]),
       await prep(d(optimShader, 'grad_norm', [1]), [partials, meta], [scal, scale]),

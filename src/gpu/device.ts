@@ -40,19 +40,37 @@ export interface GpuContext {
   isLost(): boolean;
 }
 
+/** SwiftShader's Vulkan driver as Debian's chromium package installs it. */
+const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
+
+const isNode = () => typeof process !== 'undefined' && !!process.versions?.node;
+
+/** Dawn's Node bindings; a variable specifier keeps bundlers from pulling them into pages. */
+async function loadDawn(): Promise<{ create(flags: string[]): GPU; globals: Record<string, unknown> }> {
+  const pkg = 'webgpu';
+  return import(/* @vite-ignore */ pkg);
+}
+
+/**
+ * In Node on a machine whose Vulkan loader finds no GPU driver, Dawn has no adapter. When no
+ * driver was chosen (VK_ICD_FILENAMES unset) and SwiftShader is installed, use it.
+ */
+async function softwareFallback(): Promise<GPU | null> {
+  if (!isNode() || process.env.VK_ICD_FILENAMES) return null;
+  const fs = 'node:fs';
+  const { existsSync } = (await import(/* @vite-ignore */ fs)) as typeof import('node:fs');
+  if (!existsSync(SWIFTSHADER_ICD)) return null;
+  process.env.VK_ICD_FILENAMES = SWIFTSHADER_ICD;
+  return (await loadDawn()).create([]);
+}
+
 async function findGpu(given?: GPU): Promise<GPU> {
   if (given) return given;
   const nav = (globalThis as { navigator?: Navigator }).navigator;
   if (nav?.gpu) return nav.gpu;
-  const isNode = typeof process !== 'undefined' && !!process.versions?.node;
-  if (isNode) {
+  if (isNode()) {
     try {
-      // A variable specifier keeps bundlers from pulling Dawn into page builds.
-      const pkg = 'webgpu';
-      const dawn = (await import(/* @vite-ignore */ pkg)) as {
-        create(flags: string[]): GPU;
-        globals: Record<string, unknown>;
-      };
+      const dawn = await loadDawn();
       Object.assign(globalThis, dawn.globals);
       return dawn.create([]);
     } catch (e) {
@@ -84,13 +102,19 @@ function summarise(info: GPUAdapterInfo | undefined): AdapterSummary {
 
 /** Finds an adapter and requests a device with every optional feature it offers. */
 export async function acquireDevice(opts: DeviceOptions = {}): Promise<GpuContext> {
-  const gpu = await findGpu(opts.gpu);
-  const adapter = await gpu.requestAdapter({ powerPreference: opts.powerPreference });
+  let gpu = await findGpu(opts.gpu);
+  let adapter = await gpu.requestAdapter({ powerPreference: opts.powerPreference });
+  const fallback = !adapter && !opts.gpu ? await softwareFallback() : null;
+  if (fallback) {
+    gpu = fallback;
+    adapter = await gpu.requestAdapter({ powerPreference: opts.powerPreference });
+  }
   if (!adapter) {
     throw new WebGPUUnavailableError(
-      'WebGPU is present but no adapter was found. In Node without a GPU, set ' +
-        'VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json (Debian package chromium) and ' +
-        'install libvulkan1; in Chromium without a GPU, add --use-webgpu-adapter=swiftshader.',
+      'WebGPU is present but no adapter was found. In Node without a GPU, install a Vulkan loader ' +
+        `and SwiftShader (Debian: 'apt-get install libvulkan1 chromium'; it is then used by itself, ` +
+        `or set VK_ICD_FILENAMES=${SWIFTSHADER_ICD}); in Chromium without a GPU, add ` +
+        '--use-webgpu-adapter=swiftshader.',
     );
   }
   const features = new Set<OptionalFeature>(

@@ -1,28 +1,33 @@
-// The Node benchmark runner: the matmul suite on Dawn (the `webgpu` package), on the machine's
-// GPU when it has one, else on SwiftShader. Prints a table and writes JSON to bench/results/.
-// Usage: npm run bench:node [-- --sizes=256,512]
+// The Node benchmark runner: the matmul suite (or, with --suite=attention, the attention suite)
+// on Dawn (the `webgpu` package), on the machine's GPU when it has one, else on SwiftShader.
+// Prints a table and writes JSON to bench/results/.
+// Usage: npm run bench:node [-- --sizes=256,512] [-- --suite=matmul|attention]
 // Not here: the suite (bench/suite.ts) or the browser runner (bench/browser.ts).
 
 import { useSwiftShaderWithoutGpu } from '../test/support/vulkan.js';
 import { createEngine } from '../src/engine.js';
 import { formatSuite, runMatmulSuite, SIZES } from './suite.js';
+import { formatAttentionSuite, runAttentionSuite } from './attention.js';
 import { saveResult } from './save.js';
 
 const sizesArg = process.argv.find((a) => a.startsWith('--sizes='));
-const sizes = sizesArg ? sizesArg.slice('--sizes='.length).split(',').map(Number) : SIZES;
+const sizesGiven = sizesArg ? sizesArg.slice('--sizes='.length).split(',').map(Number) : undefined;
+const suite = process.argv.find((a) => a.startsWith('--suite='))?.slice('--suite='.length) ?? 'matmul';
 
 // Before the first adapter request: the Vulkan loader reads VK_ICD_FILENAMES once.
 const icd = useSwiftShaderWithoutGpu();
 const engine = await createEngine({ powerPreference: 'high-performance' });
 console.log(`Dawn (Node ${process.version})${icd ? `, no GPU found: SwiftShader via ${icd}` : ''}`);
-const result = await runMatmulSuite(engine, {
-  runner: 'node',
-  environment: `Node ${process.version}, webgpu (Dawn)`,
-  sizes,
-  log: (line) => console.log(line),
-});
-console.log(`\n${formatSuite(result)}\n`);
-console.log(`wrote ${await saveResult(result)}`);
+const common = { runner: 'node', environment: `Node ${process.version}, webgpu (Dawn)`, log: (line: string) => console.log(line) } as const;
+if (suite === 'attention') {
+  const result = await runAttentionSuite(engine, { ...common, sizes: sizesGiven });
+  console.log(`\n${formatAttentionSuite(result)}\n`);
+  console.log(`wrote ${await saveResult(result)}`);
+} else {
+  const result = await runMatmulSuite(engine, { ...common, sizes: sizesGiven ?? SIZES });
+  console.log(`\n${formatSuite(result)}\n`);
+  console.log(`wrote ${await saveResult(result)}`);
+}
 engine.destroy();
 // Dawn keeps the event loop alive after the device is gone.
 process.exit(0);

@@ -1,14 +1,16 @@
-// The benchmark page: runs the matmul suite on navigator.gpu, shows progress and the table,
-// and leaves the result in window.__bench for Puppeteer (bench/browser.ts).
-// Query string: ?sizes=256,512 measures only those sizes.
+// The benchmark page: runs the matmul suite (or ?suite=attention, the attention suite) on
+// navigator.gpu, shows progress and the table, and leaves the result in window.__bench for
+// Puppeteer (bench/browser.ts).
+// Query string: ?sizes=256,512 measures only those sizes; ?suite=attention picks the suite.
 // Not here: the suite (bench/suite.ts) or saving results (the runner does, from Node).
 
 import { createEngine } from '../src/engine.js';
 import { formatSuite, runMatmulSuite, SIZES, type SuiteResult } from './suite.js';
+import { formatAttentionSuite, runAttentionSuite, type AttentionSuiteResult } from './attention.js';
 
 declare global {
   interface Window {
-    __bench?: SuiteResult | { error: string };
+    __bench?: SuiteResult | AttentionSuiteResult | { error: string };
   }
 }
 
@@ -22,14 +24,20 @@ const log = (line: string) => {
   console.log(line);
 };
 
-const sizesParam = new URLSearchParams(location.search).get('sizes');
-const sizes = sizesParam ? sizesParam.split(',').map(Number) : SIZES;
+const query = new URLSearchParams(location.search);
+const sizesParam = query.get('sizes');
+const sizes = sizesParam ? sizesParam.split(',').map(Number) : undefined;
+const suite = query.get('suite') ?? 'matmul';
 
 try {
   const engine = await createEngine({ powerPreference: 'high-performance' });
   log(`adapter: ${JSON.stringify(engine.gpu.adapter)}`);
-  const result = await runMatmulSuite(engine, { runner: 'browser', environment: navigator.userAgent, sizes, log });
-  tableEl.textContent = formatSuite(result);
+  const common = { runner: 'browser', environment: navigator.userAgent, log } as const;
+  const result =
+    suite === 'attention'
+      ? await runAttentionSuite(engine, { ...common, sizes })
+      : await runMatmulSuite(engine, { ...common, sizes: sizes ?? SIZES });
+  tableEl.textContent = result.suite === 'attention' ? formatAttentionSuite(result) : formatSuite(result);
   tableEl.hidden = false;
   engine.destroy();
   window.__bench = result;

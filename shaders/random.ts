@@ -15,7 +15,8 @@ import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
 import type { ShaderModuleDef } from '../src/ops/types.js';
 import { flatIndexWgsl } from '../src/ops/grid.js';
 
-const philoxWgsl = /* wgsl */ `
+/** Philox4x32-10 and the bits-to-float map, shared with every kernel that draws from the stream. */
+export const philoxWgsl = /* wgsl */ `
 const PHILOX_M0: u32 = 0xD2511F53u;
 const PHILOX_M1: u32 = 0xCD9E8D57u;
 const PHILOX_W0: u32 = 0x9E3779B9u;

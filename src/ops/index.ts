@@ -6,11 +6,13 @@ import type { OpDef } from './types.js';
 
 // Each family file exports its definitions as one record; keys equal each def's `name`.
 // FAMILY-IMPORTS (one line per family, kept sorted)
+import { attentionOps } from './attention.js';
 import { binaryOps } from './binary.js';
 import { crossEntropyOps } from './crossentropy.js';
 import { embeddingOps } from './embedding.js';
 import { identityOps } from './identity.js';
 import { layerNormOps } from './layernorm.js';
+import { lossOps } from './losses.js';
 import { matmulOps } from './matmul.js';
 import { randomOps } from './random.js';
 import { reduceOps } from './reduce.js';
@@ -20,11 +22,13 @@ import { unaryOps } from './unary.js';
 
 export const registry: Record<string, OpDef<any>> = {
   // FAMILY-SPREAD (one line per family, kept sorted)
+  ...attentionOps,
   ...binaryOps,
   ...crossEntropyOps,
   ...embeddingOps,
   ...identityOps,
   ...layerNormOps,
+  ...lossOps,
   ...matmulOps,
   ...randomOps,
   ...reduceOps,
@@ -34,11 +38,13 @@ export const registry: Record<string, OpDef<any>> = {
 };
 
 // FAMILY-EXPORTS (one line per family: export * from './family.js';)
+export * from './attention.js';
 export * from './binary.js';
 export * from './crossentropy.js';
 export * from './embedding.js';
 export * from './identity.js';
 export * from './layernorm.js';
+export * from './losses.js';
 export * from './matmul.js';
 export * from './random.js';
 export * from './reduce.js';

@@ -85,13 +85,15 @@ function checkU32(op: string, what: string, v: number, lo = 0): void {
   }
 }
 
-function seedTensor(op: string, seed: Seed): Tensor {
+/** A seed as the i32 scalar tensor every random kernel reads. */
+export function seedTensor(op: string, seed: Seed): Tensor {
   if (seed instanceof Tensor) return seed;
   checkU32(op, 'a number seed', seed, -(2 ** 31));
   return constant([seed | 0], [], 'i32');
 }
 
-function checkSeedSpec(op: string, s: TensorSpec): void {
+/** Shape rule for a seed input: one i32 value. */
+export function checkSeedSpec(op: string, s: TensorSpec): void {
   if (s.dtype !== 'i32') {
     throw new DTypeError(`${op}: the seed tensor must be i32, got ${s.dtype}. Feed it as input(name, [], 'i32').`);
   }
@@ -199,7 +201,7 @@ export interface DropoutAttrs {
 }
 
 /** Keep threshold on the u32 word: P(word >= t) = 1 - p up to 2^-32. Integer, so CPU == GPU. */
-const keepThreshold = (p: number): number => Math.min(Math.floor(p * 2 ** 32), 2 ** 32 - 1);
+export const keepThreshold = (p: number): number => Math.min(Math.floor(p * 2 ** 32), 2 ** 32 - 1);
 
 export const dropoutDef: OpDef<DropoutAttrs> = {
   name: 'dropout',

@@ -1,0 +1,166 @@
+// The attention benchmark suite, shared by the Node runner (bench/node.ts) and the browser page
+// (bench/page.ts), chosen with --suite=attention: fused attention (src/ops/attention.ts) against
+// the unfused composition (matmul with transB, additive causal mask, softmax, matmul), causal,
+// B = 1, H = 4, hs = 32, for a range of T. For each: milliseconds per forward and per
+// forward + backward (dq, dk, dv), and the peak bytes of intermediates of each compiled plan
+// (Plan.stats.peakBytes, after liveness reuse; q, k, v themselves are parameters, not counted).
+// Times are wall clock over back-to-back submits of the compiled plan, median of several reps.
+// Not here: launching anything, or writing files (the runners do).
+
+import type { Engine } from '../src/engine.js';
+import type { AdapterSummary } from '../src/gpu/device.js';
+import { gradients } from '../src/autograd.js';
+import { add, attention, attentionLayout, matmul, mulScalar, randomNormal, softmax } from '../src/ops/index.js';
+import { constant, parameter, type Tensor } from '../src/tensor.js';
+import type { Plan } from '../src/executor.js';
+
+/** T values measured by default: short on CPU-emulated adapters, where T = 1024 takes minutes. */
+export const ATTENTION_SIZES = { gpu: [64, 128, 256, 512, 1024], software: [64, 128, 256] } as const;
+
+/** The fixed part of the problem. */
+export const ATTENTION_SHAPE = { B: 1, H: 4, hs: 32, causal: true } as const;
+
+export type AttentionImpl = 'fused' | 'unfused';
+
+export interface AttentionMeasurement {
+  impl: AttentionImpl;
+  T: number;
+  /** Milliseconds per forward pass. */
+  fwdMs: number;
+  /** Milliseconds per forward + backward pass (gradients of q, k, v). */
+  fwdBwdMs: number;
+  /** Intermediate bytes of the compiled forward plan. */
+  fwdPeakBytes: number;
+  /** Intermediate bytes of the compiled forward + backward plan. */
+  fwdBwdPeakBytes: number;
+}
+
+export interface AttentionSuiteResult {
+  suite: 'attention';
+  runner: 'node' | 'browser';
+  environment: string;
+  adapter: AdapterSummary;
+  date: string;
+  /** The fused kernels' layout on this adapter ('thread' or 'workgroup'). */
+  layout: string;
+  shape: typeof ATTENTION_SHAPE;
+  timing: 'wall clock';
+  results: AttentionMeasurement[];
+}
+
+export interface AttentionSuiteOptions {
+  runner: AttentionSuiteResult['runner'];
+  environment: string;
+  /** T values (default ATTENTION_SIZES by adapter kind). */
+  sizes?: readonly number[];
+  log?: (line: string) => void;
+}
+
+/** o from q, k, v: fused, or the composition of ops it replaces. */
+function build(impl: AttentionImpl, q: Tensor, k: Tensor, v: Tensor, T: number): Tensor {
+  if (impl === 'fused') return attention(q, k, v, { causal: ATTENTION_SHAPE.causal });
+  const mask = Float32Array.from({ length: T * T }, (_, e) => (e % T > Math.floor(e / T) ? -1e9 : 0));
+  const scores = add(mulScalar(matmul(q, k, { transB: true }), 1 / Math.sqrt(ATTENTION_SHAPE.hs)), constant(mask, [T, T]));
+  return matmul(softmax(scores), v); // (B, H, T, hs)
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((x, y) => x - y);
+  const h = s.length >> 1;
+  return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2;
+}
+
+/** Milliseconds per run of `plan`: a warm-up that sizes the loop, then the median of reps. */
+async function timePlan(engine: Engine, plan: Plan, targetMs = 200, reps = 5): Promise<number> {
+  const queue = engine.gpu.device.queue;
+  const loop = async (n: number) => {
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) await plan.run({}, []);
+    await queue.onSubmittedWorkDone();
+    return (performance.now() - t0) / n;
+  };
+  const first = await loop(1);
+  const n = Math.max(1, Math.min(64, Math.round(targetMs / Math.max(first, 1e-3))));
+  // A slow configuration on a slow adapter: three single runs are enough.
+  const count = first > 2000 ? 3 : reps;
+  const times: number[] = [];
+  for (let r = 0; r < count; r++) times.push(await loop(n));
+  return median(times);
+}
+
+async function measure(engine: Engine, impl: AttentionImpl, T: number): Promise<AttentionMeasurement> {
+  const { B, H, hs } = ATTENTION_SHAPE;
+  const shape = [B, H, T, hs];
+  const [q, k, v] = [1, 2, 3].map((s) => parameter(`${impl} ${T} ${s}`, randomNormal(shape, s)));
+  const o = build(impl, q, k, v, T);
+  const dO = constant(Float32Array.from({ length: B * H * T * hs }, () => Math.random() * 2 - 1), shape);
+  const [dq, dk, dv] = gradients([o], [q, k, v], [dO]);
+  const fwd = await engine.compile({ outputs: { o } });
+  const both = await engine.compile({ outputs: { dq, dk, dv } });
+  try {
+    return {
+      impl,
+      T,
+      fwdMs: await timePlan(engine, fwd),
+      fwdBwdMs: await timePlan(engine, both),
+      fwdPeakBytes: fwd.stats.peakBytes,
+      fwdBwdPeakBytes: both.stats.peakBytes,
+    };
+  } finally {
+    fwd.dispose();
+    both.dispose();
+    for (const p of [q, k, v]) engine.freeParameter(p);
+  }
+}
+
+export async function runAttentionSuite(engine: Engine, opts: AttentionSuiteOptions): Promise<AttentionSuiteResult> {
+  const log = opts.log ?? (() => {});
+  const sizes = opts.sizes ?? (engine.gpu.adapter.isSoftware ? ATTENTION_SIZES.software : ATTENTION_SIZES.gpu);
+  const layout = attentionLayout(engine.env);
+  log(`fused attention layout: ${layout}`);
+  const results: AttentionMeasurement[] = [];
+  for (const T of sizes) {
+    for (const impl of ['fused', 'unfused'] as const) {
+      const r = await measure(engine, impl, T);
+      results.push(r);
+      log(`${impl.padEnd(8)} T=${String(T).padStart(5)}  fwd ${r.fwdMs.toFixed(2)} ms  fwd+bwd ${r.fwdBwdMs.toFixed(2)} ms  peak ${mib(r.fwdPeakBytes)} / ${mib(r.fwdBwdPeakBytes)} MiB`);
+    }
+  }
+  return {
+    suite: 'attention',
+    runner: opts.runner,
+    environment: opts.environment,
+    adapter: engine.gpu.adapter,
+    date: new Date().toISOString(),
+    layout,
+    shape: ATTENTION_SHAPE,
+    timing: 'wall clock',
+    results,
+  };
+}
+
+const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(3);
+
+/** A plain-text table: one row per T, fused and unfused side by side, and their ratios. */
+export function formatAttentionSuite(r: AttentionSuiteResult): string {
+  const a = r.adapter;
+  const { B, H, hs, causal } = r.shape;
+  const lines = [
+    `attention (B=${B}, H=${H}, hs=${hs}${causal ? ', causal' : ''}), ${r.runner} (${r.environment}), adapter: ` +
+      `${[a.vendor, a.architecture, a.device, a.description].filter(Boolean).join(' / ') || 'unnamed'}` +
+      `${a.isSoftware ? ' (software)' : ''}, fused layout: ${r.layout}, timing: ${r.timing}, ${r.date}`,
+    ['T', 'fwd ms fused', 'unfused', 'fwd+bwd ms fused', 'unfused', 'speedup fwd+bwd', 'peak MiB fwd fused', 'unfused', 'peak MiB fwd+bwd fused', 'unfused'].join('\t'),
+  ];
+  for (const T of [...new Set(r.results.map((x) => x.T))]) {
+    const f = r.results.find((x) => x.T === T && x.impl === 'fused')!;
+    const u = r.results.find((x) => x.T === T && x.impl === 'unfused')!;
+    lines.push(
+      [
+        T, f.fwdMs.toFixed(2), u.fwdMs.toFixed(2), f.fwdBwdMs.toFixed(2), u.fwdBwdMs.toFixed(2),
+        `${(u.fwdBwdMs / f.fwdBwdMs).toFixed(2)}x`,
+        mib(f.fwdPeakBytes), mib(u.fwdPeakBytes), mib(f.fwdBwdPeakBytes), mib(u.fwdBwdPeakBytes),
+      ].join('\t'),
+    );
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,335 @@
+// WGSL for the backward pass of fused attention (shaders/attention.ts). The attention weights
+// are recomputed from q, k and the saved logsumexp rather than stored: p_ij = exp(s_ij - lse_i)
+// with s_ij = scale * q_i . k_j. With the dropout mask z_ij (0 or 1 / (1 - p), regenerated from
+// the same Philox stream as the forward) and D_i = rowsum(dO * O)_i:
+//   dv_j = sum_i p_ij z_ij dO_i
+//   ds_ij = p_ij (z_ij (dO_i . v_j) - D_i)
+//   dq_i = scale * sum_j ds_ij k_j,   dk_j = scale * sum_i ds_ij q_i
+// Three kernels, no atomics: a pre-pass for D, dq with one owner per query row (looping over
+// keys), and dk, dv with one owner per key row (looping over queries).
+//
+// As in the forward, each of dq and dk/dv comes in two layouts with the same bindings:
+// `*_rows` (one invocation per four rows, the lanes of a vec4, reading straight from storage,
+// no barriers: SwiftShader) and `*_wg` (workgroups of WG rows, one per invocation, streaming
+// tiles of BK rows through workgroup memory: GPUs).
+// Not here: the forward pass, the choice of layout (src/ops/attention.ts).
+
+import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
+import type { ShaderModuleDef } from '../src/ops/types.js';
+import { flatGroupWgsl, flatIndexWgsl } from '../src/ops/grid.js';
+import { attentionCommonWgsl } from './attention.js';
+
+export const attentionBackwardShader: ShaderModuleDef = {
+  label: 'attention-backward',
+  code: () => wgsl`
+${flatIndexWgsl}
+${flatGroupWgsl}
+${attentionCommonWgsl}
+
+// D = rowsum(dO * O), one invocation per row.
+@group(0) @binding(0) var<storage, read> o_in: array<f32>;        // (BH, T, hs)
+@group(0) @binding(1) var<storage, read> do_rd: array<f32>;       // (BH, T, hs)
+@group(0) @binding(2) var<storage, read_write> d_out: array<f32>; // (BH, T)
+@group(0) @binding(3) var<uniform> rp: Attn;
+
+@compute @workgroup_size(WG)
+fn attn_bwd_rowdot(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let r = flat_index(gid, nwg, WG);
+  if (r >= rp.bh * rp.t) { return; }
+  var s = 0.0;
+  for (var d = 0u; d < rp.hs; d++) { s += o_in[r * rp.hs + d] * do_rd[r * rp.hs + d]; }
+  d_out[r] = s;
+}
+
+// dq and dk/dv read the same inputs.
+@group(0) @binding(0) var<storage, read> q: array<f32>;    // (BH, T, hs)
+@group(0) @binding(1) var<storage, read> k: array<f32>;    // (BH, T, hs)
+@group(0) @binding(2) var<storage, read> v: array<f32>;    // (BH, T, hs)
+@group(0) @binding(3) var<storage, read> lse: array<f32>;  // (BH, T)
+@group(0) @binding(4) var<storage, read> dout: array<f32>; // (BH, T, hs): dO
+@group(0) @binding(5) var<storage, read> seed: array<u32>; // (1)
+@group(0) @binding(6) var<storage, read> dsum: array<f32>; // (BH, T): D
+@group(0) @binding(7) var<storage, read_write> dq: array<f32>; // (BH, T, hs)
+@group(0) @binding(8) var<uniform> qp: Attn;
+@group(0) @binding(7) var<storage, read_write> dk: array<f32>; // (BH, T, hs)
+@group(0) @binding(8) var<storage, read_write> dv: array<f32>; // (BH, T, hs)
+@group(0) @binding(9) var<uniform> kp: Attn;
+
+var<workgroup> tile_a: array<f32, BK * HSW>; // k (dq) or q (dk, dv): (BK, hs)
+var<workgroup> tile_b: array<f32, BK * HSW>; // v (dq) or dO (dk, dv): (BK, hs)
+var<workgroup> tile_lse: array<f32, BK>;     // lse of the q tile (dk, dv)
+var<workgroup> tile_d: array<f32, BK>;       // D of the q tile (dk, dv)
+
+// ---- dq: one owner per query row, looping over keys.
+
+@compute @workgroup_size(WG)
+fn attn_dq_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let P = qp;
+  let n = flat_index(gid, nwg, WG);
+  if (n >= P.bh * ((P.t + 3u) / 4u)) { return; }
+  let Q = quad_of(n, P); // four query rows
+  let rv = vec4<u32>(Q.bh * P.t) + Q.rows;
+  let kbase = Q.bh * P.t * P.hs;
+  let seed0 = seed[0];
+  let li = vec4<f32>(lse[rv.x], lse[rv.y], lse[rv.z], lse[rv.w]);
+  let di = vec4<f32>(dsum[rv.x], dsum[rv.y], dsum[rv.z], dsum[rv.w]);
+  var qv: array<vec4<f32>, MAX_HS>;
+  var dov: array<vec4<f32>, MAX_HS>;
+  var acc: array<vec4<f32>, MAX_HS>;
+  for (var d = 0u; d < P.hs; d++) {
+    qv[d] = vec4<f32>(q[rv.x * P.hs + d], q[rv.y * P.hs + d], q[rv.z * P.hs + d], q[rv.w * P.hs + d]) * P.scale;
+    dov[d] = vec4<f32>(dout[rv.x * P.hs + d], dout[rv.y * P.hs + d], dout[rv.z * P.hs + d], dout[rv.w * P.hs + d]);
+    acc[d] = vec4<f32>(0.0);
+  }
+  let jend = select(P.t, min(Q.first + 4u, P.t), P.causal != 0u);
+  // Four keys per step, as in the forward.
+  for (var j0 = 0u; j0 < jend; j0 += 4u) {
+    let kj = vec4<u32>(kbase) + min(vec4<u32>(j0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(jend - 1u)) * P.hs;
+    var s0 = vec4<f32>(0.0);
+    var s1 = vec4<f32>(0.0);
+    var s2 = vec4<f32>(0.0);
+    var s3 = vec4<f32>(0.0);
+    var dp0 = vec4<f32>(0.0);
+    var dp1 = vec4<f32>(0.0);
+    var dp2 = vec4<f32>(0.0);
+    var dp3 = vec4<f32>(0.0);
+    for (var d = 0u; d < P.hs; d++) {
+      let qd = qv[d];
+      let od = dov[d];
+      s0 += qd * k[kj.x + d];
+      s1 += qd * k[kj.y + d];
+      s2 += qd * k[kj.z + d];
+      s3 += qd * k[kj.w + d];
+      dp0 += od * v[kj.x + d];
+      dp1 += od * v[kj.y + d];
+      dp2 += od * v[kj.z + d];
+      dp3 += od * v[kj.w + d];
+    }
+    let idx = rv * P.t + vec4<u32>(j0);
+    let p0 = select(vec4<f32>(0.0), exp(s0 - li), visible4(j0, Q.rows, P) & vec4<bool>(j0 < jend));
+    let p1 = select(vec4<f32>(0.0), exp(s1 - li), visible4(j0 + 1u, Q.rows, P) & vec4<bool>(j0 + 1u < jend));
+    let p2 = select(vec4<f32>(0.0), exp(s2 - li), visible4(j0 + 2u, Q.rows, P) & vec4<bool>(j0 + 2u < jend));
+    let p3 = select(vec4<f32>(0.0), exp(s3 - li), visible4(j0 + 3u, Q.rows, P) & vec4<bool>(j0 + 3u < jend));
+    let ds0 = p0 * (dp0 * drop_factor4(idx, seed0, P) - di);
+    let ds1 = p1 * (dp1 * drop_factor4(idx + vec4<u32>(1u), seed0, P) - di);
+    let ds2 = p2 * (dp2 * drop_factor4(idx + vec4<u32>(2u), seed0, P) - di);
+    let ds3 = p3 * (dp3 * drop_factor4(idx + vec4<u32>(3u), seed0, P) - di);
+    for (var d = 0u; d < P.hs; d++) {
+      acc[d] += ds0 * k[kj.x + d] + ds1 * k[kj.y + d] + ds2 * k[kj.z + d] + ds3 * k[kj.w + d];
+    }
+  }
+  for (var c = 0u; c < 4u; c++) {
+    if (Q.live[c]) {
+      for (var d = 0u; d < P.hs; d++) { dq[rv[c] * P.hs + d] = acc[d][c] * P.scale; }
+    }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn attn_dq_wg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+              @builtin(local_invocation_index) lid: u32) {
+  let P = qp;
+  let nqb = (P.t + WG - 1u) / WG;
+  let g = flat_group(wid, nwg);
+  let bh = g / nqb;
+  if (bh >= P.bh) { return; }
+  let q0 = (g % nqb) * WG;
+  // Rows past T take part in every barrier, reading row T - 1 and writing nothing.
+  let i = min(q0 + lid, P.t - 1u);
+  let live = q0 + lid < P.t;
+  let r = bh * P.t + i;
+  let kbase = bh * P.t * P.hs;
+  let seed0 = seed[0];
+  let li = lse[r];
+  let di = dsum[r];
+  var qr: array<f32, MAX_HS>;
+  var dor: array<f32, MAX_HS>;
+  var acc: array<f32, MAX_HS>;
+  for (var d = 0u; d < P.hs; d++) {
+    qr[d] = q[r * P.hs + d] * P.scale;
+    dor[d] = dout[r * P.hs + d];
+    acc[d] = 0.0;
+  }
+  let jend = key_end(i, P);
+  let kend = select(P.t, min(P.t, q0 + WG), P.causal != 0u);
+  for (var k0 = 0u; k0 < kend; k0 += BK) {
+    for (var e = lid; e < BK * P.hs; e += WG) {
+      let inside = k0 + e / P.hs < P.t;
+      let at = kbase + min(k0 * P.hs + e, P.t * P.hs - 1u);
+      tile_a[e] = select(0.0, k[at], inside);
+      tile_b[e] = select(0.0, v[at], inside);
+    }
+    workgroupBarrier();
+    let jn = select(0u, min(BK, jend - k0), jend > k0);
+    for (var jj = 0u; jj < jn; jj++) {
+      let kj = jj * P.hs;
+      var s = 0.0;
+      var dp = 0.0;
+      for (var d = 0u; d < P.hs; d++) {
+        s += qr[d] * tile_a[kj + d];
+        dp += dor[d] * tile_b[kj + d];
+      }
+      let p = exp(s - li);
+      let ds = p * (dp * drop_factor(r * P.t + k0 + jj, seed0, P) - di);
+      for (var d = 0u; d < P.hs; d++) { acc[d] += ds * tile_a[kj + d]; }
+    }
+    workgroupBarrier();
+  }
+  if (live) {
+    for (var d = 0u; d < P.hs; d++) { dq[r * P.hs + d] = acc[d] * P.scale; }
+  }
+}
+
+// ---- dk, dv: one owner per key row, looping over queries.
+
+@compute @workgroup_size(WG)
+fn attn_dkv_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let P = kp;
+  let n = flat_index(gid, nwg, WG);
+  if (n >= P.bh * ((P.t + 3u) / 4u)) { return; }
+  let Q = quad_of(n, P); // four key rows
+  let rbase = Q.bh * P.t; // first row of this (b, h)
+  let rv = vec4<u32>(rbase) + Q.rows;
+  let seed0 = seed[0];
+  var kv: array<vec4<f32>, MAX_HS>;
+  var vv: array<vec4<f32>, MAX_HS>;
+  var dka: array<vec4<f32>, MAX_HS>;
+  var dva: array<vec4<f32>, MAX_HS>;
+  for (var d = 0u; d < P.hs; d++) {
+    kv[d] = vec4<f32>(k[rv.x * P.hs + d], k[rv.y * P.hs + d], k[rv.z * P.hs + d], k[rv.w * P.hs + d]) * P.scale;
+    vv[d] = vec4<f32>(v[rv.x * P.hs + d], v[rv.y * P.hs + d], v[rv.z * P.hs + d], v[rv.w * P.hs + d]);
+    dka[d] = vec4<f32>(0.0);
+    dva[d] = vec4<f32>(0.0);
+  }
+  // Causal: only queries i >= j see key j. Four queries per step.
+  let istart = select(0u, Q.first, P.causal != 0u);
+  for (var i0 = istart; i0 < P.t; i0 += 4u) {
+    let iv = vec4<u32>(i0) + vec4<u32>(0u, 1u, 2u, 3u);
+    let ri = vec4<u32>(rbase) + min(iv, vec4<u32>(P.t - 1u)); // query rows of (BH, T)
+    let qi = ri * P.hs;
+    var s0 = vec4<f32>(0.0);
+    var s1 = vec4<f32>(0.0);
+    var s2 = vec4<f32>(0.0);
+    var s3 = vec4<f32>(0.0);
+    var dp0 = vec4<f32>(0.0);
+    var dp1 = vec4<f32>(0.0);
+    var dp2 = vec4<f32>(0.0);
+    var dp3 = vec4<f32>(0.0);
+    for (var d = 0u; d < P.hs; d++) {
+      let kd = kv[d];
+      let vd = vv[d];
+      s0 += kd * q[qi.x + d];
+      s1 += kd * q[qi.y + d];
+      s2 += kd * q[qi.z + d];
+      s3 += kd * q[qi.w + d];
+      dp0 += vd * dout[qi.x + d];
+      dp1 += vd * dout[qi.y + d];
+      dp2 += vd * dout[qi.z + d];
+      dp3 += vd * dout[qi.w + d];
+    }
+    // Query i sees key j when i < T and j <= i (or always, without the causal mask).
+    let vis = iv < vec4<u32>(P.t);
+    let c = P.causal != 0u;
+    let p0 = select(vec4<f32>(0.0), exp(s0 - lse[ri.x]), vec4<bool>(vis.x) & select(vec4<bool>(true), Q.rows <= vec4<u32>(iv.x), c));
+    let p1 = select(vec4<f32>(0.0), exp(s1 - lse[ri.y]), vec4<bool>(vis.y) & select(vec4<bool>(true), Q.rows <= vec4<u32>(iv.y), c));
+    let p2 = select(vec4<f32>(0.0), exp(s2 - lse[ri.z]), vec4<bool>(vis.z) & select(vec4<bool>(true), Q.rows <= vec4<u32>(iv.z), c));
+    let p3 = select(vec4<f32>(0.0), exp(s3 - lse[ri.w]), vec4<bool>(vis.w) & select(vec4<bool>(true), Q.rows <= vec4<u32>(iv.w), c));
+    let z0 = drop_factor4(vec4<u32>(ri.x * P.t) + Q.rows, seed0, P);
+    let z1 = drop_factor4(vec4<u32>(ri.y * P.t) + Q.rows, seed0, P);
+    let z2 = drop_factor4(vec4<u32>(ri.z * P.t) + Q.rows, seed0, P);
+    let z3 = drop_factor4(vec4<u32>(ri.w * P.t) + Q.rows, seed0, P);
+    let pz0 = p0 * z0;
+    let pz1 = p1 * z1;
+    let pz2 = p2 * z2;
+    let pz3 = p3 * z3;
+    let ds0 = p0 * (dp0 * z0 - dsum[ri.x]);
+    let ds1 = p1 * (dp1 * z1 - dsum[ri.y]);
+    let ds2 = p2 * (dp2 * z2 - dsum[ri.z]);
+    let ds3 = p3 * (dp3 * z3 - dsum[ri.w]);
+    for (var d = 0u; d < P.hs; d++) {
+      dva[d] += pz0 * dout[qi.x + d] + pz1 * dout[qi.y + d] + pz2 * dout[qi.z + d] + pz3 * dout[qi.w + d];
+      dka[d] += ds0 * q[qi.x + d] + ds1 * q[qi.y + d] + ds2 * q[qi.z + d] + ds3 * q[qi.w + d];
+    }
+  }
+  for (var c = 0u; c < 4u; c++) {
+    if (Q.live[c]) {
+      for (var d = 0u; d < P.hs; d++) {
+        dk[rv[c] * P.hs + d] = dka[d][c] * P.scale;
+        dv[rv[c] * P.hs + d] = dva[d][c];
+      }
+    }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn attn_dkv_wg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+               @builtin(local_invocation_index) lid: u32) {
+  let P = kp;
+  let nkb = (P.t + WG - 1u) / WG;
+  let g = flat_group(wid, nwg);
+  let bh = g / nkb;
+  if (bh >= P.bh) { return; }
+  let j0 = (g % nkb) * WG;
+  let j = min(j0 + lid, P.t - 1u);
+  let live = j0 + lid < P.t;
+  let rbase = bh * P.t;
+  let r = rbase + j;
+  let seed0 = seed[0];
+  var kr: array<f32, MAX_HS>;
+  var vr: array<f32, MAX_HS>;
+  var dka: array<f32, MAX_HS>;
+  var dva: array<f32, MAX_HS>;
+  for (var d = 0u; d < P.hs; d++) {
+    kr[d] = k[r * P.hs + d] * P.scale;
+    vr[d] = v[r * P.hs + d];
+    dka[d] = 0.0;
+    dva[d] = 0.0;
+  }
+  // Causal: no query before the block's first key sees any key of it.
+  let istart = select(0u, j0, P.causal != 0u);
+  let ifirst = select(0u, j, P.causal != 0u);
+  for (var i0 = istart; i0 < P.t; i0 += BK) {
+    for (var e = lid; e < BK * P.hs; e += WG) {
+      let inside = i0 + e / P.hs < P.t;
+      let at = rbase * P.hs + min(i0 * P.hs + e, P.t * P.hs - 1u);
+      tile_a[e] = select(0.0, q[at], inside);
+      tile_b[e] = select(0.0, dout[at], inside);
+    }
+    for (var e = lid; e < BK; e += WG) {
+      let at = rbase + min(i0 + e, P.t - 1u);
+      tile_lse[e] = lse[at];
+      tile_d[e] = dsum[at];
+    }
+    workgroupBarrier();
+    let ib = select(i0, ifirst, ifirst > i0); // first query of this tile that sees key j
+    let iend = min(i0 + BK, P.t);
+    for (var i = ib; i < iend; i++) {
+      let ii = i - i0;
+      let qi = ii * P.hs;
+      var s = 0.0;
+      var dp = 0.0;
+      for (var d = 0u; d < P.hs; d++) {
+        s += kr[d] * tile_a[qi + d];
+        dp += vr[d] * tile_b[qi + d];
+      }
+      let p = exp(s - tile_lse[ii]);
+      let idx = (rbase + i) * P.t + j;
+      let z = drop_factor(idx, seed0, P);
+      let pz = p * z;
+      let ds = p * (dp * z - tile_d[ii]);
+      for (var d = 0u; d < P.hs; d++) {
+        dva[d] += pz * tile_b[qi + d];
+        dka[d] += ds * tile_a[qi + d];
+      }
+    }
+    workgroupBarrier();
+  }
+  if (live) {
+    for (var d = 0u; d < P.hs; d++) {
+      dk[r * P.hs + d] = dka[d] * P.scale;
+      dv[r * P.hs + d] = dva[d];
+    }
+  }
+}
+`,
+};

@@ -6,10 +6,17 @@ import { defineConfig } from 'vite';
 
 export default defineConfig({
   root: '.',
-  // The dependencies are small ES modules that load as they are. Without discovery Vite never
-  // re-bundles and reloads a page mid-run, which would restart a test or benchmark halfway.
+  // Without discovery Vite never re-bundles and reloads a page mid-run, which would restart a
+  // test or benchmark halfway. Most dependencies are ES modules that load as they are; the
+  // benchmark's TensorFlow.js peer pulls in CommonJS helpers, so it is bundled up front.
   optimizeDeps: {
     noDiscovery: true,
+    include: [
+      '@tensorflow/tfjs-core',
+      '@tensorflow/tfjs-backend-cpu',
+      '@tensorflow/tfjs-backend-webgl',
+      '@tensorflow/tfjs-backend-webgpu',
+    ],
   },
   server: {
     // Pages need a secure context for navigator.gpu; localhost is one, a LAN address is not.

@@ -2,6 +2,7 @@
 // headless Chromium (Debian's /usr/bin/chromium, or $CHROME_PATH) on SwiftShader unless the
 // machine has a GPU, prints the page's progress and table, and writes JSON to bench/results/.
 // Usage: npm run bench [-- --sizes=256,512] [-- --adapter=swiftshader|gpu] [-- --suite=matmul|attention]
+//        [-- --peer=none] (the matmul suite measures TensorFlow.js in the same page unless told not to)
 // Not here: the suite (bench/suite.ts, run by bench/page.ts inside the page).
 
 import { launchBrowser, startPageServer, type BrowserAdapter } from '../test/support/browser.js';
@@ -13,6 +14,7 @@ const arg = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`
 const sizes = arg('sizes');
 const adapter = arg('adapter') as BrowserAdapter | undefined;
 const suite = arg('suite');
+const peer = arg('peer');
 // SwiftShader needs minutes for the 1024 products of the slower tiling.
 const WAIT_MS = 1_800_000;
 
@@ -25,7 +27,7 @@ try {
   const page = await browser.browser.newPage();
   page.on('console', (m) => console.log(`  [page] ${m.text()}`));
   page.on('pageerror', (e) => console.log(`  [page error] ${e instanceof Error ? e.message : String(e)}`));
-  const query = new URLSearchParams({ ...(sizes ? { sizes } : {}), ...(suite ? { suite } : {}) }).toString();
+  const query = new URLSearchParams({ ...(sizes ? { sizes } : {}), ...(suite ? { suite } : {}), ...(peer ? { peer } : {}) }).toString();
   await page.goto(`${server.url}bench/index.html${query ? `?${query}` : ''}`);
   await page.waitForFunction(() => window.__bench !== undefined, { timeout: WAIT_MS, polling: 1000 });
   const got = (await page.evaluate(() => window.__bench))!;

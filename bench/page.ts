@@ -1,7 +1,8 @@
 // The benchmark page: runs the matmul suite (or ?suite=attention, the attention suite) on
 // navigator.gpu, shows progress and the table, and leaves the result in window.__bench for
 // Puppeteer (bench/browser.ts).
-// Query string: ?sizes=256,512 measures only those sizes; ?suite=attention picks the suite.
+// Query string: ?sizes=256,512 measures only those sizes; ?suite=attention picks the suite;
+// ?peer=none leaves out TensorFlow.js, which otherwise runs after the matmul suite.
 // Not here: the suite (bench/suite.ts) or saving results (the runner does, from Node).
 
 import { createEngine } from '../src/engine.js';
@@ -37,9 +38,13 @@ try {
     suite === 'attention'
       ? await runAttentionSuite(engine, { ...common, sizes })
       : await runMatmulSuite(engine, { ...common, sizes: sizes ?? SIZES });
+  engine.destroy();
+  if (result.suite === 'matmul' && query.get('peer') !== 'none') {
+    const { runTfjsPeer } = await import('./peer-tfjs.js');
+    result.peer = await runTfjsPeer(sizes ?? SIZES, log);
+  }
   tableEl.textContent = result.suite === 'attention' ? formatAttentionSuite(result) : formatSuite(result);
   tableEl.hidden = false;
-  engine.destroy();
   window.__bench = result;
 } catch (e) {
   const error = e instanceof Error ? `${e.name}: ${e.message}` : String(e);

@@ -6,6 +6,7 @@
 // Not here: launching anything, or writing files (the runners do).
 
 import type { Engine } from '../src/engine.js';
+import type { PeerMeasurement } from './peer-tfjs.js';
 import type { AdapterSummary } from '../src/gpu/device.js';
 import { MATMUL_TILINGS, type MatmulTiling } from '../src/ops/matmul.js';
 import {
@@ -17,15 +18,6 @@ import {
 } from '../src/ops/matmul-tune.js';
 
 export const SIZES = [256, 512, 1024] as const;
-
-/**
- * Figures measured earlier on this machine's SwiftShader in headless Chromium for TensorFlow.js
- * (GFLOP/s at 256, 512, 1024), given here for comparison; they apply to that adapter only.
- */
-export const BASELINES = {
-  'tfjs-webgl (SwiftShader, headless Chromium)': [3.2, 3.4, 2.6],
-  'tfjs-webgpu (SwiftShader, headless Chromium)': [0.59, 0.65, 0.69],
-} as const;
 
 export interface SuiteResult {
   suite: 'matmul';
@@ -39,7 +31,8 @@ export interface SuiteResult {
   results: MatmulMeasurement[];
   /** GFLOP/s of the picked tiling by size. */
   pick: Record<string, number>;
-  baselines: typeof BASELINES;
+  /** TensorFlow.js on the same machine and shapes, when the runner measured it (browser only). */
+  peer?: PeerMeasurement[];
 }
 
 export interface SuiteOptions {
@@ -79,31 +72,32 @@ export async function runMatmulSuite(engine: Engine, opts: SuiteOptions): Promis
     tuner: { pick: tuned.pick, ms: tunerMs, gflops: tuned.gflops },
     results,
     pick,
-    baselines: BASELINES,
   };
 }
 
 /**
- * A plain-text table of a result: one row per size, one column per tiling, the pick, and the
- * pick's ratio to each baseline where the baselines apply (SwiftShader in a browser).
+ * A plain-text table of a result: one row per size, one column per tiling, the pick, and, when
+ * the peer ran, TensorFlow.js per backend and the pick's ratio to each.
  */
 export function formatSuite(r: SuiteResult): string {
   const sizes = [...new Set(r.results.map((x) => x.M))];
   const a = r.adapter;
-  const compare = r.runner === 'browser' && a.isSoftware;
-  const baselines = compare ? Object.entries(BASELINES) : [];
+  const backends = [...new Set((r.peer ?? []).map((p) => p.backend))];
+  const peerAt = (b: string, s: number) => r.peer?.find((p) => p.backend === b && p.size === s)?.gflops;
   const lines = [
     `matmul GFLOP/s, ${r.runner} (${r.environment}), adapter: ${[a.vendor, a.architecture, a.device, a.description].filter(Boolean).join(' / ') || 'unnamed'}` +
       `${a.isSoftware ? ' (software)' : ''}, timing: ${r.timing}, ${r.date}`,
     `tuner pick: ${r.tuner.pick} (${(r.tuner.ms / 1000).toFixed(1)} s)`,
-    ['size', ...MATMUL_TILINGS, 'pick', ...baselines.map(([k]) => `pick / ${k.split(' ')[0]}`)].join('\t'),
+    ['size', ...MATMUL_TILINGS, 'pick', ...backends.flatMap((b) => [`tfjs-${b}`, `pick/tfjs-${b}`])].join('\t'),
   ];
   for (const s of sizes) {
     const cell = (t: MatmulTiling) => r.results.find((x) => x.M === s && x.tiling === t)?.gflops.toFixed(2) ?? '-';
     const pick = r.pick[String(s)];
-    const i = SIZES.indexOf(s as (typeof SIZES)[number]);
-    const ratios = baselines.map(([, v]) => (i >= 0 && pick ? `${(pick / v[i]).toFixed(2)}x` : '-'));
-    lines.push([String(s), ...MATMUL_TILINGS.map(cell), pick?.toFixed(2) ?? '-', ...ratios].join('\t'));
+    const peers = backends.flatMap((b) => {
+      const g = peerAt(b, s);
+      return [g?.toFixed(2) ?? '-', g && pick ? `${(pick / g).toFixed(2)}x` : '-'];
+    });
+    lines.push([String(s), ...MATMUL_TILINGS.map(cell), pick?.toFixed(2) ?? '-', ...peers].join('\t'));
   }
   return lines.join('\n');
 }

@@ -84,7 +84,9 @@ export async function launchBrowser(opts: LaunchOptions = {}): Promise<LaunchedB
     '--no-first-run',
     // Containers often give /dev/shm a few megabytes; Chromium then crashes on large pages.
     '--disable-dev-shm-usage',
-    ...(adapter === 'swiftshader' ? ['--use-webgpu-adapter=swiftshader'] : []),
+    // SwiftShader for WebGPU; and for WebGL (the benchmark's TensorFlow.js peer), whose silent
+    // fallback to it Chromium is retiring in favour of this explicit flag.
+    ...(adapter === 'swiftshader' ? ['--use-webgpu-adapter=swiftshader', '--enable-unsafe-swiftshader'] : []),
     // Chromium's WebGPU on Linux runs on Vulkan, which is not on by default there.
     ...(adapter === 'gpu' && process.platform === 'linux' ? ['--enable-features=Vulkan'] : []),
     // Chromium refuses to start its sandbox as root (containers, CI).

@@ -44,3 +44,32 @@ export {
   type SafetensorsFile, type SafetensorsTensor, type SafetensorsDType, type TensorInfo,
 } from './checkpoint/safetensors.js';
 export * from './errors.js';
+export {
+  generateCorpus, scoreArithmetic, validateUserText, corpusDefaults, uploadDefaults,
+  type CorpusConfig, type ArithmeticScore, type UploadLimits,
+} from './data/corpus.js';
+export { CharTokenizer, type TokenizerJson } from './data/tokenizer.js';
+export { BatchSampler, splitTrainVal, evalBatches, unigramLoss, type Batch, type BatchConfig, type Split } from './data/batches.js';
+export {
+  linear, applyLinear, layerNormLayer, applyLayerNorm, paramsOf, type Linear, type LinearOptions, type LayerNorm,
+} from './nn/layers.js';
+export {
+  createGpt, gptConfig, gptParameterCount, gptStateDict, gptForward, gptPresets, gptDefaults, gptTrainDefaults,
+  createGptTrainer, compileGptEval, compileGptLogits, dropoutSeedFor, GptTrainer, GptEvaluator,
+  type Gpt, type GptConfig, type GptShape, type GptPresetName, type GptBlock, type GptForwardOptions, type GptOutput,
+  type GptTrainConfig, type StepResult,
+} from './models/gpt.js';
+export { sampleTokens, sampleText, pickToken, sampleDefaults, type SampleConfig } from './sample.js';
+export { attentionWeights, gptAttentionWeights } from './models/gpt-inspect.js';
+export { Trainer, type TrainerOptions } from './worker/trainer.js';
+export { trainerConfig } from './worker/trainer-config.js';
+export {
+  openAutosave, memoryAutosave, unavailableAutosave, type AutosaveStore, type AutosaveRecord,
+} from './worker/autosave.js';
+export {
+  trainerDefaults, toWireError, fromWireError,
+  type TrainerConfig, type DataSource, type Hyper, type TrainerState, type AutosaveBackend, type TrainerInfo,
+  type EvalRecord, type StatusEvent, type MetricsEvent, type SampleEvent, type AutosaveEvent, type ErrorEvent as TrainerErrorEvent,
+  type TrainerEvent, type SampleOptions, type AttentionMap, type AutosaveInfo, type StepSummary, type TrainerApi,
+  type WireError, type WireThrow,
+} from './worker/protocol.js';

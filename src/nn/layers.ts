@@ -1,0 +1,64 @@
+// Building blocks with named parameters: Linear (a weight (C_in, C_out) and an optional bias,
+// applied by one matmul with its fused bias/activation/residual epilogue) and LayerNorm (a gain
+// and an optional bias). Each is a plain record of tensors plus a function that applies it, so
+// a model is a tree of records whose parameter names read like PyTorch's state_dict keys.
+// Not here: initialisation schemes (init.ts; callers pass the weight's init tensor), attention
+// or any model (models/).
+
+import { constant, parameter, type Tensor } from '../tensor.js';
+import { matmul, type MatmulActivation } from '../ops/matmul.js';
+import { layerNorm } from '../ops/layernorm.js';
+import { full } from '../ops/unary.js';
+
+/** y = x @ weight + bias; weight is (C_in, C_out), the layout of GPT-2's Conv1D checkpoints. */
+export interface Linear {
+  weight: Tensor; // (C_in, C_out)
+  bias: Tensor | null; // (C_out)
+}
+
+/** A Linear named `${name}.weight` / `${name}.bias`; the bias starts at zero. */
+export function linear(name: string, weightInit: Tensor, bias: boolean): Linear {
+  const cOut = weightInit.shape[weightInit.rank - 1];
+  return {
+    weight: parameter(`${name}.weight`, weightInit),
+    bias: bias ? parameter(`${name}.bias`, full([cOut], 0)) : null,
+  };
+}
+
+export interface LinearOptions {
+  /** Applied after the bias, inside the matmul. */
+  activation?: MatmulActivation;
+  /** Added last, inside the matmul (a residual connection). */
+  residual?: Tensor;
+}
+
+/** (..., C_in) -> (..., C_out), as one matmul dispatch with its epilogue. */
+export function applyLinear(l: Linear, x: Tensor, opts: LinearOptions = {}): Tensor {
+  return matmul(x, l.weight, { bias: l.bias ?? undefined, activation: opts.activation, residual: opts.residual });
+}
+
+/** Normalisation over the last axis with a gain (starts at 1) and an optional bias (at 0). */
+export interface LayerNorm {
+  weight: Tensor; // (C)
+  bias: Tensor | null; // (C)
+  eps: number;
+}
+
+export function layerNormLayer(name: string, channels: number, bias: boolean, eps = 1e-5): LayerNorm {
+  return {
+    weight: parameter(`${name}.weight`, full([channels], 1)),
+    bias: bias ? parameter(`${name}.bias`, full([channels], 0)) : null,
+    eps,
+  };
+}
+
+/** (..., C) -> (..., C). A bias-free norm passes a zero constant, which receives no gradient. */
+export function applyLayerNorm(ln: LayerNorm, x: Tensor): Tensor {
+  const c = ln.weight.shape[0];
+  return layerNorm(x, ln.weight, ln.bias ?? constant(new Float32Array(c), [c]), ln.eps);
+}
+
+/** The parameters of a Linear or LayerNorm, weight first. */
+export function paramsOf(layer: Linear | LayerNorm): Tensor[] {
+  return layer.bias ? [layer.weight, layer.bias] : [layer.weight];
+}

@@ -10,7 +10,7 @@ import { compilePlan, type CompileSpec, type Feeds, type Place, Plan } from './e
 import { InputError, fmtShape } from './errors.js';
 import type { KernelEnv } from './ops/types.js';
 import { tuneMatmul } from './ops/matmul-tune.js';
-import type { HostArray, Tensor } from './tensor.js';
+import { topoOrder, type HostArray, type Tensor } from './tensor.js';
 
 export interface EngineOptions extends DeviceOptions {
   /** Kernel choices to use instead of measuring them (for example { matmul: 'register' }). */
@@ -72,9 +72,18 @@ export class Engine {
       b = this.pool.acquire(t.size * 4, `constant ${fmtShape(t.shape)}`);
       this.pool.write(b, t.source.data);
       this.constants.set(t, b);
-      this.constantsGone.register(t, b);
+      this.constantsGone.register(t, b, t);
     }
     return b;
+  }
+
+  /** Drops a constant's uploaded copy, if any. */
+  private evictConstant(t: Tensor): void {
+    const b = this.constants.get(t);
+    if (!b) return;
+    this.constants.delete(t);
+    this.constantsGone.unregister(t);
+    this.pool.release(b);
   }
 
   /** Where a parameter lives, created and initialised on first use. */
@@ -85,7 +94,7 @@ export class Engine {
     if (!pending) {
       const name = p.source.kind === 'parameter' ? p.source.name : String(p);
       pending = this.initParameter(p, { buffer: this.pool.acquire(p.size * 4, `parameter '${name}' ${fmtShape(p.shape)}`), offset: 0 });
-      this.pendingParams.set(p, pending);
+      this.track(p, pending);
     }
     return pending;
   }
@@ -103,11 +112,7 @@ export class Engine {
     const buffer = this.pool.acquire(bytes, 'parameter arena');
     this.arenas.set(buffer, params.length);
     await Promise.all(
-      params.map((p, i) => {
-        const pending = this.initParameter(p, { buffer, offset: offsets[i] });
-        this.pendingParams.set(p, pending);
-        return pending;
-      }),
+      params.map((p, i) => this.track(p, this.initParameter(p, { buffer, offset: offsets[i] }))),
     );
     return buffer;
   }
@@ -125,11 +130,20 @@ export class Engine {
         await plan.run();
       } finally {
         plan.dispose();
+        // The init graph's constants (seeds, scales) are not needed again: their host copies
+        // stay with the tensors, so a later use would upload them anew.
+        for (const t of topoOrder([s.init as Tensor])) this.evictConstant(t);
       }
     }
     this.params.set(p, place);
-    this.pendingParams.delete(p);
     return place;
+  }
+
+  /** Marks `p` as being initialised until `init` settles (it may settle at once). */
+  private track(p: Tensor, init: Promise<Place>): Promise<Place> {
+    const pending = init.finally(() => this.pendingParams.delete(p));
+    this.pendingParams.set(p, pending);
+    return pending;
   }
 
   /** Reads a parameter's current values. */

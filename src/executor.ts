@@ -226,6 +226,14 @@ export class Plan {
     for (const b of this.parts.owned) this.engine.pool.release(b);
     for (const b of this.parts.extra) b.destroy();
     for (const list of this.staging.values()) for (const b of list) b.destroy();
+    // Drop the graph too: a disposed plan kept by its caller must not keep tensors (and the
+    // constants they own) alive.
+    this.parts.places.clear();
+    this.parts.steps.length = 0;
+    this.parts.inputs.clear();
+    this.parts.outputs = {};
+    this.parts.updates = [];
+    this.parts.optimizer = null;
   }
 }
 

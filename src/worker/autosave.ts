@@ -1,0 +1,152 @@
+// Where the trainer keeps its autosave: one slot holding the latest checkpoint, the user's text
+// when the run trains on an upload (a checkpoint alone cannot rebuild the data), and a small
+// description of both. In a page or worker it lives in the Origin Private File System, or in
+// IndexedDB where OPFS is missing; in Node it lives in memory (memoryAutosave) or nowhere
+// (backend 'unavailable': saves are dropped and nothing is ever found).
+// Not here: what a checkpoint contains (trainer.ts, checkpoint/).
+
+import type { AutosaveBackend, AutosaveInfo } from './protocol.js';
+
+export interface AutosaveRecord {
+  info: AutosaveInfo;
+  /** The checkpoint (safetensors bytes). */
+  checkpoint: Uint8Array;
+  /** The uploaded training text, or null for the generated corpus. */
+  text: Uint8Array | null;
+}
+
+export interface AutosaveStore {
+  readonly backend: AutosaveBackend;
+  /** Replaces the slot's contents. */
+  save(record: AutosaveRecord): Promise<void>;
+  /** The slot's description without reading the checkpoint, or null when empty. */
+  info(): Promise<AutosaveInfo | null>;
+  load(): Promise<AutosaveRecord | null>;
+  clear(): Promise<void>;
+}
+
+/** A store that keeps nothing: for environments without storage. */
+export function unavailableAutosave(): AutosaveStore {
+  return {
+    backend: 'unavailable',
+    save: async () => {},
+    info: async () => null,
+    load: async () => null,
+    clear: async () => {},
+  };
+}
+
+/** A store in this process's memory (Node scripts, tests). */
+export function memoryAutosave(): AutosaveStore {
+  let slot: AutosaveRecord | null = null;
+  return {
+    backend: 'memory',
+    save: async (r) => {
+      slot = { info: { ...r.info }, checkpoint: r.checkpoint.slice(), text: r.text?.slice() ?? null };
+    },
+    info: async () => (slot ? { ...slot.info } : null),
+    load: async () => slot && { info: { ...slot.info }, checkpoint: slot.checkpoint.slice(), text: slot.text?.slice() ?? null },
+    clear: async () => {
+      slot = null;
+    },
+  };
+}
+
+// -------------------------------------------------------------------------------------------
+// OPFS: three files in a directory named after the slot. info.json is written last and removed
+// first, so a slot whose checkpoint is half written is never reported.
+
+async function writeFile(dir: FileSystemDirectoryHandle, name: string, data: Uint8Array | string): Promise<void> {
+  const file = await dir.getFileHandle(name, { create: true });
+  const w = await file.createWritable();
+  await w.write(typeof data === 'string' ? data : new Blob([data as Uint8Array<ArrayBuffer>]));
+  await w.close();
+}
+
+async function readFile(dir: FileSystemDirectoryHandle, name: string): Promise<Uint8Array | null> {
+  try {
+    const file = await (await dir.getFileHandle(name)).getFile();
+    return new Uint8Array(await file.arrayBuffer());
+  } catch {
+    return null;
+  }
+}
+
+async function opfsAutosave(slot: string): Promise<AutosaveStore | null> {
+  const storage = (globalThis as { navigator?: Navigator }).navigator?.storage;
+  if (!storage?.getDirectory) return null;
+  // Safari's OPFS writes only through sync access handles: fall back to IndexedDB there.
+  const handle = (globalThis as { FileSystemFileHandle?: { prototype: object } }).FileSystemFileHandle;
+  if (!handle || !('createWritable' in handle.prototype)) return null;
+  let dir: FileSystemDirectoryHandle;
+  try {
+    dir = await (await storage.getDirectory()).getDirectoryHandle(slot, { create: true });
+  } catch {
+    return null; // private browsing, or storage blocked
+  }
+  const info = async (): Promise<AutosaveInfo | null> => {
+    const bytes = await readFile(dir, 'info.json');
+    return bytes ? (JSON.parse(new TextDecoder().decode(bytes)) as AutosaveInfo) : null;
+  };
+  return {
+    backend: 'opfs',
+    async save(r) {
+      await dir.removeEntry('info.json').catch(() => {});
+      await writeFile(dir, 'checkpoint.safetensors', r.checkpoint);
+      if (r.text) await writeFile(dir, 'text.bin', r.text);
+      else await dir.removeEntry('text.bin').catch(() => {});
+      await writeFile(dir, 'info.json', JSON.stringify(r.info));
+    },
+    info,
+    async load() {
+      const i = await info();
+      const checkpoint = i && (await readFile(dir, 'checkpoint.safetensors'));
+      if (!i || !checkpoint) return null;
+      return { info: i, checkpoint, text: await readFile(dir, 'text.bin') };
+    },
+    async clear() {
+      for (const name of ['info.json', 'checkpoint.safetensors', 'text.bin']) await dir.removeEntry(name).catch(() => {});
+    },
+  };
+}
+
+// -------------------------------------------------------------------------------------------
+// IndexedDB: one object store, the slot's record under one key, written in one transaction.
+
+function request<T>(r: IDBRequest<T>): Promise<T> {
+  return new Promise((resolve, reject) => {
+    r.onsuccess = () => resolve(r.result);
+    r.onerror = () => reject(r.error);
+  });
+}
+
+async function indexedDbAutosave(slot: string): Promise<AutosaveStore | null> {
+  const idb = (globalThis as { indexedDB?: IDBFactory }).indexedDB;
+  if (!idb) return null;
+  let db: IDBDatabase;
+  try {
+    const open = idb.open('webgpu-train-autosave', 1);
+    open.onupgradeneeded = () => open.result.createObjectStore('slots');
+    db = await request(open);
+  } catch {
+    return null;
+  }
+  const tx = async <T>(mode: IDBTransactionMode, fn: (s: IDBObjectStore) => IDBRequest<T>): Promise<T> =>
+    request(fn(db.transaction('slots', mode).objectStore('slots')));
+  const load = async () => ((await tx('readonly', (s) => s.get(slot))) as AutosaveRecord | undefined) ?? null;
+  return {
+    backend: 'indexeddb',
+    save: async (r) => void (await tx('readwrite', (s) => s.put(r, slot))),
+    info: async () => (await load())?.info ?? null,
+    load,
+    clear: async () => void (await tx('readwrite', (s) => s.delete(slot))),
+  };
+}
+
+/**
+ * The best store this environment has: OPFS, then IndexedDB, then none ('unavailable').
+ * `slot` names the saved run (one per demo).
+ */
+export async function openAutosave(slot = 'gpt'): Promise<AutosaveStore> {
+  return (await opfsAutosave(slot)) ?? (await indexedDbAutosave(slot)) ?? unavailableAutosave();
+}

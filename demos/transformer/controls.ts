@@ -1,0 +1,158 @@
+// The transformer page's form: reads the model and optimisation settings into the worker's
+// TrainerConfig, tells which changes need a new model (preset, seed, batch, training text) and
+// which apply between steps (learning rate, warmup, dropout), and holds the user's own text
+// once it is within the upload size limit. The page's query string may set the trainer's cadences
+// (?evalEvery=20&sampleEvery=20&autosaveEvery=0&sampleLength=80&totalSteps=2000&evalBatches=4
+// &metricsIntervalMs=250): settings for a slow adapter or a quick look, too fine for the form.
+// Not here: talking to the worker or drawing (main.ts, charts.ts, panels.ts).
+
+import { uploadDefaults } from '../../src/data/corpus.js';
+import type { GptPresetName } from '../../src/models/gpt.js';
+import type { DataSource, Hyper, TrainerConfig } from '../../src/worker/protocol.js';
+import { acceptFiles, acceptPaste, fmtBytes, type UserBytes } from '../shared/ui.js';
+
+const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
+
+export interface ControlEvents {
+  /** A setting that needs a new model changed. */
+  onModelChange: () => void;
+  /** A setting that applies from the next step changed. */
+  onHyperChange: (h: Partial<Hyper>) => void;
+  /** An upload was refused: empty, binary, badly encoded or too large. */
+  onDataError: (message: string) => void;
+}
+
+export class Controls {
+  private readonly preset = $<HTMLSelectElement>('preset');
+  private readonly seed = $<HTMLInputElement>('seed');
+  private readonly batch = $<HTMLInputElement>('batch');
+  private readonly lr = $<HTMLInputElement>('lr');
+  private readonly warmup = $<HTMLInputElement>('warmup');
+  private readonly dropout = $<HTMLInputElement>('dropout');
+  private readonly dataName = $<HTMLElement>('data-name');
+  private userText: UserBytes | null = null;
+
+  constructor(private readonly events: ControlEvents) {
+    for (const el of [this.preset, this.seed, this.batch]) el.addEventListener('change', () => events.onModelChange());
+    for (const el of [this.lr, this.warmup, this.dropout]) {
+      el.addEventListener('change', () => {
+        if (el.checkValidity()) events.onHyperChange(this.hyper());
+      });
+    }
+    for (const radio of this.dataRadios()) radio.addEventListener('change', () => events.onModelChange());
+
+    acceptFiles({
+      zone: $('drop'),
+      picker: $<HTMLInputElement>('file'),
+      // A file over the limit is refused before it is read into memory.
+      precheck: (f) =>
+        f.size > uploadDefaults.maxBytes
+          ? `${f.name} is ${fmtBytes(f.size)}; the limit is ${fmtBytes(uploadDefaults.maxBytes)}. Upload a shorter excerpt.`
+          : null,
+      onBytes: (b) => this.takeText(b),
+      onError: (m) => events.onDataError(m),
+    });
+    acceptPaste($<HTMLTextAreaElement>('paste'), $<HTMLButtonElement>('use-paste'), (b) => this.takeText(b));
+  }
+
+  /** The whole config for create(), from the form. */
+  config(): Partial<TrainerConfig> {
+    return {
+      preset: this.preset.value as GptPresetName,
+      seed: intOf(this.seed, 1),
+      batch: Math.max(1, intOf(this.batch, 16)),
+      data: this.dataSource(),
+      ...this.hyper(),
+      ...fromQuery(),
+    };
+  }
+
+  /** The settings that setHyper accepts. */
+  hyper(): Pick<Hyper, 'lr' | 'warmup' | 'dropout'> {
+    return {
+      lr: numOf(this.lr, 1e-3),
+      warmup: Math.max(0, intOf(this.warmup, 0)),
+      dropout: Math.min(0.9, Math.max(0, numOf(this.dropout, 0))),
+    };
+  }
+
+  /** True when 'your own text' is chosen but none has been given yet. */
+  missingText(): boolean {
+    return this.dataKind() === 'text' && this.userText === null;
+  }
+
+  /** Puts the form in line with a config the worker reports (after a resume or a load). */
+  show(c: TrainerConfig): void {
+    this.preset.value = c.preset;
+    this.seed.value = String(c.seed);
+    this.batch.value = String(c.batch);
+    this.lr.value = String(c.lr);
+    this.warmup.value = String(c.warmup);
+    this.dropout.value = String(c.dropout);
+    for (const r of this.dataRadios()) r.checked = r.value === c.data.kind;
+    if (c.data.kind === 'text') this.dataName.textContent = c.data.name ? `Using ${c.data.name}.` : 'Using your text.';
+  }
+
+  /** Enables or disables the settings that need a new model (not while training). */
+  lockModel(locked: boolean): void {
+    for (const el of [this.preset, this.seed, this.batch, ...this.dataRadios()]) el.disabled = locked;
+  }
+
+  /** Forgets the user's text after the worker refused it; the built-in corpus is chosen again. */
+  dropText(): void {
+    this.userText = null;
+    this.dataName.textContent = '';
+    for (const r of this.dataRadios()) r.checked = r.value === 'builtin';
+  }
+
+  private takeText(b: UserBytes): void {
+    // Only the size is checked here. Emptiness, binary content and encoding are checked by the
+    // worker when it builds the model (validateUserText): scanning megabytes here would block
+    // the page for longer than a frame.
+    if (b.bytes.length > uploadDefaults.maxBytes) {
+      this.events.onDataError(`${b.name} is ${fmtBytes(b.bytes.length)}; the limit is ${fmtBytes(uploadDefaults.maxBytes)}. Use a shorter excerpt.`);
+      return;
+    }
+    this.userText = b;
+    this.dataName.textContent = `Using ${b.name} (${fmtBytes(b.bytes.length)}).`;
+    const radio = this.dataRadios().find((r) => r.value === 'text')!;
+    radio.checked = true;
+    this.events.onModelChange();
+  }
+
+  private dataSource(): DataSource {
+    if (this.dataKind() === 'text' && this.userText) {
+      return { kind: 'text', bytes: this.userText.bytes, name: this.userText.name };
+    }
+    return { kind: 'builtin' };
+  }
+
+  private dataKind(): 'builtin' | 'text' {
+    return (this.dataRadios().find((r) => r.checked)?.value ?? 'builtin') as 'builtin' | 'text';
+  }
+
+  private dataRadios(): HTMLInputElement[] {
+    return [...document.querySelectorAll<HTMLInputElement>('input[name=data]')];
+  }
+}
+
+/** The numeric trainer settings named in the page's query string. */
+function fromQuery(): Partial<TrainerConfig> {
+  const keys = ['evalEvery', 'evalBatches', 'sampleEvery', 'sampleLength', 'autosaveEvery', 'totalSteps', 'metricsIntervalMs'] as const;
+  const query = new URLSearchParams(location.search);
+  const out: Partial<Record<(typeof keys)[number], number>> = {};
+  for (const k of keys) {
+    const v = Number(query.get(k) ?? NaN);
+    if (query.has(k) && Number.isInteger(v) && v >= 0) out[k] = v;
+  }
+  return out;
+}
+
+function numOf(el: HTMLInputElement, fallback: number): number {
+  const v = el.valueAsNumber;
+  return Number.isFinite(v) ? v : fallback;
+}
+
+function intOf(el: HTMLInputElement, fallback: number): number {
+  return Math.round(numOf(el, fallback));
+}

@@ -1,0 +1,306 @@
+// The transformer demo page, end to end in headless Chromium on SwiftShader: the page builds
+// the tiny model in its worker, trains a few dozen steps through its Start button, and the test
+// checks that the loss falls, samples appear and the main thread never blocks for long (no
+// 'longtask' entry over 50 ms; the observer is shown to work on a deliberate 120 ms task). It
+// draws an attention map, saves a checkpoint through the Save button (a real download), reloads
+// the page, loads the file through the Load button (into a model of another batch size, which
+// the page replaces with the checkpoint's), and checks that training continues exactly where it
+// stopped: the next step's loss and a greedy sample match. Also: the message in a browser
+// without WebGPU, the messages for an empty, binary or oversized upload and a file that is not
+// a checkpoint, and the offer to resume an autosave.
+// Not here: the trainer's own tests (Node, no page) or the op checks (test/browser.test.ts).
+
+import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Page } from 'puppeteer-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { collectLogs, launchBrowser, startPageServer, type LaunchedBrowser, type PageServer } from './support/browser.js';
+
+// Small cadences so a few dozen steps show samples and a validation point; no autosave, so the
+// reload below finds nothing to offer and builds a fresh model.
+const QUERY = '?evalEvery=15&evalBatches=2&sampleEvery=15&sampleLength=60&autosaveEvery=0&metricsIntervalMs=200';
+const STEPS = 30;
+/** Longest main-thread task (longtask entries) and event-loop lag accepted, in ms. */
+const MAX_TASK_MS = 50;
+
+interface DemoView {
+  ready: boolean;
+  steps: number;
+  firstLoss: number;
+  lastLoss: number;
+  lastValLoss: number;
+  stepLoss: number;
+  autosavedStep: number;
+  samples: number;
+  info: { state: string; step: number; parameterCount: number; adapter: string; config: { batch: number } } | null;
+}
+
+interface Responsiveness {
+  longTasks: number[];
+  lags: number[];
+}
+
+declare global {
+  interface Window {
+    __demo?: DemoView;
+    __resp?: Responsiveness & { reset(): void };
+  }
+}
+
+let server: PageServer;
+let browser: LaunchedBrowser;
+let page: Page;
+let logs: string[];
+let downloads: string;
+const timings: Record<string, number> = {};
+const losses: Record<string, number> = {};
+
+/**
+ * Installed before the page's own scripts: long tasks (the browser's own measure of a blocked
+ * main thread) and the lateness of a 20 ms interval timer (event-loop lag).
+ */
+function watchMainThread(): void {
+  const r = {
+    longTasks: [] as number[],
+    lags: [] as number[],
+    reset() {
+      r.longTasks.length = 0;
+      r.lags.length = 0;
+    },
+  };
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) r.longTasks.push(e.duration);
+  }).observe({ type: 'longtask', buffered: true });
+  let last = performance.now();
+  setInterval(() => {
+    const now = performance.now();
+    r.lags.push(Math.max(0, now - last - 20));
+    last = now;
+  }, 20);
+  window.__resp = r;
+}
+
+const demo = (): Promise<DemoView> => page.evaluate(() => window.__demo!);
+
+async function waitFor(what: string, fn: string, timeout = 60_000): Promise<void> {
+  try {
+    await page.waitForFunction(fn, { timeout, polling: 100 });
+  } catch (e) {
+    const banner = await page.$eval('#message', (el) => el.textContent).catch(() => '');
+    throw new Error(`${what}: ${(e as Error).message}. Banner: ${banner}. Console:\n${logs.join('\n')}`);
+  }
+}
+
+async function openPage(query = QUERY): Promise<void> {
+  const t0 = performance.now();
+  await page.goto(`${server.url}demos/transformer/index.html${query}`);
+  await waitFor('the model was not built', 'window.__demo?.ready === true', 90_000);
+  timings.build ??= performance.now() - t0;
+}
+
+/** Sets a form field and fires change, as a user leaving the field would. */
+async function setField(id: string, value: string): Promise<void> {
+  await page.$eval(`#${id}`, (el, v) => {
+    (el as HTMLInputElement).value = v;
+    el.dispatchEvent(new Event('change'));
+  }, value);
+}
+
+/** The newest sample's text (prompt and continuation), from a greedy draw. */
+async function greedySample(): Promise<string> {
+  const before = (await demo()).samples;
+  await setField('temperature', '0');
+  await page.click('#sample-now');
+  await waitFor('no sample came back', `window.__demo.samples > ${before}`);
+  return page.$eval('#samples .sample', (el) => [...el.childNodes].slice(1).map((n) => n.textContent).join(''));
+}
+
+/** Clicks Step and returns the loss of that one step. */
+async function stepOnce(): Promise<number> {
+  await page.evaluate(() => (window.__demo!.stepLoss = NaN));
+  await page.click('#step');
+  await waitFor('the step did not finish', 'Number.isFinite(window.__demo.stepLoss)');
+  return (await demo()).stepLoss;
+}
+
+beforeAll(async () => {
+  server = await startPageServer();
+  browser = await launchBrowser({ adapter: 'swiftshader' });
+  downloads = await mkdtemp(join(tmpdir(), 'webgpu-train-downloads-'));
+  page = await browser.browser.newPage();
+  logs = collectLogs(page);
+  const cdp = await page.createCDPSession();
+  await cdp.send('Browser.setDownloadBehavior', { behavior: 'allow', downloadPath: downloads });
+  await page.evaluateOnNewDocument(watchMainThread);
+}, 120_000);
+
+afterAll(async () => {
+  console.log(`transformer demo losses: ${JSON.stringify(losses)}`);
+  console.log(`transformer demo timings (ms): ${JSON.stringify(Object.fromEntries(Object.entries(timings).map(([k, v]) => [k, Math.round(v)])))}`);
+  await browser?.close();
+  await server?.close();
+  if (downloads) await rm(downloads, { recursive: true, force: true });
+});
+
+describe('transformer demo page (headless Chromium, SwiftShader)', () => {
+  let saved = '';
+  let savedStep = 0;
+  let nextLoss = NaN;
+  let greedy = '';
+
+  it('builds the tiny model and shows the adapter and parameter count', async () => {
+    await openPage();
+    const facts = await page.$eval('#facts', (el) => el.textContent ?? '');
+    const v = await demo();
+    expect(v.info?.state).toBe('paused');
+    expect(v.info?.parameterCount).toBeGreaterThan(100_000);
+    expect(facts).toContain('Adapter:');
+    expect(facts).toContain(v.info!.parameterCount.toLocaleString('en-US'));
+  });
+
+  it('says what to enable in a browser without WebGPU', async () => {
+    const bare = await browser.browser.newPage();
+    try {
+      await bare.evaluateOnNewDocument(() => Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined }));
+      await bare.goto(`${server.url}demos/transformer/index.html`);
+      await bare.waitForFunction("document.querySelector('#message.error')", { timeout: 30_000 });
+      expect(await bare.$eval('#message', (el) => el.textContent)).toMatch(/no WebGPU.*(chrome:\/\/flags|Chrome|Firefox|Safari)/);
+      expect(await bare.$eval('#start', (el) => (el as HTMLButtonElement).disabled)).toBe(true);
+    } finally {
+      await bare.close();
+    }
+  });
+
+  it('trains: the loss falls, samples appear, the main thread stays free', async () => {
+    await setField('lr', '0.003');
+    await setField('warmup', '5');
+    await page.evaluate(() => window.__resp!.reset());
+    const t0 = performance.now();
+    await page.click('#start');
+    await waitFor(`fewer than ${STEPS} steps`, `window.__demo.steps >= ${STEPS} && window.__demo.samples >= 1`, 90_000);
+    timings.train = performance.now() - t0;
+    const resp = await page.evaluate(() => ({ longTasks: window.__resp!.longTasks.slice(), lags: window.__resp!.lags.slice() }));
+    await page.click('#start'); // now labelled Pause
+    await waitFor('training did not pause', "window.__demo.info.state === 'paused'");
+
+    const v = await demo();
+    timings.steps = v.steps;
+    Object.assign(losses, { first: v.firstLoss, last: v.lastLoss, val: v.lastValLoss });
+    const lags = resp.lags.sort((a, b) => a - b);
+    timings.maxLongTask = Math.max(0, ...resp.longTasks);
+    timings.lagP95 = lags[Math.floor(0.95 * (lags.length - 1))];
+    timings.lagMax = lags.at(-1)!;
+    expect(v.lastLoss).toBeLessThan(v.firstLoss - 0.5);
+    expect(v.samples).toBeGreaterThanOrEqual(1);
+    expect(await page.$eval('#samples', (el) => el.textContent?.length ?? 0)).toBeGreaterThan(20);
+    expect(resp.longTasks.filter((d) => d > MAX_TASK_MS)).toEqual([]);
+    // The timer's worst lateness is not asserted: with SwiftShader's threads on the same two
+    // cores, the OS alone can keep the page's thread waiting ~100 ms while it has no work to
+    // do. Typical lateness is what a blocked main thread would show.
+    expect(timings.lagP95).toBeLessThan(MAX_TASK_MS);
+
+    // The observer does see a long task when there is one: a 120 ms busy loop in a page task
+    // (a script run from DevTools' evaluate is not reported as one).
+    await page.evaluate(() =>
+      setTimeout(() => {
+        const end = performance.now() + 120;
+        while (performance.now() < end);
+      }, 0),
+    );
+    await waitFor('the long-task observer missed a 120 ms task', 'window.__resp.longTasks.some((d) => d >= 100)', 5_000);
+  });
+
+  it('draws the attention map of a chosen head', async () => {
+    await setField('attn-prompt', '12+34=46');
+    await setField('attn-layer', '1');
+    await setField('attn-head', '3');
+    await page.click('#attn-show');
+    await waitFor('no attention map', "document.getElementById('attn').style.width !== ''");
+    // Causal attention: the first query sees only itself (dark), nothing to its right (white).
+    const [first, right] = await page.$eval('#attn', (c) => {
+      const canvas = c as HTMLCanvasElement;
+      const g = canvas.getContext('2d')!;
+      const scale = canvas.width / parseFloat(canvas.style.width);
+      const at = (x: number, y: number) => Array.from(g.getImageData(Math.round(x * scale), Math.round(y * scale), 1, 1).data);
+      const cell = (parseFloat(canvas.style.width) - 28) / 8;
+      return [at(28 + cell / 2, 28 + cell / 2), at(28 + 1.5 * cell, 28 + cell / 2)];
+    });
+    expect(first[0]).toBeLessThan(100);
+    expect(right.slice(0, 3)).toEqual([255, 255, 255]);
+  });
+
+  it('saves a checkpoint as a .safetensors download', async () => {
+    savedStep = (await demo()).info!.step;
+    await page.click('#save');
+    const deadline = Date.now() + 30_000;
+    while (!saved && Date.now() < deadline) {
+      const done = (await readdir(downloads)).filter((f) => f.endsWith('.safetensors'));
+      if (done.length) saved = join(downloads, done[0]);
+      else await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(saved).toMatch(new RegExp(`gpt-tiny-step${savedStep}\\.safetensors$`));
+    expect((await stat(saved)).size).toBeGreaterThan(4 * 100_000);
+    // What the saved model does next: the loss of the next step on the next batch, and a greedy sample.
+    greedy = await greedySample();
+    nextLoss = await stepOnce();
+    expect(Number.isFinite(nextLoss)).toBe(true);
+  });
+
+  it('after a reload, loading the checkpoint continues exactly where it stopped', async () => {
+    const t0 = performance.now();
+    await openPage();
+    expect((await demo()).info!.step).toBe(0);
+    // Another batch size: the page must rebuild the model the checkpoint was trained as.
+    await setField('batch', '8');
+    await waitFor('the batch-8 model was not built', 'window.__demo.ready && window.__demo.info.config.batch === 8');
+    const input = await page.$('input#load-file');
+    await input!.uploadFile(saved);
+    await waitFor('the checkpoint did not load', `window.__demo.info.step === ${savedStep} && window.__demo.ready`);
+    timings.reloadAndLoad = performance.now() - t0;
+    expect((await demo()).info!.config.batch).toBe(16);
+    expect(await page.$eval('#batch', (el) => (el as HTMLInputElement).value)).toBe('16');
+    expect(await page.$eval('#message', (el) => el.textContent)).toContain(`step ${savedStep}`);
+    expect(await greedySample()).toBe(greedy);
+    const loss = await stepOnce();
+    Object.assign(losses, { nextStepSaved: nextLoss, nextStepLoaded: loss });
+    expect(Math.abs(loss - nextLoss)).toBeLessThan(1e-5 * Math.max(1, Math.abs(nextLoss)));
+  });
+
+  it('says why an empty, binary or huge upload or a file that is not a checkpoint is refused', async () => {
+    const uploads: [string, string | Uint8Array, string][] = [
+      ['empty.txt', '', 'empty'],
+      ['binary.txt', Uint8Array.from({ length: 4096 }, (_, i) => (i * 7919) % 256), 'binary'],
+      ['huge.txt', 'a'.repeat(9 * 1024 * 1024), 'the limit is 8.0 MB'],
+    ];
+    for (const [name, content, says] of uploads) {
+      const path = join(downloads, name);
+      await writeFile(path, content);
+      await page.evaluate(() => document.getElementById('message')!.replaceChildren());
+      await (await page.$('input#file'))!.uploadFile(path);
+      await waitFor(`no message for ${name}`, `document.querySelector('#message.error')?.textContent.includes(${JSON.stringify(says)})`);
+      expect(await page.$eval('#message', (el) => el.textContent)).toContain(name === 'huge.txt' ? name : 'training text cannot be used');
+    }
+
+    const junk = join(downloads, 'junk.safetensors');
+    await writeFile(junk, 'this is not a checkpoint');
+    await (await page.$('input#load-file'))!.uploadFile(junk);
+    await waitFor('no message for a bad checkpoint', "document.querySelector('#message.error')?.textContent.includes('junk.safetensors')");
+    const text = await page.$eval('#message', (el) => el.textContent ?? '');
+    expect(text).toContain('not a valid checkpoint');
+    expect((await demo()).info!.step).toBe(savedStep + 1); // the model in memory is untouched
+  });
+
+  it('offers to resume an autosave when the page is opened again', async () => {
+    const t0 = performance.now();
+    await openPage(QUERY.replace('autosaveEvery=0', 'autosaveEvery=2'));
+    for (let i = 0; i < 2; i++) await stepOnce();
+    await waitFor('no autosave', 'window.__demo.autosavedStep === 2');
+    await page.reload();
+    await waitFor('no offer to resume', "[...document.querySelectorAll('#message button')].some((b) => b.textContent === 'Resume it')");
+    expect(await page.$eval('#message', (el) => el.textContent)).toContain('step 2');
+    await page.$$eval('#message button', (bs) => bs.find((b) => b.textContent === 'Resume it')!.click());
+    await waitFor('the autosave was not restored', 'window.__demo.ready && window.__demo.info.step === 2', 60_000);
+    timings.autosaveResume = performance.now() - t0;
+  });
+});

@@ -1,5 +1,7 @@
 // WGSL for data movement: strided gather (permute, slice), strided scatter (one input of a
-// concat into its window of the output) and zero padding (the gradient of slice).
+// concat, or of a pad, into its window of the output), and zero fills (pad's background).
+// The *4 entry points move vec4s: the host uses them when the innermost run is contiguous
+// and every offset is a multiple of 4 words, which divides the index arithmetic by four.
 //
 // Elements are moved as raw 32-bit words (array<u32>), so one pipeline serves f32 and i32.
 // Shapes and strides travel in the uniform as array<vec4<u32>, 2>: uniform arrays need a
@@ -62,52 +64,37 @@ fn scatter(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
   if (i >= st.n) { return; }
   dst[strided_offset(i)] = src[i];
 }
-`,
-};
 
-export const padShader: ShaderModuleDef = {
-  label: 'pad',
-  code: () => wgsl`
-${flatIndexWgsl}
+// The same over vec4s: shape, strides and base are in vec4 units.
+@group(0) @binding(0) var<storage, read> src4: array<vec4<u32>>;
+@group(0) @binding(1) var<storage, read_write> dst4: array<vec4<u32>>;
 
-override WG: u32 = 64u;
-
-// out (out_shape) holds x (in_shape) at offset \`before\` and zeros elsewhere.
-struct Pad {
-  n: u32,
-  rank: u32,
-  _pad0: u32,
-  _pad1: u32,
-  out_shape: array<vec4<u32>, 2>,
-  before: array<vec4<u32>, 2>,
-  in_shape: array<vec4<u32>, 2>,
+@compute @workgroup_size(WG)
+fn gather4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = flat_index(gid, nwg, WG);
+  if (i < st.n) { dst4[i] = src4[strided_offset(i)]; }
 }
 
-@group(0) @binding(0) var<storage, read> x: array<u32>;
-@group(0) @binding(1) var<storage, read_write> y: array<u32>;
-@group(0) @binding(2) var<uniform> pd: Pad;
-
-// One invocation per output element, inside the window or not, so every element is written
-// (pooled buffers are not zeroed).
 @compute @workgroup_size(WG)
-fn pad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+fn scatter4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = flat_index(gid, nwg, WG);
-  if (i >= pd.n) { return; }
-  var rem = i;
-  var src = 0u;
-  var stride = 1u;
-  var inside = true;
-  for (var d = i32(pd.rank) - 1; d >= 0; d--) {
-    let e = pd.out_shape[d / 4][d % 4];
-    // Below the window the subtraction wraps to a huge u32, so one compare covers both sides.
-    let k = rem % e - pd.before[d / 4][d % 4];
-    let m = pd.in_shape[d / 4][d % 4];
-    inside = inside && k < m;
-    src += k * stride;
-    stride *= m;
-    rem /= e;
-  }
-  y[i] = select(0u, x[select(0u, src, inside)], inside);
+  if (i < st.n) { dst4[strided_offset(i)] = src4[i]; }
+}
+
+// Zero fills: n words (or n vec4s) of the output.
+struct Count { n: u32 }
+@group(0) @binding(2) var<uniform> cnt: Count;
+
+@compute @workgroup_size(WG)
+fn zero(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = flat_index(gid, nwg, WG);
+  if (i < cnt.n) { dst[i] = 0u; }
+}
+
+@compute @workgroup_size(WG)
+fn zero4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = flat_index(gid, nwg, WG);
+  if (i < cnt.n) { dst4[i] = vec4<u32>(); }
 }
 `,
 };

@@ -9,7 +9,8 @@
 import { ShapeError, fmtShape } from '../errors.js';
 import { apply, numel } from '../tensor.js';
 import type { Shape, Tensor, TensorSpec } from '../tensor.js';
-import { MAX_RANK, padShader, shapeShader } from '../../shaders/shape.js';
+import { MAX_RANK, shapeShader } from '../../shaders/shape.js';
+import { collapseDims } from './binary.js';
 import { grid1d } from './grid.js';
 import type { Dispatch, HostTensor, KernelPlan, OpDef, ParamWord, ShaderModuleDef } from './types.js';
 
@@ -51,11 +52,23 @@ const words8 = (v: readonly number[], fill: number): number[] => [
   ...new Array<number>(MAX_RANK - v.length).fill(fill),
 ];
 
-/** One dispatch of shapeShader's gather or scatter over n = numel(shape) elements. */
+/**
+ * One dispatch of shapeShader's gather or scatter over numel(shape) elements. Dimensions that
+ * both sides walk contiguously are merged first (a slice along the first axis becomes one
+ * run), which saves a division per dimension per element; and when the innermost run is
+ * contiguous and everything is a multiple of 4 words, each invocation moves a vec4.
+ */
 function strided(entry: 'gather' | 'scatter', read: number, shape: Shape, strides: number[], base: number): Dispatch {
-  const n = numel(shape);
-  const params: ParamWord[] = [n, shape.length, base, 0, ...words8(shape, 1), ...words8(strides, 0)];
-  return copyDispatch(shapeShader, entry, read, n, params);
+  const c = collapseDims(shape, [strides, stridesOf(shape)]);
+  const [st] = c.strides;
+  const last = c.shape.length - 1;
+  const vec = c.shape[last] % 4 === 0 && st[last] === 1 && base % 4 === 0 && st.every((v, d) => d === last || v % 4 === 0);
+  const q = vec ? 4 : 1;
+  const vshape = c.shape.map((e, d) => (d === last ? e / q : e));
+  const vstrides = st.map((v, d) => (d === last ? v : v / q)); // the last is 1 on the vec4 path
+  const n = numel(vshape);
+  const params: ParamWord[] = [n, vshape.length, base / q, 0, ...words8(vshape, 1), ...words8(vstrides, 0)];
+  return copyDispatch(shapeShader, vec ? `${entry}4` : entry, read, n, params);
 }
 
 function copyDispatch(shader: ShaderModuleDef, entry: string, read: number, n: number, params: ParamWord[]): Dispatch {
@@ -178,6 +191,9 @@ export const permuteDef: OpDef<PermuteAttrs> = {
     { inputs: [f(2, 1, 2, 1, 3, 1, 2, 2)], attrs: { perm: [7, 6, 5, 4, 3, 2, 1, 0] } },
     { inputs: [f()], attrs: { perm: [] } },
     { inputs: [i(3, 4, 5)], attrs: { perm: [2, 0, 1] } },
+    // vec4 path: innermost axis stays contiguous and every stride is a multiple of 4 words
+    { inputs: [f(2, 3, 5, 8)], attrs: { perm: [0, 2, 1, 3] } },
+    { inputs: [f(2, 7, 3, 2, 4)], attrs: { perm: [2, 0, 3, 1, 4] } }, // (B, T, 3, H, hs) -> (3, B, H, T, hs)
   ],
 };
 
@@ -247,6 +263,8 @@ export const sliceDef: OpDef<SliceAttrs> = {
     { inputs: [f(2, 3, 129)], attrs: { starts: [0, 1, 5], ends: [2, 3, 100] } },
     { inputs: [f(1)], attrs: { starts: [0], ends: [1] } },
     { inputs: [i(5, 4)], attrs: { starts: [2, 1], ends: [4, 4] } },
+    { inputs: [f(3, 2, 5, 8)], attrs: { starts: [1, 0, 0, 0], ends: [2, 2, 5, 8] } }, // one contiguous run, vec4
+    { inputs: [f(4, 12)], attrs: { starts: [1, 4], ends: [3, 12] } }, // vec4 rows
   ],
 };
 
@@ -293,12 +311,12 @@ function padShape(x: Shape, { before, after }: PadAttrs): number[] {
 export const padDef: OpDef<PadAttrs> = {
   name: 'pad',
   shape: ([x], attrs) => [{ shape: padShape(x.shape, attrs), dtype: x.dtype }],
+  // Zeros everywhere (pooled buffers are not zeroed), then x scattered into its window.
   kernel: ([x], [y], { before }): KernelPlan => {
     const n = numel(y.shape);
-    const params: ParamWord[] = [
-      n, y.shape.length, 0, 0, ...words8(y.shape, 1), ...words8(before, 0), ...words8(x.shape, 1),
-    ];
-    return { dispatches: [copyDispatch(padShader, 'pad', 0, n, params)] };
+    const zero = copyDispatch(shapeShader, n % 4 === 0 ? 'zero4' : 'zero', 0, n % 4 === 0 ? n / 4 : n, [n % 4 === 0 ? n / 4 : n]);
+    const ys = stridesOf(y.shape);
+    return { dispatches: [zero, strided('scatter', 0, x.shape, ys, offsetOf(before, ys))] };
   },
   cpu: ([x], attrs) => {
     const shape = padShape(x.shape, attrs);
@@ -328,6 +346,8 @@ export const padDef: OpDef<PadAttrs> = {
     { inputs: [f(2, 3, 4)], attrs: { before: [1, 1, 1], after: [0, 2, 0] } },
     { inputs: [f(1)], attrs: { before: [5], after: [2] } },
     { inputs: [i(2, 3)], attrs: { before: [0, 2], after: [1, 0] } },
+    { inputs: [f(1, 2, 5, 8)], attrs: { before: [1, 0, 0, 0], after: [1, 0, 0, 0] } }, // slice's gradient, vec4
+    { inputs: [f(3, 4)], attrs: { before: [1, 4], after: [0, 8] } },
   ],
 };
 

@@ -1,13 +1,15 @@
 // The browser benchmark runner: serves the repository with Vite, opens bench/index.html in
 // headless Chromium (Debian's /usr/bin/chromium, or $CHROME_PATH) on SwiftShader unless the
 // machine has a GPU, prints the page's progress and table, and writes JSON to bench/results/.
-// Usage: npm run bench [-- --sizes=256,512] [-- --adapter=swiftshader|gpu] [-- --suite=matmul|attention]
-//        [-- --peer=none] (the matmul suite measures TensorFlow.js in the same page unless told not to)
+// Usage: npm run bench [-- --sizes=256,512] [-- --adapter=swiftshader|gpu] [-- --suite=matmul|attention|gpt]
+//        [-- --presets=tiny,mini] (the gpt suite's presets)
+//        [-- --peer=none] (the matmul and gpt suites measure TensorFlow.js in the same page unless told not to)
 // Not here: the suite (bench/suite.ts, run by bench/page.ts inside the page).
 
 import { launchBrowser, startPageServer, type BrowserAdapter } from '../test/support/browser.js';
 import { formatSuite, type SuiteResult } from './suite.js';
 import { formatAttentionSuite, type AttentionSuiteResult } from './attention.js';
+import { formatGptSuite, type GptSuiteResult } from './gpt.js';
 import { saveResult } from './save.js';
 
 const arg = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
@@ -15,6 +17,7 @@ const sizes = arg('sizes');
 const adapter = arg('adapter') as BrowserAdapter | undefined;
 const suite = arg('suite');
 const peer = arg('peer');
+const presets = arg('presets');
 // SwiftShader needs minutes for the 1024 products of the slower tiling.
 const WAIT_MS = 1_800_000;
 
@@ -27,13 +30,15 @@ try {
   const page = await browser.browser.newPage();
   page.on('console', (m) => console.log(`  [page] ${m.text()}`));
   page.on('pageerror', (e) => console.log(`  [page error] ${e instanceof Error ? e.message : String(e)}`));
-  const query = new URLSearchParams({ ...(sizes ? { sizes } : {}), ...(suite ? { suite } : {}), ...(peer ? { peer } : {}) }).toString();
+  const query = new URLSearchParams({ ...(sizes ? { sizes } : {}), ...(suite ? { suite } : {}), ...(peer ? { peer } : {}), ...(presets ? { presets } : {}) }).toString();
   await page.goto(`${server.url}bench/index.html${query ? `?${query}` : ''}`);
   await page.waitForFunction(() => window.__bench !== undefined, { timeout: WAIT_MS, polling: 1000 });
   const got = (await page.evaluate(() => window.__bench))!;
   if ('error' in got) throw new Error(`the benchmark page failed: ${got.error}`);
-  const result: SuiteResult | AttentionSuiteResult = { ...got, environment: `${version}, adapter flag: ${browser.adapter}` };
-  console.log(`\n${result.suite === 'attention' ? formatAttentionSuite(result) : formatSuite(result)}\n`);
+  const result: SuiteResult | AttentionSuiteResult | GptSuiteResult = { ...got, environment: `${version}, adapter flag: ${browser.adapter}` };
+  const table =
+    result.suite === 'attention' ? formatAttentionSuite(result) : result.suite === 'gpt' ? formatGptSuite(result) : formatSuite(result);
+  console.log(`\n${table}\n`);
   console.log(`wrote ${await saveResult(result)}`);
 } catch (e) {
   failed = true;

@@ -1,18 +1,21 @@
-// The Node benchmark runner: the matmul suite (or, with --suite=attention, the attention suite)
-// on Dawn (the `webgpu` package), on the machine's GPU when it has one, else on SwiftShader.
+// The Node benchmark runner: the matmul suite (or, with --suite=attention, the attention suite;
+// with --suite=gpt, the GPT training step) on Dawn (the `webgpu` package), on the machine's GPU
+// when it has one, else on SwiftShader.
 // Prints a table and writes JSON to bench/results/.
-// Usage: npm run bench:node [-- --sizes=256,512] [-- --suite=matmul|attention]
+// Usage: npm run bench:node [-- --sizes=256,512] [-- --suite=matmul|attention|gpt] [-- --presets=tiny,mini]
 // Not here: the suite (bench/suite.ts) or the browser runner (bench/browser.ts).
 
 import { useSwiftShaderWithoutGpu } from '../test/support/vulkan.js';
 import { createEngine } from '../src/engine.js';
 import { formatSuite, runMatmulSuite, SIZES } from './suite.js';
 import { formatAttentionSuite, runAttentionSuite } from './attention.js';
+import { formatGptSuite, parseGptPresets, runGptSuite } from './gpt.js';
 import { saveResult } from './save.js';
 
 const sizesArg = process.argv.find((a) => a.startsWith('--sizes='));
 const sizesGiven = sizesArg ? sizesArg.slice('--sizes='.length).split(',').map(Number) : undefined;
 const suite = process.argv.find((a) => a.startsWith('--suite='))?.slice('--suite='.length) ?? 'matmul';
+const presets = parseGptPresets(process.argv.find((a) => a.startsWith('--presets='))?.slice('--presets='.length));
 
 // Before the first adapter request: the Vulkan loader reads VK_ICD_FILENAMES once.
 const icd = useSwiftShaderWithoutGpu();
@@ -22,6 +25,10 @@ const common = { runner: 'node', environment: `Node ${process.version}, webgpu (
 if (suite === 'attention') {
   const result = await runAttentionSuite(engine, { ...common, sizes: sizesGiven });
   console.log(`\n${formatAttentionSuite(result)}\n`);
+  console.log(`wrote ${await saveResult(result)}`);
+} else if (suite === 'gpt') {
+  const result = await runGptSuite(engine, { ...common, presets });
+  console.log(`\n${formatGptSuite(result)}\n`);
   console.log(`wrote ${await saveResult(result)}`);
 } else {
   const result = await runMatmulSuite(engine, { ...common, sizes: sizesGiven ?? SIZES });

@@ -1,17 +1,19 @@
-// The benchmark page: runs the matmul suite (or ?suite=attention, the attention suite) on
-// navigator.gpu, shows progress and the table, and leaves the result in window.__bench for
-// Puppeteer (bench/browser.ts).
-// Query string: ?sizes=256,512 measures only those sizes; ?suite=attention picks the suite;
-// ?peer=none leaves out TensorFlow.js, which otherwise runs after the matmul suite.
+// The benchmark page: runs the matmul suite (or ?suite=attention, the attention suite, or
+// ?suite=gpt, the GPT training step) on navigator.gpu, shows progress and the table, and leaves
+// the result in window.__bench for Puppeteer (bench/browser.ts).
+// Query string: ?sizes=256,512 measures only those sizes; ?suite=attention|gpt picks the suite;
+// ?presets=tiny,mini the gpt suite's presets; ?peer=none leaves out TensorFlow.js, which
+// otherwise runs after the matmul and gpt suites.
 // Not here: the suite (bench/suite.ts) or saving results (the runner does, from Node).
 
 import { createEngine } from '../src/engine.js';
 import { formatSuite, runMatmulSuite, SIZES, type SuiteResult } from './suite.js';
 import { formatAttentionSuite, runAttentionSuite, type AttentionSuiteResult } from './attention.js';
+import { formatGptSuite, GPT_DEFAULT_PRESETS, parseGptPresets, runGptSuite, type GptSuiteResult } from './gpt.js';
 
 declare global {
   interface Window {
-    __bench?: SuiteResult | AttentionSuiteResult | { error: string };
+    __bench?: SuiteResult | AttentionSuiteResult | GptSuiteResult | { error: string };
   }
 }
 
@@ -29,21 +31,30 @@ const query = new URLSearchParams(location.search);
 const sizesParam = query.get('sizes');
 const sizes = sizesParam ? sizesParam.split(',').map(Number) : undefined;
 const suite = query.get('suite') ?? 'matmul';
+const peer = query.get('peer') !== 'none';
 
 try {
   const engine = await createEngine({ powerPreference: 'high-performance' });
   log(`adapter: ${JSON.stringify(engine.gpu.adapter)}`);
   const common = { runner: 'browser', environment: navigator.userAgent, log } as const;
+  const presets = parseGptPresets(query.get('presets')) ?? GPT_DEFAULT_PRESETS;
   const result =
     suite === 'attention'
       ? await runAttentionSuite(engine, { ...common, sizes })
-      : await runMatmulSuite(engine, { ...common, sizes: sizes ?? SIZES });
+      : suite === 'gpt'
+        ? await runGptSuite(engine, { ...common, presets })
+        : await runMatmulSuite(engine, { ...common, sizes: sizes ?? SIZES });
   engine.destroy();
-  if (result.suite === 'matmul' && query.get('peer') !== 'none') {
+  if (result.suite === 'matmul' && peer) {
     const { runTfjsPeer } = await import('./peer-tfjs.js');
     result.peer = await runTfjsPeer(sizes ?? SIZES, log);
   }
-  tableEl.textContent = result.suite === 'attention' ? formatAttentionSuite(result) : formatSuite(result);
+  if (result.suite === 'gpt' && peer) {
+    const { runTfjsGptPeer } = await import('./peer-tfjs-gpt.js');
+    result.peer = await runTfjsGptPeer(presets, { log });
+  }
+  tableEl.textContent =
+    result.suite === 'attention' ? formatAttentionSuite(result) : result.suite === 'gpt' ? formatGptSuite(result) : formatSuite(result);
   tableEl.hidden = false;
   window.__bench = result;
 } catch (e) {

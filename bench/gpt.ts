@@ -1,0 +1,211 @@
+// The GPT training benchmark suite, shared by the Node runner (bench/node.ts) and the browser
+// page (bench/page.ts), chosen with --suite=gpt: for each preset of src/models/gpt.ts, the
+// compiled training step (forward, backward and the fused AdamW update, as createGptTrainer
+// builds it) at batch 16 and the preset's full context. Reports ms per step, tokens per second
+// and the GPU bytes the step holds: the plan's intermediates (Plan.stats.peakBytes) plus the
+// parameter arena and AdamW's two moment arenas.
+// Timing runs the way the trainer does: after a warm-up, N - 1 steps queued back to back with
+// no read-back, then one that reads the loss; the wall clock around the N steps is divided by N.
+// Of three such windows the median is reported.
+// Not here: the TensorFlow.js peer (bench/peer-tfjs-gpt.ts), launching anything, or writing files.
+
+import type { Engine } from '../src/engine.js';
+import type { AdapterSummary } from '../src/gpu/device.js';
+import { createGpt, createGptTrainer, gptParameterCount, gptPresets, type GptPresetName, type GptTrainer } from '../src/models/gpt.js';
+import type { Batch } from '../src/data/batches.js';
+import { mulberry32 } from '../src/data/toy2d.js';
+import type { GptPeerMeasurement } from './peer-tfjs-gpt.js';
+
+/** Timed windows per preset. */
+const WINDOWS = 3;
+
+/** Presets measured by default: the two that train in reasonable time on SwiftShader. */
+export const GPT_DEFAULT_PRESETS: readonly GptPresetName[] = ['tiny', 'mini'];
+
+/** The fixed part of the problem: windows per step and the vocabulary (a character set). */
+export const GPT_BENCH_SHAPE = { batch: 16, vocabSize: 65 } as const;
+
+export interface GptMeasurement {
+  preset: GptPresetName;
+  nLayer: number;
+  nHead: number;
+  nEmbd: number;
+  /** Tokens per window (T): the preset's blockSize. */
+  block: number;
+  batch: number;
+  parameters: number;
+  /** Milliseconds per training step. */
+  msPerStep: number;
+  tokensPerSecond: number;
+  /** Steps timed after the warm-up, in WINDOWS windows (the median window's ms/step is reported). */
+  steps: number;
+  /** Intermediates of the compiled step after liveness reuse (Plan.stats.peakBytes). */
+  planBytes: number;
+  /** The parameter arena (each tensor aligned for binding on its own). */
+  paramBytes: number;
+  /** AdamW's first and second moments. */
+  optimizerBytes: number;
+  /** planBytes + paramBytes + optimizerBytes. */
+  peakBytes: number;
+  /** Dispatches per step. */
+  dispatches: number;
+  /** Loss read back at the end of the median window (a sanity check: below ln 65 = 4.17 once it trains). */
+  loss: number;
+}
+
+export interface GptSuiteResult {
+  suite: 'gpt';
+  runner: 'node' | 'browser';
+  environment: string;
+  adapter: AdapterSummary;
+  date: string;
+  timing: 'wall clock';
+  shape: typeof GPT_BENCH_SHAPE;
+  results: GptMeasurement[];
+  /** TensorFlow.js on the same model, shapes and machine, when the runner measured it (browser only). */
+  peer?: GptPeerMeasurement[];
+}
+
+export interface GptSuiteOptions {
+  runner: GptSuiteResult['runner'];
+  environment: string;
+  /** Presets to measure (default GPT_DEFAULT_PRESETS). */
+  presets?: readonly GptPresetName[];
+  /** Wall-clock time all timed steps should take per preset, roughly (default 6000 ms). */
+  targetMs?: number;
+  log?: (line: string) => void;
+}
+
+/** Checks preset names given on a command line or in a query string. */
+export function parseGptPresets(list: string | null | undefined): GptPresetName[] | undefined {
+  if (!list) return undefined;
+  const names = list.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const n of names) {
+    if (!(n in gptPresets)) throw new Error(`unknown GPT preset '${n}'; use some of ${Object.keys(gptPresets).join(', ')}.`);
+  }
+  return names as GptPresetName[];
+}
+
+/** A fixed batch of uniformly random token ids: timing does not depend on the text. */
+export function randomGptBatch(batch: number, block: number, vocabSize: number, seed = 1): Batch {
+  const rand = mulberry32(seed);
+  const draw = () => Int32Array.from({ length: batch * block }, () => Math.floor(rand() * vocabSize));
+  return { x: draw(), y: draw() };
+}
+
+/** Bytes of the parameter arena: each tensor rounded up to the binding alignment, as the optimizer lays it out. */
+function arenaBytes(engine: Engine, trainer: GptTrainer): number {
+  const align = engine.gpu.limits.minStorageBufferOffsetAlignment;
+  return trainer.model.params.reduce((a, p) => a + Math.ceil((p.size * 4) / align) * align, 0);
+}
+
+/** Runs `n` steps with no read-back, then one that reads; returns ms per step and the loss. */
+async function timeSteps(trainer: GptTrainer, batch: Batch, n: number): Promise<{ ms: number; loss: number }> {
+  const t0 = performance.now();
+  const queued: Promise<unknown>[] = [];
+  for (let i = 0; i < n; i++) queued.push(trainer.step(batch, false));
+  const last = await trainer.step(batch, true);
+  await Promise.all(queued);
+  return { ms: (performance.now() - t0) / (n + 1), loss: last!.loss };
+}
+
+async function measure(engine: Engine, preset: GptPresetName, targetMs: number): Promise<GptMeasurement> {
+  const { batch, vocabSize } = GPT_BENCH_SHAPE;
+  const model = createGpt({ preset, vocabSize });
+  const c = model.config;
+  const trainer = await createGptTrainer(engine, model, { batch });
+  const data = randomGptBatch(batch, c.blockSize, vocabSize);
+  try {
+    // Warm-up: pipelines, first-use uploads and the pool's buffers.
+    const first = await timeSteps(trainer, data, 0);
+    await timeSteps(trainer, data, 1);
+    // Windows of n steps, each about targetMs / WINDOWS long; the median window is reported,
+    // as the other processes sharing a small machine come and go.
+    const n = Math.max(2, Math.min(100, Math.round(targetMs / WINDOWS / Math.max(first.ms, 1e-3))));
+    const windows: { ms: number; loss: number }[] = [];
+    for (let w = 0; w < WINDOWS; w++) windows.push(await timeSteps(trainer, data, n - 1));
+    const timed = windows.sort((a, b) => a.ms - b.ms)[WINDOWS >> 1];
+    const paramBytes = arenaBytes(engine, trainer);
+    const optimizerBytes = 2 * paramBytes;
+    const planBytes = trainer.plan.stats.peakBytes;
+    return {
+      preset,
+      nLayer: c.nLayer,
+      nHead: c.nHead,
+      nEmbd: c.nEmbd,
+      block: c.blockSize,
+      batch,
+      parameters: gptParameterCount(c),
+      msPerStep: timed.ms,
+      tokensPerSecond: (batch * c.blockSize * 1000) / timed.ms,
+      steps: n * WINDOWS,
+      planBytes,
+      paramBytes,
+      optimizerBytes,
+      peakBytes: planBytes + paramBytes + optimizerBytes,
+      dispatches: trainer.plan.stats.dispatches,
+      loss: timed.loss,
+    };
+  } finally {
+    trainer.dispose();
+    for (const p of model.params) engine.freeParameter(p);
+    engine.freeParameter(trainer.optimizer.lossScale);
+  }
+}
+
+export async function runGptSuite(engine: Engine, opts: GptSuiteOptions): Promise<GptSuiteResult> {
+  const log = opts.log ?? (() => {});
+  const results: GptMeasurement[] = [];
+  for (const preset of opts.presets ?? GPT_DEFAULT_PRESETS) {
+    const r = await measure(engine, preset, opts.targetMs ?? 6000);
+    results.push(r);
+    log(
+      `${preset.padEnd(6)} ${fmtParams(r.parameters)} params  ${r.msPerStep.toFixed(1).padStart(8)} ms/step  ` +
+        `${Math.round(r.tokensPerSecond).toString().padStart(8)} tok/s  peak ${mib(r.peakBytes)} MiB  (${r.steps} steps, loss ${r.loss.toFixed(3)})`,
+    );
+  }
+  return {
+    suite: 'gpt',
+    runner: opts.runner,
+    environment: opts.environment,
+    adapter: engine.gpu.adapter,
+    date: new Date().toISOString(),
+    timing: 'wall clock',
+    shape: GPT_BENCH_SHAPE,
+    results,
+  };
+}
+
+const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(2);
+const fmtParams = (n: number) => `${(n / 1e6).toFixed(2)}M`;
+
+/**
+ * A plain-text table: one row per preset with ms/step, tokens/s and peak MiB, and, when the
+ * peer ran, TensorFlow.js's ms/step per backend and our speed-up over each.
+ */
+export function formatGptSuite(r: GptSuiteResult): string {
+  const a = r.adapter;
+  const backends = [...new Set((r.peer ?? []).map((p) => p.backend))];
+  const lines = [
+    `GPT training step (batch ${r.shape.batch}, vocab ${r.shape.vocabSize}, AdamW), ${r.runner} (${r.environment}), adapter: ` +
+      `${[a.vendor, a.architecture, a.device, a.description].filter(Boolean).join(' / ') || 'unnamed'}` +
+      `${a.isSoftware ? ' (software)' : ''}, timing: ${r.timing}, ${r.date}`,
+    [
+      'preset', 'L/H/C/T', 'params', 'ms/step', 'tokens/s', 'peak MiB', 'plan MiB', 'dispatches',
+      ...backends.flatMap((b) => [`tfjs-${b} ms/step`, `speed-up`]),
+    ].join('\t'),
+  ];
+  for (const m of r.results) {
+    const peers = backends.flatMap((b) => {
+      const p = r.peer?.find((x) => x.backend === b && x.preset === m.preset);
+      return p ? [p.msPerStep.toFixed(1), `${(p.msPerStep / m.msPerStep).toFixed(2)}x`] : ['-', '-'];
+    });
+    lines.push(
+      [
+        m.preset, `${m.nLayer}/${m.nHead}/${m.nEmbd}/${m.block}`, fmtParams(m.parameters), m.msPerStep.toFixed(1),
+        Math.round(m.tokensPerSecond), mib(m.peakBytes), mib(m.planBytes), m.dispatches, ...peers,
+      ].join('\t'),
+    );
+  }
+  return lines.join('\n');
+}

@@ -7,7 +7,8 @@ import { acquireDevice, type DeviceOptions, type GpuContext } from './gpu/device
 import { BufferPool } from './gpu/buffers.js';
 import { KernelCache } from './gpu/kernels.js';
 import { compilePlan, type CompileSpec, type Feeds, type Place, Plan } from './executor.js';
-import { InputError, fmtShape } from './errors.js';
+import { estimatePlan, type MemoryEstimate } from './layout.js';
+import { ConfigError, InputError, fmtShape } from './errors.js';
 import type { KernelEnv } from './ops/types.js';
 import { tuneMatmul } from './ops/matmul-tune.js';
 import { topoOrder, type HostArray, type Tensor } from './tensor.js';
@@ -17,12 +18,16 @@ export interface EngineOptions extends DeviceOptions {
   tuning?: Record<string, string>;
   /** Measure the matmul tilings on this adapter when no choice is given (default true). */
   tune?: boolean;
+  /** Bytes the pool may hold; compiling a plan that would pass it throws (default: no budget). */
+  memoryBudget?: number;
 }
 
 export class Engine {
   readonly pool: BufferPool;
   readonly kernels: KernelCache;
   readonly tuning: Record<string, string>;
+  /** Bytes the pool may hold, checked before a plan acquires anything (undefined: no budget). */
+  memoryBudget: number | undefined;
   private params = new Map<Tensor, Place>();
   private pendingParams = new Map<Tensor, Promise<Place>>();
   /** Buffers holding several parameters, with how many of them are still alive. */
@@ -35,6 +40,10 @@ export class Engine {
     this.pool = new BufferPool(gpu.device, gpu.limits);
     this.kernels = new KernelCache(gpu.device, gpu.features);
     this.tuning = { ...opts.tuning };
+    if (opts.memoryBudget !== undefined && !(opts.memoryBudget > 0)) {
+      throw new ConfigError(`memoryBudget must be a positive number of bytes; got ${opts.memoryBudget}.`);
+    }
+    this.memoryBudget = opts.memoryBudget;
   }
 
   /** What kernels may know about this device when they choose a variant. */
@@ -45,6 +54,16 @@ export class Engine {
   /** Compiles forward, backward and updates into a plan to replay every step. */
   compile(spec: CompileSpec): Promise<Plan> {
     return compilePlan(this, spec);
+  }
+
+  /** What compiling `spec` would add to the pool, by kind, in bytes; builds and acquires nothing. */
+  estimate(spec: CompileSpec): MemoryEstimate {
+    return estimatePlan(this, spec);
+  }
+
+  /** Whether a parameter or constant already has GPU storage (or is getting it). */
+  hasStorage(t: Tensor): boolean {
+    return this.params.has(t) || this.pendingParams.has(t) || this.constants.has(t);
   }
 
   /** Eager mode: runs the graph behind `targets` one op at a time and returns their values. */

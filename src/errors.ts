@@ -22,6 +22,22 @@ export class DTypeError extends EngineError {}
 /** A tensor or plan that exceeds a limit of the device at hand. */
 export class DeviceLimitError extends EngineError {}
 
+/**
+ * Memory the engine cannot have: a plan over the engine's memory budget (found before anything
+ * is allocated), or a buffer the device refused. Sizes are in bytes; `budget` is null when the
+ * device itself ran out.
+ */
+export class OutOfMemoryError extends DeviceLimitError {
+  constructor(
+    message: string,
+    readonly needed: number,
+    readonly inUse: number,
+    readonly budget: number | null,
+  ) {
+    super(message);
+  }
+}
+
 /** Fed data of the wrong length or type, a missing feed, an unknown name. */
 export class InputError extends EngineError {}
 

@@ -3,15 +3,18 @@
 // has run serves a later tensor), build every pipeline and bind group and pack every uniform.
 // Replay many times: write the fed inputs, encode every dispatch into one command encoder,
 // submit once, read back only what was asked for.
+// Memory is laid out before anything is acquired (layout.ts), so a plan's bytes are known up
+// front (`estimatePlan`) and checked against the engine's budget; buffers and bind groups are made
+// inside GPU error scopes, so a device failure is a typed error at compile time, never in run.
 // Eager mode is the same plan built without reuse and submitted one op at a time.
 // Not here: where parameters and constants live (engine.ts), gradients (autograd.ts).
 
-import { DeviceLimitError, DeviceLostError, InputError, NonFiniteError, fmtShape } from './errors.js';
+import { DeviceLostError, EngineError, InputError, NonFiniteError, OutOfMemoryError, fmtShape } from './errors.js';
 import { packParams, encodeDispatches, type BoundBuffer, type PreparedDispatch } from './gpu/kernels.js';
-import { sizeClass } from './gpu/buffers.js';
-import type { Dispatch, KernelPlan, Slot } from './ops/types.js';
+import { bytesOf, checkBudget, flagBytesOf, layoutPlan, type Layout } from './layout.js';
+import type { Dispatch, Slot } from './ops/types.js';
 import { checkFiniteDispatch } from './debug.js';
-import { numel, topoOrder, type HostArray, type OpNode, type Tensor } from './tensor.js';
+import type { HostArray, OpNode, Tensor } from './tensor.js';
 import type { Engine } from './engine.js';
 
 export type FeedValue = ArrayLike<number> | number;
@@ -66,7 +69,6 @@ export interface PlanStats {
   naiveBytes: number;
 }
 
-const bytesOf = (t: Tensor) => numel(t.shape) * 4;
 
 /** One lowered op: its node and the dispatches ready to encode. */
 interface Step {
@@ -259,133 +261,80 @@ function toFeedArray(name: string, t: Tensor, v: FeedValue | undefined): HostArr
   return arr instanceof Float32Array ? arr : Float32Array.from(arr);
 }
 
-/** Op nodes needed for `roots`, in an order where every node follows its inputs' producers. */
-function nodeOrder(order: Tensor[]): OpNode[] {
-  const nodes: OpNode[] = [];
-  const seen = new Set<OpNode>();
-  for (const t of order) {
-    if (t.source.kind !== 'op' || seen.has(t.source.node)) continue;
-    const node = t.source.node;
-    // A node runs once all its outputs' siblings are placed; topoOrder visits them together.
-    seen.add(node);
-    nodes.push(node);
-  }
-  return nodes;
-}
-
 /** Compiles a graph into a Plan on `engine`. */
 export async function compilePlan(engine: Engine, spec: CompileSpec): Promise<Plan> {
+  const layout = layoutPlan(engine, spec);
+  checkBudget(engine, layout.estimate);
+  const owned: GPUBuffer[] = [];
+  const extra: GPUBuffer[] = [];
+  try {
+    return await buildPlan(engine, spec, layout, owned, extra);
+  } catch (e) {
+    // Nothing half-built: a plan that fails to build gives back every buffer it took.
+    for (const b of owned) engine.pool.release(b);
+    for (const b of extra) b.destroy();
+    // A buffer the device could not create is unusable: destroy every free buffer rather than
+    // reuse it, which also gives the cached memory back to the device.
+    if (e instanceof OutOfMemoryError && e.budget === null) engine.pool.trim();
+    throw e;
+  }
+}
+
+/** Acquires, creates and prepares everything a laid-out plan needs, recording its buffers as it goes. */
+async function buildPlan(engine: Engine, spec: CompileSpec, layout: Layout, owned: GPUBuffer[], extra: GPUBuffer[]): Promise<Plan> {
   const outputs = spec.outputs ?? {};
   const updates = spec.updates ?? [];
-  for (const [p, v] of updates) {
-    if (p.source.kind !== 'parameter') throw new InputError(`updates: ${p} is not a parameter.`);
-    if (fmtShape(p.shape) !== fmtShape(v.shape) || v.dtype !== 'f32') {
-      throw new InputError(`updates: value ${v} does not match parameter ${p}.`);
-    }
-  }
   const opt = spec.optimizer;
-  const roots = [...Object.values(outputs), ...updates.map(([, v]) => v), ...(opt?.grads ?? [])];
-  const order = topoOrder(roots);
-  const nodes = nodeOrder(order);
-  const env = engine.env;
+  const { order, nodes, inputs, plans, root, slots, slotOf, tmpSlots, naiveBytes } = layout;
+  const { device } = engine.gpu;
+  // Buffers are created inside out-of-memory error scopes (compile time only, never in run).
+  const oom: Promise<{ what: string; bytes: number; error: GPUError } | null>[] = [];
+  const scoped = <T extends GPUBuffer>(what: string, bytes: number, create: () => T, list: GPUBuffer[]): T => {
+    device.pushErrorScope('out-of-memory');
+    try {
+      const b = create();
+      list.push(b);
+      return b;
+    } finally {
+      oom.push(device.popErrorScope().then((error) => (error ? { what, bytes, error } : null)));
+    }
+  };
+  const acquire = (bytes: number, what: string) => scoped(what, bytes, () => engine.pool.acquire(bytes, what), owned);
 
   // Leaves: inputs get a buffer each, written by every run; constants and parameters live in the engine.
   const places = new Map<Tensor, Place>();
-  const owned: GPUBuffer[] = [];
-  const inputs = new Map<string, Tensor>();
+  for (const [name, t] of inputs) {
+    places.set(t, { buffer: acquire(bytesOf(t), `input '${name}' ${fmtShape(t.shape)}`), offset: 0 });
+  }
   for (const t of order) {
     const s = t.source;
-    if (s.kind === 'input') {
-      const prev = inputs.get(s.name);
-      if (prev && prev !== t) throw new InputError(`Two different inputs are named '${s.name}'.`);
-      inputs.set(s.name, t);
-      const b = engine.pool.acquire(bytesOf(t), `input '${s.name}' ${fmtShape(t.shape)}`);
-      owned.push(b);
-      places.set(t, { buffer: b, offset: 0 });
-    } else if (s.kind === 'constant') places.set(t, { buffer: engine.constantBuffer(t), offset: 0 });
+    if (s.kind === 'constant') places.set(t, { buffer: engine.constantBuffer(t), offset: 0 });
     else if (s.kind === 'parameter') places.set(t, await engine.parameterPlace(t));
   }
   for (const [p] of updates) places.set(p, await engine.parameterPlace(p));
 
-  // Lower every node; aliases (reshapes) share their input's storage.
-  const plans = nodes.map((node) => {
-    const k = node.def.kernel(node.inputs, node.outputs, node.attrs, env);
-    for (const o of node.outputs) checkLimit(engine, node, bytesOf(o));
-    if ('alias' in k) return { node, kernel: null as KernelPlan | null, alias: k.alias };
-    for (const b of k.tmp ?? []) checkLimit(engine, node, b);
-    return { node, kernel: k, alias: -1 };
-  });
-  const root = new Map<Tensor, Tensor>();
-  const rootOf = (t: Tensor): Tensor => root.get(t) ?? t;
-  for (const p of plans) if (p.alias >= 0) root.set(p.node.outputs[0], rootOf(p.node.inputs[p.alias]));
-
-  // Liveness: a storage root is free after the last node that reads it, unless it must survive the run.
-  const lastUse = new Map<Tensor, number>();
-  plans.forEach((p, i) => p.node.inputs.forEach((x) => lastUse.set(rootOf(x), i)));
-  const pinned = new Set<Tensor>(roots.map(rootOf));
-
-  // The optimizer's gradients are written straight into its arena by the ops that make them.
-  // A gradient whose storage is not its own (a leaf, or shared with another gradient) is
-  // copied into the arena after the backward pass instead.
-  const gradArena = opt ? engine.pool.acquire(opt.arenaBytes, 'gradient arena') : null;
-  if (gradArena) owned.push(gradArena);
-  const arenaPlace = new Map<Tensor, Place>();
-  const gatherFrom: { grad: Tensor; to: Place }[] = [];
-  opt?.grads.forEach((g, i) => {
-    const r = rootOf(g);
-    const to = { buffer: gradArena!, offset: opt.offsets[i] };
-    if (r.source.kind === 'op' && !arenaPlace.has(r)) arenaPlace.set(r, to);
-    else gatherFrom.push({ grad: g, to });
-  });
-
-  // Virtual allocation by size class; each virtual buffer becomes one pool buffer.
-  const slots: { size: number }[] = [];
-  const freeSlots = new Map<number, number[]>();
-  const slotOf = new Map<Tensor, number>();
-  const tmpSlots: number[][] = [];
-  let naiveBytes = 0;
-  const takeSlot = (bytes: number): number => {
-    const size = sizeClass(bytes);
-    naiveBytes += size;
-    const list = spec.eager ? undefined : freeSlots.get(size);
-    const reused = list?.pop();
-    if (reused !== undefined) return reused;
-    slots.push({ size });
-    return slots.length - 1;
-  };
-  const freeSlot = (slot: number) => {
-    const size = slots[slot].size;
-    const list = freeSlots.get(size) ?? [];
-    freeSlots.set(size, list);
-    list.push(slot);
-  };
-  plans.forEach((p, i) => {
-    for (const o of p.node.outputs) if (!root.has(o) && !arenaPlace.has(o)) slotOf.set(o, takeSlot(bytesOf(o)));
-    const tmps = (p.kernel?.tmp ?? []).map(takeSlot);
-    tmpSlots.push(tmps);
-    tmps.forEach(freeSlot);
-    // Outputs nobody reads are dead at once (for example a sibling output left unused).
-    for (const o of p.node.outputs) if (!root.has(o) && !lastUse.has(o) && !pinned.has(o)) freeSlot(slotOf.get(o)!);
-    for (const x of new Set(p.node.inputs.map(rootOf))) {
-      if (lastUse.get(x) === i && slotOf.has(x) && !pinned.has(x)) freeSlot(slotOf.get(x)!);
-    }
-  });
-  const slotBuffers = slots.map((s) => {
-    const b = engine.pool.acquire(s.size);
-    owned.push(b);
-    return b;
+  const gradArena = opt ? acquire(opt.arenaBytes, 'gradient arena') : null;
+  // Name each intermediate buffer after the first tensor that lives in it.
+  const firstOf = new Map<number, Tensor>();
+  for (const [t, slot] of slotOf) if (!firstOf.has(slot)) firstOf.set(slot, t);
+  const slotBuffers = slots.map((sl, i) => {
+    const t = firstOf.get(i);
+    const what = t?.source.kind === 'op' ? `the output of ${t.source.node.def.name} ${fmtShape(t.shape)}` : 'scratch space';
+    return acquire(sl.size, what);
   });
   for (const [t, slot] of slotOf) places.set(t, { buffer: slotBuffers[slot], offset: 0 });
-  for (const [t, place] of arenaPlace) places.set(t, place);
+  for (const [t, offset] of layout.arenaOffset) places.set(t, { buffer: gradArena!, offset });
   for (const [t, r] of root) places.set(t, places.get(r)!);
-  const gathers = gatherFrom.map(({ grad, to }) => ({ from: places.get(grad)!, to, bytes: bytesOf(grad) }));
+  const gathers = layout.gatherFrom.map(({ grad, offset }) => ({
+    from: places.get(grad)!,
+    to: { buffer: gradArena!, offset },
+    bytes: bytesOf(grad),
+  }));
 
   // Debug flags: one word per checked output.
   const flagLabels: string[] = [];
-  const extra: GPUBuffer[] = [];
-  const flagBytes = 4 * Math.max(1, order.length);
-  const flagBuffer = spec.checkFinite ? engine.pool.acquire(flagBytes, 'non-finite flags') : null;
-  if (flagBuffer) owned.push(flagBuffer);
+  const flagBytes = flagBytesOf(order);
+  const flagBuffer = spec.checkFinite ? acquire(flagBytes, 'non-finite flags') : null;
 
   // Uniforms: one arena, each dispatch at an aligned offset.
   const align = engine.gpu.limits.minUniformBufferOffsetAlignment;
@@ -410,14 +359,14 @@ export async function compilePlan(engine: Engine, spec: CompileSpec): Promise<Pl
       arenaBytes += Math.ceil(data.byteLength / align) * align;
     }
   }
-  const arena = engine.gpu.device.createBuffer({
+  const arena = scoped('uniforms', arenaBytes, () => device.createBuffer({
     size: Math.max(16, arenaBytes),
     usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
-  });
-  extra.push(arena);
+  }), extra);
+  await checkOutOfMemory(engine, oom);
   const uniformOf = new Map<Dispatch, BoundBuffer>();
   for (const u of uniformWords) {
-    engine.gpu.device.queue.writeBuffer(arena, u.offset, u.data);
+    device.queue.writeBuffer(arena, u.offset, u.data);
     uniformOf.set(u.d, { buffer: arena, offset: u.offset, size: u.data.byteLength });
   }
 
@@ -436,7 +385,10 @@ export async function compilePlan(engine: Engine, spec: CompileSpec): Promise<Pl
       const checkDispatches = checks[i].map(({ j, d }) =>
         engine.kernels.prepare(d, [resolve({ out: j })], [{ buffer: flagBuffer!, size: flagBytes }], uniformOf.get(d)),
       );
-      const prepared = await Promise.all([...kernelDispatches, ...checkDispatches]);
+      const prepared = await Promise.all([...kernelDispatches, ...checkDispatches]).catch((e: Error) => {
+        const shapes = node.inputs.map((t) => fmtShape(t.shape)).join(', ');
+        throw new EngineError(`${node.def.name}(${shapes}) could not be prepared: ${e.message}`);
+      });
       return { node, prepared };
     }),
   );
@@ -453,15 +405,17 @@ export async function compilePlan(engine: Engine, spec: CompileSpec): Promise<Pl
   return new Plan(engine, { steps, places, owned, extra, outputs, updates, flags, eager: !!spec.eager, gathers, optimizer: bound, inputs, stats });
 }
 
-function checkLimit(engine: Engine, node: OpNode, bytes: number): void {
-  const l = engine.gpu.limits;
-  const max = Math.min(l.maxStorageBufferBindingSize, l.maxBufferSize);
-  if (bytes > max) {
-    const shapes = node.inputs.map((t) => fmtShape(t.shape)).join(', ');
-    throw new DeviceLimitError(
-      `${node.def.name}(${shapes}) needs a buffer of ${bytes} bytes; this device allows ${max} ` +
-        `(maxStorageBufferBindingSize ${l.maxStorageBufferBindingSize}, maxBufferSize ${l.maxBufferSize}). ` +
-        'Use a smaller batch, sequence length or model.',
-    );
-  }
+/** Waits for the out-of-memory scopes of a plan's buffers; the first failure throws. */
+async function checkOutOfMemory(engine: Engine, scopes: Promise<{ what: string; bytes: number; error: GPUError } | null>[]): Promise<void> {
+  const failed = (await Promise.all(scopes)).find((f) => f !== null);
+  if (!failed) return;
+  const inUse = engine.pool.bytesInUse;
+  throw new OutOfMemoryError(
+    `The device ran out of memory creating ${failed.what} (${failed.bytes} bytes) with ${inUse} bytes in use ` +
+      `in the pool: ${failed.error.message} Use a smaller batch, accumulate gradients over micro-batches ` +
+      "(the optimizer's `accumulate`) or a smaller model preset.",
+    failed.bytes,
+    inUse,
+    null,
+  );
 }

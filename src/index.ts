@@ -3,6 +3,7 @@
 // generators and the typed errors.
 
 export { createEngine, Engine, type EngineOptions } from './engine.js';
+export type { MemoryEstimate } from './layout.js';
 export { Plan, type CompileSpec, type Feeds, type FeedValue, type PlanStats, type PlanOptimizer, type Place } from './executor.js';
 export { acquireDevice, type DeviceOptions, type GpuContext, type AdapterSummary, type OptionalFeature } from './gpu/device.js';
 export { BufferPool } from './gpu/buffers.js';

@@ -10,7 +10,7 @@ import { CheckpointError, fmtShape } from '../errors.js';
 import type { Engine } from '../engine.js';
 import type { Tensor } from '../tensor.js';
 import {
-  FLOAT_DTYPES, decodeTensor, parseSafetensors, writeSafetensors, type SafetensorsFile,
+  FLOAT_DTYPES, decodeTensor, parseSafetensors, showValue, writeSafetensors, type SafetensorsFile,
 } from './safetensors.js';
 
 /** The "format" metadata value of files written here; other values of the family are refused. */
@@ -123,7 +123,7 @@ export async function saveCheckpoint(engine: Engine, c: CheckpointContents): Pro
 function checkRng(rng: unknown): Record<string, number> {
   const ok = typeof rng === 'object' && rng !== null && !Array.isArray(rng) &&
     Object.values(rng).every((v) => typeof v === 'number' && Number.isFinite(v));
-  if (!ok) throw new CheckpointError(`rng must be an object of finite numbers; got ${JSON.stringify(rng)}.`, 'metadata');
+  if (!ok) throw new CheckpointError(`rng must be an object of finite numbers; got ${showValue(rng)}.`, 'metadata');
   return rng as Record<string, number>;
 }
 
@@ -155,9 +155,12 @@ export async function loadCheckpoint(engine: Engine, bytes: Uint8Array, opts: Lo
   // Decode everything first: a conversion or shape error must not leave a half-loaded model.
   const writes = bound.filter((b) => file.tensors.has(b.name)).map((b) => ({ ...b, values: decodeFor(file, b) }));
   const state: Record<string, Float32Array> = {};
+  // Names come from the file: define them as own entries, so "__proto__" cannot set the prototype.
+  const keep = (name: string, v: Float32Array) =>
+    Object.defineProperty(state, name.slice(STATE_PREFIX.length), { value: v, enumerable: true, writable: true, configurable: true });
   if (opts.state === undefined) {
     for (const n of file.tensors.keys()) {
-      if (n.startsWith(STATE_PREFIX)) state[n.slice(STATE_PREFIX.length)] = decodeFor(file, { name: n, target: null });
+      if (n.startsWith(STATE_PREFIX)) keep(n, decodeFor(file, { name: n, target: null }));
     }
   }
 
@@ -165,7 +168,7 @@ export async function loadCheckpoint(engine: Engine, bytes: Uint8Array, opts: Lo
     writes.map(async ({ name, target, values }) => {
       if (target instanceof Float32Array) {
         target.set(values);
-        state[name.slice(STATE_PREFIX.length)] = target;
+        keep(name, target);
       } else await engine.writeParameter(target, values);
     }),
   );

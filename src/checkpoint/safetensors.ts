@@ -140,10 +140,24 @@ function checkMetadata(value: unknown): Record<string, string> {
   }
   for (const [k, v] of Object.entries(value)) {
     if (typeof v !== 'string') {
-      throw new CheckpointError(`Metadata '${k}' is ${JSON.stringify(v)}; metadata values must be strings.`, 'metadata');
+      throw new CheckpointError(`Metadata '${k}' is ${showValue(v)}; metadata values must be strings.`, 'metadata');
     }
   }
   return value as Record<string, string>;
+}
+
+/**
+ * A header value as a message shows it: short and never recursive. JSON.stringify would recurse
+ * into a hostile file's nesting (a stack overflow instead of a CheckpointError) and could copy
+ * megabytes of it into the message.
+ */
+export function showValue(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}...` : v);
+  if (Array.isArray(v)) {
+    const flat = v.length <= 8 && v.every((x) => typeof x !== 'object' || x === null);
+    return flat ? `[${v.map(showValue).join(', ')}]` : `a list of ${v.length}`;
+  }
+  return typeof v === 'object' && v !== null ? 'an object' : String(v);
 }
 
 const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
@@ -161,13 +175,13 @@ function checkEntry(name: string, value: unknown, dataBytes: number): TensorInfo
   }
   const { dtype, shape, data_offsets: offsets } = e;
   if (typeof dtype !== 'string' || !Object.hasOwn(DTYPE_BYTES, dtype)) {
-    return fail(`unknown dtype ${JSON.stringify(dtype)}; safetensors defines ${Object.keys(DTYPE_BYTES).join(', ')}.`, 'dtype');
+    return fail(`unknown dtype ${showValue(dtype)}; safetensors defines ${Object.keys(DTYPE_BYTES).join(', ')}.`, 'dtype');
   }
   if (!Array.isArray(shape) || !shape.every(isCount)) {
-    return fail(`shape ${JSON.stringify(shape)} is not a list of non-negative integers.`, 'entry');
+    return fail(`shape ${showValue(shape)} is not a list of non-negative integers.`, 'entry');
   }
   if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isCount)) {
-    return fail(`data_offsets ${JSON.stringify(offsets)} is not [begin, end] in non-negative integers.`, 'entry');
+    return fail(`data_offsets ${showValue(offsets)} is not [begin, end] in non-negative integers.`, 'entry');
   }
   const [begin, end] = offsets as [number, number];
   if (begin > end || end > dataBytes) {
@@ -177,7 +191,7 @@ function checkEntry(name: string, value: unknown, dataBytes: number): TensorInfo
   // Zero anywhere makes it empty; otherwise a product past 2^53 cannot match an in-file range.
   const count = shape.includes(0) ? 0 : shape.reduce((a: number, d: number) => a * d, 1);
   if (!Number.isSafeInteger(count * size) || count * size !== end - begin) {
-    fail(`shape ${fmtShape(shape)} of ${dtype} needs ${count * size} bytes; data_offsets [${begin}, ${end}] hold ${end - begin}.`, 'size');
+    fail(`shape ${showValue(shape)} of ${dtype} needs ${count * size} bytes; data_offsets [${begin}, ${end}] hold ${end - begin}.`, 'size');
   }
   return { name, dtype: dtype as SafetensorsDType, shape: shape as number[], begin, end };
 }

@@ -107,17 +107,35 @@ export class KernelCache {
     writes: BoundBuffer[],
     uniform?: BoundBuffer,
   ): Promise<PreparedDispatch> {
+    const label = `${d.shader.label}.${d.entry}`;
+    const [x, y = 1, z = 1] = d.workgroups;
+    // Checked here, once: a bad dispatch size found only when a run encodes it would be an
+    // uncaptured error far from its cause.
+    const max = this.device.limits.maxComputeWorkgroupsPerDimension;
+    if (![x, y, z].every((n) => Number.isInteger(n) && n >= 0 && n <= max)) {
+      throw new EngineError(
+        `${label} asks for [${x}, ${y}, ${z}] workgroups; this device allows whole numbers up to ${max} ` +
+          'per dimension (maxComputeWorkgroupsPerDimension). Use a smaller batch or sequence.',
+      );
+    }
     const pipeline = await this.pipeline(d);
     const all = [...reads, ...writes, ...(uniform ? [uniform] : [])];
+    // Bind groups are made once per plan, so an error scope costs nothing when steps replay.
+    this.device.pushErrorScope('validation');
     const bindGroup = this.device.createBindGroup({
+      label,
       layout: this.layoutOf(d),
       entries: all.map((b, binding) => ({
         binding,
         resource: { buffer: b.buffer, offset: b.offset ?? 0, size: b.size },
       })),
     });
-    const [x, y = 1, z = 1] = d.workgroups;
-    return { pipeline, bindGroup, workgroups: [x, y, z], label: `${d.shader.label}.${d.entry}` };
+    const error = await this.device.popErrorScope();
+    if (error) {
+      const sizes = all.map((b) => `${b.offset ?? 0}+${b.size}`).join(', ');
+      throw new EngineError(`Could not bind the buffers of ${label} (offset+bytes: ${sizes}): ${error.message}`);
+    }
+    return { pipeline, bindGroup, workgroups: [x, y, z], label };
   }
 }
 

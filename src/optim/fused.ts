@@ -321,11 +321,12 @@ export class FusedOptimizer {
     await this.engine.writeParameter(this.lossScale, counters.slice(2, 3));
   }
 
-  /** Releases the optimizer's buffers (the parameters stay with the engine). */
+  /** Releases the optimizer's buffers and its loss scale (the parameters stay with the engine). */
   dispose(): void {
     const { pool } = this.engine;
     for (const b of [...this.state, this.metaBuf, this.scal, this.partials, ...(this.accBuf ? [this.accBuf] : [])]) pool.release(b);
     this.state = [];
+    this.engine.freeParameter(this.lossScale);
   }
 }
 

@@ -172,7 +172,6 @@ export class Trainer implements TrainerApi {
     s.evaluator.dispose();
     s.logits.dispose();
     for (const p of s.gpt.model.params) engine.freeParameter(p);
-    engine.freeParameter(s.gpt.optimizer.lossScale);
     this.outSteps = [];
     this.outEvals = [];
   }

@@ -81,10 +81,24 @@ fn reduce_loop(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
   var acc = 0.0;
   var best = x[base];
   var bi = 0u;
-  for (var r = 0u; r < p.nred; r++) {
-    let v = x[base + red_offset(r)];
-    acc += v;
-    if (v > best) { best = v; bi = r; }
+  if (OP == 0u && p.rrank == 1u) {
+    // Sums along one run (column sums of a bias gradient): no index decomposition, and four
+    // independent partial sums so consecutive loads do not wait on each other.
+    let st = p.rstride[0];
+    var a = vec4<f32>(0.0);
+    var r = 0u;
+    for (; r + 4u <= p.nred; r += 4u) {
+      let at = base + r * st;
+      a += vec4<f32>(x[at], x[at + st], x[at + 2u * st], x[at + 3u * st]);
+    }
+    for (; r < p.nred; r++) { a.x += x[base + r * st]; }
+    acc = (a.x + a.y) + (a.z + a.w);
+  } else {
+    for (var r = 0u; r < p.nred; r++) {
+      let v = x[base + red_offset(r)];
+      acc += v;
+      if (v > best) { best = v; bi = r; }
+    }
   }
   y[o] = result(acc, best, bi);
 }

@@ -285,7 +285,7 @@ async function buildPlan(engine: Engine, spec: CompileSpec, layout: Layout, owne
   const outputs = spec.outputs ?? {};
   const updates = spec.updates ?? [];
   const opt = spec.optimizer;
-  const { order, nodes, inputs, plans, root, slots, slotOf, tmpSlots, naiveBytes } = layout;
+  const { order, nodes, inputs, plans, root, rootOffset, slots, slotOf, tmpSlots, naiveBytes } = layout;
   const { device } = engine.gpu;
   // Buffers are created inside out-of-memory error scopes (compile time only, never in run).
   const oom: Promise<{ what: string; bytes: number; error: GPUError } | null>[] = [];
@@ -324,7 +324,10 @@ async function buildPlan(engine: Engine, spec: CompileSpec, layout: Layout, owne
   });
   for (const [t, slot] of slotOf) places.set(t, { buffer: slotBuffers[slot], offset: 0 });
   for (const [t, offset] of layout.arenaOffset) places.set(t, { buffer: gradArena!, offset });
-  for (const [t, r] of root) places.set(t, places.get(r)!);
+  for (const [t, r] of root) {
+    const p = places.get(r)!;
+    places.set(t, { buffer: p.buffer, offset: p.offset + (rootOffset.get(t) ?? 0) });
+  }
   const gathers = layout.gatherFrom.map(({ grad, offset }) => ({
     from: places.get(grad)!,
     to: { buffer: gradArena!, offset },

@@ -43,11 +43,12 @@ export interface MemoryEstimate {
   total: number;
 }
 
-/** One node lowered: its kernel plan, or the input it aliases. */
+/** One node lowered: its kernel plan, or the input it aliases (and where in it, in bytes). */
 export interface Lowered {
   node: OpNode;
   kernel: KernelPlan | null;
   alias: number;
+  aliasBytes: number;
 }
 
 /** Everything about a plan that needs no GPU object: order, lowering, buffer reuse, the estimate. */
@@ -56,8 +57,10 @@ export interface Layout {
   nodes: OpNode[];
   inputs: Map<string, Tensor>;
   plans: Lowered[];
-  /** Aliases (reshapes) to the tensor whose storage they share. */
+  /** Aliases (reshapes, contiguous slices) to the tensor whose storage they share. */
   root: Map<Tensor, Tensor>;
+  /** Where in its root's storage an alias starts, in bytes (absent: at the start). */
+  rootOffset: Map<Tensor, number>;
   /** Virtual buffers: each becomes one pool buffer. */
   slots: { size: number }[];
   slotOf: Map<Tensor, number>;
@@ -104,13 +107,20 @@ export function layoutPlan(engine: Engine, spec: CompileSpec): Layout {
   const plans: Lowered[] = nodes.map((node) => {
     const k = node.def.kernel(node.inputs, node.outputs, node.attrs, env);
     for (const o of node.outputs) checkLimit(engine, node, bytesOf(o));
-    if ('alias' in k) return { node, kernel: null, alias: k.alias };
+    if ('alias' in k) return { node, kernel: null, alias: k.alias, aliasBytes: 4 * (k.offset ?? 0) };
     for (const b of k.tmp ?? []) checkLimit(engine, node, b);
-    return { node, kernel: k, alias: -1 };
+    return { node, kernel: k, alias: -1, aliasBytes: 0 };
   });
   const root = new Map<Tensor, Tensor>();
+  const rootOffset = new Map<Tensor, number>();
   const rootOf = (t: Tensor): Tensor => root.get(t) ?? t;
-  for (const p of plans) if (p.alias >= 0) root.set(p.node.outputs[0], rootOf(p.node.inputs[p.alias]));
+  for (const p of plans) {
+    if (p.alias < 0) continue;
+    const [out, x] = [p.node.outputs[0], p.node.inputs[p.alias]];
+    root.set(out, rootOf(x));
+    const at = (rootOffset.get(x) ?? 0) + p.aliasBytes;
+    if (at) rootOffset.set(out, at);
+  }
 
   // Liveness: a storage root is free after the last node that reads it, unless it must survive the run.
   const lastUse = new Map<Tensor, number>();
@@ -124,7 +134,9 @@ export function layoutPlan(engine: Engine, spec: CompileSpec): Layout {
   const gatherFrom: { grad: Tensor; offset: number }[] = [];
   opt?.grads.forEach((g, i) => {
     const r = rootOf(g);
-    if (r.source.kind === 'op' && !arenaOffset.has(r)) arenaOffset.set(r, opt.offsets[i]);
+    // Only a gradient that is its root's whole storage can be placed by placing the root.
+    const whole = !rootOffset.has(g) && bytesOf(r) === bytesOf(g);
+    if (r.source.kind === 'op' && whole && !arenaOffset.has(r)) arenaOffset.set(r, opt.offsets[i]);
     else gatherFrom.push({ grad: g, offset: opt.offsets[i] });
   });
 
@@ -171,7 +183,7 @@ export function layoutPlan(engine: Engine, spec: CompileSpec): Layout {
     leaves: leafBytes,
     total: intermediates + inputBytes + gradientArena + leafBytes,
   };
-  return { order, nodes, inputs, plans, root, slots, slotOf, tmpSlots, arenaOffset, gatherFrom, naiveBytes, estimate };
+  return { order, nodes, inputs, plans, root, rootOffset, slots, slotOf, tmpSlots, arenaOffset, gatherFrom, naiveBytes, estimate };
 }
 
 /** The debug flag buffer's size: one word per tensor of the graph. */

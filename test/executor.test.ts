@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   DeviceLimitError, DeviceLostError, InputError, NonFiniteError, add, constant, createEngine,
-  crossEntropyMean, div, exp, full, grad, input, matmul, mulScalar, parameter, relu, sgd, sum, tanh,
+  crossEntropyMean, div, exp, full, grad, input, matmul, mul, mulScalar, parameter, relu, sgd, sliceAxis, sum, tanh,
 } from '../src/index.js';
 import { seededRandom } from './support/opchecks.js';
 import { testEngine } from './support/engine.js';
@@ -59,6 +59,37 @@ describe('executor', () => {
     expect(plan.stats.naiveBytes).toBe(60 * 4096);
     const eager = await engine.read(t);
     expect(Array.from((await plan.run()).t)).toEqual(Array.from(eager));
+    plan.dispose();
+  });
+
+  it('reads an aligned contiguous slice as a view of its input, in compiled plans and gradients', async () => {
+    const engine = await testEngine();
+    const w = parameter('w', randoms(4 * 64), [4, 64]);
+    const x = tanh(w); // an op output, so the slice views a pooled buffer
+    const rows = [0, 1, 2, 3].map((r) => sliceAxis(x, 0, r, r + 1)); // 64 floats = 256 bytes apart
+    const y = add(mulScalar(rows[1], 2), rows[3]);
+    const [dw] = grad(sum(mul(y, y)), [w]);
+    const plan = await engine.compile({ outputs: { y, dw } });
+    // The slice itself dispatches nothing, and reading it reads the right window.
+    const view = await engine.compile({ outputs: { s: rows[2] } });
+    const whole = await engine.compile({ outputs: { t: x } });
+    expect(view.stats.dispatches).toBe(whole.stats.dispatches);
+    expect(Array.from((await view.run()).s)).toEqual(Array.from((await whole.run()).t.slice(128, 192)));
+    view.dispose();
+    whole.dispose();
+    const r = await plan.run();
+    const [ey, edw] = await engine.run([y, dw]);
+    expect(Array.from(r.y)).toEqual(Array.from(ey));
+    expect(Array.from(r.dw)).toEqual(Array.from(edw));
+    const wv = (w.source as { init: Float32Array }).init;
+    const want = Array.from({ length: 64 }, (_, j) => 2 * Math.tanh(wv[64 + j]) + Math.tanh(wv[192 + j]));
+    want.forEach((v, j) => expect(r.y[j]).toBeCloseTo(v, 5));
+    // d/dw of sum(y^2): 2y * 2 * (1 - tanh^2) on row 1, 2y * (1 - tanh^2) on row 3, 0 elsewhere.
+    for (let j = 0; j < 64; j++) {
+      expect(r.dw[j]).toBe(0);
+      expect(r.dw[64 + j]).toBeCloseTo(4 * want[j] * (1 - Math.tanh(wv[64 + j]) ** 2), 4);
+      expect(r.dw[192 + j]).toBeCloseTo(2 * want[j] * (1 - Math.tanh(wv[192 + j]) ** 2), 4);
+    }
     plan.dispose();
   });
 

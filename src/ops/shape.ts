@@ -246,9 +246,16 @@ const offsetOf = (starts: readonly number[], strides: readonly number[]): number
 export const sliceDef: OpDef<SliceAttrs> = {
   name: 'slice',
   shape: ([x], attrs) => [{ shape: sliceShape(x.shape, attrs), dtype: x.dtype }],
-  kernel: ([x], [y], { starts }) => {
+  kernel: ([x], [y], { starts }, env) => {
     const xs = stridesOf(x.shape);
-    return { dispatches: [strided('gather', 0, y.shape, xs, offsetOf(starts, xs))] };
+    const base = offsetOf(starts, xs);
+    // A slice that is one contiguous run at an offset bindable on its own (a slice along the
+    // first axis, say) moves nothing: it is a view of x.
+    const run = collapseDims(y.shape, [xs, stridesOf(y.shape)]);
+    if (run.shape.length === 1 && run.strides[0][0] === 1 && (4 * base) % env.limits.minStorageBufferOffsetAlignment === 0) {
+      return { alias: 0, offset: base };
+    }
+    return { dispatches: [strided('gather', 0, y.shape, xs, base)] };
   },
   cpu: ([x], attrs) => {
     const xs = stridesOf(x.shape);
@@ -264,6 +271,7 @@ export const sliceDef: OpDef<SliceAttrs> = {
     { inputs: [f(1)], attrs: { starts: [0], ends: [1] } },
     { inputs: [i(5, 4)], attrs: { starts: [2, 1], ends: [4, 4] } },
     { inputs: [f(3, 2, 5, 8)], attrs: { starts: [1, 0, 0, 0], ends: [2, 2, 5, 8] } }, // one contiguous run, vec4
+    { inputs: [f(3, 2, 4, 8)], attrs: { starts: [2, 0, 0, 0], ends: [3, 2, 4, 8] } }, // at 128 floats: a view
     { inputs: [f(4, 12)], attrs: { starts: [1, 4], ends: [3, 12] } }, // vec4 rows
   ],
 };

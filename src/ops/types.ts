@@ -87,8 +87,17 @@ export interface OpDef<A extends object = object> {
   name: string;
   /** Output specs from input specs; throws ShapeError or DTypeError naming the op and shapes. */
   shape(inputs: TensorSpec[], attrs: A): TensorSpec[];
-  /** The GPU work, or { alias } when output 0 is input `alias` reinterpreted (a reshape). */
-  kernel(inputs: TensorSpec[], outputs: TensorSpec[], attrs: A, env: KernelEnv): KernelPlan | { alias: number };
+  /**
+   * The GPU work, or { alias } when output 0 is input `alias` reinterpreted: a reshape, or with
+   * `offset` (elements; its bytes a multiple of minStorageBufferOffsetAlignment) a contiguous
+   * run inside it, such as a slice along the first axis.
+   */
+  kernel(
+    inputs: TensorSpec[],
+    outputs: TensorSpec[],
+    attrs: A,
+    env: KernelEnv,
+  ): KernelPlan | { alias: number; offset?: number };
   /** The specification: plain loops in float64. */
   cpu(inputs: HostTensor[], attrs: A): HostTensor[];
   /**

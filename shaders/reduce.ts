@@ -32,29 +32,27 @@ struct P {
 ${flatIndexWgsl}
 ${flatGroupWgsl}
 
-// Offset in x of output element o (its kept coordinates).
-fn base_offset(o: u32) -> u32 {
-  var rem = o;
+// Offset of row-major index i over rank dims of shape, walked with stride.
+fn strided(i: u32, rank: u32, shape: vec4<u32>, stride: vec4<u32>) -> u32 {
+  var rem = i;
   var off = 0u;
-  for (var d = p.krank; d > 0u; d--) {
+  for (var d = rank; d > 0u; d--) {
     let k = d - 1u;
-    off += (rem % p.kshape[k]) * p.kstride[k];
-    rem = rem / p.kshape[k];
+    off += (rem % shape[k]) * stride[k];
+    rem = rem / shape[k];
   }
   return off;
+}
+
+// Offset in x of output element o (its kept coordinates).
+fn base_offset(o: u32) -> u32 {
+  return strided(o, p.krank, p.kshape, p.kstride);
 }
 
 // Offset in x of reduced element r relative to its output's base.
 fn red_offset(r: u32) -> u32 {
   if (p.rrank == 1u) { return r * p.rstride[0]; }
-  var rem = r;
-  var off = 0u;
-  for (var d = p.rrank; d > 0u; d--) {
-    let k = d - 1u;
-    off += (rem % p.rshape[k]) * p.rstride[k];
-    rem = rem / p.rshape[k];
-  }
-  return off;
+  return strided(r, p.rrank, p.rshape, p.rstride);
 }
 
 // Folding for max/argmax: (value, index), index == nred meaning "nothing seen yet".

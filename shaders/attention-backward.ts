@@ -6,7 +6,9 @@
 //   ds_ij = p_ij (z_ij (dO_i . v_j) - D_i)
 //   dq_i = scale * sum_j ds_ij k_j,   dk_j = scale * sum_i ds_ij q_i
 // Three kernels, no atomics: a pre-pass for D, dq with one owner per query row (looping over
-// keys), and dk, dv with one owner per key row (looping over queries).
+// keys), and dk, dv with one owner per key row (looping over queries). dq, dk and dv go to one
+// output, in q's layout (struct Attn): (3, B, H, T, hs) for separate q, k, v, or the packed
+// projection's (B, T, 3, H, hs).
 //
 // As in the forward, each of dq and dk/dv comes in two layouts with the same bindings:
 // `*_rows` (one invocation per four rows, the lanes of a vec4, reading straight from storage,
@@ -27,8 +29,8 @@ ${flatGroupWgsl}
 ${attentionCommonWgsl}
 
 // D = rowsum(dO * O), one invocation per row.
-@group(0) @binding(0) var<storage, read> o_in: array<f32>;        // (BH, T, hs)
-@group(0) @binding(1) var<storage, read> do_rd: array<f32>;       // (BH, T, hs)
+@group(0) @binding(0) var<storage, read> o_in: array<f32>;        // o's layout
+@group(0) @binding(1) var<storage, read> do_rd: array<f32>;       // o's layout
 @group(0) @binding(2) var<storage, read_write> d_out: array<f32>; // (BH, T)
 @group(0) @binding(3) var<uniform> rp: Attn;
 
@@ -36,24 +38,23 @@ ${attentionCommonWgsl}
 fn attn_bwd_rowdot(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let r = flat_index(gid, nwg, WG);
   if (r >= rp.bh * rp.t) { return; }
+  let at = out_row(r / rp.t, r % rp.t, rp);
   var s = 0.0;
-  for (var d = 0u; d < rp.hs; d++) { s += o_in[r * rp.hs + d] * do_rd[r * rp.hs + d]; }
+  for (var d = 0u; d < rp.hs; d++) { s += o_in[at + d] * do_rd[at + d]; }
   d_out[r] = s;
 }
 
-// dq and dk/dv read the same inputs.
-@group(0) @binding(0) var<storage, read> q: array<f32>;    // (BH, T, hs)
-@group(0) @binding(1) var<storage, read> k: array<f32>;    // (BH, T, hs)
-@group(0) @binding(2) var<storage, read> v: array<f32>;    // (BH, T, hs)
+// dq and dk/dv read the same inputs (q, k and v may be one buffer bound three times) and write
+// parts of the same output.
+@group(0) @binding(0) var<storage, read> q: array<f32>;
+@group(0) @binding(1) var<storage, read> k: array<f32>;
+@group(0) @binding(2) var<storage, read> v: array<f32>;
 @group(0) @binding(3) var<storage, read> lse: array<f32>;  // (BH, T)
-@group(0) @binding(4) var<storage, read> dout: array<f32>; // (BH, T, hs): dO
+@group(0) @binding(4) var<storage, read> dout: array<f32>; // dO, in o's layout
 @group(0) @binding(5) var<storage, read> seed: array<u32>; // (1)
 @group(0) @binding(6) var<storage, read> dsum: array<f32>; // (BH, T): D
-@group(0) @binding(7) var<storage, read_write> dq: array<f32>; // (BH, T, hs)
-@group(0) @binding(8) var<uniform> qp: Attn;
-@group(0) @binding(7) var<storage, read_write> dk: array<f32>; // (BH, T, hs)
-@group(0) @binding(8) var<storage, read_write> dv: array<f32>; // (BH, T, hs)
-@group(0) @binding(9) var<uniform> kp: Attn;
+@group(0) @binding(7) var<storage, read_write> dqkv: array<f32>;
+@group(0) @binding(8) var<uniform> gp: Attn;
 
 var<workgroup> tile_a: array<f32, BK * HSW>; // k (dq) or q (dk, dv): (BK, hs)
 var<workgroup> tile_b: array<f32, BK * HSW>; // v (dq) or dO (dk, dv): (BK, hs)
@@ -64,12 +65,14 @@ var<workgroup> tile_d: array<f32, BK>;       // D of the q tile (dk, dv)
 
 @compute @workgroup_size(WG)
 fn attn_dq_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let P = qp;
+  let P = gp;
   let n = flat_index(gid, nwg, WG);
   if (n >= P.bh * ((P.t + 3u) / 4u)) { return; }
   let Q = quad_of(n, P); // four query rows
-  let rv = vec4<u32>(Q.bh * P.t) + Q.rows;
-  let kbase = Q.bh * P.t * P.hs;
+  let rv = vec4<u32>(Q.bh * P.t) + Q.rows; // rows of (BH, T)
+  let kbase = in_row(Q.bh, 0u, P);
+  let qr = vec4<u32>(kbase) + Q.rows * P.in_t;
+  let orow = vec4<u32>(out_row(Q.bh, 0u, P)) + Q.rows * P.out_t;
   let seed0 = seed[0];
   let li = vec4<f32>(lse[rv.x], lse[rv.y], lse[rv.z], lse[rv.w]);
   let di = vec4<f32>(dsum[rv.x], dsum[rv.y], dsum[rv.z], dsum[rv.w]);
@@ -77,14 +80,16 @@ fn attn_dq_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
   var dov: array<vec4<f32>, MAX_HS>;
   var acc: array<vec4<f32>, MAX_HS>;
   for (var d = 0u; d < P.hs; d++) {
-    qv[d] = vec4<f32>(q[rv.x * P.hs + d], q[rv.y * P.hs + d], q[rv.z * P.hs + d], q[rv.w * P.hs + d]) * P.scale;
-    dov[d] = vec4<f32>(dout[rv.x * P.hs + d], dout[rv.y * P.hs + d], dout[rv.z * P.hs + d], dout[rv.w * P.hs + d]);
+    qv[d] = vec4<f32>(q[qr.x + d], q[qr.y + d], q[qr.z + d], q[qr.w + d]) * P.scale;
+    dov[d] = vec4<f32>(dout[orow.x + d], dout[orow.y + d], dout[orow.z + d], dout[orow.w + d]);
     acc[d] = vec4<f32>(0.0);
   }
   let jend = select(P.t, min(Q.first + 4u, P.t), P.causal != 0u);
   // Four keys per step, as in the forward.
   for (var j0 = 0u; j0 < jend; j0 += 4u) {
-    let kj = vec4<u32>(kbase) + min(vec4<u32>(j0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(jend - 1u)) * P.hs;
+    let kr = vec4<u32>(kbase) + min(vec4<u32>(j0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(jend - 1u)) * P.in_t;
+    let kj = kr + vec4<u32>(P.k_off);
+    let vj = kr + vec4<u32>(P.v_off);
     var s0 = vec4<f32>(0.0);
     var s1 = vec4<f32>(0.0);
     var s2 = vec4<f32>(0.0);
@@ -100,10 +105,10 @@ fn attn_dq_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
       s1 += qd * k[kj.y + d];
       s2 += qd * k[kj.z + d];
       s3 += qd * k[kj.w + d];
-      dp0 += od * v[kj.x + d];
-      dp1 += od * v[kj.y + d];
-      dp2 += od * v[kj.z + d];
-      dp3 += od * v[kj.w + d];
+      dp0 += od * v[vj.x + d];
+      dp1 += od * v[vj.y + d];
+      dp2 += od * v[vj.z + d];
+      dp3 += od * v[vj.w + d];
     }
     let idx = rv * P.t + vec4<u32>(j0);
     let p0 = select(vec4<f32>(0.0), exp(s0 - li), visible4(j0, Q.rows, P) & vec4<bool>(j0 < jend));
@@ -120,7 +125,7 @@ fn attn_dq_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
   }
   for (var c = 0u; c < 4u; c++) {
     if (Q.live[c]) {
-      for (var d = 0u; d < P.hs; d++) { dq[rv[c] * P.hs + d] = acc[d][c] * P.scale; }
+      for (var d = 0u; d < P.hs; d++) { dqkv[qr[c] + d] = acc[d][c] * P.scale; }
     }
   }
 }
@@ -128,7 +133,7 @@ fn attn_dq_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
 @compute @workgroup_size(WG)
 fn attn_dq_wg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
               @builtin(local_invocation_index) lid: u32) {
-  let P = qp;
+  let P = gp;
   let nqb = (P.t + WG - 1u) / WG;
   let g = flat_group(wid, nwg);
   let bh = g / nqb;
@@ -137,8 +142,10 @@ fn attn_dq_wg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
   // Rows past T take part in every barrier, reading row T - 1 and writing nothing.
   let i = min(q0 + lid, P.t - 1u);
   let live = q0 + lid < P.t;
-  let r = bh * P.t + i;
-  let kbase = bh * P.t * P.hs;
+  let r = bh * P.t + i; // row of (BH, T)
+  let kbase = in_row(bh, 0u, P);
+  let qrow = kbase + i * P.in_t;
+  let orow = out_row(bh, i, P);
   let seed0 = seed[0];
   let li = lse[r];
   let di = dsum[r];
@@ -146,18 +153,18 @@ fn attn_dq_wg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
   var dor: array<f32, MAX_HS>;
   var acc: array<f32, MAX_HS>;
   for (var d = 0u; d < P.hs; d++) {
-    qr[d] = q[r * P.hs + d] * P.scale;
-    dor[d] = dout[r * P.hs + d];
+    qr[d] = q[qrow + d] * P.scale;
+    dor[d] = dout[orow + d];
     acc[d] = 0.0;
   }
   let jend = key_end(i, P);
   let kend = select(P.t, min(P.t, q0 + WG), P.causal != 0u);
   for (var k0 = 0u; k0 < kend; k0 += BK) {
     for (var e = lid; e < BK * P.hs; e += WG) {
-      let inside = k0 + e / P.hs < P.t;
-      let at = kbase + min(k0 * P.hs + e, P.t * P.hs - 1u);
-      tile_a[e] = select(0.0, k[at], inside);
-      tile_b[e] = select(0.0, v[at], inside);
+      let j = k0 + e / P.hs;
+      let at = kbase + min(j, P.t - 1u) * P.in_t + e % P.hs;
+      tile_a[e] = select(0.0, k[at + P.k_off], j < P.t);
+      tile_b[e] = select(0.0, v[at + P.v_off], j < P.t);
     }
     workgroupBarrier();
     let jn = select(0u, min(BK, jend - k0), jend > k0);
@@ -176,7 +183,7 @@ fn attn_dq_wg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     workgroupBarrier();
   }
   if (live) {
-    for (var d = 0u; d < P.hs; d++) { dq[r * P.hs + d] = acc[d] * P.scale; }
+    for (var d = 0u; d < P.hs; d++) { dqkv[qrow + d] = acc[d] * P.scale; }
   }
 }
 
@@ -184,20 +191,24 @@ fn attn_dq_wg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
 
 @compute @workgroup_size(WG)
 fn attn_dkv_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let P = kp;
+  let P = gp;
   let n = flat_index(gid, nwg, WG);
   if (n >= P.bh * ((P.t + 3u) / 4u)) { return; }
   let Q = quad_of(n, P); // four key rows
-  let rbase = Q.bh * P.t; // first row of this (b, h)
-  let rv = vec4<u32>(rbase) + Q.rows;
+  let rbase = Q.bh * P.t; // first row of this (b, h) in (BH, T)
+  let ibase = in_row(Q.bh, 0u, P);
+  let obase = out_row(Q.bh, 0u, P);
+  let kr = vec4<u32>(ibase) + Q.rows * P.in_t;
+  let kj = kr + vec4<u32>(P.k_off);
+  let vj = kr + vec4<u32>(P.v_off);
   let seed0 = seed[0];
   var kv: array<vec4<f32>, MAX_HS>;
   var vv: array<vec4<f32>, MAX_HS>;
   var dka: array<vec4<f32>, MAX_HS>;
   var dva: array<vec4<f32>, MAX_HS>;
   for (var d = 0u; d < P.hs; d++) {
-    kv[d] = vec4<f32>(k[rv.x * P.hs + d], k[rv.y * P.hs + d], k[rv.z * P.hs + d], k[rv.w * P.hs + d]) * P.scale;
-    vv[d] = vec4<f32>(v[rv.x * P.hs + d], v[rv.y * P.hs + d], v[rv.z * P.hs + d], v[rv.w * P.hs + d]);
+    kv[d] = vec4<f32>(k[kj.x + d], k[kj.y + d], k[kj.z + d], k[kj.w + d]) * P.scale;
+    vv[d] = vec4<f32>(v[vj.x + d], v[vj.y + d], v[vj.z + d], v[vj.w + d]);
     dka[d] = vec4<f32>(0.0);
     dva[d] = vec4<f32>(0.0);
   }
@@ -205,8 +216,10 @@ fn attn_dkv_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
   let istart = select(0u, Q.first, P.causal != 0u);
   for (var i0 = istart; i0 < P.t; i0 += 4u) {
     let iv = vec4<u32>(i0) + vec4<u32>(0u, 1u, 2u, 3u);
-    let ri = vec4<u32>(rbase) + min(iv, vec4<u32>(P.t - 1u)); // query rows of (BH, T)
-    let qi = ri * P.hs;
+    let ic = min(iv, vec4<u32>(P.t - 1u));
+    let ri = vec4<u32>(rbase) + ic; // query rows of (BH, T)
+    let qi = vec4<u32>(ibase) + ic * P.in_t;
+    let oi = vec4<u32>(obase) + ic * P.out_t;
     var s0 = vec4<f32>(0.0);
     var s1 = vec4<f32>(0.0);
     var s2 = vec4<f32>(0.0);
@@ -222,10 +235,10 @@ fn attn_dkv_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
       s1 += kd * q[qi.y + d];
       s2 += kd * q[qi.z + d];
       s3 += kd * q[qi.w + d];
-      dp0 += vd * dout[qi.x + d];
-      dp1 += vd * dout[qi.y + d];
-      dp2 += vd * dout[qi.z + d];
-      dp3 += vd * dout[qi.w + d];
+      dp0 += vd * dout[oi.x + d];
+      dp1 += vd * dout[oi.y + d];
+      dp2 += vd * dout[oi.z + d];
+      dp3 += vd * dout[oi.w + d];
     }
     // Query i sees key j when i < T and j <= i (or always, without the causal mask).
     let vis = iv < vec4<u32>(P.t);
@@ -247,15 +260,15 @@ fn attn_dkv_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
     let ds2 = p2 * (dp2 * z2 - dsum[ri.z]);
     let ds3 = p3 * (dp3 * z3 - dsum[ri.w]);
     for (var d = 0u; d < P.hs; d++) {
-      dva[d] += pz0 * dout[qi.x + d] + pz1 * dout[qi.y + d] + pz2 * dout[qi.z + d] + pz3 * dout[qi.w + d];
+      dva[d] += pz0 * dout[oi.x + d] + pz1 * dout[oi.y + d] + pz2 * dout[oi.z + d] + pz3 * dout[oi.w + d];
       dka[d] += ds0 * q[qi.x + d] + ds1 * q[qi.y + d] + ds2 * q[qi.z + d] + ds3 * q[qi.w + d];
     }
   }
   for (var c = 0u; c < 4u; c++) {
     if (Q.live[c]) {
       for (var d = 0u; d < P.hs; d++) {
-        dk[rv[c] * P.hs + d] = dka[d][c] * P.scale;
-        dv[rv[c] * P.hs + d] = dva[d][c];
+        dqkv[kr[c] + P.dk_off + d] = dka[d][c] * P.scale;
+        dqkv[kr[c] + P.dv_off + d] = dva[d][c];
       }
     }
   }
@@ -264,7 +277,7 @@ fn attn_dkv_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
 @compute @workgroup_size(WG)
 fn attn_dkv_wg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                @builtin(local_invocation_index) lid: u32) {
-  let P = kp;
+  let P = gp;
   let nkb = (P.t + WG - 1u) / WG;
   let g = flat_group(wid, nwg);
   let bh = g / nkb;
@@ -272,16 +285,18 @@ fn attn_dkv_wg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
   let j0 = (g % nkb) * WG;
   let j = min(j0 + lid, P.t - 1u);
   let live = j0 + lid < P.t;
-  let rbase = bh * P.t;
-  let r = rbase + j;
+  let rbase = bh * P.t; // first row of this (b, h) in (BH, T)
+  let ibase = in_row(bh, 0u, P);
+  let obase = out_row(bh, 0u, P);
+  let krow = ibase + j * P.in_t;
   let seed0 = seed[0];
   var kr: array<f32, MAX_HS>;
   var vr: array<f32, MAX_HS>;
   var dka: array<f32, MAX_HS>;
   var dva: array<f32, MAX_HS>;
   for (var d = 0u; d < P.hs; d++) {
-    kr[d] = k[r * P.hs + d] * P.scale;
-    vr[d] = v[r * P.hs + d];
+    kr[d] = k[krow + P.k_off + d] * P.scale;
+    vr[d] = v[krow + P.v_off + d];
     dka[d] = 0.0;
     dva[d] = 0.0;
   }
@@ -290,10 +305,10 @@ fn attn_dkv_wg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
   let ifirst = select(0u, j, P.causal != 0u);
   for (var i0 = istart; i0 < P.t; i0 += BK) {
     for (var e = lid; e < BK * P.hs; e += WG) {
-      let inside = i0 + e / P.hs < P.t;
-      let at = rbase * P.hs + min(i0 * P.hs + e, P.t * P.hs - 1u);
-      tile_a[e] = select(0.0, q[at], inside);
-      tile_b[e] = select(0.0, dout[at], inside);
+      let i = i0 + e / P.hs;
+      let ic = min(i, P.t - 1u);
+      tile_a[e] = select(0.0, q[ibase + ic * P.in_t + e % P.hs], i < P.t);
+      tile_b[e] = select(0.0, dout[obase + ic * P.out_t + e % P.hs], i < P.t);
     }
     for (var e = lid; e < BK; e += WG) {
       let at = rbase + min(i0 + e, P.t - 1u);
@@ -326,8 +341,8 @@ fn attn_dkv_wg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
   }
   if (live) {
     for (var d = 0u; d < P.hs; d++) {
-      dk[r * P.hs + d] = dka[d] * P.scale;
-      dv[r * P.hs + d] = dva[d];
+      dqkv[krow + P.dk_off + d] = dka[d] * P.scale;
+      dqkv[krow + P.dv_off + d] = dva[d];
     }
   }
 }

@@ -13,6 +13,10 @@
 //   tiles of BK keys and values through workgroup memory, so each K/V element read from storage
 //   serves WG rows: the right shape for a GPU.
 //
+// q, k and v are addressed through strides (struct Attn), so the kernels read them either as
+// three (B, H, T, hs) tensors or straight out of one packed (B, T, 3, H, hs) projection, and
+// write o as (B, H, T, hs) or (B, T, H, hs): the packed form needs no permute before or after.
+//
 // Also exports the pieces the backward module (shaders/attention-backward.ts) shares: the
 // uniform struct, the dropout keep test and the Philox generator.
 // Not here: the backward kernels, the choice of layout or tile sizes (src/ops/attention.ts).
@@ -55,6 +59,22 @@ struct Attn {
   threshold: u32,  // dropout keeps a weight when its word is >= threshold = floor(p * 2^32)
   keep_scale: f32, // 1 / (1 - p)
   offset: u32,     // dropout stream
+  heads: u32,      // H
+  // Element strides of batch, head and row: of q, k, v (and dq, dk, dv), then of o (and dO).
+  in_b: u32, in_h: u32, in_t: u32,
+  out_b: u32, out_h: u32, out_t: u32,
+  // Where k and v start relative to q (0 when each has a buffer of its own), and dk, dv
+  // relative to dq.
+  k_off: u32, v_off: u32, dk_off: u32, dv_off: u32,
+}
+
+// The first element of row i of head bh (= b * H + h) of q (k, v: add k_off, v_off), and of o.
+fn in_row(bh: u32, i: u32, P: Attn) -> u32 {
+  return (bh / P.heads) * P.in_b + (bh % P.heads) * P.in_h + i * P.in_t;
+}
+
+fn out_row(bh: u32, i: u32, P: Attn) -> u32 {
+  return (bh / P.heads) * P.out_b + (bh % P.heads) * P.out_h + i * P.out_t;
 }
 
 // Whether attention weight idx = ((b * H + h) * T + i) * T + j survives dropout: word idx % 4
@@ -114,11 +134,12 @@ ${flatIndexWgsl}
 ${flatGroupWgsl}
 ${attentionCommonWgsl}
 
-@group(0) @binding(0) var<storage, read> q: array<f32>;           // (BH, T, hs)
-@group(0) @binding(1) var<storage, read> k: array<f32>;           // (BH, T, hs)
-@group(0) @binding(2) var<storage, read> v: array<f32>;           // (BH, T, hs)
+// q, k and v may be one buffer bound three times (the packed layout).
+@group(0) @binding(0) var<storage, read> q: array<f32>;
+@group(0) @binding(1) var<storage, read> k: array<f32>;
+@group(0) @binding(2) var<storage, read> v: array<f32>;
 @group(0) @binding(3) var<storage, read> seed: array<u32>;        // (1)
-@group(0) @binding(4) var<storage, read_write> o: array<f32>;     // (BH, T, hs)
+@group(0) @binding(4) var<storage, read_write> o: array<f32>;
 @group(0) @binding(5) var<storage, read_write> lse: array<f32>;   // (BH, T)
 @group(0) @binding(6) var<uniform> ap: Attn;
 
@@ -128,13 +149,14 @@ fn attn_fwd_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
   let n = flat_index(gid, nwg, WG);
   if (n >= P.bh * ((P.t + 3u) / 4u)) { return; }
   let Q = quad_of(n, P);
-  let rv = vec4<u32>(Q.bh * P.t) + Q.rows; // rows of (BH, T)
-  let kbase = Q.bh * P.t * P.hs;
+  let rv = vec4<u32>(Q.bh * P.t) + Q.rows; // rows of (BH, T): lse and the dropout index
+  let kbase = in_row(Q.bh, 0u, P);
+  let qr = vec4<u32>(kbase) + Q.rows * P.in_t;
   let seed0 = seed[0];
   var qv: array<vec4<f32>, MAX_HS>;
   var acc: array<vec4<f32>, MAX_HS>;
   for (var d = 0u; d < P.hs; d++) {
-    qv[d] = vec4<f32>(q[rv.x * P.hs + d], q[rv.y * P.hs + d], q[rv.z * P.hs + d], q[rv.w * P.hs + d]) * P.scale;
+    qv[d] = vec4<f32>(q[qr.x + d], q[qr.y + d], q[qr.z + d], q[qr.w + d]) * P.scale;
     acc[d] = vec4<f32>(0.0);
   }
   var m = vec4<f32>(LOWEST);
@@ -142,7 +164,9 @@ fn attn_fwd_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
   let jend = select(P.t, min(Q.first + 4u, P.t), P.causal != 0u);
   // Four keys per step: each q element read serves four keys, each k or v element four rows.
   for (var j0 = 0u; j0 < jend; j0 += 4u) {
-    let kj = vec4<u32>(kbase) + min(vec4<u32>(j0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(jend - 1u)) * P.hs;
+    let kr = vec4<u32>(kbase) + min(vec4<u32>(j0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(jend - 1u)) * P.in_t;
+    let kj = kr + vec4<u32>(P.k_off);
+    let vj = kr + vec4<u32>(P.v_off);
     var s0 = vec4<f32>(0.0);
     var s1 = vec4<f32>(0.0);
     var s2 = vec4<f32>(0.0);
@@ -181,14 +205,15 @@ fn attn_fwd_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
     let w2 = e2 * drop_factor4(idx + vec4<u32>(2u), seed0, P);
     let w3 = e3 * drop_factor4(idx + vec4<u32>(3u), seed0, P);
     for (var d = 0u; d < P.hs; d++) {
-      acc[d] += w0 * v[kj.x + d] + w1 * v[kj.y + d] + w2 * v[kj.z + d] + w3 * v[kj.w + d];
+      acc[d] += w0 * v[vj.x + d] + w1 * v[vj.y + d] + w2 * v[vj.z + d] + w3 * v[vj.w + d];
     }
   }
   let inv = 1.0 / l;
   let lv = m + log(l);
+  let orow = vec4<u32>(out_row(Q.bh, 0u, P)) + Q.rows * P.out_t;
   for (var c = 0u; c < 4u; c++) {
     if (Q.live[c]) {
-      for (var d = 0u; d < P.hs; d++) { o[rv[c] * P.hs + d] = acc[d][c] * inv[c]; }
+      for (var d = 0u; d < P.hs; d++) { o[orow[c] + d] = acc[d][c] * inv[c]; }
       lse[rv[c]] = lv[c];
     }
   }
@@ -216,13 +241,13 @@ fn attn_fwd_wg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
   // Rows past T still take part in every barrier; they read row T - 1 and write nothing.
   let i = min(q0 + lid, P.t - 1u);
   let live = q0 + lid < P.t;
-  let r = bh * P.t + i;
-  let kbase = bh * P.t * P.hs;
+  let r = bh * P.t + i; // row of (BH, T)
+  let kbase = in_row(bh, 0u, P);
   let seed0 = seed[0];
   var qr: array<f32, MAX_HS>;
   var acc: array<f32, MAX_HS>;
   for (var d = 0u; d < P.hs; d++) {
-    qr[d] = q[r * P.hs + d] * P.scale;
+    qr[d] = q[kbase + i * P.in_t + d] * P.scale;
     acc[d] = 0.0;
   }
   var st = Online(LOWEST, 0.0);
@@ -231,9 +256,10 @@ fn attn_fwd_wg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
   let kend = select(P.t, min(P.t, q0 + WG), P.causal != 0u);
   for (var k0 = 0u; k0 < kend; k0 += BK) {
     for (var e = lid; e < BK * P.hs; e += WG) {
-      let inside = k0 + e / P.hs < P.t;
-      k_tile[e] = select(0.0, k[kbase + min(k0 * P.hs + e, P.t * P.hs - 1u)], inside);
-      v_tile[e] = select(0.0, v[kbase + min(k0 * P.hs + e, P.t * P.hs - 1u)], inside);
+      let j = k0 + e / P.hs;
+      let at = kbase + min(j, P.t - 1u) * P.in_t + e % P.hs;
+      k_tile[e] = select(0.0, k[at + P.k_off], j < P.t);
+      v_tile[e] = select(0.0, v[at + P.v_off], j < P.t);
     }
     workgroupBarrier();
     let jn = select(0u, min(BK, jend - k0), jend > k0);
@@ -257,7 +283,8 @@ fn attn_fwd_wg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
   }
   if (live) {
     let inv = 1.0 / st.l;
-    for (var d = 0u; d < P.hs; d++) { o[r * P.hs + d] = acc[d] * inv; }
+    let orow = out_row(bh, i, P);
+    for (var d = 0u; d < P.hs; d++) { o[orow + d] = acc[d] * inv; }
     lse[r] = st.m + log(st.l);
   }
 }

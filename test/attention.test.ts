@@ -10,8 +10,8 @@
 import { describe, expect, it } from 'vitest';
 import { EngineError, ShapeError } from '../src/errors.js';
 import {
-  add, attention, attentionBackward, attentionBackwardDef, attentionDef, attentionWithLse, dropout,
-  matmul, mulScalar, randomBits, softmax, type AttentionAttrs,
+  add, attention, attentionBackward, attentionBackwardDef, attentionDef, attentionPacked, attentionWithLse, dropout,
+  matmul, mulScalar, permute, randomBits, reshape, sliceAxis, softmax, type AttentionAttrs,
 } from '../src/ops/index.js';
 import type { HostTensor } from '../src/ops/types.js';
 import { gradients } from '../src/autograd.js';
@@ -97,24 +97,58 @@ for (const layout of ['thread', 'workgroup'] as const) {
       const engine = await testEngine();
       engine.tuning.attention = layout;
       for (const s of SETUPS) {
-        const attrs: AttentionAttrs = { causal: s.causal, scale: 1 / Math.sqrt(s.shape[3]), p: s.p ?? 0, offset: s.offset ?? 0 };
+        const attrs: AttentionAttrs = { causal: s.causal, scale: 1 / Math.sqrt(s.shape[3]), p: s.p ?? 0, offset: s.offset ?? 0, heads: 0 };
         const data = draw(s.shape);
         const host = (d: Float32Array, shape = s.shape as readonly number[]): HostTensor => ({ shape, dtype: 'f32', data: Float64Array.from(d) });
         const seedHost: HostTensor = { shape: [], dtype: 'i32', data: Int32Array.of(s.seed ?? 0) };
         const [o, lse] = attentionDef.cpu([host(data.q), host(data.k), host(data.v), seedHost], attrs);
-        const want = attentionBackwardDef.cpu(
+        // dq, dk, dv stacked (3, B, H, T, hs).
+        const [stacked] = attentionBackwardDef.cpu(
           [host(data.q), host(data.k), host(data.v), o, lse, host(data.dO), seedHost],
           attrs,
         );
+        const n = numel(s.shape);
+        const want = [0, 1, 2].map((i) => ({ data: stacked.data.subarray(i * n, (i + 1) * n) }));
         const [q, k, v, dO] = [data.q, data.k, data.v, data.dO].map((d) => constant(d, s.shape));
         const seed = constant([s.seed ?? 0], [], 'i32');
         const [go, glse] = attentionWithLse(q, k, v, { causal: s.causal, dropout: s.p ? { p: s.p, seed, offset: s.offset } : undefined });
-        const got = await engine.run([go, glse, ...attentionBackward(q, k, v, go, glse, dO, seed, attrs)]);
+        const got = await engine.run([go, glse, ...attentionBackward([q, k, v], go, glse, dO, seed, attrs)]);
         [o, lse, ...want].forEach((w, i) => expect(`${label(s)} ${i}: ${mismatch(got[i], w.data, 1e-4)}`).toBe(`${label(s)} ${i}: `));
       }
     });
   });
 }
+
+describe('attention on a packed qkv projection', () => {
+  for (const layout of ['thread', 'workgroup'] as const) {
+    it(`matches splitting and permuting the heads out, forward and backward ('${layout}')`, async () => {
+      const engine = await testEngine();
+      engine.tuning.attention = layout;
+      const [B, T, H, hs] = [2, 37, 3, 16];
+      const C = H * hs;
+      const qkv = constant(floats(B * T * 3 * C, 2), [B, T, 3 * C]);
+      qkv.requiresGrad = true;
+      const dO = constant(floats(B * T * C), [B, T, C]);
+      const opts = { causal: true, dropout: { p: 0.2, seed: 7, offset: 4 } };
+      const packed = attentionPacked(qkv, H, opts); // (B, T, C)
+      const heads = permute(reshape(qkv, [B, T, 3, H, hs]), [2, 0, 3, 1, 4]); // (3, B, H, T, hs)
+      const [q, k, v] = [0, 1, 2].map((i) => reshape(sliceAxis(heads, 0, i, i + 1), [B, H, T, hs]));
+      const split = reshape(permute(attention(q, k, v, opts), [0, 2, 1, 3]), [B, T, C]);
+      const [dPacked] = gradients([packed], [qkv], [dO]);
+      const [dSplit] = gradients([split], [qkv], [dO]);
+      const [a, b, da, db] = await engine.run([packed, split, dPacked, dSplit]);
+      expect(packed.shape).toEqual([B, T, C]);
+      expect(dPacked.shape).toEqual([B, T, 3 * C]);
+      expect(`o ${mismatch(a, b, 1e-5)}`).toBe('o ');
+      expect(`dqkv ${mismatch(da, db, 1e-5)}`).toBe('dqkv ');
+      // Not vacuous: the output and every third of the gradient carry signal.
+      expect(a.some((x) => Math.abs(x) > 0.1)).toBe(true);
+      for (let part = 0; part < 3; part++) {
+        expect(da.some((x, e) => Math.floor((e % (3 * C)) / C) === part && Math.abs(x) > 1e-3)).toBe(true);
+      }
+    });
+  }
+});
 
 describe('dropout on the attention weights', () => {
   // With v = I (T = hs), o = (P * Z) is the dropped weight matrix itself, and with dO = I,
@@ -184,6 +218,8 @@ describe('attention errors', () => {
     const big = input('q', [2, 1, 46341, 1]); // 2 * 46341^2 weights: more than 2^32 mask indices
     expect(() => attention(big, big, big, { dropout: { p: 0.1, seed: 0 } })).toThrow(/exceeds 2\^32 mask indices/);
     expect(() => attention(big, big, big)).not.toThrow();
+    expect(() => attentionPacked(f(2, 8, 50), 4)).toThrow(/qkv must be \(B, T, 3 C\) with C a multiple of 4 heads, got \[2, 8, 50\]/);
+    expect(() => attentionPacked(f(2, 8, 3 * 4 * 80), 4)).toThrow(/head size 80 .* exceeds 64/);
     const ints = constant(new Int32Array(64), [1, 1, 4, 16], 'i32');
     expect(() => attention(ints, f(1, 1, 4, 16), f(1, 1, 4, 16))).toThrow(/attention: q must be f32, got i32/);
   });

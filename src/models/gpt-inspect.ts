@@ -8,7 +8,7 @@
 import { InputError, fmtShape } from '../errors.js';
 import type { Engine } from '../engine.js';
 import { applyLayerNorm, applyLinear } from '../nn/layers.js';
-import { attention } from '../ops/attention.js';
+import { attentionPacked } from '../ops/attention.js';
 import { add } from '../ops/binary.js';
 import { embedding } from '../ops/embedding.js';
 import { matmul } from '../ops/matmul.js';
@@ -46,16 +46,14 @@ export function gptAttentionWeights(model: Gpt, idx: Tensor, layer: number): Ten
       `gptAttentionWeights: idx must be (1, T) with 1 <= T <= blockSize ${c.blockSize}, got ${fmtShape(idx.shape)}.`,
     );
   }
-  const [B, T] = idx.shape;
-  const C = c.nEmbd;
-  const hs = C / c.nHead;
+  const T = idx.shape[1];
+  const hs = c.nEmbd / c.nHead;
   const pos = constant(Int32Array.from({ length: T }, (_, t) => t), [T], 'i32');
   let x = add(embedding(model.wte, idx), embedding(model.wpe, pos)); // (B, T, C)
   for (let l = 0; l < layer; l++) {
     const blk = model.blocks[l];
-    const [q, k, v] = headsOf(model, l, x);
-    const y = reshape(permute(attention(q, k, v, { causal: true }), [0, 2, 1, 3]), [B, T, C]); // (B, T, C)
-    x = applyLinear(blk.attn.cProj, y, { residual: x });
+    const qkv = applyLinear(blk.attn.cAttn, applyLayerNorm(blk.ln1, x)); // (B, T, 3C)
+    x = applyLinear(blk.attn.cProj, attentionPacked(qkv, c.nHead, { causal: true }), { residual: x });
     const hidden = applyLinear(blk.mlp.cFc, applyLayerNorm(blk.ln2, x), { activation: 'gelu' }); // (B, T, 4C)
     x = applyLinear(blk.mlp.cProj, hidden, { residual: x });
   }

@@ -14,13 +14,12 @@ import type { Engine } from '../engine.js';
 import type { Feeds, Plan } from '../executor.js';
 import { gptNormal } from '../nn/init.js';
 import { applyLayerNorm, applyLinear, layerNormLayer, linear, paramsOf, type LayerNorm, type Linear } from '../nn/layers.js';
-import { attention } from '../ops/attention.js';
+import { attentionPacked } from '../ops/attention.js';
 import { add } from '../ops/binary.js';
 import { crossEntropyMean } from '../ops/crossentropy.js';
 import { embedding } from '../ops/embedding.js';
 import { matmul } from '../ops/matmul.js';
 import { dropout } from '../ops/random.js';
-import { permute, reshape, sliceAxis } from '../ops/shape.js';
 import { constant, input, parameter, type Tensor } from '../tensor.js';
 import { ATTENTION_MAX_HS } from '../../shaders/attention.js';
 import type { Batch } from '../data/batches.js';
@@ -183,10 +182,8 @@ export function gptForward(model: Gpt, idx: Tensor, opts: GptForwardOptions = {}
       `gptForward: idx must be (B, T) with T <= blockSize ${c.blockSize}, got ${fmtShape(idx.shape)}; crop the context.`,
     );
   }
-  const [B, T] = idx.shape;
-  const C = c.nEmbd;
+  const T = idx.shape[1];
   const H = c.nHead;
-  const hs = C / H;
   const seed = opts.dropoutSeed;
   const p = seed ? c.dropout : 0;
   // Dropout sites share the seed; each draws from its own stream (offset) of it.
@@ -199,10 +196,8 @@ export function gptForward(model: Gpt, idx: Tensor, opts: GptForwardOptions = {}
   let x = drop(add(embedding(model.wte, idx), embedding(model.wpe, pos)), 0); // (B, T, C)
   model.blocks.forEach((blk, l) => {
     const qkv = applyLinear(blk.attn.cAttn, applyLayerNorm(blk.ln1, x)); // (B, T, 3C)
-    const heads = permute(reshape(qkv, [B, T, 3, H, hs]), [2, 0, 3, 1, 4]); // (3, B, H, T, hs)
-    const [q, k, v] = [0, 1, 2].map((i) => reshape(sliceAxis(heads, 0, i, i + 1), [B, H, T, hs])); // (B, H, T, hs)
-    const att = attention(q, k, v, { causal: true, dropout: p > 0 ? { p, seed: seed!, offset: 1 + 3 * l } : undefined });
-    const y = reshape(permute(att, [0, 2, 1, 3]), [B, T, C]); // (B, T, C)
+    // The heads are read out of qkv in place and written side by side: no permutes.
+    const y = attentionPacked(qkv, H, { causal: true, dropout: p > 0 ? { p, seed: seed!, offset: 1 + 3 * l } : undefined }); // (B, T, C)
     x = branch(x, blk.attn.cProj, y, 2 + 3 * l);
     const hidden = applyLinear(blk.mlp.cFc, applyLayerNorm(blk.ln2, x), { activation: 'gelu' }); // (B, T, 4C)
     x = branch(x, blk.mlp.cProj, hidden, 3 + 3 * l);

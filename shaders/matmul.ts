@@ -23,7 +23,7 @@ import type { ShaderModuleDef } from '../src/ops/types.js';
 export const MATMUL_ACT = { none: 0, relu: 1, gelu: 2 } as const;
 
 /** Bits of the flags word. */
-export const MATMUL_FLAGS = { transA: 1, transB: 2, bias: 4, residual: 8, savePre: 16 } as const;
+export const MATMUL_FLAGS = { transA: 1, transB: 2, bias: 4, residual: 8, savePre: 16, gate: 32 } as const;
 
 /** Rows and columns of the output block one `mm_register` invocation computes. */
 export const REGISTER_TILE = { rows: 32, cols: 16 } as const;
@@ -51,7 +51,9 @@ struct Params {
   M: u32, N: u32, K: u32,
   // Bits: 1 a holds op(A) transposed, (K, M) per batch; 2 b holds op(B) transposed, (N, K);
   // 4 add bias; 8 add residual; 16 also write the pre-activation (matmul + bias) to pre, for
-  // the activation's backward. Bits 8..15: activation, 0 none, 1 relu, 2 gelu (tanh form).
+  // the activation's backward; 32 gate: multiply by act'(z) with z read from res, and apply no
+  // activation (an activation's backward fused into the product that delivers its gradient).
+  // Bits 8..15: activation, 0 none, 1 relu, 2 gelu (tanh form).
   flags: u32,
   dims: vec4<u32>,
   sa: vec4<u32>,
@@ -100,8 +102,24 @@ fn activate(z: f32) -> f32 {
   }
 }
 
+// The activation's derivative at z (the gate).
+fn activate_grad(z: f32) -> f32 {
+  switch (p.flags >> 8u) & 255u {
+    case 1u: { return select(0.0, 1.0, z > 0.0); }
+    case 2u: {
+      let t = tanh(clamp(GELU_K * (z + GELU_C * z * z * z), -15.0, 15.0));
+      return 0.5 * (1.0 + t) + 0.5 * z * (1.0 - t * t) * GELU_K * (1.0 + 3.0 * GELU_C * z * z);
+    }
+    default: { return 1.0; }
+  }
+}
+
 // The fused epilogue for output element i in column n.
 fn finish(i: u32, n: u32, s: f32) {
+  if (flag(32u)) {
+    out[i] = s * activate_grad(res[i]);
+    return;
+  }
   var z = s;
   if (flag(4u)) { z += bias[n]; }
   if (flag(16u)) { pre[i] = z; }

@@ -11,12 +11,13 @@ import { MATMUL_TILINGS, matmul, matmulDef, type MatmulAttrs, type MatmulTiling 
 import { createEngine, type Engine } from '../src/engine.js';
 import { tuneMatmul } from '../src/ops/matmul-tune.js';
 import { ShapeError } from '../src/errors.js';
-import { apply, constant, input, parameter, type Shape } from '../src/tensor.js';
+import { apply, constant, input, parameter, type Shape, type Tensor } from '../src/tensor.js';
+import { gradients } from '../src/autograd.js';
 import type { HostTensor } from '../src/ops/types.js';
 import { testEngine } from './support/engine.js';
 import { seededRandom } from './support/opchecks.js';
 
-const plain: MatmulAttrs = { transA: false, transB: false, act: 'none', bias: false, residual: false, savePre: false };
+const plain: MatmulAttrs = { transA: false, transB: false, act: 'none', bias: false, residual: false, savePre: false, gate: 'none' };
 
 interface Case {
   name: string;
@@ -43,6 +44,8 @@ const cases: Case[] = [
   c('bias relu residual', [[37, 13], [13, 19], [19], [37, 19]], { bias: true, act: 'relu', residual: true }),
   c('bias gelu, pre kept', [[2, 9, 13], [13, 19], [19]], { bias: true, act: 'gelu', savePre: true }),
   c('gelu residual, transB', [[9, 13], [19, 13], [9, 19]], { transB: true, act: 'gelu', residual: true }),
+  c('relu gate', [[37, 13], [13, 19], [37, 19]], { gate: 'relu' }),
+  c('gelu gate, transB, batched', [[2, 9, 13], [19, 13], [2, 9, 19]], { transB: true, gate: 'gelu' }),
 ];
 
 function draw(shape: Shape, rand: () => number): HostTensor {
@@ -97,6 +100,28 @@ describe('matmul graph building', () => {
     expect(trained.source.kind === 'op' && trained.source.node.outputs.length).toBe(2);
     const inference = matmul(x, frozen, { activation: 'gelu' });
     expect(inference.source.kind === 'op' && inference.source.node.outputs.length).toBe(1);
+  });
+
+  it("fuses an activation's backward into the matmul that delivers its gradient", () => {
+    // x -> gelu(x W1 + b1) -> (.) W2: dW1 needs dz1 = (dy W2^T) * gelu'(z1), one gated matmul.
+    const x = input('x', [4, 3]);
+    const w1 = parameter('w1', new Float32Array(15), [3, 5]);
+    const b1 = parameter('b1', new Float32Array(5), [5]);
+    const w2 = parameter('w2', new Float32Array(10), [5, 2]);
+    const y = matmul(matmul(x, w1, { bias: b1, activation: 'gelu' }), w2);
+    const [dw1] = gradients([y], [w1], [constant(new Float32Array(8), [4, 2])]);
+    const ops: string[] = [];
+    const seen = new Set<Tensor>();
+    const walk = (t: Tensor) => {
+      if (seen.has(t) || t.source.kind !== 'op') return;
+      seen.add(t);
+      const { def, attrs, inputs } = t.source.node;
+      ops.push(def.name === 'matmul' ? `matmul gate=${(attrs as MatmulAttrs).gate}` : def.name);
+      inputs.forEach(walk);
+    };
+    walk(dw1);
+    expect(ops).toContain('matmul gate=gelu');
+    expect(ops).not.toContain('geluGrad');
   });
 
   it('names the shapes when they do not fit', () => {

@@ -49,7 +49,7 @@ export interface MeasureOptions {
   wallClock?: boolean;
 }
 
-const plainAttrs: MatmulAttrs = { transA: false, transB: false, act: 'none', bias: false, residual: false, savePre: false };
+const plainAttrs: MatmulAttrs = { transA: false, transB: false, act: 'none', bias: false, residual: false, savePre: false, gate: 'none' };
 
 function envFor(gpu: GpuContext, tiling: MatmulTiling): KernelEnv {
   return { features: gpu.features, limits: gpu.limits, isSoftware: gpu.adapter.isSoftware, tuning: { matmul: tiling } };

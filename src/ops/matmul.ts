@@ -10,6 +10,9 @@
 // element; otherwise (the tensor built under noGrad, or a gradient asked of a tensor that did
 // not require grad when the graph was built) the backward recomputes z with one more matmul.
 // Storing beats recomputing in training: a write of M x N floats against 2 M N K flops.
+// dz = dy * act'(z) is itself fused where it can be: when dy is a plain matmul (the backward of
+// the next layer, as in an MLP), that matmul is rebuilt with a gate, multiplying each element by
+// act'(z) in its epilogue, instead of writing dy and reading it back in another pass.
 //
 // Not here: WGSL (shaders/matmul.ts), or measuring which tiling is fastest (matmul-tune.ts).
 
@@ -17,6 +20,7 @@ import { DTypeError, DeviceLimitError, ShapeError, fmtShape } from '../errors.js
 import { apply, numel, type Shape, type Tensor, type TensorSpec } from '../tensor.js';
 import { MATMUL_ACT, MATMUL_FLAGS, REGISTER_TILE, matmulShader } from '../../shaders/matmul.js';
 import { add, geluGrad, reluGrad } from './elementwise.js';
+import { geluGradDef, reluGradDef } from './unary.js';
 import { sumToShape } from './reduce.js';
 import { reshape } from './shape.js';
 import type { Dispatch, GradContext, HostTensor, KernelEnv, KernelPlan, OpCase, OpDef } from './types.js';
@@ -35,6 +39,11 @@ export interface MatmulAttrs {
   residual: boolean;
   /** Emit the pre-activation op(A) op(B) + bias as output 1. */
   savePre: boolean;
+  /**
+   * Multiply op(A) op(B) by this activation's derivative at z, an input with the output's
+   * shape after a and b: an activation's backward fused in. Not with bias, act or residual.
+   */
+  gate: MatmulActivation;
 }
 
 export interface MatmulOptions {
@@ -162,13 +171,20 @@ function requireF32(what: string, t: TensorSpec): void {
 }
 
 function matmulShape(ins: TensorSpec[], at: MatmulAttrs): TensorSpec[] {
-  const want = 2 + +at.bias + +at.residual;
+  const gated = at.gate !== 'none';
+  const want = 2 + +at.bias + +at.residual + +gated;
   if (ins.length !== want) throw new ShapeError(`matmul: expected ${want} inputs, got ${ins.length}.`);
+  if (gated && (at.bias || at.residual || at.act !== 'none' || at.savePre)) {
+    throw new ShapeError('matmul: a gate (a fused activation backward) takes no bias, activation or residual.');
+  }
   const [a, b] = ins;
   requireF32('a', a);
   requireF32('b', b);
   const g = geometry(a.shape, b.shape, at);
   const shape = [...g.batch, g.M, g.N];
+  if (gated && (ins[2].dtype !== 'f32' || fmtShape(ins[2].shape) !== fmtShape(shape))) {
+    throw new ShapeError(`matmul: the gate's z must be f32 ${fmtShape(shape)}, the output's shape; got ${ins[2].dtype} ${fmtShape(ins[2].shape)}.`);
+  }
   if (at.bias) {
     const bias = ins[2];
     requireF32('bias', bias);
@@ -224,13 +240,14 @@ function matmulKernel(ins: TensorSpec[], _outs: TensorSpec[], at: MatmulAttrs, e
     (at.bias ? MATMUL_FLAGS.bias : 0) |
     (at.residual ? MATMUL_FLAGS.residual : 0) |
     (keepPre ? MATMUL_FLAGS.savePre : 0) |
-    (MATMUL_ACT[at.act] << 8);
+    (at.gate !== 'none' ? MATMUL_FLAGS.gate : 0) |
+    (MATMUL_ACT[at.gate !== 'none' ? at.gate : at.act] << 8);
   const d: Dispatch = {
     shader: matmulShader,
     entry: tiling === 'register' ? 'mm_register' : 'mm_shared',
     constants: tiling === 'register' ? { WG_X: wg.x, WG_Y: wg.y } : { WG_X: wg.x, WG_Y: wg.y, BK: SHARED_WG.bk },
-    // Absent optional operands are bound to `a` and never read.
-    reads: [{ in: 0 }, { in: 1 }, { in: at.bias ? 2 : 0 }, { in: at.residual ? (at.bias ? 3 : 2) : 0 }],
+    // Absent optional operands are bound to `a` and never read; a gate's z takes the residual's place.
+    reads: [{ in: 0 }, { in: 1 }, { in: at.bias ? 2 : 0 }, { in: at.residual || at.gate !== 'none' ? (at.bias ? 3 : 2) : 0 }],
     // Without a pre-activation output, a 4-byte scratch buffer fills its binding.
     writes: [{ out: 0 }, keepPre ? { out: 1 } : { tmp: 0 }],
     params: [M, g.N, g.K, flags, ...pad(dims, 1), ...pad(sa, 0), ...pad(sb, 0)],
@@ -251,10 +268,14 @@ function activate(z: number, act: MatmulActivation): number {
   return z;
 }
 
+/** The fused derivative ops a gate stands for (their CPU references are the spec). */
+const gateDefs = { relu: reluGradDef, gelu: geluGradDef } as const;
+
 function matmulCpu(ins: HostTensor[], at: MatmulAttrs): HostTensor[] {
   const [a, b] = ins;
   const bias = at.bias ? ins[2] : null;
   const res = at.residual ? ins[at.bias ? 3 : 2] : null;
+  const gate = at.gate !== 'none' ? ins[2] : null;
   const [spec] = matmulShape(ins, at);
   const { M, N, K } = geometry(a.shape, b.shape, at);
   const batch = spec.shape.slice(0, -2);
@@ -290,6 +311,11 @@ function matmulCpu(ins: HostTensor[], at: MatmulAttrs): HostTensor[] {
         y[i] = activate(z[i], at.act) + (res ? res.data[i] : 0);
       }
     }
+  }
+  if (gate) {
+    // dy * act'(z) with dy the product: the derivative op's own reference.
+    const dy: HostTensor = { shape: spec.shape, dtype: 'f32', data: y };
+    return gateDefs[at.gate as 'relu' | 'gelu'].cpu([gate, dy], {});
   }
   const outs: HostTensor[] = [{ shape: spec.shape, dtype: 'f32', data: y }];
   if (at.savePre && at.act !== 'none') outs.push({ shape: spec.shape, dtype: 'f32', data: z });
@@ -327,15 +353,40 @@ function gradB(a: Tensor, b: Tensor, dz: Tensor, at: MatmulAttrs): Tensor {
   return toShapeOf(g, b);
 }
 
+/**
+ * dy * act'(z). When dy is a plain matmul's output (nothing added, nothing else reading it in
+ * the usual case), the same product rebuilt with a gate, which the executor runs instead:
+ * the original node is then never run.
+ */
+function activationBackward(z: Tensor, dy: Tensor, act: 'relu' | 'gelu'): Tensor {
+  const src = dy.source;
+  if (src.kind === 'op' && src.node.def === matmulDef) {
+    const at = src.node.attrs as MatmulAttrs;
+    if (at.act === 'none' && at.gate === 'none' && !at.bias && !at.residual) {
+      return apply(matmulDef, [src.node.inputs[0], src.node.inputs[1], z], { ...at, gate: act })[0];
+    }
+  }
+  return act === 'relu' ? reluGrad(z, dy) : geluGrad(z, dy);
+}
+
 function matmulBackward({ inputs, outputs, attrs: at }: GradContext<MatmulAttrs>, [dy, dpre]: (Tensor | null)[]): (Tensor | null)[] {
   const [a, b] = inputs;
+  if (at.gate !== 'none') {
+    // out = P * act'(z), P = op(A) op(B): the derivative op's backward gives dz and dP.
+    const z = inputs[2];
+    if (!dy) return [null, null, null];
+    const P = matmul(a, b, { transA: at.transA, transB: at.transB });
+    const rule = gateDefs[at.gate].backward;
+    const [dz, dP] = rule === 'none' ? [null, null] : rule({ inputs: [z, P], outputs: [], attrs: {} }, [dy]);
+    return [dP && a.requiresGrad ? gradA(a, b, dP, at) : null, dP && b.requiresGrad ? gradB(a, b, dP, at) : null, dz];
+  }
   const bias = at.bias ? inputs[2] : undefined;
   let dz: Tensor | null = null;
   if (dy) {
     if (at.act === 'none') dz = dy;
     else {
       const z = outputs[1] ?? matmul(a, b, { transA: at.transA, transB: at.transB, bias });
-      dz = at.act === 'relu' ? reluGrad(z, dy) : geluGrad(z, dy);
+      dz = activationBackward(z, dy, at.act);
     }
   }
   if (dpre) dz = dz ? add(dz, dpre) : dpre;
@@ -352,7 +403,7 @@ function matmulBackward({ inputs, outputs, attrs: at }: GradContext<MatmulAttrs>
 // The op
 
 const f = (...shape: number[]): TensorSpec => ({ shape, dtype: 'f32' });
-const base: MatmulAttrs = { transA: false, transB: false, act: 'none', bias: false, residual: false, savePre: false };
+const base: MatmulAttrs = { transA: false, transB: false, act: 'none', bias: false, residual: false, savePre: false, gate: 'none' };
 const with_ = (o: Partial<MatmulAttrs>): MatmulAttrs => ({ ...base, ...o });
 
 const cases: OpCase<MatmulAttrs>[] = [
@@ -377,6 +428,7 @@ const cases: OpCase<MatmulAttrs>[] = [
     attrs: with_({ transB: true, bias: true, act: 'gelu' }),
   },
   { name: 'residual only, transA', inputs: [f(6, 4), f(6, 5), f(4, 5)], attrs: with_({ transA: true, residual: true }) },
+  { name: 'gelu gate, transB, batched', inputs: [f(2, 4, 5), f(7, 5), f(2, 4, 7)], attrs: with_({ transB: true, gate: 'gelu' }) },
 ];
 
 export const matmulDef: OpDef<MatmulAttrs> = {
@@ -402,6 +454,7 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
     bias: !!opts.bias,
     residual: !!opts.residual,
     savePre: false,
+    gate: 'none',
   };
   const [y] = apply(matmulDef, inputs, attrs);
   // The activation's backward needs the pre-activation: keep it only when a gradient can flow

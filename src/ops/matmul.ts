@@ -234,18 +234,18 @@ function matmulKernel(ins: TensorSpec[], _outs: TensorSpec[], at: MatmulAttrs, e
     );
   }
   const keepPre = at.savePre && at.act !== 'none';
-  const flags =
-    (at.transA ? MATMUL_FLAGS.transA : 0) |
-    (at.transB ? MATMUL_FLAGS.transB : 0) |
-    (at.bias ? MATMUL_FLAGS.bias : 0) |
-    (at.residual ? MATMUL_FLAGS.residual : 0) |
-    (keepPre ? MATMUL_FLAGS.savePre : 0) |
-    (at.gate !== 'none' ? MATMUL_FLAGS.gate : 0) |
-    (MATMUL_ACT[at.gate !== 'none' ? at.gate : at.act] << 8);
+  const flags = (at.transA ? MATMUL_FLAGS.transA : 0) | (at.transB ? MATMUL_FLAGS.transB : 0);
+  const epilogue = {
+    BIAS: +at.bias,
+    RESIDUAL: +at.residual,
+    SAVE_PRE: +keepPre,
+    GATE: +(at.gate !== 'none'),
+    ACT: MATMUL_ACT[at.gate !== 'none' ? at.gate : at.act],
+  };
   const d: Dispatch = {
     shader: matmulShader,
     entry: tiling === 'register' ? 'mm_register' : 'mm_shared',
-    constants: tiling === 'register' ? { WG_X: wg.x, WG_Y: wg.y } : { WG_X: wg.x, WG_Y: wg.y, BK: SHARED_WG.bk },
+    constants: { WG_X: wg.x, WG_Y: wg.y, ...(tiling === 'shared' ? { BK: SHARED_WG.bk } : {}), ...epilogue },
     // Absent optional operands are bound to `a` and never read; a gate's z takes the residual's place.
     reads: [{ in: 0 }, { in: 1 }, { in: at.bias ? 2 : 0 }, { in: at.residual || at.gate !== 'none' ? (at.bias ? 3 : 2) : 0 }],
     // Without a pre-activation output, a 4-byte scratch buffer fills its binding.

@@ -134,7 +134,7 @@ export interface TuneOptions {
 }
 
 /** Bump when the kernels change enough that cached picks should be measured again. */
-const TUNE_VERSION = 1;
+const TUNE_VERSION = 2;
 const STORAGE_PREFIX = `webgpu-train/tuning/matmul/v${TUNE_VERSION}/`;
 const memory = new Map<string, MatmulTiling>();
 

@@ -21,7 +21,7 @@ import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
 import type { ShaderModuleDef } from '../src/ops/types.js';
 
 /** Activation codes (the ACT override constant). */
-export const MATMUL_ACT = { none: 0, relu: 1, gelu: 2 } as const;
+export const MATMUL_ACT = { none: 0, relu: 1, gelu: 2, silu: 3 } as const;
 
 /** Bits of the flags word. */
 export const MATMUL_FLAGS = { transA: 1, transB: 2 } as const;
@@ -104,6 +104,7 @@ fn activate(z: f32) -> f32 {
       // tanh of large arguments is inf/inf on some drivers; |x| > 15 is +-1 in f32 anyway.
       return 0.5 * z * (1.0 + tanh(clamp(GELU_K * (z + GELU_C * z * z * z), -15.0, 15.0)));
     }
+    case 3u: { return z / (1.0 + exp(-z)); }
     default: { return z; }
   }
 }
@@ -115,6 +116,10 @@ fn activate_grad(z: f32) -> f32 {
     case 2u: {
       let t = tanh(clamp(GELU_K * (z + GELU_C * z * z * z), -15.0, 15.0));
       return 0.5 * (1.0 + t) + 0.5 * z * (1.0 - t * t) * GELU_K * (1.0 + 3.0 * GELU_C * z * z);
+    }
+    case 3u: {
+      let sg = 1.0 / (1.0 + exp(-z));
+      return sg * (1.0 + z * (1.0 - sg));
     }
     default: { return 1.0; }
   }

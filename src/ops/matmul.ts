@@ -19,8 +19,8 @@
 import { DTypeError, DeviceLimitError, ShapeError, fmtShape } from '../errors.js';
 import { apply, numel, type Shape, type Tensor, type TensorSpec } from '../tensor.js';
 import { MATMUL_ACT, MATMUL_FLAGS, REGISTER_TILE, matmulShader } from '../../shaders/matmul.js';
-import { add, geluGrad, reluGrad } from './elementwise.js';
-import { geluGradDef, reluGradDef } from './unary.js';
+import { add, geluGrad, reluGrad, siluGrad } from './elementwise.js';
+import { geluGradDef, reluGradDef, siluGradDef } from './unary.js';
 import { sumToShape } from './reduce.js';
 import { reshape } from './shape.js';
 import type { Dispatch, GradContext, HostTensor, KernelEnv, KernelPlan, OpCase, OpDef } from './types.js';
@@ -53,7 +53,7 @@ export interface MatmulOptions {
   transB?: boolean;
   /** Added to every row of the product: shape (N). */
   bias?: Tensor;
-  /** Applied after the bias: 'relu' or 'gelu' (tanh form). */
+  /** Applied after the bias: 'relu', 'gelu' (tanh form) or 'silu' (x * sigmoid(x)). */
   activation?: MatmulActivation;
   /** Added after the activation: the output's shape. */
   residual?: Tensor;
@@ -265,11 +265,14 @@ const GELU_C = 0.044715;
 function activate(z: number, act: MatmulActivation): number {
   if (act === 'relu') return Math.max(z, 0);
   if (act === 'gelu') return 0.5 * z * (1 + Math.tanh(GELU_K * (z + GELU_C * z * z * z)));
+  if (act === 'silu') return z / (1 + Math.exp(-z));
   return z;
 }
 
 /** The fused derivative ops a gate stands for (their CPU references are the spec). */
-const gateDefs = { relu: reluGradDef, gelu: geluGradDef } as const;
+const gateDefs = { relu: reluGradDef, gelu: geluGradDef, silu: siluGradDef } as const;
+type Gated = keyof typeof gateDefs;
+const gateOps = { relu: reluGrad, gelu: geluGrad, silu: siluGrad } as const;
 
 function matmulCpu(ins: HostTensor[], at: MatmulAttrs): HostTensor[] {
   const [a, b] = ins;
@@ -315,7 +318,7 @@ function matmulCpu(ins: HostTensor[], at: MatmulAttrs): HostTensor[] {
   if (gate) {
     // dy * act'(z) with dy the product: the derivative op's own reference.
     const dy: HostTensor = { shape: spec.shape, dtype: 'f32', data: y };
-    return gateDefs[at.gate as 'relu' | 'gelu'].cpu([gate, dy], {});
+    return gateDefs[at.gate as Gated].cpu([gate, dy], {});
   }
   const outs: HostTensor[] = [{ shape: spec.shape, dtype: 'f32', data: y }];
   if (at.savePre && at.act !== 'none') outs.push({ shape: spec.shape, dtype: 'f32', data: z });
@@ -358,7 +361,7 @@ function gradB(a: Tensor, b: Tensor, dz: Tensor, at: MatmulAttrs): Tensor {
  * the usual case), the same product rebuilt with a gate, which the executor runs instead:
  * the original node is then never run.
  */
-function activationBackward(z: Tensor, dy: Tensor, act: 'relu' | 'gelu'): Tensor {
+function activationBackward(z: Tensor, dy: Tensor, act: Gated): Tensor {
   const src = dy.source;
   if (src.kind === 'op' && src.node.def === matmulDef) {
     const at = src.node.attrs as MatmulAttrs;
@@ -366,7 +369,7 @@ function activationBackward(z: Tensor, dy: Tensor, act: 'relu' | 'gelu'): Tensor
       return apply(matmulDef, [src.node.inputs[0], src.node.inputs[1], z], { ...at, gate: act })[0];
     }
   }
-  return act === 'relu' ? reluGrad(z, dy) : geluGrad(z, dy);
+  return gateOps[act](z, dy);
 }
 
 function matmulBackward({ inputs, outputs, attrs: at }: GradContext<MatmulAttrs>, [dy, dpre]: (Tensor | null)[]): (Tensor | null)[] {
@@ -429,6 +432,8 @@ const cases: OpCase<MatmulAttrs>[] = [
   },
   { name: 'residual only, transA', inputs: [f(6, 4), f(6, 5), f(4, 5)], attrs: with_({ transA: true, residual: true }) },
   { name: 'gelu gate, transB, batched', inputs: [f(2, 4, 5), f(7, 5), f(2, 4, 7)], attrs: with_({ transB: true, gate: 'gelu' }) },
+  { name: 'bias silu residual', inputs: [f(6, 5), f(5, 7), f(7), f(6, 7)], attrs: with_({ bias: true, act: 'silu', residual: true }) },
+  { name: 'silu gate', inputs: [f(5, 6), f(6, 3), f(5, 3)], attrs: with_({ gate: 'silu' }) },
 ];
 
 export const matmulDef: OpDef<MatmulAttrs> = {

@@ -18,7 +18,7 @@ import { testEngine } from './support/engine.js';
 
 const NN_OPS = [
   'softmax', 'softmaxBackward', 'layerNorm', 'layerNormBackward',
-  'crossEntropy', 'crossEntropyBackward', 'embedding', 'embeddingBackward',
+  'crossEntropy', 'crossEntropyBackward', 'embedding', 'embeddingBackward', 'groupNorm', 'groupNormBackward',
 ];
 
 const rand = seededRandom(7);

@@ -10,12 +10,14 @@ import { attentionOps } from './attention.js';
 import { binaryOps } from './binary.js';
 import { crossEntropyOps } from './crossentropy.js';
 import { embeddingOps } from './embedding.js';
+import { groupNormOps } from './groupnorm.js';
 import { identityOps } from './identity.js';
 import { layerNormOps } from './layernorm.js';
 import { lossOps } from './losses.js';
 import { matmulOps } from './matmul.js';
 import { randomOps } from './random.js';
 import { reduceOps } from './reduce.js';
+import { resampleOps } from './resample.js';
 import { shapeOps } from './shape.js';
 import { softmaxOps } from './softmax.js';
 import { unaryOps } from './unary.js';
@@ -26,12 +28,14 @@ export const registry: Record<string, OpDef<any>> = {
   ...binaryOps,
   ...crossEntropyOps,
   ...embeddingOps,
+  ...groupNormOps,
   ...identityOps,
   ...layerNormOps,
   ...lossOps,
   ...matmulOps,
   ...randomOps,
   ...reduceOps,
+  ...resampleOps,
   ...shapeOps,
   ...softmaxOps,
   ...unaryOps,
@@ -42,12 +46,14 @@ export * from './attention.js';
 export * from './binary.js';
 export * from './crossentropy.js';
 export * from './embedding.js';
+export * from './groupnorm.js';
 export * from './identity.js';
 export * from './layernorm.js';
 export * from './losses.js';
 export * from './matmul.js';
 export * from './random.js';
 export * from './reduce.js';
+export * from './resample.js';
 export * from './shape.js';
 export * from './softmax.js';
 export * from './unary.js';

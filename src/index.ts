@@ -35,7 +35,26 @@ export {
   type Nonlinearity, type Fans, type FanOptions, type XavierConfig, type KaimingConfig, type GptInitConfig,
 } from './nn/init.js';
 export { TrainingMetrics, kernelTimes, type StepRecord, type MetricsOptions } from './metrics.js';
-export { spirals, moons, mulberry32, type Labelled2D } from './data/toy2d.js';
+export {
+  spirals, moons, mulberry32, gaussian, swissRoll, twoMoons2D, spiral2D, ringOfGaussians, ringCentres, ringDefaults,
+  sample2D, samplers2D, modeCoverage,
+  type Labelled2D, type RingOptions, type RingSample, type Sampler2DName, type ModeCoverageOptions, type ModeCoverage,
+} from './data/toy2d.js';
+export { glyphs, glyphDefaults, type GlyphOptions, type GlyphSet } from './data/glyphs.js';
+export {
+  mmd, mmdDefaults, slicedWasserstein, slicedWassersteinDefaults, type MmdOptions, type SlicedWassersteinOptions,
+} from './eval/distance.js';
+export {
+  frechetDistance, frechetFromStats, featureStats, symmetricEigen, type FeatureStats, type SymmetricEigen,
+} from './eval/frechet.js';
+export {
+  Diffusion, diffusionConfig, diffusionDefaults, noiseSchedule, timestepTable,
+  type Denoiser, type DiffusionConfig, type NoiseSchedule, type NoiseScheduleKind, type Prediction,
+} from './models/diffusion.js';
+export {
+  DiffusionSampler, samplingTimesteps, stepCoefficients, type DiffusionSampleOptions, type SamplerKind,
+} from './models/diffusion-sampler.js';
+export { createMlpDenoiser, mlpDenoiserDefaults, type MlpDenoiserConfig } from './models/denoiser-mlp.js';
 export {
   saveCheckpoint, loadCheckpoint, CHECKPOINT_FORMAT, STATE_PREFIX,
   type CheckpointContents, type LoadOptions, type LoadedCheckpoint,

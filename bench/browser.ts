@@ -1,15 +1,17 @@
 // The browser benchmark runner: serves the repository with Vite, opens bench/index.html in
 // headless Chromium (Debian's /usr/bin/chromium, or $CHROME_PATH) on SwiftShader unless the
 // machine has a GPU, prints the page's progress and table, and writes JSON to bench/results/.
-// Usage: npm run bench [-- --sizes=256,512] [-- --adapter=swiftshader|gpu] [-- --suite=matmul|attention|gpt]
+// Usage: npm run bench [-- --sizes=256,512] [-- --adapter=swiftshader|gpu] [-- --suite=matmul|attention|gpt|diffusion]
 //        [-- --presets=tiny,mini] (the gpt suite's presets)
-//        [-- --peer=none] (the matmul and gpt suites measure TensorFlow.js in the same page unless told not to)
+//        [-- --profile=1] (the diffusion suite adds a per-kernel profile of its step, given timestamps)
+//        [-- --peer=none] (the matmul, gpt and diffusion suites measure TensorFlow.js in the same page unless told not to)
 // Not here: the suite (bench/suite.ts, run by bench/page.ts inside the page).
 
 import { launchBrowser, startPageServer, type BrowserAdapter } from '../test/support/browser.js';
 import { formatSuite, type SuiteResult } from './suite.js';
 import { formatAttentionSuite, type AttentionSuiteResult } from './attention.js';
 import { formatGptSuite, type GptSuiteResult } from './gpt.js';
+import { formatDiffusionSuite, type DiffusionSuiteResult } from './diffusion.js';
 import { saveResult } from './save.js';
 
 const arg = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
@@ -18,6 +20,7 @@ const adapter = arg('adapter') as BrowserAdapter | undefined;
 const suite = arg('suite');
 const peer = arg('peer');
 const presets = arg('presets');
+const profile = arg('profile');
 // SwiftShader needs minutes for the 1024 products of the slower tiling.
 const WAIT_MS = 1_800_000;
 
@@ -30,14 +33,23 @@ try {
   const page = await browser.browser.newPage();
   page.on('console', (m) => console.log(`  [page] ${m.text()}`));
   page.on('pageerror', (e) => console.log(`  [page error] ${e instanceof Error ? e.message : String(e)}`));
-  const query = new URLSearchParams({ ...(sizes ? { sizes } : {}), ...(suite ? { suite } : {}), ...(peer ? { peer } : {}), ...(presets ? { presets } : {}) }).toString();
+  const query = new URLSearchParams({ ...(sizes ? { sizes } : {}), ...(suite ? { suite } : {}), ...(peer ? { peer } : {}), ...(presets ? { presets } : {}), ...(profile ? { profile } : {}) }).toString();
   await page.goto(`${server.url}bench/index.html${query ? `?${query}` : ''}`);
   await page.waitForFunction(() => window.__bench !== undefined, { timeout: WAIT_MS, polling: 1000 });
   const got = (await page.evaluate(() => window.__bench))!;
   if ('error' in got) throw new Error(`the benchmark page failed: ${got.error}`);
-  const result: SuiteResult | AttentionSuiteResult | GptSuiteResult = { ...got, environment: `${version}, adapter flag: ${browser.adapter}` };
+  const result: SuiteResult | AttentionSuiteResult | GptSuiteResult | DiffusionSuiteResult = {
+    ...got,
+    environment: `${version}, adapter flag: ${browser.adapter}`,
+  };
   const table =
-    result.suite === 'attention' ? formatAttentionSuite(result) : result.suite === 'gpt' ? formatGptSuite(result) : formatSuite(result);
+    result.suite === 'attention'
+      ? formatAttentionSuite(result)
+      : result.suite === 'gpt'
+        ? formatGptSuite(result)
+        : result.suite === 'diffusion'
+          ? formatDiffusionSuite(result)
+          : formatSuite(result);
   console.log(`\n${table}\n`);
   console.log(`wrote ${await saveResult(result)}`);
 } catch (e) {

@@ -1,8 +1,9 @@
 // The Node benchmark runner: the matmul suite (or, with --suite=attention, the attention suite;
-// with --suite=gpt, the GPT training step) on Dawn (the `webgpu` package), on the machine's GPU
-// when it has one, else on SwiftShader.
-// Prints a table and writes JSON to bench/results/.
-// Usage: npm run bench:node [-- --sizes=256,512] [-- --suite=matmul|attention|gpt] [-- --presets=tiny,mini]
+// with --suite=gpt, the GPT training step; with --suite=diffusion, the 2D denoiser's training
+// step) on Dawn (the `webgpu` package), on the machine's GPU when it has one, else on SwiftShader.
+// Prints a table and writes JSON to bench/results/. No TensorFlow.js peer here (bench/browser.ts has it).
+// Usage: npm run bench:node [-- --sizes=256,512] [-- --suite=matmul|attention|gpt|diffusion] [-- --presets=tiny,mini]
+//        [-- --profile=1] (the diffusion suite adds a per-kernel profile of its step, given timestamps)
 // Not here: the suite (bench/suite.ts) or the browser runner (bench/browser.ts).
 
 import { useSwiftShaderWithoutGpu } from '../test/support/vulkan.js';
@@ -10,11 +11,13 @@ import { createEngine } from '../src/engine.js';
 import { formatSuite, runMatmulSuite, SIZES } from './suite.js';
 import { formatAttentionSuite, runAttentionSuite } from './attention.js';
 import { formatGptSuite, parseGptPresets, runGptSuite } from './gpt.js';
+import { formatDiffusionSuite, runDiffusionSuite } from './diffusion.js';
 import { saveResult } from './save.js';
 
 const sizesArg = process.argv.find((a) => a.startsWith('--sizes='));
 const sizesGiven = sizesArg ? sizesArg.slice('--sizes='.length).split(',').map(Number) : undefined;
 const suite = process.argv.find((a) => a.startsWith('--suite='))?.slice('--suite='.length) ?? 'matmul';
+const profile = process.argv.some((a) => a === '--profile' || a === '--profile=1');
 const presets = parseGptPresets(process.argv.find((a) => a.startsWith('--presets='))?.slice('--presets='.length));
 
 // Before the first adapter request: the Vulkan loader reads VK_ICD_FILENAMES once.
@@ -29,6 +32,10 @@ if (suite === 'attention') {
 } else if (suite === 'gpt') {
   const result = await runGptSuite(engine, { ...common, presets });
   console.log(`\n${formatGptSuite(result)}\n`);
+  console.log(`wrote ${await saveResult(result)}`);
+} else if (suite === 'diffusion') {
+  const result = await runDiffusionSuite(engine, { ...common, profile });
+  console.log(`\n${formatDiffusionSuite(result)}\n`);
   console.log(`wrote ${await saveResult(result)}`);
 } else {
   const result = await runMatmulSuite(engine, { ...common, sizes: sizesGiven ?? SIZES });

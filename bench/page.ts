@@ -1,19 +1,22 @@
-// The benchmark page: runs the matmul suite (or ?suite=attention, the attention suite, or
-// ?suite=gpt, the GPT training step) on navigator.gpu, shows progress and the table, and leaves
-// the result in window.__bench for Puppeteer (bench/browser.ts).
-// Query string: ?sizes=256,512 measures only those sizes; ?suite=attention|gpt picks the suite;
-// ?presets=tiny,mini the gpt suite's presets; ?peer=none leaves out TensorFlow.js, which
-// otherwise runs after the matmul and gpt suites.
+// The benchmark page: runs the matmul suite (or ?suite=attention, the attention suite,
+// ?suite=gpt, the GPT training step, or ?suite=diffusion, the 2D denoiser's training step) on
+// navigator.gpu, shows progress and the table, and leaves the result in window.__bench for
+// Puppeteer (bench/browser.ts).
+// Query string: ?sizes=256,512 measures only those sizes; ?suite=attention|gpt|diffusion picks
+// the suite; ?presets=tiny,mini the gpt suite's presets; ?profile=1 adds the diffusion step's
+// per-kernel profile (where the adapter has timestamps); ?peer=none leaves out TensorFlow.js,
+// which otherwise runs after the matmul, gpt and diffusion suites.
 // Not here: the suite (bench/suite.ts) or saving results (the runner does, from Node).
 
 import { createEngine } from '../src/engine.js';
 import { formatSuite, runMatmulSuite, SIZES, type SuiteResult } from './suite.js';
 import { formatAttentionSuite, runAttentionSuite, type AttentionSuiteResult } from './attention.js';
 import { formatGptSuite, GPT_DEFAULT_PRESETS, parseGptPresets, runGptSuite, type GptSuiteResult } from './gpt.js';
+import { formatDiffusionSuite, runDiffusionSuite, type DiffusionSuiteResult } from './diffusion.js';
 
 declare global {
   interface Window {
-    __bench?: SuiteResult | AttentionSuiteResult | GptSuiteResult | { error: string };
+    __bench?: SuiteResult | AttentionSuiteResult | GptSuiteResult | DiffusionSuiteResult | { error: string };
   }
 }
 
@@ -32,6 +35,7 @@ const sizesParam = query.get('sizes');
 const sizes = sizesParam ? sizesParam.split(',').map(Number) : undefined;
 const suite = query.get('suite') ?? 'matmul';
 const peer = query.get('peer') !== 'none';
+const profile = query.get('profile') === '1';
 
 try {
   const engine = await createEngine({ powerPreference: 'high-performance' });
@@ -43,7 +47,9 @@ try {
       ? await runAttentionSuite(engine, { ...common, sizes })
       : suite === 'gpt'
         ? await runGptSuite(engine, { ...common, presets })
-        : await runMatmulSuite(engine, { ...common, sizes: sizes ?? SIZES });
+        : suite === 'diffusion'
+          ? await runDiffusionSuite(engine, { ...common, profile })
+          : await runMatmulSuite(engine, { ...common, sizes: sizes ?? SIZES });
   engine.destroy();
   if (result.suite === 'matmul' && peer) {
     const { runTfjsPeer } = await import('./peer-tfjs.js');
@@ -53,8 +59,18 @@ try {
     const { runTfjsGptPeer } = await import('./peer-tfjs-gpt.js');
     result.peer = await runTfjsGptPeer(presets, { log });
   }
+  if (result.suite === 'diffusion' && peer) {
+    const { runTfjsDiffusionPeer } = await import('./peer-tfjs-diffusion.js');
+    result.peer = await runTfjsDiffusionPeer({ log });
+  }
   tableEl.textContent =
-    result.suite === 'attention' ? formatAttentionSuite(result) : result.suite === 'gpt' ? formatGptSuite(result) : formatSuite(result);
+    result.suite === 'attention'
+      ? formatAttentionSuite(result)
+      : result.suite === 'gpt'
+        ? formatGptSuite(result)
+        : result.suite === 'diffusion'
+          ? formatDiffusionSuite(result)
+          : formatSuite(result);
   tableEl.hidden = false;
   window.__bench = result;
 } catch (e) {

@@ -1,0 +1,266 @@
+// The diffusion training benchmark suite, shared by the Node runner (bench/node.ts) and the
+// browser page (bench/page.ts), chosen with --suite=diffusion: the 2D MLP denoiser of
+// src/models/denoiser-mlp.ts (x_t next to a 32-wide sinusoidal timestep embedding, three hidden
+// layers of 128 with SiLU, a linear head) trained by Diffusion's compiled step at batch 256 on
+// the ring of Gaussians: t drawn uniformly, the schedule gathered by t, the noise drawn on the
+// GPU, x_t formed, eps predicted, MSE, global-norm clipping and AdamW, in one plan.
+// Reports ms per step and samples per second, the GPU bytes the step holds, and, second, the
+// time to draw 1000 points with 50 DDIM steps (one plan run and read-back per step).
+// Timing runs the way a trainer does: after a warm-up, N - 1 steps queued back to back with
+// no read-back, then one that reads the loss; the wall clock around the N steps is divided by N.
+// Of three such windows the median is reported. On request, a per-kernel profile of the step
+// from GPU timestamps (where the adapter has them).
+// Not here: the TensorFlow.js peer (bench/peer-tfjs-diffusion.ts), launching anything, or writing files.
+
+import type { Engine } from '../src/engine.js';
+import type { AdapterSummary } from '../src/gpu/device.js';
+import { Diffusion } from '../src/models/diffusion.js';
+import { DiffusionSampler } from '../src/models/diffusion-sampler.js';
+import { createMlpDenoiser } from '../src/models/denoiser-mlp.js';
+import { mulberry32, sample2D } from '../src/data/toy2d.js';
+import type { DiffusionPeerMeasurement } from './peer-tfjs-diffusion.js';
+
+/** Timed windows, for the step and for sampling. */
+const WINDOWS = 3;
+
+/** The problem: the issue's target model and batch, and the sampling figure's size. */
+export const DIFFUSION_BENCH_SHAPE = {
+  batch: 256,
+  dims: 2,
+  hidden: 128,
+  layers: 3,
+  embDim: 32,
+  timesteps: 100,
+  data: 'ring',
+  samplePoints: 1000,
+  sampleSteps: 50,
+} as const;
+
+export interface DiffusionKernelTime {
+  /** The dispatch label's first word: the op (or kernel) name. */
+  kernel: string;
+  /** Dispatches with that name in one step. */
+  count: number;
+  /** Their summed GPU time in one step. */
+  ms: number;
+}
+
+export interface DiffusionMeasurement {
+  parameters: number;
+  /** Milliseconds per training step. */
+  msPerStep: number;
+  samplesPerSecond: number;
+  /** Steps timed after the warm-up, in WINDOWS windows (the median window's ms/step is reported). */
+  steps: number;
+  /** Intermediates of the compiled step after liveness reuse (Plan.stats.peakBytes). */
+  planBytes: number;
+  /** Dispatches per step (forward and backward; the optimizer's few come on top). */
+  dispatches: number;
+  /** Loss read back at the end of the median window (eps-MSE: 1 at initialisation, falls as it trains). */
+  loss: number;
+  /** Milliseconds to draw samplePoints points with sampleSteps DDIM steps (median of WINDOWS draws). */
+  msPerSample: number;
+  /** The same per DDIM step. */
+  msPerSampleStep: number;
+  /** GPU time per kernel of one step, largest first, when profiled on an adapter with timestamps. */
+  profile?: DiffusionKernelTime[];
+}
+
+export interface DiffusionSuiteResult {
+  suite: 'diffusion';
+  runner: 'node' | 'browser';
+  environment: string;
+  adapter: AdapterSummary;
+  date: string;
+  timing: 'wall clock';
+  shape: typeof DIFFUSION_BENCH_SHAPE;
+  results: DiffusionMeasurement[];
+  /** TensorFlow.js on the same model, step and machine, when the runner measured it (browser only). */
+  peer?: DiffusionPeerMeasurement[];
+}
+
+export interface DiffusionSuiteOptions {
+  runner: DiffusionSuiteResult['runner'];
+  environment: string;
+  /** Wall-clock time all timed steps should take, roughly (default 6000 ms). */
+  targetMs?: number;
+  /** Also time DDIM sampling (default true). */
+  sampling?: boolean;
+  /** Also profile one step per kernel with GPU timestamps, where the adapter has them (default false). */
+  profile?: boolean;
+  log?: (line: string) => void;
+}
+
+/** Parameters of the MLP denoiser: (D + E) H + H, (layers - 1) (H H + H), H D + D. */
+export function denoiserParameterCount(s: typeof DIFFUSION_BENCH_SHAPE = DIFFUSION_BENCH_SHAPE): number {
+  const { dims: D, hidden: H, embDim: E, layers } = s;
+  return (D + E) * H + H + (layers - 1) * (H * H + H) + H * D + D;
+}
+
+/** A fixed batch of ring points: timing does not depend on the data. */
+export function diffusionBatch(seed = 1): Float32Array {
+  return sample2D(DIFFUSION_BENCH_SHAPE.data, DIFFUSION_BENCH_SHAPE.batch, seed);
+}
+
+/** Runs `n` steps with no read-back, then one that reads; returns ms per step and the loss. */
+async function timeSteps(diffusion: Diffusion, x0: Float32Array, n: number): Promise<{ ms: number; loss: number }> {
+  const t0 = performance.now();
+  const queued: Promise<unknown>[] = [];
+  for (let i = 0; i < n; i++) queued.push(diffusion.step(x0, undefined, false));
+  const last = await diffusion.step(x0, undefined, true);
+  await Promise.all(queued);
+  return { ms: (performance.now() - t0) / (n + 1), loss: last! };
+}
+
+/** Median of WINDOWS wall-clock timings of `draw`. */
+async function medianMs(draw: () => Promise<unknown>): Promise<number> {
+  const times: number[] = [];
+  for (let w = 0; w < WINDOWS; w++) {
+    const t0 = performance.now();
+    await draw();
+    times.push(performance.now() - t0);
+  }
+  return times.sort((a, b) => a - b)[WINDOWS >> 1];
+}
+
+/** One step's dispatches timed one by one, summed by kernel name (the optimizer's are not in the plan's list). */
+async function profileStep(diffusion: Diffusion, x0: Float32Array): Promise<DiffusionKernelTime[]> {
+  const { batch, timesteps } = DIFFUSION_BENCH_SHAPE;
+  const rand = mulberry32(7);
+  const t = Int32Array.from({ length: batch }, () => Math.floor(rand() * timesteps));
+  // The first profile compiles nothing new but warms the timestamp path; the second is kept.
+  await diffusion.plan.profile({ x0, t, seed: 3 });
+  const times = await diffusion.plan.profile({ x0, t, seed: 3 });
+  const byKernel = new Map<string, DiffusionKernelTime>();
+  for (const { label, ms } of times) {
+    const kernel = label.split(' ')[0];
+    const k = byKernel.get(kernel) ?? { kernel, count: 0, ms: 0 };
+    k.count++;
+    k.ms += ms;
+    byKernel.set(kernel, k);
+  }
+  return [...byKernel.values()].sort((a, b) => b.ms - a.ms);
+}
+
+async function measure(engine: Engine, opts: DiffusionSuiteOptions): Promise<DiffusionMeasurement> {
+  const { batch, dims, hidden, layers, embDim, timesteps, samplePoints, sampleSteps } = DIFFUSION_BENCH_SHAPE;
+  const denoiser = createMlpDenoiser({ dims, hidden, layers, embDim, timesteps });
+  const diffusion = await Diffusion.create(engine, denoiser, batch);
+  const x0 = diffusionBatch();
+  let sampler: DiffusionSampler | null = null;
+  try {
+    // Warm-up: pipelines, first-use uploads and the pool's buffers.
+    const first = await timeSteps(diffusion, x0, 0);
+    await timeSteps(diffusion, x0, 1);
+    // Windows of n steps, each about targetMs / WINDOWS long; the median window is reported,
+    // as the other processes sharing a small machine come and go.
+    const targetMs = opts.targetMs ?? 6000;
+    const n = Math.max(2, Math.min(200, Math.round(targetMs / WINDOWS / Math.max(first.ms, 1e-3))));
+    const windows: { ms: number; loss: number }[] = [];
+    for (let w = 0; w < WINDOWS; w++) windows.push(await timeSteps(diffusion, x0, n - 1));
+    const timed = windows.sort((a, b) => a.ms - b.ms)[WINDOWS >> 1];
+
+    let msPerSample = NaN;
+    if (opts.sampling ?? true) {
+      sampler = await DiffusionSampler.create(engine, diffusion, samplePoints);
+      const draw = (seed: number) => sampler!.sample({ sampler: 'ddim', steps: sampleSteps, seed });
+      await draw(0); // warm-up: pipelines and staging buffers
+      let seed = 1;
+      msPerSample = await medianMs(() => draw(seed++));
+    }
+
+    const profile = opts.profile && engine.gpu.features.has('timestamp-query') ? await profileStep(diffusion, x0) : undefined;
+    return {
+      parameters: denoiserParameterCount(),
+      msPerStep: timed.ms,
+      samplesPerSecond: (batch * 1000) / timed.ms,
+      steps: n * WINDOWS,
+      planBytes: diffusion.plan.stats.peakBytes,
+      dispatches: diffusion.plan.stats.dispatches,
+      loss: timed.loss,
+      msPerSample,
+      msPerSampleStep: msPerSample / sampleSteps,
+      profile,
+    };
+  } finally {
+    sampler?.dispose();
+    diffusion.dispose();
+    for (const p of [...Object.values(denoiser.weights), ...Object.values(diffusion.emaWeights)]) engine.freeParameter(p);
+  }
+}
+
+export async function runDiffusionSuite(engine: Engine, opts: DiffusionSuiteOptions): Promise<DiffusionSuiteResult> {
+  const log = opts.log ?? (() => {});
+  const r = await measure(engine, opts);
+  const s = DIFFUSION_BENCH_SHAPE;
+  log(
+    `mlp ${s.layers}x${s.hidden} batch ${s.batch}  ${r.msPerStep.toFixed(2).padStart(8)} ms/step  ` +
+      `${Math.round(r.samplesPerSecond).toString().padStart(8)} samples/s  (${r.steps} steps, ${r.dispatches} dispatches, loss ${r.loss.toFixed(3)})`,
+  );
+  if (Number.isFinite(r.msPerSample)) {
+    log(`ddim ${s.sampleSteps} steps on ${s.samplePoints} points  ${r.msPerSample.toFixed(1)} ms  (${r.msPerSampleStep.toFixed(2)} ms per step)`);
+  }
+  if (r.profile) {
+    const total = r.profile.reduce((a, k) => a + k.ms, 0);
+    log(`profile of one step (GPU timestamps, one dispatch per pass, optimizer not included): ${total.toFixed(2)} ms in kernels`);
+    for (const k of r.profile) log(`  ${k.kernel.padEnd(28)} x${String(k.count).padEnd(3)} ${k.ms.toFixed(3).padStart(9)} ms`);
+  }
+  return {
+    suite: 'diffusion',
+    runner: opts.runner,
+    environment: opts.environment,
+    adapter: engine.gpu.adapter,
+    date: new Date().toISOString(),
+    timing: 'wall clock',
+    shape: DIFFUSION_BENCH_SHAPE,
+    results: [r],
+  };
+}
+
+/** TF.js's fastest backend against ours: [backend, its ms/step, its ms / ours], or null without a peer. */
+export function diffusionSpeedup(r: DiffusionSuiteResult): { backend: string; msPerStep: number; ratio: number } | null {
+  const ours = r.results[0];
+  const best = [...(r.peer ?? [])].sort((a, b) => a.msPerStep - b.msPerStep)[0];
+  return ours && best ? { backend: best.backend, msPerStep: best.msPerStep, ratio: best.msPerStep / ours.msPerStep } : null;
+}
+
+/**
+ * A plain-text table: ms/step, samples/s and the sampling time, TensorFlow.js's ms/step per
+ * backend and our speed-up over each when the peer ran, then the summary line against the
+ * fastest backend (the target: at least 2x).
+ */
+export function formatDiffusionSuite(r: DiffusionSuiteResult): string {
+  const a = r.adapter;
+  const s = r.shape;
+  const backends = [...new Set((r.peer ?? []).map((p) => p.backend))];
+  const lines = [
+    `Diffusion training step (MLP denoiser ${s.dims}D, ${s.layers}x${s.hidden} SiLU, t-embedding ${s.embDim}, T ${s.timesteps}, ` +
+      `batch ${s.batch}, eps-MSE, clip 1 + AdamW), ${r.runner} (${r.environment}), adapter: ` +
+      `${[a.vendor, a.architecture, a.device, a.description].filter(Boolean).join(' / ') || 'unnamed'}` +
+      `${a.isSoftware ? ' (software)' : ''}, timing: ${r.timing}, ${r.date}`,
+    [
+      'params', 'ms/step', 'samples/s', 'plan KiB', 'dispatches', `ddim${s.sampleSteps}x${s.samplePoints} ms`,
+      ...backends.flatMap((b) => [`tfjs-${b} ms/step`, 'speed-up']),
+    ].join('\t'),
+  ];
+  for (const m of r.results) {
+    const peers = backends.flatMap((b) => {
+      const p = r.peer?.find((x) => x.backend === b);
+      return p ? [p.msPerStep.toFixed(2), `${(p.msPerStep / m.msPerStep).toFixed(2)}x`] : ['-', '-'];
+    });
+    lines.push(
+      [
+        m.parameters, m.msPerStep.toFixed(2), Math.round(m.samplesPerSecond), (m.planBytes / 1024).toFixed(1), m.dispatches,
+        Number.isFinite(m.msPerSample) ? m.msPerSample.toFixed(1) : '-', ...peers,
+      ].join('\t'),
+    );
+  }
+  const best = diffusionSpeedup(r);
+  if (best) {
+    lines.push(
+      `summary: TF.js fastest backend (${best.backend}) ${best.msPerStep.toFixed(2)} ms/step / ours ${r.results[0].msPerStep.toFixed(2)} ms/step ` +
+        `= ${best.ratio.toFixed(2)}x (target: at least 2x) ${best.ratio >= 2 ? 'MET' : 'NOT MET'}`,
+    );
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,187 @@
+// The peer of the diffusion suite in the same run: the same denoiser and training step written
+// with TensorFlow.js 4.22 ops and trained on each of its backends (WebGPU, WebGL, the pure-JS
+// CPU backend) in the same page, at the shapes of bench/diffusion.ts. The step: timesteps t
+// drawn uniformly on the host and uploaded with the clean batch (as the engine feeds them),
+// sqrt(alphaBar_t) and sqrt(1 - alphaBar_t) gathered from (T, 1) tables of the same cosine
+// schedule, the noise from tf.randomNormal, x_t formed, the MLP (concat(x_t, sinusoidal table
+// gathered by t) -> three tf.fused.matMul + bias layers of 128 with SiLU as x sigmoid(x) ->
+// a linear head) predicting eps, mean squared error; gradients from tf.variableGrads, then
+// global-norm clipping to 1 and Adam (bias-corrected, no weight decay, lr 1e-3) written with
+// tf ops, as the engine's fused AdamW kernel computes it. Not tf.train.adam: it has no clipping.
+// Timing: two warm-up steps (shader compilation, uploads), then windows of steps queued back to
+// back whose last loss is read back, under the wall clock; the median window is reported, as
+// for the engine (tf.js has no timestamps of its own).
+// Browser only (WebGL needs a page). Not here: the engine's own figures (bench/diffusion.ts).
+
+import * as tf from '@tensorflow/tfjs-core';
+// tfjs-core alone has no gradient functions; the union package registers them with this import.
+import '@tensorflow/tfjs-core/dist/register_all_gradients.js';
+import '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs-backend-webgl';
+import '@tensorflow/tfjs-backend-webgpu';
+import { diffusionDefaults, noiseSchedule } from '../src/models/diffusion.js';
+import { mulberry32 } from '../src/data/toy2d.js';
+import { DIFFUSION_BENCH_SHAPE, diffusionBatch } from './diffusion.js';
+import { PEER_BACKENDS, type PeerBackend } from './peer-tfjs.js';
+
+export interface DiffusionPeerMeasurement {
+  backend: PeerBackend;
+  msPerStep: number;
+  samplesPerSecond: number;
+  /** Timed steps (after two warm-up steps), in WINDOWS windows. */
+  steps: number;
+  /** Loss read back at the end of the median window. */
+  loss: number;
+}
+
+export interface DiffusionPeerOptions {
+  /** Wall-clock time all timed steps should take per backend, roughly (default 6000 ms). */
+  targetMs?: number;
+  log?: (line: string) => void;
+}
+
+const WINDOWS = 3;
+// The engine's step: diffusionDefaults' optimizer (AdamW at lr 1e-3, no decay, clip 1) at the
+// fused optimizer's defaults for the rest.
+const opt = diffusionDefaults.optimizer;
+const LR = opt.lr as number;
+const BETA1 = 0.9;
+const BETA2 = 0.999;
+const EPS = 1e-8;
+const MAX_GRAD_NORM = opt.maxGradNorm!;
+
+let models = 0;
+
+/** The sinusoidal table of denoiser-mlp.ts (timestepTable): row t is [sin(t w_i), cos(t w_i)]. */
+function sinusoids(T: number, E: number): Float32Array {
+  const half = E / 2;
+  const data = new Float32Array(T * E);
+  for (let t = 0; t < T; t++) {
+    for (let i = 0; i < half; i++) {
+      const w = Math.exp((-Math.log(10000) * i) / half);
+      data[t * E + i] = Math.sin(t * w);
+      data[t * E + half + i] = Math.cos(t * w);
+    }
+  }
+  return data;
+}
+
+/** The denoiser's variables, the constant tables and one training step, on the current backend. */
+function buildModel() {
+  const { batch: B, dims: D, hidden: H, layers: L, embDim: E, timesteps: T } = DIFFUSION_BENCH_SHAPE;
+  const prefix = `diffusion${models++}`;
+  const vars: tf.Variable[] = [];
+  let seed = 1;
+  // He uniform for a SiLU/ReLU layer, U(-b, b) with b = sqrt(6 / fan_in), as kaimingUniform draws.
+  // In a tidy, so the initial values go once the variables hold them (variables outlive tidies).
+  const variable = (init: () => tf.Tensor, trainable: boolean, name?: string) => tf.tidy(() => tf.variable(init(), trainable, name));
+  const layer = (name: string, cin: number, cout: number) => {
+    const b = Math.sqrt(6 / cin);
+    const w = variable(() => tf.randomUniform([cin, cout], -b, b, 'float32', seed++), true, `${prefix}.${name}.weight`);
+    const bias = variable(() => tf.zeros([cout]), true, `${prefix}.${name}.bias`);
+    vars.push(w, bias);
+    return { w, bias };
+  };
+  const layers = [layer('in', D + E, H), ...Array.from({ length: L - 1 }, (_, l) => layer(`hidden.${l + 1}`, H, H)), layer('out', H, D)];
+
+  const { alphaBar } = noiseSchedule(diffusionDefaults.schedule, T);
+  const signalTable = tf.tensor2d(Float32Array.from(alphaBar, Math.sqrt), [T, 1]);
+  const noiseTable = tf.tensor2d(Float32Array.from(alphaBar, (a) => Math.sqrt(1 - a)), [T, 1]);
+  const embTable = tf.tensor2d(sinusoids(T, E), [T, E]);
+
+  const predict = (xt: tf.Tensor2D, t: tf.Tensor1D): tf.Tensor2D => {
+    let h = tf.concat2d([xt, tf.gather(embTable, t) as tf.Tensor2D], 1);
+    layers.forEach(({ w, bias }, i) => {
+      const z = tf.fused.matMul({ a: h, b: w as tf.Tensor2D, bias }) as tf.Tensor2D;
+      h = i < layers.length - 1 ? (tf.mul(z, tf.sigmoid(z)) as tf.Tensor2D) : z; // SiLU on the hidden layers
+    });
+    return h;
+  };
+
+  const moments = vars.map((p) => ({ m: variable(() => tf.zerosLike(p), false), s: variable(() => tf.zerosLike(p), false) }));
+  const rand = mulberry32(1);
+  let step = 0;
+  /** One training step on the clean batch x0 (B, D); returns the loss tensor (the caller reads or disposes it). */
+  const train = (x0Host: Float32Array): tf.Scalar =>
+    tf.tidy(() => {
+      // Fed every step, as Diffusion.step feeds x0 and t.
+      const x0 = tf.tensor2d(x0Host, [B, D]);
+      const t = tf.tensor1d(Int32Array.from({ length: B }, () => Math.min(T - 1, Math.floor(rand() * T))), 'int32');
+      const signal = tf.gather(signalTable, t); // (B, 1)
+      const noise = tf.gather(noiseTable, t);
+      const eps = tf.randomNormal([B, D]);
+      const xt = tf.add(tf.mul(x0, signal), tf.mul(eps, noise)) as tf.Tensor2D;
+      const { value, grads } = tf.variableGrads(() => tf.mean(tf.squaredDifference(predict(xt, t), eps)) as tf.Scalar, vars);
+      const gs = vars.map((p) => grads[p.name]);
+      // Summed one at a time: tf.addN of every gradient binds more storage buffers than
+      // SwiftShader allows a WebGPU pipeline (8), as the GPT peer found.
+      const norm = tf.sqrt(gs.reduce<tf.Tensor>((a, g) => tf.add(a, tf.sum(tf.square(g))), tf.scalar(0)));
+      const clip = tf.minimum(1, tf.div(MAX_GRAD_NORM, tf.add(norm, 1e-6)));
+      step++;
+      const c1 = 1 - BETA1 ** step;
+      const c2 = 1 - BETA2 ** step;
+      vars.forEach((p, i) => {
+        const g = tf.mul(gs[i], clip);
+        const { m, s } = moments[i];
+        m.assign(tf.add(tf.mul(BETA1, m), tf.mul(1 - BETA1, g)));
+        s.assign(tf.add(tf.mul(BETA2, s), tf.mul(1 - BETA2, tf.square(g))));
+        p.assign(tf.sub(p, tf.mul(LR, tf.div(tf.div(m, c1), tf.add(tf.sqrt(tf.div(s, c2)), EPS)))));
+      });
+      return value;
+    });
+
+  const dispose = () => {
+    for (const p of vars) p.dispose();
+    for (const { m, s } of moments) (m.dispose(), s.dispose());
+    signalTable.dispose();
+    noiseTable.dispose();
+    embTable.dispose();
+  };
+  return { train, dispose };
+}
+
+/** Runs `n` steps queued back to back and reads the last loss; returns ms per step and the loss. */
+async function timeSteps(train: (x0: Float32Array) => tf.Scalar, x0: Float32Array, n: number): Promise<{ ms: number; loss: number }> {
+  const t0 = performance.now();
+  let last: tf.Scalar | null = null;
+  for (let i = 0; i < n; i++) {
+    last?.dispose();
+    last = train(x0);
+  }
+  const loss = (await last!.data())[0];
+  last!.dispose();
+  return { ms: (performance.now() - t0) / n, loss };
+}
+
+async function measure(targetMs: number): Promise<{ ms: number; loss: number; steps: number }> {
+  const x0 = diffusionBatch();
+  const model = buildModel();
+  try {
+    await timeSteps(model.train, x0, 1);
+    const second = await timeSteps(model.train, x0, 1);
+    const n = Math.max(2, Math.min(200, Math.round(targetMs / WINDOWS / Math.max(second.ms, 1e-3))));
+    const windows: { ms: number; loss: number }[] = [];
+    for (let w = 0; w < WINDOWS; w++) windows.push(await timeSteps(model.train, x0, n));
+    const timed = windows.sort((a, b) => a.ms - b.ms)[WINDOWS >> 1];
+    return { ...timed, steps: n * WINDOWS };
+  } finally {
+    model.dispose();
+  }
+}
+
+/** ms per training step of TensorFlow.js on every backend it can start here. */
+export async function runTfjsDiffusionPeer(opts: DiffusionPeerOptions = {}): Promise<DiffusionPeerMeasurement[]> {
+  const log = opts.log ?? (() => {});
+  const out: DiffusionPeerMeasurement[] = [];
+  for (const backend of PEER_BACKENDS) {
+    if (!(await tf.setBackend(backend).catch(() => false))) {
+      log(`tfjs-${backend}: not available in this browser`);
+      continue;
+    }
+    await tf.ready();
+    const { ms, loss, steps } = await measure(opts.targetMs ?? 6000);
+    out.push({ backend, msPerStep: ms, samplesPerSecond: (DIFFUSION_BENCH_SHAPE.batch * 1000) / ms, steps, loss });
+    log(`tfjs-${backend.padEnd(6)} ${ms.toFixed(2).padStart(9)} ms/step  (${steps} steps after a warm-up, loss ${loss.toFixed(3)}, ${tf.memory().numTensors} tensors live)`);
+  }
+  return out;
+}

@@ -8,6 +8,7 @@ import type { OpDef } from './types.js';
 // FAMILY-IMPORTS (one line per family, kept sorted)
 import { attentionOps } from './attention.js';
 import { binaryOps } from './binary.js';
+import { convOps } from './conv.js';
 import { crossEntropyOps } from './crossentropy.js';
 import { embeddingOps } from './embedding.js';
 import { groupNormOps } from './groupnorm.js';
@@ -26,6 +27,7 @@ export const registry: Record<string, OpDef<any>> = {
   // FAMILY-SPREAD (one line per family, kept sorted)
   ...attentionOps,
   ...binaryOps,
+  ...convOps,
   ...crossEntropyOps,
   ...embeddingOps,
   ...groupNormOps,
@@ -44,6 +46,7 @@ export const registry: Record<string, OpDef<any>> = {
 // FAMILY-EXPORTS (one line per family: export * from './family.js';)
 export * from './attention.js';
 export * from './binary.js';
+export * from './conv.js';
 export * from './crossentropy.js';
 export * from './embedding.js';
 export * from './groupnorm.js';

@@ -1,0 +1,376 @@
+// 2D convolution in NCHW and the ops its gradients are made of: conv2d (x, w) -> y,
+// conv2dBackwardInput (dy, w) -> dx and conv2dBackwardWeight (x, dy) -> dw; and convTranspose2d,
+// which is conv2dBackwardInput under another name (its forward is that op's kernel, its
+// gradients are conv2d and conv2dBackwardWeight). All three products are linear in each input,
+// so each one's gradients are again these ops and second derivatives come for free.
+// One relation defines them all (the CPU references walk it): output pixel (i, j) of channel o
+// reads x[n, c, i s - p + a, j s - p + b] through tap w[o, c, a, b].
+// Not here: a bias (add it with broadcast add), dilation, groups, or the nn.Conv2d module;
+// WGSL in shaders/conv.ts.
+
+import { DTypeError, ShapeError, fmtShape } from '../errors.js';
+import { apply, type Tensor, type TensorSpec } from '../tensor.js';
+import { CONV_BLOCK, convShader } from '../../shaders/conv.js';
+import { grid1d } from './grid.js';
+import type { Dispatch, HostTensor, KernelEnv, KernelPlan, OpDef } from './types.js';
+
+export interface Conv2dAttrs {
+  /** Step between output pixels, in input pixels (both axes). */
+  stride: number;
+  /** Zeros added on every side of the input (both axes). */
+  padding: number;
+}
+
+export interface Conv2dBackwardInputAttrs extends Conv2dAttrs {
+  /** The input's height and width: stride rounding loses them from dy's shape. */
+  H: number;
+  W: number;
+}
+
+export interface Conv2dBackwardWeightAttrs extends Conv2dAttrs {
+  /** Kernel height and width. */
+  kh: number;
+  kw: number;
+}
+
+export interface ConvTranspose2dAttrs extends Conv2dAttrs {
+  /** Rows and columns added at the bottom and right of the output, below stride (default 0). */
+  outputPadding: number;
+}
+
+/** Every size of one convolution, named as for conv2d: x (N, C, H, W), w (O, C, kh, kw), y (N, O, Ho, Wo). */
+interface Geo {
+  N: number; C: number; H: number; W: number; O: number; kh: number; kw: number;
+  Ho: number; Wo: number; s: number; p: number;
+}
+
+const outSize = (size: number, k: number, { stride, padding }: Conv2dAttrs) => Math.floor((size + 2 * padding - k) / stride) + 1;
+
+function checkAttrs(op: string, at: Conv2dAttrs, extra: Record<string, number> = {}): void {
+  const bad = (what: string, v: number, min: number) => {
+    if (!Number.isInteger(v) || v < min) throw new ShapeError(`${op}: ${what} must be an integer >= ${min}, got ${v}.`);
+  };
+  bad('stride', at.stride, 1);
+  bad('padding', at.padding, 0);
+  for (const [k, v] of Object.entries(extra)) bad(k, v, k === 'outputPadding' ? 0 : 1);
+}
+
+function check4d(op: string, what: string, layout: string, t: TensorSpec): number[] {
+  if (t.dtype !== 'f32') throw new DTypeError(`${op}: ${what} must be f32, got ${t.dtype} ${fmtShape(t.shape)}. Convert it with cast(x, 'f32').`);
+  if (t.shape.length !== 4) {
+    throw new ShapeError(`${op}: ${what} must be 4-D ${layout}, got ${fmtShape(t.shape)}. Reshape it first (a single image is [1, C, H, W]).`);
+  }
+  return [...t.shape];
+}
+
+/** The geometry of conv2d(x, w), checked; `op` and the names are for messages. */
+function geometry(op: string, x: TensorSpec, w: TensorSpec, at: Conv2dAttrs, names = ['x', 'w']): Geo {
+  const [N, C, H, W] = check4d(op, names[0], '(N, C, H, W)', x);
+  const [O, Cw, kh, kw] = check4d(op, names[1], '(O, C, kh, kw)', w);
+  if (C !== Cw) {
+    throw new ShapeError(`${op}: ${names[0]} ${fmtShape(x.shape)} has ${C} channels but ${names[1]} ${fmtShape(w.shape)} expects ${Cw} (dim 1 of (O, C, kh, kw)).`);
+  }
+  const Ho = outSize(H, kh, at);
+  const Wo = outSize(W, kw, at);
+  if (Ho < 1 || Wo < 1) {
+    throw new ShapeError(`${op}: a ${kh}x${kw} kernel does not fit ${names[0]} ${fmtShape(x.shape)} with padding ${at.padding}; pad more or use a smaller kernel.`);
+  }
+  return { N, C, H, W, O, kh, kw, Ho, Wo, s: at.stride, p: at.padding };
+}
+
+/** Checks that dy is conv2d's output shape for geometry g. */
+function checkDy(op: string, dy: TensorSpec, g: Geo, what = 'dy'): void {
+  const want = [g.N, g.O, g.Ho, g.Wo];
+  if (fmtShape(check4d(op, what, '(N, O, Ho, Wo)', dy)) !== fmtShape(want)) {
+    throw new ShapeError(`${op}: ${what} ${fmtShape(dy.shape)} must be ${fmtShape(want)}, the conv2d output for input [${g.N},${g.C},${g.H},${g.W}], kernel ${g.kh}x${g.kw}, stride ${g.s}, padding ${g.p}.`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// CPU reference: one walk over every (output pixel, tap) pair that lands inside x.
+
+function walk(g: Geo, visit: (xi: number, wi: number, yi: number) => void): void {
+  for (let n = 0; n < g.N; n++) for (let o = 0; o < g.O; o++) for (let i = 0; i < g.Ho; i++) for (let j = 0; j < g.Wo; j++) {
+    const yi = ((n * g.O + o) * g.Ho + i) * g.Wo + j;
+    for (let c = 0; c < g.C; c++) for (let a = 0; a < g.kh; a++) for (let b = 0; b < g.kw; b++) {
+      const h = i * g.s - g.p + a;
+      const w = j * g.s - g.p + b;
+      if (h < 0 || h >= g.H || w < 0 || w >= g.W) continue;
+      visit(((n * g.C + c) * g.H + h) * g.W + w, ((o * g.C + c) * g.kh + a) * g.kw + b, yi);
+    }
+  }
+}
+
+const host = (shape: number[], data: Float64Array): HostTensor[] => [{ shape, dtype: 'f32', data }];
+
+function forwardCpu(x: HostTensor, w: HostTensor, g: Geo): HostTensor[] {
+  const [xs, ws, y] = [x.data, w.data, new Float64Array(g.N * g.O * g.Ho * g.Wo)];
+  walk(g, (xi, wi, yi) => (y[yi] += xs[xi] * ws[wi]));
+  return host([g.N, g.O, g.Ho, g.Wo], y);
+}
+
+function backwardInputCpu(dy: HostTensor, w: HostTensor, g: Geo): HostTensor[] {
+  const [ds, ws, dx] = [dy.data, w.data, new Float64Array(g.N * g.C * g.H * g.W)];
+  walk(g, (xi, wi, yi) => (dx[xi] += ds[yi] * ws[wi]));
+  return host([g.N, g.C, g.H, g.W], dx);
+}
+
+function backwardWeightCpu(x: HostTensor, dy: HostTensor, g: Geo): HostTensor[] {
+  const [xs, ds, dw] = [x.data, dy.data, new Float64Array(g.O * g.C * g.kh * g.kw)];
+  walk(g, (xi, wi, yi) => (dw[wi] += xs[xi] * ds[yi]));
+  return host([g.O, g.C, g.kh, g.kw], dw);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Kernels
+
+const WG = 64;
+const B = CONV_BLOCK;
+/** Invocations conv_bwd_weight aims for before it splits dy's rows into chunks. */
+const WEIGHT_TARGET = { software: 512, gpu: 16384 };
+
+/** The words every conv kernel's uniform starts with. */
+const uniform = (g: Geo) => [g.kh, g.kw, g.s, g.p, g.N, g.C, g.H, g.W, g.O, g.Ho, g.Wo];
+
+function forwardKernel(g: Geo, env: KernelEnv): KernelPlan {
+  const blocks = Math.ceil((g.N * g.Ho * g.Wo) / B);
+  const tiles = blocks * Math.ceil(g.O / B);
+  const d: Dispatch = {
+    shader: convShader, entry: 'conv_fwd', constants: { WG },
+    reads: [{ in: 0 }, { in: 1 }], writes: [{ out: 0 }],
+    params: [...uniform(g), blocks, tiles],
+    workgroups: grid1d(tiles, WG, env.limits.maxComputeWorkgroupsPerDimension),
+  };
+  return { dispatches: [d] };
+}
+
+function backwardInputKernel(g: Geo, env: KernelEnv): KernelPlan {
+  // Pixels of one phase (h = ph + S i, w = pw + S j) in blocks of 2 rows x 4 columns.
+  const HQ = Math.ceil(Math.ceil(g.H / g.s) / 2);
+  const JQ = Math.ceil(Math.ceil(g.W / g.s) / 4);
+  const tiles = JQ * g.s * HQ * g.s * g.N * Math.ceil(g.C / B);
+  const d: Dispatch = {
+    shader: convShader, entry: 'conv_bwd_input', constants: { WG },
+    reads: [{ in: 0 }, { in: 1 }], writes: [{ out: 0 }],
+    params: [...uniform(g), HQ, JQ, tiles],
+    workgroups: grid1d(tiles, WG, env.limits.maxComputeWorkgroupsPerDimension),
+  };
+  return { dispatches: [d] };
+}
+
+function backwardWeightKernel(g: Geo, env: KernelEnv): KernelPlan {
+  const [CQ, OQ, rows] = [Math.ceil(g.C / B), Math.ceil(g.O / B), g.N * g.Ho];
+  const perChunk = CQ * OQ * g.kh * g.kw;
+  // Enough invocations to fill the device; each chunk adds one pass over dw in the final sum.
+  const want = Math.ceil((env.isSoftware ? WEIGHT_TARGET.software : WEIGHT_TARGET.gpu) / perChunk);
+  const R = Math.ceil(rows / Math.max(1, Math.min(rows, want)));
+  const chunks = Math.ceil(rows / R);
+  const size = g.O * g.C * g.kh * g.kw;
+  const max = env.limits.maxComputeWorkgroupsPerDimension;
+  const tiles = perChunk * chunks;
+  const partial: Dispatch = {
+    shader: convShader, entry: 'conv_bwd_weight', constants: { WG },
+    reads: [{ in: 0 }, { in: 1 }], writes: [chunks === 1 ? { out: 0 } : { tmp: 0 }],
+    params: [...uniform(g), CQ, OQ, R, tiles],
+    workgroups: grid1d(tiles, WG, max),
+  };
+  if (chunks === 1) return { dispatches: [partial] };
+  const sum: Dispatch = {
+    shader: convShader, entry: 'conv_sum_chunks', constants: { WG },
+    reads: [{ tmp: 0 }], writes: [{ out: 0 }], params: [size, chunks], workgroups: grid1d(size, WG, max),
+  };
+  return { tmp: [chunks * size * 4], dispatches: [partial, sum] };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The ops. Each hook rebuilds the geometry from the specs (cheap; `shape` has checked them).
+
+const f32 = (...shape: number[]): TensorSpec => ({ shape, dtype: 'f32' });
+
+export const conv2dDef: OpDef<Conv2dAttrs> = {
+  name: 'conv2d',
+  shape: ([x, w], at) => {
+    checkAttrs('conv2d', at);
+    const g = geometry('conv2d', x, w, at);
+    return [f32(g.N, g.O, g.Ho, g.Wo)];
+  },
+  kernel: ([x, w], _outs, at, env) => forwardKernel(geometry('conv2d', x, w, at), env),
+  cpu: ([x, w], at) => forwardCpu(x, w, geometry('conv2d', x, w, at)),
+  backward: ({ inputs: [x, w], attrs: { stride, padding } }, [dy]) => [
+    x.requiresGrad ? conv2dBackwardInput(dy!, w, { H: x.shape[2], W: x.shape[3], stride, padding }) : null,
+    w.requiresGrad ? conv2dBackwardWeight(x, dy!, { kh: w.shape[2], kw: w.shape[3], stride, padding }) : null,
+  ],
+  cases: [
+    { inputs: [f32(1, 1, 5, 5), f32(1, 1, 3, 3)], attrs: { stride: 1, padding: 0 } },
+    { inputs: [f32(2, 3, 7, 7), f32(5, 3, 3, 3)], attrs: { stride: 1, padding: 1 } },
+    // Stride 2 over an odd size: the last row and column of x are never read.
+    { inputs: [f32(2, 3, 8, 7), f32(5, 3, 3, 3)], attrs: { stride: 2, padding: 0 } },
+    { inputs: [f32(2, 3, 7, 7), f32(5, 3, 3, 3)], attrs: { stride: 2, padding: 1 } },
+    { inputs: [f32(1, 3, 8, 8), f32(5, 3, 1, 1)], attrs: { stride: 1, padding: 0 } },
+    { inputs: [f32(2, 2, 7, 7), f32(3, 2, 1, 1)], attrs: { stride: 2, padding: 0 } },
+    // A DCGAN discriminator layer (kernel 4, stride 2, padding 1), and its last layer (4x4 -> 1x1).
+    { inputs: [f32(2, 3, 8, 8), f32(5, 3, 4, 4)], attrs: { stride: 2, padding: 1 } },
+    { inputs: [f32(2, 5, 4, 4), f32(1, 5, 4, 4)], attrs: { stride: 1, padding: 0 } },
+    // A non-square kernel on a non-square image; channels that are not multiples of a block.
+    { inputs: [f32(1, 2, 6, 5), f32(3, 2, 3, 2)], attrs: { stride: 1, padding: 1 } },
+    { inputs: [f32(2, 9, 5, 6), f32(7, 9, 3, 3)], attrs: { stride: 1, padding: 1 } },
+    // More output channels than one 8-channel block.
+    { inputs: [f32(1, 2, 4, 5), f32(10, 2, 3, 3)], attrs: { stride: 1, padding: 1 } },
+  ],
+};
+
+/** Cross-correlation of x (N, C, H, W) with w (O, C, kh, kw): (N, O, Ho, Wo), Ho = floor((H + 2 padding - kh) / stride) + 1. */
+export function conv2d(x: Tensor, w: Tensor, { stride = 1, padding = 0 }: Partial<Conv2dAttrs> = {}): Tensor {
+  return apply(conv2dDef, [x, w], { stride, padding })[0];
+}
+
+// ---------------------------------------------------------------------------------------------
+// conv2dBackwardInput: dx (N, C, H, W) from dy (N, O, Ho, Wo) and w (O, C, kh, kw)
+
+function backwardInputGeo(op: string, [dy, w]: TensorSpec[], at: Conv2dBackwardInputAttrs, names = ['dy', 'w']): Geo {
+  checkAttrs(op, at, { H: at.H, W: at.W });
+  const [N] = check4d(op, names[0], '(N, O, Ho, Wo)', dy);
+  const [O, C] = check4d(op, names[1], '(O, C, kh, kw)', w);
+  const g = geometry(op, f32(N, C, at.H, at.W), w, at, [`the input ${fmtShape([N, C, at.H, at.W])}`, names[1]]);
+  if (dy.shape[1] !== O) {
+    throw new ShapeError(`${op}: ${names[0]} ${fmtShape(dy.shape)} has ${dy.shape[1]} channels but ${names[1]} ${fmtShape(w.shape)} expects ${O} (its dim 0).`);
+  }
+  checkDy(op, dy, g, names[0]);
+  return g;
+}
+
+export const conv2dBackwardInputDef: OpDef<Conv2dBackwardInputAttrs> = {
+  name: 'conv2dBackwardInput',
+  shape: (ins, at) => {
+    const g = backwardInputGeo('conv2dBackwardInput', ins, at);
+    return [f32(g.N, g.C, g.H, g.W)];
+  },
+  kernel: (ins, _outs, at, env) => backwardInputKernel(backwardInputGeo('conv2dBackwardInput', ins, at), env),
+  cpu: ([dy, w], at) => backwardInputCpu(dy, w, backwardInputGeo('conv2dBackwardInput', [dy, w], at)),
+  // dx is linear in dy (its adjoint is conv2d) and in w (the weight gradient, dx's gradient as x).
+  backward: ({ inputs: [dy, w], attrs: { stride, padding } }, [g]) => [
+    dy.requiresGrad ? conv2d(g!, w, { stride, padding }) : null,
+    w.requiresGrad ? conv2dBackwardWeight(g!, dy, { kh: w.shape[2], kw: w.shape[3], stride, padding }) : null,
+  ],
+  cases: [
+    { inputs: [f32(2, 5, 4, 4), f32(5, 3, 3, 3)], attrs: { H: 7, W: 7, stride: 2, padding: 1 } },
+    // H = 8 with stride 2 gives the same dy as H = 7: the last row of dx gets no tap from row 3.
+    { inputs: [f32(2, 4, 4, 4), f32(4, 3, 3, 3)], attrs: { H: 8, W: 7, stride: 2, padding: 1 } },
+    { inputs: [f32(1, 5, 8, 8), f32(5, 3, 1, 1)], attrs: { H: 8, W: 8, stride: 1, padding: 0 } },
+    { inputs: [f32(2, 3, 4, 4), f32(3, 2, 4, 4)], attrs: { H: 8, W: 8, stride: 2, padding: 1 } },
+    { inputs: [f32(1, 6, 5, 6), f32(6, 5, 3, 3)], attrs: { H: 5, W: 6, stride: 1, padding: 1 } },
+    // More input channels than one 8-channel block.
+    { inputs: [f32(1, 2, 3, 3), f32(2, 10, 3, 3)], attrs: { H: 5, W: 5, stride: 2, padding: 1 } },
+  ],
+};
+
+/** The input gradient of conv2d: dx (N, C, H, W) from dy (N, O, Ho, Wo) and w (O, C, kh, kw). */
+export function conv2dBackwardInput(dy: Tensor, w: Tensor, attrs: Conv2dBackwardInputAttrs): Tensor {
+  return apply(conv2dBackwardInputDef, [dy, w], attrs)[0];
+}
+
+// ---------------------------------------------------------------------------------------------
+// conv2dBackwardWeight: dw (O, C, kh, kw) from x (N, C, H, W) and dy (N, O, Ho, Wo)
+
+function backwardWeightGeo(op: string, [x, dy]: TensorSpec[], at: Conv2dBackwardWeightAttrs): Geo {
+  checkAttrs(op, at, { kh: at.kh, kw: at.kw });
+  const [, C] = check4d(op, 'x', '(N, C, H, W)', x);
+  const [, O] = check4d(op, 'dy', '(N, O, Ho, Wo)', dy);
+  const g = geometry(op, x, f32(O, C, at.kh, at.kw), at, ['x', `the kernel ${fmtShape([O, C, at.kh, at.kw])}`]);
+  checkDy(op, dy, g);
+  return g;
+}
+
+export const conv2dBackwardWeightDef: OpDef<Conv2dBackwardWeightAttrs> = {
+  name: 'conv2dBackwardWeight',
+  shape: (ins, at) => {
+    const g = backwardWeightGeo('conv2dBackwardWeight', ins, at);
+    return [f32(g.O, g.C, g.kh, g.kw)];
+  },
+  kernel: (ins, _outs, at, env) => backwardWeightKernel(backwardWeightGeo('conv2dBackwardWeight', ins, at), env),
+  cpu: ([x, dy], at) => backwardWeightCpu(x, dy, backwardWeightGeo('conv2dBackwardWeight', [x, dy], at)),
+  // dw is linear in x (its adjoint is the input gradient with dw's gradient as the kernel) and in
+  // dy (conv2d of x with that kernel).
+  backward: ({ inputs: [x, dy], attrs: { stride, padding } }, [g]) => [
+    x.requiresGrad ? conv2dBackwardInput(dy, g!, { H: x.shape[2], W: x.shape[3], stride, padding }) : null,
+    dy.requiresGrad ? conv2d(x, g!, { stride, padding }) : null,
+  ],
+  cases: [
+    { inputs: [f32(2, 3, 7, 7), f32(2, 5, 4, 4)], attrs: { kh: 3, kw: 3, stride: 2, padding: 1 } },
+    { inputs: [f32(2, 3, 7, 7), f32(2, 5, 7, 7)], attrs: { kh: 3, kw: 3, stride: 1, padding: 1 } },
+    { inputs: [f32(1, 3, 8, 8), f32(1, 5, 8, 8)], attrs: { kh: 1, kw: 1, stride: 1, padding: 0 } },
+    { inputs: [f32(2, 2, 8, 8), f32(2, 3, 4, 4)], attrs: { kh: 4, kw: 4, stride: 2, padding: 1 } },
+    // More than one 8-channel block of each.
+    { inputs: [f32(1, 9, 3, 4), f32(1, 10, 3, 4)], attrs: { kh: 3, kw: 3, stride: 1, padding: 1 } },
+    // One row of dy: a single chunk, written straight to dw.
+    { inputs: [f32(1, 3, 3, 3), f32(1, 5, 1, 1)], attrs: { kh: 3, kw: 3, stride: 1, padding: 0 } },
+  ],
+};
+
+/** The weight gradient of conv2d: dw (O, C, kh, kw) from x (N, C, H, W) and dy (N, O, Ho, Wo). */
+export function conv2dBackwardWeight(x: Tensor, dy: Tensor, attrs: Conv2dBackwardWeightAttrs): Tensor {
+  return apply(conv2dBackwardWeightDef, [x, dy], attrs)[0];
+}
+
+// ---------------------------------------------------------------------------------------------
+// convTranspose2d: x (N, Cin, H, W), w (Cin, Cout, kh, kw) -> (N, Cout, Ho, Wo),
+// Ho = (H - 1) stride - 2 padding + kh + outputPadding. It is conv2dBackwardInput with x as dy
+// and the output as the conv's input (PyTorch's weight layout is exactly conv2d's (O, C, ...)).
+
+function transposeAttrs(op: string, [x, w]: TensorSpec[], at: ConvTranspose2dAttrs): Conv2dBackwardInputAttrs {
+  checkAttrs(op, at, { outputPadding: at.outputPadding });
+  if (at.outputPadding >= at.stride) {
+    throw new ShapeError(`${op}: outputPadding ${at.outputPadding} must be below stride ${at.stride}.`);
+  }
+  const [, , H, W] = check4d(op, 'x', '(N, Cin, H, W)', x);
+  const [, , kh, kw] = check4d(op, 'w', '(Cin, Cout, kh, kw)', w);
+  const size = (n: number, k: number) => (n - 1) * at.stride - 2 * at.padding + k + at.outputPadding;
+  if (size(H, kh) < 1 || size(W, kw) < 1) {
+    throw new ShapeError(`${op}: x ${fmtShape(x.shape)} with a ${kh}x${kw} kernel, stride ${at.stride} and padding ${at.padding} gives an empty output; use less padding.`);
+  }
+  return { H: size(H, kh), W: size(W, kw), stride: at.stride, padding: at.padding };
+}
+
+const asInputGrad = (ins: TensorSpec[], at: ConvTranspose2dAttrs) =>
+  backwardInputGeo('convTranspose2d', ins, transposeAttrs('convTranspose2d', ins, at), ['x', 'w']);
+
+export const convTranspose2dDef: OpDef<ConvTranspose2dAttrs> = {
+  name: 'convTranspose2d',
+  shape: (ins, at) => {
+    const g = asInputGrad(ins, at);
+    return [f32(g.N, g.C, g.H, g.W)];
+  },
+  kernel: (ins, _outs, at, env) => backwardInputKernel(asInputGrad(ins, at), env),
+  cpu: ([x, w], at) => backwardInputCpu(x, w, asInputGrad([x, w], at)),
+  // As conv2dBackwardInput's: the gradient reaching the output plays the conv's input.
+  backward: ({ inputs: [x, w], attrs: { stride, padding } }, [dy]) => [
+    x.requiresGrad ? conv2d(dy!, w, { stride, padding }) : null,
+    w.requiresGrad ? conv2dBackwardWeight(dy!, x, { kh: w.shape[2], kw: w.shape[3], stride, padding }) : null,
+  ],
+  cases: [
+    // A DCGAN generator layer: kernel 4, stride 2, padding 1 doubles the size (8x8 -> 16x16).
+    { inputs: [f32(1, 2, 8, 8), f32(2, 3, 4, 4)], attrs: { stride: 2, padding: 1, outputPadding: 0 } },
+    { inputs: [f32(2, 4, 3, 3), f32(4, 5, 4, 4)], attrs: { stride: 2, padding: 1, outputPadding: 0 } },
+    // Its first layer: a 1x1 latent to 4x4.
+    { inputs: [f32(2, 5, 1, 1), f32(5, 3, 4, 4)], attrs: { stride: 1, padding: 0, outputPadding: 0 } },
+    { inputs: [f32(1, 3, 3, 3), f32(3, 2, 3, 3)], attrs: { stride: 1, padding: 0, outputPadding: 0 } },
+    { inputs: [f32(2, 3, 3, 4), f32(3, 5, 3, 3)], attrs: { stride: 2, padding: 1, outputPadding: 1 } },
+    { inputs: [f32(2, 3, 4, 4), f32(3, 2, 1, 1)], attrs: { stride: 2, padding: 0, outputPadding: 1 } },
+  ],
+};
+
+/** Transposed convolution (the gradient of conv2d with respect to its input, as a layer): PyTorch's layout and sizes. */
+export function convTranspose2d(
+  x: Tensor,
+  w: Tensor,
+  { stride = 1, padding = 0, outputPadding = 0 }: Partial<ConvTranspose2dAttrs> = {},
+): Tensor {
+  return apply(convTranspose2dDef, [x, w], { stride, padding, outputPadding })[0];
+}
+
+export const convOps = {
+  conv2d: conv2dDef,
+  conv2dBackwardInput: conv2dBackwardInputDef,
+  conv2dBackwardWeight: conv2dBackwardWeightDef,
+  convTranspose2d: convTranspose2dDef,
+};

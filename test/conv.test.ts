@@ -1,0 +1,94 @@
+// Checks of the convolution ops that the registry's small cases cannot express: layers large
+// enough to span several register blocks in every dimension and several weight-gradient chunks,
+// a 1x1 convolution against the matmul it is, bit-identical weight gradients across runs, and
+// the errors that name the op, the shapes and the way out.
+// Not here: per-op GPU-vs-CPU and finite-difference checks on small cases (test/ops.test.ts).
+
+import { describe, expect, it } from 'vitest';
+import { ShapeError } from '../src/errors.js';
+import {
+  conv2d, conv2dBackwardInput, conv2dBackwardWeight, conv2dBackwardInputDef, conv2dBackwardWeightDef,
+  conv2dDef, convTranspose2d, convTranspose2dDef, matmul, reshape,
+} from '../src/ops/index.js';
+import type { HostTensor, OpDef } from '../src/ops/types.js';
+import { constant, type Tensor } from '../src/tensor.js';
+import { seededRandom } from './support/opchecks.js';
+import { testEngine } from './support/engine.js';
+
+const rand = seededRandom(11);
+
+function host(...shape: number[]): HostTensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  return { shape, dtype: 'f32', data: Float64Array.from({ length: n }, () => Math.fround(rand() * 2 - 1)) };
+}
+
+const toTensor = (h: HostTensor): Tensor => constant(h.data, h.shape);
+
+async function expectMatchesCpu<A extends object>(def: OpDef<A>, ins: HostTensor[], attrs: A, run: (ts: Tensor[]) => Tensor) {
+  const engine = await testEngine();
+  const [want] = def.cpu(ins, attrs);
+  const out = run(ins.map(toTensor));
+  expect(out.shape).toEqual(want.shape);
+  const [got] = await engine.run([out]);
+  let worst = 0;
+  for (let i = 0; i < got.length; i++) worst = Math.max(worst, Math.abs(got[i] - want.data[i]) / (1 + Math.abs(want.data[i])));
+  expect(worst).toBeLessThan(1e-4);
+}
+
+describe('conv layers spanning several blocks', () => {
+  // 3 x 6 x 5 = 90 output pixels and 19 channels: tails in both block dimensions.
+  const geo = { stride: 2, padding: 1 };
+  it('conv2d', async () => {
+    await expectMatchesCpu(conv2dDef, [host(3, 13, 11, 9), host(19, 13, 3, 3)], geo, ([x, w]) => conv2d(x, w, geo));
+  });
+  it('conv2dBackwardInput', async () => {
+    const at = { ...geo, H: 11, W: 9 };
+    await expectMatchesCpu(conv2dBackwardInputDef, [host(3, 19, 6, 5), host(19, 13, 3, 3)], at, ([dy, w]) => conv2dBackwardInput(dy, w, at));
+  });
+  it('conv2dBackwardWeight, over several chunks of rows', async () => {
+    const at = { ...geo, kh: 3, kw: 3 };
+    await expectMatchesCpu(conv2dBackwardWeightDef, [host(9, 13, 11, 9), host(9, 19, 6, 5)], at, ([x, dy]) => conv2dBackwardWeight(x, dy, at));
+  });
+  it('convTranspose2d as in a DCGAN generator (kernel 4, stride 2, padding 1)', async () => {
+    const at = { stride: 2, padding: 1, outputPadding: 0 };
+    await expectMatchesCpu(convTranspose2dDef, [host(2, 17, 8, 8), host(17, 11, 4, 4)], at, ([x, w]) => convTranspose2d(x, w, at));
+  });
+});
+
+describe('conv2d', () => {
+  it('with a 1x1 kernel is a matmul over channels', async () => {
+    const engine = await testEngine();
+    const [N, C, O, H, W] = [3, 20, 17, 5, 7];
+    const x = toTensor(host(N, C, H, W));
+    const w = toTensor(host(O, C, 1, 1));
+    const viaMatmul = reshape(matmul(reshape(w, [O, C]), reshape(x, [N, C, H * W])), [N, O, H, W]);
+    const [a, b] = await engine.run([conv2d(x, w), viaMatmul]);
+    for (let i = 0; i < a.length; i++) expect(a[i]).toBeCloseTo(b[i], 5);
+  });
+
+  it('gives bit-identical weight gradients on every run (no float atomics)', async () => {
+    const engine = await testEngine();
+    const x = toTensor(host(8, 5, 9, 9));
+    const dy = toTensor(host(8, 6, 9, 9));
+    const dw = conv2dBackwardWeight(x, dy, { kh: 3, kw: 3, stride: 1, padding: 1 });
+    const [first] = await engine.run([dw]);
+    const [second] = await engine.run([dw]);
+    expect(Array.from(second)).toEqual(Array.from(first));
+  });
+
+  it('names the op, the shapes and the way out when shapes do not fit', () => {
+    const t = (...shape: number[]) => constant(new Float32Array(shape.reduce((a, b) => a * b, 1)), shape);
+    expect(() => conv2d(t(2, 3, 8, 8), t(5, 4, 3, 3))).toThrow(ShapeError);
+    expect(() => conv2d(t(2, 3, 8, 8), t(5, 4, 3, 3))).toThrow(/conv2d: x \[2, ?3, ?8, ?8\] has 3 channels but w \[5, ?4, ?3, ?3\] expects 4/);
+    expect(() => conv2d(t(3, 8, 8), t(5, 3, 3, 3))).toThrow(/conv2d: x must be 4-D \(N, C, H, W\).*Reshape/);
+    expect(() => conv2d(t(1, 3, 2, 2), t(5, 3, 3, 3))).toThrow(/conv2d: a 3x3 kernel does not fit x .* padding 0/);
+    expect(() => conv2d(t(1, 3, 8, 8), t(5, 3, 3, 3), { stride: 0 })).toThrow(/conv2d: stride must be an integer >= 1, got 0/);
+    expect(() => conv2dBackwardInput(t(1, 5, 4, 4), t(5, 3, 3, 3), { H: 9, W: 9, stride: 1, padding: 0 })).toThrow(
+      /conv2dBackwardInput: dy \[1, ?5, ?4, ?4\] must be \[1, ?5, ?7, ?7\]/,
+    );
+    expect(() => convTranspose2d(t(1, 3, 4, 4), t(3, 2, 4, 4), { stride: 2, padding: 1, outputPadding: 2 })).toThrow(
+      /convTranspose2d: outputPadding 2 must be below stride 2/,
+    );
+    expect(() => convTranspose2d(t(1, 3, 4, 4), t(4, 2, 4, 4))).toThrow(/convTranspose2d: x \[1, ?3, ?4, ?4\] has 3 channels but w/);
+  });
+});

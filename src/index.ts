@@ -55,6 +55,7 @@ export {
   DiffusionSampler, samplingTimesteps, stepCoefficients, type DiffusionSampleOptions, type SamplerKind,
 } from './models/diffusion-sampler.js';
 export { createMlpDenoiser, mlpDenoiserDefaults, type MlpDenoiserConfig } from './models/denoiser-mlp.js';
+export { createUnet, unetDefaults, unetParameterCount, type UnetConfig } from './models/unet.js';
 export { ImageScorer, imageScorerDefaults, type ImageScorerConfig, type ImageScores } from './eval/image-scores.js';
 export {
   saveCheckpoint, loadCheckpoint, CHECKPOINT_FORMAT, STATE_PREFIX,

@@ -11,7 +11,7 @@ import { gptPresets } from '../../src/models/gpt.js';
 import type { MetricsEvent, TrainerApi, TrainerEvent, TrainerInfo } from '../../src/worker/protocol.js';
 import { createTrainerClient } from '../../src/worker/client.js';
 import { clearMessage, downloadBytes, fmtMs, fmtNum, probeWebGPU, showMessage } from '../shared/ui.js';
-import { LiveChart } from './charts.js';
+import { LiveChart } from '../shared/live-chart.js';
 import { savedTrainerConfig, needsOtherModel } from './checkpoint.js';
 import { Controls } from './controls.js';
 import { AttentionHeatmap } from './heatmap.js';

@@ -13,16 +13,30 @@ export interface Labelled2D {
   classes: number;
 }
 
-/** A small seeded uniform generator (mulberry32). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
+/**
+ * A small seeded uniform generator (mulberry32) whose whole state is one 32-bit word, so a
+ * checkpoint can store it and a resumed run draws exactly what the original would have.
+ */
+export class SeededRandom {
+  state: number;
+  constructor(seed: number) {
+    this.state = seed >>> 0;
+  }
+
+  /** Uniform in [0, 1). */
+  next(): number {
+    this.state = (this.state + 0x6d2b79f5) >>> 0;
+    let t = this.state;
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  }
+}
+
+/** The same generator as a function. */
+export function mulberry32(seed: number): () => number {
+  const g = new SeededRandom(seed);
+  return () => g.next();
 }
 
 /** One standard normal draw (Box-Muller) from a uniform generator. */

@@ -17,7 +17,7 @@ import { mse } from '../ops/losses.js';
 import { randomNormal } from '../ops/random.js';
 import { reshape } from '../ops/shape.js';
 import { constant, input, parameter, type Tensor } from '../tensor.js';
-import { mulberry32 } from '../data/toy2d.js';
+import { SeededRandom } from '../data/toy2d.js';
 
 export type NoiseScheduleKind = 'linear' | 'cosine';
 export type Prediction = 'eps' | 'v';
@@ -127,7 +127,8 @@ export class Diffusion {
   readonly emaWeights: Record<string, Tensor>;
   /** Training steps run. */
   steps = 0;
-  private rand: () => number;
+  /** Draws timesteps, dropped labels and noise seeds; its `state` goes into checkpoints. */
+  readonly rng: SeededRandom;
 
   private constructor(
     readonly engine: Engine,
@@ -142,7 +143,7 @@ export class Diffusion {
   ) {
     this.schedule = noiseSchedule(config.schedule, denoiser.timesteps);
     this.emaWeights = emaWeights;
-    this.rand = mulberry32(seed);
+    this.rng = new SeededRandom(seed);
   }
 
   /**
@@ -188,11 +189,11 @@ export class Diffusion {
   async step(x0: Float32Array, labels?: Int32Array, read = true): Promise<number | null> {
     const { batch, denoiser } = this;
     const T = denoiser.timesteps;
-    const t = Int32Array.from({ length: batch }, () => Math.min(T - 1, Math.floor(this.rand() * T)));
-    const feeds: Feeds = { x0, t, seed: (this.rand() * 2 ** 31) | 0 };
+    const t = Int32Array.from({ length: batch }, () => Math.min(T - 1, Math.floor(this.rng.next() * T)));
+    const feeds: Feeds = { x0, t, seed: (this.rng.next() * 2 ** 31) | 0 };
     if (denoiser.classes > 0) {
       if (!labels || labels.length !== batch) throw new InputError(`Diffusion.step: a conditional model needs ${batch} labels, got ${labels?.length ?? 'none'}.`);
-      feeds['label'] = labels.map((l) => (this.rand() < this.config.labelDrop ? denoiser.classes : l));
+      feeds['label'] = labels.map((l) => (this.rng.next() < this.config.labelDrop ? denoiser.classes : l));
     }
     this.steps++;
     const out = await this.plan.run(feeds, read ? ['loss'] : []);

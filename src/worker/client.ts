@@ -6,15 +6,11 @@
 // Not here: the trainer (trainer.ts), the page's UI (demos/transformer).
 
 import * as Comlink from 'comlink';
-import { fromWireError, type TrainerApi, type TrainerEvent, type WireThrow } from './protocol.js';
+import { catchWire, type TrainerApi, type TrainerEvent } from './protocol.js';
 
 export interface TrainerClient extends TrainerApi {
   /** Stops the worker at once (its GPU memory goes with it). */
   terminate(): void;
-}
-
-function isWireThrow(e: unknown): e is WireThrow {
-  return typeof e === 'object' && e !== null && 'wireError' in e && typeof (e as WireThrow).wireError?.name === 'string';
 }
 
 /**
@@ -27,12 +23,8 @@ export function createTrainerClient(endpoint?: Comlink.Endpoint): TrainerClient 
   const call =
     <K extends keyof TrainerApi>(name: K) =>
     async (...args: Parameters<TrainerApi[K]>): Promise<Awaited<ReturnType<TrainerApi[K]>>> => {
-      try {
-        const fn = remote[name] as unknown as (...a: unknown[]) => Promise<Awaited<ReturnType<TrainerApi[K]>>>;
-        return await fn(...args);
-      } catch (e) {
-        throw isWireThrow(e) ? fromWireError(e.wireError) : e;
-      }
+      const fn = remote[name] as unknown as (...a: unknown[]) => Promise<Awaited<ReturnType<TrainerApi[K]>>>;
+      return catchWire(fn(...args));
     };
   return {
     create: call('create'),

@@ -37,7 +37,7 @@ import { input } from '../tensor.js';
 import { openAutosave, type AutosaveStore } from './autosave.js';
 import { HYPER_KEYS, prepareData, samplerSeed, scheduleOf, trainerConfig, type SessionData } from './trainer-config.js';
 import {
-  toWireError, type AttentionMap, type AutosaveBackend, type AutosaveInfo, type EvalRecord, type Hyper, type SampleOptions,
+  Listeners, toWireError, yieldToEventLoop, type AttentionMap, type AutosaveBackend, type AutosaveInfo, type EvalRecord, type Hyper, type SampleOptions,
   type StepSummary, type TrainerApi, type TrainerConfig, type TrainerEvent, type TrainerInfo, type TrainerState,
 } from './protocol.js';
 
@@ -72,24 +72,6 @@ interface Session extends SessionData {
   lossCount: number;
 }
 
-// A message to ourselves: a macrotask, so the page's messages get through between steps, without
-// the 4 ms that browsers add to chained setTimeout(0) calls (a whole step on a fast GPU).
-let channel: MessageChannel | null = null;
-const waiting: (() => void)[] = [];
-
-/** Resolves on the next turn of the event loop. */
-function yieldToEventLoop(): Promise<void> {
-  if (typeof setImmediate === 'function') return new Promise((resolve) => setImmediate(resolve));
-  if (!channel) {
-    channel = new MessageChannel();
-    channel.port1.onmessage = () => waiting.shift()?.();
-  }
-  return new Promise((resolve) => {
-    waiting.push(resolve);
-    channel!.port2.postMessage(null);
-  });
-}
-
 const now = () => performance.now();
 
 export class Trainer implements TrainerApi {
@@ -99,8 +81,7 @@ export class Trainer implements TrainerApi {
   private readonly inFlight: number;
   private s: Session | null = null;
   private schedule: Schedule = () => 0;
-  private listeners = new Map<number, (e: TrainerEvent) => void>();
-  private nextListener = 1;
+  private listeners = new Listeners<TrainerEvent>();
   /** Operations on the GPU state run one after another: a loop step, a sample, an import. */
   private lock: Promise<unknown> = Promise.resolve();
   /** Submitted steps whose results are not back yet, oldest first. */
@@ -492,9 +473,7 @@ export class Trainer implements TrainerApi {
   }
 
   async subscribe(listener: (event: TrainerEvent) => void): Promise<number> {
-    const id = this.nextListener++;
-    this.listeners.set(id, listener);
-    return id;
+    return this.listeners.add(listener);
   }
 
   async unsubscribe(id: number): Promise<void> {
@@ -502,15 +481,7 @@ export class Trainer implements TrainerApi {
   }
 
   private emit(e: TrainerEvent): void {
-    for (const [id, l] of this.listeners) {
-      try {
-        // Across comlink the call returns a promise that rejects once the page is gone.
-        const r = l(e) as unknown;
-        if (r instanceof Promise) r.catch(() => this.listeners.delete(id));
-      } catch {
-        this.listeners.delete(id);
-      }
-    }
+    this.listeners.emit(e);
   }
 
   /** Sends the waiting metrics now, or arms a timer for when the interval allows it. */

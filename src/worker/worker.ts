@@ -8,7 +8,7 @@
 
 import * as Comlink from 'comlink';
 import { Trainer } from './trainer.js';
-import { toWireError, type TrainerApi, type WireThrow } from './protocol.js';
+import { throwWire, type TrainerApi } from './protocol.js';
 
 /** The TrainerApi methods, each wrapped so that a rejection crosses the boundary with its fields. */
 const METHODS = [
@@ -22,12 +22,8 @@ export function exposeTrainer(trainer: Trainer, endpoint: Comlink.Endpoint): voi
     METHODS.map((name) => [
       name,
       async (...args: unknown[]) => {
-        try {
-          const result = await (trainer[name] as (...a: unknown[]) => Promise<unknown>).apply(trainer, args);
-          return result instanceof Uint8Array ? Comlink.transfer(result, [result.buffer]) : result;
-        } catch (e) {
-          throw { wireError: toWireError(e) } satisfies WireThrow;
-        }
+        const result = await throwWire(() => (trainer[name] as (...a: unknown[]) => Promise<unknown>).apply(trainer, args));
+        return result instanceof Uint8Array ? Comlink.transfer(result, [result.buffer]) : result;
       },
     ]),
   );

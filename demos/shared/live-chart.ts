@@ -1,8 +1,8 @@
-// The live line charts of the transformer page, drawn by uPlot: loss (train and validation),
-// learning rate, gradient norm, and speed (tokens per second and step time). Points arrive in
+// The live line charts of the demo pages, drawn by uPlot (loss, learning rate, gradient norm,
+// speed, ...): one x axis of steps, any number of series. Points arrive in
 // batches from the worker's metric events; a chart redraws at most a few times per second, on
 // an animation frame, however fast they come, so the page stays responsive.
-// Not here: where the numbers come from (the worker) or the rest of the page (main.ts).
+// Not here: where the numbers come from (the workers) or the rest of each page.
 
 /// <reference types="vite/client" />
 import uPlot from 'uplot';

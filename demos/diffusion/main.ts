@@ -1,0 +1,373 @@
+// The diffusion demo page: a denoising diffusion model learns a 2D point cloud in a Web Worker
+// (src/worker/diffusion-*.ts) while this page draws its samples against held-out data, the
+// learned denoising field, an animation of samples denoising from noise to data, and live charts
+// of the loss and of sample quality. The page only sends requests and draws what comes back:
+// every step, sample and checkpoint is computed in the worker, so the main thread stays free.
+// Leaves a small read-only view in window.__demo for the browser test.
+// Not here: the form (controls.ts), the canvases (plane.ts), the sparse charts (charts.ts), the
+// per-step chart (demos/transformer/charts.ts), the session (src/worker/diffusion-session.ts).
+
+import { createDiffusionClient } from '../../src/worker/diffusion-client.js';
+import {
+  PLANE_EXTENT, type DiffusionApi, type DiffusionEvent, type DiffusionInfo, type FieldEvent, type SamplesEvent,
+} from '../../src/worker/diffusion-protocol.js';
+import { clearMessage, downloadBytes, fmtCount, fmtMs, fmtNum, probeWebGPU, showMessage } from '../shared/ui.js';
+import { LiveChart } from '../shared/live-chart.js';
+import { SparseChart } from '../shared/sparse-chart.js';
+import { Controls } from './controls.js';
+import { DenoisePlayer, PlaneView } from './plane.js';
+
+const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
+
+const facts = $('facts');
+const banner = $('message');
+const startBtn = $<HTMLButtonElement>('start');
+const stepBtn = $<HTMLButtonElement>('step');
+const resetBtn = $<HTMLButtonElement>('reset');
+const saveBtn = $<HTMLButtonElement>('save');
+const loadBtn = $<HTMLButtonElement>('load');
+const loadFile = $<HTMLInputElement>('load-file');
+const sampleBtn = $<HTMLButtonElement>('sample-now');
+const playBtn = $<HTMLButtonElement>('play');
+const fieldT = $<HTMLInputElement>('field-t');
+const showField = $<HTMLInputElement>('show-field');
+const fieldStyle = $<HTMLSelectElement>('field-style');
+const stateLine = $('state');
+
+let info: DiffusionInfo | null = null;
+/** True while a request that replaces the model (create, reset, load) is in flight. */
+let busy = false;
+let lastSamples: SamplesEvent | null = null;
+let lastField: FieldEvent | null = null;
+/** Smoothed loss (a bias-corrected moving average) and how many steps it has seen. */
+let smooth = { value: 0, n: 0 };
+
+const plane = new PlaneView($<HTMLCanvasElement>('plane'), PLANE_EXTENT);
+const anim = new PlaneView($<HTMLCanvasElement>('anim'), PLANE_EXTENT);
+const player = new DenoisePlayer(anim, $<HTMLInputElement>('frame'), $('anim-readout'), (playing) => (playBtn.textContent = playing ? 'Stop' : 'Play'));
+const charts = {
+  loss: new LiveChart({
+    host: $('chart-loss'),
+    yLabel: 'loss (MSE)',
+    series: [
+      { label: 'loss', color: '#93c5fd' },
+      { label: 'smoothed', color: '#1d4ed8' },
+    ],
+  }),
+  quality: new SparseChart({
+    host: $('chart-quality'),
+    yLabel: 'MMD²',
+    rightLabel: 'sliced W₂',
+    log: { floor: 1e-5 },
+    series: [
+      { label: 'MMD²', color: '#7c3aed' },
+      { label: 'sliced Wasserstein', color: '#0891b2', scale: 'right' },
+    ],
+  }),
+  modes: new SparseChart({
+    host: $('chart-modes'),
+    yLabel: 'modes covered',
+    rightLabel: '% near a mode',
+    yRange: [0, 8.5],
+    rightRange: [0, 105],
+    series: [
+      { label: 'modes covered', color: '#059669', format: (v) => `${v} of 8` },
+      { label: 'near a mode', color: '#d97706', scale: 'right', format: (v) => `${v.toFixed(1)}%` },
+    ],
+  }),
+};
+
+// A read-only window on the run for the browser test: numbers only; the test drives the page
+// through its controls like a user.
+const view = {
+  ready: false, steps: 0, firstLoss: NaN, lastLoss: NaN, stepLoss: NaN,
+  samples: 0, samplesStep: -1, samplesKey: '', quality: null as { mmd: number; slicedWasserstein: number } | null,
+  fields: 0, frames: 0, info: null as DiffusionInfo | null,
+};
+(window as unknown as { __demo: typeof view }).__demo = view;
+
+const probe = await probeWebGPU();
+if (!probe.ok) {
+  facts.textContent = 'No WebGPU in this browser.';
+  showMessage(banner, 'error', probe.message);
+  for (const el of document.querySelectorAll<HTMLInputElement | HTMLButtonElement | HTMLSelectElement>('input, button, select')) el.disabled = true;
+} else {
+  facts.textContent = `Adapter: ${probe.adapterName}. Starting the training worker…`;
+  await run();
+}
+
+async function run(): Promise<void> {
+  const api: DiffusionApi = createDiffusionClient();
+  await api.subscribe(onEvent);
+  const controls = new Controls({
+    onModelChange: () => void rebuild(),
+    onHyperChange: (h) => void attempt(() => api.setHyper(h).then(setInfo), 'Could not change the setting'),
+  });
+
+  /** Runs a request, showing a failure in words; undefined when it failed. */
+  async function attempt<T>(fn: () => Promise<T>, context: string): Promise<T | undefined> {
+    try {
+      return await fn();
+    } catch (e) {
+      showMessage(banner, 'error', explain(e, context));
+      return undefined;
+    }
+  }
+
+  async function rebuild(): Promise<void> {
+    await whileBusy('Building the model…', async () => {
+      const created = await attempt(() => api.create(controls.config()), 'Could not build the model');
+      if (!created) return;
+      clearMessage(banner);
+      await startOver(created);
+    });
+  }
+
+  startBtn.addEventListener('click', () => {
+    if (info?.state === 'running') void attempt(() => api.pause().then(setInfo), 'Could not pause');
+    else void attempt(() => api.start(), 'Could not start');
+  });
+  stepBtn.addEventListener('click', () =>
+    void attempt(async () => {
+      const r = await api.step(1);
+      view.stepLoss = r.loss;
+      stateLine.textContent = `Paused at step ${r.step}: that step's loss was ${fmtNum(r.loss, 5)}.`;
+    }, 'Could not run a step'),
+  );
+  resetBtn.addEventListener('click', () =>
+    void whileBusy('Resetting…', async () => {
+      const r = await attempt(() => api.reset(), 'Could not reset');
+      if (r) await startOver(r);
+    }),
+  );
+  saveBtn.addEventListener('click', () =>
+    void attempt(async () => {
+      const bytes = await api.exportCheckpoint();
+      downloadBytes(bytes, `diffusion-${info?.config?.dataset ?? 'model'}-step${info?.step ?? 0}.safetensors`);
+    }, 'Could not save a checkpoint'),
+  );
+  loadBtn.addEventListener('click', () => loadFile.click());
+  loadFile.addEventListener('change', () => {
+    const file = loadFile.files?.[0];
+    loadFile.value = '';
+    if (!file) return;
+    void whileBusy(`Loading ${file.name}…`, async () => {
+      const bytes = new Uint8Array(await file.arrayBuffer());
+      // The worker builds the model the file was saved from; a file that fails leaves the current one.
+      const r = await attempt(() => api.importCheckpoint(bytes), `${file.name} was not loaded`);
+      if (!r) return;
+      await startOver(r);
+      if (r.config) controls.show(r.config);
+      showMessage(banner, 'info', `Loaded ${file.name}: ${datasetName(r)} at step ${r.step}. Start to continue training from there.`);
+    });
+  });
+  sampleBtn.addEventListener('click', () => void attempt(() => api.sample(), 'Could not sample'));
+  playBtn.addEventListener('click', () => void play());
+  showField.addEventListener('change', () => plane.setField(showField.checked ? lastField : null));
+  fieldT.addEventListener('input', () => requestField(fieldT.valueAsNumber));
+  fieldStyle.addEventListener('change', () => {
+    plane.fieldStyle = fieldStyle.value as PlaneView['fieldStyle'];
+    plane.draw();
+  });
+
+  async function play(): Promise<void> {
+    if (player.playing) return player.stop();
+    const f = player.loaded;
+    const c = info?.config;
+    if (!f || !c || f.step !== info!.step || f.sampler !== c.sampler || f.frames.length - 1 !== c.sampleSteps) {
+      playBtn.disabled = true;
+      playBtn.textContent = 'Sampling…';
+      const fresh = await attempt(() => api.frames(), 'Could not draw the frames');
+      playBtn.disabled = false;
+      playBtn.textContent = 'Play';
+      if (!fresh) return;
+      player.set(fresh);
+      view.frames++;
+    }
+    player.play();
+  }
+
+  // One field request at a time; while one runs, only the slider's latest position waits.
+  let wantedT: number | null = null;
+  let fieldBusy = false;
+  async function requestField(t: number): Promise<void> {
+    wantedT = t;
+    showReadout();
+    if (fieldBusy || !info || info.state === 'empty') return;
+    fieldBusy = true;
+    while (wantedT !== null) {
+      const want = wantedT;
+      wantedT = null;
+      const f = await attempt(() => api.field(want), 'Could not compute the field');
+      if (f) onField(f);
+    }
+    fieldBusy = false;
+  }
+
+  function onEvent(e: DiffusionEvent): void {
+    switch (e.type) {
+      case 'status':
+        setInfo(e.info);
+        break;
+      case 'metrics':
+        for (const r of e.steps) {
+          if (Number.isFinite(r.loss)) {
+            smooth = { value: smooth.value * 0.97 + r.loss * 0.03, n: smooth.n + 1 };
+            if (!Number.isFinite(view.firstLoss)) view.firstLoss = r.loss;
+            view.lastLoss = r.loss;
+          }
+          charts.loss.push(r.step, [r.loss, smooth.n ? smooth.value / (1 - 0.97 ** smooth.n) : null]);
+        }
+        if (e.steps.length) {
+          const last = e.steps[e.steps.length - 1];
+          view.steps = last.step;
+          stateLine.textContent =
+            `${info?.state === 'running' ? 'Training' : 'Paused'}: step ${last.step}, loss ${fmtNum(last.loss, 4)}, ${fmtMs(last.stepMs)} per step.`;
+        }
+        break;
+      case 'samples':
+        lastSamples = e;
+        plane.setPoints(e.points);
+        view.samples++;
+        view.samplesStep = e.step;
+        view.samplesKey = fingerprint(e.points);
+        showReadout();
+        break;
+      case 'quality':
+        charts.quality.push(e.step, [e.mmd, e.slicedWasserstein]);
+        if (e.modes) charts.modes.push(e.step, [e.modes.covered, 100 * e.modes.nearMode]);
+        view.quality = { mmd: e.mmd, slicedWasserstein: e.slicedWasserstein };
+        break;
+      case 'field':
+        onField(e);
+        break;
+      case 'error':
+        showMessage(banner, 'error', explain(e.error, 'Training stopped'));
+        break;
+    }
+  }
+
+  function onField(f: FieldEvent): void {
+    lastField = f;
+    view.fields++;
+    if (showField.checked) plane.setField(f);
+    showReadout();
+  }
+
+  function showReadout(): void {
+    const parts: string[] = [];
+    if (lastSamples) parts.push(`samples at step ${lastSamples.step} (${lastSamples.sampler.toUpperCase()}, ${lastSamples.steps} steps)`);
+    const f = lastField;
+    if (f) {
+      const pending = wantedT !== null && wantedT !== f.t ? ` (t = ${wantedT} coming)` : '';
+      parts.push(`field at t = ${f.t}: signal √ᾱ = ${Math.sqrt(f.alphaBar).toFixed(3)}, noise √(1−ᾱ) = ${Math.sqrt(1 - f.alphaBar).toFixed(3)}${pending}`);
+    }
+    $('plane-readout').textContent = parts.join(' · ');
+  }
+
+  function setInfo(next: DiffusionInfo): void {
+    info = next;
+    view.info = next;
+    facts.innerHTML = describe(next);
+    const running = next.state === 'running';
+    startBtn.textContent = running ? 'Pause' : next.step > 0 ? 'Resume' : 'Start';
+    const ready = next.state !== 'empty' && !busy;
+    startBtn.disabled = !ready;
+    stepBtn.disabled = !ready || running;
+    resetBtn.disabled = !ready;
+    saveBtn.disabled = !ready || running;
+    loadBtn.disabled = busy || running;
+    sampleBtn.disabled = !ready;
+    playBtn.disabled = !ready && !player.playing;
+    controls.lockModel(running || busy);
+    if (next.config) {
+      fieldT.max = String(next.config.timesteps - 1);
+      $<HTMLInputElement>('sample-steps').max = String(next.config.timesteps);
+      $('modes-section').hidden = next.modes === 0;
+    }
+    if (!running || busy) stateLine.textContent = busy ? stateLine.textContent : next.state === 'paused' ? `Paused at step ${next.step}.` : 'No model yet.';
+    view.ready = ready;
+  }
+
+  /** Disables the controls while a model-replacing request runs. */
+  async function whileBusy(label: string, fn: () => Promise<void>): Promise<void> {
+    busy = true;
+    stateLine.textContent = label;
+    if (info) setInfo(info);
+    else for (const b of [startBtn, stepBtn, resetBtn, saveBtn, loadBtn]) b.disabled = true;
+    try {
+      await fn();
+    } finally {
+      busy = false;
+      const now = await api.info().catch(() => info);
+      if (now) setInfo(now);
+    }
+  }
+
+  /** A new model: the charts and pictures start over, with its held-out data. */
+  async function startOver(next: DiffusionInfo): Promise<void> {
+    for (const c of Object.values(charts)) c.clear();
+    smooth = { value: 0, n: 0 };
+    lastSamples = null;
+    Object.assign(view, { steps: next.step, firstLoss: NaN, lastLoss: NaN, samples: 0, samplesStep: -1, samplesKey: '', quality: null });
+    plane.setPoints(null);
+    player.clear('Press Play to draw a sample and watch it form, step by step.');
+    setInfo(next);
+    const held = await attempt(() => api.heldOutPoints(), 'Could not fetch the held-out data');
+    plane.setData(held ?? null);
+    anim.setData(held ?? null);
+    // The field follows the slider: ask for its t now (the worker's first field uses its default).
+    void requestField(Math.min(fieldT.valueAsNumber, (next.config?.timesteps ?? 100) - 1));
+  }
+
+  await rebuild();
+}
+
+function datasetName(i: DiffusionInfo): string {
+  const names: Record<string, string> = { swissroll: 'swiss roll', moons: 'two moons', ring: 'ring of Gaussians', spirals: 'two spirals' };
+  return i.config ? names[i.config.dataset] ?? i.config.dataset : 'the model';
+}
+
+/** The line under the title: what runs where, and how big it is. */
+function describe(i: DiffusionInfo): string {
+  if (i.state === 'empty' || !i.config) return `Adapter: ${escape(i.adapter || 'not known yet')}.`;
+  const c = i.config;
+  return [
+    `Adapter: <b>${escape(i.adapter)}</b>${i.isSoftware ? ' (emulated on the CPU: expect slow steps)' : ''}`,
+    `denoiser: <b>${fmtCount(i.parameterCount)}</b> parameters (MLP, ${c.layers} × ${c.hidden})`,
+    `<b>T = ${c.timesteps}</b>, ${c.schedule} schedule, predicts ${c.prediction === 'eps' ? 'ε' : 'v'}`,
+    `data: ${datasetName(i)}, <b>${c.trainPoints.toLocaleString('en-US')}</b> training points`,
+    `step <b>${i.step}</b>`,
+  ].join(' · ');
+}
+
+/** A failure in words for the banner: what went wrong and, where the error says, what to do. */
+function explain(e: unknown, context: string): string {
+  const err = e as { name?: string; message?: string; reason?: string };
+  const message = err?.message ?? String(e);
+  const lead = context ? `${context}: ` : '';
+  switch (err?.name) {
+    case 'WebGPUUnavailableError':
+      return `${lead}WebGPU is not available in the training worker. ${message}`;
+    case 'CheckpointError':
+      return ['missing', 'unexpected', 'shape', 'name', 'metadata'].includes(err.reason ?? '')
+        ? `${lead}the checkpoint does not fit a diffusion model of this page. ${message}`
+        : `${lead}the file is not a valid checkpoint (a .safetensors file saved by this page). ${message}`;
+    case 'DeviceLostError':
+      return `${lead}the GPU was lost (a driver reset, or the tab was in the background too long). Reload the page. ${message}`;
+    default:
+      return `${lead}${message}`;
+  }
+}
+
+/** A short exact fingerprint of a point set (FNV-1a over its bytes), for the browser test. */
+function fingerprint(p: Float32Array): string {
+  const b = new Uint8Array(p.buffer, p.byteOffset, p.byteLength);
+  let h = 0x811c9dc5;
+  for (let i = 0; i < b.length; i++) h = Math.imul(h ^ b[i], 0x01000193);
+  return `${p.length / 2}:${(h >>> 0).toString(16)}`;
+}
+
+function escape(s: string): string {
+  return s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
+}

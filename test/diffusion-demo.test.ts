@@ -1,0 +1,236 @@
+// The diffusion demo page, end to end in headless Chromium on SwiftShader, with small sizes from
+// the query string (200 points per sample, 10 sampler steps, a 9 x 9 field, batch 64): the page
+// builds the model in its worker and draws a first sample and field; trains a few dozen steps
+// through its Start button while the loss falls, samples and quality figures follow and the main
+// thread stays free; plays the denoising animation; recomputes the field at the slider's t;
+// saves a checkpoint through the Save button (a real download), reloads the page, changes the
+// dataset, loads the file through the Load button and gets the saved model back (its dataset,
+// step and exactly the same samples); and refuses a corrupt or truncated checkpoint with a
+// message while the model in memory stays as it was. Also: the message without WebGPU.
+// Not here: the session in Node (the model's own tests are test/diffusion.test.ts).
+
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Page } from 'puppeteer-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { collectLogs, launchBrowser, startPageServer, type LaunchedBrowser, type PageServer } from './support/browser.js';
+
+const QUERY = '?dataset=ring&sampleCount=200&heldOut=200&sampleSteps=10&sampleEvery=10&fieldGrid=9&batch=64&metricsIntervalMs=200';
+const STEPS = 30;
+/** Longest main-thread task (longtask entries) accepted while training, in ms. */
+const MAX_TASK_MS = 50;
+
+interface DemoView {
+  ready: boolean;
+  steps: number;
+  firstLoss: number;
+  lastLoss: number;
+  samples: number;
+  samplesStep: number;
+  samplesKey: string;
+  quality: { mmd: number; slicedWasserstein: number } | null;
+  fields: number;
+  frames: number;
+  info: { state: string; step: number; parameterCount: number; config: { dataset: string; sampleSteps: number } } | null;
+}
+
+/** The page's window with what the page and this test leave on it (no global augmentation: the transformer's test has its own __demo). */
+type DemoWindow = Window & { __demo?: DemoView; __longTasks?: number[] };
+
+let server: PageServer;
+let browser: LaunchedBrowser;
+let page: Page;
+let logs: string[];
+let downloads: string;
+const timings: Record<string, number> = {};
+
+const demo = (): Promise<DemoView> => page.evaluate(() => (window as DemoWindow).__demo!);
+
+async function waitFor(what: string, fn: string, timeout = 60_000): Promise<void> {
+  try {
+    await page.waitForFunction(fn, { timeout, polling: 100 });
+  } catch (e) {
+    const banner = await page.$eval('#message', (el) => el.textContent).catch(() => '');
+    throw new Error(`${what}: ${(e as Error).message}. Banner: ${banner}. Console:\n${logs.join('\n')}`);
+  }
+}
+
+/** Opens the page and waits for the model, its first sample and its first field. */
+async function openPage(): Promise<void> {
+  const t0 = performance.now();
+  await page.goto(`${server.url}demos/diffusion/index.html${QUERY}`);
+  await waitFor('the model was not built', 'window.__demo?.ready === true && window.__demo.samples >= 1 && window.__demo.fields >= 1', 120_000);
+  timings.build ??= performance.now() - t0;
+}
+
+async function setField(id: string, value: string, event = 'change'): Promise<void> {
+  await page.$eval(`#${id}`, (el, v, ev) => {
+    (el as HTMLInputElement).value = v;
+    el.dispatchEvent(new Event(ev));
+  }, value, event);
+}
+
+/** Pixels of a canvas that are clearly coloured (not white, grey or the grid). */
+function colouredPixels(id: string): Promise<number> {
+  return page.$eval(`#${id}`, (c) => {
+    const canvas = c as HTMLCanvasElement;
+    const d = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height).data;
+    let n = 0;
+    for (let i = 0; i < d.length; i += 4) if (Math.max(d[i], d[i + 1], d[i + 2]) - Math.min(d[i], d[i + 1], d[i + 2]) > 60) n++;
+    return n;
+  });
+}
+
+beforeAll(async () => {
+  server = await startPageServer();
+  browser = await launchBrowser({ adapter: 'swiftshader' });
+  downloads = await mkdtemp(join(tmpdir(), 'webgpu-train-diffusion-'));
+  page = await browser.browser.newPage();
+  await page.setViewport({ width: 1300, height: 1000 });
+  logs = collectLogs(page);
+  const cdp = await page.createCDPSession();
+  await cdp.send('Browser.setDownloadBehavior', { behavior: 'allow', downloadPath: downloads });
+  await page.evaluateOnNewDocument(() => {
+    const w = window as DemoWindow;
+    w.__longTasks = [];
+    new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) w.__longTasks!.push(e.duration);
+    }).observe({ type: 'longtask', buffered: true });
+  });
+}, 120_000);
+
+afterAll(async () => {
+  console.log(`diffusion demo timings (ms): ${JSON.stringify(Object.fromEntries(Object.entries(timings).map(([k, v]) => [k, Math.round(v)])))}`);
+  await browser?.close();
+  await server?.close();
+  if (downloads) await rm(downloads, { recursive: true, force: true });
+});
+
+describe('diffusion demo page (headless Chromium, SwiftShader)', () => {
+  let saved = '';
+  let savedStep = 0;
+  let savedKey = '';
+
+  it('builds the model and draws held-out data, a first sample and the field', async () => {
+    await openPage();
+    const v = await demo();
+    expect(v.info?.state).toBe('paused');
+    expect(v.info?.config.dataset).toBe('ring');
+    expect(v.info?.parameterCount).toBe(37_762); // (2+32)·128+128 + 2·(128·128+128) + 128·2+2
+    expect(await page.$eval('#facts', (el) => el.textContent)).toMatch(/Adapter:.*37\.76K parameters/);
+    expect(await page.$eval('#modes-section', (el) => (el as HTMLElement).hidden)).toBe(false);
+    expect(await colouredPixels('plane')).toBeGreaterThan(200); // blue samples and orange arrows
+  });
+
+  it('says what to enable in a browser without WebGPU', async () => {
+    const bare = await browser.browser.newPage();
+    try {
+      await bare.evaluateOnNewDocument(() => Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined }));
+      await bare.goto(`${server.url}demos/diffusion/index.html`);
+      await bare.waitForFunction("document.querySelector('#message.error')", { timeout: 30_000 });
+      expect(await bare.$eval('#message', (el) => el.textContent)).toMatch(/no WebGPU/);
+      expect(await bare.$eval('#start', (el) => (el as HTMLButtonElement).disabled)).toBe(true);
+    } finally {
+      await bare.close();
+    }
+  });
+
+  it('trains: the loss falls, samples and quality follow, the main thread stays free', async () => {
+    await page.evaluate(() => ((window as DemoWindow).__longTasks!.length = 0));
+    const t0 = performance.now();
+    await page.click('#start');
+    await waitFor(`fewer than ${STEPS} steps`, `window.__demo.steps >= ${STEPS} && window.__demo.samplesStep >= 20`, 120_000);
+    timings.train = performance.now() - t0;
+    await page.click('#start'); // now labelled Pause
+    await waitFor('training did not pause', "window.__demo.info.state === 'paused'");
+    const v = await demo();
+    timings.steps = v.info!.step;
+    expect(v.lastLoss).toBeLessThan(v.firstLoss);
+    expect(v.samplesStep % 10).toBe(0);
+    expect(Number.isFinite(v.quality!.mmd) && Number.isFinite(v.quality!.slicedWasserstein)).toBe(true);
+    expect(await page.$eval('#plane-readout', (el) => el.textContent)).toContain(`samples at step ${v.samplesStep} (DDIM, 10 steps)`);
+    const longTasks = await page.evaluate(() => (window as DemoWindow).__longTasks!.slice());
+    timings.maxLongTask = Math.max(0, ...longTasks);
+    expect(longTasks.filter((d) => d > MAX_TASK_MS)).toEqual([]);
+  });
+
+  it('plays the denoising animation from noise to data', async () => {
+    await page.click('#play');
+    await waitFor('no frames', 'window.__demo.frames >= 1');
+    expect(await page.$eval('#frame', (el) => (el as HTMLInputElement).max)).toBe('10'); // noise + 10 steps
+    await waitFor('the animation did not finish', "document.getElementById('anim-readout').textContent.includes('the finished sample')", 20_000);
+    expect(await colouredPixels('anim')).toBeGreaterThan(100);
+    await setField('frame', '0', 'input');
+    expect(await page.$eval('#anim-readout', (el) => el.textContent)).toMatch(/^t = 100: pure noise/);
+  });
+
+  it('recomputes the field at the timestep the slider picks', async () => {
+    const before = (await demo()).fields;
+    await setField('field-t', '70', 'input');
+    await waitFor('no field for t = 70', `window.__demo.fields > ${before} && document.getElementById('plane-readout').textContent.includes('field at t = 70:')`);
+  });
+
+  it('saves a checkpoint as a .safetensors download', async () => {
+    const before = (await demo()).samples;
+    await page.click('#sample-now'); // samples of the model as it is saved
+    await waitFor('no sample on request', `window.__demo.samples > ${before}`);
+    const v = await demo();
+    savedStep = v.info!.step;
+    savedKey = v.samplesKey;
+    expect(v.samplesStep).toBe(savedStep);
+    await page.click('#save');
+    const deadline = Date.now() + 30_000;
+    while (!saved && Date.now() < deadline) {
+      const done = (await readdir(downloads)).filter((f) => f.endsWith('.safetensors'));
+      if (done.length) saved = join(downloads, done[0]);
+      else await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(saved).toMatch(new RegExp(`diffusion-ring-step${savedStep}\\.safetensors$`));
+    // Weights, their average and two AdamW moments: four copies of 37,762 floats, and the header.
+    expect((await readFile(saved)).length).toBeGreaterThan(4 * 4 * 37_762);
+  });
+
+  it('after a reload, loading the checkpoint brings back the saved model and its samples', async () => {
+    const t0 = performance.now();
+    await openPage();
+    expect((await demo()).info!.step).toBe(0);
+    // Another dataset: the checkpoint must bring its own back.
+    await setField('dataset', 'moons');
+    await waitFor('the moons model was not built', "window.__demo.ready && window.__demo.info.config.dataset === 'moons'");
+    await (await page.$('input#load-file'))!.uploadFile(saved);
+    await waitFor('the checkpoint did not load', `window.__demo.ready && window.__demo.info.step === ${savedStep} && window.__demo.samplesStep === ${savedStep}`);
+    timings.reloadAndLoad = performance.now() - t0;
+    const v = await demo();
+    expect(v.info!.config.dataset).toBe('ring');
+    expect(await page.$eval('#dataset', (el) => (el as HTMLSelectElement).value)).toBe('ring');
+    expect(await page.$eval('#message', (el) => el.textContent)).toContain(`step ${savedStep}`);
+    // Same moving-average weights, same noise seed: the very same points.
+    expect(v.samplesKey).toBe(savedKey);
+  });
+
+  it('refuses a corrupt or truncated checkpoint with a message, keeping the model', async () => {
+    const bytes = await readFile(saved);
+    const cases: [string, Uint8Array | string, string][] = [
+      ['junk.safetensors', 'this is not a checkpoint', 'not a valid checkpoint'],
+      ['truncated.safetensors', bytes.subarray(0, bytes.length - 1000), 'not a valid checkpoint'],
+    ];
+    for (const [name, content, says] of cases) {
+      const path = join(downloads, name);
+      await writeFile(path, content);
+      await page.evaluate(() => document.getElementById('message')!.replaceChildren());
+      await (await page.$('input#load-file'))!.uploadFile(path);
+      await waitFor(`no message for ${name}`, `document.querySelector('#message.error')?.textContent.includes(${JSON.stringify(name)})`);
+      expect(await page.$eval('#message', (el) => el.textContent)).toContain(says);
+      const v = await demo();
+      expect(v.ready).toBe(true);
+      expect(v.info!.step).toBe(savedStep); // the model in memory is untouched
+      expect(v.info!.config.dataset).toBe('ring');
+    }
+    // And it still samples the same points.
+    const before = (await demo()).samples;
+    await page.click('#sample-now');
+    await waitFor('no sample after the refused files', `window.__demo.samples > ${before}`);
+    expect((await demo()).samplesKey).toBe(savedKey);
+  });
+});

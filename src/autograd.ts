@@ -5,7 +5,7 @@
 // through detach() do not carry gradients.
 // Not here: running anything (the engine does), updating parameters (optim/).
 
-import { ShapeError, fmtShape } from './errors.js';
+import { InputError, ShapeError, fmtShape } from './errors.js';
 import { add, onesLike, zerosLike } from './ops/elementwise.js';
 import { topoOrder, type OpNode, type Tensor } from './tensor.js';
 
@@ -14,6 +14,13 @@ import { topoOrder, type OpNode, type Tensor } from './tensor.js';
  * output and no seed this is d(output)/d(wrt). Tensors `outputs` do not depend on get zeros.
  */
 export function gradients(outputs: Tensor[], wrt: Tensor[], seeds?: Tensor[]): Tensor[] {
+  for (const x of wrt) {
+    if (!x.requiresGrad) {
+      throw new InputError(
+        `gradients: ${x} does not carry gradients (data, a constant, or built under detach/noGrad); build the graph from watch(x) to ask for its gradient.`,
+      );
+    }
+  }
   const grads = new Map<Tensor, Tensor>();
   const accumulate = (t: Tensor, g: Tensor) => {
     const prev = grads.get(t);

@@ -36,7 +36,7 @@ export {
 } from './nn/init.js';
 export { TrainingMetrics, kernelTimes, type StepRecord, type MetricsOptions } from './metrics.js';
 export {
-  spirals, moons, mulberry32, gaussian, swissRoll, twoMoons2D, spiral2D, ringOfGaussians, ringCentres, ringDefaults,
+  spirals, moons, mulberry32, SeededRandom, gaussian, swissRoll, twoMoons2D, spiral2D, ringOfGaussians, ringCentres, ringDefaults,
   sample2D, samplers2D, modeCoverage,
   type Labelled2D, type RingOptions, type RingSample, type Sampler2DName, type ModeCoverageOptions, type ModeCoverage,
 } from './data/toy2d.js';
@@ -55,6 +55,7 @@ export {
   DiffusionSampler, samplingTimesteps, stepCoefficients, type DiffusionSampleOptions, type SamplerKind,
 } from './models/diffusion-sampler.js';
 export { createMlpDenoiser, mlpDenoiserDefaults, type MlpDenoiserConfig } from './models/denoiser-mlp.js';
+export { Gan, ganConfig, ganDefaults, ganPresets, gradientPenalty, type GanConfig, type GanLoss, type GanStepResult } from './models/gan.js';
 export { createUnet, unetDefaults, unetParameterCount, type UnetConfig } from './models/unet.js';
 export { ImageScorer, imageScorerDefaults, type ImageScorerConfig, type ImageScores } from './eval/image-scores.js';
 export {

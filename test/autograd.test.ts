@@ -1,11 +1,11 @@
 // Autodiff of composite graphs against finite differences of the graph's own float64 CPU
 // reference: a tensor used twice, an MLP with a cross-entropy loss, detach and noGrad, and a
-// gradient of a gradient (which a gradient penalty needs).
+// gradient of a gradient (which a gradient penalty needs), and gradients with respect to data.
 
 import { describe, expect, it } from 'vitest';
 import {
   add, constant, crossEntropyMean, detach, grad, gradients, matmul, mul, noGrad, parameter,
-  powScalar, sum, tanh, type Tensor,
+  powScalar, sum, tanh, watch, type Tensor,
 } from '../src/index.js';
 import { evalCpu } from './support/cpugraph.js';
 import { seededRandom } from './support/opchecks.js';
@@ -89,5 +89,15 @@ describe('autograd', () => {
     const [ddx] = gradients([dx], [x]); // d/dx sum(3x^2) = 6x
     const xs = (x.source as { init: Float32Array }).init;
     expectClose(await engine.read(ddx), Array.from(xs, (v) => 6 * v), 1e-5);
+  });
+
+  it('gives gradients with respect to data only through watch, and says so otherwise', async () => {
+    const engine = await testEngine();
+    const data = constant(randoms(6), [6]);
+    expect(() => gradients([sum(mul(data, data))], [data])).toThrow(/build the graph from watch\(x\)/);
+    const x = watch(data);
+    const [dx] = gradients([sum(mul(x, x))], [x]); // 2x
+    const xs = (data.source as { data: Float32Array }).data;
+    expectClose(await engine.read(dx), Array.from(xs, (v) => 2 * v), 1e-6);
   });
 });

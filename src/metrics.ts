@@ -50,6 +50,9 @@ export class TrainingMetrics {
    * when present). Returns at once; records are made in step order as results arrive.
    */
   record(step: number, lr: number, run: Promise<Record<string, HostArray>>): void {
+    // A failed step surfaces from flush(), whenever that is called; until then it is not an
+    // unhandled rejection (the step and the chain's end are marked handled; awaiting still throws).
+    run.catch(() => {});
     this.pending = this.pending.then(async () => {
       const r = await run;
       const now = this.opts.now();
@@ -72,6 +75,7 @@ export class TrainingMetrics {
       if (this.history.length > this.opts.keep) this.history.shift();
       for (const l of this.listeners) l(rec);
     });
+    this.pending.catch(() => {});
   }
 
   /** Calls `fn` with every new record; returns a function that stops it. */

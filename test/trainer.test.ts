@@ -1,7 +1,8 @@
 // The worker's trainer core, run directly in Node on the tiny preset: create/step/start/pause,
 // metrics order and throttling, periodic evaluation, samples and autosaves, hyperparameters
 // taking effect at the next step, checkpoints that continue a run bit for bit and refuse a model
-// they do not fit, GPU memory returned on reset and dispose, typed errors for unusable text, the
+// they do not fit, recovery from a lost device through the latest autosave with the same losses,
+// GPU memory returned on reset and dispose, typed errors for unusable text, the
 // comlink API over a MessagePort (typed errors, proxied listeners), and the attention map (rows
 // of a softmax, causal, equal to a host computation from the parameters).
 // Not here: the real Web Worker in a browser (test/transformer-demo.test.ts drives it).
@@ -10,7 +11,7 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import {
-  CheckpointError, ConfigError, DataError, InputError, decodeTensor, parseSafetensors, type Engine,
+  CheckpointError, ConfigError, DataError, InputError, createEngine, decodeTensor, parseSafetensors, type Engine,
 } from '../src/index.js';
 import { Trainer } from '../src/worker/trainer.js';
 import { memoryAutosave } from '../src/worker/autosave.js';
@@ -204,6 +205,43 @@ describe('trainer: checkpoints', () => {
     expect((await c.hasAutosave())?.step).toBe(6);
     expect((await c.resumeAutosave()).step).toBe(6);
     await c.dispose();
+  });
+
+  it('comes back from a lost device by itself: a new device, the latest autosave, the same losses', async () => {
+    const config = { autosaveEvery: 4 };
+    // The reference: the same run, never interrupted.
+    const ref = await trainer(await testEngine(), config);
+    const rr = await recorder(ref);
+    await ref.step(12);
+    await ref.dispose();
+    const want = new Map(rr.steps.map((s) => [s.step, s.loss]));
+
+    // A trainer on an engine of its own, whose device is destroyed mid-run.
+    const doomed = await createEngine();
+    const t = new Trainer({ engine: doomed, autosave: memoryAutosave() });
+    await t.create({ ...base, ...config });
+    const r = await recorder(t);
+    const reached = (n: number) => new Promise<void>((resolve) => {
+      const id = setInterval(() => {
+        if (r.steps.some((s) => s.step >= n) || r.all.some((e) => e.type === 'error')) {
+          clearInterval(id);
+          resolve();
+        }
+      }, 5);
+    });
+    await t.start();
+    await reached(6);
+    doomed.destroy();
+    await reached(14);
+    await t.pause();
+    expect(r.all.filter((e) => e.type === 'error')).toEqual([]);
+    const recovered = r.all.find((e) => e.type === 'recovered');
+    expect(recovered).toMatchObject({ type: 'recovered', resumedAt: 4 });
+    expect((recovered as { lostAt: number }).lostAt).toBeGreaterThanOrEqual(6);
+    // The last record of each step: the ones after recovery for steps run twice.
+    const got = new Map(r.steps.map((s) => [s.step, s.loss]));
+    for (let step = 1; step <= 12; step++) expect(got.get(step)).toBe(want.get(step));
+    await t.dispose();
   });
 
   it('refuses a checkpoint of another vocabulary or preset, naming the tensor and shapes, and leaves the model as it was', async () => {

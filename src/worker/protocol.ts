@@ -175,7 +175,17 @@ export interface ErrorEvent {
   error: WireError;
 }
 
-export type TrainerEvent = StatusEvent | MetricsEvent | SampleEvent | AutosaveEvent | ErrorEvent;
+/** The device was lost mid-run and the run came back from the latest autosave on a new one. */
+export interface RecoveredEvent {
+  type: 'recovered';
+  /** What the device said when it was lost. */
+  reason: string;
+  /** The step the run had reached, and the autosave's step it continues from. */
+  lostAt: number;
+  resumedAt: number;
+}
+
+export type TrainerEvent = StatusEvent | MetricsEvent | SampleEvent | AutosaveEvent | RecoveredEvent | ErrorEvent;
 
 export interface SampleOptions {
   /** Characters to generate. */

@@ -15,6 +15,9 @@
 // sampler's seed and position, the tokenizer and the config: importing it into a trainer made
 // from the same config continues the run bit for bit. Importing keeps the trainer's own
 // hyperparameters and data; resumeAutosave first creates the trainer from the saved config.
+// When the GPU device is lost mid-run, the loop gets a new device, rebuilds the run from the
+// latest autosave and carries on by itself ('recovered' event); without an autosave it stops
+// with the DeviceLostError.
 // Not here: the model (models/gpt.ts), data (data/), the comlink glue (worker.ts, client.ts).
 
 import { parseSafetensors } from '../checkpoint/safetensors.js';
@@ -23,7 +26,7 @@ import { BatchSampler } from '../data/batches.js';
 import { scoreArithmetic } from '../data/corpus.js';
 import { CharTokenizer } from '../data/tokenizer.js';
 import { createEngine, type Engine } from '../engine.js';
-import { CheckpointError, ConfigError, InputError } from '../errors.js';
+import { CheckpointError, ConfigError, DeviceLostError, InputError } from '../errors.js';
 import type { Plan } from '../executor.js';
 import { TrainingMetrics, type StepRecord } from '../metrics.js';
 import {
@@ -34,7 +37,7 @@ import { attentionWeights } from '../models/gpt-inspect.js';
 import type { Schedule } from '../optim/schedules.js';
 import { sampleText } from '../sample.js';
 import { input } from '../tensor.js';
-import { openAutosave, type AutosaveStore } from './autosave.js';
+import { openAutosave, type AutosaveRecord, type AutosaveStore } from './autosave.js';
 import { HYPER_KEYS, prepareData, samplerSeed, scheduleOf, trainerConfig, type SessionData } from './trainer-config.js';
 import {
   Listeners, toWireError, yieldToEventLoop, type AttentionMap, type AutosaveBackend, type AutosaveInfo, type EvalRecord, type Hyper, type SampleOptions,
@@ -216,23 +219,49 @@ export class Trainer implements TrainerApi {
   }
 
   private async runLoop(): Promise<void> {
-    try {
-      while (!this.stopRequested) {
-        const s = this.need();
-        if (s.config.totalSteps > 0 && s.gpt.steps >= s.config.totalSteps) break;
-        await this.exclusive(() => this.iterate());
-        await yieldToEventLoop();
+    for (;;) {
+      try {
+        while (!this.stopRequested) {
+          const s = this.need();
+          if (s.config.totalSteps > 0 && s.gpt.steps >= s.config.totalSteps) break;
+          await this.exclusive(() => this.iterate());
+          await yieldToEventLoop();
+        }
+        await this.drain();
+        await this.flushMetrics();
+      } catch (e) {
+        // A failed read-back breaks the metrics chain: later steps get a fresh collector.
+        this.pending = [];
+        // A lost device shows up as whatever the call in progress failed with (an aborted
+        // read-back, a DeviceLostError); the device itself says what happened.
+        const lost = this.engine?.gpu.isLost() ? await this.engine.gpu.lost : null;
+        if (lost && !this.stopRequested && (await this.exclusive(() => this.recover(lost)))) continue;
+        if (this.s) this.s.metrics = this.newMetrics(this.s.config, this.s.gpt.model.config.blockSize);
+        this.emit({ type: 'error', error: toWireError(lost ?? e) });
       }
-      await this.drain();
-      await this.flushMetrics();
-    } catch (e) {
-      // A failed read-back breaks the metrics chain: later steps get a fresh collector.
-      this.pending = [];
-      if (this.s) this.s.metrics = this.newMetrics(this.s.config, this.s.gpt.model.config.blockSize);
-      this.emit({ type: 'error', error: toWireError(e) });
+      break;
     }
     this.loop = null;
     this.emit({ type: 'status', info: this.info_() });
+  }
+
+  /**
+   * After the device is lost mid-run: a new device, the model rebuilt from the latest autosave
+   * (parameters, optimizer state, step, data position), and the loop carries on from there;
+   * the steps since that autosave run again. False when there is no autosave to come back to.
+   */
+  private async recover(e: DeviceLostError): Promise<boolean> {
+    const record = await (await this.store).load();
+    const lostAt = this.s?.gpt.steps ?? 0;
+    if (!record) return false;
+    // Everything the session held died with the device; nothing of it can be freed or read.
+    this.s?.metrics.flush().catch(() => {});
+    this.s = null;
+    this.engine = null;
+    this.engine = await createEngine();
+    await this.restore(record);
+    this.emit({ type: 'recovered', reason: e.message, lostAt, resumedAt: this.need().gpt.steps });
+    return true;
   }
 
   /**
@@ -252,6 +281,8 @@ export class Trainer implements TrainerApi {
     const s = this.need();
     const lr = this.schedule(s.gpt.steps);
     const run = s.gpt.step(s.sampler.next()) as Promise<StepResult>;
+    // Awaited in order later (iterate, drain); a failure before then is not unhandled.
+    run.catch(() => {});
     s.drawn++;
     this.pending.push(run);
     s.metrics.record(s.gpt.steps, lr, run.then((r) => ({ loss: Float32Array.of(r.loss), gradNorm: Float32Array.of(r.gradNorm) })));
@@ -400,27 +431,32 @@ export class Trainer implements TrainerApi {
     await this.pause();
     return this.exclusive(async () => {
       await this.drain();
-      const s = this.need();
-      this.checkTokenizer(bytes);
-      const { gpt } = s;
-      // Host arrays of the right lengths: loadCheckpoint checks every entry before it writes one.
-      const state: Record<string, Float32Array> = { counters: new Float32Array(3) };
-      const params = gptStateDict(gpt.model);
-      for (const [name, p] of Object.entries(params)) {
-        for (const k of ['exp_avg', 'exp_avg_sq']) state[`${k}.${name}`] = new Float32Array(p.size);
-      }
-      const loaded = await loadCheckpoint(this.engine!, bytes, { params, state });
-      await gpt.optimizer.writeState(state);
-      const step = loaded.step ?? 0;
-      gpt.steps = step;
-      gpt.optimizer.step = step;
-      const drawn = loaded.rng && loaded.rng.samplerSeed === samplerSeed(s.config.seed) ? loaded.rng.drawn : step;
-      this.restartSampler(drawn);
-      s.metrics = this.newMetrics(s.config, gpt.model.config.blockSize);
-      s.lossSum = 0;
-      s.lossCount = 0;
+      await this.load(bytes);
       return this.status();
     });
+  }
+
+  /** Parameters, optimizer state, step and data position from a checkpoint into the session. */
+  private async load(bytes: Uint8Array): Promise<void> {
+    const s = this.need();
+    this.checkTokenizer(bytes);
+    const { gpt } = s;
+    // Host arrays of the right lengths: loadCheckpoint checks every entry before it writes one.
+    const state: Record<string, Float32Array> = { counters: new Float32Array(3) };
+    const params = gptStateDict(gpt.model);
+    for (const [name, p] of Object.entries(params)) {
+      for (const k of ['exp_avg', 'exp_avg_sq']) state[`${k}.${name}`] = new Float32Array(p.size);
+    }
+    const loaded = await loadCheckpoint(this.engine!, bytes, { params, state });
+    await gpt.optimizer.writeState(state);
+    const step = loaded.step ?? 0;
+    gpt.steps = step;
+    gpt.optimizer.step = step;
+    const drawn = loaded.rng && loaded.rng.samplerSeed === samplerSeed(s.config.seed) ? loaded.rng.drawn : step;
+    this.restartSampler(drawn);
+    s.metrics = this.newMetrics(s.config, gpt.model.config.blockSize);
+    s.lossSum = 0;
+    s.lossCount = 0;
   }
 
   /** A checkpoint whose vocabulary has the model's size but other characters would load and mean nothing. */
@@ -457,12 +493,24 @@ export class Trainer implements TrainerApi {
   async resumeAutosave(): Promise<TrainerInfo> {
     const record = await (await this.store).load();
     if (!record) throw new InputError('resumeAutosave: there is no autosave to resume; start a new run.');
+    await this.pause();
+    return this.exclusive(async () => {
+      this.engine ??= await createEngine();
+      await this.restore(record);
+      return this.status();
+    });
+  }
+
+  /** The session an autosave describes: data and model from its config, then its checkpoint. */
+  private async restore(record: AutosaveRecord): Promise<void> {
     const meta = parseSafetensors(record.checkpoint).metadata;
     const saved = JSON.parse(meta.config ?? 'null') as SavedConfig | null;
     if (!saved?.trainer) throw new CheckpointError('The autosave has no trainer config; start a new run.', 'metadata');
     const data = saved.trainer.data.kind === 'text' ? { ...saved.trainer.data, bytes: record.text ?? new Uint8Array(0) } : saved.trainer.data;
-    await this.create({ ...saved.trainer, data });
-    return this.importCheckpoint(record.checkpoint);
+    const prepared = prepareData(trainerConfig({ ...saved.trainer, data }));
+    this.teardown();
+    await this.buildSession(prepared);
+    await this.load(record.checkpoint);
   }
 
   // ----------------------------------------------------------------------------------------

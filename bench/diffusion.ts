@@ -6,6 +6,10 @@
 // GPU, x_t formed, eps predicted, MSE, global-norm clipping and AdamW, in one plan.
 // Reports ms per step and samples per second, the GPU bytes the step holds, and, second, the
 // time to draw 1000 points with 50 DDIM steps (one plan run and read-back per step).
+// A second model row: the image U-Net of src/models/unet.ts (16x16 glyphs, 10 classes, its
+// default widths) trained by the same Diffusion step at batch 32 on images from
+// src/data/glyphs.ts, labels dropped at the default rate: ms per step and samples per second
+// (engine only: no peer, no sampling figure).
 // Timing runs the way a trainer does: after a warm-up, N - 1 steps queued back to back with
 // no read-back, then one that reads the loss; the wall clock around the N steps is divided by N.
 // Of three such windows the median is reported. On request, a per-kernel profile of the step
@@ -17,6 +21,8 @@ import type { AdapterSummary } from '../src/gpu/device.js';
 import { Diffusion } from '../src/models/diffusion.js';
 import { DiffusionSampler } from '../src/models/diffusion-sampler.js';
 import { createMlpDenoiser } from '../src/models/denoiser-mlp.js';
+import { createUnet } from '../src/models/unet.js';
+import { glyphs } from '../src/data/glyphs.js';
 import { mulberry32, sample2D } from '../src/data/toy2d.js';
 import type { DiffusionPeerMeasurement } from './peer-tfjs-diffusion.js';
 
@@ -36,6 +42,21 @@ export const DIFFUSION_BENCH_SHAPE = {
   sampleSteps: 50,
 } as const;
 
+/** The second row: the U-Net denoiser on 16x16 glyph images, conditional on the digit (the rest at unetDefaults). */
+export const UNET_BENCH_SHAPE = { batch: 32, size: 16, classes: 10, data: 'glyphs' } as const;
+
+export type DiffusionBenchModel = 'mlp' | 'unet';
+export const DIFFUSION_BENCH_MODELS: readonly DiffusionBenchModel[] = ['mlp', 'unet'];
+
+/** Model rows from a comma-separated list ('mlp,unet'); undefined for none given. */
+export function parseDiffusionModels(list: string | null | undefined): DiffusionBenchModel[] | undefined {
+  if (!list) return undefined;
+  const names = list.split(',').map((s) => s.trim());
+  const bad = names.filter((n) => !DIFFUSION_BENCH_MODELS.includes(n as DiffusionBenchModel));
+  if (bad.length) throw new Error(`Unknown diffusion model row(s) ${bad.join(', ')}; choose from ${DIFFUSION_BENCH_MODELS.join(', ')}.`);
+  return names as DiffusionBenchModel[];
+}
+
 export interface DiffusionKernelTime {
   /** The dispatch label's first word: the op (or kernel) name. */
   kernel: string;
@@ -46,6 +67,10 @@ export interface DiffusionKernelTime {
 }
 
 export interface DiffusionMeasurement {
+  /** Which denoiser (results saved before the U-Net row have none: the MLP). */
+  model?: DiffusionBenchModel;
+  /** Samples per step. */
+  batch?: number;
   parameters: number;
   /** Milliseconds per training step. */
   msPerStep: number;
@@ -58,7 +83,7 @@ export interface DiffusionMeasurement {
   dispatches: number;
   /** Loss read back at the end of the median window (eps-MSE: 1 at initialisation, falls as it trains). */
   loss: number;
-  /** Milliseconds to draw samplePoints points with sampleSteps DDIM steps (median of WINDOWS draws). */
+  /** Milliseconds to draw samplePoints points with sampleSteps DDIM steps (median of WINDOWS draws); NaN when not measured. */
   msPerSample: number;
   /** The same per DDIM step. */
   msPerSampleStep: number;
@@ -74,6 +99,8 @@ export interface DiffusionSuiteResult {
   date: string;
   timing: 'wall clock';
   shape: typeof DIFFUSION_BENCH_SHAPE;
+  /** The U-Net row's problem and its full config, when that row ran. */
+  unet?: typeof UNET_BENCH_SHAPE & { config: Record<string, unknown> };
   results: DiffusionMeasurement[];
   /** TensorFlow.js on the same model, step and machine, when the runner measured it (browser only). */
   peer?: DiffusionPeerMeasurement[];
@@ -82,9 +109,11 @@ export interface DiffusionSuiteResult {
 export interface DiffusionSuiteOptions {
   runner: DiffusionSuiteResult['runner'];
   environment: string;
-  /** Wall-clock time all timed steps should take, roughly (default 6000 ms). */
+  /** Wall-clock time all timed steps of one model should take, roughly (default 6000 ms). */
   targetMs?: number;
-  /** Also time DDIM sampling (default true). */
+  /** The model rows to run (default DIFFUSION_BENCH_MODELS: the MLP, then the U-Net). */
+  models?: readonly DiffusionBenchModel[];
+  /** Also time DDIM sampling of the MLP (default true). */
   sampling?: boolean;
   /** Also profile one step per kernel with GPU timestamps, where the adapter has them (default false). */
   profile?: boolean;
@@ -102,12 +131,18 @@ export function diffusionBatch(seed = 1): Float32Array {
   return sample2D(DIFFUSION_BENCH_SHAPE.data, DIFFUSION_BENCH_SHAPE.batch, seed);
 }
 
+/** A fixed batch of 16x16 glyphs and their labels for the U-Net row. */
+export function unetBatch(seed = 1): { x0: Float32Array; labels: Int32Array } {
+  const { images, labels } = glyphs(UNET_BENCH_SHAPE.batch, { size: UNET_BENCH_SHAPE.size, seed });
+  return { x0: images, labels };
+}
+
 /** Runs `n` steps with no read-back, then one that reads; returns ms per step and the loss. */
-async function timeSteps(diffusion: Diffusion, x0: Float32Array, n: number): Promise<{ ms: number; loss: number }> {
+async function timeSteps(diffusion: Diffusion, x0: Float32Array, labels: Int32Array | undefined, n: number): Promise<{ ms: number; loss: number }> {
   const t0 = performance.now();
   const queued: Promise<unknown>[] = [];
-  for (let i = 0; i < n; i++) queued.push(diffusion.step(x0, undefined, false));
-  const last = await diffusion.step(x0, undefined, true);
+  for (let i = 0; i < n; i++) queued.push(diffusion.step(x0, labels, false));
+  const last = await diffusion.step(x0, labels, true);
   await Promise.all(queued);
   return { ms: (performance.now() - t0) / (n + 1), loss: last! };
 }
@@ -124,13 +159,15 @@ async function medianMs(draw: () => Promise<unknown>): Promise<number> {
 }
 
 /** One step's dispatches timed one by one, summed by kernel name (the optimizer's are not in the plan's list). */
-async function profileStep(diffusion: Diffusion, x0: Float32Array): Promise<DiffusionKernelTime[]> {
-  const { batch, timesteps } = DIFFUSION_BENCH_SHAPE;
+async function profileStep(diffusion: Diffusion, x0: Float32Array, labels?: Int32Array): Promise<DiffusionKernelTime[]> {
+  const { batch } = diffusion;
+  const timesteps = diffusion.denoiser.timesteps;
   const rand = mulberry32(7);
   const t = Int32Array.from({ length: batch }, () => Math.floor(rand() * timesteps));
+  const feeds = { x0, t, seed: 3, ...(labels ? { label: labels } : {}) };
   // The first profile compiles nothing new but warms the timestamp path; the second is kept.
-  await diffusion.plan.profile({ x0, t, seed: 3 });
-  const times = await diffusion.plan.profile({ x0, t, seed: 3 });
+  await diffusion.plan.profile(feeds);
+  const times = await diffusion.plan.profile(feeds);
   const byKernel = new Map<string, DiffusionKernelTime>();
   for (const { label, ms } of times) {
     const kernel = label.split(' ')[0];
@@ -142,26 +179,38 @@ async function profileStep(diffusion: Diffusion, x0: Float32Array): Promise<Diff
   return [...byKernel.values()].sort((a, b) => b.ms - a.ms);
 }
 
-async function measure(engine: Engine, opts: DiffusionSuiteOptions): Promise<DiffusionMeasurement> {
-  const { batch, dims, hidden, layers, embDim, timesteps, samplePoints, sampleSteps } = DIFFUSION_BENCH_SHAPE;
+/** The denoiser, batch size, data and parameter count of one model row. */
+function setup(model: DiffusionBenchModel) {
+  if (model === 'unet') {
+    const { batch, size, classes } = UNET_BENCH_SHAPE;
+    const denoiser = createUnet({ size, classes });
+    const parameters = Object.values(denoiser.weights).reduce((n, p) => n + p.size, 0);
+    return { denoiser, batch, ...unetBatch(), parameters };
+  }
+  const { batch, dims, hidden, layers, embDim, timesteps } = DIFFUSION_BENCH_SHAPE;
   const denoiser = createMlpDenoiser({ dims, hidden, layers, embDim, timesteps });
+  return { denoiser, batch, x0: diffusionBatch(), labels: undefined, parameters: denoiserParameterCount() };
+}
+
+async function measure(engine: Engine, model: DiffusionBenchModel, opts: DiffusionSuiteOptions): Promise<DiffusionMeasurement> {
+  const { samplePoints, sampleSteps } = DIFFUSION_BENCH_SHAPE;
+  const { denoiser, batch, x0, labels, parameters } = setup(model);
   const diffusion = await Diffusion.create(engine, denoiser, batch);
-  const x0 = diffusionBatch();
   let sampler: DiffusionSampler | null = null;
   try {
     // Warm-up: pipelines, first-use uploads and the pool's buffers.
-    const first = await timeSteps(diffusion, x0, 0);
-    await timeSteps(diffusion, x0, 1);
+    const first = await timeSteps(diffusion, x0, labels, 0);
+    await timeSteps(diffusion, x0, labels, 1);
     // Windows of n steps, each about targetMs / WINDOWS long; the median window is reported,
     // as the other processes sharing a small machine come and go.
     const targetMs = opts.targetMs ?? 6000;
     const n = Math.max(2, Math.min(200, Math.round(targetMs / WINDOWS / Math.max(first.ms, 1e-3))));
     const windows: { ms: number; loss: number }[] = [];
-    for (let w = 0; w < WINDOWS; w++) windows.push(await timeSteps(diffusion, x0, n - 1));
+    for (let w = 0; w < WINDOWS; w++) windows.push(await timeSteps(diffusion, x0, labels, n - 1));
     const timed = windows.sort((a, b) => a.ms - b.ms)[WINDOWS >> 1];
 
     let msPerSample = NaN;
-    if (opts.sampling ?? true) {
+    if (model === 'mlp' && (opts.sampling ?? true)) {
       sampler = await DiffusionSampler.create(engine, diffusion, samplePoints);
       const draw = (seed: number) => sampler!.sample({ sampler: 'ddim', steps: sampleSteps, seed });
       await draw(0); // warm-up: pipelines and staging buffers
@@ -169,9 +218,11 @@ async function measure(engine: Engine, opts: DiffusionSuiteOptions): Promise<Dif
       msPerSample = await medianMs(() => draw(seed++));
     }
 
-    const profile = opts.profile && engine.gpu.features.has('timestamp-query') ? await profileStep(diffusion, x0) : undefined;
+    const profile = opts.profile && engine.gpu.features.has('timestamp-query') ? await profileStep(diffusion, x0, labels) : undefined;
     return {
-      parameters: denoiserParameterCount(),
+      model,
+      batch,
+      parameters,
       msPerStep: timed.ms,
       samplesPerSecond: (batch * 1000) / timed.ms,
       steps: n * WINDOWS,
@@ -189,21 +240,33 @@ async function measure(engine: Engine, opts: DiffusionSuiteOptions): Promise<Dif
   }
 }
 
+/** The row's label: the model and its size. */
+function modelLabel(m: DiffusionMeasurement): string {
+  const s = DIFFUSION_BENCH_SHAPE;
+  const u = UNET_BENCH_SHAPE;
+  return m.model === 'unet' ? `unet ${u.size}x${u.size} c${u.classes} batch ${m.batch}` : `mlp ${s.layers}x${s.hidden} batch ${m.batch ?? s.batch}`;
+}
+
 export async function runDiffusionSuite(engine: Engine, opts: DiffusionSuiteOptions): Promise<DiffusionSuiteResult> {
   const log = opts.log ?? (() => {});
-  const r = await measure(engine, opts);
   const s = DIFFUSION_BENCH_SHAPE;
-  log(
-    `mlp ${s.layers}x${s.hidden} batch ${s.batch}  ${r.msPerStep.toFixed(2).padStart(8)} ms/step  ` +
-      `${Math.round(r.samplesPerSecond).toString().padStart(8)} samples/s  (${r.steps} steps, ${r.dispatches} dispatches, loss ${r.loss.toFixed(3)})`,
-  );
-  if (Number.isFinite(r.msPerSample)) {
-    log(`ddim ${s.sampleSteps} steps on ${s.samplePoints} points  ${r.msPerSample.toFixed(1)} ms  (${r.msPerSampleStep.toFixed(2)} ms per step)`);
-  }
-  if (r.profile) {
-    const total = r.profile.reduce((a, k) => a + k.ms, 0);
-    log(`profile of one step (GPU timestamps, one dispatch per pass, optimizer not included): ${total.toFixed(2)} ms in kernels`);
-    for (const k of r.profile) log(`  ${k.kernel.padEnd(28)} x${String(k.count).padEnd(3)} ${k.ms.toFixed(3).padStart(9)} ms`);
+  const models = opts.models ?? DIFFUSION_BENCH_MODELS;
+  const results: DiffusionMeasurement[] = [];
+  for (const model of models) {
+    const r = await measure(engine, model, opts);
+    results.push(r);
+    log(
+      `${modelLabel(r).padEnd(24)} ${r.msPerStep.toFixed(2).padStart(8)} ms/step  ` +
+        `${Math.round(r.samplesPerSecond).toString().padStart(8)} samples/s  (${r.steps} steps, ${r.dispatches} dispatches, loss ${r.loss.toFixed(3)})`,
+    );
+    if (Number.isFinite(r.msPerSample)) {
+      log(`ddim ${s.sampleSteps} steps on ${s.samplePoints} points  ${r.msPerSample.toFixed(1)} ms  (${r.msPerSampleStep.toFixed(2)} ms per step)`);
+    }
+    if (r.profile) {
+      const total = r.profile.reduce((a, k) => a + k.ms, 0);
+      log(`profile of one ${model} step (GPU timestamps, one dispatch per pass, optimizer not included): ${total.toFixed(2)} ms in kernels`);
+      for (const k of r.profile) log(`  ${k.kernel.padEnd(28)} x${String(k.count).padEnd(3)} ${k.ms.toFixed(3).padStart(9)} ms`);
+    }
   }
   return {
     suite: 'diffusion',
@@ -213,21 +276,28 @@ export async function runDiffusionSuite(engine: Engine, opts: DiffusionSuiteOpti
     date: new Date().toISOString(),
     timing: 'wall clock',
     shape: DIFFUSION_BENCH_SHAPE,
-    results: [r],
+    ...(models.includes('unet')
+      ? { unet: { ...UNET_BENCH_SHAPE, config: { ...createUnet({ size: UNET_BENCH_SHAPE.size, classes: UNET_BENCH_SHAPE.classes }).config } } }
+      : {}),
+    results,
   };
 }
 
-/** TF.js's fastest backend against ours: [backend, its ms/step, its ms / ours], or null without a peer. */
+/** The MLP row (results saved before the U-Net row have no model field). */
+const mlpRow = (r: DiffusionSuiteResult) => r.results.find((m) => (m.model ?? 'mlp') === 'mlp');
+
+/** TF.js's fastest backend against our MLP row: [backend, its ms/step, its ms / ours], or null without a peer. */
 export function diffusionSpeedup(r: DiffusionSuiteResult): { backend: string; msPerStep: number; ratio: number } | null {
-  const ours = r.results[0];
+  const ours = mlpRow(r);
   const best = [...(r.peer ?? [])].sort((a, b) => a.msPerStep - b.msPerStep)[0];
   return ours && best ? { backend: best.backend, msPerStep: best.msPerStep, ratio: best.msPerStep / ours.msPerStep } : null;
 }
 
 /**
- * A plain-text table: ms/step, samples/s and the sampling time, TensorFlow.js's ms/step per
- * backend and our speed-up over each when the peer ran, then the summary line against the
- * fastest backend (the target: at least 2x).
+ * A plain-text table: one row per model with ms/step, samples/s and (for the MLP) the sampling
+ * time, TensorFlow.js's ms/step per backend and our speed-up over each when the peer ran (the
+ * MLP only: the peer has no U-Net), then the summary line against the fastest backend (the
+ * target: at least 2x).
  */
 export function formatDiffusionSuite(r: DiffusionSuiteResult): string {
   const a = r.adapter;
@@ -238,19 +308,29 @@ export function formatDiffusionSuite(r: DiffusionSuiteResult): string {
       `batch ${s.batch}, eps-MSE, clip 1 + AdamW), ${r.runner} (${r.environment}), adapter: ` +
       `${[a.vendor, a.architecture, a.device, a.description].filter(Boolean).join(' / ') || 'unnamed'}` +
       `${a.isSoftware ? ' (software)' : ''}, timing: ${r.timing}, ${r.date}`,
+  ];
+  if (r.unet) {
+    const c = r.unet.config;
+    lines.push(
+      `U-Net row: ${r.unet.data} ${r.unet.size}x${r.unet.size}, ${r.unet.classes} classes, batch ${r.unet.batch}, base ${c['base']}, ` +
+        `mults [${String(c['mults'])}], blocks ${c['blocks']}, groups ${c['groups']}, embedding ${c['embDim']}, T ${c['timesteps']}, same step (eps-MSE, clip 1 + AdamW)`,
+    );
+  }
+  lines.push(
     [
-      'params', 'ms/step', 'samples/s', 'plan KiB', 'dispatches', `ddim${s.sampleSteps}x${s.samplePoints} ms`,
+      'model', 'params', 'ms/step', 'samples/s', 'plan KiB', 'dispatches', `ddim${s.sampleSteps}x${s.samplePoints} ms`,
       ...backends.flatMap((b) => [`tfjs-${b} ms/step`, 'speed-up']),
     ].join('\t'),
-  ];
+  );
   for (const m of r.results) {
+    const isMlp = (m.model ?? 'mlp') === 'mlp';
     const peers = backends.flatMap((b) => {
-      const p = r.peer?.find((x) => x.backend === b);
+      const p = isMlp ? r.peer?.find((x) => x.backend === b) : undefined;
       return p ? [p.msPerStep.toFixed(2), `${(p.msPerStep / m.msPerStep).toFixed(2)}x`] : ['-', '-'];
     });
     lines.push(
       [
-        m.parameters, m.msPerStep.toFixed(2), Math.round(m.samplesPerSecond), (m.planBytes / 1024).toFixed(1), m.dispatches,
+        modelLabel(m), m.parameters, m.msPerStep.toFixed(2), Math.round(m.samplesPerSecond), (m.planBytes / 1024).toFixed(1), m.dispatches,
         Number.isFinite(m.msPerSample) ? m.msPerSample.toFixed(1) : '-', ...peers,
       ].join('\t'),
     );
@@ -258,7 +338,7 @@ export function formatDiffusionSuite(r: DiffusionSuiteResult): string {
   const best = diffusionSpeedup(r);
   if (best) {
     lines.push(
-      `summary: TF.js fastest backend (${best.backend}) ${best.msPerStep.toFixed(2)} ms/step / ours ${r.results[0].msPerStep.toFixed(2)} ms/step ` +
+      `summary (mlp): TF.js fastest backend (${best.backend}) ${best.msPerStep.toFixed(2)} ms/step / ours ${mlpRow(r)!.msPerStep.toFixed(2)} ms/step ` +
         `= ${best.ratio.toFixed(2)}x (target: at least 2x) ${best.ratio >= 2 ? 'MET' : 'NOT MET'}`,
     );
   }

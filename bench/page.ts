@@ -1,22 +1,27 @@
 // The benchmark page: runs the matmul suite (or ?suite=attention, the attention suite,
-// ?suite=gpt, the GPT training step, or ?suite=diffusion, the 2D denoiser's training step) on
-// navigator.gpu, shows progress and the table, and leaves the result in window.__bench for
-// Puppeteer (bench/browser.ts).
-// Query string: ?sizes=256,512 measures only those sizes; ?suite=attention|gpt|diffusion picks
-// the suite; ?presets=tiny,mini the gpt suite's presets; ?profile=1 adds the diffusion step's
-// per-kernel profile (where the adapter has timestamps); ?peer=none leaves out TensorFlow.js,
-// which otherwise runs after the matmul, gpt and diffusion suites.
+// ?suite=gpt, the GPT training step, ?suite=diffusion, the 2D denoiser's and the U-Net's training
+// steps, ?suite=gan, the 2D GAN's iteration, or ?suite=conv, the convolution kernels against
+// matmul) on navigator.gpu, shows progress and the table, and leaves the result in
+// window.__bench for Puppeteer (bench/browser.ts).
+// Query string: ?sizes=256,512 measures only those sizes; ?suite=attention|gpt|diffusion|gan|conv
+// picks the suite; ?presets=tiny,mini the gpt suite's presets; ?models=mlp,unet the diffusion
+// suite's model rows (default both); ?profile=1 adds the diffusion
+// step's or the GAN iteration's per-kernel profile (where the adapter has timestamps);
+// ?peer=none leaves out TensorFlow.js, which otherwise runs after the matmul, gpt, diffusion and
+// gan suites.
 // Not here: the suite (bench/suite.ts) or saving results (the runner does, from Node).
 
 import { createEngine } from '../src/engine.js';
 import { formatSuite, runMatmulSuite, SIZES, type SuiteResult } from './suite.js';
 import { formatAttentionSuite, runAttentionSuite, type AttentionSuiteResult } from './attention.js';
 import { formatGptSuite, GPT_DEFAULT_PRESETS, parseGptPresets, runGptSuite, type GptSuiteResult } from './gpt.js';
-import { formatDiffusionSuite, runDiffusionSuite, type DiffusionSuiteResult } from './diffusion.js';
+import { formatDiffusionSuite, parseDiffusionModels, runDiffusionSuite, type DiffusionSuiteResult } from './diffusion.js';
+import { formatGanSuite, runGanSuite, type GanSuiteResult } from './gan.js';
+import { formatConvSuite, runConvSuite, type ConvSuiteResult } from './conv.js';
 
 declare global {
   interface Window {
-    __bench?: SuiteResult | AttentionSuiteResult | GptSuiteResult | DiffusionSuiteResult | { error: string };
+    __bench?: SuiteResult | AttentionSuiteResult | GptSuiteResult | DiffusionSuiteResult | GanSuiteResult | ConvSuiteResult | { error: string };
   }
 }
 
@@ -48,8 +53,12 @@ try {
       : suite === 'gpt'
         ? await runGptSuite(engine, { ...common, presets })
         : suite === 'diffusion'
-          ? await runDiffusionSuite(engine, { ...common, profile })
-          : await runMatmulSuite(engine, { ...common, sizes: sizes ?? SIZES });
+          ? await runDiffusionSuite(engine, { ...common, profile, models: parseDiffusionModels(query.get('models')) })
+          : suite === 'gan'
+            ? await runGanSuite(engine, { ...common, profile })
+            : suite === 'conv'
+              ? await runConvSuite(engine, common)
+              : await runMatmulSuite(engine, { ...common, sizes: sizes ?? SIZES });
   engine.destroy();
   if (result.suite === 'matmul' && peer) {
     const { runTfjsPeer } = await import('./peer-tfjs.js');
@@ -63,6 +72,10 @@ try {
     const { runTfjsDiffusionPeer } = await import('./peer-tfjs-diffusion.js');
     result.peer = await runTfjsDiffusionPeer({ log });
   }
+  if (result.suite === 'gan' && peer) {
+    const { runTfjsGanPeer } = await import('./peer-tfjs-gan.js');
+    result.peer = await runTfjsGanPeer({ log });
+  }
   tableEl.textContent =
     result.suite === 'attention'
       ? formatAttentionSuite(result)
@@ -70,7 +83,11 @@ try {
         ? formatGptSuite(result)
         : result.suite === 'diffusion'
           ? formatDiffusionSuite(result)
-          : formatSuite(result);
+          : result.suite === 'gan'
+            ? formatGanSuite(result)
+            : result.suite === 'conv'
+              ? formatConvSuite(result)
+              : formatSuite(result);
   tableEl.hidden = false;
   window.__bench = result;
 } catch (e) {

@@ -1,0 +1,205 @@
+// The convolution benchmark suite, shared by the Node runner (bench/node.ts) and the browser page
+// (bench/page.ts), chosen with --suite=conv: GFLOP/s of conv2d, conv2dBackwardInput and
+// conv2dBackwardWeight (src/ops/conv.ts) on U-Net- and DCGAN-like layer shapes, each next to the
+// matmul its im2col form would be, with the same arithmetic (M N K equal), measured in the same
+// process with the autotuner's tiling:
+//   conv2d               y (M x O) = x_cols (M x K) w^T (K x O)     -> matmul [M, O, K]
+//   conv2dBackwardInput  dx_cols (M x K) = dy (M x O) w (O x K)      -> matmul [M, K, O]
+//   conv2dBackwardWeight dw (O x K) = dy^T (O x M) x_cols (M x K)    -> matmul [O, K, M]
+// with M = N Ho Wo, O output channels, K = C kh kw. FLOPs are nominal: 2 M O K, taps that fall
+// on padding counted, as for the matmul. The transposed-conv row (a DCGAN generator layer) is
+// given by the conv it transposes: its forward is that conv's conv2dBackwardInput.
+// Each figure is the median of several timed submits after a warm-up, each submit a loop of
+// back-to-back dispatches of one kernel (GPU timestamps when the adapter has them, else the wall
+// clock), the loop matmul-tune.ts's measureMatmul runs; an op of two dispatches (the weight
+// gradient's chunked partial sums, then their sum) is timed per dispatch and the times added.
+// Not here: launching anything, or writing files (the runners do).
+
+import type { Engine } from '../src/engine.js';
+import type { AdapterSummary } from '../src/gpu/device.js';
+import { dispatchTimer, type TimingSource } from '../src/gpu/profiler.js';
+import { conv2dBackwardInputDef, conv2dBackwardWeightDef, conv2dDef } from '../src/ops/conv.js';
+import type { MatmulTiling } from '../src/ops/matmul.js';
+import { measureMatmul } from '../src/ops/matmul-tune.js';
+import type { OpDef, Slot } from '../src/ops/types.js';
+import type { TensorSpec } from '../src/tensor.js';
+
+/** One convolution's sizes, as conv2d sees them: x (N, C, H, W), w (O, C, k, k), stride, padding. */
+export interface ConvGeometry {
+  name: string;
+  N: number; C: number; H: number; W: number; O: number; k: number; stride: number; padding: number;
+  /** The layer is the transposed conv of this geometry: its forward is conv2dBackwardInput, its input gradient conv2d. */
+  transposed?: boolean;
+}
+
+export const CONV_SHAPES: readonly ConvGeometry[] = [
+  { name: 'unet 32->32 16x16 3x3', N: 16, C: 32, H: 16, W: 16, O: 32, k: 3, stride: 1, padding: 1 },
+  { name: 'unet 64->64 8x8 3x3', N: 16, C: 64, H: 8, W: 8, O: 64, k: 3, stride: 1, padding: 1 },
+  { name: 'conv_in 1->32 28x28 3x3', N: 16, C: 1, H: 28, W: 28, O: 32, k: 3, stride: 1, padding: 1 },
+  // convTranspose2d (16, 64, 8, 8) -> (16, 32, 16, 16), kernel 4, stride 2, padding 1: the
+  // transpose of this conv from (16, 32, 16, 16) to (16, 64, 8, 8).
+  { name: 'convT 64->32 8->16 4x4 s2', N: 16, C: 32, H: 16, W: 16, O: 64, k: 4, stride: 2, padding: 1, transposed: true },
+];
+
+export type ConvOpName = 'conv2d' | 'conv2dBackwardInput' | 'conv2dBackwardWeight';
+export const CONV_OPS: readonly ConvOpName[] = ['conv2d', 'conv2dBackwardInput', 'conv2dBackwardWeight'];
+
+export interface ConvMeasurement {
+  shape: string;
+  op: ConvOpName;
+  /** Median ms per op (summed over its dispatches). */
+  ms: number;
+  gflops: number;
+  /** Dispatches the op is made of. */
+  dispatches: number;
+  /** The matmul of the same arithmetic: [M, N, K] of an (M, K) x (K, N) product. */
+  gemm: [number, number, number];
+  matmulMs: number;
+  matmulGflops: number;
+  /** conv GFLOP/s / matmul GFLOP/s. */
+  ratio: number;
+}
+
+export interface ConvSuiteResult {
+  suite: 'conv';
+  runner: 'node' | 'browser';
+  environment: string;
+  adapter: AdapterSummary;
+  date: string;
+  timing: TimingSource;
+  /** The matmul tiling the comparison used (the autotuner's pick). */
+  matmulTiling: MatmulTiling;
+  shapes: readonly ConvGeometry[];
+  results: ConvMeasurement[];
+}
+
+export interface ConvSuiteOptions {
+  runner: ConvSuiteResult['runner'];
+  environment: string;
+  shapes?: readonly ConvGeometry[];
+  log?: (line: string) => void;
+}
+
+/** Timing loop sizes: submits of ~150 ms, 5 of them unless a slow kernel would pass 5 s. */
+const TIMING = { reps: 5, targetMs: 150, maxPerRep: 256, maxMs: 5000 };
+
+const f32 = (...shape: number[]): TensorSpec => ({ shape, dtype: 'f32' });
+
+function outSize(g: ConvGeometry): [number, number] {
+  return [Math.floor((g.H + 2 * g.padding - g.k) / g.stride) + 1, Math.floor((g.W + 2 * g.padding - g.k) / g.stride) + 1];
+}
+
+/** The op's definition, input specs, attributes and im2col GEMM for geometry g. */
+function opCase(g: ConvGeometry, op: ConvOpName) {
+  const [Ho, Wo] = outSize(g);
+  const [x, w, y] = [f32(g.N, g.C, g.H, g.W), f32(g.O, g.C, g.k, g.k), f32(g.N, g.O, Ho, Wo)];
+  const [M, O, K] = [g.N * Ho * Wo, g.O, g.C * g.k * g.k];
+  const { stride, padding } = g;
+  switch (op) {
+    case 'conv2d':
+      return { def: conv2dDef as OpDef<object>, inputs: [x, w], attrs: { stride, padding }, gemm: [M, O, K] as [number, number, number] };
+    case 'conv2dBackwardInput':
+      return { def: conv2dBackwardInputDef as OpDef<object>, inputs: [y, w], attrs: { H: g.H, W: g.W, stride, padding }, gemm: [M, K, O] as [number, number, number] };
+    case 'conv2dBackwardWeight':
+      return { def: conv2dBackwardWeightDef as OpDef<object>, inputs: [x, y], attrs: { kh: g.k, kw: g.k, stride, padding }, gemm: [O, K, M] as [number, number, number] };
+  }
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const h = s.length >> 1;
+  return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2;
+};
+
+/** Median ms of one run of the op's kernel plan: each dispatch timed in its own loop, then added. */
+async function measureOp(engine: Engine, def: OpDef<object>, inputs: TensorSpec[], attrs: object): Promise<{ ms: number; dispatches: number; timing: TimingSource }> {
+  const { gpu, kernels, pool } = engine;
+  const outputs = def.shape(inputs, attrs);
+  const plan = def.kernel(inputs, outputs, attrs, engine.env);
+  if ('alias' in plan) throw new Error(`${def.name}: expected a kernel plan, got an alias.`);
+  const bytes = (t: TensorSpec) => t.shape.reduce((a, b) => a * b, 1) * 4;
+  const alloc = (n: number, what: string) => ({ buffer: pool.acquire(n, what), size: n });
+  const ins = inputs.map((t, i) => alloc(bytes(t), `${def.name} timing input ${i}`));
+  const outs = outputs.map((t, i) => alloc(bytes(t), `${def.name} timing output ${i}`));
+  const tmps = (plan.tmp ?? []).map((n, i) => alloc(n, `${def.name} timing scratch ${i}`));
+  const bound = (s: Slot) => ('in' in s ? ins[s.in] : 'out' in s ? outs[s.out] : tmps[s.tmp]);
+  try {
+    // Random operands: uninitialised memory could hold denormals, which CPU-emulated adapters slow down on.
+    for (const b of ins) pool.write(b.buffer, Float32Array.from({ length: b.size / 4 }, () => Math.random() * 2 - 1));
+    let ms = 0;
+    let timing: TimingSource = 'wall-clock';
+    for (const d of plan.dispatches) {
+      const timer = await dispatchTimer(gpu, kernels, d, d.reads.map(bound), d.writes.map(bound));
+      try {
+        // The first run pays for compilation; a second one sizes the loops.
+        await timer.run(1);
+        const first = await timer.run(1);
+        const perRep = Math.max(1, Math.min(TIMING.maxPerRep, Math.round(TIMING.targetMs / Math.max(first, 1e-3))));
+        const reps = Math.max(3, Math.min(TIMING.reps, Math.floor(TIMING.maxMs / (first * perRep))));
+        const times: number[] = [];
+        for (let r = 0; r < reps; r++) times.push((await timer.run(perRep)) / perRep);
+        ms += median(times);
+        timing = timer.timing;
+      } finally {
+        timer.destroy();
+      }
+    }
+    return { ms, dispatches: plan.dispatches.length, timing };
+  } finally {
+    for (const b of [...ins, ...outs, ...tmps]) pool.release(b.buffer);
+  }
+}
+
+export async function runConvSuite(engine: Engine, opts: ConvSuiteOptions): Promise<ConvSuiteResult> {
+  const log = opts.log ?? (() => {});
+  const tiling = (engine.tuning.matmul ?? 'register') as MatmulTiling;
+  log(`matmul tiling for the comparison: ${tiling}`);
+  const results: ConvMeasurement[] = [];
+  let timing: TimingSource = 'wall-clock';
+  for (const g of opts.shapes ?? CONV_SHAPES) {
+    for (const op of CONV_OPS) {
+      const c = opCase(g, op);
+      const r = await measureOp(engine, c.def, c.inputs, c.attrs);
+      const mm = await measureMatmul(engine, tiling, c.gemm, TIMING);
+      timing = r.timing;
+      const flops = 2 * c.gemm[0] * c.gemm[1] * c.gemm[2];
+      const gflops = flops / (r.ms * 1e6);
+      results.push({ shape: g.name, op, ms: r.ms, gflops, dispatches: r.dispatches, gemm: c.gemm, matmulMs: mm.ms, matmulGflops: mm.gflops, ratio: gflops / mm.gflops });
+      log(
+        `${g.name.padEnd(26)} ${op.padEnd(21)} ${gflops.toFixed(2).padStart(8)} GFLOP/s (${r.ms.toFixed(3)} ms, ${r.dispatches} dispatch${r.dispatches > 1 ? 'es' : ''})  ` +
+          `matmul [${c.gemm.join(', ')}] ${mm.gflops.toFixed(2).padStart(8)} GFLOP/s  ratio ${(gflops / mm.gflops).toFixed(2)}`,
+      );
+    }
+  }
+  return {
+    suite: 'conv',
+    runner: opts.runner,
+    environment: opts.environment,
+    adapter: engine.gpu.adapter,
+    date: new Date().toISOString(),
+    timing,
+    matmulTiling: tiling,
+    shapes: opts.shapes ?? CONV_SHAPES,
+    results,
+  };
+}
+
+/** A plain-text table: one row per (shape, op), the conv's GFLOP/s next to its matmul's, and the ratio. */
+export function formatConvSuite(r: ConvSuiteResult): string {
+  const a = r.adapter;
+  const lines = [
+    `conv GFLOP/s against matmul of the same arithmetic (${r.matmulTiling} tiling), ${r.runner} (${r.environment}), adapter: ` +
+      `${[a.vendor, a.architecture, a.device, a.description].filter(Boolean).join(' / ') || 'unnamed'}` +
+      `${a.isSoftware ? ' (software)' : ''}, timing: ${r.timing}, ${r.date}`,
+    ['shape', 'x (N,C,H,W) w (O,C,k,k) s/p', 'op', 'ms', 'GFLOP/s', 'matmul [M,N,K]', 'matmul GFLOP/s', 'conv/matmul'].join('\t'),
+  ];
+  for (const m of r.results) {
+    const g = r.shapes.find((s) => s.name === m.shape);
+    const geo = g ? `(${g.N},${g.C},${g.H},${g.W}) (${g.O},${g.C},${g.k},${g.k}) ${g.stride}/${g.padding}` : '-';
+    const role = g?.transposed ? ({ conv2d: ' (convT dx)', conv2dBackwardInput: ' (convT forward)', conv2dBackwardWeight: ' (convT dw)' } as const)[m.op] : '';
+    lines.push([m.shape, geo, m.op + role, m.ms.toFixed(3), m.gflops.toFixed(2), `[${m.gemm.join(',')}]`, m.matmulGflops.toFixed(2), `${m.ratio.toFixed(2)}x`].join('\t'));
+  }
+  const geo = Math.exp(r.results.reduce((s, m) => s + Math.log(m.ratio), 0) / Math.max(1, r.results.length));
+  lines.push(`geometric mean of conv/matmul: ${geo.toFixed(2)}x`);
+  return lines.join('\n');
+}

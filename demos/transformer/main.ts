@@ -215,6 +215,13 @@ async function run(): Promise<void> {
         stateLine.title = `Autosaved at step ${e.step} (${e.backend}).`;
         view.autosavedStep = e.step;
         break;
+      case 'recovered':
+        showMessage(
+          banner,
+          'warn',
+          `The GPU was lost at step ${e.lostAt} (${e.reason}). Training picked up again on a new device from the autosave of step ${e.resumedAt}; the steps since then run again.`,
+        );
+        break;
       case 'error':
         showMessage(banner, 'error', explain(e.error, 'Training stopped'));
         break;

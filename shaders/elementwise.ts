@@ -151,6 +151,8 @@ export const binaryShader: ShaderModuleDef = {
 override OP: u32 = 0u;
 override INT: bool = false;
 override WG: u32 = 256u;
+// Merged rank of a binary_bcast launch: 1 to 3 take a walk of their own, 0 the general loop.
+override RANK: u32 = 0u;
 struct PS { n: u32 }
 struct PB {
   n: u32, rank: u32, pad0: u32, pad1: u32,
@@ -232,13 +234,26 @@ fn binary_bcast(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
   if (i >= pb.n) { return; }
   var oa = 0u;
   var ob = 0u;
-  if (pb.rank == 2u) {
-    // The common case (a bias or a table repeated over rows) with constant indices into the
-    // uniform: the loop's dynamic ones make the kernel twice as slow on SwiftShader (measured).
+  // Ranks 1 to 3 after merging (a bias over rows, a per-channel value over (B, C, H*W)) walk
+  // with constant indices into the uniform; dynamic ones, as in the general loop, make the
+  // kernel several times slower on SwiftShader (measured). RANK is an override, so only one
+  // of the walks is compiled.
+  if (RANK == 1u) {
+    oa = i * pb.sa[0].x;
+    ob = i * pb.sb[0].x;
+  } else if (RANK == 2u) {
     let r = i / pb.shape[0].y;
     let c = i - r * pb.shape[0].y;
     oa = r * pb.sa[0].x + c * pb.sa[0].y;
     ob = r * pb.sb[0].x + c * pb.sb[0].y;
+  } else if (RANK == 3u) {
+    let plane = pb.shape[0].y * pb.shape[0].z;
+    let r0 = i / plane;
+    let rest = i - r0 * plane;
+    let r1 = rest / pb.shape[0].z;
+    let r2 = rest - r1 * pb.shape[0].z;
+    oa = r0 * pb.sa[0].x + r1 * pb.sa[0].y + r2 * pb.sa[0].z;
+    ob = r0 * pb.sb[0].x + r1 * pb.sb[0].y + r2 * pb.sb[0].z;
   } else {
     var rem = i;
     for (var d = pb.rank; d > 0u; d--) {

@@ -161,6 +161,8 @@ const binaryShapes: [Shape, Shape][] = [
   [[6, 1], [1, 9]],
   [[], [129]],
   [[2, 1, 3], [4, 1]],
+  // A per-channel bias over images: (B, C, H*W) after merging, walked at rank 3.
+  [[2, 3, 4, 5], [3, 1, 1]],
   [[1], [1]],
   // Nothing merges: all 8 dims of the strided uniform are used.
   [
@@ -190,11 +192,13 @@ function binaryDef(s: BinarySpec): OpDef<NoAttrs> {
       return [{ shape: out, dtype: s.compare ? 'f32' : a.dtype }];
     },
     kernel: ([a, b], [y]) => {
-      const constants = { OP: s.code, INT: a.dtype === 'i32' ? 1 : 0, WG: ELEMENTWISE_WG };
       const same = sameShape(a.shape, y.shape) && sameShape(b.shape, y.shape);
       const params = same
         ? [numel(y.shape)]
         : stridedParams(s.name, y.shape, [alignedStrides(a.shape, y.shape), alignedStrides(b.shape, y.shape)]);
+      // The merged rank (params[1]) picks the walk: constant indices up to rank 3.
+      const rank = same ? 0 : (params[1] as number);
+      const constants = { OP: s.code, INT: a.dtype === 'i32' ? 1 : 0, WG: ELEMENTWISE_WG, ...(same ? {} : { RANK: rank <= 3 ? rank : 0 }) };
       return {
         dispatches: [
           {

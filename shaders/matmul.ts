@@ -328,6 +328,30 @@ fn mm_register(
 }
 
 // ---------------------------------------------------------------------------------------------
+// mm_small
+
+// One invocation per 4x4 output block: for narrow products (a logit column, a 2D point, the
+// weight gradient of a 2-input layer), where most of mm_register's 32x16 block would fall past
+// the edge and a handful of invocations would do all the work.
+@compute @workgroup_size(WG_X, WG_Y)
+fn mm_small(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let m = gid.y * 4u;
+  let n = gid.x * 4u;
+  let o = batch_offsets(wid.z);
+  let ska = select(1u, p.M, flag(1u));
+  let skb = select(p.N, 1u, flag(2u));
+  let r = a_rows(o.x, m);
+  let c = b_cols(o.y, n);
+  var acc = mat4x4<f32>();
+  for (var k = 0u; k < p.K; k += 4u) {
+    let kk = min(vec4<u32>(k) + STEP, vec4<u32>(p.K - 1u));
+    let live = vec4<u32>(k) + STEP < vec4<u32>(p.K);
+    acc += b_block(c, kk * skb) * a_block(r, kk * ska, live);
+  }
+  store_block(wid.z * p.M * p.N, m, n, acc);
+}
+
+// ---------------------------------------------------------------------------------------------
 // mm_shared
 
 // Operand blocks, k-major: row k holds 4 WG_Y values of op(A) (as vec4s) or 4 WG_X of op(B).

@@ -2,6 +2,7 @@
 // metrics order and throttling, periodic evaluation, samples and autosaves, hyperparameters
 // taking effect at the next step, checkpoints that continue a run bit for bit and refuse a model
 // they do not fit, recovery from a lost device through the latest autosave with the same losses,
+// the non-finite policy (stop naming the op, or skip and count),
 // GPU memory returned on reset and dispose, typed errors for unusable text, the
 // comlink API over a MessagePort (typed errors, proxied listeners), and the attention map (rows
 // of a softmax, causal, equal to a host computation from the parameters).
@@ -242,6 +243,30 @@ describe('trainer: checkpoints', () => {
     const got = new Map(r.steps.map((s) => [s.step, s.loss]));
     for (let step = 1; step <= 12; step++) expect(got.get(step)).toBe(want.get(step));
     await t.dispose();
+  });
+
+  it('stops at a non-finite step naming the op, with the weights as they were; or skips and counts', async () => {
+    const engine = await testEngine();
+    // A learning rate that overflows the weights at the first update: step 2 is NaN.
+    const t = await trainer(engine, { lr: 1e30 });
+    const r = await recorder(t);
+    await t.start();
+    await until(() => r.all.some((e) => e.type === 'error'));
+    await t.pause();
+    const error = r.all.find((e) => e.type === 'error') as { error: { name: string; message: string; op?: string } };
+    expect(error.error.name).toBe('NonFiniteError');
+    expect(error.error.op).toBe('matmul');
+    expect(error.error.message).toMatch(/Step 2 gave loss NaN.*first appeared in the output of matmul.*Lower the learning rate/);
+    expect((await t.info()).state).toBe('paused');
+    // Every skipped update left the weights finite.
+    const weights = paramsOf(await t.exportCheckpoint());
+    for (const [name, w] of weights) expect(w.every(Number.isFinite), name).toBe(true);
+    await t.dispose();
+
+    const k = await trainer(engine, { lr: 1e30, nonFinite: 'skip' });
+    await k.step(4);
+    expect((await k.info()).skippedSteps).toBe(3);
+    await k.dispose();
   });
 
   it('refuses a checkpoint of another vocabulary or preset, naming the tensor and shapes, and leaves the model as it was', async () => {

@@ -65,6 +65,12 @@ export interface TrainerConfig {
   autosaveEvery: number;
   /** At most one metrics event per this many ms; records in between are batched into it. */
   metricsIntervalMs: number;
+  /**
+   * When a step's loss or gradient norm is not finite (its update is skipped on the GPU either
+   * way, so the weights stay as they were): 'stop' pauses and names the first op that produced
+   * the value (the step re-run op by op); 'skip' carries on and counts it.
+   */
+  nonFinite: 'stop' | 'skip';
 }
 
 export const trainerDefaults: TrainerConfig = {
@@ -85,6 +91,7 @@ export const trainerDefaults: TrainerConfig = {
   sampleLength: 200,
   autosaveEvery: 500,
   metricsIntervalMs: 250,
+  nonFinite: 'stop',
 };
 
 /** Hyperparameters that may change between steps (setHyper). */
@@ -100,6 +107,7 @@ export interface Hyper {
   sampleEvery: number;
   autosaveEvery: number;
   metricsIntervalMs: number;
+  nonFinite: 'stop' | 'skip';
 }
 
 /** 'empty': no model yet; 'paused': a model, not training; 'running': the loop is on. */
@@ -131,6 +139,8 @@ export interface TrainerInfo {
   /** True on a CPU-emulated adapter: expect ~50x slower steps. */
   isSoftware: boolean;
   autosave: AutosaveBackend;
+  /** Steps whose update was skipped because the loss or gradient norm was not finite. */
+  skippedSteps: number;
 }
 
 /** A validation measurement. */

@@ -26,6 +26,7 @@ export interface SessionData {
 /** The fields setHyper may change. */
 export const HYPER_KEYS: (keyof Hyper)[] = [
   'lr', 'warmup', 'schedule', 'totalSteps', 'minLrRatio', 'dropout', 'evalEvery', 'sampleEvery', 'autosaveEvery', 'metricsIntervalMs',
+  'nonFinite',
 ];
 
 /** The sampler's seed: derived from the model's, so weights and batch order do not share a stream. */
@@ -46,6 +47,7 @@ export function trainerConfig(overrides: Partial<TrainerConfig> = {}): TrainerCo
   };
   if (!(c.preset in gptPresets)) fail('preset', `one of ${Object.keys(gptPresets).join(', ')}`);
   if (!(c.schedule === 'cosine' || c.schedule === 'constant')) fail('schedule', "'cosine' or 'constant'");
+  if (!(c.nonFinite === 'stop' || c.nonFinite === 'skip')) fail('nonFinite', "'stop' or 'skip'");
   for (const k of ['batch', 'evalBatches', 'sampleLength'] as const) if (!(Number.isInteger(c[k]) && c[k] >= 1)) fail(k, 'an integer >= 1');
   for (const k of ['warmup', 'totalSteps', 'evalEvery', 'sampleEvery', 'autosaveEvery'] as const) {
     if (!(Number.isInteger(c[k]) && c[k] >= 0)) fail(k, 'an integer >= 0');

@@ -22,11 +22,12 @@
 
 import { parseSafetensors } from '../checkpoint/safetensors.js';
 import { loadCheckpoint, saveCheckpoint } from '../checkpoint/checkpoint.js';
-import { BatchSampler } from '../data/batches.js';
+import { BatchSampler, type Batch } from '../data/batches.js';
+import { grad } from '../autograd.js';
 import { scoreArithmetic } from '../data/corpus.js';
 import { CharTokenizer } from '../data/tokenizer.js';
 import { createEngine, type Engine } from '../engine.js';
-import { CheckpointError, ConfigError, DeviceLostError, InputError } from '../errors.js';
+import { CheckpointError, ConfigError, DeviceLostError, InputError, NonFiniteError } from '../errors.js';
 import type { Plan } from '../executor.js';
 import { TrainingMetrics, type StepRecord } from '../metrics.js';
 import {
@@ -73,6 +74,8 @@ interface Session extends SessionData {
   /** Training losses since the last evaluation, for its trainLoss. */
   lossSum: number;
   lossCount: number;
+  /** Updates skipped for a non-finite loss or gradient norm. */
+  skipped: number;
 }
 
 const now = () => performance.now();
@@ -91,6 +94,8 @@ export class Trainer implements TrainerApi {
   private pending: Promise<StepResult>[] = [];
   private loop: Promise<void> | null = null;
   private stopRequested = false;
+  /** The first step with a non-finite loss or gradient norm under the 'stop' policy, and its batch. */
+  private nonFiniteAt: { step: number; loss: number; gradNorm: number; batch: Batch } | null = null;
   // Batched metrics: records wait here until their event goes out.
   private outSteps: StepRecord[] = [];
   private outEvals: EvalRecord[] = [];
@@ -129,7 +134,7 @@ export class Trainer implements TrainerApi {
     const evaluator = await compileGptEval(engine, model, config.batch);
     const logits = await compileGptLogits(engine, model);
     const sampler = new BatchSampler(data.split.train, { batch: config.batch, block: model.config.blockSize, seed: samplerSeed(config.seed) });
-    this.s = { ...data, gpt, evaluator, logits, sampler, drawn: 0, metrics: this.newMetrics(config, model.config.blockSize), lossSum: 0, lossCount: 0 };
+    this.s = { ...data, gpt, evaluator, logits, sampler, drawn: 0, metrics: this.newMetrics(config, model.config.blockSize), lossSum: 0, lossCount: 0, skipped: 0 };
   }
 
   /** A metrics collector whose records feed the batched metrics events and the eval's train loss. */
@@ -215,6 +220,7 @@ export class Trainer implements TrainerApi {
     const r = await last!.run;
     await this.drain();
     await this.flushMetrics();
+    await this.raiseNonFinite();
     return { step: this.need().gpt.steps, loss: r.loss };
   }
 
@@ -229,6 +235,7 @@ export class Trainer implements TrainerApi {
         }
         await this.drain();
         await this.flushMetrics();
+        await this.raiseNonFinite();
       } catch (e) {
         // A failed read-back breaks the metrics chain: later steps get a fresh collector.
         this.pending = [];
@@ -280,13 +287,52 @@ export class Trainer implements TrainerApi {
   private stepOnce(): Promise<StepResult> {
     const s = this.need();
     const lr = this.schedule(s.gpt.steps);
-    const run = s.gpt.step(s.sampler.next()) as Promise<StepResult>;
+    const batch = s.sampler.next();
+    const step = s.gpt.steps + 1;
+    const run = s.gpt.step(batch) as Promise<StepResult>;
     // Awaited in order later (iterate, drain); a failure before then is not unhandled.
-    run.catch(() => {});
+    run.then((r) => this.checkFinite(s, step, batch, r), () => {});
     s.drawn++;
     this.pending.push(run);
     s.metrics.record(s.gpt.steps, lr, run.then((r) => ({ loss: Float32Array.of(r.loss), gradNorm: Float32Array.of(r.gradNorm) })));
     return run;
+  }
+
+  /**
+   * A step whose loss or gradient norm is not finite had its update skipped on the GPU. Under
+   * 'skip' it is counted; under 'stop' the loop stops after it and raiseNonFinite explains it.
+   */
+  private checkFinite(s: Session, step: number, batch: Batch, r: StepResult): void {
+    if (Number.isFinite(r.loss) && Number.isFinite(r.gradNorm)) return;
+    s.skipped++;
+    if (s.config.nonFinite === 'stop' && !this.nonFiniteAt) {
+      this.nonFiniteAt = { step, loss: r.loss, gradNorm: r.gradNorm, batch };
+      this.stopRequested = true;
+    }
+  }
+
+  /**
+   * Throws the NonFiniteError for the step checkFinite stopped at, naming the first op whose
+   * output was not finite: the step's forward and backward re-run op by op on the same batch
+   * and weights (its update was skipped, so they are the ones it saw), without dropout.
+   */
+  private async raiseNonFinite(): Promise<void> {
+    const at = this.nonFiniteAt;
+    if (!at) return;
+    this.nonFiniteAt = null;
+    const { model } = this.need().gpt;
+    const [B, T] = [at.batch.x.length / model.config.blockSize, model.config.blockSize];
+    const idx = input('idx', [B, T], 'i32');
+    const { loss } = gptForward(model, idx, { targets: input('targets', [B, T], 'i32') });
+    const what = `Step ${at.step} gave loss ${at.loss} and gradient norm ${at.gradNorm}; its update was skipped, so the weights are those before it.`;
+    const fix = 'Lower the learning rate (or raise warmup) and continue, or set nonFinite to skip.';
+    try {
+      await this.engine!.run([loss!, ...grad(loss!, model.params)], { idx: at.batch.x, targets: at.batch.y }, { checkFinite: true });
+    } catch (e) {
+      if (e instanceof NonFiniteError) throw new NonFiniteError(`${what} ${e.message} ${fix}`, e.op);
+      throw e;
+    }
+    throw new NonFiniteError(`${what} Re-run op by op without dropout it stayed finite. ${fix}`, 'unknown');
   }
 
   /** Waits for every submitted step and its metrics record. */
@@ -588,6 +634,7 @@ export class Trainer implements TrainerApi {
       adapter: adapter ? `${adapter.description || adapter.device || adapter.vendor}${adapter.isSoftware ? ' (software)' : ''}` : '',
       isSoftware: adapter?.isSoftware ?? false,
       autosave: this.backend,
+      skippedSteps: s?.skipped ?? 0,
     };
   }
 

@@ -7,7 +7,8 @@
 // the page replaces with the checkpoint's), and checks that training continues exactly where it
 // stopped: the next step's loss and a greedy sample match. Also: the message in a browser
 // without WebGPU, the messages for an empty, binary or oversized upload and a file that is not
-// a checkpoint, and the offer to resume an autosave.
+// a checkpoint, the offer to resume an autosave, and training that comes back by itself after the
+// GPU device is destroyed mid-run.
 // Not here: the trainer's own tests (Node, no page) or the op checks (test/browser.test.ts).
 
 import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
@@ -32,6 +33,7 @@ interface DemoView {
   lastValLoss: number;
   stepLoss: number;
   autosavedStep: number;
+  resumedAt: number;
   samples: number;
   info: { state: string; step: number; parameterCount: number; adapter: string; config: { batch: number } } | null;
 }
@@ -302,5 +304,21 @@ describe('transformer demo page (headless Chromium, SwiftShader)', () => {
     await page.$$eval('#message button', (bs) => bs.find((b) => b.textContent === 'Resume it')!.click());
     await waitFor('the autosave was not restored', 'window.__demo.ready && window.__demo.info.step === 2', 60_000);
     timings.autosaveResume = performance.now() - t0;
+  });
+
+  it('comes back from a lost GPU by itself: a new device, the last autosave, training goes on', async () => {
+    // The page from the test before: an autosave every 2 steps, resumed at step 2.
+    await page.click('#start');
+    await waitFor('no autosave while running', 'window.__demo.autosavedStep >= 4');
+    await waitFor('the button is not enabled while running', "!document.querySelector('#lose-gpu').disabled");
+    await page.click('#lose-gpu');
+    await waitFor('training did not come back', 'window.__demo.resumedAt >= 4', 90_000);
+    const resumedAt = (await demo()).resumedAt;
+    expect(await page.$eval('#message', (el) => el.textContent)).toMatch(new RegExp(`GPU was lost at step \\d+.*autosave of step ${resumedAt}`));
+    await waitFor('no steps after the recovery', `window.__demo.steps >= ${resumedAt + 3}`, 90_000);
+    await page.click('#start'); // Pause
+    await waitFor('training did not pause', "window.__demo.info.state === 'paused'");
+    expect(await page.$('#message.error')).toBeNull();
+    expect(Number.isFinite((await demo()).lastLoss)).toBe(true);
   });
 });

@@ -26,6 +26,7 @@ const stepBtn = $<HTMLButtonElement>('step');
 const resetBtn = $<HTMLButtonElement>('reset');
 const saveBtn = $<HTMLButtonElement>('save');
 const loadBtn = $<HTMLButtonElement>('load');
+const loseBtn = $<HTMLButtonElement>('lose-gpu');
 const loadFile = $<HTMLInputElement>('load-file');
 const sampleBtn = $<HTMLButtonElement>('sample-now');
 const attnBtn = $<HTMLButtonElement>('attn-show');
@@ -64,7 +65,7 @@ const heatmap = new AttentionHeatmap($<HTMLCanvasElement>('attn'), $('attn-reado
 
 // A read-only window on the run for the browser test: numbers only; the test drives the page
 // through its controls like a user.
-const view = { ready: false, steps: 0, firstLoss: NaN, lastLoss: NaN, lastValLoss: NaN, stepLoss: NaN, autosavedStep: 0, samples: 0, info: null as TrainerInfo | null };
+const view = { ready: false, steps: 0, firstLoss: NaN, lastLoss: NaN, lastValLoss: NaN, stepLoss: NaN, autosavedStep: 0, resumedAt: -1, samples: 0, info: null as TrainerInfo | null };
 (window as unknown as { __demo: typeof view }).__demo = view;
 
 const probe = await probeWebGPU();
@@ -147,6 +148,7 @@ async function run(): Promise<void> {
     }, 'Could not save a checkpoint'),
   );
   loadBtn.addEventListener('click', () => loadFile.click());
+  loseBtn.addEventListener('click', () => void attempt(() => api.loseDevice(), 'Could not simulate a lost GPU'));
   loadFile.addEventListener('change', () => {
     const file = loadFile.files?.[0];
     loadFile.value = '';
@@ -216,6 +218,7 @@ async function run(): Promise<void> {
         view.autosavedStep = e.step;
         break;
       case 'recovered':
+        view.resumedAt = e.resumedAt;
         showMessage(
           banner,
           'warn',
@@ -241,6 +244,7 @@ async function run(): Promise<void> {
     resetBtn.disabled = !ready;
     saveBtn.disabled = !ready || running;
     loadBtn.disabled = busy || running;
+    loseBtn.disabled = !running;
     sampleBtn.disabled = !ready;
     attnBtn.disabled = !ready;
     controls.lockModel(running || busy);
@@ -282,7 +286,7 @@ async function run(): Promise<void> {
     busy = true;
     stateLine.textContent = label;
     if (info) setInfo(info);
-    else for (const b of [startBtn, resetBtn, saveBtn, loadBtn]) b.disabled = true;
+    else for (const b of [startBtn, resetBtn, saveBtn, loadBtn, loseBtn]) b.disabled = true;
     try {
       await fn();
     } finally {

@@ -37,6 +37,7 @@ export function createTrainerClient(endpoint?: Comlink.Endpoint): TrainerClient 
     attentionMap: call('attentionMap'),
     exportCheckpoint: call('exportCheckpoint'),
     importCheckpoint: call('importCheckpoint'),
+    loseDevice: call('loseDevice'),
     hasAutosave: call('hasAutosave'),
     resumeAutosave: call('resumeAutosave'),
     info: call('info'),

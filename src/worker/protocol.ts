@@ -250,6 +250,11 @@ export interface TrainerApi {
   attentionMap(prompt: string, layer: number, head: number): Promise<AttentionMap>;
   /** A safetensors checkpoint: parameters, optimizer state, tokenizer, config, step, sampler position. */
   exportCheckpoint(): Promise<Uint8Array>;
+  /**
+   * Destroys the GPU device on purpose, as a driver reset would: a running loop comes back from
+   * the latest autosave on a new device ('recovered' event). For demonstrations and tests.
+   */
+  loseDevice(): Promise<void>;
   /** Validates everything first: on any mismatch it rejects and the model in memory is untouched. */
   importCheckpoint(bytes: Uint8Array): Promise<TrainerInfo>;
   hasAutosave(): Promise<AutosaveInfo | null>;

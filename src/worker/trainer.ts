@@ -80,6 +80,12 @@ interface Session extends SessionData {
 
 const now = () => performance.now();
 
+/** The engine's device loss, if it is lost or reports a loss within half a second (else null). */
+function lostDevice(engine: Engine | null): Promise<DeviceLostError | null> {
+  if (!engine) return Promise.resolve(null);
+  return Promise.race([engine.gpu.lost, new Promise<null>((resolve) => setTimeout(() => resolve(null), 500))]);
+}
+
 export class Trainer implements TrainerApi {
   private engine: Engine | null;
   private store: Promise<AutosaveStore>;
@@ -240,8 +246,8 @@ export class Trainer implements TrainerApi {
         // A failed read-back breaks the metrics chain: later steps get a fresh collector.
         this.pending = [];
         // A lost device shows up as whatever the call in progress failed with (an aborted
-        // read-back, a DeviceLostError); the device itself says what happened.
-        const lost = this.engine?.gpu.isLost() ? await this.engine.gpu.lost : null;
+        // read-back, a DeviceLostError), sometimes before the device reports the loss itself.
+        const lost = await lostDevice(this.engine);
         if (lost && !this.stopRequested && (await this.exclusive(() => this.recover(lost)))) continue;
         if (this.s) this.s.metrics = this.newMetrics(this.s.config, this.s.gpt.model.config.blockSize);
         this.emit({ type: 'error', error: toWireError(lost ?? e) });
@@ -530,6 +536,10 @@ export class Trainer implements TrainerApi {
         'metadata',
       );
     }
+  }
+
+  async loseDevice(): Promise<void> {
+    this.engine?.destroy();
   }
 
   async hasAutosave(): Promise<AutosaveInfo | null> {

@@ -13,7 +13,7 @@ import { throwWire, type TrainerApi } from './protocol.js';
 /** The TrainerApi methods, each wrapped so that a rejection crosses the boundary with its fields. */
 const METHODS = [
   'create', 'start', 'pause', 'step', 'reset', 'setHyper', 'sample', 'attentionMap', 'exportCheckpoint',
-  'importCheckpoint', 'hasAutosave', 'resumeAutosave', 'info', 'subscribe', 'unsubscribe', 'dispose',
+  'importCheckpoint', 'loseDevice', 'hasAutosave', 'resumeAutosave', 'info', 'subscribe', 'unsubscribe', 'dispose',
 ] as const satisfies readonly (keyof TrainerApi)[];
 
 /** Serves `trainer` on `endpoint` through comlink. */

@@ -5,6 +5,8 @@
 // forward + backward (dq, dk, dv), and the peak bytes of intermediates of each compiled plan
 // (Plan.stats.peakBytes, after liveness reuse; q, k, v themselves are parameters, not counted).
 // Times are wall clock over back-to-back submits of the compiled plan, median of several reps.
+// Quick mode (--quick): T = 64 only (the full suite's first row), three short timed loops per
+// figure: every figure of the suite in seconds on SwiftShader, for CI, not for numbers.
 // Not here: launching anything, or writing files (the runners do).
 
 import type { Engine } from '../src/engine.js';
@@ -13,9 +15,12 @@ import { gradients } from '../src/autograd.js';
 import { add, attention, attentionLayout, matmul, mulScalar, randomNormal, softmax } from '../src/ops/index.js';
 import { constant, parameter, type Tensor } from '../src/tensor.js';
 import type { Plan } from '../src/executor.js';
+import type { ProgressFn } from './progress.js';
 
 /** T values measured by default: short on CPU-emulated adapters, where T = 1024 takes minutes. */
 export const ATTENTION_SIZES = { gpu: [64, 128, 256, 512, 1024], software: [64, 128, 256] } as const;
+/** Quick mode's T: two tiles of 32 keys for the fused kernels, still tiny. */
+export const ATTENTION_QUICK_SIZES = [64] as const;
 
 /** The fixed part of the problem. */
 export const ATTENTION_SHAPE = { B: 1, H: 4, hs: 32, causal: true } as const;
@@ -51,9 +56,13 @@ export interface AttentionSuiteResult {
 export interface AttentionSuiteOptions {
   runner: AttentionSuiteResult['runner'];
   environment: string;
-  /** T values (default ATTENTION_SIZES by adapter kind). */
+  /** T values (default ATTENTION_SIZES by adapter kind, or ATTENTION_QUICK_SIZES in quick mode). */
   sizes?: readonly number[];
+  /** Smallest sizes and fewest repetitions that still give every figure (default false). */
+  quick?: boolean;
   log?: (line: string) => void;
+  /** Called as each item (one T and implementation) starts. */
+  progress?: ProgressFn;
 }
 
 /** o from q, k, v: fused, or the composition of ops it replaces. */
@@ -71,7 +80,7 @@ function median(xs: number[]): number {
 }
 
 /** Milliseconds per run of `plan`: a warm-up that sizes the loop, then the median of reps. */
-async function timePlan(engine: Engine, plan: Plan, targetMs = 200, reps = 5): Promise<number> {
+async function timePlan(engine: Engine, plan: Plan, { targetMs, reps }: { targetMs: number; reps: number }): Promise<number> {
   const queue = engine.gpu.device.queue;
   const loop = async (n: number) => {
     const t0 = performance.now();
@@ -88,7 +97,8 @@ async function timePlan(engine: Engine, plan: Plan, targetMs = 200, reps = 5): P
   return median(times);
 }
 
-async function measure(engine: Engine, impl: AttentionImpl, T: number): Promise<AttentionMeasurement> {
+async function measure(engine: Engine, impl: AttentionImpl, T: number, quick: boolean): Promise<AttentionMeasurement> {
+  const timing = quick ? { targetMs: 20, reps: 3 } : { targetMs: 200, reps: 5 };
   const { B, H, hs } = ATTENTION_SHAPE;
   const shape = [B, H, T, hs];
   const [q, k, v] = [1, 2, 3].map((s) => parameter(`${impl} ${T} ${s}`, randomNormal(shape, s)));
@@ -101,8 +111,8 @@ async function measure(engine: Engine, impl: AttentionImpl, T: number): Promise<
     return {
       impl,
       T,
-      fwdMs: await timePlan(engine, fwd),
-      fwdBwdMs: await timePlan(engine, both),
+      fwdMs: await timePlan(engine, fwd, timing),
+      fwdBwdMs: await timePlan(engine, both, timing),
       fwdPeakBytes: fwd.stats.peakBytes,
       fwdBwdPeakBytes: both.stats.peakBytes,
     };
@@ -115,13 +125,15 @@ async function measure(engine: Engine, impl: AttentionImpl, T: number): Promise<
 
 export async function runAttentionSuite(engine: Engine, opts: AttentionSuiteOptions): Promise<AttentionSuiteResult> {
   const log = opts.log ?? (() => {});
-  const sizes = opts.sizes ?? (engine.gpu.adapter.isSoftware ? ATTENTION_SIZES.software : ATTENTION_SIZES.gpu);
+  const progress = opts.progress ?? (() => {});
+  const sizes = opts.sizes ?? (opts.quick ? ATTENTION_QUICK_SIZES : engine.gpu.adapter.isSoftware ? ATTENTION_SIZES.software : ATTENTION_SIZES.gpu);
   const layout = attentionLayout(engine.env);
   log(`fused attention layout: ${layout}`);
   const results: AttentionMeasurement[] = [];
   for (const T of sizes) {
     for (const impl of ['fused', 'unfused'] as const) {
-      const r = await measure(engine, impl, T);
+      progress(results.length + 1, 2 * sizes.length, `${impl} T=${T}`);
+      const r = await measure(engine, impl, T, opts.quick ?? false);
       results.push(r);
       log(`${impl.padEnd(8)} T=${String(T).padStart(5)}  fwd ${r.fwdMs.toFixed(2)} ms  fwd+bwd ${r.fwdBwdMs.toFixed(2)} ms  peak ${mib(r.fwdPeakBytes)} / ${mib(r.fwdBwdPeakBytes)} MiB`);
     }

@@ -13,6 +13,9 @@
 // back-to-back dispatches of one kernel (GPU timestamps when the adapter has them, else the wall
 // clock), the loop matmul-tune.ts's measureMatmul runs; an op of two dispatches (the weight
 // gradient's chunked partial sums, then their sum) is timed per dispatch and the times added.
+// Quick mode (--quick): one small shape (N 2, 8 -> 8 channels, 8x8, 3x3) for all three ops,
+// three short submits per figure: every figure of the suite in seconds on SwiftShader, for CI,
+// not for numbers.
 // Not here: launching anything, or writing files (the runners do).
 
 import type { Engine } from '../src/engine.js';
@@ -23,6 +26,7 @@ import type { MatmulTiling } from '../src/ops/matmul.js';
 import { measureMatmul } from '../src/ops/matmul-tune.js';
 import type { OpDef, Slot } from '../src/ops/types.js';
 import type { TensorSpec } from '../src/tensor.js';
+import type { ProgressFn } from './progress.js';
 
 /** One convolution's sizes, as conv2d sees them: x (N, C, H, W), w (O, C, k, k), stride, padding. */
 export interface ConvGeometry {
@@ -39,6 +43,11 @@ export const CONV_SHAPES: readonly ConvGeometry[] = [
   // convTranspose2d (16, 64, 8, 8) -> (16, 32, 16, 16), kernel 4, stride 2, padding 1: the
   // transpose of this conv from (16, 32, 16, 16) to (16, 64, 8, 8).
   { name: 'convT 64->32 8->16 4x4 s2', N: 16, C: 32, H: 16, W: 16, O: 64, k: 4, stride: 2, padding: 1, transposed: true },
+];
+
+/** Quick mode's shape: each op once, small enough for CI on SwiftShader. */
+export const CONV_QUICK_SHAPES: readonly ConvGeometry[] = [
+  { name: 'quick 8->8 8x8 3x3', N: 2, C: 8, H: 8, W: 8, O: 8, k: 3, stride: 1, padding: 1 },
 ];
 
 export type ConvOpName = 'conv2d' | 'conv2dBackwardInput' | 'conv2dBackwardWeight';
@@ -76,12 +85,21 @@ export interface ConvSuiteResult {
 export interface ConvSuiteOptions {
   runner: ConvSuiteResult['runner'];
   environment: string;
+  /** Shapes (default CONV_SHAPES, or CONV_QUICK_SHAPES in quick mode). */
   shapes?: readonly ConvGeometry[];
+  /** Smallest shape and fewest repetitions that still give every figure (default false). */
+  quick?: boolean;
   log?: (line: string) => void;
+  /** Called as each item (one shape and op) starts. */
+  progress?: ProgressFn;
 }
 
-/** Timing loop sizes: submits of ~150 ms, 5 of them unless a slow kernel would pass 5 s. */
-const TIMING = { reps: 5, targetMs: 150, maxPerRep: 256, maxMs: 5000 };
+/** Timing loop sizes: submits of ~150 ms, 5 of them unless a slow kernel would pass 5 s; quick mode's are short. */
+const TIMINGS = {
+  full: { reps: 5, targetMs: 150, maxPerRep: 256, maxMs: 5000 },
+  quick: { reps: 3, targetMs: 10, maxPerRep: 16, maxMs: 300 },
+} as const;
+type Timing = (typeof TIMINGS)[keyof typeof TIMINGS];
 
 const f32 = (...shape: number[]): TensorSpec => ({ shape, dtype: 'f32' });
 
@@ -112,7 +130,7 @@ const median = (xs: number[]) => {
 };
 
 /** Median ms of one run of the op's kernel plan: each dispatch timed in its own loop, then added. */
-async function measureOp(engine: Engine, def: OpDef<object>, inputs: TensorSpec[], attrs: object): Promise<{ ms: number; dispatches: number; timing: TimingSource }> {
+async function measureOp(engine: Engine, def: OpDef<object>, inputs: TensorSpec[], attrs: object, loops: Timing): Promise<{ ms: number; dispatches: number; timing: TimingSource }> {
   const { gpu, kernels, pool } = engine;
   const outputs = def.shape(inputs, attrs);
   const plan = def.kernel(inputs, outputs, attrs, engine.env);
@@ -134,8 +152,8 @@ async function measureOp(engine: Engine, def: OpDef<object>, inputs: TensorSpec[
         // The first run pays for compilation; a second one sizes the loops.
         await timer.run(1);
         const first = await timer.run(1);
-        const perRep = Math.max(1, Math.min(TIMING.maxPerRep, Math.round(TIMING.targetMs / Math.max(first, 1e-3))));
-        const reps = Math.max(3, Math.min(TIMING.reps, Math.floor(TIMING.maxMs / (first * perRep))));
+        const perRep = Math.max(1, Math.min(loops.maxPerRep, Math.round(loops.targetMs / Math.max(first, 1e-3))));
+        const reps = Math.max(3, Math.min(loops.reps, Math.floor(loops.maxMs / (first * perRep))));
         const times: number[] = [];
         for (let r = 0; r < reps; r++) times.push((await timer.run(perRep)) / perRep);
         ms += median(times);
@@ -154,13 +172,17 @@ export async function runConvSuite(engine: Engine, opts: ConvSuiteOptions): Prom
   const log = opts.log ?? (() => {});
   const tiling = (engine.tuning.matmul ?? 'register') as MatmulTiling;
   log(`matmul tiling for the comparison: ${tiling}`);
+  const progress = opts.progress ?? (() => {});
+  const shapes = opts.shapes ?? (opts.quick ? CONV_QUICK_SHAPES : CONV_SHAPES);
+  const loops = opts.quick ? TIMINGS.quick : TIMINGS.full;
   const results: ConvMeasurement[] = [];
   let timing: TimingSource = 'wall-clock';
-  for (const g of opts.shapes ?? CONV_SHAPES) {
+  for (const g of shapes) {
     for (const op of CONV_OPS) {
+      progress(results.length + 1, shapes.length * CONV_OPS.length, `${g.name} ${op}`);
       const c = opCase(g, op);
-      const r = await measureOp(engine, c.def, c.inputs, c.attrs);
-      const mm = await measureMatmul(engine, tiling, c.gemm, TIMING);
+      const r = await measureOp(engine, c.def, c.inputs, c.attrs, loops);
+      const mm = await measureMatmul(engine, tiling, c.gemm, loops);
       timing = r.timing;
       const flops = 2 * c.gemm[0] * c.gemm[1] * c.gemm[2];
       const gflops = flops / (r.ms * 1e6);
@@ -179,7 +201,7 @@ export async function runConvSuite(engine: Engine, opts: ConvSuiteOptions): Prom
     date: new Date().toISOString(),
     timing,
     matmulTiling: tiling,
-    shapes: opts.shapes ?? CONV_SHAPES,
+    shapes,
     results,
   };
 }

@@ -14,6 +14,10 @@
 // no read-back, then one that reads the loss; the wall clock around the N steps is divided by N.
 // Of three such windows the median is reported. On request, a per-kernel profile of the step
 // from GPU timestamps (where the adapter has them).
+// Quick mode (--quick): one warm-up step and one window of two timed steps per row, sampling
+// 256 points in 5 DDIM steps (one warm-up draw, one timed), and the U-Net row at a tiny config
+// (8x8 glyphs, base 8, embedding 16, batch 4): every figure of the suite in seconds on
+// SwiftShader, for CI, not for numbers.
 // Not here: the TensorFlow.js peer (bench/peer-tfjs-diffusion.ts), launching anything, or writing files.
 
 import type { Engine } from '../src/engine.js';
@@ -21,10 +25,11 @@ import type { AdapterSummary } from '../src/gpu/device.js';
 import { Diffusion } from '../src/models/diffusion.js';
 import { DiffusionSampler } from '../src/models/diffusion-sampler.js';
 import { createMlpDenoiser } from '../src/models/denoiser-mlp.js';
-import { createUnet } from '../src/models/unet.js';
+import { createUnet, type UnetConfig } from '../src/models/unet.js';
 import { glyphs } from '../src/data/glyphs.js';
 import { mulberry32, sample2D } from '../src/data/toy2d.js';
 import type { DiffusionPeerMeasurement } from './peer-tfjs-diffusion.js';
+import type { ProgressFn } from './progress.js';
 
 /** Timed windows, for the step and for sampling. */
 const WINDOWS = 3;
@@ -42,8 +47,29 @@ export const DIFFUSION_BENCH_SHAPE = {
   sampleSteps: 50,
 } as const;
 
+/** The problem as a result records it: quick mode draws fewer points in fewer steps. */
+export type DiffusionBenchShape = Omit<typeof DIFFUSION_BENCH_SHAPE, 'samplePoints' | 'sampleSteps'> & {
+  samplePoints: number;
+  sampleSteps: number;
+};
+export const DIFFUSION_QUICK_SHAPE: DiffusionBenchShape = { ...DIFFUSION_BENCH_SHAPE, samplePoints: 256, sampleSteps: 5 };
+
+/** The U-Net row's problem: batch, glyph size, classes, and config fields other than unetDefaults'. */
+export interface UnetBenchShape {
+  batch: number;
+  size: number;
+  classes: number;
+  data: 'glyphs';
+  /** Config fields besides size and classes that differ from unetDefaults (none in the full suite). */
+  overrides?: Partial<UnetConfig>;
+}
+
 /** The second row: the U-Net denoiser on 16x16 glyph images, conditional on the digit (the rest at unetDefaults). */
-export const UNET_BENCH_SHAPE = { batch: 32, size: 16, classes: 10, data: 'glyphs' } as const;
+export const UNET_BENCH_SHAPE: UnetBenchShape = { batch: 32, size: 16, classes: 10, data: 'glyphs' };
+/** Quick mode's U-Net: every layer kind of the full one (two levels, GroupNorm, skips, labels), tiny. */
+export const UNET_QUICK_SHAPE: UnetBenchShape = {
+  batch: 4, size: 8, classes: 10, data: 'glyphs', overrides: { base: 8, groups: 4, embDim: 16, timesteps: 100 },
+};
 
 export type DiffusionBenchModel = 'mlp' | 'unet';
 export const DIFFUSION_BENCH_MODELS: readonly DiffusionBenchModel[] = ['mlp', 'unet'];
@@ -98,9 +124,9 @@ export interface DiffusionSuiteResult {
   adapter: AdapterSummary;
   date: string;
   timing: 'wall clock';
-  shape: typeof DIFFUSION_BENCH_SHAPE;
+  shape: DiffusionBenchShape;
   /** The U-Net row's problem and its full config, when that row ran. */
-  unet?: typeof UNET_BENCH_SHAPE & { config: Record<string, unknown> };
+  unet?: UnetBenchShape & { config: Record<string, unknown> };
   results: DiffusionMeasurement[];
   /** TensorFlow.js on the same model, step and machine, when the runner measured it (browser only). */
   peer?: DiffusionPeerMeasurement[];
@@ -117,7 +143,11 @@ export interface DiffusionSuiteOptions {
   sampling?: boolean;
   /** Also profile one step per kernel with GPU timestamps, where the adapter has them (default false). */
   profile?: boolean;
+  /** Two timed steps per row, a small sampling figure and a tiny U-Net (default false). */
+  quick?: boolean;
   log?: (line: string) => void;
+  /** Called as each item (one model row) starts. */
+  progress?: ProgressFn;
 }
 
 /** Parameters of the MLP denoiser: (D + E) H + H, (layers - 1) (H H + H), H D + D. */
@@ -131,11 +161,14 @@ export function diffusionBatch(seed = 1): Float32Array {
   return sample2D(DIFFUSION_BENCH_SHAPE.data, DIFFUSION_BENCH_SHAPE.batch, seed);
 }
 
-/** A fixed batch of 16x16 glyphs and their labels for the U-Net row. */
-export function unetBatch(seed = 1): { x0: Float32Array; labels: Int32Array } {
-  const { images, labels } = glyphs(UNET_BENCH_SHAPE.batch, { size: UNET_BENCH_SHAPE.size, seed });
+/** A fixed batch of glyphs and their labels for the U-Net row. */
+export function unetBatch(seed = 1, u: UnetBenchShape = UNET_BENCH_SHAPE): { x0: Float32Array; labels: Int32Array } {
+  const { images, labels } = glyphs(u.batch, { size: u.size, seed });
   return { x0: images, labels };
 }
+
+/** The U-Net of a row's problem. */
+const unetOf = (u: UnetBenchShape) => createUnet({ ...u.overrides, size: u.size, classes: u.classes });
 
 /** Runs `n` steps with no read-back, then one that reads; returns ms per step and the loss. */
 async function timeSteps(diffusion: Diffusion, x0: Float32Array, labels: Int32Array | undefined, n: number): Promise<{ ms: number; loss: number }> {
@@ -148,14 +181,14 @@ async function timeSteps(diffusion: Diffusion, x0: Float32Array, labels: Int32Ar
 }
 
 /** Median of WINDOWS wall-clock timings of `draw`. */
-async function medianMs(draw: () => Promise<unknown>): Promise<number> {
+async function medianMs(draw: () => Promise<unknown>, windows = WINDOWS): Promise<number> {
   const times: number[] = [];
-  for (let w = 0; w < WINDOWS; w++) {
+  for (let w = 0; w < windows; w++) {
     const t0 = performance.now();
     await draw();
     times.push(performance.now() - t0);
   }
-  return times.sort((a, b) => a - b)[WINDOWS >> 1];
+  return times.sort((a, b) => a - b)[windows >> 1];
 }
 
 /** One step's dispatches timed one by one, summed by kernel name (the optimizer's are not in the plan's list). */
@@ -180,12 +213,12 @@ async function profileStep(diffusion: Diffusion, x0: Float32Array, labels?: Int3
 }
 
 /** The denoiser, batch size, data and parameter count of one model row. */
-function setup(model: DiffusionBenchModel) {
+function setup(model: DiffusionBenchModel, quick: boolean) {
   if (model === 'unet') {
-    const { batch, size, classes } = UNET_BENCH_SHAPE;
-    const denoiser = createUnet({ size, classes });
+    const u = quick ? UNET_QUICK_SHAPE : UNET_BENCH_SHAPE;
+    const denoiser = unetOf(u);
     const parameters = Object.values(denoiser.weights).reduce((n, p) => n + p.size, 0);
-    return { denoiser, batch, ...unetBatch(), parameters };
+    return { denoiser, batch: u.batch, ...unetBatch(1, u), parameters };
   }
   const { batch, dims, hidden, layers, embDim, timesteps } = DIFFUSION_BENCH_SHAPE;
   const denoiser = createMlpDenoiser({ dims, hidden, layers, embDim, timesteps });
@@ -193,21 +226,23 @@ function setup(model: DiffusionBenchModel) {
 }
 
 async function measure(engine: Engine, model: DiffusionBenchModel, opts: DiffusionSuiteOptions): Promise<DiffusionMeasurement> {
-  const { samplePoints, sampleSteps } = DIFFUSION_BENCH_SHAPE;
-  const { denoiser, batch, x0, labels, parameters } = setup(model);
+  const quick = opts.quick ?? false;
+  const { samplePoints, sampleSteps } = quick ? DIFFUSION_QUICK_SHAPE : DIFFUSION_BENCH_SHAPE;
+  const { denoiser, batch, x0, labels, parameters } = setup(model, quick);
   const diffusion = await Diffusion.create(engine, denoiser, batch);
   let sampler: DiffusionSampler | null = null;
   try {
     // Warm-up: pipelines, first-use uploads and the pool's buffers.
     const first = await timeSteps(diffusion, x0, labels, 0);
-    await timeSteps(diffusion, x0, labels, 1);
+    if (!quick) await timeSteps(diffusion, x0, labels, 1);
     // Windows of n steps, each about targetMs / WINDOWS long; the median window is reported,
     // as the other processes sharing a small machine come and go.
     const targetMs = opts.targetMs ?? 6000;
-    const n = Math.max(2, Math.min(200, Math.round(targetMs / WINDOWS / Math.max(first.ms, 1e-3))));
+    const count = quick ? 1 : WINDOWS;
+    const n = quick ? 2 : Math.max(2, Math.min(200, Math.round(targetMs / WINDOWS / Math.max(first.ms, 1e-3))));
     const windows: { ms: number; loss: number }[] = [];
-    for (let w = 0; w < WINDOWS; w++) windows.push(await timeSteps(diffusion, x0, labels, n - 1));
-    const timed = windows.sort((a, b) => a.ms - b.ms)[WINDOWS >> 1];
+    for (let w = 0; w < count; w++) windows.push(await timeSteps(diffusion, x0, labels, n - 1));
+    const timed = windows.sort((a, b) => a.ms - b.ms)[count >> 1];
 
     let msPerSample = NaN;
     if (model === 'mlp' && (opts.sampling ?? true)) {
@@ -215,7 +250,7 @@ async function measure(engine: Engine, model: DiffusionBenchModel, opts: Diffusi
       const draw = (seed: number) => sampler!.sample({ sampler: 'ddim', steps: sampleSteps, seed });
       await draw(0); // warm-up: pipelines and staging buffers
       let seed = 1;
-      msPerSample = await medianMs(() => draw(seed++));
+      msPerSample = await medianMs(() => draw(seed++), count);
     }
 
     const profile = opts.profile && engine.gpu.features.has('timestamp-query') ? await profileStep(diffusion, x0, labels) : undefined;
@@ -225,7 +260,7 @@ async function measure(engine: Engine, model: DiffusionBenchModel, opts: Diffusi
       parameters,
       msPerStep: timed.ms,
       samplesPerSecond: (batch * 1000) / timed.ms,
-      steps: n * WINDOWS,
+      steps: n * count,
       planBytes: diffusion.plan.stats.peakBytes,
       dispatches: diffusion.plan.stats.dispatches,
       loss: timed.loss,
@@ -240,23 +275,25 @@ async function measure(engine: Engine, model: DiffusionBenchModel, opts: Diffusi
   }
 }
 
-/** The row's label: the model and its size. */
-function modelLabel(m: DiffusionMeasurement): string {
+/** The row's label: the model and its size (`u`: the U-Net row's problem). */
+function modelLabel(m: DiffusionMeasurement, u: UnetBenchShape = UNET_BENCH_SHAPE): string {
   const s = DIFFUSION_BENCH_SHAPE;
-  const u = UNET_BENCH_SHAPE;
   return m.model === 'unet' ? `unet ${u.size}x${u.size} c${u.classes} batch ${m.batch}` : `mlp ${s.layers}x${s.hidden} batch ${m.batch ?? s.batch}`;
 }
 
 export async function runDiffusionSuite(engine: Engine, opts: DiffusionSuiteOptions): Promise<DiffusionSuiteResult> {
   const log = opts.log ?? (() => {});
-  const s = DIFFUSION_BENCH_SHAPE;
+  const s = opts.quick ? DIFFUSION_QUICK_SHAPE : DIFFUSION_BENCH_SHAPE;
+  const u = opts.quick ? UNET_QUICK_SHAPE : UNET_BENCH_SHAPE;
+  const progress = opts.progress ?? (() => {});
   const models = opts.models ?? DIFFUSION_BENCH_MODELS;
   const results: DiffusionMeasurement[] = [];
   for (const model of models) {
+    progress(results.length + 1, models.length, model === 'mlp' ? 'mlp step and sampling' : 'unet step');
     const r = await measure(engine, model, opts);
     results.push(r);
     log(
-      `${modelLabel(r).padEnd(24)} ${r.msPerStep.toFixed(2).padStart(8)} ms/step  ` +
+      `${modelLabel(r, u).padEnd(24)} ${r.msPerStep.toFixed(2).padStart(8)} ms/step  ` +
         `${Math.round(r.samplesPerSecond).toString().padStart(8)} samples/s  (${r.steps} steps, ${r.dispatches} dispatches, loss ${r.loss.toFixed(3)})`,
     );
     if (Number.isFinite(r.msPerSample)) {
@@ -275,10 +312,8 @@ export async function runDiffusionSuite(engine: Engine, opts: DiffusionSuiteOpti
     adapter: engine.gpu.adapter,
     date: new Date().toISOString(),
     timing: 'wall clock',
-    shape: DIFFUSION_BENCH_SHAPE,
-    ...(models.includes('unet')
-      ? { unet: { ...UNET_BENCH_SHAPE, config: { ...createUnet({ size: UNET_BENCH_SHAPE.size, classes: UNET_BENCH_SHAPE.classes }).config } } }
-      : {}),
+    shape: s,
+    ...(models.includes('unet') ? { unet: { ...u, config: { ...unetOf(u).config } } } : {}),
     results,
   };
 }
@@ -330,7 +365,7 @@ export function formatDiffusionSuite(r: DiffusionSuiteResult): string {
     });
     lines.push(
       [
-        modelLabel(m), m.parameters, m.msPerStep.toFixed(2), Math.round(m.samplesPerSecond), (m.planBytes / 1024).toFixed(1), m.dispatches,
+        modelLabel(m, r.unet), m.parameters, m.msPerStep.toFixed(2), Math.round(m.samplesPerSecond), (m.planBytes / 1024).toFixed(1), m.dispatches,
         Number.isFinite(m.msPerSample) ? m.msPerSample.toFixed(1) : '-', ...peers,
       ].join('\t'),
     );

@@ -10,6 +10,8 @@
 // no read-back, then one that reads both losses; the wall clock around the N iterations is
 // divided by N. Of three such windows the median is reported. On request, a per-kernel profile
 // of one iteration from GPU timestamps (where the adapter has them).
+// Quick mode (--quick): both losses, one warm-up iteration and one window of two timed ones:
+// every figure of the suite in seconds on SwiftShader, for CI, not for numbers.
 // Not here: the TensorFlow.js peer (bench/peer-tfjs-gan.ts), launching anything, or writing files.
 
 import type { Engine } from '../src/engine.js';
@@ -18,6 +20,7 @@ import type { Plan } from '../src/executor.js';
 import { Gan, ganDefaults, type GanLoss } from '../src/models/gan.js';
 import { sample2D } from '../src/data/toy2d.js';
 import type { GanPeerMeasurement } from './peer-tfjs-gan.js';
+import type { ProgressFn } from './progress.js';
 
 /** Timed windows per loss. */
 const WINDOWS = 3;
@@ -58,7 +61,7 @@ export interface GanMeasurement {
   msPerIteration: number;
   /** Real samples consumed per second (batch per iteration). */
   samplesPerSecond: number;
-  /** Iterations timed after the warm-up, in WINDOWS windows (the median window's figure is reported). */
+  /** Iterations timed after the warm-up, in WINDOWS windows (one in quick mode; the median window's figure is reported). */
   iterations: number;
   /** Dispatches of the two plans (forward and backward; the optimizers' few come on top). */
   dispatches: { d: number; g: number };
@@ -93,7 +96,11 @@ export interface GanSuiteOptions {
   targetMs?: number;
   /** Also profile one iteration per kernel with GPU timestamps, where the adapter has them (default false). */
   profile?: boolean;
+  /** One warm-up iteration and one window of two timed ones per loss (default false). */
+  quick?: boolean;
   log?: (line: string) => void;
+  /** Called as each item (one loss) starts. */
+  progress?: ProgressFn;
 }
 
 /** Parameters of both players: G latent -> H ... -> dims, D dims -> H ... -> 1, weights and biases. */
@@ -151,15 +158,17 @@ async function measure(engine: Engine, loss: GanLoss, opts: GanSuiteOptions): Pr
   const real = ganBatch();
   try {
     // Warm-up: pipelines, first-use uploads and the pool's buffers.
+    const quick = opts.quick ?? false;
     const first = await timeIterations(gan, real, 0);
-    await timeIterations(gan, real, 1);
+    if (!quick) await timeIterations(gan, real, 1);
     // Windows of n iterations, each about targetMs / WINDOWS long; the median window is
     // reported, as the other processes sharing a small machine come and go.
     const targetMs = opts.targetMs ?? 6000;
-    const n = Math.max(2, Math.min(200, Math.round(targetMs / WINDOWS / Math.max(first.ms, 1e-3))));
+    const count = quick ? 1 : WINDOWS;
+    const n = quick ? 2 : Math.max(2, Math.min(200, Math.round(targetMs / WINDOWS / Math.max(first.ms, 1e-3))));
     const windows: { ms: number; dLoss: number; gLoss: number }[] = [];
-    for (let w = 0; w < WINDOWS; w++) windows.push(await timeIterations(gan, real, n - 1));
-    const timed = windows.sort((a, b) => a.ms - b.ms)[WINDOWS >> 1];
+    for (let w = 0; w < count; w++) windows.push(await timeIterations(gan, real, n - 1));
+    const timed = windows.sort((a, b) => a.ms - b.ms)[count >> 1];
     const { dPlan, gPlan } = plansOf(gan);
     const profile = opts.profile && engine.gpu.features.has('timestamp-query') ? await profileIteration(gan, real) : undefined;
     return {
@@ -167,7 +176,7 @@ async function measure(engine: Engine, loss: GanLoss, opts: GanSuiteOptions): Pr
       parameters: ganParameterCount(),
       msPerIteration: timed.ms,
       samplesPerSecond: (GAN_BENCH_SHAPE.batch * 1000) / timed.ms,
-      iterations: n * WINDOWS,
+      iterations: n * count,
       dispatches: { d: dPlan.stats.dispatches, g: gPlan.stats.dispatches },
       planBytes: { d: dPlan.stats.peakBytes, g: gPlan.stats.peakBytes },
       dLoss: timed.dLoss,
@@ -183,8 +192,11 @@ async function measure(engine: Engine, loss: GanLoss, opts: GanSuiteOptions): Pr
 export async function runGanSuite(engine: Engine, opts: GanSuiteOptions): Promise<GanSuiteResult> {
   const log = opts.log ?? (() => {});
   const s = GAN_BENCH_SHAPE;
+  const progress = opts.progress ?? (() => {});
+  const losses = opts.losses ?? GAN_BENCH_LOSSES;
   const results: GanMeasurement[] = [];
-  for (const loss of opts.losses ?? GAN_BENCH_LOSSES) {
+  for (const loss of losses) {
+    progress(results.length + 1, losses.length, `loss ${loss}`);
     const r = await measure(engine, loss, opts);
     results.push(r);
     log(

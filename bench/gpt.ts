@@ -7,6 +7,8 @@
 // Timing runs the way the trainer does: after a warm-up, N - 1 steps queued back to back with
 // no read-back, then one that reads the loss; the wall clock around the N steps is divided by N.
 // Of three such windows the median is reported.
+// Quick mode (--quick): preset tiny only, one warm-up step, then one window of two timed steps:
+// every figure of the suite in seconds on SwiftShader, for CI, not for numbers.
 // Not here: the TensorFlow.js peer (bench/peer-tfjs-gpt.ts), launching anything, or writing files.
 
 import type { Engine } from '../src/engine.js';
@@ -15,12 +17,15 @@ import { createGpt, createGptTrainer, gptParameterCount, gptPresets, type GptPre
 import type { Batch } from '../src/data/batches.js';
 import { mulberry32 } from '../src/data/toy2d.js';
 import type { GptPeerMeasurement } from './peer-tfjs-gpt.js';
+import type { ProgressFn } from './progress.js';
 
 /** Timed windows per preset. */
 const WINDOWS = 3;
 
 /** Presets measured by default: the two that train in reasonable time on SwiftShader. */
 export const GPT_DEFAULT_PRESETS: readonly GptPresetName[] = ['tiny', 'mini'];
+/** Quick mode's presets. */
+export const GPT_QUICK_PRESETS: readonly GptPresetName[] = ['tiny'];
 
 /** The fixed part of the problem: windows per step and the vocabulary (a character set). */
 export const GPT_BENCH_SHAPE = { batch: 16, vocabSize: 65 } as const;
@@ -37,7 +42,7 @@ export interface GptMeasurement {
   /** Milliseconds per training step. */
   msPerStep: number;
   tokensPerSecond: number;
-  /** Steps timed after the warm-up, in WINDOWS windows (the median window's ms/step is reported). */
+  /** Steps timed after the warm-up, in WINDOWS windows (one in quick mode; the median window's ms/step is reported). */
   steps: number;
   /** Intermediates of the compiled step after liveness reuse (Plan.stats.peakBytes). */
   planBytes: number;
@@ -69,11 +74,15 @@ export interface GptSuiteResult {
 export interface GptSuiteOptions {
   runner: GptSuiteResult['runner'];
   environment: string;
-  /** Presets to measure (default GPT_DEFAULT_PRESETS). */
+  /** Presets to measure (default GPT_DEFAULT_PRESETS, or GPT_QUICK_PRESETS in quick mode). */
   presets?: readonly GptPresetName[];
   /** Wall-clock time all timed steps should take per preset, roughly (default 6000 ms). */
   targetMs?: number;
+  /** One warm-up step and one window of two timed steps, tiny preset by default (default false). */
+  quick?: boolean;
   log?: (line: string) => void;
+  /** Called as each item (one preset) starts. */
+  progress?: ProgressFn;
 }
 
 /** Checks preset names given on a command line or in a query string. */
@@ -109,7 +118,7 @@ async function timeSteps(trainer: GptTrainer, batch: Batch, n: number): Promise<
   return { ms: (performance.now() - t0) / (n + 1), loss: last!.loss };
 }
 
-async function measure(engine: Engine, preset: GptPresetName, targetMs: number): Promise<GptMeasurement> {
+async function measure(engine: Engine, preset: GptPresetName, targetMs: number, quick: boolean): Promise<GptMeasurement> {
   const { batch, vocabSize } = GPT_BENCH_SHAPE;
   const model = createGpt({ preset, vocabSize });
   const c = model.config;
@@ -118,13 +127,14 @@ async function measure(engine: Engine, preset: GptPresetName, targetMs: number):
   try {
     // Warm-up: pipelines, first-use uploads and the pool's buffers.
     const first = await timeSteps(trainer, data, 0);
-    await timeSteps(trainer, data, 1);
+    if (!quick) await timeSteps(trainer, data, 1);
     // Windows of n steps, each about targetMs / WINDOWS long; the median window is reported,
     // as the other processes sharing a small machine come and go.
-    const n = Math.max(2, Math.min(100, Math.round(targetMs / WINDOWS / Math.max(first.ms, 1e-3))));
+    const count = quick ? 1 : WINDOWS;
+    const n = quick ? 2 : Math.max(2, Math.min(100, Math.round(targetMs / WINDOWS / Math.max(first.ms, 1e-3))));
     const windows: { ms: number; loss: number }[] = [];
-    for (let w = 0; w < WINDOWS; w++) windows.push(await timeSteps(trainer, data, n - 1));
-    const timed = windows.sort((a, b) => a.ms - b.ms)[WINDOWS >> 1];
+    for (let w = 0; w < count; w++) windows.push(await timeSteps(trainer, data, n - 1));
+    const timed = windows.sort((a, b) => a.ms - b.ms)[count >> 1];
     const paramBytes = arenaBytes(engine, trainer);
     const optimizerBytes = 2 * paramBytes;
     const planBytes = trainer.plan.stats.peakBytes;
@@ -138,7 +148,7 @@ async function measure(engine: Engine, preset: GptPresetName, targetMs: number):
       parameters: gptParameterCount(c),
       msPerStep: timed.ms,
       tokensPerSecond: (batch * c.blockSize * 1000) / timed.ms,
-      steps: n * WINDOWS,
+      steps: n * count,
       planBytes,
       paramBytes,
       optimizerBytes,
@@ -155,9 +165,12 @@ async function measure(engine: Engine, preset: GptPresetName, targetMs: number):
 
 export async function runGptSuite(engine: Engine, opts: GptSuiteOptions): Promise<GptSuiteResult> {
   const log = opts.log ?? (() => {});
+  const progress = opts.progress ?? (() => {});
+  const presets = opts.presets ?? (opts.quick ? GPT_QUICK_PRESETS : GPT_DEFAULT_PRESETS);
   const results: GptMeasurement[] = [];
-  for (const preset of opts.presets ?? GPT_DEFAULT_PRESETS) {
-    const r = await measure(engine, preset, opts.targetMs ?? 6000);
+  for (const preset of presets) {
+    progress(results.length + 1, presets.length, `preset ${preset}`);
+    const r = await measure(engine, preset, opts.targetMs ?? 6000, opts.quick ?? false);
     results.push(r);
     log(
       `${preset.padEnd(6)} ${fmtParams(r.parameters)} params  ${r.msPerStep.toFixed(1).padStart(8)} ms/step  ` +

@@ -10,7 +10,8 @@
 // tf ops, as the engine's fused AdamW kernel computes it. Not tf.train.adam: it has no clipping.
 // Timing: two warm-up steps (shader compilation, uploads), then windows of steps queued back to
 // back whose last loss is read back, under the wall clock; the median window is reported, as
-// for the engine (tf.js has no timestamps of its own).
+// for the engine (tf.js has no timestamps of its own). Quick mode, as the suite's: one warm-up,
+// then one window of two steps.
 // Browser only (WebGL needs a page). Not here: the engine's own figures (bench/diffusion.ts).
 
 import * as tf from '@tensorflow/tfjs-core';
@@ -28,7 +29,7 @@ export interface DiffusionPeerMeasurement {
   backend: PeerBackend;
   msPerStep: number;
   samplesPerSecond: number;
-  /** Timed steps (after two warm-up steps), in WINDOWS windows. */
+  /** Timed steps (after two warm-up steps), in WINDOWS windows (quick: one warm-up, one window of two). */
   steps: number;
   /** Loss read back at the end of the median window. */
   loss: number;
@@ -37,6 +38,8 @@ export interface DiffusionPeerMeasurement {
 export interface DiffusionPeerOptions {
   /** Wall-clock time all timed steps should take per backend, roughly (default 6000 ms). */
   targetMs?: number;
+  /** One warm-up step and one window of two timed ones, as the suite's quick mode (default false). */
+  quick?: boolean;
   log?: (line: string) => void;
 }
 
@@ -153,17 +156,18 @@ async function timeSteps(train: (x0: Float32Array) => tf.Scalar, x0: Float32Arra
   return { ms: (performance.now() - t0) / n, loss };
 }
 
-async function measure(targetMs: number): Promise<{ ms: number; loss: number; steps: number }> {
+async function measure(targetMs: number, quick: boolean): Promise<{ ms: number; loss: number; steps: number }> {
   const x0 = diffusionBatch();
   const model = buildModel();
   try {
-    await timeSteps(model.train, x0, 1);
-    const second = await timeSteps(model.train, x0, 1);
-    const n = Math.max(2, Math.min(200, Math.round(targetMs / WINDOWS / Math.max(second.ms, 1e-3))));
+    const first = await timeSteps(model.train, x0, 1);
+    const second = quick ? first : await timeSteps(model.train, x0, 1);
+    const count = quick ? 1 : WINDOWS;
+    const n = quick ? 2 : Math.max(2, Math.min(200, Math.round(targetMs / WINDOWS / Math.max(second.ms, 1e-3))));
     const windows: { ms: number; loss: number }[] = [];
-    for (let w = 0; w < WINDOWS; w++) windows.push(await timeSteps(model.train, x0, n));
-    const timed = windows.sort((a, b) => a.ms - b.ms)[WINDOWS >> 1];
-    return { ...timed, steps: n * WINDOWS };
+    for (let w = 0; w < count; w++) windows.push(await timeSteps(model.train, x0, n));
+    const timed = windows.sort((a, b) => a.ms - b.ms)[count >> 1];
+    return { ...timed, steps: n * count };
   } finally {
     model.dispose();
   }
@@ -179,7 +183,7 @@ export async function runTfjsDiffusionPeer(opts: DiffusionPeerOptions = {}): Pro
       continue;
     }
     await tf.ready();
-    const { ms, loss, steps } = await measure(opts.targetMs ?? 6000);
+    const { ms, loss, steps } = await measure(opts.targetMs ?? 6000, opts.quick ?? false);
     out.push({ backend, msPerStep: ms, samplesPerSecond: (DIFFUSION_BENCH_SHAPE.batch * 1000) / ms, steps, loss });
     log(`tfjs-${backend.padEnd(6)} ${ms.toFixed(2).padStart(9)} ms/step  (${steps} steps after a warm-up, loss ${loss.toFixed(3)}, ${tf.memory().numTensors} tensors live)`);
   }

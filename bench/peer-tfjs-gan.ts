@@ -19,7 +19,8 @@
 //     same function written as 0.2 x + 0.8 relu(x) (Relu's gradient is twice differentiable).
 // Timing: two warm-up iterations (shader compilation, uploads), then windows of iterations
 // queued back to back whose last losses are read back, under the wall clock; the median window
-// is reported, as for the engine (tf.js has no timestamps of its own).
+// is reported, as for the engine (tf.js has no timestamps of its own). Quick mode, as the
+// suite's: one warm-up, then one window of two iterations.
 // Browser only (WebGL needs a page). Not here: the engine's own figures (bench/gan.ts).
 
 import * as tf from '@tensorflow/tfjs-core';
@@ -37,7 +38,7 @@ export interface GanPeerMeasurement {
   loss: GanLoss;
   msPerIteration: number;
   samplesPerSecond: number;
-  /** Timed iterations (after two warm-up iterations), in WINDOWS windows. */
+  /** Timed iterations (after two warm-up iterations), in WINDOWS windows (quick: one warm-up, one window of two). */
   iterations: number;
   /** Losses read back at the end of the median window. */
   dLoss: number;
@@ -49,6 +50,8 @@ export interface GanPeerOptions {
   losses?: readonly GanLoss[];
   /** Wall-clock time all timed iterations of one loss should take per backend, roughly (default 6000 ms). */
   targetMs?: number;
+  /** One warm-up iteration and one window of two timed ones, as the suite's quick mode (default false). */
+  quick?: boolean;
   log?: (line: string) => void;
 }
 
@@ -161,17 +164,18 @@ async function timeIterations(iterate: Iterate, real: Float32Array, n: number): 
   return { ms: (performance.now() - t0) / n, dLoss: d[0], gLoss: g[0] };
 }
 
-async function measure(loss: GanLoss, targetMs: number): Promise<{ ms: number; dLoss: number; gLoss: number; iterations: number }> {
+async function measure(loss: GanLoss, targetMs: number, quick: boolean): Promise<{ ms: number; dLoss: number; gLoss: number; iterations: number }> {
   const real = ganBatch();
   const model = buildModel(loss);
   try {
-    await timeIterations(model.iterate, real, 1);
-    const second = await timeIterations(model.iterate, real, 1);
-    const n = Math.max(2, Math.min(200, Math.round(targetMs / WINDOWS / Math.max(second.ms, 1e-3))));
+    const first = await timeIterations(model.iterate, real, 1);
+    const second = quick ? first : await timeIterations(model.iterate, real, 1);
+    const count = quick ? 1 : WINDOWS;
+    const n = quick ? 2 : Math.max(2, Math.min(200, Math.round(targetMs / WINDOWS / Math.max(second.ms, 1e-3))));
     const windows: { ms: number; dLoss: number; gLoss: number }[] = [];
-    for (let w = 0; w < WINDOWS; w++) windows.push(await timeIterations(model.iterate, real, n));
-    const timed = windows.sort((a, b) => a.ms - b.ms)[WINDOWS >> 1];
-    return { ...timed, iterations: n * WINDOWS };
+    for (let w = 0; w < count; w++) windows.push(await timeIterations(model.iterate, real, n));
+    const timed = windows.sort((a, b) => a.ms - b.ms)[count >> 1];
+    return { ...timed, iterations: n * count };
   } finally {
     model.dispose();
   }
@@ -188,7 +192,7 @@ export async function runTfjsGanPeer(opts: GanPeerOptions = {}): Promise<GanPeer
     }
     await tf.ready();
     for (const loss of opts.losses ?? GAN_BENCH_LOSSES) {
-      const { ms, dLoss, gLoss, iterations } = await measure(loss, opts.targetMs ?? 6000);
+      const { ms, dLoss, gLoss, iterations } = await measure(loss, opts.targetMs ?? 6000, opts.quick ?? false);
       out.push({ backend, loss, msPerIteration: ms, samplesPerSecond: (GAN_BENCH_SHAPE.batch * 1000) / ms, iterations, dLoss, gLoss });
       log(
         `tfjs-${backend.padEnd(6)} ${loss.padEnd(13)} ${ms.toFixed(2).padStart(9)} ms/iteration  (${iterations} iterations after a warm-up, ` +

@@ -50,7 +50,7 @@ async function timeMatmul(size: number, targetMs: number): Promise<{ ms: number;
 }
 
 /** GFLOP/s of TensorFlow.js on every backend it can start here, for each size. */
-export async function runTfjsPeer(sizes: readonly number[], log: (line: string) => void = () => {}): Promise<PeerMeasurement[]> {
+export async function runTfjsPeer(sizes: readonly number[], log: (line: string) => void = () => {}, quick = false): Promise<PeerMeasurement[]> {
   const out: PeerMeasurement[] = [];
   for (const backend of PEER_BACKENDS) {
     if (!(await tf.setBackend(backend).catch(() => false))) {
@@ -59,7 +59,8 @@ export async function runTfjsPeer(sizes: readonly number[], log: (line: string) 
     }
     await tf.ready();
     for (const size of sizes) {
-      const { ms, reps } = await timeMatmul(size, backend === 'cpu' ? 500 : 1000);
+      // Quick mode (the suite's --quick): batches of ~20 ms, every figure but no precision.
+      const { ms, reps } = await timeMatmul(size, quick ? 20 : backend === 'cpu' ? 500 : 1000);
       const gflops = (2 * size ** 3) / (ms * 1e6);
       out.push({ backend, size, ms, gflops, reps });
       log(`tfjs-${backend.padEnd(6)} ${String(size).padStart(5)}  ${gflops.toFixed(2).padStart(8)} GFLOP/s  (${reps} products, wall clock)`);

@@ -3,10 +3,13 @@
 // each tiling and for the pick of the autotuner, on whatever adapter the engine has.
 // Each figure is the median of several timed submits after a warm-up, each submit a loop of
 // back-to-back dispatches (GPU timestamps when the adapter has them, else the wall clock).
+// Quick mode (--quick): size 128 only, three short submits per tiling (the tuner still runs,
+// at its own sizes): every figure of the suite in seconds on SwiftShader, for CI, not for numbers.
 // Not here: launching anything, or writing files (the runners do).
 
 import type { Engine } from '../src/engine.js';
 import type { PeerMeasurement } from './peer-tfjs.js';
+import type { ProgressFn } from './progress.js';
 import type { AdapterSummary } from '../src/gpu/device.js';
 import { MATMUL_TILINGS, type MatmulTiling } from '../src/ops/matmul.js';
 import {
@@ -18,6 +21,14 @@ import {
 } from '../src/ops/matmul-tune.js';
 
 export const SIZES = [256, 512, 1024] as const;
+/** Quick mode's size: big enough that both tilings run full tiles. */
+export const QUICK_SIZES = [128] as const;
+
+/** Timing loop sizes: submits of ~200 ms; quick mode's are short and few. */
+const TIMING = {
+  full: { reps: 7, targetMs: 200, maxPerRep: 1024, maxMs: 10_000 },
+  quick: { reps: 3, targetMs: 20, maxPerRep: 64, maxMs: 1000 },
+} as const;
 
 export interface SuiteResult {
   suite: 'matmul';
@@ -38,14 +49,23 @@ export interface SuiteResult {
 export interface SuiteOptions {
   runner: SuiteResult['runner'];
   environment: string;
+  /** Sizes (default SIZES, or QUICK_SIZES in quick mode). */
   sizes?: readonly number[];
+  /** Smallest sizes and fewest repetitions that still give every figure (default false). */
+  quick?: boolean;
   /** Called with a line of progress now and then. */
   log?: (line: string) => void;
+  /** Called as each item (the tuner, then each size and tiling) starts. */
+  progress?: ProgressFn;
 }
 
 export async function runMatmulSuite(engine: Engine, opts: SuiteOptions): Promise<SuiteResult> {
   const log = opts.log ?? (() => {});
-  const sizes = opts.sizes ?? SIZES;
+  const progress = opts.progress ?? (() => {});
+  const sizes = opts.sizes ?? (opts.quick ? QUICK_SIZES : SIZES);
+  const timing = opts.quick ? TIMING.quick : TIMING.full;
+  const total = 1 + sizes.length * MATMUL_TILINGS.length;
+  progress(1, total, 'autotuner');
   const t0 = performance.now();
   const tuned = await tuneMatmul(engine, { force: true, persist: false });
   const tunerMs = performance.now() - t0;
@@ -53,9 +73,10 @@ export async function runMatmulSuite(engine: Engine, opts: SuiteOptions): Promis
   const results: MatmulMeasurement[] = [];
   for (const size of sizes) {
     for (const tiling of MATMUL_TILINGS) {
+      progress(results.length + 2, total, `${tiling} ${size}`);
       // Submits of ~200 ms amortise their overhead; a long warm-up means a slow tiling on a
       // slow adapter, where three submits of one dispatch are enough.
-      const r = await measureMatmul(engine, tiling, [size, size, size], { reps: 7, targetMs: 200, maxPerRep: 1024, maxMs: 10_000 });
+      const r = await measureMatmul(engine, tiling, [size, size, size], timing);
       results.push(r);
       log(`${tiling.padEnd(8)} ${String(size).padStart(5)}  ${r.gflops.toFixed(2).padStart(8)} GFLOP/s  (${r.reps} x ${r.perRep} dispatches, ${r.timing})`);
     }

@@ -1,0 +1,31 @@
+// The command line both runners (bench/node.ts, bench/browser.ts) share: --name=value options,
+// bare flags, which suites --suite= names, and where --out= puts each suite's JSON.
+// Not here: what the options mean to each suite (the suites' options objects say).
+
+/** Every suite, in the order --suite=all runs them. */
+export const SUITES = ['matmul', 'attention', 'gpt', 'diffusion', 'gan', 'conv'] as const;
+export type SuiteName = (typeof SUITES)[number];
+
+/** The value of --name=value, if given. */
+export const arg = (name: string): string | undefined => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+
+/** True for --name, --name=1 or --name=true. */
+export const flag = (name: string): boolean => process.argv.some((a) => a === `--${name}` || a === `--${name}=1` || a === `--${name}=true`);
+
+/** The suites a --suite= value names (default matmul; 'all' for every one), or an error naming the choices. */
+export function parseSuites(value: string | undefined): SuiteName[] {
+  if (!value) return ['matmul'];
+  if (value === 'all') return [...SUITES];
+  if (!SUITES.includes(value as SuiteName)) throw new Error(`unknown suite '${value}'; use one of ${SUITES.join(', ')}, or all.`);
+  return [value as SuiteName];
+}
+
+/**
+ * Where --out=PATH puts `suite`'s result: PATH itself for one suite; for several, one file each
+ * with the suite's name before the extension (out.json -> out-gan.json).
+ */
+export function outPath(out: string | undefined, suite: string, several: boolean): string | undefined {
+  if (!out || !several) return out;
+  const dot = out.lastIndexOf('.');
+  return dot > out.lastIndexOf('/') ? `${out.slice(0, dot)}-${suite}${out.slice(dot)}` : `${out}-${suite}.json`;
+}

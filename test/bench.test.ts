@@ -1,0 +1,170 @@
+// Every benchmark suite in quick mode, in Node on the test engine: each figure a suite reports
+// is produced and finite (times, rates, ratios and byte counts > 0), every expected row is
+// there, the table prints without holes, and bench:compare can read the result. How fast
+// anything runs is not checked: on SwiftShader in CI the numbers mean little.
+// Also the runners' plumbing that needs no GPU: the progress line and where --out writes.
+// Not here: the TensorFlow.js peers (browser only) or the comparison's logic (bench-compare.test.ts).
+
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Engine } from '../src/engine.js';
+import { MATMUL_TILINGS } from '../src/ops/matmul.js';
+import { testEngine } from './support/engine.js';
+import { formatSuite, QUICK_SIZES, runMatmulSuite } from '../bench/suite.js';
+import { ATTENTION_QUICK_SIZES, formatAttentionSuite, runAttentionSuite } from '../bench/attention.js';
+import { formatGptSuite, GPT_QUICK_PRESETS, runGptSuite } from '../bench/gpt.js';
+import { formatDiffusionSuite, runDiffusionSuite, UNET_QUICK_SHAPE } from '../bench/diffusion.js';
+import { formatGanSuite, GAN_BENCH_LOSSES, runGanSuite } from '../bench/gan.js';
+import { CONV_OPS, CONV_QUICK_SHAPES, formatConvSuite, runConvSuite } from '../bench/conv.js';
+import { compareResults } from '../bench/compare.js';
+import { createProgress } from '../bench/progress.js';
+import { outPath, parseSuites, SUITES } from '../bench/args.js';
+
+/** A path segment naming a figure: a time, a rate, a ratio or a size in bytes (pick: GFLOP/s by size). */
+const FIGURE = /^(ms|\w*Ms|msPer\w*|\w*[gG]flops|\w*PerSecond|ratio|\w*Bytes|pick)$/;
+
+/** Every number of a result (the adapter's description left out) by path. */
+function numbers(v: unknown, path = ''): [string, number][] {
+  if (typeof v === 'number') return [[path, v]];
+  if (Array.isArray(v)) return v.flatMap((x, i) => numbers(x, `${path}[${i}]`));
+  if (typeof v === 'object' && v !== null) {
+    return Object.entries(v).flatMap(([k, x]) => (k === 'adapter' ? [] : numbers(x, path ? `${path}.${k}` : k)));
+  }
+  return [];
+}
+
+/**
+ * Checks every number is finite and every figure > 0, except the paths in `unmeasured` (figures
+ * a row does not have by design, recorded as NaN); returns how many figures there were.
+ */
+function expectFigures(result: object, unmeasured: RegExp | null = null): number {
+  let count = 0;
+  for (const [path, v] of numbers(result)) {
+    if (unmeasured?.test(path)) continue;
+    expect(Number.isFinite(v), `${path} = ${v}`).toBe(true);
+    if (path.split(/[.[\]]+/).some((s) => FIGURE.test(s))) {
+      expect(v, path).toBeGreaterThan(0);
+      count++;
+    }
+  }
+  // The result as saved (NaN becomes null) still compares with itself, figure for figure.
+  const saved = JSON.parse(JSON.stringify(result)) as unknown;
+  const c = compareResults(saved, saved);
+  expect(c.rows.length).toBeGreaterThan(0);
+  expect(c.rows.every((r) => r.verdict === 'same')).toBe(true);
+  return count;
+}
+
+const expectTable = (table: string) => expect(table).not.toMatch(/NaN|undefined|Infinity|null/);
+
+/** A progress callback that records each item and checks they count up to their total. */
+function recorder() {
+  const items: [number, number][] = [];
+  return {
+    progress: (item: number, total: number) => void items.push([item, total]),
+    expectCounted() {
+      expect(items.length).toBeGreaterThan(0);
+      items.forEach(([item, total], i) => expect([item, total]).toEqual([i + 1, items.length]));
+    },
+  };
+}
+
+const common = { runner: 'node', environment: 'vitest', quick: true } as const;
+
+describe('bench suites in quick mode', () => {
+  let engine: Engine;
+  beforeAll(async () => {
+    engine = await testEngine();
+  });
+
+  it('matmul: each tiling at the quick size, the tuner and the pick', async () => {
+    const p = recorder();
+    const r = await runMatmulSuite(engine, { ...common, progress: p.progress });
+    expect(r.results.map((x) => [x.tiling, x.M])).toEqual(QUICK_SIZES.flatMap((s) => MATMUL_TILINGS.map((t) => [t, s])));
+    expect(Object.keys(r.pick)).toEqual(QUICK_SIZES.map(String));
+    for (const t of MATMUL_TILINGS) expect(Object.keys(r.tuner.gflops[t] ?? {}).length).toBeGreaterThan(0);
+    expect(expectFigures(r)).toBeGreaterThanOrEqual(1 + 2 * MATMUL_TILINGS.length);
+    expectTable(formatSuite(r));
+    p.expectCounted();
+  });
+
+  it('attention: fused and unfused at the quick T', async () => {
+    const p = recorder();
+    const r = await runAttentionSuite(engine, { ...common, progress: p.progress });
+    expect(r.results.map((x) => [x.impl, x.T])).toEqual(ATTENTION_QUICK_SIZES.flatMap((T) => [['fused', T], ['unfused', T]]));
+    expect(expectFigures(r)).toBe(4 * r.results.length);
+    expectTable(formatAttentionSuite(r));
+    p.expectCounted();
+  });
+
+  it('gpt: the tiny preset, two timed steps', async () => {
+    const p = recorder();
+    const r = await runGptSuite(engine, { ...common, progress: p.progress });
+    expect(r.results.map((x) => x.preset)).toEqual(GPT_QUICK_PRESETS);
+    expect(r.results.map((x) => x.steps)).toEqual([2]);
+    expect(expectFigures(r)).toBe(6 * r.results.length);
+    expectTable(formatGptSuite(r));
+    p.expectCounted();
+  });
+
+  it('diffusion: the MLP with its sampling figure and the tiny U-Net', async () => {
+    const p = recorder();
+    const r = await runDiffusionSuite(engine, { ...common, progress: p.progress });
+    expect(r.results.map((x) => [x.model, x.steps])).toEqual([['mlp', 2], ['unet', 2]]);
+    expect(r.unet?.config).toMatchObject({ size: UNET_QUICK_SHAPE.size, ...UNET_QUICK_SHAPE.overrides });
+    expect(r.shape.sampleSteps).toBeLessThan(50);
+    // The U-Net row has no sampling figure (NaN by design); the MLP's must be there.
+    expect(expectFigures(r, /^results\[1\]\.msPerSample/)).toBe(5 + 3);
+    expectTable(formatDiffusionSuite(r));
+    p.expectCounted();
+  });
+
+  it('gan: both losses, two timed iterations each', async () => {
+    const p = recorder();
+    const r = await runGanSuite(engine, { ...common, progress: p.progress });
+    expect(r.results.map((x) => [x.loss, x.iterations])).toEqual(GAN_BENCH_LOSSES.map((l) => [l, 2]));
+    expect(expectFigures(r)).toBe(4 * r.results.length);
+    expectTable(formatGanSuite(r));
+    p.expectCounted();
+  });
+
+  it('conv: every op on the quick shape, each next to its matmul', async () => {
+    const p = recorder();
+    const r = await runConvSuite(engine, { ...common, progress: p.progress });
+    expect(r.results.map((x) => [x.shape, x.op])).toEqual(CONV_QUICK_SHAPES.flatMap((g) => CONV_OPS.map((op) => [g.name, op])));
+    expect(expectFigures(r)).toBe(5 * r.results.length);
+    expectTable(formatConvSuite(r));
+    p.expectCounted();
+  });
+});
+
+describe('bench runners', () => {
+  it('rewrites one status line on a terminal and prints only log lines elsewhere', () => {
+    const written: string[] = [];
+    const tty = createProgress('gan', { isTTY: true, columns: 40, write: (t: string) => written.push(t) });
+    tty.update(1, 2, 'loss nonsaturating');
+    tty.log('a line');
+    tty.done();
+    const text = written.join('');
+    expect(text).toMatch(/^\r\x1b\[Kgan {2}1\/2 {2}loss nonsaturating {2}\d+\.\d s/);
+    expect(text).toContain('\r\x1b[Ka line\n');
+    expect(written.every((w) => w.replace(/^\r\x1b\[K/, '').split('\n')[0].length < 40)).toBe(true);
+    expect(written.at(-1)).toBe('\r\x1b[K');
+
+    const plain: string[] = [];
+    const pipe = createProgress('gan', { isTTY: false, write: (t: string) => plain.push(t) });
+    pipe.update(1, 2, 'loss nonsaturating');
+    pipe.log('a line');
+    pipe.done();
+    expect(plain).toEqual(['a line\n']);
+  });
+
+  it('names the suites --suite takes and where --out puts each', () => {
+    expect(parseSuites(undefined)).toEqual(['matmul']);
+    expect(parseSuites('all')).toEqual([...SUITES]);
+    expect(() => parseSuites('convs')).toThrow(/unknown suite 'convs'.*conv.*all/);
+    expect(outPath(undefined, 'gan', true)).toBeUndefined();
+    expect(outPath('/tmp/q.json', 'gan', false)).toBe('/tmp/q.json');
+    expect(outPath('/tmp/q.json', 'gan', true)).toBe('/tmp/q-gan.json');
+    expect(outPath('/tmp/v1.0/q', 'gan', true)).toBe('/tmp/v1.0/q-gan.json');
+  });
+});

@@ -203,6 +203,16 @@ export class Gan {
     return (this.rng.next() * 2 ** 31) | 0;
   }
 
+  /** New learning rates for both players, used from the next update (nothing recompiles). */
+  setLearningRates(lrG: number, lrD: number): void {
+    for (const [k, v] of [['lrG', lrG], ['lrD', lrD]] as const) {
+      if (!(v >= 0 && Number.isFinite(v))) throw new ConfigError(`gan: ${k} must be a finite number >= 0, got ${v}.`);
+    }
+    this.gOptimizer.config.lr = lrG;
+    this.dOptimizer.config.lr = lrD;
+    Object.assign(this.config, { lrG, lrD });
+  }
+
   /** Values in one real sample. */
   get sampleSize(): number {
     return this.discriminator.inShape.reduce((a, b) => a * b, 1);
@@ -211,6 +221,7 @@ export class Gan {
   /**
    * One iteration: `dSteps` discriminator steps, one on each real batch given (batch samples
    * each), then one generator step. With `read`, resolves to the last losses of both players.
+   * All of its GPU work is submitted before it first awaits, so callers may queue iterations.
    */
   async step(reals: Float32Array[], read = true): Promise<GanStepResult | null> {
     const { dSteps, batch } = this.config;

@@ -268,6 +268,12 @@ export interface TrainerApi {
   dispose(): Promise<void>;
 }
 
+/** Every TrainerApi method, in the order the worker serves them. */
+export const TRAINER_METHODS = [
+  'create', 'start', 'pause', 'step', 'reset', 'setHyper', 'sample', 'attentionMap', 'exportCheckpoint',
+  'importCheckpoint', 'loseDevice', 'hasAutosave', 'resumeAutosave', 'info', 'subscribe', 'unsubscribe', 'dispose',
+] as const satisfies readonly (keyof TrainerApi)[];
+
 /** A typed error as it crosses the worker boundary. */
 export interface WireError {
   name: string;

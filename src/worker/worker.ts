@@ -4,32 +4,16 @@
 // it back into the typed error). Checkpoint bytes are transferred, not copied.
 // Loaded as a module worker it serves its own global scope; exposeTrainer also serves any other
 // message endpoint (a MessagePort in a Node test).
-// Not here: the trainer (trainer.ts), anything that touches the page.
+// Not here: the trainer (trainer.ts), the comlink glue shared by every worker (rpc.ts), the page.
 
-import * as Comlink from 'comlink';
+import type * as Comlink from 'comlink';
 import { Trainer } from './trainer.js';
-import { throwWire, type TrainerApi } from './protocol.js';
-
-/** The TrainerApi methods, each wrapped so that a rejection crosses the boundary with its fields. */
-const METHODS = [
-  'create', 'start', 'pause', 'step', 'reset', 'setHyper', 'sample', 'attentionMap', 'exportCheckpoint',
-  'importCheckpoint', 'loseDevice', 'hasAutosave', 'resumeAutosave', 'info', 'subscribe', 'unsubscribe', 'dispose',
-] as const satisfies readonly (keyof TrainerApi)[];
+import { TRAINER_METHODS } from './protocol.js';
+import { exposeInWorker, exposeMethods } from './rpc.js';
 
 /** Serves `trainer` on `endpoint` through comlink. */
 export function exposeTrainer(trainer: Trainer, endpoint: Comlink.Endpoint): void {
-  const api = Object.fromEntries(
-    METHODS.map((name) => [
-      name,
-      async (...args: unknown[]) => {
-        const result = await throwWire(() => (trainer[name] as (...a: unknown[]) => Promise<unknown>).apply(trainer, args));
-        return result instanceof Uint8Array ? Comlink.transfer(result, [result.buffer]) : result;
-      },
-    ]),
-  );
-  Comlink.expose(api, endpoint);
+  exposeMethods(trainer, TRAINER_METHODS, endpoint);
 }
 
-if (typeof WorkerGlobalScope !== 'undefined' && globalThis instanceof WorkerGlobalScope) {
-  exposeTrainer(new Trainer(), globalThis as unknown as Comlink.Endpoint);
-}
+exposeInWorker(() => new Trainer(), TRAINER_METHODS);

@@ -1,0 +1,367 @@
+// The GAN demo page: a generator and a discriminator play their game in a Web Worker
+// (src/worker/gan-*.ts) while this page draws it. On a 2D dataset: real points, generated points
+// from fixed latents, the discriminator's decision surface as a heatmap and the generator's
+// image of a latent grid, as toggleable layers; on digit images: samples from fixed noise framed
+// by the discriminator's verdict. Live charts of both losses, of sample quality and of the modes
+// (or digit classes) covered, where mode collapse shows. The page only sends requests and draws
+// what comes back, at most once per snapshot, so the main thread stays free.
+// Leaves a small read-only view in window.__demo for the browser test.
+// Not here: the form (controls.ts), the charts (charts.ts), the plane's layers (plane.ts), the
+// image grids (demos/shared/image-grid.ts), the session (src/worker/gan-session.ts).
+
+import { createGanClient } from '../../src/worker/gan-client.js';
+import {
+  GLYPH_SIZE, PLANE_EXTENT, type GanApi, type GanEvent, type GanImagesEvent, type GanInfo, type GanPlaneEvent, type GanQualityEvent,
+} from '../../src/worker/gan-protocol.js';
+import { clearMessage, downloadBytes, fmtCount, fmtMs, fmtNum, probeWebGPU, showMessage } from '../shared/ui.js';
+import { makeCharts } from './charts.js';
+import { Controls } from './controls.js';
+import { ImageGrid, type GridImages } from '../shared/image-grid.js';
+import { GAME_COLORS, GamePlane, heat } from './plane.js';
+
+const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
+
+const facts = $('facts');
+const banner = $('message');
+const startBtn = $<HTMLButtonElement>('start');
+const stepBtn = $<HTMLButtonElement>('step');
+const resetBtn = $<HTMLButtonElement>('reset');
+const saveBtn = $<HTMLButtonElement>('save');
+const loadBtn = $<HTMLButtonElement>('load');
+const loadFile = $<HTMLInputElement>('load-file');
+const stateLine = $('state');
+
+let info: GanInfo | null = null;
+/** True while a request that replaces the model (create, reset, load) is in flight. */
+let busy = false;
+/** Bias-corrected moving averages of both losses and of the time per iteration. */
+const smooth = { d: 0, g: 0, ms: 0, n: 0, nMs: 0 };
+/** The latest losses and time per iteration, in words. */
+let lastLine = '';
+let reals: Float32Array | null = null;
+
+const plane = new GamePlane($<HTMLCanvasElement>('surface'), $<HTMLCanvasElement>('lattice'), $<HTMLCanvasElement>('plane'), PLANE_EXTENT);
+const charts = makeCharts();
+// Digits are ink on paper: +1 dark.
+const samplesGrid = new ImageGrid($<HTMLCanvasElement>('samples'), { polarity: 'ink', gap: 4 });
+const realsGrid = new ImageGrid($<HTMLCanvasElement>('reals'), { polarity: 'ink', gap: 4, maxHeight: 240 });
+
+// A read-only window on the run for the browser test: numbers only; the test drives the page
+// through its controls like a user.
+const view = {
+  ready: false, steps: 0, firstD: NaN, lastD: NaN, lastG: NaN, stepLosses: null as { dLoss: number; gLoss: number } | null,
+  planes: 0, planeStep: -1, planeKey: '', images: 0, imagesStep: -1, quality: null as GanQualityEvent | null, info: null as GanInfo | null,
+};
+(window as unknown as { __demo: typeof view }).__demo = view;
+
+const probe = await probeWebGPU();
+if (!probe.ok) {
+  facts.textContent = 'No WebGPU in this browser.';
+  showMessage(banner, 'error', probe.message);
+  for (const el of document.querySelectorAll<HTMLInputElement | HTMLButtonElement | HTMLSelectElement>('input, button, select')) el.disabled = true;
+} else {
+  facts.textContent = `Adapter: ${probe.adapterName}. Starting the training worker…`;
+  await run();
+}
+
+async function run(): Promise<void> {
+  const api: GanApi = createGanClient();
+  await api.subscribe(onEvent);
+  const controls = new Controls({
+    onModelChange: () => void rebuild(),
+    onHyperChange: (h) => void attempt(() => api.setHyper(h).then(setInfo), 'Could not change the learning rate'),
+  });
+
+  /** Runs a request, showing a failure in words; undefined when it failed. */
+  async function attempt<T>(fn: () => Promise<T>, context: string): Promise<T | undefined> {
+    try {
+      return await fn();
+    } catch (e) {
+      showMessage(banner, 'error', explain(e, context));
+      return undefined;
+    }
+  }
+
+  async function rebuild(): Promise<void> {
+    const images = controls.config().dataset === 'glyphs16';
+    const label = images ? 'Building the DCGAN (and, the first time, training the digit scorer: about a minute on a CPU-emulated GPU)…' : 'Building the model…';
+    await whileBusy(label, async () => {
+      const created = await attempt(() => api.create(controls.config()), 'Could not build the model');
+      if (!created) return;
+      clearMessage(banner);
+      await startOver(created);
+    });
+  }
+
+  startBtn.addEventListener('click', () => {
+    if (info?.state === 'running') void attempt(() => api.pause().then(setInfo), 'Could not pause');
+    else void attempt(() => api.start(), 'Could not start');
+  });
+  stepBtn.addEventListener('click', () =>
+    void attempt(async () => {
+      const r = await api.step(1);
+      view.stepLosses = r;
+      setInfo(await api.info());
+      await api.snapshot(); // a single step is worth seeing
+    }, 'Could not run a step'),
+  );
+  resetBtn.addEventListener('click', () =>
+    void whileBusy('Resetting…', async () => {
+      const r = await attempt(() => api.reset(), 'Could not reset');
+      if (r) await startOver(r);
+    }),
+  );
+  saveBtn.addEventListener('click', () =>
+    void attempt(async () => {
+      const bytes = await api.exportCheckpoint();
+      downloadBytes(bytes, `gan-${info?.config?.dataset ?? 'model'}-${info?.config?.loss ?? ''}-step${info?.step ?? 0}.safetensors`);
+    }, 'Could not save a checkpoint'),
+  );
+  loadBtn.addEventListener('click', () => loadFile.click());
+  loadFile.addEventListener('change', () => {
+    const file = loadFile.files?.[0];
+    loadFile.value = '';
+    if (!file) return;
+    void whileBusy(`Loading ${file.name}…`, async () => {
+      const bytes = new Uint8Array(await file.arrayBuffer());
+      // The worker builds the model the file was saved from; a file that fails leaves the current one.
+      const r = await attempt(() => api.importCheckpoint(bytes), `${file.name} was not loaded`);
+      if (!r) return;
+      await startOver(r);
+      if (r.config) controls.show(r.config);
+      showMessage(banner, 'info', `Loaded ${file.name}: ${datasetName(r)}, ${r.config?.loss} loss, at step ${r.step}. Start to continue training from there.`);
+    });
+  });
+
+  const layer = (id: string, key: 'real' | 'generated' | 'surface' | 'lattice') =>
+    $<HTMLInputElement>(id).addEventListener('change', (e) => plane.setLayers({ [key]: (e.target as HTMLInputElement).checked }));
+  layer('show-real', 'real');
+  layer('show-generated', 'generated');
+  layer('show-surface', 'surface');
+  layer('show-lattice', 'lattice');
+  $<HTMLSelectElement>('point-colour').addEventListener('change', (e) => {
+    const byLatent = (e.target as HTMLSelectElement).value === 'latent';
+    plane.setLayers({ byLatent });
+    $('key-generated').style.setProperty('--c', byLatent ? 'conic-gradient(#ef4444, #eab308, #22c55e, #06b6d4, #6366f1, #ef4444)' : '#2563eb');
+  });
+
+  function onEvent(e: GanEvent): void {
+    switch (e.type) {
+      case 'status':
+        setInfo(e.info);
+        break;
+      case 'metrics':
+        onMetrics(e.steps);
+        break;
+      case 'plane':
+        onPlane(e);
+        break;
+      case 'images':
+        view.images++;
+        view.imagesStep = e.step;
+        samplesGrid.set(gridOf(e));
+        $('images-readout').textContent = `step ${e.step}: ${e.count} samples; mean D verdict ${fmtNum(mean(heat(e.logits, plane.loss)), 3)} (−1 generated … +1 real)`;
+        break;
+      case 'quality':
+        onQuality(e);
+        break;
+      case 'error':
+        showMessage(banner, 'error', explain(e.error, 'Training stopped'));
+        break;
+    }
+  }
+
+  function onMetrics(steps: { step: number; dLoss: number; gLoss: number; ms: number }[]): void {
+    const k = 0.97;
+    for (const r of steps) {
+      if (Number.isFinite(r.dLoss) && Number.isFinite(r.gLoss)) {
+        smooth.d = smooth.d * k + r.dLoss * (1 - k);
+        smooth.g = smooth.g * k + r.gLoss * (1 - k);
+        smooth.n++;
+        if (!Number.isFinite(view.firstD)) view.firstD = r.dLoss;
+        view.lastD = r.dLoss;
+        view.lastG = r.gLoss;
+      }
+      if (Number.isFinite(r.ms)) {
+        smooth.ms = smooth.ms * 0.9 + r.ms * 0.1;
+        smooth.nMs++;
+      }
+      const c = 1 - k ** smooth.n;
+      charts.loss.push(r.step, [r.dLoss, r.gLoss, smooth.n ? smooth.d / c : null, smooth.n ? smooth.g / c : null]);
+    }
+    const last = steps[steps.length - 1];
+    if (!last) return;
+    view.steps = last.step;
+    lastLine = `D loss ${fmtNum(last.dLoss, 3)}, G loss ${fmtNum(last.gLoss, 3)}, ${fmtMs(smooth.nMs ? smooth.ms / (1 - 0.9 ** smooth.nMs) : NaN)} per iteration`;
+    stateLine.textContent = `${info?.state === 'running' ? 'Training' : 'Paused'}: step ${last.step}, ${lastLine}.`;
+  }
+
+  function onPlane(e: GanPlaneEvent): void {
+    plane.setSnapshot(e);
+    view.planes++;
+    view.planeStep = e.step;
+    view.planeKey = fingerprint(e.points);
+    const l = e.surface.logits;
+    // A critic's sign means nothing (only differences do): give its range instead of a share.
+    const verdict = plane.loss === 'wgan-gp'
+      ? `the critic's scores over the plane run from ${fmtNum(l.reduce((a, b) => Math.min(a, b)), 3)} to ${fmtNum(l.reduce((a, b) => Math.max(a, b)), 3)}`
+      : `D calls ${(100 * l.filter((x) => x > 0).length / l.length).toFixed(0)}% of the plane real`;
+    $('plane-readout').textContent = `step ${e.step}: ${verdict}`;
+  }
+
+  function onQuality(e: GanQualityEvent): void {
+    view.quality = e;
+    if (e.kind === 'points') {
+      charts.quality.push(e.step, [e.mmd, e.slicedWasserstein]);
+      if (e.modes) {
+        charts.modes.push(e.step, [e.modes.covered, 100 * e.modes.nearMode]);
+        $('modes-now').textContent = `${e.modes.covered} of ${e.modes.of} modes covered`;
+      }
+    } else {
+      charts.frechet.push(e.step, [e.frechet]);
+      charts.classes.push(e.step, [e.classes.covered]);
+      const top = e.classes.predicted.map((n, d) => [n, d]).sort((a, b) => b[0] - a[0]).slice(0, 3);
+      $('images-quality').textContent =
+        `step ${e.step}: ${e.classes.covered} of ${e.classes.of} digits covered (most drawn: ${top.map(([n, d]) => `${d} × ${n}`).join(', ')}); Fréchet ${fmtNum(e.frechet, 3)}`;
+    }
+  }
+
+  function setInfo(next: GanInfo): void {
+    info = next;
+    view.info = next;
+    facts.innerHTML = describe(next);
+    const running = next.state === 'running';
+    startBtn.textContent = running ? 'Pause' : next.step > 0 ? 'Resume' : 'Start';
+    const ready = next.state !== 'empty' && !busy;
+    startBtn.disabled = !ready;
+    stepBtn.disabled = !ready || running;
+    resetBtn.disabled = !ready;
+    saveBtn.disabled = !ready || running;
+    loadBtn.disabled = busy || running;
+    controls.lockModel(running || busy);
+    if (next.config) {
+      const images = next.kind === 'images';
+      $('plane-section').hidden = images;
+      $('images-section').hidden = !images;
+      $('chart-quality').hidden = images;
+      $('chart-frechet').hidden = !images;
+      $('modes-section').hidden = next.config.dataset !== 'ring';
+      $('classes-section').hidden = !images;
+      $('modes-now').hidden = next.config.dataset !== 'ring';
+      $('quality-about').textContent = images
+        ? 'Fréchet distance between Gaussian fits of a small digit classifier\'s features on the samples and on held-out real digits (log scale; lower is better). FID-like, but from a classifier trained here, so compare figures from this page only.'
+        : 'Distance from the generated points to held-out data (log scales; lower is better): MMD², a kernel two-sample statistic that is 0 for matching distributions, and the sliced Wasserstein distance, the average cost in data units of moving one set onto the other.';
+      if (plane.loss !== next.config.loss) {
+        plane.loss = next.config.loss;
+        plane.draw();
+      }
+      $('surface-scale').textContent = `Colour scale: ${plane.describeScale()}.`;
+    }
+    if (!running && !busy) stateLine.textContent = next.state === 'empty' ? 'No model yet.' : `Paused at step ${next.step}${lastLine ? `: ${lastLine}` : ''}.`;
+    view.ready = ready;
+  }
+
+  /** Disables the controls while a model-replacing request runs. */
+  async function whileBusy(label: string, fn: () => Promise<void>): Promise<void> {
+    busy = true;
+    stateLine.textContent = label;
+    if (info) setInfo(info);
+    else for (const b of [startBtn, stepBtn, resetBtn, saveBtn, loadBtn]) b.disabled = true;
+    try {
+      await fn();
+    } finally {
+      busy = false;
+      const now = await api.info().catch(() => info);
+      if (now) setInfo(now);
+    }
+  }
+
+  /** A new model: the charts and pictures start over, with its real data. */
+  async function startOver(next: GanInfo): Promise<void> {
+    for (const c of Object.values(charts)) c.clear();
+    Object.assign(smooth, { d: 0, g: 0, ms: 0, n: 0, nMs: 0 });
+    lastLine = '';
+    Object.assign(view, { steps: next.step, firstD: NaN, lastD: NaN, lastG: NaN, planes: 0, planeStep: -1, planeKey: '', images: 0, imagesStep: -1, quality: null });
+    plane.setSnapshot(null);
+    for (const id of ['modes-now', 'plane-readout', 'images-readout', 'images-quality']) $(id).textContent = '';
+    setInfo(next);
+    const ref = await attempt(() => api.reference(), 'Could not fetch the real data');
+    reals = next.kind === 'images' ? ref ?? null : null;
+    plane.setData(next.kind === 'points' ? ref ?? null : null);
+    samplesGrid.set(null);
+    realsGrid.set(realGrid());
+  }
+
+  /** The samples, each framed by D's verdict: orange "real", violet "generated", stronger when surer. */
+  function gridOf(e: GanImagesEvent): GridImages {
+    const frames = Array.from(heat(e.logits, plane.loss), (v) => {
+      const [r, g, b] = v >= 0 ? GAME_COLORS.real : GAME_COLORS.fake;
+      return Number.isFinite(v) ? `rgba(${r}, ${g}, ${b}, ${(0.25 + 0.75 * Math.min(1, Math.abs(v))).toFixed(2)})` : null;
+    });
+    return { images: e.images, size: e.size, channels: 1, frames };
+  }
+
+  function realGrid(): GridImages | null {
+    const per = GLYPH_SIZE * GLYPH_SIZE;
+    return reals && { images: reals.subarray(0, Math.min(16, reals.length / per) * per), size: GLYPH_SIZE, cols: 4 };
+  }
+
+  await rebuild();
+}
+
+function mean(v: Float32Array): number {
+  return v.reduce((a, b) => a + b, 0) / Math.max(1, v.length);
+}
+
+function datasetName(i: GanInfo): string {
+  const names: Record<string, string> = { swissroll: 'swiss roll', moons: 'two moons', ring: 'ring of Gaussians', spirals: 'two spirals', glyphs16: 'digits' };
+  return i.config ? names[i.config.dataset] ?? i.config.dataset : 'the model';
+}
+
+/** The line under the title: what runs where, and how big it is. */
+function describe(i: GanInfo): string {
+  if (i.state === 'empty' || !i.config) return `Adapter: ${escape(i.adapter || 'not known yet')}.`;
+  const c = i.config;
+  const players = i.kind === 'images' ? `DCGAN, width ${c.width}, z in ${c.imageLatent}D` : `MLPs ${c.layers} × ${c.hidden}, z in 2D`;
+  return [
+    `Adapter: <b>${escape(i.adapter)}</b>${i.isSoftware ? ' (emulated on the CPU: expect slow steps)' : ''}`,
+    `G <b>${fmtCount(i.generatorParams)}</b>, D <b>${fmtCount(i.discriminatorParams)}</b> parameters (${players})`,
+    `<b>${c.loss}</b> loss${c.spectralNorm ? ', spectral norm' : ''}, ${c.dSteps} D step${c.dSteps > 1 ? 's' : ''} per G step`,
+    `data: ${datasetName(i)}`,
+    ...(i.scorerAccuracy !== null ? [`scorer: ${(100 * i.scorerAccuracy).toFixed(1)}% on held-out digits`] : []),
+    `step <b>${i.step}</b>`,
+  ].join(' · ');
+}
+
+/** A failure in words for the banner: what went wrong and, where the error says, what to do. */
+function explain(e: unknown, context: string): string {
+  const err = e as { name?: string; message?: string; reason?: string };
+  const message = err?.message ?? String(e);
+  const lead = context ? `${context}: ` : '';
+  switch (err?.name) {
+    case 'WebGPUUnavailableError':
+      return `${lead}WebGPU is not available in the training worker. ${message}`;
+    case 'CheckpointError':
+      return ['missing', 'unexpected', 'shape', 'name', 'metadata'].includes(err.reason ?? '')
+        ? `${lead}the checkpoint does not fit a GAN of this page. ${message}`
+        : `${lead}the file is not a valid checkpoint (a .safetensors file saved by this page). ${message}`;
+    case 'NonFiniteError':
+      return `${lead}the game diverged. ${message}`;
+    case 'DeviceLostError':
+      return `${lead}the GPU was lost (a driver reset, or the tab was in the background too long). Reload the page. ${message}`;
+    default:
+      return `${lead}${message}`;
+  }
+}
+
+/** A short exact fingerprint of a point set (FNV-1a over its bytes), for the browser test. */
+function fingerprint(p: Float32Array): string {
+  const b = new Uint8Array(p.buffer, p.byteOffset, p.byteLength);
+  let h = 0x811c9dc5;
+  for (let i = 0; i < b.length; i++) h = Math.imul(h ^ b[i], 0x01000193);
+  return `${p.length / 2}:${(h >>> 0).toString(16)}`;
+}
+
+function escape(s: string): string {
+  return s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
+}

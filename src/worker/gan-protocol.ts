@@ -1,0 +1,291 @@
+// The contract between the GAN page and its worker: the session's config (checked field by
+// field, ConfigError naming the field; defaults that depend on the dataset), the events the
+// session pushes (status, per-iteration losses, sample quality, and the snapshots that make the
+// game visible: for points, generated points from a fixed latent set, the discriminator's logits
+// over the plane and the generator's image of a latent lattice; for images, a grid of samples
+// from fixed noise), and the API the worker exposes through comlink. Plain data that survives
+// structured cloning; typed errors travel as WireErrors (protocol.ts).
+// Not here: the session (gan-session.ts), what it builds (gan-model.ts), the comlink glue
+// (gan-worker.ts, gan-client.ts).
+
+import { samplers2D, type Sampler2DName } from '../data/toy2d.js';
+import { ConfigError } from '../errors.js';
+import type { GanLoss } from '../models/gan.js';
+import type { WireError } from './protocol.js';
+
+/** Half the side of the square of the plane that the page draws and the discriminator's grid covers. */
+export { PLANE_EXTENT } from './diffusion-protocol.js';
+/** Half the side of the square of latent space whose lattice the generator maps (z ~ N(0, I)). */
+export const LATENT_EXTENT = 2.5;
+
+/** The 2D distributions, and 16 x 16 generated digit images. */
+export type GanDataset = Sampler2DName | 'glyphs16';
+export const GAN_DATASETS: readonly GanDataset[] = [...samplers2D.map((s) => s.name), 'glyphs16'];
+export const GAN_LOSSES: readonly GanLoss[] = ['nonsaturating', 'hinge', 'wgan-gp'];
+
+/** Side of the images of 'glyphs16'. */
+export const GLYPH_SIZE = 16;
+
+export interface GanSessionConfig {
+  /** What to learn: a 2D distribution ('ring', 'swissroll', 'moons', 'spirals') or 16x16 digits ('glyphs16'). */
+  dataset: GanDataset;
+  /** 'nonsaturating' (BCE), 'hinge' or 'wgan-gp' (Wasserstein critic with gradient penalty). */
+  loss: GanLoss;
+  /** Adam learning rate of the generator (may change between steps). */
+  lrG: number;
+  /** Adam learning rate of the discriminator (may change between steps). */
+  lrD: number;
+  /** Discriminator steps per generator step. */
+  dSteps: number;
+  /** Spectral normalisation of the discriminator's weights. */
+  spectralNorm: boolean;
+  /** Real and generated samples per step. */
+  batch: number;
+  /** Seed of the weights, the data, the batch order, the per-step noise and the fixed latents. */
+  seed: number;
+  /** Points: units per hidden layer, and hidden layers, of each player's MLP. */
+  hidden: number;
+  layers: number;
+  /** Images: feature channels of the DCGAN players' full-resolution layer, and the latent size. */
+  width: number;
+  imageLatent: number;
+  /** Training points or images, drawn once. */
+  trainSize: number;
+  /** Points: held-out points (another seed, never trained on) that samples are compared with. */
+  heldOut: number;
+  /** Points: generated points drawn from one fixed set of latents. */
+  sampleCount: number;
+  /** Points: the discriminator's decision surface is sampled on a grid of this many points per side. */
+  surfaceGrid: number;
+  /** Points: lines per direction of the latent lattice the generator maps (a deformed grid). */
+  latentLines: number;
+  /** Images: samples in the grid, from fixed noise. */
+  imageCount: number;
+  /** Images: samples the Fréchet distance is computed on (from fixed noise too). */
+  scoreSamples: number;
+  /** Images: training steps of the scorer's classifier (trained once per page, see ImageScorer). */
+  scorerSteps: number;
+  /** Snapshots (points, surface and grid; or the image grid) every this many iterations (0: only on request). */
+  snapshotEvery: number;
+  /** Quality figures every this many iterations (0: only on request). */
+  qualityEvery: number;
+  /** Where a run started with start() stops by itself (0: never). */
+  totalSteps: number;
+  /** At most one metrics event per this many ms; records in between are batched into it. */
+  metricsIntervalMs: number;
+}
+
+export const ganSessionDefaults: GanSessionConfig = {
+  dataset: 'ring',
+  loss: 'nonsaturating',
+  lrG: 1e-3,
+  lrD: 1e-3,
+  dSteps: 1,
+  spectralNorm: false,
+  batch: 256,
+  seed: 1,
+  hidden: 128,
+  layers: 2,
+  width: 32,
+  imageLatent: 32,
+  trainSize: 8192,
+  heldOut: 1000,
+  sampleCount: 1000,
+  surfaceGrid: 64,
+  latentLines: 11,
+  imageCount: 64,
+  scoreSamples: 512,
+  scorerSteps: 800,
+  snapshotEvery: 25,
+  qualityEvery: 100,
+  totalSteps: 0,
+  metricsIntervalMs: 250,
+};
+
+/** Defaults that differ for images: the DCGAN learns at Radford et al.'s 2e-4, on smaller batches. */
+export const imageDefaults: Partial<GanSessionConfig> = { lrG: 2e-4, lrD: 2e-4, batch: 64, snapshotEvery: 20, qualityEvery: 100 };
+
+/** The defaults for a dataset. */
+export function datasetDefaults(dataset: GanDataset): GanSessionConfig {
+  return { ...ganSessionDefaults, dataset, ...(dataset === 'glyphs16' ? imageDefaults : {}) };
+}
+
+/** Fields a checkpoint brings with it (the model, its data and training settings); the others stay as the page set them. */
+export const SAVED_KEYS = [
+  'dataset', 'loss', 'lrG', 'lrD', 'dSteps', 'spectralNorm', 'batch', 'seed', 'hidden', 'layers', 'width', 'imageLatent', 'trainSize',
+] as const satisfies readonly (keyof GanSessionConfig)[];
+
+/** Fields setHyper may change between steps. */
+export type GanHyper = Pick<GanSessionConfig, 'lrG' | 'lrD' | 'snapshotEvery' | 'qualityEvery' | 'totalSteps' | 'metricsIntervalMs'>;
+export const HYPER_KEYS: readonly (keyof GanHyper)[] = ['lrG', 'lrD', 'snapshotEvery', 'qualityEvery', 'totalSteps', 'metricsIntervalMs'];
+
+/** A full config from the dataset's defaults and the overrides; every field checked, before any GPU work. */
+export function ganSessionConfig(overrides: Partial<GanSessionConfig> = {}): GanSessionConfig {
+  const unknown = Object.keys(overrides).filter((k) => !(k in ganSessionDefaults));
+  if (unknown.length) throw new ConfigError(`gan config: unknown field(s) ${unknown.join(', ')}; known: ${Object.keys(ganSessionDefaults).join(', ')}.`);
+  const dataset = overrides.dataset ?? ganSessionDefaults.dataset;
+  const c: GanSessionConfig = { ...(GAN_DATASETS.includes(dataset) ? datasetDefaults(dataset) : ganSessionDefaults), ...overrides };
+  const fail = (field: keyof GanSessionConfig, want: string): never => {
+    throw new ConfigError(`gan config: ${field} must be ${want}, got ${JSON.stringify(c[field])}.`);
+  };
+  if (!GAN_DATASETS.includes(c.dataset)) fail('dataset', `one of ${GAN_DATASETS.map((s) => `'${s}'`).join(', ')}`);
+  if (!GAN_LOSSES.includes(c.loss)) fail('loss', `one of ${GAN_LOSSES.map((s) => `'${s}'`).join(', ')}`);
+  if (typeof c.spectralNorm !== 'boolean') fail('spectralNorm', 'true or false');
+  const ints: [keyof GanSessionConfig, number, number][] = [
+    ['dSteps', 1, 20], ['batch', 1, 1 << 14], ['hidden', 1, 4096], ['layers', 1, 16], ['width', 1, 512], ['imageLatent', 1, 1024],
+    ['trainSize', 1, 1 << 20], ['heldOut', 2, 20_000], ['sampleCount', 2, 20_000], ['surfaceGrid', 2, 256], ['latentLines', 2, 64],
+    ['imageCount', 1, 1024], ['scoreSamples', 2, 20_000], ['scorerSteps', 1, 100_000],
+    ['snapshotEvery', 0, Number.MAX_SAFE_INTEGER], ['qualityEvery', 0, Number.MAX_SAFE_INTEGER], ['totalSteps', 0, Number.MAX_SAFE_INTEGER],
+  ];
+  for (const [k, lo, hi] of ints) {
+    const v = c[k] as number;
+    if (!(Number.isInteger(v) && v >= lo && v <= hi)) fail(k, `an integer in [${lo}, ${hi}]`);
+  }
+  for (const k of ['lrG', 'lrD'] as const) if (!(typeof c[k] === 'number' && Number.isFinite(c[k]) && c[k] >= 0)) fail(k, 'a finite number >= 0');
+  if (!(Number.isSafeInteger(c.seed) && c.seed >= 0)) fail('seed', 'a non-negative integer');
+  if (!(typeof c.metricsIntervalMs === 'number' && c.metricsIntervalMs >= 0 && Number.isFinite(c.metricsIntervalMs))) fail('metricsIntervalMs', 'a number >= 0');
+  return c;
+}
+
+/** 'empty': no model yet; 'paused': a model, not training; 'running': the loop is on. */
+export type GanState = 'empty' | 'paused' | 'running';
+
+export interface GanInfo {
+  state: GanState;
+  /** Generator steps completed (each after dSteps discriminator steps). */
+  step: number;
+  /** The config in force; null while 'empty'. */
+  config: GanSessionConfig | null;
+  /** 'points' for the 2D datasets, 'images' for glyphs. */
+  kind: 'points' | 'images' | null;
+  /** Parameters of each player. */
+  generatorParams: number;
+  discriminatorParams: number;
+  /** The adapter, e.g. 'SwiftShader (software)' or a GPU's description. */
+  adapter: string;
+  /** True on a CPU-emulated adapter: expect slow steps. */
+  isSoftware: boolean;
+  /** Modes of the dataset that coverage is counted for (8 for 'ring', 10 digit classes for glyphs; 0: not counted). */
+  modes: number;
+  /** Images: the scorer's accuracy on held-out real glyphs (how far its figures can be trusted). */
+  scorerAccuracy: number | null;
+}
+
+export interface GanStatusEvent {
+  type: 'status';
+  info: GanInfo;
+}
+
+/** One iteration: dSteps discriminator steps and one generator step. */
+export interface GanStepRecord {
+  step: number;
+  /** The discriminator's loss at its last step, and the generator's (NaN when not read). */
+  dLoss: number;
+  gLoss: number;
+  /** Wall time between this iteration's result and the previous one's, in ms. */
+  ms: number;
+  lrG: number;
+  lrD: number;
+}
+
+/** Records since the previous metrics event, in step order. */
+export interface GanMetricsEvent {
+  type: 'metrics';
+  steps: GanStepRecord[];
+}
+
+/** How far samples are from real data. */
+export type GanQualityEvent = {
+  type: 'quality';
+  step: number;
+} & (
+  | {
+      kind: 'points';
+      /** Squared MMD with a mixture of Gaussian kernels against the held-out points. */
+      mmd: number;
+      /** Sliced 2-Wasserstein distance, in data units. */
+      slicedWasserstein: number;
+      /** For 'ring': modes with a fair share of the samples, and the share of samples near any mode. */
+      modes: { covered: number; of: number; nearMode: number } | null;
+    }
+  | {
+      kind: 'images';
+      /** Class-free Fréchet distance of the scorer's features, samples against held-out real glyphs. */
+      frechet: number;
+      /** Digit classes the scorer sees with a fair share of the samples (mode collapse shows here), and the counts. */
+      classes: { covered: number; of: number; predicted: number[] };
+    }
+);
+
+/** The 2D game: what G makes of fixed latents and of a lattice, and what D thinks of every place. */
+export interface GanPlaneEvent {
+  type: 'plane';
+  step: number;
+  /** (sampleCount, 2) generated points from the session's fixed latents. */
+  points: Float32Array;
+  /** (sampleCount, 2) those latents, to colour each point by where it came from. */
+  z: Float32Array;
+  /** The discriminator's logits on a surfaceGrid² square grid over [-PLANE_EXTENT, PLANE_EXTENT]², top row first. */
+  surface: { side: number; logits: Float32Array };
+  /**
+   * G of a square lattice of z over [-LATENT_EXTENT, LATENT_EXTENT]², `side` points per side
+   * (row-major, top row first); every `every`-th row and column is one of the latentLines lines.
+   */
+  lattice: { side: number; every: number; points: Float32Array };
+}
+
+/** Samples of the image generator from fixed noise, with the discriminator's logit for each. */
+export interface GanImagesEvent {
+  type: 'images';
+  step: number;
+  /** (count, channels, size, size) in [-1, 1]. */
+  images: Float32Array;
+  count: number;
+  channels: number;
+  size: number;
+  logits: Float32Array;
+}
+
+/** A failure inside the running loop (the loop stops; state becomes 'paused'). */
+export interface GanErrorEvent {
+  type: 'error';
+  error: WireError;
+}
+
+export type GanEvent = GanStatusEvent | GanMetricsEvent | GanQualityEvent | GanPlaneEvent | GanImagesEvent | GanErrorEvent;
+
+/** What the GAN worker exposes; every method may reject with a typed error. */
+export interface GanApi {
+  /** Data, players, optimizers and plans from the config (the old session stays if this fails); state 'paused'. */
+  create(config: Partial<GanSessionConfig>): Promise<GanInfo>;
+  /** Starts the loop and resolves at once; progress arrives as events. */
+  start(): Promise<void>;
+  /** Stops the loop; resolves once the iterations in flight are done and their metrics delivered. */
+  pause(): Promise<GanInfo>;
+  /** Runs n iterations while paused; resolves with the last one's losses. */
+  step(n: number): Promise<{ step: number; dLoss: number; gLoss: number }>;
+  /** New weights from the seed, fresh optimizers, step 0; pauses first. */
+  reset(): Promise<GanInfo>;
+  /** Takes effect at the next iteration. */
+  setHyper(hyper: Partial<GanHyper>): Promise<GanInfo>;
+  /** A snapshot and quality figures now (emitted as events too). */
+  snapshot(): Promise<void>;
+  /** Real data to draw beside the samples: the held-out points (n, 2), or imageCount training images. */
+  reference(): Promise<Float32Array>;
+  /** A safetensors checkpoint: both players, spectral vectors, both optimizers' state, step, generator states, config. */
+  exportCheckpoint(): Promise<Uint8Array>;
+  /** Builds the model the file was saved from and loads it; a file that does not load (CheckpointError) leaves the session as it was. */
+  importCheckpoint(bytes: Uint8Array): Promise<GanInfo>;
+  info(): Promise<GanInfo>;
+  /** Calls listener with every event (pass it through comlink.proxy across the worker boundary). */
+  subscribe(listener: (event: GanEvent) => void): Promise<number>;
+  unsubscribe(id: number): Promise<void>;
+  /** Frees every GPU buffer; state 'empty'. */
+  dispose(): Promise<void>;
+}
+
+/** Every GanApi method, in the order the worker serves them. */
+export const GAN_METHODS = [
+  'create', 'start', 'pause', 'step', 'reset', 'setHyper', 'snapshot', 'reference',
+  'exportCheckpoint', 'importCheckpoint', 'info', 'subscribe', 'unsubscribe', 'dispose',
+] as const satisfies readonly (keyof GanApi)[];

@@ -1,0 +1,314 @@
+// The GAN demo: its worker session in Node, then the page end to end in headless Chromium on
+// SwiftShader. In Node: configs are refused field by field; a checkpoint (both players, spectral
+// vectors, both optimizers, random streams) resumes a run bit for bit, and a corrupt one is
+// refused with a CheckpointError while the run stays; the digit mode trains its scorer and sends
+// an image grid and a Fréchet figure. In the page, with small sizes from the query string: the
+// model is built and the plane drawn (decision surface, deformed latent grid, points); Start
+// trains while the main thread stays free; layers hide and show; a checkpoint saved through the
+// Save button (a real download) is loaded after a reload into a page set to another loss, and
+// brings back the same generated points; a corrupt or truncated file gets a message and the
+// model stays. Also: the message without WebGPU.
+// Not here: the GAN itself (test/gan.test.ts).
+
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Page } from 'puppeteer-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CheckpointError, ConfigError } from '../src/errors.js';
+import { ganSessionConfig, type GanEvent } from '../src/worker/gan-protocol.js';
+import { GanSession } from '../src/worker/gan-session.js';
+import { collectLogs, launchBrowser, startPageServer, type LaunchedBrowser, type PageServer } from './support/browser.js';
+import { testEngine } from './support/engine.js';
+
+describe('GAN session (Node)', () => {
+  it('refuses configs field by field, and gives images their own defaults', () => {
+    expect(() => ganSessionConfig({ dSteps: 0 })).toThrow(/gan config: dSteps must be an integer in \[1, 20\], got 0/);
+    expect(() => ganSessionConfig({ dataset: 'mnist' as never })).toThrow(/dataset must be one of 'swissroll', .*'glyphs16'/);
+    expect(() => ganSessionConfig({ loss: 'minimax' as never })).toThrow(/loss must be one of/);
+    expect(() => ganSessionConfig({ lrD: -1 })).toThrow(/lrD must be a finite number >= 0/);
+    expect(() => ganSessionConfig({ spectralNorm: 'yes' as never })).toThrow(/spectralNorm must be true or false/);
+    expect(() => ganSessionConfig({ lr: 1 } as never)).toThrow(ConfigError);
+    expect(ganSessionConfig({ dataset: 'glyphs16' })).toMatchObject({ lrG: 2e-4, lrD: 2e-4, batch: 64 });
+    expect(ganSessionConfig({ dataset: 'glyphs16', batch: 8 }).batch).toBe(8);
+  });
+
+  it('resumes a run bit for bit from a checkpoint, and refuses a corrupt one keeping the run', async () => {
+    const engine = await testEngine();
+    const small = { batch: 32, hidden: 16, sampleCount: 50, heldOut: 50, surfaceGrid: 8, latentLines: 3, snapshotEvery: 0, qualityEvery: 0 };
+    // Hinge, spectral norm and two D steps: the spectral vectors and both optimizers' step counts must come back too.
+    const a = new GanSession({ engine });
+    await a.create({ ...small, loss: 'hinge', spectralNorm: true, dSteps: 2, seed: 3 });
+    await a.step(6);
+    const bytes = await a.exportCheckpoint();
+    const want = await a.step(3);
+
+    const b = new GanSession({ engine });
+    const planes: GanEvent[] = [];
+    await b.subscribe((e) => e.type === 'plane' && planes.push(e));
+    await b.create({ ...small });
+    await expect(b.importCheckpoint(new TextEncoder().encode('not a checkpoint'))).rejects.toThrow(CheckpointError);
+    expect((await b.info()).config).toMatchObject({ loss: 'nonsaturating', spectralNorm: false }); // the refused file changed nothing
+    const info = await b.importCheckpoint(bytes);
+    expect(info).toMatchObject({ step: 6, config: { loss: 'hinge', spectralNorm: true, dSteps: 2, seed: 3, surfaceGrid: 8 } });
+    expect(await b.step(3)).toEqual(want);
+    // A truncated copy of a good file: refused, and the loaded run goes on from where it was.
+    await expect(b.importCheckpoint(bytes.subarray(0, bytes.length - 100))).rejects.toThrow(CheckpointError);
+    expect((await b.info()).step).toBe(9);
+    await b.snapshot();
+    const p = planes[planes.length - 1] as Extract<GanEvent, { type: 'plane' }>;
+    expect(p.step).toBe(9);
+    expect(p.points.length).toBe(100);
+    expect(p.surface.logits.length).toBe(64);
+    expect(p.lattice).toMatchObject({ side: 9, every: 4 });
+    expect(p.lattice.points.length).toBe(2 * 81);
+    await a.dispose();
+    await b.dispose();
+  });
+
+  it('trains on digit images: a sample grid from fixed noise and a Fréchet figure from its scorer', async () => {
+    const s = new GanSession({ engine: await testEngine() });
+    const events: GanEvent[] = [];
+    await s.subscribe((e) => events.push(e));
+    const info = await s.create({
+      dataset: 'glyphs16', width: 4, imageLatent: 8, batch: 8, trainSize: 64, imageCount: 4, scoreSamples: 16, scorerSteps: 20,
+      snapshotEvery: 2, qualityEvery: 2,
+    });
+    expect(info.kind).toBe('images');
+    expect(info.modes).toBe(10);
+    const r = await s.step(2);
+    expect(Number.isFinite(r.dLoss) && Number.isFinite(r.gLoss)).toBe(true);
+    const images = events.filter((e) => e.type === 'images');
+    const last = images[images.length - 1];
+    expect(last).toMatchObject({ step: 2, count: 4, size: 16, channels: 1 });
+    expect(last.images.length).toBe(4 * 256);
+    expect(last.logits.length).toBe(4);
+    const q = events.filter((e) => e.type === 'quality').pop()!;
+    expect(q.kind === 'images' && Number.isFinite(q.frechet) && q.classes.predicted.reduce((a, b) => a + b, 0) === 16).toBe(true);
+    expect((await s.reference()).length).toBe(4 * 256);
+    await s.dispose();
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// the page
+
+const QUERY = '?dataset=ring&sampleCount=200&heldOut=200&surfaceGrid=24&latentLines=5&snapshotEvery=10&qualityEvery=10&batch=64&metricsIntervalMs=200';
+const STEPS = 30;
+/** Longest main-thread task (longtask entries) accepted while training, in ms. */
+const MAX_TASK_MS = 50;
+
+interface DemoView {
+  ready: boolean;
+  steps: number;
+  firstD: number;
+  lastD: number;
+  lastG: number;
+  planes: number;
+  planeStep: number;
+  planeKey: string;
+  quality: { kind: string; mmd: number; modes: { covered: number } | null } | null;
+  info: { state: string; step: number; generatorParams: number; discriminatorParams: number; config: { loss: string; dataset: string } } | null;
+}
+
+/** The page's window with what the page and this test leave on it. */
+type DemoWindow = Window & { __demo?: DemoView; __longTasks?: number[] };
+
+let server: PageServer;
+let browser: LaunchedBrowser;
+let page: Page;
+let logs: string[];
+let downloads: string;
+const timings: Record<string, number> = {};
+
+const demo = (): Promise<DemoView> => page.evaluate(() => (window as DemoWindow).__demo!);
+
+async function waitFor(what: string, fn: string, timeout = 60_000): Promise<void> {
+  try {
+    await page.waitForFunction(fn, { timeout, polling: 100 });
+  } catch (e) {
+    const banner = await page.$eval('#message', (el) => el.textContent).catch(() => '');
+    throw new Error(`${what}: ${(e as Error).message}. Banner: ${banner}. Console:\n${logs.join('\n')}`);
+  }
+}
+
+/** Opens the page and waits for the model and its first snapshot. */
+async function openPage(): Promise<void> {
+  const t0 = performance.now();
+  await page.goto(`${server.url}demos/gan/index.html${QUERY}`);
+  await waitFor('the model was not built', 'window.__demo?.ready === true && window.__demo.planes >= 1 && window.__demo.quality !== null', 120_000);
+  timings.build ??= performance.now() - t0;
+}
+
+async function setField(id: string, value: string | boolean): Promise<void> {
+  await page.$eval(`#${id}`, (el, v) => {
+    if (typeof v === 'boolean') (el as HTMLInputElement).checked = v;
+    else (el as HTMLInputElement).value = v;
+    el.dispatchEvent(new Event('change'));
+  }, value);
+}
+
+/** Pixels of a canvas that are drawn at all, clearly coloured (saturated), and dark. */
+function pixels(id: string): Promise<{ painted: number; coloured: number; dark: number }> {
+  return page.$eval(`#${id}`, (c) => {
+    const canvas = c as HTMLCanvasElement;
+    const d = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height).data;
+    let painted = 0, coloured = 0, dark = 0;
+    for (let i = 0; i < d.length; i += 4) {
+      if (d[i + 3] < 40) continue;
+      painted++;
+      if (Math.max(d[i], d[i + 1], d[i + 2]) - Math.min(d[i], d[i + 1], d[i + 2]) > 30) coloured++;
+      if (d[i] + d[i + 1] + d[i + 2] < 300) dark++;
+    }
+    return { painted, coloured, dark };
+  });
+}
+
+describe('GAN demo page (headless Chromium, SwiftShader)', () => {
+  beforeAll(async () => {
+    server = await startPageServer();
+    browser = await launchBrowser({ adapter: 'swiftshader' });
+    downloads = await mkdtemp(join(tmpdir(), 'webgpu-train-gan-'));
+    page = await browser.browser.newPage();
+    await page.setViewport({ width: 1300, height: 1000 });
+    logs = collectLogs(page);
+    const cdp = await page.createCDPSession();
+    await cdp.send('Browser.setDownloadBehavior', { behavior: 'allow', downloadPath: downloads });
+    await page.evaluateOnNewDocument(() => {
+      const w = window as DemoWindow;
+      w.__longTasks = [];
+      new PerformanceObserver((list) => {
+        for (const e of list.getEntries()) w.__longTasks!.push(e.duration);
+      }).observe({ type: 'longtask', buffered: true });
+    });
+  }, 120_000);
+
+  afterAll(async () => {
+    console.log(`gan demo timings (ms): ${JSON.stringify(Object.fromEntries(Object.entries(timings).map(([k, v]) => [k, Math.round(v)])))}`);
+    await browser?.close();
+    await server?.close();
+    if (downloads) await rm(downloads, { recursive: true, force: true });
+  });
+
+  let saved = '';
+  let savedStep = 0;
+  let savedKey = '';
+
+  it('builds the model and draws the decision surface, the deformed latent grid and the points', async () => {
+    await openPage();
+    const v = await demo();
+    expect(v.info).toMatchObject({ state: 'paused', config: { dataset: 'ring', loss: 'nonsaturating' } });
+    // G: (2·128+128) + (128·128+128) + (128·2+2); D the same but one output.
+    expect([v.info!.generatorParams, v.info!.discriminatorParams]).toEqual([17_154, 17_025]);
+    expect(await page.$eval('#facts', (el) => el.textContent)).toMatch(/G 17\.15K, D 17\.02K parameters/);
+    expect(await page.$eval('#modes-section', (el) => (el as HTMLElement).hidden)).toBe(false);
+    expect((await pixels('surface')).painted).toBeGreaterThan(10_000); // the heatmap (near white while D is unsure)
+    expect((await pixels('lattice')).dark).toBeGreaterThan(100); // the grid's lines
+    expect((await pixels('plane')).coloured).toBeGreaterThan(100); // blue generated points
+  });
+
+  it('says what to enable in a browser without WebGPU', async () => {
+    const bare = await browser.browser.newPage();
+    try {
+      await bare.evaluateOnNewDocument(() => Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined }));
+      await bare.goto(`${server.url}demos/gan/index.html`);
+      await bare.waitForFunction("document.querySelector('#message.error')", { timeout: 30_000 });
+      expect(await bare.$eval('#message', (el) => el.textContent)).toMatch(/no WebGPU/);
+      expect(await bare.$eval('#start', (el) => (el as HTMLButtonElement).disabled)).toBe(true);
+    } finally {
+      await bare.close();
+    }
+  });
+
+  it('trains: losses and snapshots follow, the main thread stays free', async () => {
+    await page.evaluate(() => ((window as DemoWindow).__longTasks!.length = 0));
+    const t0 = performance.now();
+    await page.click('#start');
+    await waitFor(`fewer than ${STEPS} steps`, `window.__demo.steps >= ${STEPS} && window.__demo.planeStep >= 20`, 120_000);
+    timings.train = performance.now() - t0;
+    await page.click('#start'); // now labelled Pause
+    await waitFor('training did not pause', "window.__demo.info.state === 'paused'");
+    const v = await demo();
+    timings.steps = v.info!.step;
+    expect(Number.isFinite(v.lastD) && Number.isFinite(v.lastG)).toBe(true);
+    expect(v.planeStep % 10).toBe(0);
+    expect(v.quality!.kind).toBe('points');
+    expect(Number.isFinite(v.quality!.mmd)).toBe(true);
+    expect(await page.$eval('#plane-readout', (el) => el.textContent)).toContain(`step ${v.planeStep}: D calls`);
+    expect(await page.$eval('#state', (el) => el.textContent)).toMatch(/per iteration/);
+    expect((await pixels('surface')).coloured).toBeGreaterThan(1000); // D has taken sides somewhere
+    const longTasks = await page.evaluate(() => (window as DemoWindow).__longTasks!.slice());
+    timings.maxLongTask = Math.max(0, ...longTasks);
+    expect(longTasks.filter((d) => d > MAX_TASK_MS)).toEqual([]);
+  });
+
+  it('hides and shows the layers', async () => {
+    const blank = (id: string) => `document.getElementById('${id}').getContext('2d').getImageData(0, 0, 400, 400).data.every((v) => v === 0)`;
+    await setField('show-surface', false);
+    await setField('show-lattice', false);
+    await waitFor('the layers were not hidden', `${blank('surface')} && ${blank('lattice')}`);
+    await setField('show-surface', true);
+    await setField('show-lattice', true);
+    await waitFor('the layers did not come back', `!${blank('surface')} && !${blank('lattice')}`);
+    expect((await pixels('lattice')).dark).toBeGreaterThan(100);
+  });
+
+  it('saves a checkpoint as a .safetensors download', async () => {
+    const before = (await demo()).planes;
+    await page.click('#step'); // one more iteration, and a snapshot of the model as it is saved
+    await waitFor('no snapshot after a step', `window.__demo.planes > ${before}`);
+    const v = await demo();
+    savedStep = v.info!.step;
+    savedKey = v.planeKey;
+    expect(v.planeStep).toBe(savedStep);
+    await page.click('#save');
+    const deadline = Date.now() + 30_000;
+    while (!saved && Date.now() < deadline) {
+      const done = (await readdir(downloads)).filter((f) => f.endsWith('.safetensors'));
+      if (done.length) saved = join(downloads, done[0]);
+      else await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(saved).toMatch(new RegExp(`gan-ring-nonsaturating-step${savedStep}\\.safetensors$`));
+    // Both players and two Adam moments each: three copies of 34,179 floats, and the header.
+    expect((await readFile(saved)).length).toBeGreaterThan(3 * 4 * 34_179);
+  });
+
+  it('after a reload, loading the checkpoint brings back the saved game', async () => {
+    const t0 = performance.now();
+    await openPage();
+    expect((await demo()).info!.step).toBe(0);
+    // Another loss: the checkpoint must bring its own back.
+    await setField('loss', 'hinge');
+    await waitFor('the hinge model was not built', "window.__demo.ready && window.__demo.info.config.loss === 'hinge'");
+    await (await page.$('input#load-file'))!.uploadFile(saved);
+    await waitFor('the checkpoint did not load', `window.__demo.ready && window.__demo.info.step === ${savedStep} && window.__demo.planeStep === ${savedStep}`);
+    timings.reloadAndLoad = performance.now() - t0;
+    const v = await demo();
+    expect(v.info!.config.loss).toBe('nonsaturating');
+    expect(await page.$eval('#loss', (el) => (el as HTMLSelectElement).value)).toBe('nonsaturating');
+    expect(await page.$eval('#message', (el) => el.textContent)).toContain(`step ${savedStep}`);
+    // Same generator weights, same fixed latents: the very same points.
+    expect(v.planeKey).toBe(savedKey);
+  });
+
+  it('refuses a corrupt or truncated checkpoint with a message, keeping the model', async () => {
+    const bytes = await readFile(saved);
+    const cases: [string, Uint8Array | string][] = [
+      ['junk.safetensors', 'this is not a checkpoint'],
+      ['truncated.safetensors', bytes.subarray(0, bytes.length - 1000)],
+    ];
+    for (const [name, content] of cases) {
+      const path = join(downloads, name);
+      await writeFile(path, content);
+      await page.evaluate(() => document.getElementById('message')!.replaceChildren());
+      await (await page.$('input#load-file'))!.uploadFile(path);
+      await waitFor(`no message for ${name}`, `document.querySelector('#message.error')?.textContent.includes(${JSON.stringify(name)})`);
+      expect(await page.$eval('#message', (el) => el.textContent)).toContain('not a valid checkpoint');
+      const v = await demo();
+      expect(v.ready).toBe(true);
+      expect(v.info!.step).toBe(savedStep); // the model in memory is untouched
+      expect(v.info!.config.loss).toBe('nonsaturating');
+      expect(v.planeKey).toBe(savedKey);
+    }
+  });
+});

@@ -42,6 +42,10 @@ export {
 } from './data/toy2d.js';
 export { glyphs, glyphDefaults, type GlyphOptions, type GlyphSet } from './data/glyphs.js';
 export {
+  userImages, pickImageFiles, isImageFile, toGray, resizeArea, checkDimensions, undecodable, userImageLimits,
+  type RgbaImage, type ImageFileInfo, type UserImageLimits, type UserImageSet, type UserImageOptions,
+} from './data/user-images.js';
+export {
   mmd, mmdDefaults, slicedWasserstein, slicedWassersteinDefaults, type MmdOptions, type SlicedWassersteinOptions,
 } from './eval/distance.js';
 export {

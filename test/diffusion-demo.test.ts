@@ -120,6 +120,7 @@ describe('diffusion demo page (headless Chromium, SwiftShader)', () => {
     expect(v.info?.parameterCount).toBe(37_762); // (2+32)·128+128 + 2·(128·128+128) + 128·2+2
     expect(await page.$eval('#facts', (el) => el.textContent)).toMatch(/Adapter:.*37\.76K parameters/);
     expect(await page.$eval('#modes-section', (el) => (el as HTMLElement).hidden)).toBe(false);
+    expect(await page.$eval('#img-samples', (el) => (el as HTMLElement).offsetParent)).toBeNull(); // image mode's panels are away
     expect(await colouredPixels('plane')).toBeGreaterThan(200); // blue samples and orange arrows
   });
 

@@ -1,15 +1,17 @@
-// The diffusion page's form: reads dataset, noise schedule, prediction, seed, batch, learning
-// rate and sampler into the worker's session config, and tells which changes need a new model
-// (dataset, schedule, prediction, seed, batch) from those that apply at the next step or sample
-// (learning rate, sampler, sampler steps). The query string may preset any numeric or named
-// field of the config (?dataset=ring&sampleCount=200&sampleSteps=10&sampleEvery=20&fieldGrid=9
-// &heldOut=200&metricsIntervalMs=200...): sizes for a slow adapter or a quick test, too fine for
-// the form. Fields that are in the form start at the query's value.
+// The diffusion page's form: reads dataset, noise schedule, prediction, seed, batch, U-Net width,
+// upload size, learning rate, sampler and guidance into the worker's session config, and tells
+// which changes need a new model (dataset, schedule, prediction, seed, batch, width, upload size)
+// from those that apply at the next step or sample (learning rate, sampler, sampler steps,
+// guidance). Switching between points and images puts batch, learning rate and sampler steps at
+// the new kind's defaults. The query string may preset any numeric or named field of the config
+// (?dataset=ring&sampleCount=200&sampleSteps=10&sampleEvery=20&fieldGrid=9&heldOut=200
+// &metricsIntervalMs=200, or ?dataset=glyphs16&base=8&gridColumns=2&scorerSteps=50...): sizes for
+// a slow adapter or a quick test, too fine for the form. Fields in the form start at its value.
 // Not here: talking to the worker or drawing (main.ts, plane.ts, charts.ts).
 
 import { samplers2D } from '../../src/data/toy2d.js';
 import {
-  diffusionSessionDefaults, type DiffusionHyper, type DiffusionSessionConfig,
+  defaultsFor, diffusionSessionDefaults, imageDatasets, isImageDataset, type DataKind, type DiffusionHyper, type DiffusionSessionConfig,
 } from '../../src/worker/diffusion-protocol.js';
 
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
@@ -32,29 +34,42 @@ export class Controls {
   private readonly lr = $<HTMLInputElement>('lr');
   private readonly sampler = $<HTMLSelectElement>('sampler');
   private readonly steps = $<HTMLInputElement>('sample-steps');
+  private readonly base = $<HTMLInputElement>('base');
+  private readonly uploadSize = $<HTMLSelectElement>('upload-size');
+  private readonly guidance = $<HTMLInputElement>('guidance');
   /** Config fields from the query string that the form does not show. */
   private readonly extra: Partial<DiffusionSessionConfig>;
+  /** The kind of the dataset last chosen: switching kind resets the kind-dependent fields. */
+  private kind: DataKind;
 
   constructor(events: ControlEvents) {
     const query = fromQuery();
+    // Fields the query does not set start at the defaults of its dataset's kind.
+    const start = defaultsFor(String(query.dataset ?? this.dataset.value));
     const inForm: [keyof DiffusionSessionConfig, Field][] = [
       ['dataset', this.dataset], ['schedule', this.schedule], ['prediction', this.prediction], ['seed', this.seed],
-      ['batch', this.batch], ['lr', this.lr], ['sampler', this.sampler], ['sampleSteps', this.steps],
+      ['batch', this.batch], ['base', this.base], ['uploadSize', this.uploadSize], ['lr', this.lr], ['sampler', this.sampler],
+      ['sampleSteps', this.steps], ['guidance', this.guidance],
     ];
-    for (const [k, el] of inForm) {
-      if (k in query) el.value = String(query[k]);
-      delete query[k];
-    }
+    for (const [k, el] of inForm) el.value = String(k in query ? query[k] : start[k]);
+    for (const [k] of inForm) delete query[k];
     this.extra = query;
+    this.steps.max = String(query.timesteps ?? start.timesteps);
+    this.kind = this.mode();
     this.describeDataset();
 
-    for (const el of [this.dataset, this.schedule, this.prediction, this.seed, this.batch]) {
+    // First, so that a switch of kind has reset the form before the model change reads it.
+    this.dataset.addEventListener('change', () => this.describeDataset());
+    for (const el of [this.dataset, this.schedule, this.prediction, this.seed, this.batch, this.base]) {
       el.addEventListener('change', () => {
         if (el instanceof HTMLSelectElement || el.checkValidity()) events.onModelChange();
       });
     }
-    this.dataset.addEventListener('change', () => this.describeDataset());
-    for (const el of [this.lr, this.sampler, this.steps]) {
+    // The upload size needs a new model only while the model learns the upload.
+    this.uploadSize.addEventListener('change', () => {
+      if (this.dataset.value === 'upload') events.onModelChange();
+    });
+    for (const el of [this.lr, this.sampler, this.steps, this.guidance]) {
       el.addEventListener('change', () => {
         if (el instanceof HTMLSelectElement || el.checkValidity()) events.onHyperChange(this.hyper());
       });
@@ -70,17 +85,38 @@ export class Controls {
       prediction: this.prediction.value as DiffusionSessionConfig['prediction'],
       seed: Math.max(0, intOf(this.seed, 1)),
       batch: Math.max(1, intOf(this.batch, diffusionSessionDefaults.batch)),
+      base: Math.max(1, intOf(this.base, diffusionSessionDefaults.base)),
+      uploadSize: Number(this.uploadSize.value),
       ...this.hyper(),
     };
   }
 
   /** The settings setHyper accepts from the form. */
-  hyper(): Pick<DiffusionHyper, 'lr' | 'sampler' | 'sampleSteps'> {
+  hyper(): Pick<DiffusionHyper, 'lr' | 'sampler' | 'sampleSteps' | 'guidance'> {
     return {
       lr: Math.max(0, numOf(this.lr, diffusionSessionDefaults.lr)),
       sampler: this.sampler.value as DiffusionHyper['sampler'],
       sampleSteps: Math.min(intOf(this.steps, 50), Number(this.steps.max) || Infinity),
+      guidance: Math.min(20, Math.max(0, numOf(this.guidance, diffusionSessionDefaults.guidance))),
     };
+  }
+
+  /** Points or images, by the dataset chosen. */
+  mode(): DataKind {
+    return isImageDataset(this.dataset.value) ? 'images' : 'points';
+  }
+
+  /** The side uploads are shrunk to. */
+  uploadSide(): number {
+    return Number(this.uploadSize.value);
+  }
+
+  /** Offers 'Your images' once an upload is held, and chooses it (without telling: the caller builds). */
+  useUpload(): void {
+    const option = this.dataset.querySelector<HTMLOptionElement>('option[value=upload]')!;
+    option.disabled = false;
+    this.dataset.value = 'upload';
+    this.describeDataset();
   }
 
   /** Puts the form in line with a config the worker reports (after loading a checkpoint). */
@@ -94,16 +130,31 @@ export class Controls {
     this.sampler.value = c.sampler;
     this.steps.value = String(c.sampleSteps);
     this.steps.max = String(c.timesteps);
+    this.base.value = String(c.base);
+    this.uploadSize.value = String(c.uploadSize);
+    this.guidance.value = String(c.guidance);
+    this.kind = this.mode();
     this.describeDataset();
   }
 
   /** Enables or disables the settings that need a new model (not while training). */
   lockModel(locked: boolean): void {
-    for (const el of [this.dataset, this.schedule, this.prediction, this.seed, this.batch]) el.disabled = locked;
+    for (const el of [this.dataset, this.schedule, this.prediction, this.seed, this.batch, this.base, this.uploadSize]) el.disabled = locked;
   }
 
+  /** Describes the dataset; on a switch between points and images, puts the kind's defaults in the form. */
   private describeDataset(): void {
-    $('dataset-about').textContent = samplers2D.find((s) => s.name === this.dataset.value)?.description ?? '';
+    const name = this.dataset.value;
+    $('dataset-about').textContent = [...samplers2D, ...imageDatasets].find((s) => s.name === name)?.description ?? '';
+    const kind = this.mode();
+    if (kind === this.kind) return;
+    this.kind = kind;
+    const d = defaultsFor(name);
+    const T = this.extra.timesteps ?? d.timesteps;
+    this.batch.value = String(d.batch);
+    this.lr.value = String(d.lr);
+    this.steps.value = String(Math.min(d.sampleSteps, T));
+    this.steps.max = String(T);
   }
 }
 

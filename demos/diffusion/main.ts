@@ -1,21 +1,24 @@
-// The diffusion demo page: a denoising diffusion model learns a 2D point cloud in a Web Worker
-// (src/worker/diffusion-*.ts) while this page draws its samples against held-out data, the
-// learned denoising field, an animation of samples denoising from noise to data, and live charts
-// of the loss and of sample quality. The page only sends requests and draws what comes back:
+// The diffusion demo page: a denoising diffusion model learns a 2D point cloud, or small images,
+// in a Web Worker (src/worker/diffusion-*.ts) while this page draws its samples against held-out
+// data, the learned denoising field, an animation of samples denoising from noise to data, and
+// live charts of the loss and of sample quality (for images: the sample grid, its animation and
+// the scorer's figures, in images.ts). The page only sends requests and draws what comes back:
 // every step, sample and checkpoint is computed in the worker, so the main thread stays free.
 // Leaves a small read-only view in window.__demo for the browser test.
-// Not here: the form (controls.ts), the canvases (plane.ts), the sparse charts (charts.ts), the
-// per-step chart (demos/transformer/charts.ts), the session (src/worker/diffusion-session.ts).
+// Not here: the form (controls.ts), the canvases (plane.ts), image mode (images.ts), words
+// (text.ts), the charts (demos/shared), the session (src/worker/diffusion-session.ts).
 
 import { createDiffusionClient } from '../../src/worker/diffusion-client.js';
 import {
   PLANE_EXTENT, type DiffusionApi, type DiffusionEvent, type DiffusionInfo, type FieldEvent, type SamplesEvent,
 } from '../../src/worker/diffusion-protocol.js';
-import { clearMessage, downloadBytes, fmtCount, fmtMs, fmtNum, probeWebGPU, showMessage } from '../shared/ui.js';
+import { clearMessage, downloadBytes, fmtMs, fmtNum, probeWebGPU, showMessage } from '../shared/ui.js';
 import { LiveChart } from '../shared/live-chart.js';
 import { SparseChart } from '../shared/sparse-chart.js';
 import { Controls } from './controls.js';
+import { acceptImages, ImagePanels, type ImageModeView } from './images.js';
 import { DenoisePlayer, PlaneView } from './plane.js';
+import { datasetName, describe, explain, fingerprint, modelAbout } from './text.js';
 
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
 
@@ -83,6 +86,8 @@ const view = {
   ready: false, steps: 0, firstLoss: NaN, lastLoss: NaN, stepLoss: NaN,
   samples: 0, samplesStep: -1, samplesKey: '', quality: null as { mmd: number; slicedWasserstein: number } | null,
   fields: 0, frames: 0, info: null as DiffusionInfo | null,
+  /** Image mode: grids, scores and the scorer (see images.ts). */
+  img: null as ImageModeView | null,
 };
 (window as unknown as { __demo: typeof view }).__demo = view;
 
@@ -103,6 +108,9 @@ async function run(): Promise<void> {
     onModelChange: () => void rebuild(),
     onHyperChange: (h) => void attempt(() => api.setHyper(h).then(setInfo), 'Could not change the setting'),
   });
+  const panels = new ImagePanels(api, attempt);
+  view.img = panels.view;
+  const upload = acceptImages((files) => void takeImages(files));
 
   /** Runs a request, showing a failure in words; undefined when it failed. */
   async function attempt<T>(fn: () => Promise<T>, context: string): Promise<T | undefined> {
@@ -114,12 +122,24 @@ async function run(): Promise<void> {
     }
   }
 
+  /** Shows the panels of points or images (before a model of that kind exists, while it builds). */
+  function showMode(kind: DiffusionInfo['kind']): void {
+    document.body.classList.toggle('mode-images', kind === 'images');
+    document.body.classList.toggle('mode-points', kind !== 'images');
+  }
+  showMode(controls.mode());
+
   async function rebuild(): Promise<void> {
+    showMode(controls.mode());
     await whileBusy('Building the model…', async () => {
       const created = await attempt(() => api.create(controls.config()), 'Could not build the model');
       if (!created) return;
       clearMessage(banner);
       await startOver(created);
+      const c = created.config!;
+      if (created.kind === 'images' && created.isSoftware && c.base * c.batch >= 512) {
+        showMessage(banner, 'warn', `This adapter emulates a GPU on the CPU: a step of this U-Net takes seconds, and a grid of samples a minute or more. For a quicker look, set the U-Net width and the batch size to 16; on a GPU all of this takes milliseconds.`);
+      }
     });
   }
 
@@ -158,9 +178,27 @@ async function run(): Promise<void> {
       if (!r) return;
       await startOver(r);
       if (r.config) controls.show(r.config);
-      showMessage(banner, 'info', `Loaded ${file.name}: ${datasetName(r)} at step ${r.step}. Start to continue training from there.`);
+      const next = r.images && !r.images.canTrain
+        ? `Its training images are not in the file: choose them again (at ${r.images.size} × ${r.images.size}) to continue training; it can draw samples meanwhile.`
+        : 'Start to continue training from there.';
+      showMessage(banner, 'info', `Loaded ${file.name}: ${datasetName(r)} at step ${r.step}. ${next}`);
     });
   });
+  /** The user's images: to the worker, and once it took them, a model on them; a refusal keeps the model. */
+  async function takeImages(files: File[]): Promise<void> {
+    let took: Awaited<ReturnType<DiffusionApi['upload']>> | undefined;
+    await whileBusy(`Reading ${files.length} file${files.length === 1 ? '' : 's'}…`, async () => {
+      took = await attempt(() => api.upload({ files }, controls.uploadSide()), 'Your images were not used');
+    });
+    if (!took) return;
+    controls.useUpload();
+    // A loaded model of an upload gets its images back and goes on; otherwise a new model on them.
+    if (took.attached) await startOver(await api.info());
+    else await rebuild();
+    const skipped = took.skipped.length ? ` Passed over ${took.skipped.length} file${took.skipped.length === 1 ? '' : 's'} that ${took.skipped.length === 1 ? 'is not an image' : 'are not images'}: ${took.skipped.slice(0, 5).join(', ')}${took.skipped.length > 5 ? ', …' : ''}.` : '';
+    if (info?.config?.dataset === 'upload') showMessage(banner, 'info', `Took ${took.count.toLocaleString('en-US')} images at ${took.size} × ${took.size}.${skipped} Start to train on them.`);
+  }
+
   sampleBtn.addEventListener('click', () => void attempt(() => api.sample(), 'Could not sample'));
   playBtn.addEventListener('click', () => void play());
   showField.addEventListener('change', () => plane.setField(showField.checked ? lastField : null));
@@ -193,7 +231,7 @@ async function run(): Promise<void> {
   async function requestField(t: number): Promise<void> {
     wantedT = t;
     showReadout();
-    if (fieldBusy || !info || info.state === 'empty') return;
+    if (fieldBusy || !info || info.state === 'empty' || info.kind !== 'points') return;
     fieldBusy = true;
     while (wantedT !== null) {
       const want = wantedT;
@@ -205,6 +243,7 @@ async function run(): Promise<void> {
   }
 
   function onEvent(e: DiffusionEvent): void {
+    if (panels.onEvent(e)) return;
     switch (e.type) {
       case 'status':
         setInfo(e.info);
@@ -221,6 +260,7 @@ async function run(): Promise<void> {
         if (e.steps.length) {
           const last = e.steps[e.steps.length - 1];
           view.steps = last.step;
+          if (info && info.state !== 'empty') facts.innerHTML = describe({ ...info, step: last.step });
           stateLine.textContent =
             `${info?.state === 'running' ? 'Training' : 'Paused'}: step ${last.step}, loss ${fmtNum(last.loss, 4)}, ${fmtMs(last.stepMs)} per step.`;
         }
@@ -270,6 +310,7 @@ async function run(): Promise<void> {
     view.info = next;
     facts.innerHTML = describe(next);
     const running = next.state === 'running';
+    if (next.state !== 'empty') showMode(next.kind);
     startBtn.textContent = running ? 'Pause' : next.step > 0 ? 'Resume' : 'Start';
     const ready = next.state !== 'empty' && !busy;
     startBtn.disabled = !ready;
@@ -280,9 +321,13 @@ async function run(): Promise<void> {
     sampleBtn.disabled = !ready;
     playBtn.disabled = !ready && !player.playing;
     controls.lockModel(running || busy);
+    upload.lock(running || busy);
+    panels.setInfo(next, ready);
     if (next.config) {
       fieldT.max = String(next.config.timesteps - 1);
       $<HTMLInputElement>('sample-steps').max = String(next.config.timesteps);
+      $('timesteps-about').textContent = String(next.config.timesteps);
+      $('model-about').textContent = modelAbout(next);
       $('modes-section').hidden = next.modes === 0;
     }
     if (!running || busy) stateLine.textContent = busy ? stateLine.textContent : next.state === 'paused' ? `Paused at step ${next.step}.` : 'No model yet.';
@@ -313,6 +358,7 @@ async function run(): Promise<void> {
     plane.setPoints(null);
     player.clear('Press Play to draw a sample and watch it form, step by step.');
     setInfo(next);
+    if (next.kind === 'images') return panels.startOver(next);
     const held = await attempt(() => api.heldOutPoints(), 'Could not fetch the held-out data');
     plane.setData(held ?? null);
     anim.setData(held ?? null);
@@ -321,53 +367,4 @@ async function run(): Promise<void> {
   }
 
   await rebuild();
-}
-
-function datasetName(i: DiffusionInfo): string {
-  const names: Record<string, string> = { swissroll: 'swiss roll', moons: 'two moons', ring: 'ring of Gaussians', spirals: 'two spirals' };
-  return i.config ? names[i.config.dataset] ?? i.config.dataset : 'the model';
-}
-
-/** The line under the title: what runs where, and how big it is. */
-function describe(i: DiffusionInfo): string {
-  if (i.state === 'empty' || !i.config) return `Adapter: ${escape(i.adapter || 'not known yet')}.`;
-  const c = i.config;
-  return [
-    `Adapter: <b>${escape(i.adapter)}</b>${i.isSoftware ? ' (emulated on the CPU: expect slow steps)' : ''}`,
-    `denoiser: <b>${fmtCount(i.parameterCount)}</b> parameters (MLP, ${c.layers} × ${c.hidden})`,
-    `<b>T = ${c.timesteps}</b>, ${c.schedule} schedule, predicts ${c.prediction === 'eps' ? 'ε' : 'v'}`,
-    `data: ${datasetName(i)}, <b>${c.trainPoints.toLocaleString('en-US')}</b> training points`,
-    `step <b>${i.step}</b>`,
-  ].join(' · ');
-}
-
-/** A failure in words for the banner: what went wrong and, where the error says, what to do. */
-function explain(e: unknown, context: string): string {
-  const err = e as { name?: string; message?: string; reason?: string };
-  const message = err?.message ?? String(e);
-  const lead = context ? `${context}: ` : '';
-  switch (err?.name) {
-    case 'WebGPUUnavailableError':
-      return `${lead}WebGPU is not available in the training worker. ${message}`;
-    case 'CheckpointError':
-      return ['missing', 'unexpected', 'shape', 'name', 'metadata'].includes(err.reason ?? '')
-        ? `${lead}the checkpoint does not fit a diffusion model of this page. ${message}`
-        : `${lead}the file is not a valid checkpoint (a .safetensors file saved by this page). ${message}`;
-    case 'DeviceLostError':
-      return `${lead}the GPU was lost (a driver reset, or the tab was in the background too long). Reload the page. ${message}`;
-    default:
-      return `${lead}${message}`;
-  }
-}
-
-/** A short exact fingerprint of a point set (FNV-1a over its bytes), for the browser test. */
-function fingerprint(p: Float32Array): string {
-  const b = new Uint8Array(p.buffer, p.byteOffset, p.byteLength);
-  let h = 0x811c9dc5;
-  for (let i = 0; i < b.length; i++) h = Math.imul(h ^ b[i], 0x01000193);
-  return `${p.length / 2}:${(h >>> 0).toString(16)}`;
-}
-
-function escape(s: string): string {
-  return s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
 }

@@ -1,7 +1,7 @@
 // The diffusion page's 2D canvases: a square view of the plane that draws held-out data (grey),
 // samples (one colour, or a colour per point), and the denoising field as arrows from grid points
-// x to the model's estimates x̂0; and the player that steps such a view through the frames of a
-// sample denoising from noise to data. Drawn with the canvas 2D API at the device's pixel ratio,
+// x to the model's estimates x̂0; and the player that steps a view (such a plane, or a grid of
+// images, see images.ts) through the frames of a sample denoising from noise to data. Drawn with the canvas 2D API at the device's pixel ratio,
 // redrawn on resize; points outside the view are clipped.
 // Not here: where the points come from (main.ts asks the worker) or the charts (charts.ts).
 
@@ -186,19 +186,38 @@ export function colorsByEnd(end: Float32Array): string[] {
   return out;
 }
 
-/** Plays denoising frames on a PlaneView, with a slider to scrub through them. */
+/** What a player draws frames on. */
+export interface FrameView {
+  /** New frames arrived (a view may prepare something from them, e.g. colours from the last). */
+  load(f: DenoiseFrames): void;
+  show(f: DenoiseFrames, i: number): void;
+  clear(): void;
+}
+
+/** Frames of points on a plane, each point in the colour of where it ends. */
+export function planeFrames(view: PlaneView): FrameView {
+  let colors: string[] | null = null;
+  return {
+    load: (f) => (colors = colorsByEnd(f.frames[f.frames.length - 1])),
+    show: (f, i) => view.setPoints(f.frames[i], colors),
+    clear: () => view.setPoints(null),
+  };
+}
+
+/** Plays denoising frames on a view, with a slider to scrub through them. */
 export class DenoisePlayer {
   private frames: DenoiseFrames | null = null;
-  private colors: string[] | null = null;
   private timer = 0;
+  private readonly view: FrameView;
 
   constructor(
-    private readonly view: PlaneView,
+    view: PlaneView | FrameView,
     private readonly slider: HTMLInputElement,
     private readonly readout: HTMLElement,
     /** Called with true when playing starts and false when it stops. */
     private readonly onPlaying: (playing: boolean) => void,
   ) {
+    this.view = view instanceof PlaneView ? planeFrames(view) : view;
     slider.addEventListener('input', () => {
       this.stop();
       this.show(slider.valueAsNumber);
@@ -217,7 +236,7 @@ export class DenoisePlayer {
   set(f: DenoiseFrames): void {
     this.stop();
     this.frames = f;
-    this.colors = colorsByEnd(f.frames[f.frames.length - 1]);
+    this.view.load(f);
     this.slider.max = String(f.frames.length - 1);
     this.slider.disabled = false;
     this.show(f.frames.length - 1);
@@ -227,11 +246,10 @@ export class DenoisePlayer {
   clear(message: string): void {
     this.stop();
     this.frames = null;
-    this.colors = null;
     this.slider.value = '0';
     this.slider.max = '0';
     this.slider.disabled = true;
-    this.view.setPoints(null);
+    this.view.clear();
     this.readout.textContent = message;
   }
 
@@ -263,7 +281,7 @@ export class DenoisePlayer {
   private show(i: number): void {
     const f = this.frames!;
     this.slider.value = String(i);
-    this.view.setPoints(f.frames[i], this.colors);
+    this.view.show(f, i);
     const n = f.frames.length - 1;
     const where = i === 0 ? 'pure noise' : i === n ? 'the finished sample' : `after step ${i} of ${n}`;
     this.readout.textContent = `t = ${f.ts[i]}: ${where} · ${f.sampler.toUpperCase()}, ${n} steps, model at step ${f.step}`;

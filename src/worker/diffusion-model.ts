@@ -1,14 +1,16 @@
-// What one diffusion session holds and everything done to it outside the training loop: building
-// the data (a training set and a held-out set), the MLP denoiser, the diffusion model and its two
-// samplers from a checked config; drawing samples and scoring them against the held-out set;
-// the denoising field on a grid; and the checkpoint's contents, written and read back into a
-// freshly built model (the caller swaps it in only once the load succeeded).
-// Not here: the loop, events and API (diffusion-session.ts), the model (models/diffusion*.ts).
+// What one diffusion session on 2D points holds and everything done to it outside the training
+// loop: building the data (a training set and a held-out set), the MLP denoiser, the diffusion
+// model and its two samplers from a checked config; drawing samples and scoring them against the
+// held-out set; the denoising field on a grid. And what every session shares, points or images:
+// the seeds, freeing a model, and the checkpoint's contents, written and read back into a freshly
+// built model (the caller swaps it in only once the load succeeded).
+// Not here: the loop, events and API (diffusion-session.ts), images (diffusion-images.ts), the
+// model (models/diffusion*.ts).
 
 import { loadCheckpoint, saveCheckpoint, STATE_PREFIX } from '../checkpoint/checkpoint.js';
 import { SeededRandom, modeCoverage, ringCentres, sample2D } from '../data/toy2d.js';
 import type { Engine } from '../engine.js';
-import { CheckpointError, ConfigError } from '../errors.js';
+import { CheckpointError, ConfigError, NonFiniteError } from '../errors.js';
 import { mmd, slicedWasserstein } from '../eval/distance.js';
 import type { TrainingMetrics } from '../metrics.js';
 import { createMlpDenoiser } from '../models/denoiser-mlp.js';
@@ -16,27 +18,35 @@ import { Diffusion } from '../models/diffusion.js';
 import { DiffusionSampler } from '../models/diffusion-sampler.js';
 import type { Tensor } from '../tensor.js';
 import {
-  diffusionSessionConfig, PLANE_EXTENT, SAVED_KEYS, type DenoiseFrames, type DiffusionSessionConfig, type FieldEvent,
-  type QualityEvent, type SamplesEvent,
+  defaultsFor, diffusionSessionConfig, imageSessionDefaults, isImageDataset, PLANE_EXTENT, SAVED_KEYS, type DenoiseFrames,
+  type DiffusionSessionConfig, type FieldEvent, type QualityEvent, type SamplesEvent,
 } from './diffusion-protocol.js';
 
 // Seeds derived from the config's, so weights, data, batch order and noise draw separate streams.
 // The held-out set does not depend on the seed: every run is measured against the same points.
-const trainSeed = (seed: number) => (Math.imul(seed, 0x9e3779b1) ^ 0x51ed) >>> 0;
-const batchSeed = (seed: number) => (seed ^ 0x5bd1e995) >>> 0;
-const noiseSeed = (seed: number) => (seed ^ 0x2545f491) >>> 0;
+export const trainSeed = (seed: number) => (Math.imul(seed, 0x9e3779b1) ^ 0x51ed) >>> 0;
+export const batchSeed = (seed: number) => (seed ^ 0x5bd1e995) >>> 0;
+export const noiseSeed = (seed: number) => (seed ^ 0x2545f491) >>> 0;
 /** One noise seed for every sample of a run: successive samples show the same noise becoming data. */
-const sampleSeed = (seed: number) => (seed ^ 0x68e31da4) | 0;
+export const sampleSeed = (seed: number) => (seed ^ 0x68e31da4) | 0;
 const HELD_OUT_SEED = 0x7e57_0001;
 
-/** Everything built from one config. */
-export interface Session {
+/** What every session holds, points or images. */
+export interface SessionBase {
   config: DiffusionSessionConfig;
   /** The learning rate the optimizer reads at every step: setHyper changes it in place. */
   live: { lr: number };
+  diffusion: Diffusion;
+  /** The batch order; its state goes into checkpoints. */
+  batches: SeededRandom;
+  metrics: TrainingMetrics;
+}
+
+/** Everything built from one config of 2D points. */
+export interface PointSession extends SessionBase {
+  kind: 'points';
   train: Float32Array;
   heldOut: Float32Array;
-  diffusion: Diffusion;
   /** Draws sampleCount points. */
   sampler: DiffusionSampler;
   /** Denoises the field's grid. */
@@ -44,17 +54,16 @@ export interface Session {
   grid: Float32Array;
   /** The timestep of the field events. */
   fieldT: number;
-  /** The batch order; its state goes into checkpoints. */
-  batches: SeededRandom;
   /** The batch being filled. */
   x0: Float32Array;
-  metrics: TrainingMetrics;
 }
 
 /** Data, model and plans for `config`, weights fresh from its seed. */
-export async function buildSession(engine: Engine, config: DiffusionSessionConfig, metrics: TrainingMetrics): Promise<Session> {
-  const train = sample2D(config.dataset, config.trainPoints, trainSeed(config.seed));
-  const heldOut = sample2D(config.dataset, config.heldOut, HELD_OUT_SEED);
+export async function buildSession(engine: Engine, config: DiffusionSessionConfig, metrics: TrainingMetrics): Promise<PointSession> {
+  const name = config.dataset;
+  if (isImageDataset(name)) throw new ConfigError(`buildSession: '${name}' holds images; build it with buildImageSession.`);
+  const train = sample2D(name, config.trainPoints, trainSeed(config.seed));
+  const heldOut = sample2D(name, config.heldOut, HELD_OUT_SEED);
   const live = { lr: config.lr };
   const denoiser = createMlpDenoiser({ dims: 2, hidden: config.hidden, layers: config.layers, timesteps: config.timesteps, seed: config.seed });
   const made: { dispose(): void }[] = [];
@@ -71,7 +80,7 @@ export async function buildSession(engine: Engine, config: DiffusionSessionConfi
     made.push(sampler);
     const fieldSampler = await DiffusionSampler.create(engine, diffusion, config.fieldGrid ** 2);
     return {
-      config, live, train, heldOut, diffusion, sampler, fieldSampler, grid: squareGrid(config.fieldGrid),
+      kind: 'points', config, live, train, heldOut, diffusion, sampler, fieldSampler, grid: squareGrid(config.fieldGrid),
       fieldT: Math.round(config.timesteps / 5), batches: new SeededRandom(batchSeed(config.seed)),
       x0: new Float32Array(config.batch * 2), metrics,
     };
@@ -82,19 +91,26 @@ export async function buildSession(engine: Engine, config: DiffusionSessionConfi
 }
 
 /** Frees every GPU buffer of a session: plans, optimizer state, weights and their average. */
-export function freeSession(engine: Engine, s: Session): void {
+export function freeSession(engine: Engine, s: PointSession): void {
   s.sampler.dispose();
   s.fieldSampler.dispose();
   freeModel(engine, s.diffusion);
 }
 
-function freeModel(engine: Engine, d: Diffusion): void {
+export function freeModel(engine: Engine, d: Diffusion): void {
   d.dispose();
   for (const p of [...Object.values(d.denoiser.weights), ...Object.values(d.emaWeights)]) engine.freeParameter(p);
 }
 
+/** A diverged run stops with a NonFiniteError rather than drawing NaNs. */
+export function checkLoss(loss: number, step: number): void {
+  if (!Number.isFinite(loss)) {
+    throw new NonFiniteError(`The loss became ${loss} by step ${step}: the learning rate is too high for this model. Lower it and reset.`, 'loss');
+  }
+}
+
 /** Fills the session's batch buffer with the next `batch` training points of its batch order. */
-export function nextBatch(s: Session): Float32Array {
+export function nextBatch(s: PointSession): Float32Array {
   const n = s.train.length / 2;
   for (let i = 0; i < s.config.batch; i++) {
     const k = Math.min(n - 1, Math.floor(s.batches.next() * n));
@@ -108,25 +124,25 @@ export function nextBatch(s: Session): Float32Array {
 // looking at the model
 
 /** sampleCount points drawn with the moving-average weights; `onStep` sees every intermediate x. */
-export async function drawSamples(s: Session, onStep?: (x: Float32Array, t: number) => void): Promise<SamplesEvent> {
+export async function drawSamples(s: PointSession, onStep?: (x: Float32Array, t: number) => void): Promise<SamplesEvent> {
   const { sampler, sampleSteps: steps, seed } = s.config;
   const points = await s.sampler.sample({ sampler, steps, seed: sampleSeed(seed), onStep: onStep && ((x, _i, t) => onStep(x, t)) });
   return { type: 'samples', step: s.diffusion.steps, points, sampler, steps };
 }
 
 /** The samples again, with every step from the noise on. */
-export async function denoiseFrames(s: Session): Promise<DenoiseFrames> {
+export async function denoiseFrames(s: PointSession): Promise<DenoiseFrames> {
   const frames: Float32Array[] = [];
   const ts: number[] = [];
   const e = await drawSamples(s, (x, t) => {
     frames.push(x);
     ts.push(t);
   });
-  return { step: e.step, sampler: e.sampler, frames, ts };
+  return { step: e.step, sampler: e.sampler, frames, ts, grid: null };
 }
 
 /** How far samples are from the held-out set; a diverged model's NaNs come out as NaN distances. */
-export function quality(s: Session, e: SamplesEvent): QualityEvent {
+export function quality(s: PointSession, e: SamplesEvent): QualityEvent {
   const q: QualityEvent = {
     type: 'quality',
     step: e.step,
@@ -142,7 +158,7 @@ export function quality(s: Session, e: SamplesEvent): QualityEvent {
 }
 
 /** The model's estimate of x0 at every grid point, at the session's field timestep. */
-export async function denoisingField(s: Session): Promise<FieldEvent> {
+export async function denoisingField(s: PointSession): Promise<FieldEvent> {
   const t = s.fieldT;
   const x0 = await s.fieldSampler.denoise(s.grid, t);
   return { type: 'field', step: s.diffusion.steps, t, alphaBar: s.diffusion.schedule.alphaBar[t], grid: s.grid, x0 };
@@ -168,7 +184,7 @@ function emaByName(d: Diffusion): Record<string, Tensor> {
   return Object.fromEntries(Object.entries(d.emaWeights).map(([name, t]) => [`ema.${name}`, t]));
 }
 
-export async function checkpointBytes(engine: Engine, s: Session): Promise<Uint8Array> {
+export async function checkpointBytes(engine: Engine, s: SessionBase): Promise<Uint8Array> {
   const { diffusion } = s;
   return saveCheckpoint(engine, {
     params: { ...diffusion.denoiser.weights, ...emaByName(diffusion) },
@@ -185,18 +201,23 @@ export async function checkpointBytes(engine: Engine, s: Session): Promise<Uint8
  * is loaded into a model like the current one.
  */
 export function savedConfig(meta: Record<string, string>, base: DiffusionSessionConfig | null): DiffusionSessionConfig {
-  let saved: { diffusion?: Partial<DiffusionSessionConfig>; trainer?: unknown } | null = null;
+  let saved: { diffusion?: Partial<DiffusionSessionConfig>; trainer?: unknown; gan?: unknown } | null = null;
   try {
     saved = meta.config === undefined ? null : JSON.parse(meta.config);
   } catch {
     throw new CheckpointError("The checkpoint's metadata 'config' is not valid JSON.", 'metadata');
   }
   if (saved?.trainer) throw new CheckpointError('This is a transformer checkpoint; load it on the transformer page.', 'metadata');
+  if (saved?.gan) throw new CheckpointError('This is a GAN checkpoint; load it on the GAN page.', 'metadata');
   const theirs = saved?.diffusion;
   if (!theirs && !base) throw new CheckpointError('The checkpoint has no diffusion config, and there is no model to load it into.', 'metadata');
   const picked: Partial<DiffusionSessionConfig> = {};
   for (const k of SAVED_KEYS) if (theirs && Object.hasOwn(theirs, k)) Object.assign(picked, { [k]: theirs[k] });
-  const merged = { ...base, ...picked };
+  // From points to images or back, the page's sampling settings give way to the new kind's defaults.
+  const kindOf = (d: string | undefined) => (d !== undefined && isImageDataset(d) ? 'images' : 'points');
+  const crossing = base && picked.dataset !== undefined && kindOf(base.dataset) !== kindOf(picked.dataset);
+  const kindDefaults = crossing ? pickKeys(defaultsFor(picked.dataset!), Object.keys(imageSessionDefaults)) : {};
+  const merged = { ...base, ...kindDefaults, ...picked };
   try {
     return diffusionSessionConfig({ ...merged, sampleSteps: Math.min(merged.sampleSteps ?? 50, merged.timesteps ?? 100) });
   } catch (e) {
@@ -205,12 +226,16 @@ export function savedConfig(meta: Record<string, string>, base: DiffusionSession
   }
 }
 
+function pickKeys<T extends object>(o: T, keys: string[]): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([k]) => keys.includes(k))) as Partial<T>;
+}
+
 /**
  * Weights, moving average and optimizer state into a freshly built session, every entry checked
  * before the first is written. A file without a moving average starts it from the loaded
  * weights; one without optimizer state starts AdamW afresh.
  */
-export async function loadInto(engine: Engine, s: Session, bytes: Uint8Array, names: Iterable<string>): Promise<void> {
+export async function loadInto(engine: Engine, s: SessionBase, bytes: Uint8Array, names: Iterable<string>): Promise<void> {
   const { diffusion } = s;
   const all = [...names];
   const hasEma = all.some((n) => n.startsWith('ema.'));

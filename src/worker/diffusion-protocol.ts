@@ -1,27 +1,36 @@
 // The contract between the diffusion page and its worker: the session's config (checked field by
 // field, ConfigError naming the field), the events the session pushes (status, metrics, sample
-// quality, samples, the denoising field), the denoising frames it returns on request, and the
-// API the worker exposes through comlink. Plain data that survives structured cloning; typed
-// errors travel as WireErrors, as for the transformer's worker (protocol.ts).
+// quality, samples, the denoising field; for images: sample grids, their scores and the scorer's
+// progress), the denoising frames it returns on request, and the API the worker exposes through
+// comlink. Two kinds of data share it: 2D points (an MLP denoiser) and small grayscale images (a
+// U-Net: generated glyphs, class-conditional, or the user's own images, unconditional). Plain
+// data that survives structured cloning; typed errors travel as WireErrors, as for the
+// transformer's worker (protocol.ts).
 // Not here: the session itself (diffusion-session.ts), the comlink glue (diffusion-worker.ts,
 // diffusion-client.ts).
 
-import { samplers2D, type Sampler2DName } from '../data/toy2d.js';
+import { samplers2D } from '../data/toy2d.js';
 import { ConfigError } from '../errors.js';
 import type { StepRecord } from '../metrics.js';
 import type { NoiseScheduleKind, Prediction } from '../models/diffusion.js';
 import type { SamplerKind } from '../models/diffusion-sampler.js';
 import type { WireError } from './protocol.js';
+import {
+  imageDatasets, imageSizeOf, isImageDataset, type DataKind, type DiffusionDatasetName, type ImageGridData, type ImageQualityEvent,
+  type ImagesEvent, type ScorerEvent, type ScorerStatus, type UploadSource, type UploadSummary,
+} from './diffusion-image-protocol.js';
+
+export * from './diffusion-image-protocol.js';
 
 /** Half the side of the square of the plane that the page draws and the field's grid covers. */
 export const PLANE_EXTENT = 2.5;
 
 export interface DiffusionSessionConfig {
-  /** The 2D distribution to learn: 'swissroll' | 'moons' | 'ring' | 'spirals'. */
-  dataset: Sampler2DName;
-  /** Points drawn once from the distribution: the whole training set. */
+  /** What to learn: a 2D distribution ('swissroll' | 'moons' | 'ring' | 'spirals') or images ('glyphs16' | 'glyphs28' | 'upload'). */
+  dataset: DiffusionDatasetName;
+  /** Points (or glyphs) drawn once: the whole training set (an upload brings its own). */
   trainPoints: number;
-  /** Points drawn with another seed, never trained on, that samples are compared with. */
+  /** Points drawn with another seed, never trained on, that samples are compared with; for glyphs, the scorer's held-out glyphs. */
   heldOut: number;
   /** Noise schedule of the forward process. */
   schedule: NoiseScheduleKind;
@@ -33,6 +42,14 @@ export interface DiffusionSessionConfig {
   hidden: number;
   /** Hidden layers of the MLP denoiser. */
   layers: number;
+  /** Images: U-Net feature channels at full resolution. */
+  base: number;
+  /** Images: U-Net resolution levels, each halving the side (widths base × 1, 2, 2, ...). */
+  levels: number;
+  /** Images: the side uploaded images are shrunk to. */
+  uploadSize: number;
+  /** Images with labels: probability of training without the label, for classifier-free guidance. */
+  labelDrop: number;
   /** AdamW learning rate (constant; may change between steps). */
   lr: number;
   /** Points per training step. */
@@ -47,8 +64,12 @@ export interface DiffusionSessionConfig {
   sampler: SamplerKind;
   /** Denoising steps per sample, at most timesteps. */
   sampleSteps: number;
+  /** Images with labels: classifier-free guidance scale (0: unconditional, 1: conditional, > 1: guided). */
+  guidance: number;
   /** Points per sample (the scatter, the quality figures and the animation). */
   sampleCount: number;
+  /** Images: samples per class row of the grid (10 rows, one per digit; an upload's grid has as many in 5 rows). */
+  gridColumns: number;
   /** Samples, quality and field every this many steps (0: only on request). */
   sampleEvery: number;
   /** Points per side of the field's grid. */
@@ -57,6 +78,10 @@ export interface DiffusionSessionConfig {
   totalSteps: number;
   /** At most one metrics event per this many ms; records in between are batched into it. */
   metricsIntervalMs: number;
+  /** Glyphs: training steps of the image scorer (trained once per image size in the worker). */
+  scorerSteps: number;
+  /** Glyphs: images the scorer trains on. */
+  scorerImages: number;
 }
 
 export const diffusionSessionDefaults: DiffusionSessionConfig = {
@@ -68,6 +93,10 @@ export const diffusionSessionDefaults: DiffusionSessionConfig = {
   timesteps: 100,
   hidden: 128,
   layers: 3,
+  base: 32,
+  levels: 2,
+  uploadSize: 16,
+  labelDrop: 0.1,
   lr: 3e-3,
   batch: 256,
   seed: 1,
@@ -75,34 +104,59 @@ export const diffusionSessionDefaults: DiffusionSessionConfig = {
   emaEvery: 10,
   sampler: 'ddim',
   sampleSteps: 50,
+  guidance: 2,
   sampleCount: 1000,
+  gridColumns: 3,
   sampleEvery: 200,
   fieldGrid: 21,
   totalSteps: 0,
   metricsIntervalMs: 250,
+  scorerSteps: 800,
+  scorerImages: 8000,
 };
+
+/**
+ * Where images differ from points: a U-Net step costs hundreds of times an MLP step, so smaller
+ * batches, a gentler rate, fewer sampler steps and rarer samples; and more timesteps, as DDPM
+ * uses for images. Applied under the overrides whenever the dataset is an image dataset.
+ */
+export const imageSessionDefaults: Partial<DiffusionSessionConfig> = {
+  timesteps: 400,
+  lr: 1e-3,
+  batch: 32,
+  sampleSteps: 25,
+  sampleEvery: 100,
+};
+
+/** The defaults for a dataset: the 2D ones, with the image ones on top for image datasets. */
+export function defaultsFor(dataset: string): DiffusionSessionConfig {
+  return { ...diffusionSessionDefaults, ...(isImageDataset(dataset) ? imageSessionDefaults : {}) };
+}
+
 
 /**
  * Fields a checkpoint brings with it (the model, its data, its training settings); the others
  * (how and how often to sample, cadences) stay as the loading page set them.
  */
 export const SAVED_KEYS = [
-  'dataset', 'trainPoints', 'heldOut', 'schedule', 'prediction', 'timesteps', 'hidden', 'layers', 'lr', 'batch', 'seed', 'emaDecay', 'emaEvery',
+  'dataset', 'trainPoints', 'heldOut', 'schedule', 'prediction', 'timesteps', 'hidden', 'layers', 'base', 'levels', 'uploadSize',
+  'labelDrop', 'lr', 'batch', 'seed', 'emaDecay', 'emaEvery',
 ] as const satisfies readonly (keyof DiffusionSessionConfig)[];
 
 /** Fields setHyper may change between steps. */
-export type DiffusionHyper = Pick<DiffusionSessionConfig, 'lr' | 'sampler' | 'sampleSteps' | 'sampleEvery' | 'totalSteps' | 'metricsIntervalMs'>;
-export const HYPER_KEYS: readonly (keyof DiffusionHyper)[] = ['lr', 'sampler', 'sampleSteps', 'sampleEvery', 'totalSteps', 'metricsIntervalMs'];
+export type DiffusionHyper = Pick<DiffusionSessionConfig, 'lr' | 'sampler' | 'sampleSteps' | 'guidance' | 'sampleEvery' | 'totalSteps' | 'metricsIntervalMs'>;
+export const HYPER_KEYS: readonly (keyof DiffusionHyper)[] = ['lr', 'sampler', 'sampleSteps', 'guidance', 'sampleEvery', 'totalSteps', 'metricsIntervalMs'];
 
 /** A full config from defaults and overrides; every field checked, before any GPU work. */
 export function diffusionSessionConfig(overrides: Partial<DiffusionSessionConfig> = {}): DiffusionSessionConfig {
-  const c: DiffusionSessionConfig = { ...diffusionSessionDefaults, ...overrides };
+  const c: DiffusionSessionConfig = { ...defaultsFor(overrides.dataset ?? diffusionSessionDefaults.dataset), ...overrides };
   const fail = (field: keyof DiffusionSessionConfig, want: string): never => {
     throw new ConfigError(`diffusion config: ${field} must be ${want}, got ${JSON.stringify(c[field])}.`);
   };
   const unknown = Object.keys(overrides).filter((k) => !(k in diffusionSessionDefaults));
   if (unknown.length) throw new ConfigError(`diffusion config: unknown field(s) ${unknown.join(', ')}; known: ${Object.keys(diffusionSessionDefaults).join(', ')}.`);
-  if (!samplers2D.some((s) => s.name === c.dataset)) fail('dataset', `one of ${samplers2D.map((s) => `'${s.name}'`).join(', ')}`);
+  const names = [...samplers2D, ...imageDatasets].map((s) => s.name);
+  if (!names.includes(c.dataset)) fail('dataset', `one of ${names.map((n) => `'${n}'`).join(', ')}`);
   if (c.schedule !== 'linear' && c.schedule !== 'cosine') fail('schedule', "'linear' or 'cosine'");
   if (c.prediction !== 'eps' && c.prediction !== 'v') fail('prediction', "'eps' or 'v'");
   if (c.sampler !== 'ddpm' && c.sampler !== 'ddim') fail('sampler', "'ddpm' or 'ddim'");
@@ -110,6 +164,7 @@ export function diffusionSessionConfig(overrides: Partial<DiffusionSessionConfig
     ['trainPoints', 1, 1 << 20], ['heldOut', 2, 20_000], ['timesteps', 2, 10_000], ['hidden', 1, 4096], ['layers', 1, 32],
     ['batch', 1, 1 << 16], ['emaEvery', 1, 10_000], ['sampleCount', 2, 20_000], ['fieldGrid', 2, 101],
     ['sampleEvery', 0, Number.MAX_SAFE_INTEGER], ['totalSteps', 0, Number.MAX_SAFE_INTEGER],
+    ['base', 1, 512], ['levels', 1, 5], ['uploadSize', 8, 64], ['gridColumns', 1, 32], ['scorerSteps', 1, 1_000_000], ['scorerImages', 10, 1_000_000],
   ];
   for (const [k, lo, hi] of ints) {
     const v = c[k] as number;
@@ -118,6 +173,12 @@ export function diffusionSessionConfig(overrides: Partial<DiffusionSessionConfig
   if (!(Number.isInteger(c.sampleSteps) && c.sampleSteps >= 1 && c.sampleSteps <= c.timesteps)) fail('sampleSteps', `an integer in [1, ${c.timesteps}] (the timesteps)`);
   if (!(Number.isFinite(c.lr) && c.lr >= 0)) fail('lr', 'a finite number >= 0');
   if (!(c.emaDecay >= 0 && c.emaDecay < 1)) fail('emaDecay', 'in [0, 1)');
+  if (!(c.labelDrop >= 0 && c.labelDrop < 1)) fail('labelDrop', 'in [0, 1)');
+  if (!(Number.isFinite(c.guidance) && c.guidance >= 0 && c.guidance <= 20)) fail('guidance', 'a number in [0, 20]');
+  if (isImageDataset(c.dataset)) {
+    const side = imageSizeOf(c), scale = 2 ** (c.levels - 1);
+    if (side % scale !== 0) fail('levels', `at most what the image side allows: ${side} px is not divisible by 2^(levels - 1) = ${scale}`);
+  }
   if (!(Number.isSafeInteger(c.seed) && c.seed >= 0)) fail('seed', 'a non-negative integer');
   if (!(c.metricsIntervalMs >= 0 && Number.isFinite(c.metricsIntervalMs))) fail('metricsIntervalMs', 'a number >= 0');
   return c;
@@ -140,7 +201,17 @@ export interface DiffusionInfo {
   isSoftware: boolean;
   /** Modes of the dataset that coverage is counted for (8 for 'ring'; 0: not counted). */
   modes: number;
+  /** What the model learns: 2D points or images. */
+  kind: DataKind;
+  /** Images: their side, classes (0: unlabelled), training images, and the sample grid's shape. */
+  images: { size: number; classes: number; trainImages: number; rows: number; cols: number; canTrain: boolean } | null;
+  /** Glyphs: the scorer for this image size (null: none, as for points and uploads). */
+  scorer: ScorerStatus | null;
+  /** The upload the worker holds, if any. */
+  upload: UploadSummary | null;
 }
+
+
 
 export interface DiffusionStatusEvent {
   type: 'status';
@@ -193,16 +264,20 @@ export interface DiffusionErrorEvent {
   error: WireError;
 }
 
-export type DiffusionEvent = DiffusionStatusEvent | DiffusionMetricsEvent | QualityEvent | SamplesEvent | FieldEvent | DiffusionErrorEvent;
+export type DiffusionEvent =
+  | DiffusionStatusEvent | DiffusionMetricsEvent | QualityEvent | SamplesEvent | FieldEvent | DiffusionErrorEvent
+  | ImagesEvent | ImageQualityEvent | ScorerEvent;
 
 /** Samples denoising from pure noise to data, one frame per sampler step. */
 export interface DenoiseFrames {
   step: number;
   sampler: SamplerKind;
-  /** frames[0] is the starting noise; frames[i] the points after step i, each (sampleCount, 2). */
+  /** frames[0] is the starting noise; frames[i] the points after step i, each (sampleCount, 2), or the grid's images. */
   frames: Float32Array[];
   /** The timestep each frame is at (T for the noise, then the visited timesteps). */
   ts: number[];
+  /** For images: the grid the frames are laid out as (labels, size, rows, cols); null for points. */
+  grid: Omit<ImageGridData, 'images'> | null;
 }
 
 /** What the diffusion worker exposes; every method may reject with a typed error. */
@@ -219,14 +294,22 @@ export interface DiffusionApi {
   reset(): Promise<DiffusionInfo>;
   /** Takes effect at the next step or sample. */
   setHyper(hyper: Partial<DiffusionHyper>): Promise<DiffusionInfo>;
-  /** Draws a sample now: emits 'samples' and 'quality' and resolves with the samples. */
-  sample(): Promise<SamplesEvent>;
-  /** The denoising field at timestep t; later periodic fields use this t too. */
+  /** Draws a sample now: emits 'samples' and 'quality' (images: 'images' and 'imageQuality') and resolves with it. */
+  sample(): Promise<SamplesEvent | ImagesEvent>;
+  /** Points only: the denoising field at timestep t; later periodic fields use this t too. */
   field(t: number): Promise<FieldEvent>;
   /** A fresh sample with every intermediate step, for the animation. */
   frames(): Promise<DenoiseFrames>;
-  /** The held-out points (heldOut, 2) that samples are compared with. */
+  /** Points only: the held-out points (heldOut, 2) that samples are compared with. */
   heldOutPoints(): Promise<Float32Array>;
+  /** Images only: training images laid out as the sample grid is (a row per class). */
+  dataGrid(): Promise<ImageGridData>;
+  /**
+   * Takes the user's images for the 'upload' dataset, shrunk to `size`: DataError (with its reason)
+   * when there are none, a file is not an image or cannot be decoded, there are too few or too
+   * many; the held upload and the model stay as they were then. Build with dataset 'upload' next.
+   */
+  upload(source: UploadSource, size: number): Promise<UploadSummary>;
   /** A safetensors checkpoint: weights, moving average, AdamW state, step, batch position, config. */
   exportCheckpoint(): Promise<Uint8Array>;
   /**
@@ -241,3 +324,9 @@ export interface DiffusionApi {
   /** Frees every GPU buffer; state 'empty'. */
   dispose(): Promise<void>;
 }
+
+/** Every DiffusionApi method, in the order the worker serves them. */
+export const DIFFUSION_METHODS = [
+  'create', 'start', 'pause', 'step', 'reset', 'setHyper', 'sample', 'field', 'frames', 'heldOutPoints', 'dataGrid', 'upload',
+  'exportCheckpoint', 'importCheckpoint', 'info', 'subscribe', 'unsubscribe', 'dispose',
+] as const satisfies readonly (keyof DiffusionApi)[];

@@ -1,12 +1,14 @@
-// The diffusion trainer behind the diffusion page: one session (a 2D training set and a held-out
-// set, the MLP denoiser, the diffusion model and its samplers, see diffusion-model.ts) and a loop
-// that keeps the GPU busy: a step is submitted without waiting for the previous one's loss, and
-// the loop yields between steps so that pause, field, frames and export calls are served in
-// between. Every `sampleEvery` steps it draws samples with the moving-average weights from one
-// fixed noise seed (so successive samples show the same noise becoming data), scores them
-// against the held-out set (MMD², sliced Wasserstein, ring modes) and recomputes the denoising
-// field. Step records go out batched, at most one metrics event per metricsIntervalMs. It runs as
-// is in Node and inside the Web Worker (diffusion-worker.ts).
+// The diffusion trainer behind the diffusion page: one session (2D points: a training set and a
+// held-out set, the MLP denoiser, the diffusion model and its samplers, see diffusion-model.ts;
+// or images: glyphs or the user's upload and a U-Net, see diffusion-images.ts) and a loop that
+// keeps the GPU busy: a step is submitted without waiting for the previous one's loss, and the
+// loop yields between steps so that pause, field, frames and export calls are served in between.
+// Every `sampleEvery` steps it draws samples with the moving-average weights from one fixed noise
+// seed (so successive samples show the same noise becoming data) and scores them: points against
+// the held-out set (MMD², sliced Wasserstein, ring modes) with the denoising field recomputed;
+// glyphs by the image scorer (class agreement, Fréchet distance), which trains in the background
+// the first time a size is chosen. Step records go out batched, at most one metrics event per
+// metricsIntervalMs. It runs as is in Node and inside the Web Worker (diffusion-worker.ts).
 //
 // Building (create, reset, import) makes the new session beside the current one and swaps only
 // once it is complete, so a refused config or a bad checkpoint leaves the session as it was. A
@@ -18,17 +20,22 @@
 import { parseSafetensors } from '../checkpoint/safetensors.js';
 import { ringCentres } from '../data/toy2d.js';
 import { createEngine, type Engine } from '../engine.js';
-import { ConfigError, InputError, NonFiniteError } from '../errors.js';
-import { TrainingMetrics, type StepRecord } from '../metrics.js';
+import { ConfigError, InputError } from '../errors.js';
+import { TrainingMetrics } from '../metrics.js';
 import { Listeners, toWireError, yieldToEventLoop } from './protocol.js';
 import {
-  diffusionSessionConfig, HYPER_KEYS, type DenoiseFrames, type DiffusionApi, type DiffusionEvent, type DiffusionHyper,
-  type DiffusionInfo, type DiffusionSessionConfig, type FieldEvent, type SamplesEvent,
+  diffusionSessionConfig, HYPER_KEYS, isImageDataset, type DenoiseFrames, type DiffusionApi, type DiffusionEvent, type DiffusionHyper,
+  type DiffusionInfo, type DiffusionSessionConfig, type FieldEvent, type ImageGridData, type ImagesEvent, type SamplesEvent,
+  type UploadSource, type UploadSummary,
 } from './diffusion-protocol.js';
 import {
-  buildSession, checkpointBytes, denoiseFrames, denoisingField, drawSamples, freeSession, loadInto, nextBatch, quality,
-  savedConfig, type Session,
+  buildSession, checkLoss, checkpointBytes, denoiseFrames, denoisingField, drawSamples, freeSession, loadInto, nextBatch, quality,
+  savedConfig, type PointSession,
 } from './diffusion-model.js';
+import { MetricsOutbox } from './diffusion-outbox.js';
+import { dataGrid, freeImageSession, imageFrames, ImageSide, nextImageBatch, type ImageSession } from './diffusion-images.js';
+
+type Session = PointSession | ImageSession;
 
 export interface DiffusionSessionOptions {
   /** The engine to train on; default: one created on the first create(). */
@@ -48,9 +55,9 @@ export class DiffusionSession implements DiffusionApi {
   private pending: Promise<number>[] = [];
   private loop: Promise<void> | null = null;
   private stopRequested = false;
-  private outSteps: StepRecord[] = [];
-  private lastEmit = -Infinity;
-  private emitTimer: ReturnType<typeof setTimeout> | null = null;
+  private outbox = new MetricsOutbox((steps) => this.emit({ type: 'metrics', steps }), () => this.s?.config.metricsIntervalMs ?? 0);
+  /** Scorers and the upload: what outlives one image session. */
+  private readonly images = new ImageSide((e) => this.emit(e), () => this.s);
 
   constructor(opts: DiffusionSessionOptions = {}) {
     this.engine = opts.engine ?? null;
@@ -62,6 +69,7 @@ export class DiffusionSession implements DiffusionApi {
 
   async create(overrides: Partial<DiffusionSessionConfig>): Promise<DiffusionInfo> {
     const config = diffusionSessionConfig(overrides); // ConfigError before any GPU work
+    this.images.checkData(config); // DataError for an upload before any images
     await this.pause();
     return this.exclusive(async () => {
       this.engine ??= await createEngine(); // WebGPUUnavailableError leaves the old session in place
@@ -84,22 +92,22 @@ export class DiffusionSession implements DiffusionApi {
     await this.exclusive(async () => {
       if (this.s) this.free(this.s);
       this.s = null;
+      this.images.scorers.dispose();
     });
     this.emit({ type: 'status', info: this.info_() });
   }
 
   /** A new session for `config` (the current one is untouched until swap). */
   private build(config: DiffusionSessionConfig): Promise<Session> {
-    return buildSession(this.engine!, config, this.newMetrics(config.batch));
+    const metrics = this.newMetrics(config.batch);
+    return isImageDataset(config.dataset) ? this.images.build(this.engine!, config, metrics) : buildSession(this.engine!, config, metrics);
   }
 
   /** Step records that feed the batched metrics events while they belong to the current session. */
   private newMetrics(batch: number): TrainingMetrics {
     const metrics = new TrainingMetrics({ itemsPerStep: batch });
     metrics.subscribe((r) => {
-      if (this.s?.metrics !== metrics) return;
-      this.outSteps.push(r);
-      this.queueMetrics();
+      if (this.s?.metrics === metrics) this.outbox.push(r);
     });
     return metrics;
   }
@@ -108,19 +116,20 @@ export class DiffusionSession implements DiffusionApi {
   private swap(next: Session): void {
     if (this.s) this.free(this.s);
     this.s = next;
-    this.outSteps = [];
+    this.outbox.clear();
     void this.exclusive(() => this.refresh()).catch((e) => this.emit({ type: 'error', error: toWireError(e) }));
   }
 
   private free(s: Session): void {
-    freeSession(this.engine!, s);
+    if (s.kind === 'points') freeSession(this.engine!, s);
+    else freeImageSession(this.engine!, s);
   }
 
   // ----------------------------------------------------------------------------------------
   // running
 
   async start(): Promise<void> {
-    this.need();
+    this.trainable();
     if (this.loop) return;
     this.stopRequested = false;
     this.loop = this.runLoop();
@@ -138,7 +147,7 @@ export class DiffusionSession implements DiffusionApi {
   async step(n: number): Promise<{ step: number; loss: number }> {
     if (!(Number.isInteger(n) && n >= 1)) throw new InputError(`step: n must be an integer >= 1, got ${n}.`);
     if (this.loop) throw new InputError('step: the session is running; pause it first.');
-    this.need();
+    this.trainable();
     let last: { loss: Promise<number> } | null = null;
     try {
       for (let i = 0; i < n; i++) {
@@ -147,7 +156,7 @@ export class DiffusionSession implements DiffusionApi {
       }
       const loss = await last!.loss;
       await this.exclusive(() => this.drain());
-      await this.flushMetrics();
+      this.outbox.flush();
       return { step: this.need().diffusion.steps, loss };
     } catch (e) {
       await this.settle();
@@ -164,7 +173,7 @@ export class DiffusionSession implements DiffusionApi {
         await yieldToEventLoop();
       }
       await this.exclusive(() => this.drain());
-      await this.flushMetrics();
+      this.outbox.flush();
     } catch (e) {
       await this.settle();
       this.emit({ type: 'error', error: toWireError(e) });
@@ -182,7 +191,8 @@ export class DiffusionSession implements DiffusionApi {
     const { emaEvery, sampleEvery } = s.config;
     const lr = s.live.lr;
     // The step is submitted before step() first awaits, so the batch buffer can be refilled right away.
-    const loss = s.diffusion.step(nextBatch(s), undefined, true) as Promise<number>;
+    const { x0, labels } = s.kind === 'points' ? { x0: nextBatch(s), labels: undefined } : nextImageBatch(s);
+    const loss = s.diffusion.step(x0, labels, true) as Promise<number>;
     const step = s.diffusion.steps;
     // Failures surface from `pending` (to the loop or step()); the metrics record a failed step as NaN.
     loss.catch(() => {});
@@ -212,7 +222,7 @@ export class DiffusionSession implements DiffusionApi {
     this.pending = [];
     await Promise.allSettled(all);
     await this.s?.metrics.flush();
-    await this.flushMetrics();
+    this.outbox.flush();
   }
 
   async setHyper(hyper: Partial<DiffusionHyper>): Promise<DiffusionInfo> {
@@ -228,11 +238,12 @@ export class DiffusionSession implements DiffusionApi {
   // ----------------------------------------------------------------------------------------
   // looking at the model
 
-  async sample(): Promise<SamplesEvent> {
+  async sample(): Promise<SamplesEvent | ImagesEvent> {
     this.need();
     return this.exclusive(async () => {
       await this.drain();
       const s = this.need();
+      if (s.kind === 'images') return this.images.refresh(s);
       const e = await drawSamples(s);
       this.emit(e);
       this.emit(quality(s, e));
@@ -241,26 +252,45 @@ export class DiffusionSession implements DiffusionApi {
   }
 
   async field(t: number): Promise<FieldEvent> {
-    const s = this.need();
+    const s = this.points('field');
     const T = s.config.timesteps;
     if (!(Number.isInteger(t) && t >= 0 && t < T)) throw new InputError(`field: t must be an integer in [0, ${T - 1}], got ${t}.`);
     s.fieldT = t;
-    return this.exclusive(() => denoisingField(this.need()));
+    return this.exclusive(() => denoisingField(this.points('field')));
   }
 
   async frames(): Promise<DenoiseFrames> {
     this.need();
-    return this.exclusive(() => denoiseFrames(this.need()));
+    return this.exclusive(() => {
+      const s = this.need();
+      return s.kind === 'points' ? denoiseFrames(s) : imageFrames(s);
+    });
   }
 
   async heldOutPoints(): Promise<Float32Array> {
-    return this.need().heldOut;
+    return this.points('heldOutPoints').heldOut;
+  }
+
+  async dataGrid(): Promise<ImageGridData> {
+    const s = this.need();
+    if (s.kind !== 'images') throw new InputError('dataGrid: the model learns 2D points; ask for heldOutPoints() instead.');
+    return dataGrid(s);
+  }
+
+  async upload(source: UploadSource, size: number): Promise<UploadSummary> {
+    const summary = await this.images.take(source, size, this.s); // DataError: the held upload stays
+    this.emit({ type: 'status', info: this.info_() });
+    return summary;
   }
 
   /** Samples with their quality, then the field: what the page redraws as the model learns. */
   private async refresh(): Promise<void> {
     const s = this.s;
     if (!s) return;
+    if (s.kind === 'images') {
+      await this.images.refresh(s);
+      return;
+    }
     const e = await drawSamples(s);
     this.emit(e);
     this.emit(quality(s, e));
@@ -316,36 +346,6 @@ export class DiffusionSession implements DiffusionApi {
     this.listeners.emit(e);
   }
 
-  /** Sends the waiting step records now, or arms a timer for when the interval allows it. */
-  private queueMetrics(): void {
-    if (this.emitTimer !== null) return;
-    const wait = this.lastEmit + (this.s?.config.metricsIntervalMs ?? 0) - performance.now();
-    if (wait <= 0) this.emitMetrics();
-    else {
-      this.emitTimer = setTimeout(() => {
-        this.emitTimer = null;
-        this.emitMetrics();
-      }, wait);
-    }
-  }
-
-  private emitMetrics(): void {
-    if (this.outSteps.length === 0) return;
-    this.lastEmit = performance.now();
-    const steps = this.outSteps;
-    this.outSteps = [];
-    this.emit({ type: 'metrics', steps });
-  }
-
-  /** Delivers every waiting record now (a pause, a Step click). */
-  private async flushMetrics(): Promise<void> {
-    if (this.emitTimer !== null) {
-      clearTimeout(this.emitTimer);
-      this.emitTimer = null;
-    }
-    this.emitMetrics();
-  }
-
   private status(): DiffusionInfo {
     const info = this.info_();
     this.emit({ type: 'status', info });
@@ -363,7 +363,22 @@ export class DiffusionSession implements DiffusionApi {
       adapter: adapter ? `${adapter.description || adapter.device || adapter.vendor}${adapter.isSoftware ? ' (software)' : ''}` : '',
       isSoftware: adapter?.isSoftware ?? false,
       modes: s?.config.dataset === 'ring' ? ringCentres().length / 2 : 0,
+      ...this.images.info(s),
     };
+  }
+
+  /** The session, when it learns points; InputError naming `method` for images. */
+  private points(method: string): PointSession {
+    const s = this.need();
+    if (s.kind !== 'points') throw new InputError(`${method}: the model learns images; this is for 2D points only.`);
+    return s;
+  }
+
+  /** The session, when it has data to train on (an upload's checkpoint loaded without the upload has not). */
+  private trainable(): Session {
+    const s = this.need();
+    if (s.kind === 'images' && !s.train) nextImageBatch(s); // throws the DataError that says what to do
+    return s;
   }
 
   private need(): Session {
@@ -375,12 +390,5 @@ export class DiffusionSession implements DiffusionApi {
     const run = this.lock.then(fn);
     this.lock = run.catch(() => {});
     return run;
-  }
-}
-
-/** A diverged run stops with a NonFiniteError rather than drawing NaNs. */
-function checkLoss(loss: number, step: number): void {
-  if (!Number.isFinite(loss)) {
-    throw new NonFiniteError(`The loss became ${loss} by step ${step}: the learning rate is too high for this model. Lower it and reset.`, 'loss');
   }
 }

@@ -1,0 +1,227 @@
+// The diffusion page when the model learns images: the sample grid (a row per digit, or the
+// upload's samples), the animation of that grid denoising from noise, the training images beside
+// them, the scorer's progress and the two score charts (Fréchet distance, class agreement; none
+// for an upload, which has no labels and no classifier); and taking the user's images (file
+// picker, folder picker, drag and drop) for main.ts to send to the worker. main.ts routes events
+// and the model's lifecycle here.
+// Not here: the form (controls.ts), points (plane.ts), the worker (src/worker/diffusion-*.ts).
+
+import type {
+  DenoiseFrames, DiffusionApi, DiffusionEvent, DiffusionInfo, ImageGridData, ScorerStatus,
+} from '../../src/worker/diffusion-protocol.js';
+import { ImageGrid, type GridImages } from '../shared/image-grid.js';
+import { SparseChart } from '../shared/sparse-chart.js';
+import { DenoisePlayer } from './plane.js';
+
+const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
+
+/** What the browser test reads about image mode (numbers and short strings only). */
+export interface ImageModeView {
+  grids: number;
+  gridStep: number;
+  gridKey: string;
+  /** The latest grid's values, for comparisons that allow rounding. */
+  gridValues: number[];
+  quality: { classAgreement: number | null; frechet: number; step: number } | null;
+  scorer: ScorerStatus | null;
+  dataGrids: number;
+  frames: number;
+}
+
+/** Runs a request, showing a failure in words; undefined when it failed (main.ts's attempt). */
+export type Attempt = <T>(fn: () => Promise<T>, context: string) => Promise<T | undefined>;
+
+export class ImagePanels {
+  private readonly samples = new ImageGrid($<HTMLCanvasElement>('img-samples'));
+  private readonly anim = new ImageGrid($<HTMLCanvasElement>('img-anim'));
+  private readonly data = new ImageGrid($<HTMLCanvasElement>('img-data'));
+  private readonly player: DenoisePlayer;
+  private readonly playBtn = $<HTMLButtonElement>('img-play');
+  private readonly sampleBtn = $<HTMLButtonElement>('img-sample-now');
+  private readonly frechet: SparseChart;
+  private readonly agreement: SparseChart;
+  private info: DiffusionInfo | null = null;
+  readonly view: ImageModeView = { grids: 0, gridStep: -1, gridKey: '', gridValues: [], quality: null, scorer: null, dataGrids: 0, frames: 0 };
+
+  constructor(
+    private readonly api: DiffusionApi,
+    private readonly attempt: Attempt,
+  ) {
+    const anim = this.anim;
+    this.player = new DenoisePlayer(
+      {
+        load: () => {},
+        show: (f, i) => anim.set(gridOf({ ...f.grid!, images: f.frames[i] })),
+        clear: () => anim.set(null),
+      },
+      $<HTMLInputElement>('img-frame'),
+      $('img-anim-readout'),
+      (playing) => (this.playBtn.textContent = playing ? 'Stop' : 'Play'),
+    );
+    this.frechet = new SparseChart({
+      host: $('chart-frechet'),
+      yLabel: 'Fréchet distance',
+      log: { floor: 1e-2 },
+      series: [{ label: 'Fréchet distance', color: '#7c3aed' }],
+    });
+    this.agreement = new SparseChart({
+      host: $('chart-agreement'),
+      yLabel: '% of samples',
+      yRange: [0, 105],
+      series: [
+        { label: 'class agreement', color: '#059669', format: (v) => `${v.toFixed(0)}%` },
+        { label: "scorer's accuracy on real digits", color: '#a1a1aa', format: (v) => `${v.toFixed(1)}%` },
+      ],
+    });
+    this.playBtn.addEventListener('click', () => void this.play());
+    this.sampleBtn.addEventListener('click', () => void attempt(() => api.sample(), 'Could not sample'));
+  }
+
+  /** Takes the events of image mode; false for any other. */
+  onEvent(e: DiffusionEvent): boolean {
+    switch (e.type) {
+      case 'images': {
+        this.samples.set(gridOf(e));
+        Object.assign(this.view, { grids: this.view.grids + 1, gridStep: e.step, gridKey: fingerprint(e.images), gridValues: Array.from(e.images) });
+        const how = `${e.sampler.toUpperCase()}, ${e.steps} steps${e.guidance === null ? '' : `, guidance ${e.guidance}`}`;
+        $('img-samples-readout').textContent = `samples at step ${e.step} (${how})`;
+        return true;
+      }
+      case 'imageQuality': {
+        this.frechet.push(e.step, [e.frechet]);
+        const acc = this.info?.scorer?.heldOutAccuracy;
+        this.agreement.push(e.step, [e.classAgreement === null ? NaN : 100 * e.classAgreement, acc == null ? NaN : 100 * acc]);
+        this.view.quality = { classAgreement: e.classAgreement, frechet: e.frechet, step: e.step };
+        return true;
+      }
+      case 'scorer':
+        this.view.scorer = e.scorer;
+        if (this.info) this.info = { ...this.info, scorer: e.scorer };
+        this.showScorer(e.scorer);
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  /** A new image model: grids and charts start over, with its training images. */
+  async startOver(info: DiffusionInfo): Promise<void> {
+    this.frechet.clear();
+    this.agreement.clear();
+    Object.assign(this.view, { grids: 0, gridStep: -1, gridKey: '', gridValues: [], quality: null });
+    this.samples.set(null);
+    this.player.clear('Press Play to draw the grid and watch it form, step by step.');
+    this.setInfo(info, true);
+    const data = await this.attempt(() => this.api.dataGrid(), 'Could not fetch the training images');
+    this.data.set(data && data.images.length ? gridOf(data) : null);
+    const up = info.kind === 'images' && info.config?.dataset === 'upload';
+    $('img-data-readout').textContent = !info.images?.canTrain
+      ? 'The images this model was trained on are not here: upload them again to continue training.'
+      : up ? `the first of your ${info.images.trainImages.toLocaleString('en-US')} images, at ${info.images.size} × ${info.images.size}`
+      : `${info.images.trainImages.toLocaleString('en-US')} training images, ${info.images.size} × ${info.images.size}`;
+    if (data) this.view.dataGrids++;
+  }
+
+  /** Buttons, drawing style and texts for the model in force. */
+  setInfo(info: DiffusionInfo, ready: boolean): void {
+    this.info = info;
+    const labelled = (info.images?.classes ?? 0) > 0;
+    for (const g of [this.samples, this.anim, this.data]) g.setOptions({ polarity: labelled ? 'ink' : 'light' });
+    this.sampleBtn.disabled = !ready;
+    this.playBtn.disabled = !ready && !this.player.playing;
+    document.querySelectorAll<HTMLElement>('.scores').forEach((el) => (el.hidden = !labelled));
+    document.querySelectorAll<HTMLElement>('.no-scores').forEach((el) => (el.hidden = labelled));
+    $('guidance-row').hidden = !labelled;
+    $('guidance-about').hidden = !labelled;
+    $('img-samples-explain').textContent = labelled
+      ? 'A grid drawn from the model as it learns, always from the same starting noise: one row per digit, each asked for with classifier-free guidance at the scale set under Sampling. At first every cell is a grey blur; as the model learns, each row becomes its digit.'
+      : 'Samples drawn from the model as it learns, always from the same starting noise: at first grey blurs, then the broad shapes and tones of your images, then their detail.';
+    $('img-data-explain').textContent = labelled
+      ? 'What the model learns from, laid out as the samples are: a row per digit. Each digit is drawn with its own slant, size, stroke width and a gentle warp.'
+      : 'What the model learns from: your images as it sees them, in grayscale, cropped to a square and shrunk.';
+    if (info.scorer) this.showScorer(info.scorer);
+  }
+
+  /** Plays the grid's denoising, drawing fresh frames when the model or the sampler changed. */
+  async play(): Promise<void> {
+    if (this.player.playing) return this.player.stop();
+    const f = this.player.loaded;
+    const c = this.info?.config;
+    if (!f || !c || f.step !== this.info!.step || f.sampler !== c.sampler || f.frames.length - 1 !== c.sampleSteps) {
+      this.playBtn.disabled = true;
+      this.playBtn.textContent = 'Sampling…';
+      const fresh: DenoiseFrames | undefined = await this.attempt(() => this.api.frames(), 'Could not draw the frames');
+      this.playBtn.disabled = false;
+      this.playBtn.textContent = 'Play';
+      if (!fresh) return;
+      this.player.set(fresh);
+      this.view.frames++;
+    }
+    this.player.play();
+  }
+
+  private showScorer(s: ScorerStatus): void {
+    const el = $('scorer-state');
+    const held = s.heldOut.toLocaleString('en-US');
+    if (s.state === 'training') {
+      const images = (this.info?.config?.scorerImages ?? 0).toLocaleString('en-US');
+      el.replaceChildren(
+        `Training the scorer, a small classifier of ${s.size} × ${s.size} digits, on ${images} fresh glyphs (once per size; training goes on meanwhile): `,
+        Object.assign(document.createElement('progress'), { max: s.steps, value: s.done }),
+        ` ${s.done} of ${s.steps} steps. Scores start once it is ready.`,
+      );
+    } else if (s.state === 'ready') {
+      el.textContent = `The scorer reads ${(100 * (s.heldOutAccuracy ?? 0)).toFixed(1)}% of ${held} held-out real ${s.size} × ${s.size} digits right: class agreement cannot go much above that.`;
+    } else {
+      el.textContent = `The scorer could not be trained, so there are no scores: ${s.message ?? 'no reason given'}.`;
+    }
+  }
+}
+
+/** Wires the upload buttons, their file inputs and the drop zone to one callback with the files chosen. */
+export function acceptImages(onFiles: (files: File[]) => void): { lock(locked: boolean): void } {
+  const zone = $('upload-zone');
+  const input = $<HTMLInputElement>('upload-input');
+  const dir = $<HTMLInputElement>('upload-dir');
+  const buttons = [$<HTMLButtonElement>('upload-files'), $<HTMLButtonElement>('upload-folder')];
+  let locked = true;
+  buttons[0].addEventListener('click', () => input.click());
+  buttons[1].addEventListener('click', () => dir.click());
+  for (const el of [input, dir]) {
+    el.addEventListener('change', () => {
+      const files = Array.from(el.files ?? []);
+      el.value = ''; // choosing the same files again still fires change
+      if (files.length) onFiles(files);
+    });
+  }
+  zone.addEventListener('dragover', (e) => {
+    e.preventDefault();
+    if (!locked) zone.classList.add('dragging');
+  });
+  zone.addEventListener('dragleave', () => zone.classList.remove('dragging'));
+  zone.addEventListener('drop', (e) => {
+    e.preventDefault();
+    zone.classList.remove('dragging');
+    const files = Array.from(e.dataTransfer?.files ?? []);
+    if (!locked && files.length) onFiles(files);
+  });
+  return {
+    lock: (l: boolean) => {
+      locked = l;
+      for (const b of buttons) b.disabled = l;
+    },
+  };
+}
+
+/** A grid of the worker's for the canvas: digits label their rows. */
+function gridOf(g: ImageGridData): GridImages {
+  return { images: g.images, size: g.size, rows: g.rows, cols: g.cols, rowLabels: g.labels ? Array.from({ length: g.rows }, (_, r) => String(g.labels![r * g.cols])) : undefined };
+}
+
+/** A short exact fingerprint of an array (FNV-1a over its bytes), for the browser test. */
+export function fingerprint(p: Float32Array): string {
+  const b = new Uint8Array(p.buffer, p.byteOffset, p.byteLength);
+  let h = 0x811c9dc5;
+  for (let i = 0; i < b.length; i++) h = Math.imul(h ^ b[i], 0x01000193);
+  return `${p.length}:${(h >>> 0).toString(16)}`;
+}

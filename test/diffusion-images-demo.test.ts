@@ -1,0 +1,229 @@
+// The diffusion page in image mode, end to end in headless Chromium on SwiftShader, with tiny
+// sizes from the query string (a U-Net 8 channels wide over 20 timesteps, batch 8, a grid of one
+// sample per digit drawn in 3 DDIM steps, a scorer trained for 30 steps): the page builds the
+// model on 16 × 16 digits and draws a sample grid and the training images; trains through its
+// Start button while the grids follow and the scorer, trained in the worker meanwhile, reports
+// its accuracy and scores them; plays the grid denoising from noise; saves a checkpoint, reloads,
+// loads it and gets the same model back (its step and, up to rounding, its samples); refuses a
+// file that is not an image with a message while the model stays; and trains on images of the
+// user's (PNG files made in the page, decoded in the worker).
+// Not here: points (test/diffusion-demo.test.ts), the pixel arithmetic (test/user-images.test.ts).
+
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Page } from 'puppeteer-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { collectLogs, launchBrowser, startPageServer, type LaunchedBrowser, type PageServer } from './support/browser.js';
+
+const QUERY =
+  '?dataset=glyphs16&base=8&batch=8&timesteps=20&sampleSteps=3&gridColumns=1&sampleEvery=4&trainPoints=256' +
+  '&scorerSteps=30&scorerImages=300&heldOut=100&metricsIntervalMs=200';
+
+interface ImageView {
+  grids: number;
+  gridStep: number;
+  gridValues: number[];
+  quality: { classAgreement: number | null; frechet: number; step: number } | null;
+  scorer: { state: string; heldOutAccuracy: number | null } | null;
+  dataGrids: number;
+  frames: number;
+}
+
+interface DemoView {
+  ready: boolean;
+  steps: number;
+  info: { state: string; step: number; kind: string; parameterCount: number; config: { dataset: string } } | null;
+  img: ImageView;
+}
+
+type DemoWindow = Window & { __demo?: DemoView };
+
+let server: PageServer;
+let browser: LaunchedBrowser;
+let page: Page;
+let logs: string[];
+let downloads: string;
+const timings: Record<string, number> = {};
+
+const demo = (): Promise<DemoView> => page.evaluate(() => (window as DemoWindow).__demo!);
+
+async function waitFor(what: string, fn: string, timeout = 60_000): Promise<void> {
+  try {
+    await page.waitForFunction(fn, { timeout, polling: 100 });
+  } catch (e) {
+    const banner = await page.$eval('#message', (el) => el.textContent).catch(() => '');
+    throw new Error(`${what}: ${(e as Error).message}. Banner: ${banner}. Console:\n${logs.join('\n')}`);
+  }
+}
+
+/** Opens the page and waits for the model, its first grid and its training images. */
+async function openPage(): Promise<void> {
+  await page.goto(`${server.url}demos/diffusion/index.html${QUERY}`);
+  await waitFor('the image model was not built', 'window.__demo?.ready === true && window.__demo.img?.grids >= 1 && window.__demo.img.dataGrids >= 1', 120_000);
+}
+
+/** Pixels of a canvas by darkness: [dark (< 96), light (> 160)] among its opaque pixels. */
+function tones(id: string): Promise<[number, number]> {
+  return page.$eval(`#${id}`, (c) => {
+    const canvas = c as HTMLCanvasElement;
+    if (!canvas.width || !canvas.height) return [0, 0] as [number, number];
+    const d = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height).data;
+    let dark = 0, light = 0;
+    for (let i = 0; i < d.length; i += 4) {
+      const v = (d[i] + d[i + 1] + d[i + 2]) / 3;
+      if (v < 96) dark++;
+      else if (v > 160) light++;
+    }
+    return [dark, light] as [number, number];
+  });
+}
+
+beforeAll(async () => {
+  server = await startPageServer();
+  browser = await launchBrowser({ adapter: 'swiftshader' });
+  downloads = await mkdtemp(join(tmpdir(), 'webgpu-train-diffusion-images-'));
+  page = await browser.browser.newPage();
+  await page.setViewport({ width: 1300, height: 1000 });
+  logs = collectLogs(page);
+  const cdp = await page.createCDPSession();
+  await cdp.send('Browser.setDownloadBehavior', { behavior: 'allow', downloadPath: downloads });
+}, 120_000);
+
+afterAll(async () => {
+  console.log(`diffusion images demo timings (ms): ${JSON.stringify(Object.fromEntries(Object.entries(timings).map(([k, v]) => [k, Math.round(v)])))}`);
+  await browser?.close();
+  await server?.close();
+  if (downloads) await rm(downloads, { recursive: true, force: true });
+});
+
+describe('diffusion demo page, images (headless Chromium, SwiftShader)', () => {
+  let saved = '';
+  let savedStep = 0;
+  let savedGrid: number[] = [];
+
+  it('builds a U-Net on digits and draws a sample grid beside the training images', async () => {
+    const t0 = performance.now();
+    await openPage();
+    timings.build = performance.now() - t0;
+    const v = await demo();
+    expect(v.info?.kind).toBe('images');
+    expect(v.info?.config.dataset).toBe('glyphs16');
+    expect(await page.$eval('#facts', (el) => el.textContent)).toMatch(/parameters \(U-Net, 2 levels from 8 channels, conditioned on 10 classes\).*digits 16 × 16, 256 training images/);
+    // The 2D panels are out of the way; the grids are drawn: noise in the samples, dark digits on white in the data.
+    expect(await page.$eval('#plane', (el) => (el as HTMLElement).offsetParent)).toBeNull();
+    expect(v.img.gridValues.length).toBe(10 * 16 * 16);
+    const [dark, light] = await tones('img-samples');
+    expect(dark).toBeGreaterThan(100);
+    expect(light).toBeGreaterThan(100);
+    const [ink, paper] = await tones('img-data');
+    expect(ink).toBeGreaterThan(200);
+    expect(paper).toBeGreaterThan(ink);
+  });
+
+  it('trains: grids follow, and the scorer trained meanwhile reports its accuracy and scores them', async () => {
+    const t0 = performance.now();
+    await page.click('#start');
+    await waitFor('no scored grid after training', "window.__demo.steps >= 8 && window.__demo.img.gridStep >= 8 && window.__demo.img.scorer?.state === 'ready' && window.__demo.img.quality !== null", 120_000);
+    await page.click('#start'); // now labelled Pause
+    await waitFor('training did not pause', "window.__demo.info.state === 'paused'");
+    timings.train = performance.now() - t0;
+    const v = await demo();
+    expect(v.img.gridStep % 4).toBe(0);
+    expect(v.img.scorer!.heldOutAccuracy).toBeGreaterThan(0.5);
+    expect(await page.$eval('#scorer-state', (el) => el.textContent)).toMatch(/The scorer reads \d+\.\d% of 100 held-out real 16 × 16 digits right/);
+    expect(Number.isFinite(v.img.quality!.frechet)).toBe(true);
+    expect(v.img.quality!.classAgreement).toBeGreaterThanOrEqual(0);
+    expect(v.img.quality!.classAgreement).toBeLessThanOrEqual(1);
+    expect(await page.$eval('#img-samples-readout', (el) => el.textContent)).toContain('(DDIM, 3 steps, guidance 2)');
+  });
+
+  it('plays the grid denoising from noise', async () => {
+    await page.click('#img-play');
+    await waitFor('no frames', 'window.__demo.img.frames >= 1');
+    expect(await page.$eval('#img-frame', (el) => (el as HTMLInputElement).max)).toBe('3'); // noise + 3 steps
+    await waitFor('the animation did not finish', "document.getElementById('img-anim-readout').textContent.includes('the finished sample')", 20_000);
+    const [dark, light] = await tones('img-anim');
+    expect(dark + light).toBeGreaterThan(500);
+  });
+
+  it('saves a checkpoint, and a reloaded page loads it back: same step, the same samples up to rounding', async () => {
+    const before = (await demo()).img.grids;
+    await page.click('#img-sample-now');
+    await waitFor('no grid on request', `window.__demo.img.grids > ${before}`);
+    const v = await demo();
+    savedStep = v.info!.step;
+    savedGrid = v.img.gridValues;
+    expect(v.img.gridStep).toBe(savedStep);
+    await page.click('#save');
+    const deadline = Date.now() + 30_000;
+    while (!saved && Date.now() < deadline) {
+      const done = (await readdir(downloads)).filter((f) => f.endsWith('.safetensors'));
+      if (done.length) saved = join(downloads, done[0]);
+      else await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(saved).toMatch(new RegExp(`diffusion-glyphs16-step${savedStep}\\.safetensors$`));
+
+    const t0 = performance.now();
+    await openPage();
+    expect((await demo()).info!.step).toBe(0);
+    await (await page.$('input#load-file'))!.uploadFile(saved);
+    await waitFor('the checkpoint did not load', `window.__demo.ready && window.__demo.info.step === ${savedStep} && window.__demo.img.gridStep === ${savedStep}`);
+    timings.reloadAndLoad = performance.now() - t0;
+    const back = await demo();
+    expect(back.info!.config.dataset).toBe('glyphs16');
+    expect(await page.$eval('#message', (el) => el.textContent)).toContain(`digits 16 × 16 at step ${savedStep}`);
+    // The same moving-average weights from the same noise; kernels picked afresh may round differently.
+    const diff = Math.max(...back.img.gridValues.map((x, i) => Math.abs(x - savedGrid[i])));
+    expect(diff).toBeLessThan(1e-2);
+  });
+
+  it('refuses a file that is not an image with a message, keeping the model', async () => {
+    const path = join(downloads, 'notes.txt');
+    await writeFile(path, 'not a picture');
+    await (await page.$('input#upload-input'))!.uploadFile(path);
+    await waitFor('no message for notes.txt', "document.querySelector('#message.error')?.textContent.includes('notes.txt')");
+    expect(await page.$eval('#message', (el) => el.textContent)).toMatch(/Your images were not used: notes\.txt is not an image.*The model in memory is unchanged/);
+    const v = await demo();
+    expect(v.ready).toBe(true);
+    expect(v.info!.step).toBe(savedStep);
+    expect(v.info!.config.dataset).toBe('glyphs16');
+    expect(await page.$eval('#dataset option[value=upload]', (el) => (el as HTMLOptionElement).disabled)).toBe(true);
+  });
+
+  it("trains on the user's images: files decoded in the worker, an unconditional model, no scores", async () => {
+    const t0 = performance.now();
+    // 20 PNGs made in the page (a bright disc on dark, at different places) and one text file, as a folder would bring.
+    await page.evaluate(async () => {
+      const dt = new DataTransfer();
+      for (let i = 0; i < 20; i++) {
+        const c = new OffscreenCanvas(40, 30);
+        const g = c.getContext('2d')!;
+        g.fillStyle = '#111';
+        g.fillRect(0, 0, 40, 30);
+        g.fillStyle = '#eee';
+        g.beginPath();
+        g.arc(12 + i, 15, 6, 0, 2 * Math.PI);
+        g.fill();
+        dt.items.add(new File([await c.convertToBlob({ type: 'image/png' })], `disc${i}.png`, { type: 'image/png' }));
+      }
+      dt.items.add(new File(['x'], 'readme.txt', { type: 'text/plain' }));
+      const input = document.getElementById('upload-input') as HTMLInputElement;
+      input.files = dt.files;
+      input.dispatchEvent(new Event('change'));
+    });
+    await waitFor('no model on the upload', "window.__demo.ready && window.__demo.info.config.dataset === 'upload' && window.__demo.img.grids >= 1 && window.__demo.img.dataGrids >= 1", 120_000);
+    timings.upload = performance.now() - t0;
+    expect(await page.$eval('#message', (el) => el.textContent)).toMatch(/Took 20 images at 16 × 16\. Passed over 1 file that is not an image: readme\.txt\./);
+    const v = await demo();
+    expect(v.info!.step).toBe(0);
+    expect(v.img.gridValues.length).toBe(5 * 2 * 16 * 16); // 5 rows of twice the columns
+    expect(await page.$eval('#facts', (el) => el.textContent)).toMatch(/U-Net, 2 levels from 8 channels\).*your images, 20 training images at 16 × 16/);
+    expect(await page.$eval('#chart-frechet', (el) => (el as HTMLElement).offsetParent)).toBeNull(); // no scores
+    const [dark, light] = await tones('img-data'); // bright discs on dark, as given
+    expect(dark).toBeGreaterThan(light);
+    expect(light).toBeGreaterThan(50);
+    await page.click('#step');
+    await waitFor('no step on the upload', 'window.__demo.info.step === 1 || /step 1/.test(document.getElementById("state").textContent)');
+  });
+});

@@ -18,21 +18,19 @@
 // When the GPU device is lost mid-run, the loop gets a new device, rebuilds the run from the
 // latest autosave and carries on by itself ('recovered' event); without an autosave it stops
 // with the DeviceLostError.
-// Not here: the model (models/gpt.ts), data (data/), the comlink glue (worker.ts, client.ts).
+// Not here: the model (models/gpt.ts), data (data/), the checks it makes off its main path
+// (trainer-checks.ts), the comlink glue (worker.ts, client.ts).
 
-import { parseSafetensors } from '../checkpoint/safetensors.js';
 import { loadCheckpoint, saveCheckpoint } from '../checkpoint/checkpoint.js';
 import { BatchSampler, type Batch } from '../data/batches.js';
-import { grad } from '../autograd.js';
 import { scoreArithmetic } from '../data/corpus.js';
-import { CharTokenizer } from '../data/tokenizer.js';
 import { createEngine, type Engine } from '../engine.js';
-import { CheckpointError, ConfigError, DeviceLostError, InputError, NonFiniteError } from '../errors.js';
+import { ConfigError, DeviceLostError, InputError } from '../errors.js';
 import type { Plan } from '../executor.js';
 import { TrainingMetrics, type StepRecord } from '../metrics.js';
 import {
   compileGptEval, compileGptLogits, createGpt, createGptTrainer, gptConfig, gptForward, gptParameterCount,
-  gptStateDict, GptTrainer, type GptConfig, type GptEvaluator, type StepResult,
+  gptStateDict, GptTrainer, type GptEvaluator, type StepResult,
 } from '../models/gpt.js';
 import { attentionWeights } from '../models/gpt-inspect.js';
 import type { Schedule } from '../optim/schedules.js';
@@ -40,6 +38,7 @@ import { sampleText } from '../sample.js';
 import { input } from '../tensor.js';
 import { openAutosave, type AutosaveRecord, type AutosaveStore } from './autosave.js';
 import { HYPER_KEYS, prepareData, samplerSeed, scheduleOf, trainerConfig, type SessionData } from './trainer-config.js';
+import { autosavedConfig, checkTokenizer, diagnoseNonFinite, lostDevice, type NonFiniteStep, type SavedConfig } from './trainer-checks.js';
 import {
   Listeners, toWireError, yieldToEventLoop, type AttentionMap, type AutosaveBackend, type AutosaveInfo, type EvalRecord, type Hyper, type SampleOptions,
   type StepSummary, type TrainerApi, type TrainerConfig, type TrainerEvent, type TrainerInfo, type TrainerState,
@@ -52,14 +51,6 @@ export interface TrainerOptions {
   autosave?: AutosaveStore;
   /** Steps submitted ahead of the oldest one whose loss is not yet back. */
   inFlight?: number;
-}
-
-/** What a checkpoint's metadata 'config' holds besides the tensors. */
-interface SavedConfig {
-  /** The trainer config; an uploaded text is not in it (its bytes travel beside the checkpoint). */
-  trainer: TrainerConfig;
-  tokenizer: unknown;
-  gpt: GptConfig;
 }
 
 /** Everything built from one config: the data, the model and its plans. */
@@ -80,12 +71,6 @@ interface Session extends SessionData {
 
 const now = () => performance.now();
 
-/** The engine's device loss, if it is lost or reports a loss within half a second (else null). */
-function lostDevice(engine: Engine | null): Promise<DeviceLostError | null> {
-  if (!engine) return Promise.resolve(null);
-  return Promise.race([engine.gpu.lost, new Promise<null>((resolve) => setTimeout(() => resolve(null), 500))]);
-}
-
 export class Trainer implements TrainerApi {
   private engine: Engine | null;
   private store: Promise<AutosaveStore>;
@@ -101,7 +86,7 @@ export class Trainer implements TrainerApi {
   private loop: Promise<void> | null = null;
   private stopRequested = false;
   /** The first step with a non-finite loss or gradient norm under the 'stop' policy, and its batch. */
-  private nonFiniteAt: { step: number; loss: number; gradNorm: number; batch: Batch } | null = null;
+  private nonFiniteAt: NonFiniteStep | null = null;
   // Batched metrics: records wait here until their event goes out.
   private outSteps: StepRecord[] = [];
   private outEvals: EvalRecord[] = [];
@@ -268,7 +253,6 @@ export class Trainer implements TrainerApi {
     const lostAt = this.s?.gpt.steps ?? 0;
     if (!record) return false;
     // Everything the session held died with the device; nothing of it can be freed or read.
-    this.s?.metrics.flush().catch(() => {});
     this.s = null;
     this.engine = null;
     this.engine = await createEngine();
@@ -317,28 +301,12 @@ export class Trainer implements TrainerApi {
     }
   }
 
-  /**
-   * Throws the NonFiniteError for the step checkFinite stopped at, naming the first op whose
-   * output was not finite: the step's forward and backward re-run op by op on the same batch
-   * and weights (its update was skipped, so they are the ones it saw), without dropout.
-   */
+  /** Throws the NonFiniteError for the step checkFinite stopped at, naming the op (diagnoseNonFinite). */
   private async raiseNonFinite(): Promise<void> {
     const at = this.nonFiniteAt;
     if (!at) return;
     this.nonFiniteAt = null;
-    const { model } = this.need().gpt;
-    const [B, T] = [at.batch.x.length / model.config.blockSize, model.config.blockSize];
-    const idx = input('idx', [B, T], 'i32');
-    const { loss } = gptForward(model, idx, { targets: input('targets', [B, T], 'i32') });
-    const what = `Step ${at.step} gave loss ${at.loss} and gradient norm ${at.gradNorm}; its update was skipped, so the weights are those before it.`;
-    const fix = 'Lower the learning rate (or raise warmup) and continue, or set nonFinite to skip.';
-    try {
-      await this.engine!.run([loss!, ...grad(loss!, model.params)], { idx: at.batch.x, targets: at.batch.y }, { checkFinite: true });
-    } catch (e) {
-      if (e instanceof NonFiniteError) throw new NonFiniteError(`${what} ${e.message} ${fix}`, e.op);
-      throw e;
-    }
-    throw new NonFiniteError(`${what} Re-run op by op without dropout it stayed finite. ${fix}`, 'unknown');
+    throw await diagnoseNonFinite(this.engine!, this.need().gpt.model, at);
   }
 
   /** Waits for every submitted step and its metrics record. */
@@ -491,7 +459,7 @@ export class Trainer implements TrainerApi {
   /** Parameters, optimizer state, step and data position from a checkpoint into the session. */
   private async load(bytes: Uint8Array): Promise<void> {
     const s = this.need();
-    this.checkTokenizer(bytes);
+    checkTokenizer(bytes, s.tokenizer);
     const { gpt } = s;
     // Host arrays of the right lengths: loadCheckpoint checks every entry before it writes one.
     const state: Record<string, Float32Array> = { counters: new Float32Array(3) };
@@ -509,33 +477,6 @@ export class Trainer implements TrainerApi {
     s.metrics = this.newMetrics(s.config, gpt.model.config.blockSize);
     s.lossSum = 0;
     s.lossCount = 0;
-  }
-
-  /** A checkpoint whose vocabulary has the model's size but other characters would load and mean nothing. */
-  private checkTokenizer(bytes: Uint8Array): void {
-    const s = this.need();
-    const meta = parseSafetensors(bytes).metadata;
-    let saved: Partial<SavedConfig> | null = null;
-    try {
-      saved = meta.config ? (JSON.parse(meta.config) as Partial<SavedConfig>) : null;
-    } catch {
-      return; // loadCheckpoint reports bad metadata JSON in its own words
-    }
-    if (!saved?.tokenizer) return;
-    let theirs: readonly string[];
-    try {
-      theirs = CharTokenizer.fromJSON(saved.tokenizer).vocab;
-    } catch (e) {
-      throw new CheckpointError(`The checkpoint's tokenizer cannot be read: ${(e as Error).message}`, 'metadata');
-    }
-    const ours = s.tokenizer.vocab;
-    if (theirs.length === ours.length && theirs.some((ch, i) => ch !== ours[i])) {
-      throw new CheckpointError(
-        `The checkpoint's ${theirs.length}-character vocabulary differs from this model's (${JSON.stringify(theirs.join(''))} vs ` +
-          `${JSON.stringify(ours.join(''))}); create the trainer on the text the checkpoint was trained on.`,
-        'metadata',
-      );
-    }
   }
 
   async loseDevice(): Promise<void> {
@@ -559,11 +500,7 @@ export class Trainer implements TrainerApi {
 
   /** The session an autosave describes: data and model from its config, then its checkpoint. */
   private async restore(record: AutosaveRecord): Promise<void> {
-    const meta = parseSafetensors(record.checkpoint).metadata;
-    const saved = JSON.parse(meta.config ?? 'null') as SavedConfig | null;
-    if (!saved?.trainer) throw new CheckpointError('The autosave has no trainer config; start a new run.', 'metadata');
-    const data = saved.trainer.data.kind === 'text' ? { ...saved.trainer.data, bytes: record.text ?? new Uint8Array(0) } : saved.trainer.data;
-    const prepared = prepareData(trainerConfig({ ...saved.trainer, data }));
+    const prepared = prepareData(trainerConfig(autosavedConfig(record)));
     this.teardown();
     await this.buildSession(prepared);
     await this.load(record.checkpoint);

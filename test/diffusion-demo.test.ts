@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { collectLogs, launchBrowser, startPageServer, type LaunchedBrowser, type PageServer } from './support/browser.js';
+import { collectLogs, launchBrowser, startPageServer, type LaunchedBrowser, type PageServer, waitForPage } from './support/browser.js';
 
 const QUERY = '?dataset=ring&sampleCount=200&heldOut=200&sampleSteps=10&sampleEvery=10&fieldGrid=9&batch=64&metricsIntervalMs=200';
 const STEPS = 30;
@@ -47,14 +47,7 @@ const timings: Record<string, number> = {};
 
 const demo = (): Promise<DemoView> => page.evaluate(() => (window as DemoWindow).__demo!);
 
-async function waitFor(what: string, fn: string, timeout = 60_000): Promise<void> {
-  try {
-    await page.waitForFunction(fn, { timeout, polling: 100 });
-  } catch (e) {
-    const banner = await page.$eval('#message', (el) => el.textContent).catch(() => '');
-    throw new Error(`${what}: ${(e as Error).message}. Banner: ${banner}. Console:\n${logs.join('\n')}`);
-  }
-}
+const waitFor = (what: string, fn: string, timeout?: number) => waitForPage(page, logs, what, fn, timeout);
 
 /** Opens the page and waits for the model, its first sample and its first field. */
 async function openPage(): Promise<void> {

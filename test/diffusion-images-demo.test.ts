@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { collectLogs, launchBrowser, startPageServer, type LaunchedBrowser, type PageServer } from './support/browser.js';
+import { collectLogs, launchBrowser, startPageServer, type LaunchedBrowser, type PageServer, waitForPage } from './support/browser.js';
 
 const QUERY =
   '?dataset=glyphs16&base=8&batch=8&timesteps=20&sampleSteps=3&gridColumns=1&sampleEvery=4&trainPoints=256' +
@@ -48,14 +48,7 @@ const timings: Record<string, number> = {};
 
 const demo = (): Promise<DemoView> => page.evaluate(() => (window as DemoWindow).__demo!);
 
-async function waitFor(what: string, fn: string, timeout = 60_000): Promise<void> {
-  try {
-    await page.waitForFunction(fn, { timeout, polling: 100 });
-  } catch (e) {
-    const banner = await page.$eval('#message', (el) => el.textContent).catch(() => '');
-    throw new Error(`${what}: ${(e as Error).message}. Banner: ${banner}. Console:\n${logs.join('\n')}`);
-  }
-}
+const waitFor = (what: string, fn: string, timeout?: number) => waitForPage(page, logs, what, fn, timeout);
 
 /** Opens the page and waits for the model, its first grid and its training images. */
 async function openPage(): Promise<void> {

@@ -18,7 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CheckpointError, ConfigError } from '../src/errors.js';
 import { ganSessionConfig, type GanEvent } from '../src/worker/gan-protocol.js';
 import { GanSession } from '../src/worker/gan-session.js';
-import { collectLogs, launchBrowser, startPageServer, type LaunchedBrowser, type PageServer } from './support/browser.js';
+import { collectLogs, launchBrowser, startPageServer, type LaunchedBrowser, type PageServer, waitForPage } from './support/browser.js';
 import { testEngine } from './support/engine.js';
 
 describe('GAN session (Node)', () => {
@@ -123,14 +123,7 @@ const timings: Record<string, number> = {};
 
 const demo = (): Promise<DemoView> => page.evaluate(() => (window as DemoWindow).__demo!);
 
-async function waitFor(what: string, fn: string, timeout = 60_000): Promise<void> {
-  try {
-    await page.waitForFunction(fn, { timeout, polling: 100 });
-  } catch (e) {
-    const banner = await page.$eval('#message', (el) => el.textContent).catch(() => '');
-    throw new Error(`${what}: ${(e as Error).message}. Banner: ${banner}. Console:\n${logs.join('\n')}`);
-  }
-}
+const waitFor = (what: string, fn: string, timeout?: number) => waitForPage(page, logs, what, fn, timeout);
 
 /** Opens the page and waits for the model and its first snapshot. */
 async function openPage(): Promise<void> {

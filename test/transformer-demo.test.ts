@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { collectLogs, launchBrowser, startPageServer, type LaunchedBrowser, type PageServer } from './support/browser.js';
+import { collectLogs, launchBrowser, startPageServer, type LaunchedBrowser, type PageServer, waitForPage } from './support/browser.js';
 
 // Small cadences so a few dozen steps show samples and a validation point; no autosave, so the
 // reload below finds nothing to offer and builds a fresh model.
@@ -85,14 +85,7 @@ function watchMainThread(): void {
 
 const demo = (): Promise<DemoView> => page.evaluate(() => window.__demo!);
 
-async function waitFor(what: string, fn: string, timeout = 60_000): Promise<void> {
-  try {
-    await page.waitForFunction(fn, { timeout, polling: 100 });
-  } catch (e) {
-    const banner = await page.$eval('#message', (el) => el.textContent).catch(() => '');
-    throw new Error(`${what}: ${(e as Error).message}. Banner: ${banner}. Console:\n${logs.join('\n')}`);
-  }
-}
+const waitFor = (what: string, fn: string, timeout?: number) => waitForPage(page, logs, what, fn, timeout);
 
 async function openPage(query = QUERY): Promise<void> {
   const t0 = performance.now();

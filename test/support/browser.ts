@@ -157,3 +157,16 @@ export function collectLogs(page: Page): string[] {
   page.on('requestfailed', (r) => logs.push(`[requestfailed] ${r.url()} ${r.failure()?.errorText ?? ''}`));
   return logs;
 }
+
+/**
+ * Waits until `fn` (an expression evaluated in the page) is true; on timeout, fails with `what`,
+ * the page's message banner and its console, so a failed wait says what the page said.
+ */
+export async function waitForPage(page: Page, logs: string[], what: string, fn: string, timeout = 60_000): Promise<void> {
+  try {
+    await page.waitForFunction(fn, { timeout, polling: 100 });
+  } catch (e) {
+    const banner = await page.$eval('#message', (el) => el.textContent).catch(() => '');
+    throw new Error(`${what}: ${(e as Error).message}. Banner: ${banner}. Console:\n${logs.join('\n')}`);
+  }
+}

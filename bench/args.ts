@@ -6,18 +6,21 @@
 export const SUITES = ['matmul', 'attention', 'gpt', 'diffusion', 'gan', 'conv'] as const;
 export type SuiteName = (typeof SUITES)[number];
 
-/** The value of --name=value, if given. */
-export const arg = (name: string): string | undefined => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+/** The value of --name=value, '' for a bare --name, undefined when not given. */
+export const arg = (name: string): string | undefined =>
+  process.argv.includes(`--${name}`) ? '' : process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
 
 /** True for --name, --name=1 or --name=true. */
 export const flag = (name: string): boolean => process.argv.some((a) => a === `--${name}` || a === `--${name}=1` || a === `--${name}=true`);
 
-/** The suites a --suite= value names (default matmul; 'all' for every one), or an error naming the choices. */
+/** The suites a --suite= value names (default matmul; a comma-separated list; 'all' for every one), or an error naming the choices. */
 export function parseSuites(value: string | undefined): SuiteName[] {
   if (!value) return ['matmul'];
   if (value === 'all') return [...SUITES];
-  if (!SUITES.includes(value as SuiteName)) throw new Error(`unknown suite '${value}'; use one of ${SUITES.join(', ')}, or all.`);
-  return [value as SuiteName];
+  const names = value.split(',');
+  const unknown = names.find((n) => !SUITES.includes(n as SuiteName));
+  if (unknown !== undefined) throw new Error(`unknown suite '${unknown}'; use one of ${SUITES.join(', ')} (or several, comma-separated), or all.`);
+  return names as SuiteName[];
 }
 
 /**

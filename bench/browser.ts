@@ -1,50 +1,30 @@
 // The browser benchmark runner: serves the repository with Vite, opens bench/index.html in
 // headless Chromium (Debian's /usr/bin/chromium, or $CHROME_PATH) on SwiftShader unless the
 // machine has a GPU, prints the page's progress and table, and writes JSON to bench/results/
-// (or --out=PATH). With --suite=all, each suite in turn, each in a fresh page of one browser.
+// (or --out=PATH). With several suites (comma-separated, or all), each in turn in a fresh page
+// of one browser.
 // On a terminal a status line shows the suite, the item running and the time so far.
-// Usage: npm run bench [-- --sizes=256,512] [-- --adapter=swiftshader|gpu] [-- --suite=matmul|attention|gpt|diffusion|gan|conv|all]
+// Usage: npm run bench [-- --sizes=256,512] [-- --adapter=swiftshader|gpu] [-- --suite=matmul|attention|gpt|diffusion|gan|conv|...|all]
 //        [-- --presets=tiny,mini] (the gpt suite's presets) [-- --models=mlp,unet] (the diffusion suite's rows)
 //        [-- --profile=1] (the diffusion and gan suites add a per-kernel profile of a step, given timestamps)
 //        [-- --peer=none] (the matmul, gpt, diffusion and gan suites measure TensorFlow.js in the same page unless told not to)
 //        [-- --quick] (each suite's smallest sizes and fewest repetitions, the peer's too: every figure, in seconds)
 //        [-- --out=PATH] (the JSON's path; with --suite=all, PATH with each suite's name before the extension)
-// Not here: the suite (bench/suite.ts, run by bench/page.ts inside the page).
+// Not here: the suites (bench/registry.ts, run by bench/page.ts inside the page).
 
 import { launchBrowser, startPageServer, type BrowserAdapter } from '../test/support/browser.js';
-import { formatSuite, type SuiteResult } from './suite.js';
-import { formatAttentionSuite, type AttentionSuiteResult } from './attention.js';
-import { formatGptSuite, type GptSuiteResult } from './gpt.js';
-import { formatDiffusionSuite, type DiffusionSuiteResult } from './diffusion.js';
-import { formatGanSuite, type GanSuiteResult } from './gan.js';
-import { formatConvSuite, type ConvSuiteResult } from './conv.js';
-import { arg, flag, outPath, parseSuites } from './args.js';
+import { formatResult, type BenchResult } from './registry.js';
+import { arg, outPath, parseSuites } from './args.js';
 import { createProgress } from './progress.js';
 import { saveResult } from './save.js';
 
 const suites = parseSuites(arg('suite'));
 const adapter = arg('adapter') as BrowserAdapter | undefined;
 const out = arg('out');
-// Passed on to the page's query string.
-const passed = {
-  sizes: arg('sizes'), peer: arg('peer'), presets: arg('presets'), models: arg('models'),
-  profile: flag('profile') ? '1' : undefined, quick: flag('quick') ? '1' : undefined,
-};
+// Passed on to the page's query string, where bench/registry.ts reads them as the Node runner does.
+const passed: Record<string, string | undefined> = Object.fromEntries(['sizes', 'peer', 'presets', 'models', 'profile', 'quick'].map((n) => [n, arg(n)]));
 // SwiftShader needs minutes for the 1024 products of the slower tiling.
 const WAIT_MS = 1_800_000;
-
-type Result = SuiteResult | AttentionSuiteResult | GptSuiteResult | DiffusionSuiteResult | GanSuiteResult | ConvSuiteResult;
-
-function format(result: Result): string {
-  switch (result.suite) {
-    case 'attention': return formatAttentionSuite(result);
-    case 'gpt': return formatGptSuite(result);
-    case 'diffusion': return formatDiffusionSuite(result);
-    case 'gan': return formatGanSuite(result);
-    case 'conv': return formatConvSuite(result);
-    case 'matmul': return formatSuite(result);
-  }
-}
 
 const server = await startPageServer();
 const browser = await launchBrowser({ adapter });
@@ -59,14 +39,14 @@ try {
       page.on('console', (m) => progress.log(`  [page] ${m.text()}`));
       page.on('pageerror', (e) => progress.log(`  [page error] ${e instanceof Error ? e.message : String(e)}`));
       await page.exposeFunction('__benchProgress', progress.update);
-      const given = Object.entries({ ...passed, suite }).filter((e): e is [string, string] => e[1] !== undefined);
+      const given = Object.entries({ ...passed, suite: suite as string }).filter((e): e is [string, string] => e[1] !== undefined);
       await page.goto(`${server.url}bench/index.html?${new URLSearchParams(given).toString()}`);
       await page.waitForFunction(() => window.__bench !== undefined, { timeout: WAIT_MS, polling: 1000 });
       const got = (await page.evaluate(() => window.__bench))!;
       if ('error' in got) throw new Error(`the ${suite} benchmark page failed: ${got.error}`);
       progress.done();
-      const result: Result = { ...got, environment: `${version}, adapter flag: ${browser.adapter}` };
-      console.log(`\n${format(result)}\n`);
+      const result: BenchResult = { ...got, environment: `${version}, adapter flag: ${browser.adapter}` };
+      console.log(`\n${formatResult(result)}\n`);
       console.log(`wrote ${await saveResult(result, outPath(out, suite, suites.length > 1))}`);
     } finally {
       progress.done();

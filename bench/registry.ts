@@ -13,6 +13,8 @@ import { formatGptSuite, GPT_DEFAULT_PRESETS, GPT_QUICK_PRESETS, parseGptPresets
 import { formatDiffusionSuite, parseDiffusionModels, runDiffusionSuite, type DiffusionBenchModel } from './diffusion.js';
 import { formatGanSuite, runGanSuite } from './gan.js';
 import { formatConvSuite, runConvSuite } from './conv.js';
+import { formatPeakSuite, runPeakSuite } from './peak.js';
+import { formatOptimizerSuite, runOptimizerSuite } from './optimizer.js';
 import type { GptPresetName } from '../src/models/gpt.js';
 
 /** What every result has; the rest is the suite's own. */
@@ -73,6 +75,11 @@ const matmulSizes = (p: SuiteParams) => p.sizes ?? (p.quick ? QUICK_SIZES : SIZE
 const gptPresets = (p: SuiteParams) => p.presets ?? (p.quick ? GPT_QUICK_PRESETS : GPT_DEFAULT_PRESETS);
 
 export const SUITE_TABLE: Record<SuiteName, SuiteEntry<BenchResult>> = {
+  peak: entry({
+    title: "the adapter's measured peak: GFLOP/s of a chain of FMAs, GB/s of a copy (what 'share of peak' divides by)",
+    run: runPeakSuite,
+    format: formatPeakSuite,
+  }),
   matmul: entry({
     title: 'matrix products: GFLOP/s of each tiling and the autotuned pick',
     run: (engine, p) => runMatmulSuite(engine, { ...p, sizes: matmulSizes(p) }),
@@ -86,6 +93,11 @@ export const SUITE_TABLE: Record<SuiteName, SuiteEntry<BenchResult>> = {
     title: 'fused against unfused causal attention, forward and backward, by sequence length',
     run: runAttentionSuite,
     format: formatAttentionSuite,
+  }),
+  optimizer: entry({
+    title: 'the fused AdamW and SGD updates: GB/s by parameter count, and share of the copy peak',
+    run: runOptimizerSuite,
+    format: formatOptimizerSuite,
   }),
   gpt: entry({
     title: 'one GPT training step per preset',

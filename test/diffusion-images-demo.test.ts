@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { collectLogs, launchBrowser, startPageServer, type LaunchedBrowser, type PageServer, waitForPage } from './support/browser.js';
+import { chooseDiscImages, collectLogs, launchBrowser, startPageServer, type LaunchedBrowser, type PageServer, waitForPage } from './support/browser.js';
 
 const QUERY =
   '?dataset=glyphs16&base=8&batch=8&timesteps=20&sampleSteps=3&gridColumns=1&sampleEvery=4&trainPoints=256' +
@@ -186,25 +186,7 @@ describe('diffusion demo page, images (headless Chromium, SwiftShader)', () => {
 
   it("trains on the user's images: files decoded in the worker, an unconditional model, no scores", async () => {
     const t0 = performance.now();
-    // 20 PNGs made in the page (a bright disc on dark, at different places) and one text file, as a folder would bring.
-    await page.evaluate(async () => {
-      const dt = new DataTransfer();
-      for (let i = 0; i < 20; i++) {
-        const c = new OffscreenCanvas(40, 30);
-        const g = c.getContext('2d')!;
-        g.fillStyle = '#111';
-        g.fillRect(0, 0, 40, 30);
-        g.fillStyle = '#eee';
-        g.beginPath();
-        g.arc(12 + i, 15, 6, 0, 2 * Math.PI);
-        g.fill();
-        dt.items.add(new File([await c.convertToBlob({ type: 'image/png' })], `disc${i}.png`, { type: 'image/png' }));
-      }
-      dt.items.add(new File(['x'], 'readme.txt', { type: 'text/plain' }));
-      const input = document.getElementById('upload-input') as HTMLInputElement;
-      input.files = dt.files;
-      input.dispatchEvent(new Event('change'));
-    });
+    await chooseDiscImages(page, 'upload-input'); // 20 PNGs and a text file
     await waitFor('no model on the upload', "window.__demo.ready && window.__demo.info.config.dataset === 'upload' && window.__demo.img.grids >= 1 && window.__demo.img.dataGrids >= 1", 120_000);
     timings.upload = performance.now() - t0;
     expect(await page.$eval('#message', (el) => el.textContent)).toMatch(/Took 20 images at 16 × 16\. Passed over 1 file that is not an image: readme\.txt\./);

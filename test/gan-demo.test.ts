@@ -2,12 +2,15 @@
 // SwiftShader. In Node: configs are refused field by field; a checkpoint (both players, spectral
 // vectors, both optimizers, random streams) resumes a run bit for bit, and a corrupt one is
 // refused with a CheckpointError while the run stays; the digit mode trains its scorer and sends
-// an image grid and a Fréchet figure. In the page, with small sizes from the query string: the
-// model is built and the plane drawn (decision surface, deformed latent grid, points); Start
+// an image grid and a Fréchet figure; the user's images train with pixel-space figures, and a
+// checkpoint of them loaded without the images waits for them. In the page, with small sizes
+// from the query string: the model is built and the plane drawn (decision surface, deformed
+// latent grid, points); Start
 // trains while the main thread stays free; layers hide and show; a checkpoint saved through the
 // Save button (a real download) is loaded after a reload into a page set to another loss, and
 // brings back the same generated points; a corrupt or truncated file gets a message and the
-// model stays. Also: the message without WebGPU.
+// model stays; the user's image files are taken (a text file refused with a message, the model
+// kept) and a DCGAN trains on them. Also: the message without WebGPU.
 // Not here: the GAN itself (test/gan.test.ts).
 
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
@@ -15,11 +18,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CheckpointError, ConfigError } from '../src/errors.js';
+import { CheckpointError, ConfigError, DataError } from '../src/errors.js';
+import type { RgbaImage } from '../src/data/user-images.js';
 import { ganSessionConfig, type GanEvent } from '../src/worker/gan-protocol.js';
 import { GanSession } from '../src/worker/gan-session.js';
-import { collectLogs, launchBrowser, startPageServer, type LaunchedBrowser, type PageServer, waitForPage } from './support/browser.js';
+import { chooseDiscImages, collectLogs, launchBrowser, startPageServer, type LaunchedBrowser, type PageServer, waitForPage } from './support/browser.js';
 import { testEngine } from './support/engine.js';
+import { collectGarbage, STRAY_BYTES } from './support/memory.js';
 
 describe('GAN session (Node)', () => {
   it('refuses configs field by field, and gives images their own defaults', () => {
@@ -88,12 +93,89 @@ describe('GAN session (Node)', () => {
     expect((await s.reference()).length).toBe(4 * 256);
     await s.dispose();
   });
+
+  it('gives back every GPU byte on reset and dispose, the scorer included', async () => {
+    const engine = await testEngine();
+    await collectGarbage();
+    const baseline = engine.pool.bytesInUse;
+    const s = new GanSession({ engine });
+    const images = { dataset: 'glyphs16', width: 4, imageLatent: 8, batch: 8, trainSize: 64, imageCount: 4, scoreSamples: 16, scorerSteps: 5 } as const;
+    await s.create({ ...images, snapshotEvery: 0, qualityEvery: 0 });
+    await s.step(2);
+    await collectGarbage();
+    const held = engine.pool.bytesInUse;
+    expect(held).toBeGreaterThan(baseline);
+    await s.reset();
+    await s.step(2);
+    await collectGarbage();
+    expect(Math.abs(engine.pool.bytesInUse - held)).toBeLessThan(STRAY_BYTES);
+    await s.dispose();
+    expect((await s.info()).state).toBe('empty');
+    await collectGarbage();
+    expect(engine.pool.bytesInUse - baseline).toBeLessThan(STRAY_BYTES);
+  });
+
+  it("trains on the user's images with pixel-space figures, and a checkpoint loaded without them waits for them", async () => {
+    const engine = await testEngine();
+    const small = { width: 4, imageLatent: 8, batch: 8, imageCount: 4, scoreSamples: 16, snapshotEvery: 2, qualityEvery: 2 };
+    const s = new GanSession({ engine });
+    const events: GanEvent[] = [];
+    await s.subscribe((e) => events.push(e));
+    await expect(s.create({ ...small, dataset: 'upload' })).rejects.toThrow(/there are no images yet/);
+    await expect(s.upload({ decoded: discs(3) }, 16)).rejects.toThrow(DataError); // too few: nothing held
+    expect((await s.info()).upload).toBeNull();
+
+    const took = await s.upload({ decoded: discs(20) }, 16);
+    expect(took).toMatchObject({ count: 20, size: 16, attached: false });
+    const info = await s.create({ ...small, dataset: 'upload' });
+    expect(info).toMatchObject({ kind: 'images', modes: 0, canTrain: true, upload: { count: 20, size: 16 } });
+    await s.step(2);
+    const q = events.filter((e) => e.type === 'quality').pop()!;
+    expect(q.kind).toBe('pixels');
+    if (q.kind !== 'pixels') return;
+    expect(q.samples).toBe(16);
+    expect(Number.isFinite(q.mmd) && q.slicedWasserstein > 0).toBe(true);
+    expect(events.filter((e) => e.type === 'images').pop()).toMatchObject({ step: 2, size: 16, count: 4 });
+    expect((await s.reference()).length).toBe(4 * 256);
+    const bytes = await s.exportCheckpoint();
+    const want = await s.step(1);
+
+    // A fresh session (a reloaded page) has the model but not the images: it draws, it does not train.
+    const b = new GanSession({ engine });
+    const loaded = await b.importCheckpoint(bytes);
+    expect(loaded).toMatchObject({ step: 2, canTrain: false, upload: null, config: { dataset: 'upload', uploadSize: 16 } });
+    expect((await b.reference()).length).toBe(0);
+    await expect(b.step(1)).rejects.toThrow(/upload them again/);
+    // The same images at the model's size go to it, and it goes on exactly where it was.
+    expect(await b.upload({ decoded: discs(20) }, 16)).toMatchObject({ attached: true });
+    expect((await b.info()).canTrain).toBe(true);
+    expect(await b.step(1)).toEqual(want);
+    await s.dispose();
+    await b.dispose();
+  });
 });
+
+/** `n` RGBA images of a bright disc on a dark ground, each at its own place, as a decoder would give them. */
+function discs(n: number): RgbaImage[] {
+  return Array.from({ length: n }, (_, i) => {
+    const w = 24, h = 20, data = new Uint8ClampedArray(w * h * 4);
+    const cx = 6 + (i % 5) * 3, cy = 6 + Math.floor(i / 5) * 2;
+    for (let y = 0; y < h; y++) {
+      for (let x = 0; x < w; x++) {
+        const v = (x - cx) ** 2 + (y - cy) ** 2 < 16 ? 230 : 20;
+        data.set([v, v, v, 255], (y * w + x) * 4);
+      }
+    }
+    return { name: `disc${i}.png`, width: w, height: h, data };
+  });
+}
 
 // ---------------------------------------------------------------------------------------------
 // the page
 
-const QUERY = '?dataset=ring&sampleCount=200&heldOut=200&surfaceGrid=24&latentLines=5&snapshotEvery=10&qualityEvery=10&batch=64&metricsIntervalMs=200';
+// The image fields (width, imageCount, scoreSamples) keep the DCGAN of the upload test small.
+const QUERY = '?dataset=ring&sampleCount=200&heldOut=200&surfaceGrid=24&latentLines=5&snapshotEvery=10&qualityEvery=10&batch=64&metricsIntervalMs=200' +
+  '&width=8&imageCount=16&scoreSamples=32';
 const STEPS = 30;
 /** Longest main-thread task (longtask entries) accepted while training, in ms. */
 const MAX_TASK_MS = 50;
@@ -108,7 +190,7 @@ interface DemoView {
   planeStep: number;
   planeKey: string;
   quality: { kind: string; mmd: number; modes: { covered: number } | null } | null;
-  info: { state: string; step: number; generatorParams: number; discriminatorParams: number; config: { loss: string; dataset: string } } | null;
+  info: { state: string; step: number; generatorParams: number; discriminatorParams: number; config: { loss: string; dataset: string; uploadSize: number } } | null;
 }
 
 /** The page's window with what the page and this test leave on it. */
@@ -303,5 +385,32 @@ describe('GAN demo page (headless Chromium, SwiftShader)', () => {
       expect(v.info!.config.loss).toBe('nonsaturating');
       expect(v.planeKey).toBe(savedKey);
     }
+  });
+
+  it('refuses a file that is not an image with a message, keeping the model', async () => {
+    const path = join(downloads, 'notes.txt');
+    await writeFile(path, 'not a picture');
+    await (await page.$('input#upload-input'))!.uploadFile(path);
+    await waitFor('no message for notes.txt', "document.querySelector('#message.error')?.textContent.includes('notes.txt')");
+    expect(await page.$eval('#message', (el) => el.textContent)).toMatch(/Your images were not used: notes\.txt is not an image.*The model in memory is unchanged/);
+    const v = await demo();
+    expect(v.ready).toBe(true);
+    expect(v.info!.step).toBe(savedStep);
+    expect(v.planeKey).toBe(savedKey);
+    expect(await page.$eval('#dataset option[value=upload]', (el) => (el as HTMLOptionElement).disabled)).toBe(true);
+  });
+
+  it("trains on the user's images: decoded in the worker, a DCGAN on them, pixel-space figures", async () => {
+    await chooseDiscImages(page, 'upload-input'); // 20 PNGs and a text file
+    await waitFor('no model on the upload', "window.__demo.ready && window.__demo.info.config.dataset === 'upload' && window.__demo.images >= 1 && window.__demo.quality?.kind === 'pixels'", 120_000);
+    expect(await page.$eval('#message', (el) => el.textContent)).toMatch(/Took 20 images at 16 × 16\. Passed over 1 file that is not an image: readme\.txt\./);
+    const v = await demo();
+    expect(v.info).toMatchObject({ step: 0, config: { dataset: 'upload', uploadSize: 16 } });
+    expect(Number.isFinite(v.quality!.mmd)).toBe(true);
+    expect(await page.$eval('#dataset', (el) => (el as HTMLSelectElement).value)).toBe('upload');
+    expect(await page.$eval('#chart-frechet', (el) => (el as HTMLElement).offsetParent)).toBeNull(); // no digit scores
+    expect(await page.$eval('#chart-quality', (el) => (el as HTMLElement).offsetParent)).not.toBeNull();
+    await page.click('#step');
+    await waitFor('no step on the upload', 'window.__demo.info.step === 1 && window.__demo.imagesStep === 1');
   });
 });

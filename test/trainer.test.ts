@@ -8,8 +8,6 @@
 // of a softmax, causal, equal to a host computation from the parameters).
 // Not here: the real Web Worker in a browser (test/transformer-demo.test.ts drives it).
 
-import v8 from 'node:v8';
-import vm from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import {
   CheckpointError, ConfigError, DataError, InputError, createEngine, decodeTensor, parseSafetensors, type Engine,
@@ -22,6 +20,7 @@ import type { Endpoint } from 'comlink';
 import { fromWireError, toWireError, type MetricsEvent, type TrainerConfig, type TrainerEvent } from '../src/worker/protocol.js';
 import type { StepRecord } from '../src/metrics.js';
 import { testEngine } from './support/engine.js';
+import { collectGarbage, STRAY_BYTES } from './support/memory.js';
 
 /** Small and fast on SwiftShader: no periodic work unless a test asks for it. */
 const base: Partial<TrainerConfig> = {
@@ -73,20 +72,6 @@ const until = async (cond: () => boolean, ms = 60_000) => {
   }
 };
 
-// Constant buffers belong to their tensors and go back to the pool when those are collected
-// (the constants of parameter initialisers are released as soon as the parameters exist).
-// Here ten one-value graph constants (16 bytes each, such as attention's seed when it has no
-// dropout) were seen to outlive a forced collection: 160 bytes against the 3.3 MB a tiny model
-// holds. Anything more is a leak.
-const STRAY_BYTES = 1024;
-v8.setFlagsFromString('--expose-gc');
-const gc = vm.runInNewContext('gc') as () => void;
-async function collect(): Promise<void> {
-  for (let i = 0; i < 4; i++) {
-    gc();
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe('trainer: running', () => {
   it('creates, steps, starts and pauses', async () => {
@@ -309,24 +294,24 @@ describe('trainer: checkpoints', () => {
 describe('trainer: memory', () => {
   it('frees and rebuilds on reset, and returns every byte on dispose', async () => {
     const engine = await testEngine();
-    await collect();
+    await collectGarbage();
     const baseline = engine.pool.bytesInUse;
     const t = await trainer(engine);
     const fresh = await t.exportCheckpoint();
-    await collect();
+    await collectGarbage();
     const held = engine.pool.bytesInUse;
     expect(held).toBeGreaterThan(baseline);
     await t.step(2);
     const info = await t.reset();
     expect(info.step).toBe(0);
     expect(await t.exportCheckpoint()).toEqual(fresh); // parameters from the seed, optimizer state zero
-    await collect();
+    await collectGarbage();
     expect(held - baseline).toBeGreaterThan(3_000_000);
     expect(engine.pool.bytesInUse - held).toBeGreaterThanOrEqual(0);
     expect(engine.pool.bytesInUse - held).toBeLessThan(STRAY_BYTES);
     await t.dispose();
     expect((await t.info()).state).toBe('empty');
-    await collect();
+    await collectGarbage();
     expect(engine.pool.bytesInUse - baseline).toBeLessThan(STRAY_BYTES);
   });
 });

@@ -1,10 +1,10 @@
 // The diffusion page when the model learns images: the sample grid (a row per digit, or the
 // upload's samples), the animation of that grid denoising from noise, the training images beside
 // them, the scorer's progress and the two score charts (Fréchet distance, class agreement; none
-// for an upload, which has no labels and no classifier); and taking the user's images (file
-// picker, folder picker, drag and drop) for main.ts to send to the worker. main.ts routes events
-// and the model's lifecycle here.
-// Not here: the form (controls.ts), points (plane.ts), the worker (src/worker/diffusion-*.ts).
+// for an upload, which has no labels and no classifier). main.ts routes events and the model's
+// lifecycle here.
+// Not here: the form (controls.ts), points (plane.ts), taking files (demos/shared/upload.ts), the
+// worker (src/worker/diffusion-*.ts).
 
 import type {
   DenoiseFrames, DiffusionApi, DiffusionEvent, DiffusionInfo, ImageGridData, ScorerStatus,
@@ -176,41 +176,6 @@ export class ImagePanels {
       el.textContent = `The scorer could not be trained, so there are no scores: ${s.message ?? 'no reason given'}.`;
     }
   }
-}
-
-/** Wires the upload buttons, their file inputs and the drop zone to one callback with the files chosen. */
-export function acceptImages(onFiles: (files: File[]) => void): { lock(locked: boolean): void } {
-  const zone = $('upload-zone');
-  const input = $<HTMLInputElement>('upload-input');
-  const dir = $<HTMLInputElement>('upload-dir');
-  const buttons = [$<HTMLButtonElement>('upload-files'), $<HTMLButtonElement>('upload-folder')];
-  let locked = true;
-  buttons[0].addEventListener('click', () => input.click());
-  buttons[1].addEventListener('click', () => dir.click());
-  for (const el of [input, dir]) {
-    el.addEventListener('change', () => {
-      const files = Array.from(el.files ?? []);
-      el.value = ''; // choosing the same files again still fires change
-      if (files.length) onFiles(files);
-    });
-  }
-  zone.addEventListener('dragover', (e) => {
-    e.preventDefault();
-    if (!locked) zone.classList.add('dragging');
-  });
-  zone.addEventListener('dragleave', () => zone.classList.remove('dragging'));
-  zone.addEventListener('drop', (e) => {
-    e.preventDefault();
-    zone.classList.remove('dragging');
-    const files = Array.from(e.dataTransfer?.files ?? []);
-    if (!locked && files.length) onFiles(files);
-  });
-  return {
-    lock: (l: boolean) => {
-      locked = l;
-      for (const b of buttons) b.disabled = l;
-    },
-  };
 }
 
 /** A grid of the worker's for the canvas: digits label their rows. */

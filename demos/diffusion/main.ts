@@ -16,7 +16,8 @@ import { clearMessage, downloadBytes, fmtMs, fmtNum, probeWebGPU, showMessage } 
 import { LiveChart } from '../shared/live-chart.js';
 import { SparseChart } from '../shared/sparse-chart.js';
 import { Controls } from './controls.js';
-import { acceptImages, ImagePanels, type ImageModeView } from './images.js';
+import { ImagePanels, type ImageModeView } from './images.js';
+import { acceptImages } from '../shared/upload.js';
 import { DenoisePlayer, PlaneView } from './plane.js';
 import { datasetName, describe, explain, fingerprint, modelAbout } from './text.js';
 

@@ -1,10 +1,11 @@
-// The GAN page's form: reads dataset, loss, spectral normalisation, discriminator steps per
-// generator step, seed, batch and the two learning rates into the worker's session config, and
-// tells which changes need a new model (all but the learning rates) from those that apply at the
-// next step (the learning rates). Choosing a dataset puts its default learning rates and batch
-// in the form (the DCGAN for images wants smaller ones). The query string may preset any numeric
-// or named field of the config (?dataset=ring&sampleCount=200&surfaceGrid=24&snapshotEvery=5...):
-// sizes for a slow adapter or a quick test, too fine for the form.
+// The GAN page's form: reads dataset (and the side uploads are shrunk to), loss, spectral
+// normalisation, discriminator steps per generator step, seed, batch and the two learning rates
+// into the worker's session config, and tells which changes need a new model (all but the
+// learning rates) from those that apply at the next step (the learning rates). Choosing a
+// dataset puts its default learning rates and batch in the form (the DCGAN for images wants
+// smaller ones). The query string may preset any numeric or named field of the config
+// (?dataset=ring&sampleCount=200&surfaceGrid=24&snapshotEvery=5...): sizes for a slow adapter or
+// a quick test, too fine for the form.
 // Not here: talking to the worker or drawing (main.ts, plane.ts, images.ts).
 
 import { samplers2D } from '../../src/data/toy2d.js';
@@ -24,6 +25,8 @@ export interface ControlEvents {
 const ABOUT: Record<string, string> = {
   ...Object.fromEntries(samplers2D.map((s) => [s.name, s.description])),
   glyphs16: '16 × 16 images of the ten digits, drawn from a stroke font with random pose and stroke width; a DCGAN pair of convolutional players.',
+  glyphs28: 'The same digits at 28 × 28 pixels, as MNIST: about three times the work per step.',
+  upload: 'Your own images, in grayscale, cropped to a square and shrunk. No classifier knows them, so quality is measured as distances in pixel space.',
 };
 
 export class Controls {
@@ -35,6 +38,7 @@ export class Controls {
   private readonly batch = $<HTMLInputElement>('batch');
   private readonly lrG = $<HTMLInputElement>('lr-g');
   private readonly lrD = $<HTMLInputElement>('lr-d');
+  private readonly uploadSize = $<HTMLSelectElement>('upload-size');
   /** Config fields from the query string that the form does not show. */
   private readonly extra: Partial<GanSessionConfig>;
 
@@ -43,7 +47,7 @@ export class Controls {
     this.fill(datasetDefaults((query.dataset as GanDataset | undefined) ?? ganSessionDefaults.dataset));
     const inForm: [keyof GanSessionConfig, HTMLInputElement | HTMLSelectElement][] = [
       ['dataset', this.dataset], ['loss', this.loss], ['dSteps', this.dSteps], ['seed', this.seed],
-      ['batch', this.batch], ['lrG', this.lrG], ['lrD', this.lrD],
+      ['batch', this.batch], ['lrG', this.lrG], ['lrD', this.lrD], ['uploadSize', this.uploadSize],
     ];
     for (const [k, el] of inForm) {
       if (k in query) el.value = String(query[k]);
@@ -63,6 +67,10 @@ export class Controls {
         if (!(el instanceof HTMLInputElement) || el.checkValidity()) events.onModelChange();
       });
     }
+    // The upload size needs a new model only while the model learns the upload.
+    this.uploadSize.addEventListener('change', () => {
+      if (this.dataset.value === 'upload') events.onModelChange();
+    });
     for (const el of [this.lrG, this.lrD]) {
       el.addEventListener('change', () => {
         if (el.checkValidity()) events.onHyperChange(this.hyper());
@@ -81,6 +89,7 @@ export class Controls {
       dSteps: Math.min(20, Math.max(1, intOf(this.dSteps, 1))),
       seed: Math.max(0, intOf(this.seed, 1)),
       batch: Math.max(1, intOf(this.batch, d.batch)),
+      uploadSize: Number(this.uploadSize.value),
       ...this.hyper(),
     };
   }
@@ -91,9 +100,26 @@ export class Controls {
     return { lrG: Math.max(0, numOf(this.lrG, d.lrG)), lrD: Math.max(0, numOf(this.lrD, d.lrD)) };
   }
 
+  /** The side uploads are shrunk to. */
+  uploadSide(): number {
+    return Number(this.uploadSize.value);
+  }
+
+  /** Offers 'Your images' once an upload is held, and chooses it (without telling: the caller builds). */
+  useUpload(): void {
+    this.dataset.querySelector<HTMLOptionElement>('option[value=upload]')!.disabled = false;
+    if (this.dataset.value !== 'upload') {
+      this.dataset.value = 'upload';
+      this.fill(datasetDefaults('upload'));
+      this.describe();
+    }
+  }
+
   /** Puts the form in line with a config the worker reports (after loading a checkpoint). */
   show(c: GanSessionConfig): void {
+    if (c.dataset === 'upload') this.dataset.querySelector<HTMLOptionElement>('option[value=upload]')!.disabled = false;
     this.dataset.value = c.dataset;
+    this.uploadSize.value = String(c.uploadSize);
     this.loss.value = c.loss;
     this.spectral.checked = c.spectralNorm;
     this.dSteps.value = String(c.dSteps);
@@ -106,7 +132,7 @@ export class Controls {
 
   /** Enables or disables the settings that need a new model (not while training). */
   lockModel(locked: boolean): void {
-    for (const el of [this.dataset, this.loss, this.spectral, this.dSteps, this.seed, this.batch]) el.disabled = locked;
+    for (const el of [this.dataset, this.loss, this.spectral, this.dSteps, this.seed, this.batch, this.uploadSize]) el.disabled = locked;
   }
 
   /** A dataset's learning rates and batch. */

@@ -1,22 +1,24 @@
 // The GAN demo page: a generator and a discriminator play their game in a Web Worker
 // (src/worker/gan-*.ts) while this page draws it. On a 2D dataset: real points, generated points
 // from fixed latents, the discriminator's decision surface as a heatmap and the generator's
-// image of a latent grid, as toggleable layers; on digit images: samples from fixed noise framed
-// by the discriminator's verdict. Live charts of both losses, of sample quality and of the modes
+// image of a latent grid, as toggleable layers; on digit images or the user's own: samples from
+// fixed noise framed by the discriminator's verdict. Live charts of both losses, of sample quality and of the modes
 // (or digit classes) covered, where mode collapse shows. The page only sends requests and draws
 // what comes back, at most once per snapshot, so the main thread stays free.
 // Leaves a small read-only view in window.__demo for the browser test.
 // Not here: the form (controls.ts), the charts (charts.ts), the plane's layers (plane.ts), the
-// image grids (demos/shared/image-grid.ts), the session (src/worker/gan-session.ts).
+// image grids (demos/shared/image-grid.ts), taking files (demos/shared/upload.ts), the session
+// (src/worker/gan-session.ts).
 
 import { createGanClient } from '../../src/worker/gan-client.js';
 import {
-  GLYPH_SIZE, PLANE_EXTENT, type GanApi, type GanEvent, type GanImagesEvent, type GanInfo, type GanPlaneEvent, type GanQualityEvent,
+  imageSide, PLANE_EXTENT, type GanApi, type GanEvent, type GanImagesEvent, type GanInfo, type GanPlaneEvent, type GanQualityEvent,
 } from '../../src/worker/gan-protocol.js';
 import { clearMessage, downloadBytes, fmtCount, fmtMs, fmtNum, probeWebGPU, showMessage } from '../shared/ui.js';
 import { makeCharts } from './charts.js';
 import { Controls } from './controls.js';
 import { ImageGrid, type GridImages } from '../shared/image-grid.js';
+import { acceptImages } from '../shared/upload.js';
 import { GAME_COLORS, GamePlane, heat } from './plane.js';
 
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
@@ -83,14 +85,32 @@ async function run(): Promise<void> {
   }
 
   async function rebuild(): Promise<void> {
-    const images = controls.config().dataset === 'glyphs16';
-    const label = images ? 'Building the DCGAN (and, the first time, training the digit scorer: about a minute on a CPU-emulated GPU)…' : 'Building the model…';
+    const { dataset } = controls.config();
+    const label = dataset === 'glyphs16' || dataset === 'glyphs28'
+      ? 'Building the DCGAN (and, the first time at this size, training the digit scorer: about a minute on a CPU-emulated GPU)…'
+      : dataset === 'upload' ? 'Building the DCGAN…' : 'Building the model…';
     await whileBusy(label, async () => {
       const created = await attempt(() => api.create(controls.config()), 'Could not build the model');
       if (!created) return;
       clearMessage(banner);
       await startOver(created);
     });
+  }
+
+  const upload = acceptImages((files) => void takeImages(files));
+  /** The user's images: to the worker, and once it took them, a model on them; a refusal keeps the model. */
+  async function takeImages(files: File[]): Promise<void> {
+    let took: Awaited<ReturnType<GanApi['upload']>> | undefined;
+    await whileBusy(`Reading ${files.length} file${files.length === 1 ? '' : 's'}…`, async () => {
+      took = await attempt(() => api.upload({ files }, controls.uploadSide()), 'Your images were not used');
+    });
+    if (!took) return;
+    controls.useUpload();
+    // A loaded model of an upload gets its images back and goes on; otherwise a new model on them.
+    if (!took.attached) await rebuild();
+    const n = took.skipped.length;
+    const skipped = n ? ` Passed over ${n} file${n === 1 ? '' : 's'} that ${n === 1 ? 'is not an image' : 'are not images'}: ${took.skipped.slice(0, 5).join(', ')}${n > 5 ? ', …' : ''}.` : '';
+    if (info?.config?.dataset === 'upload') showMessage(banner, 'info', `Took ${took.count.toLocaleString('en-US')} images at ${took.size} × ${took.size}.${skipped} Start to train on them.`);
   }
 
   startBtn.addEventListener('click', () => {
@@ -129,7 +149,10 @@ async function run(): Promise<void> {
       if (!r) return;
       await startOver(r);
       if (r.config) controls.show(r.config);
-      showMessage(banner, 'info', `Loaded ${file.name}: ${datasetName(r)}, ${r.config?.loss} loss, at step ${r.step}. Start to continue training from there.`);
+      const next = r.canTrain
+        ? 'Start to continue training from there.'
+        : `Its training images are not in the file: choose them again (at ${r.config?.uploadSize} × ${r.config?.uploadSize}) to continue training; it can draw samples meanwhile.`;
+      showMessage(banner, 'info', `Loaded ${file.name}: ${datasetName(r)}, ${r.config?.loss} loss, at step ${r.step}. ${next}`);
     });
   });
 
@@ -211,7 +234,10 @@ async function run(): Promise<void> {
 
   function onQuality(e: GanQualityEvent): void {
     view.quality = e;
-    if (e.kind === 'points') {
+    if (e.kind === 'pixels') {
+      charts.quality.push(e.step, [e.mmd, e.slicedWasserstein]);
+      $('images-quality').textContent = `step ${e.step}: MMD² ${fmtNum(e.mmd, 3)}, sliced Wasserstein ${fmtNum(e.slicedWasserstein, 3)} per pixel, ${e.samples} samples against ${e.samples} of your images`;
+    } else if (e.kind === 'points') {
       charts.quality.push(e.step, [e.mmd, e.slicedWasserstein]);
       if (e.modes) {
         charts.modes.push(e.step, [e.modes.covered, 100 * e.modes.nearMode]);
@@ -233,24 +259,28 @@ async function run(): Promise<void> {
     const running = next.state === 'running';
     startBtn.textContent = running ? 'Pause' : next.step > 0 ? 'Resume' : 'Start';
     const ready = next.state !== 'empty' && !busy;
-    startBtn.disabled = !ready;
-    stepBtn.disabled = !ready || running;
+    startBtn.disabled = !ready || !next.canTrain;
+    stepBtn.disabled = !ready || running || !next.canTrain;
     resetBtn.disabled = !ready;
     saveBtn.disabled = !ready || running;
     loadBtn.disabled = busy || running;
     controls.lockModel(running || busy);
+    upload.lock(running || busy);
     if (next.config) {
       const images = next.kind === 'images';
+      const digits = images && next.config.dataset !== 'upload';
       $('plane-section').hidden = images;
       $('images-section').hidden = !images;
-      $('chart-quality').hidden = images;
-      $('chart-frechet').hidden = !images;
+      $('chart-quality').hidden = digits;
+      $('chart-frechet').hidden = !digits;
       $('modes-section').hidden = next.config.dataset !== 'ring';
-      $('classes-section').hidden = !images;
+      $('classes-section').hidden = !digits;
       $('modes-now').hidden = next.config.dataset !== 'ring';
-      $('quality-about').textContent = images
+      $('quality-about').textContent = digits
         ? 'Fréchet distance between Gaussian fits of a small digit classifier\'s features on the samples and on held-out real digits (log scale; lower is better). FID-like, but from a classifier trained here, so compare figures from this page only.'
-        : 'Distance from the generated points to held-out data (log scales; lower is better): MMD², a kernel two-sample statistic that is 0 for matching distributions, and the sliced Wasserstein distance, the average cost in data units of moving one set onto the other.';
+        : images
+          ? 'Distance from the samples to your images in pixel space (log scales; lower is better): MMD² with kernels scaled to the image size, 0 for matching distributions, and the sliced Wasserstein distance per pixel. No classifier knows your images, so these see pixels, not content: a blurry average can score well; look at the samples too.'
+          : 'Distance from the generated points to held-out data (log scales; lower is better): MMD², a kernel two-sample statistic that is 0 for matching distributions, and the sliced Wasserstein distance, the average cost in data units of moving one set onto the other.';
       if (plane.loss !== next.config.loss) {
         plane.loss = next.config.loss;
         plane.draw();
@@ -302,8 +332,10 @@ async function run(): Promise<void> {
   }
 
   function realGrid(): GridImages | null {
-    const per = GLYPH_SIZE * GLYPH_SIZE;
-    return reals && { images: reals.subarray(0, Math.min(16, reals.length / per) * per), size: GLYPH_SIZE, cols: 4 };
+    if (!reals?.length || !info?.config) return null;
+    const size = imageSide(info.config);
+    const per = size * size;
+    return { images: reals.subarray(0, Math.min(16, reals.length / per) * per), size, cols: 4 };
   }
 
   await rebuild();
@@ -314,7 +346,9 @@ function mean(v: Float32Array): number {
 }
 
 function datasetName(i: GanInfo): string {
-  const names: Record<string, string> = { swissroll: 'swiss roll', moons: 'two moons', ring: 'ring of Gaussians', spirals: 'two spirals', glyphs16: 'digits' };
+  const names: Record<string, string> = {
+    swissroll: 'swiss roll', moons: 'two moons', ring: 'ring of Gaussians', spirals: 'two spirals', glyphs16: 'digits 16 × 16', glyphs28: 'digits 28 × 28', upload: 'your images',
+  };
   return i.config ? names[i.config.dataset] ?? i.config.dataset : 'the model';
 }
 
@@ -349,6 +383,8 @@ function explain(e: unknown, context: string): string {
       return `${lead}the game diverged. ${message}`;
     case 'DeviceLostError':
       return `${lead}the GPU was lost (a driver reset, or the tab was in the background too long). Reload the page. ${message}`;
+    case 'DataError':
+      return `${lead}${message.replace(/^image upload: /, '')} The model in memory is unchanged.`;
     default:
       return `${lead}${message}`;
   }

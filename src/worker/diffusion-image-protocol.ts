@@ -5,7 +5,6 @@
 // Not here: the config itself and the API (diffusion-protocol.ts), the work (diffusion-images.ts).
 
 import type { Sampler2DName } from '../data/toy2d.js';
-import type { RgbaImage } from '../data/user-images.js';
 import type { SamplerKind } from '../models/diffusion-sampler.js';
 import type { DiffusionSessionConfig } from './diffusion-protocol.js';
 
@@ -55,24 +54,7 @@ export interface ScorerStatus {
   message: string | null;
 }
 
-/** Images the user gave, decoded and shrunk in the worker. */
-export interface UploadSummary {
-  /** Images kept. */
-  count: number;
-  /** Their side after shrinking. */
-  size: number;
-  /** Names of files passed over: hidden files and files that are not images. */
-  skipped: string[];
-  /**
-   * True when the images went to the model in memory: one loaded from a checkpoint of an upload,
-   * without its images, at the same size. It trains on them from where it was; otherwise the
-   * page builds a new model on them.
-   */
-  attached: boolean;
-}
-
-/** What upload() takes: files (the page; decoded in the worker) or pixels decoded already (Node). */
-export type UploadSource = { files: File[] } | { decoded: RgbaImage[] };
+export type { UploadSource, UploadSummary } from './image-upload.js';
 
 /** Images laid out as a grid, row by row: (rows × cols, 1, size, size) in [-1, 1]. */
 export interface ImageGridData {

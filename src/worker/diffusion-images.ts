@@ -7,7 +7,7 @@
 // they score each grid of glyphs: class agreement and a Fréchet distance) and the upload the
 // user gave (kept as files, shrunk to whichever size a model asks for).
 // Not here: the loop, events and API (diffusion-session.ts), the shared seeds and checkpoints
-// (diffusion-model.ts), decoding files (diffusion-upload.ts), the models (models/).
+// (diffusion-model.ts), decoding and holding files (image-upload.ts), the models (models/).
 
 import { glyphs } from '../data/glyphs.js';
 import type { UserImageSet } from '../data/user-images.js';
@@ -25,7 +25,7 @@ import {
   classesOf, gridShape, imageSizeOf, type DenoiseFrames, type DiffusionEvent, type DiffusionInfo, type DiffusionSessionConfig, type ImageGridData,
   type ImageQualityEvent, type ImagesEvent, type ScorerStatus, type UploadSource, type UploadSummary,
 } from './diffusion-protocol.js';
-import { uploadedImages } from './diffusion-upload.js';
+import { HeldUpload } from './image-upload.js';
 import { yieldToEventLoop } from './protocol.js';
 
 /** Everything built from one config of images. */
@@ -258,42 +258,6 @@ function pacedEngine(engine: Engine, onStep: () => void, every = 4): Engine {
       return typeof v === 'function' ? v.bind(target) : v;
     },
   });
-}
-
-/** The user's images: the files as given, and the sets shrunk from them for each size asked. */
-export class HeldUpload {
-  private source: UploadSource | null = null;
-  private sets = new Map<number, UserImageSet>();
-  private skipped: string[] = [];
-
-  get held(): boolean {
-    return this.source !== null;
-  }
-
-  summary(): UploadSummary | null {
-    const [first] = this.sets.values();
-    return first ? { count: first.count, size: first.size, skipped: [...this.skipped], attached: false } : null;
-  }
-
-  /** Decodes and checks `source` at `size`; only one that passes replaces the images held. */
-  async take(source: UploadSource, size: number): Promise<UploadSummary> {
-    const { set, skipped } = await uploadedImages(source, size);
-    this.source = source;
-    this.sets = new Map([[size, set]]);
-    this.skipped = skipped;
-    return this.summary()!;
-  }
-
-  /** The held images at `size` (decoded again for a new size), or null when none are held. */
-  async at(size: number): Promise<UserImageSet | null> {
-    if (!this.source) return null;
-    let set = this.sets.get(size);
-    if (!set) {
-      set = (await uploadedImages(this.source, size)).set;
-      this.sets.set(size, set);
-    }
-    return set;
-  }
 }
 
 /** The image side as the session uses it: scorers, the upload, and scoring a grid once its scorer is ready. */

@@ -1,8 +1,9 @@
 // What one GAN session holds and everything done to it outside the training loop: building the
-// data (2D points or digit images), the two players and their optimizers from a checked config;
+// data (2D points, digit images or the user's images), the two players and their optimizers from a checked config;
 // filling the real batches from a resumable batch order; the snapshots (generated points from
 // fixed latents, the discriminator's logits over the plane, the generator's image of a latent
-// lattice; or a grid of images from fixed noise) and the quality figures; and the checkpoint's
+// lattice; or a grid of images from fixed noise) and the quality figures (for the user's images,
+// distances in pixel space: no classifier knows them); and the checkpoint's
 // contents, written and read back into a freshly built model (the caller swaps it in only once
 // the load succeeded).
 // Not here: the loop, events and API (gan-session.ts), the GAN itself (models/gan.ts), the image
@@ -10,17 +11,18 @@
 
 import { loadCheckpoint, saveCheckpoint } from '../checkpoint/checkpoint.js';
 import { glyphs } from '../data/glyphs.js';
-import { SeededRandom, gaussian, modeCoverage, ringCentres, sample2D } from '../data/toy2d.js';
+import { SeededRandom, gaussian, modeCoverage, ringCentres, sample2D, type Sampler2DName } from '../data/toy2d.js';
+import type { UserImageSet } from '../data/user-images.js';
 import type { Engine } from '../engine.js';
-import { CheckpointError, ConfigError } from '../errors.js';
+import { CheckpointError, ConfigError, DataError } from '../errors.js';
 import { mmd, slicedWasserstein } from '../eval/distance.js';
 import type { ImageScorer } from '../eval/image-scores.js';
 import { Gan, ganPresets, type GanConfig } from '../models/gan.js';
 import type { Tensor } from '../tensor.js';
 import { squareGrid } from './diffusion-model.js';
 import {
-  ganSessionConfig, GLYPH_SIZE, LATENT_EXTENT, PLANE_EXTENT, SAVED_KEYS, type GanImagesEvent, type GanPlaneEvent, type GanQualityEvent,
-  type GanSessionConfig,
+  ganSessionConfig, imageSide, isImageDataset, LATENT_EXTENT, PLANE_EXTENT, SAVED_KEYS, type GanImagesEvent, type GanPlaneEvent,
+  type GanQualityEvent, type GanSessionConfig,
 } from './gan-protocol.js';
 
 // Seeds derived from the config's, so weights, data, batch order and fixed latents draw separate
@@ -31,14 +33,16 @@ const latentSeed = (seed: number) => (seed ^ 0x68e31da4) >>> 0;
 const HELD_OUT_SEED = 0x7e57_0001;
 /** A digit class counts as generated when it gets this share of a uniform share of the samples (as modeCoverage). */
 const FAIR_SHARE = 0.2;
+/** Samples per side that pixel-space distances compare. */
+const PIXEL_SAMPLES = 256;
 
 /** Everything built from one config. */
 export interface GanRun {
   config: GanSessionConfig;
   kind: 'points' | 'images';
   gan: Gan;
-  /** Training samples (n, ...sample), drawn once. */
-  train: Float32Array;
+  /** Training samples (n, ...sample), drawn once; null for an upload's checkpoint loaded without the images. */
+  train: Float32Array | null;
   /** Points: the held-out set (heldOut, 2); images: null (the scorer holds its own real glyphs). */
   heldOut: Float32Array | null;
   /** The batch order; its state goes into checkpoints. */
@@ -58,18 +62,23 @@ export interface GanRun {
 /** The GAN's own config for a session config. */
 export function ganModelConfig(c: GanSessionConfig): Partial<GanConfig> {
   const shared = { loss: c.loss, lrG: c.lrG, lrD: c.lrD, dSteps: c.dSteps, spectralNorm: c.spectralNorm, batch: c.batch, seed: c.seed };
-  return c.dataset === 'glyphs16'
-    ? { ...ganPresets.glyphs, size: GLYPH_SIZE, width: c.width, latent: c.imageLatent, ...shared }
+  return isImageDataset(c.dataset)
+    ? { ...ganPresets.glyphs, size: imageSide(c), width: c.width, latent: c.imageLatent, ...shared }
     : { ...ganPresets.ring, data: 'points', dims: 2, latent: 2, hidden: c.hidden, layers: c.layers, ...shared };
 }
 
-/** Data, players, optimizers and plans for `config`, weights fresh from its seed. */
-export async function buildRun(engine: Engine, config: GanSessionConfig, scorer: ImageScorer | null): Promise<GanRun> {
-  const kind = config.dataset === 'glyphs16' ? 'images' : 'points';
-  const train = config.dataset === 'glyphs16'
-    ? glyphs(config.trainSize, { size: GLYPH_SIZE, seed: trainSeed(config.seed) }).images
-    : sample2D(config.dataset, config.trainSize, trainSeed(config.seed));
-  const heldOut = config.dataset === 'glyphs16' ? null : sample2D(config.dataset, config.heldOut, HELD_OUT_SEED);
+/**
+ * Data, players, optimizers and plans for `config`, weights fresh from its seed. `upload` is the
+ * user's set at the config's size for dataset 'upload' (null: a checkpoint's model without it).
+ */
+export async function buildRun(engine: Engine, config: GanSessionConfig, scorer: ImageScorer | null, upload: UserImageSet | null): Promise<GanRun> {
+  const kind = isImageDataset(config.dataset) ? 'images' : 'points';
+  const train = config.dataset === 'upload'
+    ? upload?.images ?? null
+    : kind === 'images'
+      ? glyphs(config.trainSize, { size: imageSide(config), seed: trainSeed(config.seed) }).images
+      : sample2D(config.dataset as Sampler2DName, config.trainSize, trainSeed(config.seed));
+  const heldOut = kind === 'images' ? null : sample2D(config.dataset as Sampler2DName, config.heldOut, HELD_OUT_SEED);
   const gan = await Gan.create(engine, ganModelConfig(config));
   const rz = new SeededRandom(latentSeed(config.seed));
   const L = gan.config.latent;
@@ -97,6 +106,9 @@ export function freeRun(engine: Engine, r: GanRun): void {
 
 /** Fills the run's real batches (one per discriminator step) from its batch order. */
 export function nextReals(r: GanRun): Float32Array[] {
+  if (!r.train) {
+    throw new DataError('This model was trained on images you uploaded: upload them again (at the same size) to continue training. It can still draw samples.', 'empty');
+  }
   const per = r.gan.sampleSize;
   const n = r.train.length / per;
   for (const x of r.reals) {
@@ -146,14 +158,18 @@ export async function imagesSnapshot(r: GanRun, generated: Float32Array): Promis
   const per = r.gan.sampleSize;
   const images = generated.slice(0, r.config.imageCount * per);
   return {
-    type: 'images', step: r.gan.steps, images, count: r.config.imageCount, channels: 1, size: GLYPH_SIZE,
+    type: 'images', step: r.gan.steps, images, count: r.config.imageCount, channels: 1, size: imageSide(r.config),
     logits: await r.gan.discriminate(images),
   };
 }
 
-/** How far the samples are from real data; a diverged generator's NaNs come out as NaN figures. */
-export async function quality(r: GanRun, generated: Float32Array): Promise<GanQualityEvent> {
+/**
+ * How far the samples are from real data; a diverged generator's NaNs come out as NaN figures.
+ * Null for an upload's model without its images: nothing to compare with.
+ */
+export async function quality(r: GanRun, generated: Float32Array): Promise<GanQualityEvent | null> {
   const step = r.gan.steps;
+  if (r.config.dataset === 'upload') return r.train && pixelDistances(r, generated);
   if (r.kind === 'images') {
     const per = r.gan.sampleSize;
     const s = await r.scorer!.score(generated.slice(0, r.config.scoreSamples * per));
@@ -172,6 +188,23 @@ export async function quality(r: GanRun, generated: Float32Array): Promise<GanQu
     mmd: mmd(points, r.heldOut!, 2),
     slicedWasserstein: slicedWasserstein(points, r.heldOut!, 2, { projections: 64 }),
     modes,
+  };
+}
+
+/**
+ * Samples against the user's images in pixel space. Kernel bandwidths scale with the square root
+ * of the pixel count, as distances between images do; both sets are capped at PIXEL_SAMPLES so
+ * the O(n²·pixels) host loops stay well under a second.
+ */
+function pixelDistances(r: GanRun, generated: Float32Array): GanQualityEvent {
+  const dims = r.gan.sampleSize;
+  const n = Math.min(PIXEL_SAMPLES, r.config.scoreSamples, generated.length / dims, r.train!.length / dims);
+  const a = generated.subarray(0, n * dims), b = r.train!.subarray(0, n * dims);
+  const scale = Math.sqrt(dims);
+  return {
+    type: 'quality', step: r.gan.steps, kind: 'pixels', samples: n,
+    mmd: mmd(a, b, dims, { bandwidths: [0.25, 0.5, 1, 2].map((h) => h * scale) }),
+    slicedWasserstein: slicedWasserstein(a, b, dims, { projections: 64 }) / scale,
   };
 }
 

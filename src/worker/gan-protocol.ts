@@ -3,7 +3,7 @@
 // session pushes (status, per-iteration losses, sample quality, and the snapshots that make the
 // game visible: for points, generated points from a fixed latent set, the discriminator's logits
 // over the plane and the generator's image of a latent lattice; for images, a grid of samples
-// from fixed noise), and the API the worker exposes through comlink. Plain data that survives
+// from fixed noise), and the API the worker exposes through comlink, the user's images included. Plain data that survives
 // structured cloning; typed errors travel as WireErrors (protocol.ts).
 // Not here: the session (gan-session.ts), what it builds (gan-model.ts), the comlink glue
 // (gan-worker.ts, gan-client.ts).
@@ -12,22 +12,28 @@ import { samplers2D, type Sampler2DName } from '../data/toy2d.js';
 import { ConfigError } from '../errors.js';
 import type { GanLoss } from '../models/gan.js';
 import type { WireError } from './protocol.js';
+import type { UploadSource, UploadSummary } from './image-upload.js';
 
 /** Half the side of the square of the plane that the page draws and the discriminator's grid covers. */
 export { PLANE_EXTENT } from './diffusion-protocol.js';
 /** Half the side of the square of latent space whose lattice the generator maps (z ~ N(0, I)). */
 export const LATENT_EXTENT = 2.5;
 
-/** The 2D distributions, and 16 x 16 generated digit images. */
-export type GanDataset = Sampler2DName | 'glyphs16';
-export const GAN_DATASETS: readonly GanDataset[] = [...samplers2D.map((s) => s.name), 'glyphs16'];
+/** The 2D distributions, generated digit images at 16 or 28 pixels, and the user's own images. */
+export type GanDataset = Sampler2DName | 'glyphs16' | 'glyphs28' | 'upload';
+export const GAN_DATASETS: readonly GanDataset[] = [...samplers2D.map((s) => s.name), 'glyphs16', 'glyphs28', 'upload'];
 export const GAN_LOSSES: readonly GanLoss[] = ['nonsaturating', 'hinge', 'wgan-gp'];
 
-/** Side of the images of 'glyphs16'. */
-export const GLYPH_SIZE = 16;
+/** True for the datasets of images (a DCGAN), false for the 2D ones (MLPs). */
+export const isImageDataset = (d: GanDataset): boolean => d === 'glyphs16' || d === 'glyphs28' || d === 'upload';
+
+/** Side of the images of an image config. */
+export function imageSide(c: Pick<GanSessionConfig, 'dataset' | 'uploadSize'>): number {
+  return c.dataset === 'glyphs16' ? 16 : c.dataset === 'glyphs28' ? 28 : c.uploadSize;
+}
 
 export interface GanSessionConfig {
-  /** What to learn: a 2D distribution ('ring', 'swissroll', 'moons', 'spirals') or 16x16 digits ('glyphs16'). */
+  /** What to learn: a 2D distribution ('ring', 'swissroll', 'moons', 'spirals'), digits ('glyphs16', 'glyphs28') or the user's images ('upload'). */
   dataset: GanDataset;
   /** 'nonsaturating' (BCE), 'hinge' or 'wgan-gp' (Wasserstein critic with gradient penalty). */
   loss: GanLoss;
@@ -49,6 +55,8 @@ export interface GanSessionConfig {
   /** Images: feature channels of the DCGAN players' full-resolution layer, and the latent size. */
   width: number;
   imageLatent: number;
+  /** 'upload': the side the user's images are shrunk to (a multiple of 4: two stride-2 layers). */
+  uploadSize: number;
   /** Training points or images, drawn once. */
   trainSize: number;
   /** Points: held-out points (another seed, never trained on) that samples are compared with. */
@@ -88,6 +96,7 @@ export const ganSessionDefaults: GanSessionConfig = {
   layers: 2,
   width: 32,
   imageLatent: 32,
+  uploadSize: 16,
   trainSize: 8192,
   heldOut: 1000,
   sampleCount: 1000,
@@ -107,12 +116,12 @@ export const imageDefaults: Partial<GanSessionConfig> = { lrG: 2e-4, lrD: 2e-4, 
 
 /** The defaults for a dataset. */
 export function datasetDefaults(dataset: GanDataset): GanSessionConfig {
-  return { ...ganSessionDefaults, dataset, ...(dataset === 'glyphs16' ? imageDefaults : {}) };
+  return { ...ganSessionDefaults, dataset, ...(isImageDataset(dataset) ? imageDefaults : {}) };
 }
 
 /** Fields a checkpoint brings with it (the model, its data and training settings); the others stay as the page set them. */
 export const SAVED_KEYS = [
-  'dataset', 'loss', 'lrG', 'lrD', 'dSteps', 'spectralNorm', 'batch', 'seed', 'hidden', 'layers', 'width', 'imageLatent', 'trainSize',
+  'dataset', 'loss', 'lrG', 'lrD', 'dSteps', 'spectralNorm', 'batch', 'seed', 'hidden', 'layers', 'width', 'imageLatent', 'uploadSize', 'trainSize',
 ] as const satisfies readonly (keyof GanSessionConfig)[];
 
 /** Fields setHyper may change between steps. */
@@ -143,6 +152,7 @@ export function ganSessionConfig(overrides: Partial<GanSessionConfig> = {}): Gan
   }
   for (const k of ['lrG', 'lrD'] as const) if (!(typeof c[k] === 'number' && Number.isFinite(c[k]) && c[k] >= 0)) fail(k, 'a finite number >= 0');
   if (!(Number.isSafeInteger(c.seed) && c.seed >= 0)) fail('seed', 'a non-negative integer');
+  if (!(Number.isInteger(c.uploadSize) && c.uploadSize >= 8 && c.uploadSize <= 64 && c.uploadSize % 4 === 0)) fail('uploadSize', 'a multiple of 4 in [8, 64]');
   if (!(typeof c.metricsIntervalMs === 'number' && c.metricsIntervalMs >= 0 && Number.isFinite(c.metricsIntervalMs))) fail('metricsIntervalMs', 'a number >= 0');
   return c;
 }
@@ -156,7 +166,7 @@ export interface GanInfo {
   step: number;
   /** The config in force; null while 'empty'. */
   config: GanSessionConfig | null;
-  /** 'points' for the 2D datasets, 'images' for glyphs. */
+  /** 'points' for the 2D datasets, 'images' for digits and uploads. */
   kind: 'points' | 'images' | null;
   /** Parameters of each player. */
   generatorParams: number;
@@ -165,10 +175,14 @@ export interface GanInfo {
   adapter: string;
   /** True on a CPU-emulated adapter: expect slow steps. */
   isSoftware: boolean;
-  /** Modes of the dataset that coverage is counted for (8 for 'ring', 10 digit classes for glyphs; 0: not counted). */
+  /** Modes of the dataset that coverage is counted for (8 for 'ring', 10 digit classes for digits; 0: not counted). */
   modes: number;
   /** Images: the scorer's accuracy on held-out real glyphs (how far its figures can be trusted). */
   scorerAccuracy: number | null;
+  /** The user's images held by the worker (kept across models), or null. */
+  upload: UploadSummary | null;
+  /** False for a model of an upload loaded from a checkpoint without its images: it can draw, not train. */
+  canTrain: boolean;
 }
 
 export interface GanStatusEvent {
@@ -214,6 +228,16 @@ export type GanQualityEvent = {
       frechet: number;
       /** Digit classes the scorer sees with a fair share of the samples (mode collapse shows here), and the counts. */
       classes: { covered: number; of: number; predicted: number[] };
+    }
+  | {
+      /** The user's images: no classifier knows them, so distances in pixel space against them. */
+      kind: 'pixels';
+      /** Squared MMD with Gaussian kernels scaled to the images' dimension. */
+      mmd: number;
+      /** Sliced 2-Wasserstein distance, per pixel (values in [-1, 1]). */
+      slicedWasserstein: number;
+      /** Samples compared on each side. */
+      samples: number;
     }
 );
 
@@ -270,8 +294,14 @@ export interface GanApi {
   setHyper(hyper: Partial<GanHyper>): Promise<GanInfo>;
   /** A snapshot and quality figures now (emitted as events too). */
   snapshot(): Promise<void>;
-  /** Real data to draw beside the samples: the held-out points (n, 2), or imageCount training images. */
+  /** Real data to draw beside the samples: the held-out points (n, 2), or imageCount training images (none when not held). */
   reference(): Promise<Float32Array>;
+  /**
+   * Takes the user's images, checked and shrunk to `size` in the worker (DataError naming the
+   * file, and the images held before stay). A model of an upload loaded without its images gets
+   * them when `size` is its own (`attached`); otherwise create a model with dataset 'upload'.
+   */
+  upload(source: UploadSource, size: number): Promise<UploadSummary>;
   /** A safetensors checkpoint: both players, spectral vectors, both optimizers' state, step, generator states, config. */
   exportCheckpoint(): Promise<Uint8Array>;
   /** Builds the model the file was saved from and loads it; a file that does not load (CheckpointError) leaves the session as it was. */
@@ -286,6 +316,6 @@ export interface GanApi {
 
 /** Every GanApi method, in the order the worker serves them. */
 export const GAN_METHODS = [
-  'create', 'start', 'pause', 'step', 'reset', 'setHyper', 'snapshot', 'reference',
+  'create', 'start', 'pause', 'step', 'reset', 'setHyper', 'snapshot', 'reference', 'upload',
   'exportCheckpoint', 'importCheckpoint', 'info', 'subscribe', 'unsubscribe', 'dispose',
 ] as const satisfies readonly (keyof GanApi)[];

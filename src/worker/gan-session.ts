@@ -5,7 +5,8 @@
 // Every `snapshotEvery` iterations it draws the game (points, decision surface, mapped latent
 // lattice; or an image grid), every `qualityEvery` it scores the samples (MMD², sliced
 // Wasserstein, ring modes; or a Fréchet distance and the digits seen by a classifier trained once
-// per session and kept across models). Iteration records go out batched, at most one metrics
+// per session and kept across models; or, for the user's images, distances in pixel space). The
+// user's images are held across models (image-upload.ts), decoded in the worker. Iteration records go out batched, at most one metrics
 // event per metricsIntervalMs. It runs as is in Node and in the Web Worker (gan-worker.ts).
 //
 // Building (create, reset, import) makes the new run beside the current one and swaps only once
@@ -18,18 +19,19 @@
 import { parseSafetensors } from '../checkpoint/safetensors.js';
 import { ringCentres } from '../data/toy2d.js';
 import { createEngine, type Engine } from '../engine.js';
-import { ConfigError, InputError, NonFiniteError } from '../errors.js';
+import { ConfigError, DataError, InputError, NonFiniteError } from '../errors.js';
 import { ImageScorer } from '../eval/image-scores.js';
 import type { GanStepResult } from '../models/gan.js';
 import { Listeners, toWireError, yieldToEventLoop } from './protocol.js';
 import {
-  ganSessionConfig, GLYPH_SIZE, HYPER_KEYS, type GanApi, type GanEvent, type GanHyper, type GanInfo, type GanSessionConfig,
+  ganSessionConfig, HYPER_KEYS, imageSide, type GanApi, type GanEvent, type GanHyper, type GanInfo, type GanSessionConfig,
   type GanStepRecord,
 } from './gan-protocol.js';
 import {
   buildRun, checkpointBytes, freeRun, generateFixed, imagesSnapshot, loadInto, nextReals, planeSnapshot, quality, savedConfig,
   type GanRun,
 } from './gan-model.js';
+import { HeldUpload, type UploadSource, type UploadSummary } from './image-upload.js';
 
 export interface GanSessionOptions {
   /** The engine to train on; default: one created on the first create(). */
@@ -44,6 +46,8 @@ export class GanSession implements GanApi {
   private r: GanRun | null = null;
   /** The image scorer, trained on the first images run and kept: its figures stay comparable between runs. */
   private scorer: { key: string; scorer: ImageScorer } | null = null;
+  /** The user's images, kept across models. */
+  private readonly held = new HeldUpload();
   private listeners = new Listeners<GanEvent>();
   /** GPU work runs one piece at a time: an iteration, a snapshot, an import. */
   private lock: Promise<unknown> = Promise.resolve();
@@ -69,6 +73,9 @@ export class GanSession implements GanApi {
 
   async create(overrides: Partial<GanSessionConfig>): Promise<GanInfo> {
     const config = ganSessionConfig(overrides); // ConfigError before any GPU work
+    if (config.dataset === 'upload' && !this.held.held) {
+      throw new DataError('image upload: there are no images yet; choose image files or a folder of images first.', 'empty');
+    }
     await this.pause();
     return this.exclusive(async () => {
       this.engine ??= await createEngine(); // WebGPUUnavailableError leaves the old session in place
@@ -97,19 +104,33 @@ export class GanSession implements GanApi {
     this.emit({ type: 'status', info: this.info_() });
   }
 
-  /** A new run for `config` (the current one is untouched until swap); trains the scorer first if images need one. */
+  /** A new run for `config` (the current one is untouched until swap); trains the scorer first if digits need one. */
   private async build(config: GanSessionConfig): Promise<GanRun> {
     let scorer: ImageScorer | null = null;
-    if (config.dataset === 'glyphs16') {
-      const key = `${GLYPH_SIZE}:${config.scorerSteps}`;
+    if (config.dataset === 'glyphs16' || config.dataset === 'glyphs28') {
+      const size = imageSide(config);
+      const key = `${size}:${config.scorerSteps}`;
       if (this.scorer?.key !== key) {
         this.scorer?.scorer.dispose();
         this.scorer = null;
-        this.scorer = { key, scorer: await ImageScorer.train(this.engine!, { size: GLYPH_SIZE, steps: config.scorerSteps }) };
+        this.scorer = { key, scorer: await ImageScorer.train(this.engine!, { size, steps: config.scorerSteps }) };
       }
       scorer = this.scorer.scorer;
     }
-    return buildRun(this.engine!, config, scorer);
+    const upload = config.dataset === 'upload' ? await this.held.at(config.uploadSize) : null;
+    return buildRun(this.engine!, config, scorer, upload);
+  }
+
+  async upload(source: UploadSource, size: number): Promise<UploadSummary> {
+    const summary = await this.held.take(source, size); // DataError naming the file: the images held before stay
+    const attached = await this.exclusive(async () => {
+      const r = this.r;
+      if (!r || r.config.dataset !== 'upload' || r.train || r.config.uploadSize !== size) return false;
+      r.train = (await this.held.at(size))!.images;
+      return true;
+    });
+    this.status();
+    return { ...summary, attached };
   }
 
   /** Makes `next` the run (freeing the old one) and queues its first snapshot and quality figures. */
@@ -259,7 +280,7 @@ export class GanSession implements GanApi {
   async reference(): Promise<Float32Array> {
     const r = this.need();
     if (r.heldOut) return r.heldOut;
-    return r.train.slice(0, r.config.imageCount * r.gan.sampleSize);
+    return r.train?.slice(0, r.config.imageCount * r.gan.sampleSize) ?? new Float32Array(0);
   }
 
   /** One generate call from the fixed latents, feeding the snapshot and the quality figures. */
@@ -268,7 +289,8 @@ export class GanSession implements GanApi {
     if (!r) return;
     const generated = await generateFixed(r);
     if (snap) this.emit(r.kind === 'points' ? await planeSnapshot(r, generated) : await imagesSnapshot(r, generated));
-    if (qual) this.emit(await quality(r, generated));
+    const q = qual ? await quality(r, generated) : null;
+    if (q) this.emit(q);
   }
 
   // ----------------------------------------------------------------------------------------
@@ -369,8 +391,10 @@ export class GanSession implements GanApi {
       discriminatorParams: count(r?.gan.discriminator.params),
       adapter: adapter ? `${adapter.description || adapter.device || adapter.vendor}${adapter.isSoftware ? ' (software)' : ''}` : '',
       isSoftware: adapter?.isSoftware ?? false,
-      modes: r?.config.dataset === 'ring' ? ringCentres().length / 2 : r?.kind === 'images' ? 10 : 0,
+      modes: r?.config.dataset === 'ring' ? ringCentres().length / 2 : r?.scorer ? 10 : 0,
       scorerAccuracy: r?.scorer?.heldOutAccuracy ?? null,
+      upload: this.held.summary(),
+      canTrain: r !== null && r.train !== null,
     };
   }
 

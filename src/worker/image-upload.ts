@@ -1,14 +1,33 @@
-// Turning the user's image files into training data, in the diffusion worker: the file list is
-// checked first (src/data/user-images.ts: no files, not images, too many or too large), then
-// each file is decoded with createImageBitmap, drawn onto an OffscreenCanvas and read back as
+// Turning the user's image files into training data, in the diffusion and GAN workers: the file
+// list is checked first (src/data/user-images.ts: no files, not images, too many or too large),
+// then each file is decoded with createImageBitmap, drawn onto an OffscreenCanvas and read back as
 // RGBA, and shrunk at once to the model's side, so a folder of photographs never sits in memory
 // at full size. Also takes pixels decoded elsewhere (Node has no createImageBitmap: tests pass
 // RGBA arrays). Every failure is a DataError naming the file.
-// Not here: the pixel arithmetic (data/user-images.ts), what the session does with the set.
+// The files are held as given, so the set can be shrunk again to another size when asked.
+// Not here: the pixel arithmetic (data/user-images.ts), what a session does with the set.
 
-import { checkDimensions, pickImageFiles, undecodable, userImages, type UserImageSet } from '../data/user-images.js';
+import { checkDimensions, pickImageFiles, undecodable, userImages, type RgbaImage, type UserImageSet } from '../data/user-images.js';
 import { DataError } from '../errors.js';
-import type { UploadSource } from './diffusion-image-protocol.js';
+
+/** Images the user gave, decoded and shrunk in the worker. */
+export interface UploadSummary {
+  /** Images kept. */
+  count: number;
+  /** Their side after shrinking. */
+  size: number;
+  /** Names of files passed over: hidden files and files that are not images. */
+  skipped: string[];
+  /**
+   * True when the images went to the model in memory: one loaded from a checkpoint of an upload,
+   * without its images, at the same size. It trains on them from where it was; otherwise the
+   * page builds a new model on them.
+   */
+  attached: boolean;
+}
+
+/** What upload() takes: files (the page; decoded in the worker) or pixels decoded already (Node). */
+export type UploadSource = { files: File[] } | { decoded: RgbaImage[] };
 
 /**
  * The longest side an image is drawn at before area averaging. The browser's high-quality
@@ -49,4 +68,40 @@ export async function uploadedImages(source: UploadSource, size: number): Promis
     }
   }
   return { set: { images, count: files.length, size, names: files.map((f) => f.name) }, skipped };
+}
+
+/** The user's images: the files as given, and the sets shrunk from them for each size asked. */
+export class HeldUpload {
+  private source: UploadSource | null = null;
+  private sets = new Map<number, UserImageSet>();
+  private skipped: string[] = [];
+
+  get held(): boolean {
+    return this.source !== null;
+  }
+
+  summary(): UploadSummary | null {
+    const [first] = this.sets.values();
+    return first ? { count: first.count, size: first.size, skipped: [...this.skipped], attached: false } : null;
+  }
+
+  /** Decodes and checks `source` at `size`; only one that passes replaces the images held. */
+  async take(source: UploadSource, size: number): Promise<UploadSummary> {
+    const { set, skipped } = await uploadedImages(source, size);
+    this.source = source;
+    this.sets = new Map([[size, set]]);
+    this.skipped = skipped;
+    return this.summary()!;
+  }
+
+  /** The held images at `size` (decoded again for a new size), or null when none are held. */
+  async at(size: number): Promise<UserImageSet | null> {
+    if (!this.source) return null;
+    let set = this.sets.get(size);
+    if (!set) {
+      set = (await uploadedImages(this.source, size)).set;
+      this.sets.set(size, set);
+    }
+    return set;
+  }
 }

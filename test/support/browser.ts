@@ -170,3 +170,28 @@ export async function waitForPage(page: Page, logs: string[], what: string, fn: 
     throw new Error(`${what}: ${(e as Error).message}. Banner: ${banner}. Console:\n${logs.join('\n')}`);
   }
 }
+
+/**
+ * Gives the page's file input `inputId` 20 PNGs made in the page (a bright disc on dark, at
+ * different places) and one text file, as a folder would bring them, and fires its change.
+ */
+export async function chooseDiscImages(page: Page, inputId: string): Promise<void> {
+  await page.evaluate(async (id) => {
+    const dt = new DataTransfer();
+    for (let i = 0; i < 20; i++) {
+      const c = new OffscreenCanvas(40, 30);
+      const g = c.getContext('2d')!;
+      g.fillStyle = '#111';
+      g.fillRect(0, 0, 40, 30);
+      g.fillStyle = '#eee';
+      g.beginPath();
+      g.arc(12 + i, 15, 6, 0, 2 * Math.PI);
+      g.fill();
+      dt.items.add(new File([await c.convertToBlob({ type: 'image/png' })], `disc${i}.png`, { type: 'image/png' }));
+    }
+    dt.items.add(new File(['x'], 'readme.txt', { type: 'text/plain' }));
+    const input = document.getElementById(id) as HTMLInputElement;
+    input.files = dt.files;
+    input.dispatchEvent(new Event('change'));
+  }, inputId);
+}

@@ -3,7 +3,7 @@
 // Not here: what the options mean to each suite (the suites' options objects say).
 
 /** Every suite, in the order --suite=all runs them. */
-export const SUITES = ['peak', 'matmul', 'attention', 'optimizer', 'gpt', 'diffusion', 'gan', 'conv'] as const;
+export const SUITES = ['peak', 'matmul', 'kernels', 'attention', 'optimizer', 'gpt', 'diffusion', 'gan', 'conv'] as const;
 export type SuiteName = (typeof SUITES)[number];
 
 /** The value of --name=value, '' for a bare --name, undefined when not given. */

@@ -14,6 +14,7 @@ import { formatDiffusionSuite, parseDiffusionModels, runDiffusionSuite, type Dif
 import { formatGanSuite, runGanSuite } from './gan.js';
 import { formatConvSuite, runConvSuite } from './conv.js';
 import { formatPeakSuite, runPeakSuite } from './peak.js';
+import { formatKernelsSuite, runKernelsSuite, type KernelsSuiteResult } from './kernels.js';
 import { formatOptimizerSuite, runOptimizerSuite } from './optimizer.js';
 import type { GptPresetName } from '../src/models/gpt.js';
 
@@ -87,6 +88,15 @@ export const SUITE_TABLE: Record<SuiteName, SuiteEntry<BenchResult>> = {
     peer: async (r: SuiteResult, p) => {
       const { runTfjsPeer } = await import('./peer-tfjs.js');
       return { ...r, peer: await runTfjsPeer(matmulSizes(p), p.log, p.quick) };
+    },
+  }),
+  kernels: entry({
+    title: 'row kernels (softmax, layerNorm, cross-entropy), forward and forward + backward: GB/s and share of the copy peak',
+    run: runKernelsSuite,
+    format: formatKernelsSuite,
+    peer: async (r: KernelsSuiteResult, p) => {
+      const { runTfjsKernelsPeer } = await import('./peer-tfjs-kernels.js');
+      return { ...r, peer: await runTfjsKernelsPeer(r.shapes, { log: p.log, quick: p.quick }) };
     },
   }),
   attention: entry({

@@ -7,7 +7,8 @@
 //   conv2dBackwardInput  dx_cols (M x K) = dy (M x O) w (O x K)      -> matmul [M, K, O]
 //   conv2dBackwardWeight dw (O x K) = dy^T (O x M) x_cols (M x K)    -> matmul [O, K, M]
 // with M = N Ho Wo, O output channels, K = C kh kw. FLOPs are nominal: 2 M O K, taps that fall
-// on padding counted, as for the matmul. The transposed-conv row (a DCGAN generator layer) is
+// on padding counted, as for the matmul; each op's GFLOP/s is also given as a share of the
+// adapter's arithmetic peak (bench/peak.ts, measured in the same run). The transposed-conv row (a DCGAN generator layer) is
 // given by the conv it transposes: its forward is that conv's conv2dBackwardInput.
 // Each figure is the median of several timed submits after a warm-up, each submit a loop of
 // back-to-back dispatches of one kernel (GPU timestamps when the adapter has them, else the wall
@@ -26,6 +27,7 @@ import type { MatmulTiling } from '../src/ops/matmul.js';
 import { measureMatmul } from '../src/ops/matmul-tune.js';
 import type { OpDef, Slot } from '../src/ops/types.js';
 import type { TensorSpec } from '../src/tensor.js';
+import { calibratePeak, shareOfPeak } from './peak.js';
 import type { ProgressFn } from './progress.js';
 
 /** One convolution's sizes, as conv2d sees them: x (N, C, H, W), w (O, C, k, k), stride, padding. */
@@ -67,6 +69,8 @@ export interface ConvMeasurement {
   matmulGflops: number;
   /** conv GFLOP/s / matmul GFLOP/s. */
   ratio: number;
+  /** conv GFLOP/s / the adapter's arithmetic peak (bench/peak.ts). */
+  shareOfPeak: number;
 }
 
 export interface ConvSuiteResult {
@@ -79,6 +83,8 @@ export interface ConvSuiteResult {
   /** The matmul tiling the comparison used (the autotuner's pick). */
   matmulTiling: MatmulTiling;
   shapes: readonly ConvGeometry[];
+  /** The adapter's arithmetic peak, measured in the same run. */
+  peakGflops: number;
   results: ConvMeasurement[];
 }
 
@@ -177,6 +183,7 @@ export async function runConvSuite(engine: Engine, opts: ConvSuiteOptions): Prom
   const loops = opts.quick ? TIMINGS.quick : TIMINGS.full;
   const results: ConvMeasurement[] = [];
   let timing: TimingSource = 'wall-clock';
+  const peak = await calibratePeak(engine, { quick: opts.quick });
   for (const g of shapes) {
     for (const op of CONV_OPS) {
       progress(results.length + 1, shapes.length * CONV_OPS.length, `${g.name} ${op}`);
@@ -186,7 +193,7 @@ export async function runConvSuite(engine: Engine, opts: ConvSuiteOptions): Prom
       timing = r.timing;
       const flops = 2 * c.gemm[0] * c.gemm[1] * c.gemm[2];
       const gflops = flops / (r.ms * 1e6);
-      results.push({ shape: g.name, op, ms: r.ms, gflops, dispatches: r.dispatches, gemm: c.gemm, matmulMs: mm.ms, matmulGflops: mm.gflops, ratio: gflops / mm.gflops });
+      results.push({ shape: g.name, op, ms: r.ms, gflops, dispatches: r.dispatches, gemm: c.gemm, matmulMs: mm.ms, matmulGflops: mm.gflops, ratio: gflops / mm.gflops, shareOfPeak: shareOfPeak(gflops, peak.gflops) });
       log(
         `${g.name.padEnd(26)} ${op.padEnd(21)} ${gflops.toFixed(2).padStart(8)} GFLOP/s (${r.ms.toFixed(3)} ms, ${r.dispatches} dispatch${r.dispatches > 1 ? 'es' : ''})  ` +
           `matmul [${c.gemm.join(', ')}] ${mm.gflops.toFixed(2).padStart(8)} GFLOP/s  ratio ${(gflops / mm.gflops).toFixed(2)}`,
@@ -202,6 +209,7 @@ export async function runConvSuite(engine: Engine, opts: ConvSuiteOptions): Prom
     timing,
     matmulTiling: tiling,
     shapes,
+    peakGflops: peak.gflops,
     results,
   };
 }
@@ -213,13 +221,14 @@ export function formatConvSuite(r: ConvSuiteResult): string {
     `conv GFLOP/s against matmul of the same arithmetic (${r.matmulTiling} tiling), ${r.runner} (${r.environment}), adapter: ` +
       `${[a.vendor, a.architecture, a.device, a.description].filter(Boolean).join(' / ') || 'unnamed'}` +
       `${a.isSoftware ? ' (software)' : ''}, timing: ${r.timing}, ${r.date}`,
-    ['shape', 'x (N,C,H,W) w (O,C,k,k) s/p', 'op', 'ms', 'GFLOP/s', 'matmul [M,N,K]', 'matmul GFLOP/s', 'conv/matmul'].join('\t'),
+    `arithmetic peak: ${r.peakGflops.toFixed(2)} GFLOP/s`,
+    ['shape', 'x (N,C,H,W) w (O,C,k,k) s/p', 'op', 'ms', 'GFLOP/s', 'of peak', 'matmul [M,N,K]', 'matmul GFLOP/s', 'conv/matmul'].join('\t'),
   ];
   for (const m of r.results) {
     const g = r.shapes.find((s) => s.name === m.shape);
     const geo = g ? `(${g.N},${g.C},${g.H},${g.W}) (${g.O},${g.C},${g.k},${g.k}) ${g.stride}/${g.padding}` : '-';
     const role = g?.transposed ? ({ conv2d: ' (convT dx)', conv2dBackwardInput: ' (convT forward)', conv2dBackwardWeight: ' (convT dw)' } as const)[m.op] : '';
-    lines.push([m.shape, geo, m.op + role, m.ms.toFixed(3), m.gflops.toFixed(2), `[${m.gemm.join(',')}]`, m.matmulGflops.toFixed(2), `${m.ratio.toFixed(2)}x`].join('\t'));
+    lines.push([m.shape, geo, m.op + role, m.ms.toFixed(3), m.gflops.toFixed(2), `${(100 * m.shareOfPeak).toFixed(1)}%`, `[${m.gemm.join(',')}]`, m.matmulGflops.toFixed(2), `${m.ratio.toFixed(2)}x`].join('\t'));
   }
   const geo = Math.exp(r.results.reduce((s, m) => s + Math.log(m.ratio), 0) / Math.max(1, r.results.length));
   lines.push(`geometric mean of conv/matmul: ${geo.toFixed(2)}x`);

@@ -82,7 +82,8 @@ describe('bench suites in quick mode', () => {
     const p = recorder();
     const r = await runConvSuite(engine, { ...common, progress: p.progress });
     expect(r.results.map((x) => [x.shape, x.op])).toEqual(CONV_QUICK_SHAPES.flatMap((g) => CONV_OPS.map((op) => [g.name, op])));
-    expect(expectFigures(r)).toBe(5 * r.results.length);
+    expect(expectFigures(r)).toBe(5 * r.results.length + 1); // and the arithmetic peak
+    for (const m of r.results) expect(m.shareOfPeak).toBeGreaterThan(0);
     expectTable(formatConvSuite(r));
     p.expectCounted();
   });

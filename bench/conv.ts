@@ -23,8 +23,8 @@ import type { Engine } from '../src/engine.js';
 import type { AdapterSummary } from '../src/gpu/device.js';
 import { dispatchTimer, type TimingSource } from '../src/gpu/profiler.js';
 import { conv2dBackwardInputDef, conv2dBackwardWeightDef, conv2dDef } from '../src/ops/conv.js';
-import type { MatmulTiling } from '../src/ops/matmul.js';
-import { measureMatmul } from '../src/ops/matmul-tune.js';
+import { matmulSizeClass, type MatmulTiling } from '../src/ops/matmul.js';
+import { measureMatmul, tuneMatmul } from '../src/ops/matmul-tune.js';
 import type { OpDef, Slot } from '../src/ops/types.js';
 import type { TensorSpec } from '../src/tensor.js';
 import { calibratePeak, shareOfPeak } from './peak.js';
@@ -65,6 +65,8 @@ export interface ConvMeasurement {
   dispatches: number;
   /** The matmul of the same arithmetic: [M, N, K] of an (M, K) x (K, N) product. */
   gemm: [number, number, number];
+  /** Its tiling: the autotuner's pick for its size class on this adapter. */
+  matmulTiling: MatmulTiling;
   matmulMs: number;
   matmulGflops: number;
   /** conv GFLOP/s / matmul GFLOP/s. */
@@ -80,8 +82,6 @@ export interface ConvSuiteResult {
   adapter: AdapterSummary;
   date: string;
   timing: TimingSource;
-  /** The matmul tiling the comparison used (the autotuner's pick). */
-  matmulTiling: MatmulTiling;
   shapes: readonly ConvGeometry[];
   /** The adapter's arithmetic peak, measured in the same run. */
   peakGflops: number;
@@ -176,8 +176,6 @@ async function measureOp(engine: Engine, def: OpDef<object>, inputs: TensorSpec[
 
 export async function runConvSuite(engine: Engine, opts: ConvSuiteOptions): Promise<ConvSuiteResult> {
   const log = opts.log ?? (() => {});
-  const tiling = (engine.tuning.matmul ?? 'register') as MatmulTiling;
-  log(`matmul tiling for the comparison: ${tiling}`);
   const progress = opts.progress ?? (() => {});
   const shapes = opts.shapes ?? (opts.quick ? CONV_QUICK_SHAPES : CONV_SHAPES);
   const loops = opts.quick ? TIMINGS.quick : TIMINGS.full;
@@ -189,11 +187,13 @@ export async function runConvSuite(engine: Engine, opts: ConvSuiteOptions): Prom
       progress(results.length + 1, shapes.length * CONV_OPS.length, `${g.name} ${op}`);
       const c = opCase(g, op);
       const r = await measureOp(engine, c.def, c.inputs, c.attrs, loops);
+      // The tiling the engine would use for this product: measured once per size class, then cached.
+      const [{ pick: tiling }] = await tuneMatmul(engine, { classes: [matmulSizeClass(...c.gemm)] });
       const mm = await measureMatmul(engine, tiling, c.gemm, loops);
       timing = r.timing;
       const flops = 2 * c.gemm[0] * c.gemm[1] * c.gemm[2];
       const gflops = flops / (r.ms * 1e6);
-      results.push({ shape: g.name, op, ms: r.ms, gflops, dispatches: r.dispatches, gemm: c.gemm, matmulMs: mm.ms, matmulGflops: mm.gflops, ratio: gflops / mm.gflops, shareOfPeak: shareOfPeak(gflops, peak.gflops) });
+      results.push({ shape: g.name, op, ms: r.ms, gflops, dispatches: r.dispatches, gemm: c.gemm, matmulTiling: tiling, matmulMs: mm.ms, matmulGflops: mm.gflops, ratio: gflops / mm.gflops, shareOfPeak: shareOfPeak(gflops, peak.gflops) });
       log(
         `${g.name.padEnd(26)} ${op.padEnd(21)} ${gflops.toFixed(2).padStart(8)} GFLOP/s (${r.ms.toFixed(3)} ms, ${r.dispatches} dispatch${r.dispatches > 1 ? 'es' : ''})  ` +
           `matmul [${c.gemm.join(', ')}] ${mm.gflops.toFixed(2).padStart(8)} GFLOP/s  ratio ${(gflops / mm.gflops).toFixed(2)}`,
@@ -207,7 +207,6 @@ export async function runConvSuite(engine: Engine, opts: ConvSuiteOptions): Prom
     adapter: engine.gpu.adapter,
     date: new Date().toISOString(),
     timing,
-    matmulTiling: tiling,
     shapes,
     peakGflops: peak.gflops,
     results,
@@ -218,17 +217,17 @@ export async function runConvSuite(engine: Engine, opts: ConvSuiteOptions): Prom
 export function formatConvSuite(r: ConvSuiteResult): string {
   const a = r.adapter;
   const lines = [
-    `conv GFLOP/s against matmul of the same arithmetic (${r.matmulTiling} tiling), ${r.runner} (${r.environment}), adapter: ` +
+    `conv GFLOP/s against matmul of the same arithmetic (the tuned tiling of its size class), ${r.runner} (${r.environment}), adapter: ` +
       `${[a.vendor, a.architecture, a.device, a.description].filter(Boolean).join(' / ') || 'unnamed'}` +
       `${a.isSoftware ? ' (software)' : ''}, timing: ${r.timing}, ${r.date}`,
     `arithmetic peak: ${r.peakGflops.toFixed(2)} GFLOP/s`,
-    ['shape', 'x (N,C,H,W) w (O,C,k,k) s/p', 'op', 'ms', 'GFLOP/s', 'of peak', 'matmul [M,N,K]', 'matmul GFLOP/s', 'conv/matmul'].join('\t'),
+    ['shape', 'x (N,C,H,W) w (O,C,k,k) s/p', 'op', 'ms', 'GFLOP/s', 'of peak', 'matmul [M,N,K]', 'tiling', 'matmul GFLOP/s', 'conv/matmul'].join('\t'),
   ];
   for (const m of r.results) {
     const g = r.shapes.find((s) => s.name === m.shape);
     const geo = g ? `(${g.N},${g.C},${g.H},${g.W}) (${g.O},${g.C},${g.k},${g.k}) ${g.stride}/${g.padding}` : '-';
     const role = g?.transposed ? ({ conv2d: ' (convT dx)', conv2dBackwardInput: ' (convT forward)', conv2dBackwardWeight: ' (convT dw)' } as const)[m.op] : '';
-    lines.push([m.shape, geo, m.op + role, m.ms.toFixed(3), m.gflops.toFixed(2), `${(100 * m.shareOfPeak).toFixed(1)}%`, `[${m.gemm.join(',')}]`, m.matmulGflops.toFixed(2), `${m.ratio.toFixed(2)}x`].join('\t'));
+    lines.push([m.shape, geo, m.op + role, m.ms.toFixed(3), m.gflops.toFixed(2), `${(100 * m.shareOfPeak).toFixed(1)}%`, `[${m.gemm.join(',')}]`, m.matmulTiling, m.matmulGflops.toFixed(2), `${m.ratio.toFixed(2)}x`].join('\t'));
   }
   const geo = Math.exp(r.results.reduce((s, m) => s + Math.log(m.ratio), 0) / Math.max(1, r.results.length));
   lines.push(`geometric mean of conv/matmul: ${geo.toFixed(2)}x`);

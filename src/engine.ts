@@ -10,14 +10,26 @@ import { compilePlan, type CompileSpec, type Feeds, type Place, Plan } from './e
 import { estimatePlan, type MemoryEstimate } from './layout.js';
 import { ConfigError, InputError, fmtShape } from './errors.js';
 import type { KernelEnv } from './ops/types.js';
-import { tuneMatmul } from './ops/matmul-tune.js';
+import { MATMUL_SIZE_CLASSES, defaultMatmulTiling, matmulTilingChosen, matmulTuningKey } from './ops/matmul.js';
+import { matmulClassesOf, tuneMatmul, type MatmulTuneResult, type TuneOptions } from './ops/matmul-tune.js';
 import { topoOrder, type HostArray, type Tensor } from './tensor.js';
 
 export interface EngineOptions extends DeviceOptions {
-  /** Kernel choices to use instead of measuring them (for example { matmul: 'register' }). */
+  /**
+   * Kernel choices to use instead of measuring them: { matmul: 'register' } fixes the matmul
+   * tiling for every size, { 'matmul.large': 'shared' } for one size class (see matmul.ts).
+   */
   tuning?: Record<string, string>;
-  /** Measure the matmul tilings on this adapter when no choice is given (default true). */
+  /**
+   * Measure the matmul tilings of a size class the first time a compiled plan needs it, unless a
+   * choice is given or cached (default true); false: the adapter's default tiling for every size.
+   */
   tune?: boolean;
+  /**
+   * Where measured picks persist: a JSON file in Node (default <cache dir>/webgpu-train/tuning.json,
+   * see defaultTuningCachePath), localStorage in a page whatever the path; false: memory only.
+   */
+  tuningCache?: string | false;
   /** Bytes the pool may hold; compiling a plan that would pass it throws (default: no budget). */
   memoryBudget?: number;
 }
@@ -26,6 +38,10 @@ export class Engine {
   readonly pool: BufferPool;
   readonly kernels: KernelCache;
   readonly tuning: Record<string, string>;
+  /** Matmul picks this engine took, per size class, as it took them (measured or from a cache). */
+  readonly tuneResults: MatmulTuneResult[] = [];
+  private readonly autotune: boolean;
+  private readonly tuningCache: string | false | undefined;
   /** Bytes the pool may hold, checked before a plan acquires anything (undefined: no budget). */
   memoryBudget: number | undefined;
   private params = new Map<Tensor, Place>();
@@ -40,6 +56,14 @@ export class Engine {
     this.pool = new BufferPool(gpu.device, gpu.limits);
     this.kernels = new KernelCache(gpu.device, gpu.features);
     this.tuning = { ...opts.tuning };
+    this.autotune = opts.tune !== false;
+    this.tuningCache = opts.tuningCache;
+    if (!this.autotune) {
+      // Written out, so that an engine created with a copy of this one's tuning runs the same kernels.
+      for (const c of MATMUL_SIZE_CLASSES) {
+        if (!matmulTilingChosen(this.tuning, c)) this.tuning[matmulTuningKey(c)] = defaultMatmulTiling(gpu.adapter.isSoftware);
+      }
+    }
     if (opts.memoryBudget !== undefined && !(opts.memoryBudget > 0)) {
       throw new ConfigError(`memoryBudget must be a positive number of bytes; got ${opts.memoryBudget}.`);
     }
@@ -54,6 +78,41 @@ export class Engine {
   /** Compiles forward, backward and updates into a plan to replay every step. */
   compile(spec: CompileSpec): Promise<Plan> {
     return compilePlan(this, spec);
+  }
+
+  /**
+   * Picks a matmul tiling for each size class of `spec`'s matmuls that has none yet: cached, or
+   * measured now (compilePlan calls this before laying a plan out; eager plans do not wait).
+   */
+  async tuneForPlan(spec: CompileSpec): Promise<MatmulTuneResult[]> {
+    if (!this.autotune || MATMUL_SIZE_CLASSES.every((c) => matmulTilingChosen(this.tuning, c))) return [];
+    const roots = [...Object.values(spec.outputs ?? {}), ...(spec.updates ?? []).map(([, v]) => v), ...(spec.optimizer?.grads ?? [])];
+    const classes = matmulClassesOf(topoOrder(roots)).filter((c) => !matmulTilingChosen(this.tuning, c));
+    return classes.length ? this.takePicks({ classes }) : [];
+  }
+
+  /** Runs the tuner and uses its picks for the classes that still have none. */
+  private async takePicks(opts: TuneOptions): Promise<MatmulTuneResult[]> {
+    let results: MatmulTuneResult[];
+    try {
+      results = this.gpu.isLost() ? [] : await tuneMatmul(this, { ...opts, cache: this.tuningCache });
+    } catch (e) {
+      // Lost while measuring: lower with the defaults, and let the loss surface where it always
+      // does (a DeviceLostError from run), not as a failed measurement.
+      if (this.gpu.isLost()) return [];
+      throw e;
+    }
+    // A choice made meanwhile (by the user, or by a compile that ran alongside) stands.
+    const taken = results.filter((r) => !matmulTilingChosen(this.tuning, r.sizeClass));
+    for (const r of taken) this.tuning[matmulTuningKey(r.sizeClass)] = r.pick;
+    this.tuneResults.push(...taken);
+    return taken;
+  }
+
+  /** Takes the cached picks of every class not chosen yet, measuring nothing (createEngine). */
+  async loadCachedTuning(): Promise<MatmulTuneResult[]> {
+    const classes = MATMUL_SIZE_CLASSES.filter((c) => !matmulTilingChosen(this.tuning, c));
+    return this.autotune && classes.length ? this.takePicks({ classes, measure: false }) : [];
   }
 
   /** What compiling `spec` would add to the pool, by kind, in bytes; builds and acquires nothing. */
@@ -200,9 +259,8 @@ export class Engine {
 /** Acquires a device (page, worker or Node) and returns an engine on it. */
 export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
   const engine = new Engine(await acquireDevice(opts), opts);
-  if (opts.tune !== false && !engine.tuning.matmul) {
-    // Cached per adapter (in memory, and in localStorage in a page): measured once.
-    engine.tuning.matmul = (await tuneMatmul(engine)).pick;
-  }
+  // Picks already measured on this adapter are used from the start (eager mode too); classes
+  // not measured yet are measured when a compiled plan first needs them, not here.
+  await engine.loadCachedTuning();
   return engine;
 }

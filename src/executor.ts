@@ -263,6 +263,9 @@ function toFeedArray(name: string, t: Tensor, v: FeedValue | undefined): HostArr
 
 /** Compiles a graph into a Plan on `engine`. */
 export async function compilePlan(engine: Engine, spec: CompileSpec): Promise<Plan> {
+  // Matmul tilings are measured the first time a plan needs a size class; eager plans run once,
+  // so they lower with the picks known so far rather than wait for a measurement.
+  if (!spec.eager) await engine.tuneForPlan(spec);
   const layout = layoutPlan(engine, spec);
   checkBudget(engine, layout.estimate);
   const owned: GPUBuffer[] = [];

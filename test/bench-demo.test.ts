@@ -112,9 +112,9 @@ describe('bench demo page (headless Chromium, SwiftShader)', () => {
     }
     expect(await page.$eval('#result-conv .table', (el) => el.textContent)).toMatch(/geometric mean of conv\/matmul: [\d.]+x/);
 
-    // The chart: x plus both series in its legend, and bars drawn in colour.
-    expect(await page.$$eval('#result-conv .chart', (els) => els.length)).toBe(1);
-    expect(await page.$$eval('#result-conv .chart .u-legend .u-series', (els) => els.map((e) => e.textContent!.replace(/[\d.–]+$/, '').trim()))).toEqual([
+    // The charts: GFLOP/s (x plus both series in its legend, bars drawn in colour), then the share of peak.
+    expect(await page.$$eval('#result-conv .chart', (els) => els.length)).toBe(2);
+    expect(await page.$$eval('#result-conv .chart', ([first]) => [...first.querySelectorAll('.u-legend .u-series')].map((e) => e.textContent!.replace(/[\d.–]+$/, '').trim()))).toEqual([
       'shape and op', 'convolution', 'matmul, same M N K',
     ]);
     expect(await coloured('#result-conv .chart canvas')).toBeGreaterThan(500);

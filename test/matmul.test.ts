@@ -1,15 +1,14 @@
 // Every matmul tiling against the float64 CPU reference on awkward shapes (1, primes, sizes that
 // are not multiples of any tile), every transposition, batch broadcasting and each epilogue;
-// the shape errors; and the tuner. The registry test (ops.test.ts) checks gradients, but only
+// the shape errors. The registry test (ops.test.ts) checks gradients, but only
 // through the tiling this device picks, so the forward of each tiling is checked here.
 // Also the register tiling built without subgroups (a second device with them disabled).
 // Not here: gradient checks (the registry test covers the backward rule once for all tilings,
-// since it is built from the same kernels).
+// since it is built from the same kernels), or the tuner and size classes (matmul-tune.test.ts).
 
 import { afterAll, describe, expect, it } from 'vitest';
 import { MATMUL_TILINGS, matmul, matmulDef, type MatmulAttrs, type MatmulTiling } from '../src/ops/matmul.js';
 import { createEngine, type Engine } from '../src/engine.js';
-import { tuneMatmul } from '../src/ops/matmul-tune.js';
 import { ShapeError } from '../src/errors.js';
 import { apply, constant, input, parameter, type Shape, type Tensor } from '../src/tensor.js';
 import { gradients } from '../src/autograd.js';
@@ -59,7 +58,7 @@ const variants: { name: string; engine: () => Promise<Engine>; tiling: MatmulTil
   ...MATMUL_TILINGS.map((tiling) => ({ name: tiling, engine: testEngine, tiling })),
   {
     name: 'register without subgroups',
-    engine: () => (plainEngine ??= createEngine({ disable: ['subgroups'] })),
+    engine: () => (plainEngine ??= createEngine({ disable: ['subgroups'], tune: false })),
     tiling: 'register',
   },
 ];
@@ -132,17 +131,5 @@ describe('matmul graph building', () => {
     expect(() => matmul(a, input('b', [3, 2]), { bias: input('bias', [3]) })).toThrow(/bias must have shape \[2\]/);
     expect(() => matmul(a, input('b', [3, 2]), { residual: input('r', [2]) })).toThrow(/residual/);
     expect(() => matmul(input('v', [3]), input('b', [3, 2]))).toThrow(/at least 2 dims/);
-  });
-});
-
-describe('matmul tuner', () => {
-  it('picks a tiling and caches it per adapter', async () => {
-    const engine = await testEngine();
-    const first = await tuneMatmul(engine, { force: true });
-    expect(MATMUL_TILINGS).toContain(first.pick);
-    expect(first.source).toBe('measured');
-    for (const t of MATMUL_TILINGS) expect(first.gflops[t]?.['256']).toBeGreaterThan(0);
-    const again = await tuneMatmul(engine);
-    expect(again).toMatchObject({ pick: first.pick, source: 'memory' });
   });
 });

@@ -93,7 +93,7 @@ const CONV_OP = { conv2d: 'forward', conv2dBackwardInput: 'dx', conv2dBackwardWe
 function conv(r: ConvSuiteResult): ChartSpec[] {
   return [{
     title: 'Convolutions against their matmul',
-    note: `GFLOP/s of each convolution op (forward, input gradient dx, weight gradient dw) next to the ${r.matmulTiling}-tiled matmul of the same arithmetic: a conv bar near its matmul means the kernel loses little to its gather.`,
+    note: `GFLOP/s of each convolution op (forward, input gradient dx, weight gradient dw) next to the matmul of the same arithmetic (the tuned tiling of its size class): a conv bar near its matmul means the kernel loses little to its gather.`,
     kind: 'bars',
     xLabel: 'shape and op',
     categories: r.results.map((m) => `${m.shape} ${CONV_OP[m.op]}`),

@@ -63,11 +63,53 @@ export interface MatmulOptions {
 export type MatmulTiling = 'register' | 'shared';
 export const MATMUL_TILINGS: readonly MatmulTiling[] = ['register', 'shared'];
 
-/** The tiling kernels use on a device: the measured pick, else a default by adapter kind. */
-export function matmulTiling(env: KernelEnv): MatmulTiling {
-  const t = env.tuning.matmul;
-  if (t === 'register' || t === 'shared') return t;
-  return env.isSoftware ? 'register' : 'shared';
+/**
+ * Products by work (M N K times the batch, in multiply-adds): the tiling that wins can differ
+ * between a product of a few blocks and one that fills a GPU many times over, so a pick is
+ * measured per class (matmul-tune.ts, which also holds each class's representative product).
+ * 'small', below 2^21 (128^3): at most 2 register or 4 shared blocks, launch and per-block
+ * latency decide. 'medium', below 2^27 (512^3): up to 32 or 64 blocks, about one wave on a GPU.
+ * 'large': more blocks than a GPU has compute units, throughput bound. The cuts are 64x apart
+ * in work (4x per side), so a class spans one regime without a dozen classes to measure.
+ */
+export type MatmulSizeClass = 'small' | 'medium' | 'large';
+export const MATMUL_SIZE_CLASSES: readonly MatmulSizeClass[] = ['small', 'medium', 'large'];
+/** Work at which each class ends (exclusive); 'large' has no end. */
+export const MATMUL_CLASS_CUTS = { small: 2 ** 21, medium: 2 ** 27 } as const;
+
+/** The size class of an (M, K) x (K, N) product repeated `batch` times. */
+export function matmulSizeClass(M: number, N: number, K: number, batch = 1): MatmulSizeClass {
+  const work = M * N * K * batch;
+  return work < MATMUL_CLASS_CUTS.small ? 'small' : work < MATMUL_CLASS_CUTS.medium ? 'medium' : 'large';
+}
+
+/** The size class of a matmul node from its inputs, before it is lowered (the tuner asks). */
+export function matmulClassOf(ins: TensorSpec[], at: MatmulAttrs): MatmulSizeClass {
+  const g = geometry(ins[0].shape, ins[1].shape, at);
+  return matmulSizeClass(g.M, g.N, g.K, numel(g.batch));
+}
+
+/**
+ * Where tilings live in KernelEnv.tuning: 'matmul' fixes one for every size (a user's choice),
+ * 'matmul.<class>' holds a class's pick (measured, or the default when autotuning is off).
+ */
+export const matmulTuningKey = (c: MatmulSizeClass) => `matmul.${c}`;
+
+export const isMatmulTiling = (t: unknown): t is MatmulTiling => MATMUL_TILINGS.includes(t as MatmulTiling);
+
+/** The tiling when nothing was measured: barrier-free on CPU-emulated adapters, shared memory on GPUs. */
+export const defaultMatmulTiling = (isSoftware: boolean): MatmulTiling => (isSoftware ? 'register' : 'shared');
+
+/** Whether `tuning` already says which tiling a class takes (a fixed tiling or the class's pick). */
+export const matmulTilingChosen = (tuning: Readonly<Record<string, string>>, c: MatmulSizeClass): boolean =>
+  isMatmulTiling(tuning.matmul) || isMatmulTiling(tuning[matmulTuningKey(c)]);
+
+/** The tiling kernels of a size class use: a fixed one, else the class's pick, else the default. */
+export function matmulTiling(env: KernelEnv, sizeClass: MatmulSizeClass): MatmulTiling {
+  const fixed = env.tuning.matmul;
+  if (isMatmulTiling(fixed)) return fixed;
+  const picked = env.tuning[matmulTuningKey(sizeClass)];
+  return isMatmulTiling(picked) ? picked : defaultMatmulTiling(env.isSoftware);
 }
 
 /** Batch dims the kernel addresses after merging (vec4 fields of its uniform). */
@@ -235,7 +277,7 @@ function matmulKernel(ins: TensorSpec[], _outs: TensorSpec[], at: MatmulAttrs, e
   }
   const count = dims.reduce((x, y) => x * y, 1);
   const pad = (v: number[], fill: number) => [...v, ...new Array<number>(MAX_BATCH_DIMS - v.length).fill(fill)];
-  const tiling = matmulTiling(env);
+  const tiling = matmulTiling(env, matmulSizeClass(M, g.N, g.K, count));
   // Narrow products on the register tiling take 4x4 blocks, laid out along the long side.
   const small = tiling === 'register' && (g.N <= SMALL_EDGE || M <= SMALL_EDGE);
   const wg = small ? smallWorkgroup(g.N) : tiling === 'register' ? REGISTER_WG : SHARED_WG;

@@ -1,11 +1,15 @@
 // One engine per test file: creating a device is slow on SwiftShader, and kernels compiled
-// once are reused by every test in the file.
+// once are reused by every test in the file. It autotunes as engines do by default (a matmul
+// size class is measured when a compiled plan first needs it, well under a second for the
+// classes tests use), but in memory only: tests never read or write the user's tuning cache.
+// Memory is shared by the process, so another engine a test creates gets the same picks for
+// the classes measured so far, and runs the same kernels (tests compare such runs bit for bit).
 
 import { createEngine, type Engine } from '../../src/engine.js';
 
 let engine: Promise<Engine> | undefined;
 
 export function testEngine(): Promise<Engine> {
-  engine ??= createEngine();
+  engine ??= createEngine({ tuningCache: false });
   return engine;
 }

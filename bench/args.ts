@@ -3,8 +3,10 @@
 // Not here: what the options mean to each suite (the suites' options objects say).
 
 /** Every suite, in the order --suite=all runs them. */
-export const SUITES = ['peak', 'matmul', 'kernels', 'attention', 'optimizer', 'gpt', 'diffusion', 'gan', 'conv'] as const;
+export const SUITES = ['peak', 'matmul', 'kernels', 'attention', 'optimizer', 'gpt', 'diffusion', 'gan', 'conv', 'soak'] as const;
 export type SuiteName = (typeof SUITES)[number];
+/** Suites 'all' leaves out: long by design, run only when named. */
+export const LONG_SUITES: readonly SuiteName[] = ['soak'];
 
 /** The value of --name=value, '' for a bare --name, undefined when not given. */
 export const arg = (name: string): string | undefined =>
@@ -13,10 +15,10 @@ export const arg = (name: string): string | undefined =>
 /** True for --name, --name=1 or --name=true. */
 export const flag = (name: string): boolean => process.argv.some((a) => a === `--${name}` || a === `--${name}=1` || a === `--${name}=true`);
 
-/** The suites a --suite= value names (default matmul; a comma-separated list; 'all' for every one), or an error naming the choices. */
+/** The suites a --suite= value names (default matmul; a comma-separated list; 'all' for every one but the long ones), or an error naming the choices. */
 export function parseSuites(value: string | undefined): SuiteName[] {
   if (!value) return ['matmul'];
-  if (value === 'all') return [...SUITES];
+  if (value === 'all') return SUITES.filter((s) => !LONG_SUITES.includes(s));
   const names = value.split(',');
   const unknown = names.find((n) => !SUITES.includes(n as SuiteName));
   if (unknown !== undefined) throw new Error(`unknown suite '${unknown}'; use one of ${SUITES.join(', ')} (or several, comma-separated), or all.`);

@@ -14,6 +14,7 @@ import { formatDiffusionSuite, parseDiffusionModels, runDiffusionSuite, type Dif
 import { formatGanSuite, runGanSuite } from './gan.js';
 import { formatConvSuite, runConvSuite } from './conv.js';
 import { formatPeakSuite, runPeakSuite } from './peak.js';
+import { formatSoakSuite, runSoakSuite } from './soak.js';
 import { formatKernelsSuite, runKernelsSuite, type KernelsSuiteResult } from './kernels.js';
 import { formatOptimizerSuite, runOptimizerSuite } from './optimizer.js';
 import type { GptPresetName } from '../src/models/gpt.js';
@@ -140,6 +141,11 @@ export const SUITE_TABLE: Record<SuiteName, SuiteEntry<BenchResult>> = {
     title: 'convolution kernels (forward, input and weight gradients) next to a matmul of the same arithmetic',
     run: runConvSuite,
     format: formatConvSuite,
+  }),
+  soak: entry({
+    title: 'a long training run with checkpoints, reloads and forced device losses: steps lost, bytes in use over time, and whether the losses match an uninterrupted run',
+    run: runSoakSuite,
+    format: formatSoakSuite,
   }),
 };
 

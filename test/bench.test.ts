@@ -33,6 +33,13 @@ describe('bench suites in quick mode', () => {
     expect(r.results.map((x) => [x.tiling, x.M])).toEqual(QUICK_SIZES.flatMap((s) => MATMUL_TILINGS.map((t) => [t, s])));
     expect(Object.keys(r.pick)).toEqual(QUICK_SIZES.map(String));
     for (const t of MATMUL_TILINGS) expect(Object.keys(r.tuner.gflops[t] ?? {}).length).toBeGreaterThan(0);
+    // The tuner's pick per size class the quick mode measures, and by how much it won.
+    for (const c of ['small', 'medium'] as const) {
+      expect(MATMUL_TILINGS).toContain(r.tuner.picks[c]);
+      expect(r.tuner.speedup[c]).toBeGreaterThanOrEqual(1);
+    }
+    expect(Object.keys(r.shareOfPeak)).toEqual(QUICK_SIZES.map(String));
+    for (const share of Object.values(r.shareOfPeak)) expect(share).toBeGreaterThan(0);
     expect(expectFigures(r)).toBeGreaterThanOrEqual(1 + 2 * MATMUL_TILINGS.length);
     expectTable(formatSuite(r));
     p.expectCounted();
@@ -112,7 +119,8 @@ describe('bench runners', () => {
 
   it('names the suites --suite takes and where --out puts each', () => {
     expect(parseSuites(undefined)).toEqual(['matmul']);
-    expect(parseSuites('all')).toEqual([...SUITES]);
+    expect(parseSuites('all')).toEqual(SUITES.filter((s) => s !== 'soak'));
+    expect(parseSuites('soak')).toEqual(['soak']);
     expect(parseSuites('gan,conv')).toEqual(['gan', 'conv']);
     expect(() => parseSuites('convs')).toThrow(/unknown suite 'convs'.*conv.*all/);
     expect(() => parseSuites('gan,convs')).toThrow(/unknown suite 'convs'/);

@@ -10,11 +10,9 @@
 import { createEngine } from '../../src/engine.js';
 import { exposeInWorker } from '../../src/worker/rpc.js';
 import { formatResult, readParams, SUITE_TABLE, withPeer } from '../../bench/registry.js';
-import type { SuiteName } from '../../bench/args.js';
+import { LONG_SUITES, type SuiteName } from '../../bench/args.js';
 import { BENCH_METHODS, KEY_LIMITS, type BenchApi, type BenchEvent, type BenchInfo, type RunRequest } from './protocol.js';
 
-/** Registered suites a person should not start from a page (the long soak run). */
-const HIDDEN = new Set(['soak']);
 
 const describe = (e: unknown) => (e instanceof Error ? `${e.name}: ${e.message}` : String(e));
 
@@ -34,7 +32,7 @@ export class BenchRunner implements BenchApi {
       const { adapter, features, limits } = engine.gpu;
       return {
         suites: Object.entries(SUITE_TABLE)
-          .filter(([name]) => !HIDDEN.has(name))
+          .filter(([name]) => !LONG_SUITES.includes(name as SuiteName))
           .map(([name, e]) => ({ name, title: e.title, hasPeer: !!e.peer })),
         adapter,
         features: [...features],
@@ -62,7 +60,7 @@ export class BenchRunner implements BenchApi {
     const entry = SUITE_TABLE[suite];
     // Results and failures are awaited: the listener's port is not the one run() replies on, and
     // the page must have every result before it sees the run end.
-    if (!entry || HIDDEN.has(suite)) return await emit({ type: 'failed', suite, error: `unknown suite '${suite}'` });
+    if (!entry || LONG_SUITES.includes(suite)) return await emit({ type: 'failed', suite, error: `unknown suite '${suite}'` });
     const count = req.suites.length;
     const log = (line: string) => emit({ type: 'log', line: `${suite}: ${line}` });
     const progress = (item: number, total: number, label: string) => emit({ type: 'progress', suite, index, count, item, total, label });

@@ -76,6 +76,8 @@ export class Trainer implements TrainerApi {
   private store: Promise<AutosaveStore>;
   private backend: AutosaveBackend = 'unavailable';
   private readonly inFlight: number;
+  /** The engine it trains on now: a new one after a device loss (for accounting, such as the soak bench's). */
+  get currentEngine(): Engine | null { return this.engine; }
   private s: Session | null = null;
   private schedule: Schedule = () => 0;
   private listeners = new Listeners<TrainerEvent>();

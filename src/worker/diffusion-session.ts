@@ -32,7 +32,8 @@ import {
   buildSession, checkLoss, checkpointBytes, denoiseFrames, denoisingField, drawSamples, freeSession, loadInto, nextBatch, quality,
   savedConfig, type PointSession,
 } from './diffusion-model.js';
-import { MetricsOutbox } from './diffusion-outbox.js';
+import { MetricsOutbox } from './metrics-outbox.js';
+import type { StepRecord } from '../metrics.js';
 import { dataGrid, freeImageSession, imageFrames, ImageSide, nextImageBatch, type ImageSession } from './diffusion-images.js';
 
 type Session = PointSession | ImageSession;
@@ -55,7 +56,7 @@ export class DiffusionSession implements DiffusionApi {
   private pending: Promise<number>[] = [];
   private loop: Promise<void> | null = null;
   private stopRequested = false;
-  private outbox = new MetricsOutbox((steps) => this.emit({ type: 'metrics', steps }), () => this.s?.config.metricsIntervalMs ?? 0);
+  private outbox = new MetricsOutbox<StepRecord>((steps) => this.emit({ type: 'metrics', steps }), () => this.s?.config.metricsIntervalMs ?? 0);
   /** Scorers and the upload: what outlives one image session. */
   private readonly images = new ImageSide((e) => this.emit(e), () => this.s);
 

@@ -32,6 +32,7 @@ import {
   type GanRun,
 } from './gan-model.js';
 import { HeldUpload, type UploadSource, type UploadSummary } from './image-upload.js';
+import { MetricsOutbox } from './metrics-outbox.js';
 
 export interface GanSessionOptions {
   /** The engine to train on; default: one created on the first create(). */
@@ -59,9 +60,7 @@ export class GanSession implements GanApi {
   private lastDone = 0;
   private loop: Promise<void> | null = null;
   private stopRequested = false;
-  private outSteps: GanStepRecord[] = [];
-  private lastEmit = -Infinity;
-  private emitTimer: ReturnType<typeof setTimeout> | null = null;
+  private outbox = new MetricsOutbox<GanStepRecord>((steps) => this.emit({ type: 'metrics', steps }), () => this.r?.config.metricsIntervalMs ?? 0);
 
   constructor(opts: GanSessionOptions = {}) {
     this.engine = opts.engine ?? null;
@@ -137,7 +136,7 @@ export class GanSession implements GanApi {
   private swap(next: GanRun): void {
     if (this.r) freeRun(this.engine!, this.r);
     this.r = next;
-    this.outSteps = [];
+    this.outbox.clear();
     void this.exclusive(() => this.refresh(true, true)).catch((e) => this.emit({ type: 'error', error: toWireError(e) }));
   }
 
@@ -174,7 +173,7 @@ export class GanSession implements GanApi {
       }
       const { dLoss, gLoss } = await last!.result;
       await this.exclusive(() => this.drain());
-      this.flushMetrics();
+      this.outbox.flush();
       return { step: this.need().gan.steps, dLoss, gLoss };
     } catch (e) {
       await this.settle();
@@ -191,7 +190,7 @@ export class GanSession implements GanApi {
         await yieldToEventLoop();
       }
       await this.exclusive(() => this.drain());
-      this.flushMetrics();
+      this.outbox.flush();
     } catch (e) {
       await this.settle();
       this.emit({ type: 'error', error: toWireError(e) });
@@ -233,8 +232,7 @@ export class GanSession implements GanApi {
       const ms = now - this.lastDone;
       this.lastDone = now;
       if (this.r !== r) return;
-      this.outSteps.push({ step, dLoss, gLoss, ms, ...lr });
-      this.queueMetrics();
+      this.outbox.push({ step, dLoss, gLoss, ms, ...lr });
     });
   }
 
@@ -253,7 +251,7 @@ export class GanSession implements GanApi {
     this.pending = [];
     await Promise.allSettled(all);
     await this.recording;
-    this.flushMetrics();
+    this.outbox.flush();
   }
 
   async setHyper(hyper: Partial<GanHyper>): Promise<GanInfo> {
@@ -340,36 +338,6 @@ export class GanSession implements GanApi {
 
   private emit(e: GanEvent): void {
     this.listeners.emit(e);
-  }
-
-  /** Sends the waiting records now, or arms a timer for when the interval allows it. */
-  private queueMetrics(): void {
-    if (this.emitTimer !== null) return;
-    const wait = this.lastEmit + (this.r?.config.metricsIntervalMs ?? 0) - performance.now();
-    if (wait <= 0) this.emitMetrics();
-    else {
-      this.emitTimer = setTimeout(() => {
-        this.emitTimer = null;
-        this.emitMetrics();
-      }, wait);
-    }
-  }
-
-  private emitMetrics(): void {
-    if (this.outSteps.length === 0) return;
-    this.lastEmit = performance.now();
-    const steps = this.outSteps;
-    this.outSteps = [];
-    this.emit({ type: 'metrics', steps });
-  }
-
-  /** Delivers every waiting record now (a pause, a Step click). */
-  private flushMetrics(): void {
-    if (this.emitTimer !== null) {
-      clearTimeout(this.emitTimer);
-      this.emitTimer = null;
-    }
-    this.emitMetrics();
   }
 
   private status(): GanInfo {

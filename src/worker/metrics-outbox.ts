@@ -1,25 +1,23 @@
-// The diffusion session's metrics outbox: step records as they come back from the GPU, sent on
-// in batches, at most one metrics event per interval (a timer sends what waits once the interval
-// allows), or all at once when the session asks (a pause, a Step click). Keeps a fast loop from
+// A session's metrics outbox (the diffusion and GAN workers'): step records as they come back
+// from the GPU, sent on in batches, at most one metrics event per interval (a timer sends what
+// waits once the interval allows), or all at once when the session asks (a pause, a Step click). Keeps a fast loop from
 // flooding the page with one message per step.
-// Not here: what the records hold (metrics.ts), the session (diffusion-session.ts).
+// Not here: what the records hold (metrics.ts, gan-protocol.ts), the sessions.
 
-import type { StepRecord } from '../metrics.js';
-
-export class MetricsOutbox {
-  private waiting: StepRecord[] = [];
+export class MetricsOutbox<R> {
+  private waiting: R[] = [];
   private lastSent = -Infinity;
   private timer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(
     /** Delivers a batch of records (one metrics event). */
-    private readonly send: (steps: StepRecord[]) => void,
+    private readonly send: (steps: R[]) => void,
     /** The shortest time between two batches, read at each record (it may change during a run). */
     private readonly intervalMs: () => number,
   ) {}
 
   /** Adds a record: sent now, or by the timer when the interval allows. */
-  push(r: StepRecord): void {
+  push(r: R): void {
     this.waiting.push(r);
     if (this.timer !== null) return;
     const wait = this.lastSent + this.intervalMs() - performance.now();

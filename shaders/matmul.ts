@@ -15,10 +15,13 @@
 // branches of a uniform-dependent epilogue under lane masks, activation included, and that made
 // a 1024 x 512 x 4 product take 39 ms instead of 7 (measured).
 // The backward pass is the same kernels with other transpositions (see src/ops/matmul.ts).
+// Either operand may be stored as f16 (mixed precision; shaders/half.ts): every read goes
+// through load_a / load_b, which widen to f32, so one text serves both storage formats.
 // Not here: shape checks, batch-dimension collapsing or the choice of tiling (src/ops/matmul.ts).
 
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
 import type { ShaderModuleDef } from '../src/ops/types.js';
+import { halfValueWgsl, loadWgsl, storageType } from './half.js';
 
 /** Activation codes (the ACT override constant). */
 export const MATMUL_ACT = { none: 0, relu: 1, gelu: 2, silu: 3 } as const;
@@ -29,18 +32,28 @@ export const MATMUL_FLAGS = { transA: 1, transB: 2 } as const;
 /** Rows and columns of the output block one `mm_register` invocation computes. */
 export const REGISTER_TILE = { rows: 32, cols: 16 } as const;
 
+function matmulModule(halfA: boolean, halfB: boolean): ShaderModuleDef {
+  return {
+    label: `matmul${halfA ? '.a16' : ''}${halfB ? '.b16' : ''}`,
+    code: (features) => matmulCode(features.has('subgroups'), halfA, halfB),
+  };
+}
+
+const modules = [false, true].map((halfA) => [false, true].map((halfB) => matmulModule(halfA, halfB)));
+
 /**
  * Bindings (both entry points): reads a, b, bias, residual at 0..3 (bias and residual are
  * bound to `a` when absent and then never read); writes out, pre at 4..5 (`pre` is a 4-byte
  * scratch buffer unless the pre-activation is kept); the uniform at 6.
  * Uniform words: M, N, K, flags, then the merged output batch dims (outermost first, padded
  * with 1s) and the element strides of a and b along them (0 where broadcast).
+ * Operands a and b are each f32 or f16 (packed words read through load_a / load_b as f32;
+ * the sums and the output stay f32): four modules in all, one per pair.
  */
-export const matmulShader: ShaderModuleDef = {
-  label: 'matmul',
-  code: (features) => {
-    const sg = features.has('subgroups');
-    return wgsl`
+export const matmulShader = (halfA = false, halfB = false): ShaderModuleDef => modules[+halfA][+halfB];
+
+function matmulCode(sg: boolean, halfA: boolean, halfB: boolean): string {
+  return wgsl`
 #if ${sg}
 enable subgroups;
 // The quad broadcasts in mm_register run under a condition every invocation of a subgroup
@@ -57,8 +70,8 @@ struct Params {
   sb: vec4<u32>,
 }
 
-@group(0) @binding(0) var<storage, read> a: array<f32>;
-@group(0) @binding(1) var<storage, read> b: array<f32>;
+@group(0) @binding(0) var<storage, read> a: array<${storageType(halfA)}>;
+@group(0) @binding(1) var<storage, read> b: array<${storageType(halfB)}>;
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
 @group(0) @binding(3) var<storage, read> res: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
@@ -80,6 +93,9 @@ override GATE: bool = false;
 override ACT: u32 = 0u;
 
 fn flag(bit: u32) -> bool { return (p.flags & bit) != 0u; }
+${halfA || halfB ? halfValueWgsl : ''}
+${loadWgsl('a', halfA)}
+${loadWgsl('b', halfB)}
 
 const GELU_K: f32 = 0.7978845608028654; // sqrt(2 / pi)
 const GELU_C: f32 = 0.044715;
@@ -180,20 +196,20 @@ fn b_cols(ob: u32, n: u32) -> vec4<u32> {
 fn a_block(r: vec4<u32>, ko: vec4<u32>, live: vec4<bool>) -> mat4x4<f32> {
   let zero = vec4<f32>(0.0);
   return mat4x4<f32>(
-    select(zero, vec4<f32>(a[r.x + ko.x], a[r.x + ko.y], a[r.x + ko.z], a[r.x + ko.w]), live),
-    select(zero, vec4<f32>(a[r.y + ko.x], a[r.y + ko.y], a[r.y + ko.z], a[r.y + ko.w]), live),
-    select(zero, vec4<f32>(a[r.z + ko.x], a[r.z + ko.y], a[r.z + ko.z], a[r.z + ko.w]), live),
-    select(zero, vec4<f32>(a[r.w + ko.x], a[r.w + ko.y], a[r.w + ko.z], a[r.w + ko.w]), live));
+    select(zero, vec4<f32>(load_a(r.x + ko.x), load_a(r.x + ko.y), load_a(r.x + ko.z), load_a(r.x + ko.w)), live),
+    select(zero, vec4<f32>(load_a(r.y + ko.x), load_a(r.y + ko.y), load_a(r.y + ko.z), load_a(r.y + ko.w)), live),
+    select(zero, vec4<f32>(load_a(r.z + ko.x), load_a(r.z + ko.y), load_a(r.z + ko.z), load_a(r.z + ko.w)), live),
+    select(zero, vec4<f32>(load_a(r.w + ko.x), load_a(r.w + ko.y), load_a(r.w + ko.z), load_a(r.w + ko.w)), live));
 }
 
 // Columns are rows k..k+3 of op(B), each over n..n+3. Then (b_block * a_block)[r] is the
 // contribution of k..k+3 to output row m + r, columns n..n+3.
 fn b_block(c: vec4<u32>, ko: vec4<u32>) -> mat4x4<f32> {
   return mat4x4<f32>(
-    vec4<f32>(b[c.x + ko.x], b[c.y + ko.x], b[c.z + ko.x], b[c.w + ko.x]),
-    vec4<f32>(b[c.x + ko.y], b[c.y + ko.y], b[c.z + ko.y], b[c.w + ko.y]),
-    vec4<f32>(b[c.x + ko.z], b[c.y + ko.z], b[c.z + ko.z], b[c.w + ko.z]),
-    vec4<f32>(b[c.x + ko.w], b[c.y + ko.w], b[c.z + ko.w], b[c.w + ko.w]));
+    vec4<f32>(load_b(c.x + ko.x), load_b(c.y + ko.x), load_b(c.z + ko.x), load_b(c.w + ko.x)),
+    vec4<f32>(load_b(c.x + ko.y), load_b(c.y + ko.y), load_b(c.z + ko.y), load_b(c.w + ko.y)),
+    vec4<f32>(load_b(c.x + ko.z), load_b(c.y + ko.z), load_b(c.z + ko.z), load_b(c.w + ko.z)),
+    vec4<f32>(load_b(c.x + ko.w), load_b(c.y + ko.w), load_b(c.z + ko.w), load_b(c.w + ko.w)));
 }
 
 // The 32x16 accumulator block of mm_register as 8x4 blocks of 4x4 (column r of c_ij is
@@ -383,7 +399,7 @@ fn mm_shared(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id
       let mg = m0 + mi;
       let kg = k0 + ki;
       var v = 0.0;
-      if (mg < p.M && kg < p.K) { v = a[o.x + select(mg * p.K + kg, kg * p.M + mg, ta)]; }
+      if (mg < p.M && kg < p.K) { v = load_a(o.x + select(mg * p.K + kg, kg * p.M + mg, ta)); }
       tile_a[ki * WG_Y + mi / 4u][mi % 4u] = v;
     }
     for (var i = t; i < bn * BK; i += threads) {
@@ -392,7 +408,7 @@ fn mm_shared(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id
       let ng = n0 + ni;
       let kg = k0 + ki;
       var v = 0.0;
-      if (ng < p.N && kg < p.K) { v = b[o.y + select(kg * p.N + ng, ng * p.K + kg, tb)]; }
+      if (ng < p.N && kg < p.K) { v = load_b(o.y + select(kg * p.N + ng, ng * p.K + kg, tb)); }
       tile_b[ki * WG_X + ni / 4u][ni % 4u] = v;
     }
     workgroupBarrier();
@@ -409,5 +425,4 @@ fn mm_shared(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id
   store_block(wid.z * p.M * p.N, m0 + 4u * lid.y, n0 + 4u * lid.x, mat4x4<f32>(acc0, acc1, acc2, acc3));
 }
 `;
-  },
-};
+}

@@ -7,6 +7,7 @@
 
 import { InputError, ShapeError, fmtShape } from './errors.js';
 import { add, onesLike, zerosLike } from './ops/elementwise.js';
+import { cast } from './ops/unary.js';
 import { topoOrder, type OpNode, type Tensor } from './tensor.js';
 
 /**
@@ -59,7 +60,8 @@ export function gradients(outputs: Tensor[], wrt: Tensor[], seeds?: Tensor[]): T
       accumulate(x, dx);
     });
   }
-  return wrt.map((x) => grads.get(x) ?? zerosLike(x));
+  // Gradients are f32 throughout, those of f16 tensors included (src/ops/half.ts says why).
+  return wrt.map((x) => grads.get(x) ?? zerosLike(x.dtype === 'f16' ? cast(x, 'f32') : x));
 }
 
 /** d(loss)/d(each of wrt) for a scalar loss. */

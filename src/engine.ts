@@ -12,7 +12,8 @@ import { ConfigError, InputError, fmtShape } from './errors.js';
 import type { KernelEnv } from './ops/types.js';
 import { MATMUL_SIZE_CLASSES, defaultMatmulTiling, matmulTilingChosen, matmulTuningKey } from './ops/matmul.js';
 import { matmulClassesOf, tuneMatmul, type MatmulTuneResult, type TuneOptions } from './ops/matmul-tune.js';
-import { topoOrder, type HostArray, type Tensor } from './tensor.js';
+import { storageBytes, topoOrder, type HostArray, type Tensor } from './tensor.js';
+import { packHalves } from './half.js';
 
 export interface EngineOptions extends DeviceOptions {
   /**
@@ -147,8 +148,8 @@ export class Engine {
     if (t.source.kind !== 'constant') throw new InputError(`${t} is not a constant.`);
     let b = this.constants.get(t);
     if (!b) {
-      b = this.pool.acquire(t.size * 4, `constant ${fmtShape(t.shape)}`);
-      this.pool.write(b, t.source.data);
+      b = this.pool.acquire(storageBytes(t), `constant ${fmtShape(t.shape)}`);
+      this.pool.write(b, t.dtype === 'f16' ? packHalves(t.source.data) : t.source.data);
       this.constants.set(t, b);
       this.constantsGone.register(t, b, t);
     }

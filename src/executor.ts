@@ -14,6 +14,7 @@ import { packParams, encodeDispatches, type BoundBuffer, type PreparedDispatch }
 import { bytesOf, checkBudget, flagBytesOf, layoutPlan, type Layout } from './layout.js';
 import type { Dispatch, Slot } from './ops/types.js';
 import { checkFiniteDispatch } from './debug.js';
+import { unpackHalves } from './half.js';
 import type { HostArray, OpNode, Tensor } from './tensor.js';
 import type { Engine } from './engine.js';
 
@@ -147,7 +148,7 @@ export class Plan {
       const [place, bytes, dtype] = 'place' in r ? [r.place, r.size, 'f32'] : [this.parts.places.get(r)!, bytesOf(r), r.dtype];
       const staging = this.takeStaging(name, bytes);
       copy(encoder, place, { buffer: staging, offset: 0 }, bytes);
-      return { name, dtype, staging, bytes };
+      return { name, dtype, count: 'place' in r ? 0 : r.size, staging, bytes };
     });
     const flagStaging = this.parts.flags ? this.takeStaging('\0flags', this.parts.flags.labels.length * 4) : null;
     if (flagStaging) encoder.copyBufferToBuffer(this.parts.flags!.buffer, 0, flagStaging, 0, this.parts.flags!.labels.length * 4);
@@ -165,9 +166,9 @@ export class Plan {
         throw new NonFiniteError(`A NaN or infinity first appeared in the output of ${label}.`, label.split(' ')[0]);
       }
     }
-    for (const { name, dtype, staging, bytes: n } of reads) {
+    for (const { name, dtype, count, staging, bytes: n } of reads) {
       const bytes = (await this.mapped(staging, name, lost)).slice(0, n);
-      result[name] = dtype === 'i32' ? new Int32Array(bytes) : new Float32Array(bytes);
+      result[name] = dtype === 'i32' ? new Int32Array(bytes) : dtype === 'f16' ? unpackHalves(bytes, count) : new Float32Array(bytes);
     }
     return result;
   }

@@ -8,12 +8,12 @@
 import { DeviceLimitError, InputError, OutOfMemoryError, fmtShape } from './errors.js';
 import { sizeClass } from './gpu/buffers.js';
 import type { KernelPlan } from './ops/types.js';
-import { numel, topoOrder, type OpNode, type Tensor } from './tensor.js';
+import { storageBytes, topoOrder, type OpNode, type Tensor } from './tensor.js';
 import type { Engine } from './engine.js';
 import type { CompileSpec } from './executor.js';
 
-/** Bytes of a tensor's storage (f32 and i32 are both 4 bytes). */
-export const bytesOf = (t: Tensor) => numel(t.shape) * 4;
+/** Bytes of a tensor's storage. */
+export const bytesOf = (t: Tensor) => storageBytes(t);
 
 /** Op nodes needed for `roots`, in an order where every node follows its inputs' producers. */
 function nodeOrder(order: Tensor[]): OpNode[] {

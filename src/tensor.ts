@@ -5,8 +5,10 @@
 
 import { DTypeError, InputError, ShapeError, fmtShape } from './errors.js';
 import type { OpDef } from './ops/types.js';
+import { halfWords, roundToHalf } from './half.js';
 
-export type DType = 'f32' | 'i32';
+/** f16 is a storage format (mixed-precision matmul operands, src/ops/half.ts), packed two per word. */
+export type DType = 'f32' | 'i32' | 'f16';
 export type Shape = readonly number[];
 export type HostArray = Float32Array | Int32Array;
 
@@ -91,6 +93,13 @@ export function noGrad<T>(fn: () => T): T {
 
 /** Applies an op: checks shapes through its rule and returns its output tensors. */
 export function apply<A extends object>(def: OpDef<A>, inputs: Tensor[], attrs: A): Tensor[] {
+  const half = def.f16 ? undefined : inputs.find((t) => t.dtype === 'f16');
+  if (half) {
+    throw new DTypeError(
+      `${def.name}: ${half} is f16, which only cast, reshape and matmul read (f16 holds matmul operands); ` +
+        `convert it with cast(x, 'f32') first.`,
+    );
+  }
   const specs = def.shape(inputs, attrs);
   for (const s of specs) checkShape(s.shape, def.name);
   const differentiable = def.backward !== 'none';
@@ -105,13 +114,20 @@ export function apply<A extends object>(def: OpDef<A>, inputs: Tensor[], attrs: 
 /** A value fed at every run by name (a batch of data, a learning rate, a seed). */
 export function input(name: string, shape: Shape, dtype: DType = 'f32'): Tensor {
   checkShape(shape, `input '${name}'`);
+  if (dtype === 'f16') {
+    throw new DTypeError(`input '${name}': inputs are fed as f32 or i32; feed f32 and cast(x, 'f16') in the graph.`);
+  }
   return new Tensor(shape, dtype, { kind: 'input', name }, false);
 }
 
 function toHost(data: ArrayLike<number>, dtype: DType): HostArray {
   if (dtype === 'i32') return data instanceof Int32Array ? data : Int32Array.from(data);
+  if (dtype === 'f16') return Float32Array.from(data, roundToHalf);
   return data instanceof Float32Array ? data : Float32Array.from(data);
 }
+
+/** Bytes of a tensor's storage: 4 per f32 or i32 value, 2 per f16 value in whole 4-byte words. */
+export const storageBytes = (t: TensorSpec): number => (t.dtype === 'f16' ? halfWords(numel(t.shape)) : numel(t.shape)) * 4;
 
 function checkLength(data: ArrayLike<number>, shape: Shape, what: string): void {
   if (data.length !== numel(shape)) {
@@ -121,11 +137,14 @@ function checkLength(data: ArrayLike<number>, shape: Shape, what: string): void 
   }
 }
 
-/** A constant uploaded once; `data` is copied so later changes to it do not leak in. */
+/**
+ * A constant uploaded once; `data` is copied so later changes to it do not leak in. An f16
+ * constant keeps its values rounded to f16 (as f32) and is packed when uploaded.
+ */
 export function constant(data: ArrayLike<number>, shape: Shape, dtype: DType = 'f32'): Tensor {
   checkShape(shape, 'constant');
   checkLength(data, shape, 'constant');
-  if (dtype !== 'f32' && dtype !== 'i32') throw new DTypeError(`constant: unsupported dtype '${dtype}'.`);
+  if (dtype !== 'f32' && dtype !== 'i32' && dtype !== 'f16') throw new DTypeError(`constant: unsupported dtype '${dtype}'.`);
   const host = toHost(data, dtype);
   return new Tensor(shape, dtype, { kind: 'constant', data: host === data ? host.slice() : host }, false);
 }

@@ -9,8 +9,8 @@ import { collectLogs, launchBrowser, startPageServer, type LaunchedBrowser, type
 import type { ContextReport } from './browser/checks.js';
 
 // Every registered op runs, forward and gradient (a few seconds per context on SwiftShader);
-// these must be among them, since training depends on them.
-const REQUIRED_OPS = ['matmul', 'softmax', 'layerNorm', 'crossEntropy'];
+// these must be among them, since training depends on them (castHalf: mixed precision).
+const REQUIRED_OPS = ['matmul', 'softmax', 'layerNorm', 'crossEntropy', 'castHalf'];
 
 const WAIT_MS = 540_000;
 

@@ -41,7 +41,15 @@ export interface GptConfig {
   bias: boolean;
   /** Seed of the initial weights (and the base of the per-step dropout seeds). */
   seed: number;
+  /**
+   * 'mixed': every Linear and the head multiply f16 copies of their inputs and weights, summing
+   * in f32 (weights, optimizer state and every other op stay f32); training then uses dynamic
+   * loss scaling unless the optimizer config says otherwise. 'f32': f32 throughout.
+   */
+  precision: GptPrecision;
 }
+
+export type GptPrecision = 'f32' | 'mixed';
 
 /** The architecture of a preset: a config without vocabulary, dropout, bias or seed. */
 export type GptShape = Pick<GptConfig, 'nLayer' | 'nHead' | 'nEmbd' | 'blockSize'>;
@@ -64,7 +72,7 @@ export const gptPresets = {
 
 export type GptPresetName = keyof typeof gptPresets;
 
-export const gptDefaults: GptConfig = { vocabSize: 65, ...gptPresets.tiny, dropout: 0, bias: true, seed: 1 };
+export const gptDefaults: GptConfig = { vocabSize: 65, ...gptPresets.tiny, dropout: 0, bias: true, seed: 1, precision: 'f32' };
 
 /** A full config from a preset (default 'tiny') and overrides; checks every field. */
 export function gptConfig(overrides: Partial<GptConfig> & { preset?: GptPresetName } = {}): GptConfig {
@@ -86,6 +94,9 @@ export function gptConfig(overrides: Partial<GptConfig> & { preset?: GptPresetNa
   }
   if (!(c.dropout >= 0 && c.dropout < 1)) throw new ConfigError(`gptConfig: dropout must be in [0, 1), got ${c.dropout}.`);
   if (!Number.isInteger(c.seed)) throw new ConfigError(`gptConfig: seed must be an integer, got ${c.seed}.`);
+  if (c.precision !== 'f32' && c.precision !== 'mixed') {
+    throw new ConfigError(`gptConfig: precision must be 'f32' or 'mixed', got ${JSON.stringify(c.precision)}.`);
+  }
   return c;
 }
 
@@ -189,20 +200,21 @@ export function gptForward(model: Gpt, idx: Tensor, opts: GptForwardOptions = {}
   // Dropout sites share the seed; each draws from its own stream (offset) of it.
   const drop = (x: Tensor, offset: number) => (p > 0 ? dropout(x, p, seed!, offset) : x);
   // A residual branch: fused into the projection's epilogue when nothing sits in between.
+  const f16 = c.precision === 'mixed';
   const branch = (x: Tensor, proj: Linear, h: Tensor, offset: number) =>
-    p > 0 ? add(x, drop(applyLinear(proj, h), offset)) : applyLinear(proj, h, { residual: x });
+    p > 0 ? add(x, drop(applyLinear(proj, h, { f16 }), offset)) : applyLinear(proj, h, { residual: x, f16 });
 
   const pos = constant(Int32Array.from({ length: T }, (_, t) => t), [T], 'i32');
   let x = drop(add(embedding(model.wte, idx), embedding(model.wpe, pos)), 0); // (B, T, C)
   model.blocks.forEach((blk, l) => {
-    const qkv = applyLinear(blk.attn.cAttn, applyLayerNorm(blk.ln1, x)); // (B, T, 3C)
+    const qkv = applyLinear(blk.attn.cAttn, applyLayerNorm(blk.ln1, x), { f16 }); // (B, T, 3C)
     // The heads are read out of qkv in place and written side by side: no permutes.
     const y = attentionPacked(qkv, H, { causal: true, dropout: p > 0 ? { p, seed: seed!, offset: 1 + 3 * l } : undefined }); // (B, T, C)
     x = branch(x, blk.attn.cProj, y, 2 + 3 * l);
-    const hidden = applyLinear(blk.mlp.cFc, applyLayerNorm(blk.ln2, x), { activation: 'gelu' }); // (B, T, 4C)
+    const hidden = applyLinear(blk.mlp.cFc, applyLayerNorm(blk.ln2, x), { activation: 'gelu', f16 }); // (B, T, 4C)
     x = branch(x, blk.mlp.cProj, hidden, 3 + 3 * l);
   });
-  const logits = matmul(applyLayerNorm(model.lnF, x), model.wte, { transB: true }); // (B, T, V)
+  const logits = matmul(applyLayerNorm(model.lnF, x), model.wte, { transB: true, f16 }); // (B, T, V)
   return { logits, loss: opts.targets ? crossEntropyMean(logits, opts.targets) : null };
 }
 
@@ -276,7 +288,10 @@ export async function createGptTrainer(engine: Engine, model: Gpt, config: GptTr
   // Without dropout the graph reads no seed, and the plan would refuse one fed to it.
   const dropoutSeed = model.config.dropout > 0 ? input('dropoutSeed', [], 'i32') : undefined;
   const { loss } = gptForward(model, idx, { targets, dropoutSeed });
-  const optimizer = await createOptimizer(engine, model.params, { ...gptTrainDefaults, ...config.optimizer } as OptimizerConfig);
+  // Mixed precision rounds gradients to f16 inside the backward: scale the loss so they neither
+  // vanish nor overflow there (a step that overflows is skipped and the scale lowered).
+  const lossScale = model.config.precision === 'mixed' ? { lossScale: {} } : {};
+  const optimizer = await createOptimizer(engine, model.params, { ...gptTrainDefaults, ...lossScale, ...config.optimizer } as OptimizerConfig);
   const plan = await engine.compile({ outputs: { loss: loss! }, optimizer: optimizer.minimize(loss!) });
   return new GptTrainer(model, plan, optimizer);
 }

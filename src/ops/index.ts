@@ -12,6 +12,7 @@ import { convOps } from './conv.js';
 import { crossEntropyOps } from './crossentropy.js';
 import { embeddingOps } from './embedding.js';
 import { groupNormOps } from './groupnorm.js';
+import { halfOps } from './half.js';
 import { identityOps } from './identity.js';
 import { layerNormOps } from './layernorm.js';
 import { lossOps } from './losses.js';
@@ -31,6 +32,7 @@ export const registry: Record<string, OpDef<any>> = {
   ...crossEntropyOps,
   ...embeddingOps,
   ...groupNormOps,
+  ...halfOps,
   ...identityOps,
   ...layerNormOps,
   ...lossOps,
@@ -50,6 +52,7 @@ export * from './conv.js';
 export * from './crossentropy.js';
 export * from './embedding.js';
 export * from './groupnorm.js';
+export * from './half.js';
 export * from './identity.js';
 export * from './layernorm.js';
 export * from './losses.js';

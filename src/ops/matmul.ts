@@ -14,13 +14,19 @@
 // the next layer, as in an MLP), that matmul is rebuilt with a gate, multiplying each element by
 // act'(z) in its epilogue, instead of writing dy and reading it back in another pass.
 //
+// Mixed precision. a and b may be f16 (rounded copies, `f16: true` makes them): they are read
+// as f32 and summed in f32, and the output is f32. The backward of such a product rounds dz to
+// f16 before multiplying it by the other operand, as an f16 pipeline would, and keeps its
+// products' sums and outputs f32: small gradients underflow there, large ones overflow to
+// infinity, which is what dynamic loss scaling (optim/fused.ts) exists for.
+//
 // Not here: WGSL (shaders/matmul.ts), or measuring which tiling is fastest (matmul-tune.ts).
 
 import { DTypeError, DeviceLimitError, ShapeError, fmtShape } from '../errors.js';
 import { apply, numel, type Shape, type Tensor, type TensorSpec } from '../tensor.js';
 import { MATMUL_ACT, MATMUL_FLAGS, REGISTER_TILE, matmulShader } from '../../shaders/matmul.js';
 import { add, geluGrad, reluGrad, siluGrad } from './elementwise.js';
-import { geluGradDef, reluGradDef, siluGradDef } from './unary.js';
+import { cast, geluGradDef, reluGradDef, siluGradDef } from './unary.js';
 import { sumToShape } from './reduce.js';
 import { reshape } from './shape.js';
 import type { Dispatch, GradContext, HostTensor, KernelEnv, KernelPlan, OpCase, OpDef } from './types.js';
@@ -57,6 +63,11 @@ export interface MatmulOptions {
   activation?: MatmulActivation;
   /** Added after the activation: the output's shape. */
   residual?: Tensor;
+  /**
+   * Mixed precision: multiply f16 copies of a and b (cast(x, 'f16')), summing in f32; the
+   * output, bias and residual stay f32, and so do the gradients.
+   */
+  f16?: boolean;
 }
 
 /** The kernels a matmul can run: barrier-free register tiles, or workgroup-memory tiles. */
@@ -219,8 +230,8 @@ function geometry(a: Shape, b: Shape, at: MatmulAttrs): Geometry {
   return { M, N, K, batch, dims, sa: ma, sb: mb };
 }
 
-function requireF32(what: string, t: TensorSpec): void {
-  if (t.dtype !== 'f32') {
+function requireF32(what: string, t: TensorSpec, orF16 = false): void {
+  if (t.dtype !== 'f32' && !(orF16 && t.dtype === 'f16')) {
     throw new DTypeError(`matmul: ${what} must be f32, got ${t.dtype} ${fmtShape(t.shape)}. Convert it with cast(x, 'f32').`);
   }
 }
@@ -233,8 +244,8 @@ function matmulShape(ins: TensorSpec[], at: MatmulAttrs): TensorSpec[] {
     throw new ShapeError('matmul: a gate (a fused activation backward) takes no bias, activation or residual.');
   }
   const [a, b] = ins;
-  requireF32('a', a);
-  requireF32('b', b);
+  requireF32('a', a, true);
+  requireF32('b', b, true);
   const g = geometry(a.shape, b.shape, at);
   const shape = [...g.batch, g.M, g.N];
   if (gated && (ins[2].dtype !== 'f32' || fmtShape(ins[2].shape) !== fmtShape(shape))) {
@@ -300,7 +311,7 @@ function matmulKernel(ins: TensorSpec[], _outs: TensorSpec[], at: MatmulAttrs, e
     ACT: MATMUL_ACT[at.gate !== 'none' ? at.gate : at.act],
   };
   const d: Dispatch = {
-    shader: matmulShader,
+    shader: matmulShader(ins[0].dtype === 'f16', ins[1].dtype === 'f16'),
     entry: small ? 'mm_small' : tiling === 'register' ? 'mm_register' : 'mm_shared',
     constants: { WG_X: wg.x, WG_Y: wg.y, ...(tiling === 'shared' ? { BK: SHARED_WG.bk } : {}), ...epilogue },
     // Absent optional operands are bound to `a` and never read; a gate's z takes the residual's place.
@@ -387,6 +398,9 @@ function matmulCpu(ins: HostTensor[], at: MatmulAttrs): HostTensor[] {
 
 const plain = (x: Tensor, y: Tensor, transA: boolean, transB: boolean) => matmul(x, y, { transA, transB });
 
+/** The output gradient as the operand gradient products take it: f16 when the forward's operands were. */
+const asOperand = (dz: Tensor, a: Tensor, b: Tensor) => (a.dtype === 'f16' || b.dtype === 'f16' ? cast(dz, 'f16') : dz);
+
 /** `g` summed over the batch dims `x` was broadcast along, so it has x's shape. */
 function toShapeOf(g: Tensor, x: Tensor): Tensor {
   return fmtShape(g.shape) === fmtShape(x.shape) ? g : sumToShape(g, x.shape);
@@ -437,7 +451,8 @@ function matmulBackward({ inputs, outputs, attrs: at }: GradContext<MatmulAttrs>
     if (!dy) return [null, null, null];
     const P = matmul(a, b, { transA: at.transA, transB: at.transB });
     const rule = gateDefs[at.gate].backward;
-    const [dz, dP] = rule === 'none' ? [null, null] : rule({ inputs: [z, P], outputs: [], attrs: {} }, [dy]);
+    const [dz, dP32] = rule === 'none' ? [null, null] : rule({ inputs: [z, P], outputs: [], attrs: {} }, [dy]);
+    const dP = dP32 && asOperand(dP32, a, b);
     return [dP && a.requiresGrad ? gradA(a, b, dP, at) : null, dP && b.requiresGrad ? gradB(a, b, dP, at) : null, dz];
   }
   const bias = at.bias ? inputs[2] : undefined;
@@ -450,9 +465,10 @@ function matmulBackward({ inputs, outputs, attrs: at }: GradContext<MatmulAttrs>
     }
   }
   if (dpre) dz = dz ? add(dz, dpre) : dpre;
+  const dzOp = dz && asOperand(dz, a, b);
   const grads: (Tensor | null)[] = [
-    dz && a.requiresGrad ? gradA(a, b, dz, at) : null,
-    dz && b.requiresGrad ? gradB(a, b, dz, at) : null,
+    dzOp && a.requiresGrad ? gradA(a, b, dzOp, at) : null,
+    dzOp && b.requiresGrad ? gradB(a, b, dzOp, at) : null,
   ];
   if (bias) grads.push(dz && bias.requiresGrad ? sumToShape(dz, bias.shape) : null);
   if (at.residual) grads.push(dy);
@@ -463,6 +479,10 @@ function matmulBackward({ inputs, outputs, attrs: at }: GradContext<MatmulAttrs>
 // The op
 
 const f = (...shape: number[]): TensorSpec => ({ shape, dtype: 'f32' });
+const h = (...shape: number[]): TensorSpec => ({ shape, dtype: 'f16' });
+// f16 operands: their gradients (f32) are checked too; the backward rounds dz to f16 (relative
+// error 2^-11 per element), so the gradient tolerance is looser than f32's.
+const half = { gradInputs: [0, 1], gradTol: 1e-2 };
 const base: MatmulAttrs = { transA: false, transB: false, act: 'none', bias: false, residual: false, savePre: false, gate: 'none' };
 const with_ = (o: Partial<MatmulAttrs>): MatmulAttrs => ({ ...base, ...o });
 
@@ -495,10 +515,16 @@ const cases: OpCase<MatmulAttrs>[] = [
   { name: 'register block, bias relu residual, transB', inputs: [f(19, 6), f(10, 6), f(10), f(19, 10)], attrs: with_({ transB: true, bias: true, act: 'relu', residual: true }) },
   { name: 'narrow: one logit column', inputs: [f(70, 9), f(9, 1)], attrs: base },
   { name: 'narrow: 2-row weight gradient', inputs: [f(67, 2), f(67, 12)], attrs: with_({ transA: true }) },
+  { name: 'f16 x f16, odd sizes', inputs: [h(37, 29), h(29, 33)], attrs: base, ...half },
+  { name: 'f16 x f16, register block, bias gelu', inputs: [h(19, 7), h(7, 21), f(21)], attrs: with_({ bias: true, act: 'gelu', savePre: true }), ...half, gradInputs: [0, 1, 2] },
+  { name: 'f32 x f16, transB, batched, residual', inputs: [f(2, 5, 9), h(11, 9), f(2, 5, 11)], attrs: with_({ transB: true, residual: true }), ...half, gradInputs: [0, 1, 2] },
+  { name: 'f16 x f32, transA, odd element count', inputs: [h(5, 3), f(5, 7)], attrs: with_({ transA: true }), ...half },
+  { name: 'f16 rows fold, shared f16 b', inputs: [h(2, 3, 5), h(5, 6)], attrs: base, ...half },
 ];
 
 export const matmulDef: OpDef<MatmulAttrs> = {
   name: 'matmul',
+  f16: true,
   shape: matmulShape,
   kernel: matmulKernel,
   cpu: matmulCpu,
@@ -511,7 +537,8 @@ export const matmulDef: OpDef<MatmulAttrs> = {
  * broadcast: (M, K) x (K, N) -> (M, N); (B, T, C) x (C, N) -> (B, T, N);
  * transB: (M, K) x (N, K) -> (M, N); transA: (K, M) x (K, N) -> (M, N).
  */
-export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
+export function matmul(a32: Tensor, b32: Tensor, opts: MatmulOptions = {}): Tensor {
+  const [a, b] = opts.f16 ? [cast(a32, 'f16'), cast(b32, 'f16')] : [a32, b32];
   const inputs = [a, b, ...(opts.bias ? [opts.bias] : []), ...(opts.residual ? [opts.residual] : [])];
   const attrs: MatmulAttrs = {
     transA: !!opts.transA,

@@ -126,6 +126,7 @@ function resolveShape(x: Shape, shape: readonly number[]): number[] {
 
 export const reshapeDef: OpDef<ReshapeAttrs> = {
   name: 'reshape',
+  f16: true,
   shape: ([x], { shape }) => [{ shape: resolveShape(x.shape, shape), dtype: x.dtype }],
   kernel: () => ({ alias: 0 }),
   cpu: ([x], { shape }) => [{ shape: resolveShape(x.shape, shape), dtype: x.dtype, data: x.data.slice() }],

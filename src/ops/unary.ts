@@ -1,6 +1,6 @@
 // Unary elementwise ops: math (neg, exp, log, sqrt, abs, sign), activations (relu, leakyRelu,
 // gelu, silu, sigmoid, tanh) with fused derivative ops (reluGrad, geluGrad, ...), scalar ops
-// (addScalar, mulScalar, powScalar), casts between f32 and i32, and fills (full, onesLike,
+// (addScalar, mulScalar, powScalar), casts between f32 and i32 (f16's are half.ts), and fills (full, onesLike,
 // zerosLike). All share one WGSL module whose override OP selects the function.
 // The fused derivative ops compute dx = dy * f'(x) in one pass; their own gradients (needed
 // only for second derivatives) are composed from ops, so they can be differentiated again.
@@ -11,6 +11,7 @@ import { apply, numel, type DType, type Shape, type Tensor, type TensorSpec } fr
 import { fillShader, unaryShader } from '../../shaders/elementwise.js';
 import { grid1d } from './grid.js';
 import { ELEMENTWISE_WG, add, div, hostOf, mul, sub } from './binary.js';
+import { castHalf } from './half.js';
 import { f32, i32, type HostTensor, type OpCase, type OpDef } from './types.js';
 
 type NoAttrs = Record<string, never>;
@@ -472,9 +473,13 @@ export const castDef: OpDef<{ dtype: DType }> = {
   ],
 };
 
-/** x converted to `dtype` (f32 -> i32 truncates toward zero); x itself if already `dtype`. */
+/**
+ * x converted to `dtype` (f32 -> i32 truncates toward zero; f32 -> f16 rounds to nearest, past
+ * 65504 to infinity); x itself if already `dtype`.
+ */
 export function cast(x: Tensor, dtype: DType): Tensor {
-  return x.dtype === dtype ? x : apply(castDef, [x], { dtype })[0];
+  if (x.dtype === dtype) return x;
+  return x.dtype === 'f16' || dtype === 'f16' ? castHalf(x, dtype) : apply(castDef, [x], { dtype })[0];
 }
 
 export interface FullAttrs {

@@ -16,6 +16,7 @@ import { gradients } from '../../src/autograd.js';
 import { apply, constant, numel, type Tensor, type TensorSpec } from '../../src/tensor.js';
 import type { Engine } from '../../src/engine.js';
 import { mulberry32 } from '../../src/data/toy2d.js';
+import { roundToHalf } from '../../src/half.js';
 
 export interface CheckResult {
   op: string;
@@ -41,11 +42,11 @@ function defaultInput(spec: TensorSpec, rand: () => number): HostTensor {
   return { ...spec, data: Float64Array.from({ length: n }, () => rand() * 2 - 1) };
 }
 
-/** Draws a case's inputs, with floats rounded to f32 so GPU and CPU see the same values. */
+/** Draws a case's inputs, with floats rounded to f32 (or f16) so GPU and CPU see the same values. */
 export function drawInputs(c: OpCase<object>, rand: () => number): HostTensor[] {
   return c.inputs.map((spec, i) => {
     const h = c.gen ? c.gen(i, spec, rand) : defaultInput(spec, rand);
-    if (h.data instanceof Float64Array) h.data = h.data.map(Math.fround);
+    if (h.data instanceof Float64Array) h.data = h.data.map(spec.dtype === 'f16' ? roundToHalf : Math.fround);
     return h;
   });
 }
@@ -60,7 +61,8 @@ function maxErr(gpu: ArrayLike<number>, cpu: ArrayLike<number>, tol: number): { 
   let bad = -1;
   let worstRatio = 0;
   for (let k = 0; k < cpu.length; k++) {
-    const r = Math.abs(gpu[k] - cpu[k]) / (tol * (1 + Math.abs(cpu[k])));
+    // Equal values match, infinities included (a cast past f16's range must give one).
+    const r = gpu[k] === cpu[k] ? 0 : Math.abs(gpu[k] - cpu[k]) / (tol * (1 + Math.abs(cpu[k])));
     if (!(r <= worstRatio)) {
       worstRatio = r;
       bad = k;

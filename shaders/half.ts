@@ -1,0 +1,89 @@
+// WGSL for f16 tensors: conversions between f32 and f16, and the loads other kernels use to
+// read f16 operands. An f16 tensor is stored two values to a u32 word (element 2i in the low
+// half) and converted with pack2x16float / unpack2x16float, core WGSL on every adapter: no
+// `shader-f16` is needed, because f16 here is a storage format (half the bytes to keep and to
+// read), never arithmetic; every sum is f32. One invocation converts one word (two values), so
+// no two invocations write the same word.
+// pack2x16float is indeterminate outside f16's finite range, so overflow is made explicit:
+// |x| >= 65520 (the midpoint past the largest f16, 65504) becomes infinity with x's sign, as
+// round-to-nearest would give, and NaN stays NaN; that is what dynamic loss scaling looks for.
+// Not here: host conversions (src/half.ts) or the op (src/ops/half.ts).
+
+import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
+import type { ShaderModuleDef } from '../src/ops/types.js';
+import { flatIndexWgsl } from '../src/ops/grid.js';
+
+/**
+ * WGSL reading element i of the f16 operand bound as `array<u32>` named `name`, as f32:
+ * `fn load_<name>(i: u32) -> f32`. With `half` false, the same function over `array<f32>`,
+ * so a kernel is written once against load_<name> for both storage formats.
+ */
+export function loadWgsl(name: string, half: boolean): string {
+  return half
+    ? `fn load_${name}(i: u32) -> f32 { return half_value(${name}[i >> 1u], i & 1u); }`
+    : `fn load_${name}(i: u32) -> f32 { return ${name}[i]; }`;
+}
+
+/**
+ * WGSL: half_value(word, k), half k of a word as f32. unpack2x16float is indeterminate for
+ * infinities and NaNs, which must survive (an overflow has to reach the loss scaler), so those
+ * are rebuilt from their bits. Include once in a module that reads f16.
+ */
+export const halfValueWgsl = /* wgsl */ `
+fn half_value(word: u32, k: u32) -> f32 {
+  let h = (word >> (16u * k)) & 0xffffu;
+  let special = bitcast<f32>(((h & 0x8000u) << 16u) | 0x7f800000u | ((h & 0x3ffu) << 13u));
+  return select(unpack2x16float(word)[k], special, (h & 0x7c00u) == 0x7c00u);
+}`;
+
+/** The element type an operand's binding declares: packed words for f16, else f32. */
+export const storageType = (half: boolean) => (half ? 'u32' : 'f32');
+
+/**
+ * Entry points: `to_half` reads x (f32, n values) and writes its words; `from_half` reads words
+ * and writes f32. Bindings: x at 0, out at 1, the uniform (n) at 2.
+ */
+export const halfShader: ShaderModuleDef = {
+  label: 'half',
+  code: () => wgsl`
+struct Params { n: u32 }
+@group(0) @binding(0) var<storage, read> src: array<u32>;
+@group(0) @binding(1) var<storage, read_write> dst: array<u32>;
+@group(0) @binding(2) var<uniform> p: Params;
+
+override WG: u32 = 64u;
+${flatIndexWgsl}
+
+${halfValueWgsl}
+
+// The f16 bits of one value, with overflow and NaN spelled out by their bits (see the header;
+// a compiler may assume x == x and drop a float test). 0x477ff000 is 65520.0.
+fn half_bits(x: f32) -> u32 {
+  let bits = bitcast<u32>(x);
+  let mag = bits & 0x7fffffffu;
+  let sign = (bits >> 16u) & 0x8000u;
+  if (mag > 0x7f800000u) { return sign | 0x7e00u; }
+  if (mag >= 0x477ff000u) { return sign | 0x7c00u; }
+  return pack2x16float(vec2<f32>(clamp(x, -65504.0, 65504.0), 0.0)) & 0xffffu;
+}
+
+@compute @workgroup_size(WG)
+fn to_half(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let w = flat_index(gid, nwg, WG);
+  let i = 2u * w;
+  if (i >= p.n) { return; }
+  var word = half_bits(bitcast<f32>(src[i]));
+  if (i + 1u < p.n) { word |= half_bits(bitcast<f32>(src[i + 1u])) << 16u; }
+  dst[w] = word;
+}
+
+@compute @workgroup_size(WG)
+fn from_half(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let w = flat_index(gid, nwg, WG);
+  let i = 2u * w;
+  if (i >= p.n) { return; }
+  dst[i] = bitcast<u32>(half_value(src[w], 0u));
+  if (i + 1u < p.n) { dst[i + 1u] = bitcast<u32>(half_value(src[w], 1u)); }
+}
+`,
+};

@@ -5,6 +5,9 @@
 // forward + backward (dq, dk, dv), and the peak bytes of intermediates of each compiled plan
 // (Plan.stats.peakBytes, after liveness reuse; q, k, v themselves are parameters, not counted).
 // Times are wall clock over back-to-back submits of the compiled plan, median of several reps.
+// First the autotuner (src/ops/attention-tune.ts), measuring anew (its caches neither read nor
+// written) each size class the suite's T values fall in: its pick of the fused kernels' variant
+// and by how much the pick won over the slowest variant timed; the fused rows then run the picks.
 // Quick mode (--quick): T = 64 only (the full suite's first row), three short timed loops per
 // figure: every figure of the suite in seconds on SwiftShader, for CI, not for numbers.
 // Not here: launching anything, or writing files (the runners do).
@@ -12,7 +15,8 @@
 import type { Engine } from '../src/engine.js';
 import type { AdapterSummary } from '../src/gpu/device.js';
 import { gradients } from '../src/autograd.js';
-import { add, attention, attentionLayout, matmul, mulScalar, randomNormal, softmax } from '../src/ops/index.js';
+import { add, attention, attentionSizeClass, attentionTuningKey, isAttentionVariant, matmul, mulScalar, randomNormal, softmax, type AttentionSizeClass, type AttentionVariant } from '../src/ops/index.js';
+import { tuneAttention, type AttentionTuneResult } from '../src/ops/attention-tune.js';
 import { constant, parameter, type Tensor } from '../src/tensor.js';
 import type { Plan } from '../src/executor.js';
 import type { ProgressFn } from './progress.js';
@@ -46,11 +50,26 @@ export interface AttentionSuiteResult {
   environment: string;
   adapter: AdapterSummary;
   date: string;
-  /** The fused kernels' layout on this adapter ('thread' or 'workgroup'). */
+  /** The fused kernels' variant on this adapter: one name, or one per class ('small thread-16, medium thread'). */
   layout: string;
+  tuner: AttentionTunerSummary;
   shape: typeof ATTENTION_SHAPE;
   timing: 'wall clock';
   results: AttentionMeasurement[];
+}
+
+/** The autotuner as the suite ran it: per size class, the pick and by how much it won. */
+export interface AttentionTunerSummary {
+  classes: {
+    sizeClass: AttentionSizeClass;
+    /** The representative problem timed, 'BxHxTxhs' (causal). */
+    shape: string;
+    pick: AttentionVariant;
+    /** The slowest variant's forward + backward time over the pick's. */
+    speedup: number;
+    /** The slowest variant's time over each variant's (the pick's is `speedup`, the slowest's 1). */
+    speedupOf: Partial<Record<AttentionVariant, number>>;
+  }[];
 }
 
 export interface AttentionSuiteOptions {
@@ -127,12 +146,28 @@ export async function runAttentionSuite(engine: Engine, opts: AttentionSuiteOpti
   const log = opts.log ?? (() => {});
   const progress = opts.progress ?? (() => {});
   const sizes = opts.sizes ?? (opts.quick ? ATTENTION_QUICK_SIZES : engine.gpu.adapter.isSoftware ? ATTENTION_SIZES.software : ATTENTION_SIZES.gpu);
-  const layout = attentionLayout(engine.env);
-  log(`fused attention layout: ${layout}`);
+  const { B, H, hs } = ATTENTION_SHAPE;
+  const classes = [...new Set(sizes.map((T) => attentionSizeClass(B * H, T, hs)))];
+  const total = classes.length + 2 * sizes.length;
+  let item = 0;
+  const tuned: AttentionTuneResult[] = [];
+  for (const c of classes) {
+    progress(++item, total, `autotuner: ${c}`);
+    const t0 = performance.now();
+    const [r] = await tuneAttention(engine, { classes: [c], force: true, cache: false });
+    tuned.push(r);
+    const times = Object.keys(r.fwdMs).map((x) => `${x} ${r.fwdMs[x as AttentionVariant]!.toFixed(2)} + ${r.bwdMs[x as AttentionVariant]!.toFixed(2)} ms`);
+    log(`tuner: ${c.padEnd(6)} (${shapeOf(r)}) picked '${r.pick}', ${r.speedup.toFixed(2)}x the slowest; fwd + bwd: ${times.join(', ')} (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+    // The fused rows run the fresh pick, whatever the engine had for the class.
+    if (!isFixed(engine)) engine.tuning[attentionTuningKey(c)] = r.pick;
+  }
+  const picks = tuned.map((r) => r.pick);
+  const layout = isFixed(engine) ? engine.tuning.attention : new Set(picks).size === 1 ? picks[0] : tuned.map((r) => `${r.sizeClass} ${r.pick}`).join(', ');
+  log(`fused attention variant: ${layout}`);
   const results: AttentionMeasurement[] = [];
   for (const T of sizes) {
     for (const impl of ['fused', 'unfused'] as const) {
-      progress(results.length + 1, 2 * sizes.length, `${impl} T=${T}`);
+      progress(++item, total, `${impl} T=${T}`);
       const r = await measure(engine, impl, T, opts.quick ?? false);
       results.push(r);
       log(`${impl.padEnd(8)} T=${String(T).padStart(5)}  fwd ${r.fwdMs.toFixed(2)} ms  fwd+bwd ${r.fwdBwdMs.toFixed(2)} ms  peak ${mib(r.fwdPeakBytes)} / ${mib(r.fwdBwdPeakBytes)} MiB`);
@@ -145,6 +180,7 @@ export async function runAttentionSuite(engine: Engine, opts: AttentionSuiteOpti
     adapter: engine.gpu.adapter,
     date: new Date().toISOString(),
     layout,
+    tuner: { classes: tuned.map(summary) },
     shape: ATTENTION_SHAPE,
     timing: 'wall clock',
     results,
@@ -153,6 +189,17 @@ export async function runAttentionSuite(engine: Engine, opts: AttentionSuiteOpti
 
 const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(3);
 
+/** Whether the user fixed one variant for every size (engine tuning 'attention'). */
+const isFixed = (engine: Engine) => isAttentionVariant(engine.tuning.attention);
+
+const shapeOf = (r: AttentionTuneResult) => [r.problem.B, r.problem.H, r.problem.T, r.problem.hs].join('x');
+
+function summary(r: AttentionTuneResult): AttentionTunerSummary['classes'][number] {
+  const times = Object.keys(r.fwdMs).map((x) => [x, r.fwdMs[x as AttentionVariant]! + r.bwdMs[x as AttentionVariant]!] as const);
+  const slowest = Math.max(...times.map(([, ms]) => ms));
+  return { sizeClass: r.sizeClass, shape: shapeOf(r), pick: r.pick, speedup: r.speedup, speedupOf: Object.fromEntries(times.map(([x, ms]) => [x, slowest / ms])) };
+}
+
 /** A plain-text table: one row per T, fused and unfused side by side, and their ratios. */
 export function formatAttentionSuite(r: AttentionSuiteResult): string {
   const a = r.adapter;
@@ -160,7 +207,9 @@ export function formatAttentionSuite(r: AttentionSuiteResult): string {
   const lines = [
     `attention (B=${B}, H=${H}, hs=${hs}${causal ? ', causal' : ''}), ${r.runner} (${r.environment}), adapter: ` +
       `${[a.vendor, a.architecture, a.device, a.description].filter(Boolean).join(' / ') || 'unnamed'}` +
-      `${a.isSoftware ? ' (software)' : ''}, fused layout: ${r.layout}, timing: ${r.timing}, ${r.date}`,
+      `${a.isSoftware ? ' (software)' : ''}, fused variant: ${r.layout}, timing: ${r.timing}, ${r.date}`,
+    ...tunerLines(r.tuner),
+    '',
     ['T', 'fwd ms fused', 'unfused', 'fwd+bwd ms fused', 'unfused', 'speedup fwd+bwd', 'peak MiB fwd fused', 'unfused', 'peak MiB fwd+bwd fused', 'unfused'].join('\t'),
   ];
   for (const T of [...new Set(r.results.map((x) => x.T))]) {
@@ -175,4 +224,16 @@ export function formatAttentionSuite(r: AttentionSuiteResult): string {
     );
   }
   return lines.join('\n');
+}
+
+/** The tuner's table: per class, each variant timed as a multiple of the slowest's speed, the pick and by how much it won. */
+function tunerLines(t: AttentionTunerSummary): string[] {
+  const variants = [...new Set(t.classes.flatMap((c) => Object.keys(c.speedupOf)))] as AttentionVariant[];
+  return [
+    'tuner (measured anew): speed of each variant timed over the slowest, fwd + bwd',
+    ['class', 'problem', ...variants, 'pick', 'won by'].join('\t'),
+    ...t.classes.map((c) =>
+      [c.sizeClass, c.shape, ...variants.map((x) => (c.speedupOf[x] === undefined ? '-' : `${c.speedupOf[x]!.toFixed(2)}x`)), c.pick, `${c.speedup.toFixed(2)}x`].join('\t'),
+    ),
+  ];
 }

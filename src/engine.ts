@@ -10,20 +10,31 @@ import { compilePlan, type CompileSpec, type Feeds, type Place, Plan } from './e
 import { estimatePlan, type MemoryEstimate } from './layout.js';
 import { ConfigError, InputError, fmtShape } from './errors.js';
 import type { KernelEnv } from './ops/types.js';
-import { MATMUL_SIZE_CLASSES, defaultMatmulTiling, matmulTilingChosen, matmulTuningKey } from './ops/matmul.js';
-import { matmulClassesOf, tuneMatmul, type MatmulTuneResult, type TuneOptions } from './ops/matmul-tune.js';
+import { MATMUL_SIZE_CLASSES, defaultMatmulTiling, matmulTilingChosen, matmulTuningKey, type MatmulSizeClass } from './ops/matmul.js';
+import { matmulClassesOf, tuneMatmul, type MatmulTuneResult } from './ops/matmul-tune.js';
+import {
+  ATTENTION_SIZE_CLASSES,
+  attentionTuningKey,
+  attentionVariantChosen,
+  defaultAttentionVariant,
+  type AttentionSizeClass,
+} from './ops/attention.js';
+import { attentionClassesOf, tuneAttention, type AttentionTuneResult } from './ops/attention-tune.js';
+import type { TuneOptions } from './ops/tune-cache.js';
 import { storageBytes, topoOrder, type HostArray, type Tensor } from './tensor.js';
 import { packHalves } from './half.js';
 
 export interface EngineOptions extends DeviceOptions {
   /**
    * Kernel choices to use instead of measuring them: { matmul: 'register' } fixes the matmul
-   * tiling for every size, { 'matmul.large': 'shared' } for one size class (see matmul.ts).
+   * tiling for every size, { 'matmul.large': 'shared' } for one size class (see matmul.ts);
+   * { attention: 'thread' } or { 'attention.small': 'workgroup-16x32' } the fused attention
+   * kernels' variant (ATTENTION_VARIANTS in attention.ts).
    */
   tuning?: Record<string, string>;
   /**
-   * Measure the matmul tilings of a size class the first time a compiled plan needs it, unless a
-   * choice is given or cached (default true); false: the adapter's default tiling for every size.
+   * Measure the matmul tilings (attention variants) of a size class the first time a compiled plan
+   * needs it, unless a choice is given or cached (default true); false: the adapter's defaults.
    */
   tune?: boolean;
   /**
@@ -41,6 +52,8 @@ export class Engine {
   readonly tuning: Record<string, string>;
   /** Matmul picks this engine took, per size class, as it took them (measured or from a cache). */
   readonly tuneResults: MatmulTuneResult[] = [];
+  /** Fused attention picks this engine took, likewise. */
+  readonly attentionTuneResults: AttentionTuneResult[] = [];
   private readonly autotune: boolean;
   private readonly tuningCache: string | false | undefined;
   /** Bytes the pool may hold, checked before a plan acquires anything (undefined: no budget). */
@@ -64,6 +77,9 @@ export class Engine {
       for (const c of MATMUL_SIZE_CLASSES) {
         if (!matmulTilingChosen(this.tuning, c)) this.tuning[matmulTuningKey(c)] = defaultMatmulTiling(gpu.adapter.isSoftware);
       }
+      for (const c of ATTENTION_SIZE_CLASSES) {
+        if (!attentionVariantChosen(this.tuning, c)) this.tuning[attentionTuningKey(c)] = defaultAttentionVariant(gpu.adapter.isSoftware);
+      }
     }
     if (opts.memoryBudget !== undefined && !(opts.memoryBudget > 0)) {
       throw new ConfigError(`memoryBudget must be a positive number of bytes; got ${opts.memoryBudget}.`);
@@ -82,27 +98,37 @@ export class Engine {
   }
 
   /**
-   * Picks a matmul tiling for each size class of `spec`'s matmuls that has none yet: cached, or
-   * measured now (compilePlan calls this before laying a plan out; eager plans do not wait).
+   * Picks a matmul tiling (attention variant) for each size class of `spec`'s matmuls (attention
+   * ops) that has none yet: cached, or measured now (compilePlan calls this before laying a plan
+   * out; eager plans do not wait). Returns the picks taken, matmul's then attention's.
    */
-  async tuneForPlan(spec: CompileSpec): Promise<MatmulTuneResult[]> {
-    if (!this.autotune || MATMUL_SIZE_CLASSES.every((c) => matmulTilingChosen(this.tuning, c))) return [];
+  async tuneForPlan(spec: CompileSpec): Promise<(MatmulTuneResult | AttentionTuneResult)[]> {
+    if (!this.autotune) return [];
+    const matmulOpen = MATMUL_SIZE_CLASSES.some((c) => !matmulTilingChosen(this.tuning, c));
+    const attentionOpen = ATTENTION_SIZE_CLASSES.some((c) => !attentionVariantChosen(this.tuning, c));
+    if (!matmulOpen && !attentionOpen) return [];
     const roots = [...Object.values(spec.outputs ?? {}), ...(spec.updates ?? []).map(([, v]) => v), ...(spec.optimizer?.grads ?? [])];
-    const classes = matmulClassesOf(topoOrder(roots)).filter((c) => !matmulTilingChosen(this.tuning, c));
-    return classes.length ? this.takePicks({ classes }) : [];
+    const order = topoOrder(roots);
+    const mm = matmulOpen ? matmulClassesOf(order).filter((c) => !matmulTilingChosen(this.tuning, c)) : [];
+    const at = attentionOpen ? attentionClassesOf(order).filter((c) => !attentionVariantChosen(this.tuning, c)) : [];
+    return [...(mm.length ? await this.takePicks({ classes: mm }) : []), ...(at.length ? await this.takeAttentionPicks({ classes: at }) : [])];
   }
 
-  /** Runs the tuner and uses its picks for the classes that still have none. */
-  private async takePicks(opts: TuneOptions): Promise<MatmulTuneResult[]> {
-    let results: MatmulTuneResult[];
+  /** Runs `tune` unless the device is lost; a loss while measuring gives no picks (it surfaces from run). */
+  private async measuring<R>(tune: () => Promise<R[]>): Promise<R[]> {
     try {
-      results = this.gpu.isLost() ? [] : await tuneMatmul(this, { ...opts, cache: this.tuningCache });
+      return this.gpu.isLost() ? [] : await tune();
     } catch (e) {
       // Lost while measuring: lower with the defaults, and let the loss surface where it always
       // does (a DeviceLostError from run), not as a failed measurement.
       if (this.gpu.isLost()) return [];
       throw e;
     }
+  }
+
+  /** Runs the matmul tuner and uses its picks for the classes that still have none. */
+  private async takePicks(opts: TuneOptions<MatmulSizeClass>): Promise<MatmulTuneResult[]> {
+    const results = await this.measuring(() => tuneMatmul(this, { ...opts, cache: this.tuningCache }));
     // A choice made meanwhile (by the user, or by a compile that ran alongside) stands.
     const taken = results.filter((r) => !matmulTilingChosen(this.tuning, r.sizeClass));
     for (const r of taken) this.tuning[matmulTuningKey(r.sizeClass)] = r.pick;
@@ -110,10 +136,24 @@ export class Engine {
     return taken;
   }
 
+  /** The same for the fused attention kernels' variants. */
+  private async takeAttentionPicks(opts: TuneOptions<AttentionSizeClass>): Promise<AttentionTuneResult[]> {
+    const results = await this.measuring(() => tuneAttention(this, { ...opts, cache: this.tuningCache }));
+    const taken = results.filter((r) => !attentionVariantChosen(this.tuning, r.sizeClass));
+    for (const r of taken) this.tuning[attentionTuningKey(r.sizeClass)] = r.pick;
+    this.attentionTuneResults.push(...taken);
+    return taken;
+  }
+
   /** Takes the cached picks of every class not chosen yet, measuring nothing (createEngine). */
-  async loadCachedTuning(): Promise<MatmulTuneResult[]> {
-    const classes = MATMUL_SIZE_CLASSES.filter((c) => !matmulTilingChosen(this.tuning, c));
-    return this.autotune && classes.length ? this.takePicks({ classes, measure: false }) : [];
+  async loadCachedTuning(): Promise<(MatmulTuneResult | AttentionTuneResult)[]> {
+    if (!this.autotune) return [];
+    const mm = MATMUL_SIZE_CLASSES.filter((c) => !matmulTilingChosen(this.tuning, c));
+    const at = ATTENTION_SIZE_CLASSES.filter((c) => !attentionVariantChosen(this.tuning, c));
+    return [
+      ...(mm.length ? await this.takePicks({ classes: mm, measure: false }) : []),
+      ...(at.length ? await this.takeAttentionPicks({ classes: at, measure: false }) : []),
+    ];
   }
 
   /** What compiling `spec` would add to the pool, by kind, in bytes; builds and acquires nothing. */

@@ -3,6 +3,9 @@
 // generators and the typed errors.
 
 export { createEngine, Engine, type EngineOptions } from './engine.js';
+export { tuneMatmul, type MatmulTuneResult } from './ops/matmul-tune.js';
+export { tuneAttention, measureAttention, ATTENTION_CLASS_PROBLEMS, type AttentionTuneResult, type AttentionProblem } from './ops/attention-tune.js';
+export { clearTuningMemory, defaultTuningCachePath, type TuneOptions, type TuneSource } from './ops/tune-cache.js';
 export type { MemoryEstimate } from './layout.js';
 export { Plan, type CompileSpec, type Feeds, type FeedValue, type PlanStats, type PlanOptimizer, type Place } from './executor.js';
 export { acquireDevice, type DeviceOptions, type GpuContext, type AdapterSummary, type OptionalFeature } from './gpu/device.js';

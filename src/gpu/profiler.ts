@@ -120,3 +120,48 @@ export async function dispatchTimer(
     },
   };
 }
+
+/** How a timed loop runs (timeLoop). */
+export interface MeasureOptions {
+  /** Timed submits after the warm-up (default 5). */
+  reps?: number;
+  /** Fewer submits (at least 3) when `reps` of them would take longer than this. */
+  maxMs?: number;
+  /** Aim for submits of about this long, by the number of dispatches in each (default 50 ms). */
+  targetMs?: number;
+  /** Most dispatches in one submit (default 256). */
+  maxPerRep?: number;
+  /** Use the wall clock even when timestamps exist. */
+  wallClock?: boolean;
+  /**
+   * When the warm-up dispatch alone takes longer than this (ms), it is the measurement: one
+   * dispatch that slow says enough to choose by, and more would cost seconds on a CPU adapter.
+   */
+  slowMs?: number;
+}
+
+export interface LoopTime {
+  /** Median over the timed submits of the time per dispatch. */
+  ms: number;
+  /** Dispatches per timed submit, and timed submits (1 and 1 when the warm-up was the measurement). */
+  perRep: number;
+  reps: number;
+}
+
+/**
+ * Times a dispatch with `timer`: a warm-up of one dispatch (it pays for lazy compilation and
+ * allocation, and sizes the loops), then the median of several submits of many dispatches.
+ */
+export async function timeLoop(timer: Pick<DispatchTimer, 'run'>, opts: MeasureOptions = {}): Promise<LoopTime> {
+  const first = await timer.run(1);
+  if (opts.slowMs !== undefined && first > opts.slowMs) return { ms: first, perRep: 1, reps: 1 };
+  const perRep = Math.max(1, Math.min(opts.maxPerRep ?? 256, Math.round((opts.targetMs ?? 50) / Math.max(first, 1e-3))));
+  const want = opts.reps ?? 5;
+  const fit = opts.maxMs === undefined ? want : Math.floor(opts.maxMs / (first * perRep));
+  const reps = Math.max(Math.min(want, 3), Math.min(want, fit));
+  const times: number[] = [];
+  for (let r = 0; r < reps; r++) times.push((await timer.run(perRep)) / perRep);
+  times.sort((x, y) => x - y);
+  const h = reps >> 1;
+  return { ms: reps % 2 ? times[h] : (times[h - 1] + times[h]) / 2, perRep, reps };
+}

@@ -53,24 +53,88 @@ export interface AttentionOptions {
  * How the kernels spread the work. 'thread': one invocation per four rows (vec4 lanes), stepping
  * four keys (or queries) at a time straight from storage, no barriers (SwiftShader, where
  * barriers cost 30-100x; these register tiles made the kernels 3-6x faster there than one row
- * per invocation). 'workgroup': one invocation per row, WG rows per workgroup sharing tiles of
- * BK rows in workgroup memory (GPUs). `tuning.attention` overrides the default, which follows
- * the adapter kind.
+ * per invocation). 'workgroup': one invocation per row, `wg` rows per workgroup sharing tiles of
+ * `tile` rows in workgroup memory (GPUs).
  */
 export type AttentionLayout = 'thread' | 'workgroup';
 
-export function attentionLayout(env: KernelEnv): AttentionLayout {
-  const t = env.tuning.attention;
-  if (t === 'thread' || t === 'workgroup') return t;
-  return env.isSoftware ? 'thread' : 'workgroup';
+export interface AttentionVariantSpec {
+  layout: AttentionLayout;
+  /** Invocations per workgroup: four rows each ('thread'), one row each ('workgroup'). */
+  wg: number;
+  /** Rows per streamed tile ('workgroup'), halved until the tiles fit the workgroup storage. */
+  tile: number;
 }
 
-/** Invocations per workgroup in the 'thread' layout (four rows each). */
+/**
+ * The variants the tuner times (attention-tune.ts), few since each costs measurement inside a
+ * compile. 'thread' is SwiftShader's default; 'thread-16' spreads a small problem over more
+ * workgroups, which a CPU adapter runs on separate cores. 'workgroup' (32 rows, tiles of 32) is
+ * the GPU default; 64x16 reads each K/V tile for twice the rows, for long sequences with many
+ * workgroups in flight; 16x32 makes 4x the workgroups of 64, for problems too small to fill a GPU.
+ * Every variant fits the storage WebGPU guarantees (16 KiB) at any head size, tiles clamped.
+ */
+export const ATTENTION_VARIANTS = {
+  thread: { layout: 'thread', wg: 64, tile: 0 },
+  'thread-16': { layout: 'thread', wg: 16, tile: 0 },
+  workgroup: { layout: 'workgroup', wg: 32, tile: 32 },
+  'workgroup-64x16': { layout: 'workgroup', wg: 64, tile: 16 },
+  'workgroup-16x32': { layout: 'workgroup', wg: 16, tile: 32 },
+} as const satisfies Record<string, AttentionVariantSpec>;
+
+export type AttentionVariant = keyof typeof ATTENTION_VARIANTS;
+export const ATTENTION_VARIANT_NAMES = Object.keys(ATTENTION_VARIANTS) as AttentionVariant[];
+export const isAttentionVariant = (v: unknown): v is AttentionVariant => typeof v === 'string' && Object.hasOwn(ATTENTION_VARIANTS, v);
+
+/**
+ * Size classes by the multiply-adds of q k^T, W = B H T^2 hs (as many again for P V, twice that
+ * in the backward), as the variants differ in how rows are grouped and keys streamed: below 2^20
+ * (8 heads of 32 at T = 64) a GPU runs a few dozen workgroups and is launch bound, and a CPU
+ * adapter has fewer groups of the default size than cores; from 2^24 (8 heads of 32 at T = 256)
+ * there are workgroups for a wave of a GPU and per-row streaming decides; between, occupancy
+ * against reuse. GPT presets at batch 8 fall in each: tiny small, mini medium, base large.
+ */
+export const ATTENTION_SIZE_CLASSES = ['small', 'medium', 'large'] as const;
+export type AttentionSizeClass = (typeof ATTENTION_SIZE_CLASSES)[number];
+
+export function attentionSizeClass(bh: number, t: number, hs: number): AttentionSizeClass {
+  const w = bh * t * t * hs;
+  return w < 2 ** 20 ? 'small' : w < 2 ** 24 ? 'medium' : 'large';
+}
+
+/** The size class of an attention (or its backward) with first input `x`. */
+export function attentionClassOf(x: TensorSpec, a: AttentionAttrs): AttentionSizeClass {
+  const L = layoutOf(x, a);
+  return attentionSizeClass(L.B * L.H, L.T, L.hs);
+}
+
+/** Where variants live in KernelEnv.tuning: 'attention' fixes one for every size, 'attention.<class>' a class's pick. */
+export const attentionTuningKey = (c: AttentionSizeClass) => `attention.${c}`;
+export const defaultAttentionVariant = (isSoftware: boolean): AttentionVariant => (isSoftware ? 'thread' : 'workgroup');
+
+/** Whether `tuning` already says which variant a class takes (fixed for all, or the class's pick). */
+export const attentionVariantChosen = (tuning: Readonly<Record<string, string>>, c: AttentionSizeClass): boolean =>
+  isAttentionVariant(tuning.attention) || isAttentionVariant(tuning[attentionTuningKey(c)]);
+
+/** The variant a class runs: fixed by the user, else its pick, else the adapter kind's default. */
+export function attentionVariant(env: KernelEnv, c: AttentionSizeClass): AttentionVariant {
+  const fixed = env.tuning.attention;
+  if (isAttentionVariant(fixed)) return fixed;
+  const picked = env.tuning[attentionTuningKey(c)];
+  return isAttentionVariant(picked) ? picked : defaultAttentionVariant(env.isSoftware);
+}
+
+/** Invocations per workgroup of the backward's row-dot pre-pass (one row each). */
 const ROWS_WG = 64;
-/** Rows per workgroup in the 'workgroup' layout: one query (or key) row per invocation. */
-const BLOCK_WG = 32;
-/** Streamed tile rows: two (BK, hs) f32 tiles stay within 16 KiB, the default workgroup storage. */
-const tileRows = (hs: number) => (hs <= 32 ? 32 : 16);
+/**
+ * Tile rows for head size hs: the variant's, halved until the backward's tiles (two (BK, hs) and
+ * two of BK floats) fit the adapter's workgroup storage: 16 rows at hs 64 in the 16 KiB minimum.
+ */
+function tileRows(tile: number, hs: number, limits: GPUSupportedLimits): number {
+  let bk = tile;
+  while (bk > 1 && (2 * bk * hs + 2 * bk) * 4 > limits.maxComputeWorkgroupStorageSize) bk >>= 1;
+  return bk;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Shape rules and launch geometry.
@@ -181,7 +245,7 @@ function attnParams(L: Layout, a: AttentionAttrs): ParamWord[] {
   ];
 }
 
-/** A row kernel in the chosen layout: entry `<base>_rows` or `<base>_wg`. */
+/** A row kernel in the class's variant: entry `<base>_rows` or `<base>_wg`. */
 function rowDispatch(
   shader: ShaderModuleDef,
   base: string,
@@ -194,19 +258,19 @@ function rowDispatch(
   const maxPerDim = env.limits.maxComputeWorkgroupsPerDimension;
   const DROPOUT = a.p > 0 ? 1 : 0;
   const params = attnParams(L, a);
-  if (attentionLayout(env) === 'thread') {
+  const v: AttentionVariantSpec = ATTENTION_VARIANTS[attentionVariant(env, attentionSizeClass(bh, t, hs))];
+  if (v.layout === 'thread') {
     // Four rows per invocation.
-    const workgroups = grid1d(bh * Math.ceil(t / 4), ROWS_WG, maxPerDim);
-    return { shader, entry: `${base}_rows`, constants: { WG: ROWS_WG, DROPOUT }, ...io, params, workgroups };
+    const workgroups = grid1d(bh * Math.ceil(t / 4), v.wg, maxPerDim);
+    return { shader, entry: `${base}_rows`, constants: { WG: v.wg, DROPOUT }, ...io, params, workgroups };
   }
-  const blocks = bh * Math.ceil(t / BLOCK_WG);
   return {
     shader,
     entry: `${base}_wg`,
-    constants: { WG: BLOCK_WG, BK: tileRows(hs), HSW: hs, DROPOUT },
+    constants: { WG: v.wg, BK: tileRows(v.tile, hs, env.limits), HSW: hs, DROPOUT },
     ...io,
     params,
-    workgroups: grid1d(blocks, 1, maxPerDim),
+    workgroups: grid1d(bh * Math.ceil(t / v.wg), 1, maxPerDim),
   };
 }
 

@@ -1,19 +1,31 @@
 // The GPT training benchmark suite, shared by the Node runner (bench/node.ts) and the browser
-// page (bench/page.ts), chosen with --suite=gpt: for each preset of src/models/gpt.ts, the
-// compiled training step (forward, backward and the fused AdamW update, as createGptTrainer
-// builds it) at batch 16 and the preset's full context. Reports ms per step, tokens per second
-// and the GPU bytes the step holds: the plan's intermediates (Plan.stats.peakBytes) plus the
-// parameter arena and AdamW's two moment arenas.
+// page (bench/page.ts), chosen with --suite=gpt: for each preset of src/models/gpt.ts and each
+// precision, the compiled training step (forward, backward and the fused AdamW update, as
+// createGptTrainer builds it) at batch 16 and the preset's full context. Reports ms per step,
+// tokens per second and the GPU bytes the step holds: the plan's intermediates
+// (Plan.stats.peakBytes) plus the parameter arena and AdamW's two moment arenas.
+// Mixed precision (GptConfig.precision 'mixed'): every Linear and the LM head store f16 copies of
+// their operands, two to a 32-bit word, and multiply them summing in f32; weights, optimizer state
+// and every other op stay f32, and the trainer scales the loss dynamically. A mixed row also
+// gives its time and peak bytes over the same preset's f32 row. On SwiftShader expect mixed to be
+// slower: its conversion passes are extra work (105 dispatches a step against 79 at tiny), and an
+// emulated adapter is not bound by the memory traffic that halving operands saves. Measured in
+// Node at tiny and mini: about 1.8x the f32 time, and no fewer peak bytes (1.02x, 1.00x: the f16
+// copies add to the step's f32 intermediates rather than replacing them there).
 // Timing runs the way the trainer does: after a warm-up, N - 1 steps queued back to back with
 // no read-back, then one that reads the loss; the wall clock around the N steps is divided by N.
 // Of three such windows the median is reported.
-// Quick mode (--quick): preset tiny only, one warm-up step, then one window of two timed steps:
-// every figure of the suite in seconds on SwiftShader, for CI, not for numbers.
-// Not here: the TensorFlow.js peer (bench/peer-tfjs-gpt.ts), launching anything, or writing files.
+// Quick mode (--quick): preset tiny only, in both precisions, one warm-up step, then one window of
+// two timed steps: every figure of the suite, for CI, not for numbers. The steps take seconds on
+// SwiftShader; compiling (and autotuning) each precision's kernels the first time takes longer.
+// Not here: the TensorFlow.js peer (bench/peer-tfjs-gpt.ts; f32 only, compared with the f32
+// rows), launching anything, or writing files.
 
 import type { Engine } from '../src/engine.js';
 import type { AdapterSummary } from '../src/gpu/device.js';
-import { createGpt, createGptTrainer, gptParameterCount, gptPresets, type GptPresetName, type GptTrainer } from '../src/models/gpt.js';
+import {
+  createGpt, createGptTrainer, gptParameterCount, gptPresets, type GptPrecision, type GptPresetName, type GptTrainer,
+} from '../src/models/gpt.js';
 import type { Batch } from '../src/data/batches.js';
 import { mulberry32 } from '../src/data/toy2d.js';
 import type { GptPeerMeasurement } from './peer-tfjs-gpt.js';
@@ -26,12 +38,20 @@ const WINDOWS = 3;
 export const GPT_DEFAULT_PRESETS: readonly GptPresetName[] = ['tiny', 'mini'];
 /** Quick mode's presets. */
 export const GPT_QUICK_PRESETS: readonly GptPresetName[] = ['tiny'];
+/** Precisions measured per preset, in this order (a mixed row's ratios need the f32 row first). */
+export const GPT_PRECISIONS: readonly GptPrecision[] = ['f32', 'mixed'];
 
 /** The fixed part of the problem: windows per step and the vocabulary (a character set). */
 export const GPT_BENCH_SHAPE = { batch: 16, vocabSize: 65 } as const;
 
 export interface GptMeasurement {
   preset: GptPresetName;
+  precision: GptPrecision;
+  /**
+   * Mixed rows only, 'tiny mixed': bench:compare keys rows by preset and label, so a mixed row
+   * does not collide with its f32 row, and f32 rows keep the key results saved before had.
+   */
+  label?: string;
   nLayer: number;
   nHead: number;
   nEmbd: number;
@@ -56,6 +76,8 @@ export interface GptMeasurement {
   dispatches: number;
   /** Loss read back at the end of the median window (a sanity check: below ln 65 = 4.17 once it trains). */
   loss: number;
+  /** Mixed rows with an f32 row of their preset: this row's figure over the f32 row's (below 1: mixed is faster, smaller). */
+  ratio?: { msPerStep: number; peakBytes: number };
 }
 
 export interface GptSuiteResult {
@@ -76,12 +98,14 @@ export interface GptSuiteOptions {
   environment: string;
   /** Presets to measure (default GPT_DEFAULT_PRESETS, or GPT_QUICK_PRESETS in quick mode). */
   presets?: readonly GptPresetName[];
+  /** Precisions to measure each preset in, in this order (default GPT_PRECISIONS, in quick mode too). */
+  precisions?: readonly GptPrecision[];
   /** Wall-clock time all timed steps should take per preset, roughly (default 6000 ms). */
   targetMs?: number;
-  /** One warm-up step and one window of two timed steps, tiny preset by default (default false). */
+  /** One warm-up step and one window of two timed steps per row, tiny preset by default (default false). */
   quick?: boolean;
   log?: (line: string) => void;
-  /** Called as each item (one preset) starts. */
+  /** Called as each item (one preset in one precision) starts. */
   progress?: ProgressFn;
 }
 
@@ -118,9 +142,11 @@ async function timeSteps(trainer: GptTrainer, batch: Batch, n: number): Promise<
   return { ms: (performance.now() - t0) / (n + 1), loss: last!.loss };
 }
 
-async function measure(engine: Engine, preset: GptPresetName, targetMs: number, quick: boolean): Promise<GptMeasurement> {
+async function measure(
+  engine: Engine, preset: GptPresetName, precision: GptPrecision, targetMs: number, quick: boolean,
+): Promise<GptMeasurement> {
   const { batch, vocabSize } = GPT_BENCH_SHAPE;
-  const model = createGpt({ preset, vocabSize });
+  const model = createGpt({ preset, vocabSize, precision });
   const c = model.config;
   const trainer = await createGptTrainer(engine, model, { batch });
   const data = randomGptBatch(batch, c.blockSize, vocabSize);
@@ -140,6 +166,8 @@ async function measure(engine: Engine, preset: GptPresetName, targetMs: number, 
     const planBytes = trainer.plan.stats.peakBytes;
     return {
       preset,
+      precision,
+      ...(precision === 'f32' ? {} : { label: `${preset} ${precision}` }),
       nLayer: c.nLayer,
       nHead: c.nHead,
       nEmbd: c.nEmbd,
@@ -157,9 +185,9 @@ async function measure(engine: Engine, preset: GptPresetName, targetMs: number, 
       loss: timed.loss,
     };
   } finally {
+    // The optimizer's dispose frees its loss scale too.
     trainer.dispose();
     for (const p of model.params) engine.freeParameter(p);
-    engine.freeParameter(trainer.optimizer.lossScale);
   }
 }
 
@@ -167,15 +195,23 @@ export async function runGptSuite(engine: Engine, opts: GptSuiteOptions): Promis
   const log = opts.log ?? (() => {});
   const progress = opts.progress ?? (() => {});
   const presets = opts.presets ?? (opts.quick ? GPT_QUICK_PRESETS : GPT_DEFAULT_PRESETS);
+  const precisions = opts.precisions ?? GPT_PRECISIONS;
+  const total = presets.length * precisions.length;
   const results: GptMeasurement[] = [];
   for (const preset of presets) {
-    progress(results.length + 1, presets.length, `preset ${preset}`);
-    const r = await measure(engine, preset, opts.targetMs ?? 6000, opts.quick ?? false);
-    results.push(r);
-    log(
-      `${preset.padEnd(6)} ${fmtParams(r.parameters)} params  ${r.msPerStep.toFixed(1).padStart(8)} ms/step  ` +
-        `${Math.round(r.tokensPerSecond).toString().padStart(8)} tok/s  peak ${mib(r.peakBytes)} MiB  (${r.steps} steps, loss ${r.loss.toFixed(3)})`,
-    );
+    for (const precision of precisions) {
+      progress(results.length + 1, total, `preset ${preset} ${precision}`);
+      const r = await measure(engine, preset, precision, opts.targetMs ?? 6000, opts.quick ?? false);
+      const base = results.find((x) => x.preset === preset && x.precision === 'f32');
+      if (precision !== 'f32' && base) r.ratio = { msPerStep: r.msPerStep / base.msPerStep, peakBytes: r.peakBytes / base.peakBytes };
+      results.push(r);
+      log(
+        `${preset.padEnd(6)} ${precision.padEnd(5)} ${fmtParams(r.parameters)} params  ${r.msPerStep.toFixed(1).padStart(8)} ms/step  ` +
+          `${Math.round(r.tokensPerSecond).toString().padStart(8)} tok/s  peak ${mib(r.peakBytes)} MiB` +
+          `${r.ratio ? `  (${fmtRatio(r.ratio.msPerStep)} time, ${fmtRatio(r.ratio.peakBytes)} peak of f32)` : ''}` +
+          `  (${r.steps} steps, loss ${r.loss.toFixed(3)})`,
+      );
+    }
   }
   return {
     suite: 'gpt',
@@ -191,10 +227,12 @@ export async function runGptSuite(engine: Engine, opts: GptSuiteOptions): Promis
 
 const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(2);
 const fmtParams = (n: number) => `${(n / 1e6).toFixed(2)}M`;
+const fmtRatio = (x: number) => `${x.toFixed(2)}x`;
 
 /**
- * A plain-text table: one row per preset with ms/step, tokens/s and peak MiB, and, when the
- * peer ran, TensorFlow.js's ms/step per backend and our speed-up over each.
+ * A plain-text table: one row per preset and precision with ms/step, tokens/s and peak MiB, a
+ * mixed row's time and peak over its f32 row's, and, when the peer ran, TensorFlow.js's ms/step
+ * per backend and our speed-up over each (f32 rows only: the peer trains in f32).
  */
 export function formatGptSuite(r: GptSuiteResult): string {
   const a = r.adapter;
@@ -204,19 +242,21 @@ export function formatGptSuite(r: GptSuiteResult): string {
       `${[a.vendor, a.architecture, a.device, a.description].filter(Boolean).join(' / ') || 'unnamed'}` +
       `${a.isSoftware ? ' (software)' : ''}, timing: ${r.timing}, ${r.date}`,
     [
-      'preset', 'L/H/C/T', 'params', 'ms/step', 'tokens/s', 'peak MiB', 'plan MiB', 'dispatches',
+      'preset', 'precision', 'L/H/C/T', 'params', 'ms/step', 'tokens/s', 'peak MiB', 'plan MiB', 'dispatches',
+      'time vs f32', 'peak vs f32',
       ...backends.flatMap((b) => [`tfjs-${b} ms/step`, `speed-up`]),
     ].join('\t'),
   ];
   for (const m of r.results) {
     const peers = backends.flatMap((b) => {
-      const p = r.peer?.find((x) => x.backend === b && x.preset === m.preset);
+      const p = m.precision === 'f32' ? r.peer?.find((x) => x.backend === b && x.preset === m.preset) : undefined;
       return p ? [p.msPerStep.toFixed(1), `${(p.msPerStep / m.msPerStep).toFixed(2)}x`] : ['-', '-'];
     });
     lines.push(
       [
-        m.preset, `${m.nLayer}/${m.nHead}/${m.nEmbd}/${m.block}`, fmtParams(m.parameters), m.msPerStep.toFixed(1),
-        Math.round(m.tokensPerSecond), mib(m.peakBytes), mib(m.planBytes), m.dispatches, ...peers,
+        m.preset, m.precision, `${m.nLayer}/${m.nHead}/${m.nEmbd}/${m.block}`, fmtParams(m.parameters), m.msPerStep.toFixed(1),
+        Math.round(m.tokensPerSecond), mib(m.peakBytes), mib(m.planBytes), m.dispatches,
+        m.ratio ? fmtRatio(m.ratio.msPerStep) : '-', m.ratio ? fmtRatio(m.ratio.peakBytes) : '-', ...peers,
       ].join('\t'),
     );
   }

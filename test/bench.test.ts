@@ -9,9 +9,10 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { Engine } from '../src/engine.js';
 import { MATMUL_TILINGS } from '../src/ops/matmul.js';
 import { testEngine } from './support/engine.js';
-import { formatSuite, QUICK_SIZES, runMatmulSuite } from '../bench/suite.js';
+import { formatSuite, GPT_MATMUL_QUICK_PRODUCTS, QUICK_SIZES, QUICK_TRANSPOSE_SIZE, runMatmulSuite } from '../bench/suite.js';
+import { figures } from '../bench/compare.js';
 import { ATTENTION_QUICK_SIZES, formatAttentionSuite, runAttentionSuite } from '../bench/attention.js';
-import { formatGptSuite, GPT_QUICK_PRESETS, runGptSuite } from '../bench/gpt.js';
+import { formatGptSuite, GPT_PRECISIONS, GPT_QUICK_PRESETS, runGptSuite } from '../bench/gpt.js';
 import { formatDiffusionSuite, runDiffusionSuite, UNET_QUICK_SHAPE } from '../bench/diffusion.js';
 import { formatGanSuite, GAN_BENCH_LOSSES, runGanSuite } from '../bench/gan.js';
 import { CONV_OPS, CONV_QUICK_SHAPES, formatConvSuite, runConvSuite } from '../bench/conv.js';
@@ -27,7 +28,7 @@ describe('bench suites in quick mode', () => {
     engine = await testEngine();
   });
 
-  it('matmul: each tiling at the quick size, the tuner and the pick', async () => {
+  it('matmul: each tiling at the quick size, the transformer products and the transpositions, the tuner and the pick', async () => {
     const p = recorder();
     const r = await runMatmulSuite(engine, { ...common, progress: p.progress });
     expect(r.results.map((x) => [x.tiling, x.M])).toEqual(QUICK_SIZES.flatMap((s) => MATMUL_TILINGS.map((t) => [t, s])));
@@ -40,8 +41,37 @@ describe('bench suites in quick mode', () => {
     }
     expect(Object.keys(r.shareOfPeak)).toEqual(QUICK_SIZES.map(String));
     for (const share of Object.values(r.shareOfPeak)) expect(share).toBeGreaterThan(0);
-    expect(expectFigures(r)).toBeGreaterThanOrEqual(1 + 2 * MATMUL_TILINGS.length);
-    expectTable(formatSuite(r));
+    // The transformer's products in quick mode: the tiny preset's two, each with every tiling.
+    expect(r.gpt.preset).toBe('tiny');
+    const what = (name: string) => name.split(' (')[0];
+    expect(r.shapes.map((x) => [what(x.name), x.tiling])).toEqual(
+      GPT_MATMUL_QUICK_PRODUCTS.flatMap((w) => MATMUL_TILINGS.map((t) => [`gpt-tiny ${w}`, t])),
+    );
+    // A weight gradient reads its activations transposed, the tied LM head its embedding.
+    expect(Object.fromEntries(r.shapes.map((x) => [what(x.name), [x.transA, x.transB]]))).toEqual({
+      'gpt-tiny fc up dW': [true, false],
+      'gpt-tiny lm head fwd': [false, true],
+    });
+    // The transpositions at the quick size: A.B first, then each variant, with every tiling.
+    expect(r.transposeSize).toBe(QUICK_TRANSPOSE_SIZE);
+    const variants = [[false, false], [true, false], [false, true], [true, true]];
+    expect(r.transpositions.map((x) => [x.transA, x.transB, x.tiling, x.M, x.N, x.K])).toEqual(
+      variants.flatMap(([ta, tb]) => MATMUL_TILINGS.map((t) => [ta, tb, t, ...Array(3).fill(QUICK_TRANSPOSE_SIZE)])),
+    );
+    for (const x of r.transpositions.slice(0, MATMUL_TILINGS.length)) expect(x.ratio).toBe(1);
+    for (const x of [...r.shapes, ...r.transpositions]) {
+      expect(MATMUL_TILINGS, x.name).toContain(x.pick);
+      expect(x.shareOfPeak, x.name).toBeGreaterThan(0);
+    }
+    // Each product's row per tiling is a figure bench:compare matches by name and tiling.
+    const keys = new Set(figures(r).keys());
+    for (const [table, rows] of [['shapes', r.shapes], ['transpositions', r.transpositions]] as const) {
+      for (const x of rows) expect(keys, x.name).toContain(`${table}[name=${x.name},tiling=${x.tiling}].gflops`);
+    }
+    expect(expectFigures(r)).toBeGreaterThanOrEqual(1 + 2 * MATMUL_TILINGS.length + 2 * r.shapes.length + 3 * r.transpositions.length);
+    const table = formatSuite(r);
+    expectTable(table);
+    for (const x of [...r.shapes, ...r.transpositions]) expect(table).toContain(`${x.name}\t${x.sizeClass}\t`);
     p.expectCounted();
   });
 
@@ -54,13 +84,26 @@ describe('bench suites in quick mode', () => {
     p.expectCounted();
   });
 
-  it('gpt: the tiny preset, two timed steps', async () => {
+  it('gpt: the tiny preset in f32 and mixed precision, two timed steps each', async () => {
     const p = recorder();
     const r = await runGptSuite(engine, { ...common, progress: p.progress });
-    expect(r.results.map((x) => x.preset)).toEqual(GPT_QUICK_PRESETS);
-    expect(r.results.map((x) => x.steps)).toEqual([2]);
-    expect(expectFigures(r)).toBe(6 * r.results.length);
-    expectTable(formatGptSuite(r));
+    expect(r.results.map((x) => [x.preset, x.precision])).toEqual(GPT_QUICK_PRESETS.flatMap((s) => GPT_PRECISIONS.map((q) => [s, q])));
+    expect(r.results.map((x) => x.steps)).toEqual(r.results.map(() => 2));
+    // Each mixed row has its time and peak bytes over the f32 row's; f32 rows have none.
+    for (const x of r.results) expect(x.ratio === undefined, x.label ?? x.preset).toBe(x.precision === 'f32');
+    // bench:compare tells the two rows of a preset apart; the f32 row keeps its key of old.
+    const keys = new Set(figures(r).keys());
+    for (const s of GPT_QUICK_PRESETS) {
+      expect(keys).toContain(`results[preset=${s}].msPerStep`);
+      expect(keys).toContain(`results[preset=${s},label=${s} mixed].msPerStep`);
+      expect(keys).toContain(`results[preset=${s},label=${s} mixed].ratio.msPerStep`);
+    }
+    // Six figures a row (time, rate, four byte counts), and the two ratios of a mixed row.
+    const mixed = r.results.filter((x) => x.precision === 'mixed').length;
+    expect(expectFigures(r)).toBe(6 * r.results.length + 2 * mixed);
+    const table = formatGptSuite(r);
+    expectTable(table);
+    for (const x of r.results) expect(table).toMatch(new RegExp(`^${x.preset}\\t${x.precision}\\t`, 'm'));
     p.expectCounted();
   });
 

@@ -131,8 +131,9 @@ function stepBars<Row, Peer extends { backend: string }>(
 
 const gpt = (r: GptSuiteResult) => [stepBars(
   'GPT training step', `Milliseconds per training step (forward, backward, AdamW) at batch ${r.shape.batch}, per model preset.`, 'preset',
-  r.results, (m) => `${m.preset} (${m.nLayer} layers, C ${m.nEmbd})`, (m) => m.msPerStep,
-  r.peer, (p, m) => (p.preset === m.preset ? p.msPerStep : null),
+  r.results, (m) => `${m.preset} ${m.precision} (${m.nLayer} layers, C ${m.nEmbd})`, (m) => m.msPerStep,
+  // The peer is an f32 model: it stands beside the f32 rows only.
+  r.peer, (p, m) => (p.preset === m.preset && m.precision === 'f32' ? p.msPerStep : null),
 )];
 
 const diffusion = (r: DiffusionSuiteResult) => [stepBars(

@@ -36,6 +36,23 @@ fn half_value(word: u32, k: u32) -> f32 {
   return select(unpack2x16float(word)[k], special, (h & 0x7c00u) == 0x7c00u);
 }`;
 
+/**
+ * WGSL: half_bits(x), the f16 bits of an f32 value, and half_pair(lo, hi), the word holding two.
+ * Overflow and NaN are spelled out by their bits (see the header; a compiler may assume x == x
+ * and drop a float test). 0x477ff000 is 65520.0. Include once in a module that writes f16.
+ */
+export const halfBitsWgsl = /* wgsl */ `
+fn half_bits(x: f32) -> u32 {
+  let bits = bitcast<u32>(x);
+  let mag = bits & 0x7fffffffu;
+  let sign = (bits >> 16u) & 0x8000u;
+  if (mag > 0x7f800000u) { return sign | 0x7e00u; }
+  if (mag >= 0x477ff000u) { return sign | 0x7c00u; }
+  return pack2x16float(vec2<f32>(clamp(x, -65504.0, 65504.0), 0.0)) & 0xffffu;
+}
+
+fn half_pair(lo: f32, hi: f32) -> u32 { return half_bits(lo) | (half_bits(hi) << 16u); }`;
+
 /** The element type an operand's binding declares: packed words for f16, else f32. */
 export const storageType = (half: boolean) => (half ? 'u32' : 'f32');
 
@@ -56,16 +73,7 @@ ${flatIndexWgsl}
 
 ${halfValueWgsl}
 
-// The f16 bits of one value, with overflow and NaN spelled out by their bits (see the header;
-// a compiler may assume x == x and drop a float test). 0x477ff000 is 65520.0.
-fn half_bits(x: f32) -> u32 {
-  let bits = bitcast<u32>(x);
-  let mag = bits & 0x7fffffffu;
-  let sign = (bits >> 16u) & 0x8000u;
-  if (mag > 0x7f800000u) { return sign | 0x7e00u; }
-  if (mag >= 0x477ff000u) { return sign | 0x7c00u; }
-  return pack2x16float(vec2<f32>(clamp(x, -65504.0, 65504.0), 0.0)) & 0xffffu;
-}
+${halfBitsWgsl}
 
 @compute @workgroup_size(WG)
 fn to_half(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {

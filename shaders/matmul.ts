@@ -16,12 +16,15 @@
 // a 1024 x 512 x 4 product take 39 ms instead of 7 (measured).
 // The backward pass is the same kernels with other transpositions (see src/ops/matmul.ts).
 // Either operand may be stored as f16 (mixed precision; shaders/half.ts): every read goes
-// through load_a / load_b, which widen to f32, so one text serves both storage formats.
+// through load_a / load_b, which widen to f32, so one text serves both storage formats. The
+// output (and the kept pre-activation) may be stored f16 too, rounded once from the f32 sums:
+// store_row then writes whole words, two columns to a word, which needs N even so that a word
+// never spans two rows (and two invocations never share one).
 // Not here: shape checks, batch-dimension collapsing or the choice of tiling (src/ops/matmul.ts).
 
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
 import type { ShaderModuleDef } from '../src/ops/types.js';
-import { halfValueWgsl, loadWgsl, storageType } from './half.js';
+import { halfBitsWgsl, halfValueWgsl, loadWgsl, storageType } from './half.js';
 
 /** Activation codes (the ACT override constant). */
 export const MATMUL_ACT = { none: 0, relu: 1, gelu: 2, silu: 3 } as const;
@@ -32,27 +35,37 @@ export const MATMUL_FLAGS = { transA: 1, transB: 2 } as const;
 /** Rows and columns of the output block one `mm_register` invocation computes. */
 export const REGISTER_TILE = { rows: 32, cols: 16 } as const;
 
-function matmulModule(halfA: boolean, halfB: boolean): ShaderModuleDef {
-  return {
-    label: `matmul${halfA ? '.a16' : ''}${halfB ? '.b16' : ''}`,
-    code: (features) => matmulCode(features.has('subgroups'), halfA, halfB),
-  };
+/** Which bindings hold f16 (packed words): the operands, the residual or gate z, the outputs. */
+export interface MatmulStorage {
+  halfA: boolean;
+  halfB: boolean;
+  halfRes: boolean;
+  halfOut: boolean;
 }
 
-const modules = [false, true].map((halfA) => [false, true].map((halfB) => matmulModule(halfA, halfB)));
+const modules = new Map<string, ShaderModuleDef>();
 
 /**
- * Bindings (both entry points): reads a, b, bias, residual at 0..3 (bias and residual are
+ * Bindings (every entry point): reads a, b, bias, residual at 0..3 (bias and residual are
  * bound to `a` when absent and then never read); writes out, pre at 4..5 (`pre` is a 4-byte
  * scratch buffer unless the pre-activation is kept); the uniform at 6.
  * Uniform words: M, N, K, flags, then the merged output batch dims (outermost first, padded
  * with 1s) and the element strides of a and b along them (0 where broadcast).
- * Operands a and b are each f32 or f16 (packed words read through load_a / load_b as f32;
- * the sums and the output stay f32): four modules in all, one per pair.
+ * a, b, the residual (or gate z) and the outputs are each f32 or f16 (packed words, read
+ * through load_* as f32; the sums stay f32): one module per combination, made when first asked.
  */
-export const matmulShader = (halfA = false, halfB = false): ShaderModuleDef => modules[+halfA][+halfB];
+export function matmulShader(storage: Partial<MatmulStorage> = {}): ShaderModuleDef {
+  const s: MatmulStorage = { halfA: false, halfB: false, halfRes: false, halfOut: false, ...storage };
+  const key = `${s.halfA ? '.a16' : ''}${s.halfB ? '.b16' : ''}${s.halfRes ? '.r16' : ''}${s.halfOut ? '.o16' : ''}`;
+  let m = modules.get(key);
+  if (!m) {
+    m = { label: `matmul${key}`, code: (features) => matmulCode(features.has('subgroups'), s) };
+    modules.set(key, m);
+  }
+  return m;
+}
 
-function matmulCode(sg: boolean, halfA: boolean, halfB: boolean): string {
+function matmulCode(sg: boolean, { halfA, halfB, halfRes, halfOut }: MatmulStorage): string {
   return wgsl`
 #if ${sg}
 enable subgroups;
@@ -73,9 +86,9 @@ struct Params {
 @group(0) @binding(0) var<storage, read> a: array<${storageType(halfA)}>;
 @group(0) @binding(1) var<storage, read> b: array<${storageType(halfB)}>;
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
-@group(0) @binding(3) var<storage, read> res: array<f32>;
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
-@group(0) @binding(5) var<storage, read_write> pre: array<f32>;
+@group(0) @binding(3) var<storage, read> res: array<${storageType(halfRes)}>;
+@group(0) @binding(4) var<storage, read_write> out: array<${storageType(halfOut)}>;
+@group(0) @binding(5) var<storage, read_write> pre: array<${storageType(halfOut)}>;
 @group(0) @binding(6) var<uniform> p: Params;
 
 override WG_X: u32 = 4u;
@@ -93,9 +106,11 @@ override GATE: bool = false;
 override ACT: u32 = 0u;
 
 fn flag(bit: u32) -> bool { return (p.flags & bit) != 0u; }
-${halfA || halfB ? halfValueWgsl : ''}
+${halfA || halfB || halfRes ? halfValueWgsl : ''}
+${halfOut ? halfBitsWgsl : ''}
 ${loadWgsl('a', halfA)}
 ${loadWgsl('b', halfB)}
+${loadWgsl('res', halfRes)}
 
 const GELU_K: f32 = 0.7978845608028654; // sqrt(2 / pi)
 const GELU_C: f32 = 0.044715;
@@ -141,18 +156,14 @@ fn activate_grad(z: f32) -> f32 {
   }
 }
 
-// The fused epilogue for output element i in column n.
-fn finish(i: u32, n: u32, s: f32) {
-  if (GATE) {
-    out[i] = s * activate_grad(res[i]);
-    return;
-  }
+// The fused epilogue for output element i in column n: (output, pre-activation).
+fn finish(i: u32, n: u32, s: f32) -> vec2<f32> {
+  if (GATE) { return vec2<f32>(s * activate_grad(load_res(i)), 0.0); }
   var z = s;
   if (BIAS) { z += bias[n]; }
-  if (SAVE_PRE) { pre[i] = z; }
   var y = activate(z);
-  if (RESIDUAL) { y += res[i]; }
-  out[i] = y;
+  if (RESIDUAL) { y += load_res(i); }
+  return vec2<f32>(y, z);
 }
 
 // Stores a 4x4 output block at (m, n) of the matrix starting at oc; column r of acc is output
@@ -166,14 +177,34 @@ fn store_block(oc: u32, m: u32, n: u32, acc: mat4x4<f32>) {
   store_row(oc, m + 3u, n, acc[3]);
 }
 
+#if ${halfOut}
+// N is even and n a multiple of 4, so columns pair up in words (n, n + 1) and (n + 2, n + 3).
 fn store_row(oc: u32, m: u32, n: u32, v: vec4<f32>) {
   if (m >= p.M) { return; }
   let i = oc + m * p.N + n;
-  if (n < p.N) { finish(i, n, v.x); }
-  if (n + 1u < p.N) { finish(i + 1u, n + 1u, v.y); }
-  if (n + 2u < p.N) { finish(i + 2u, n + 2u, v.z); }
-  if (n + 3u < p.N) { finish(i + 3u, n + 3u, v.w); }
+  if (n < p.N) { store_pair(i, finish(i, n, v.x), finish(i + 1u, n + 1u, v.y)); }
+  if (n + 2u < p.N) { store_pair(i + 2u, finish(i + 2u, n + 2u, v.z), finish(i + 3u, n + 3u, v.w)); }
 }
+
+fn store_pair(i: u32, r0: vec2<f32>, r1: vec2<f32>) {
+  out[i >> 1u] = half_pair(r0.x, r1.x);
+  if (SAVE_PRE) { pre[i >> 1u] = half_pair(r0.y, r1.y); }
+}
+#else
+fn store_row(oc: u32, m: u32, n: u32, v: vec4<f32>) {
+  if (m >= p.M) { return; }
+  let i = oc + m * p.N + n;
+  if (n < p.N) { store_one(i, finish(i, n, v.x)); }
+  if (n + 1u < p.N) { store_one(i + 1u, finish(i + 1u, n + 1u, v.y)); }
+  if (n + 2u < p.N) { store_one(i + 2u, finish(i + 2u, n + 2u, v.z)); }
+  if (n + 3u < p.N) { store_one(i + 3u, finish(i + 3u, n + 3u, v.w)); }
+}
+
+fn store_one(i: u32, r: vec2<f32>) {
+  out[i] = r.x;
+  if (SAVE_PRE) { pre[i] = r.y; }
+}
+#endif
 
 // ---------------------------------------------------------------------------------------------
 // mm_register

@@ -19,6 +19,7 @@ import {
   matmul,
   matmulClassOf,
   matmulSizeClass,
+  plainMatmulAttrs,
   type MatmulAttrs,
   type MatmulSizeClass,
 } from '../src/ops/matmul.js';
@@ -26,7 +27,7 @@ import { clearMatmulTuningMemory, defaultTuningCachePath, MATMUL_CLASS_SHAPES, t
 import { constant, type Tensor } from '../src/tensor.js';
 import { testEngine } from './support/engine.js';
 
-const plain: MatmulAttrs = { transA: false, transB: false, act: 'none', bias: false, residual: false, savePre: false, gate: 'none' };
+const plain = plainMatmulAttrs;
 const ones = (...shape: number[]) => constant(new Float32Array(shape.reduce((a, b) => a * b, 1)).fill(0.5), shape);
 
 /** An engine on the test engine's device that autotunes (memory only unless a path is given). */

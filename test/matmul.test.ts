@@ -7,7 +7,7 @@
 // since it is built from the same kernels), or the tuner and size classes (matmul-tune.test.ts).
 
 import { afterAll, describe, expect, it } from 'vitest';
-import { MATMUL_TILINGS, matmul, matmulDef, type MatmulAttrs, type MatmulTiling } from '../src/ops/matmul.js';
+import { MATMUL_TILINGS, matmul, matmulDef, plainMatmulAttrs, type MatmulAttrs, type MatmulTiling } from '../src/ops/matmul.js';
 import { createEngine, type Engine } from '../src/engine.js';
 import { ShapeError } from '../src/errors.js';
 import { apply, constant, input, parameter, type Shape, type Tensor } from '../src/tensor.js';
@@ -16,7 +16,7 @@ import type { HostTensor } from '../src/ops/types.js';
 import { testEngine } from './support/engine.js';
 import { seededRandom } from './support/opchecks.js';
 
-const plain: MatmulAttrs = { transA: false, transB: false, act: 'none', bias: false, residual: false, savePre: false, gate: 'none' };
+const plain = plainMatmulAttrs;
 
 interface Case {
   name: string;

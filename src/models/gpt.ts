@@ -43,8 +43,9 @@ export interface GptConfig {
   seed: number;
   /**
    * 'mixed': every Linear and the head multiply f16 copies of their inputs and weights, summing
-   * in f32 (weights, optimizer state and every other op stay f32); training then uses dynamic
-   * loss scaling unless the optimizer config says otherwise. 'f32': f32 throughout.
+   * in f32, and the MLP's hidden activations are stored f16 (weights, optimizer state, gradients
+   * and every other op stay f32); training then uses dynamic loss scaling unless the optimizer
+   * config says otherwise. 'f32': f32 throughout.
    */
   precision: GptPrecision;
 }
@@ -211,7 +212,7 @@ export function gptForward(model: Gpt, idx: Tensor, opts: GptForwardOptions = {}
     // The heads are read out of qkv in place and written side by side: no permutes.
     const y = attentionPacked(qkv, H, { causal: true, dropout: p > 0 ? { p, seed: seed!, offset: 1 + 3 * l } : undefined }); // (B, T, C)
     x = branch(x, blk.attn.cProj, y, 2 + 3 * l);
-    const hidden = applyLinear(blk.mlp.cFc, applyLayerNorm(blk.ln2, x), { activation: 'gelu', f16 }); // (B, T, 4C)
+    const hidden = applyLinear(blk.mlp.cFc, applyLayerNorm(blk.ln2, x), { activation: 'gelu', f16, f16Output: f16 }); // (B, T, 4C)
     x = branch(x, blk.mlp.cProj, hidden, 3 + 3 * l);
   });
   const logits = matmul(applyLayerNorm(model.lnF, x), model.wte, { transB: true, f16 }); // (B, T, V)

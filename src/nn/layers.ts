@@ -32,11 +32,13 @@ export interface LinearOptions {
   residual?: Tensor;
   /** Mixed precision: multiply f16 copies of x and the weight, summing in f32. */
   f16?: boolean;
+  /** Store the output (and what the activation's backward keeps) as f16; the width must be even. */
+  f16Output?: boolean;
 }
 
 /** (..., C_in) -> (..., C_out), as one matmul dispatch with its epilogue. */
 export function applyLinear(l: Linear, x: Tensor, opts: LinearOptions = {}): Tensor {
-  return matmul(x, l.weight, { bias: l.bias ?? undefined, activation: opts.activation, residual: opts.residual, f16: opts.f16 });
+  return matmul(x, l.weight, { ...opts, bias: l.bias ?? undefined });
 }
 
 /** Normalisation over the last axis with a gain (starts at 1) and an optional bias (at 0). */

@@ -19,6 +19,7 @@ import {
   isMatmulTiling,
   matmulClassOf,
   matmulDef,
+  plainMatmulAttrs,
   type MatmulAttrs,
   type MatmulSizeClass,
   type MatmulTiling,
@@ -59,7 +60,6 @@ export interface MatmulMeasurement {
 
 export type { MeasureOptions };
 
-const plainAttrs: MatmulAttrs = { transA: false, transB: false, act: 'none', bias: false, residual: false, savePre: false, gate: 'none' };
 
 function envFor(gpu: GpuContext, tiling: MatmulTiling): KernelEnv {
   return { features: gpu.features, limits: gpu.limits, isSoftware: gpu.adapter.isSoftware, tuning: { matmul: tiling } };
@@ -78,7 +78,7 @@ export async function measureMatmul(
   { transA = false, transB = false }: Partial<Pick<MatmulAttrs, 'transA' | 'transB'>> = {},
 ): Promise<MatmulMeasurement> {
   const { gpu, kernels, pool } = target;
-  const attrs: MatmulAttrs = { ...plainAttrs, transA, transB };
+  const attrs: MatmulAttrs = { ...plainMatmulAttrs, transA, transB };
   const specs = [
     { shape: transA ? [K, M] : [M, K], dtype: 'f32' as const },
     { shape: transB ? [N, K] : [K, N], dtype: 'f32' as const },

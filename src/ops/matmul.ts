@@ -19,6 +19,9 @@
 // f16 before multiplying it by the other operand, as an f16 pipeline would, and keeps its
 // products' sums and outputs f32: small gradients underflow there, large ones overflow to
 // infinity, which is what dynamic loss scaling (optim/fused.ts) exists for.
+// The output may be stored f16 as well (`f16Output`): rounded once from the f32 sums, with the
+// pre-activation kept for the backward, so the activations a mixed-precision model keeps take
+// half the bytes, and the next f16 product reads them without a cast.
 //
 // Not here: WGSL (shaders/matmul.ts), or measuring which tiling is fastest (matmul-tune.ts).
 
@@ -27,6 +30,7 @@ import { apply, numel, type Shape, type Tensor, type TensorSpec } from '../tenso
 import { MATMUL_ACT, MATMUL_FLAGS, REGISTER_TILE, matmulShader } from '../../shaders/matmul.js';
 import { add, geluGrad, reluGrad, siluGrad } from './elementwise.js';
 import { cast, geluGradDef, reluGradDef, siluGradDef } from './unary.js';
+import { roundToHalf } from '../half.js';
 import { sumToShape } from './reduce.js';
 import { reshape } from './shape.js';
 import type { Dispatch, GradContext, HostTensor, KernelEnv, KernelPlan, OpCase, OpDef } from './types.js';
@@ -50,6 +54,8 @@ export interface MatmulAttrs {
    * shape after a and b: an activation's backward fused in. Not with bias, act or residual.
    */
   gate: MatmulActivation;
+  /** Store the output and the pre-activation as f16 (N even). Not with a gate. */
+  halfOut: boolean;
 }
 
 export interface MatmulOptions {
@@ -68,6 +74,12 @@ export interface MatmulOptions {
    * output, bias and residual stay f32, and so do the gradients.
    */
   f16?: boolean;
+  /**
+   * Store the output (and the pre-activation an activation's backward keeps) as f16, rounded
+   * from the f32 sums: half the bytes to keep, and the next f16 product reads it as it is.
+   * The last dim (N) must be even. Gradients stay f32.
+   */
+  f16Output?: boolean;
 }
 
 /** The kernels a matmul can run: barrier-free register tiles, or workgroup-memory tiles. */
@@ -248,8 +260,14 @@ function matmulShape(ins: TensorSpec[], at: MatmulAttrs): TensorSpec[] {
   requireF32('b', b, true);
   const g = geometry(a.shape, b.shape, at);
   const shape = [...g.batch, g.M, g.N];
-  if (gated && (ins[2].dtype !== 'f32' || fmtShape(ins[2].shape) !== fmtShape(shape))) {
-    throw new ShapeError(`matmul: the gate's z must be f32 ${fmtShape(shape)}, the output's shape; got ${ins[2].dtype} ${fmtShape(ins[2].shape)}.`);
+  if (gated && (ins[2].dtype === 'i32' || fmtShape(ins[2].shape) !== fmtShape(shape))) {
+    throw new ShapeError(`matmul: the gate's z must be f32 or f16 ${fmtShape(shape)}, the output's shape; got ${ins[2].dtype} ${fmtShape(ins[2].shape)}.`);
+  }
+  if (at.halfOut && (gated || g.N % 2 !== 0)) {
+    throw new ShapeError(
+      `matmul: an f16 output needs an even last dim and no gate; ${describe(a.shape, b.shape, at)} has N = ${g.N}` +
+        `${gated ? ' and a gate' : ''}. Leave the output f32 and cast it.`,
+    );
   }
   if (at.bias) {
     const bias = ins[2];
@@ -268,8 +286,8 @@ function matmulShape(ins: TensorSpec[], at: MatmulAttrs): TensorSpec[] {
       );
     }
   }
-  const out: TensorSpec = { shape, dtype: 'f32' };
-  return at.savePre && at.act !== 'none' ? [out, { shape, dtype: 'f32' }] : [out];
+  const out: TensorSpec = { shape, dtype: at.halfOut ? 'f16' : 'f32' };
+  return at.savePre && at.act !== 'none' ? [out, { ...out }] : [out];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -311,7 +329,12 @@ function matmulKernel(ins: TensorSpec[], _outs: TensorSpec[], at: MatmulAttrs, e
     ACT: MATMUL_ACT[at.gate !== 'none' ? at.gate : at.act],
   };
   const d: Dispatch = {
-    shader: matmulShader(ins[0].dtype === 'f16', ins[1].dtype === 'f16'),
+    shader: matmulShader({
+      halfA: ins[0].dtype === 'f16',
+      halfB: ins[1].dtype === 'f16',
+      halfRes: (at.residual || at.gate !== 'none') && ins[at.bias ? 3 : 2].dtype === 'f16',
+      halfOut: at.halfOut,
+    }),
     entry: small ? 'mm_small' : tiling === 'register' ? 'mm_register' : 'mm_shared',
     constants: { WG_X: wg.x, WG_Y: wg.y, ...(tiling === 'shared' ? { BK: SHARED_WG.bk } : {}), ...epilogue },
     // Absent optional operands are bound to `a` and never read; a gate's z takes the residual's place.
@@ -388,9 +411,8 @@ function matmulCpu(ins: HostTensor[], at: MatmulAttrs): HostTensor[] {
     const dy: HostTensor = { shape: spec.shape, dtype: 'f32', data: y };
     return gateDefs[at.gate as Gated].cpu([gate, dy], {});
   }
-  const outs: HostTensor[] = [{ shape: spec.shape, dtype: 'f32', data: y }];
-  if (at.savePre && at.act !== 'none') outs.push({ shape: spec.shape, dtype: 'f32', data: z });
-  return outs;
+  const stored = (v: Float64Array): HostTensor => ({ shape: spec.shape, dtype: spec.dtype, data: at.halfOut ? v.map(roundToHalf) : v });
+  return at.savePre && at.act !== 'none' ? [stored(y), stored(z)] : [stored(y)];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -436,11 +458,11 @@ function activationBackward(z: Tensor, dy: Tensor, act: Gated): Tensor {
   const src = dy.source;
   if (src.kind === 'op' && src.node.def === matmulDef) {
     const at = src.node.attrs as MatmulAttrs;
-    if (at.act === 'none' && at.gate === 'none' && !at.bias && !at.residual) {
+    if (at.act === 'none' && at.gate === 'none' && !at.bias && !at.residual && !at.halfOut) {
       return apply(matmulDef, [src.node.inputs[0], src.node.inputs[1], z], { ...at, gate: act })[0];
     }
   }
-  return gateOps[act](z, dy);
+  return gateOps[act](cast(z, 'f32'), dy);
 }
 
 function matmulBackward({ inputs, outputs, attrs: at }: GradContext<MatmulAttrs>, [dy, dpre]: (Tensor | null)[]): (Tensor | null)[] {
@@ -451,7 +473,7 @@ function matmulBackward({ inputs, outputs, attrs: at }: GradContext<MatmulAttrs>
     if (!dy) return [null, null, null];
     const P = matmul(a, b, { transA: at.transA, transB: at.transB });
     const rule = gateDefs[at.gate].backward;
-    const [dz, dP32] = rule === 'none' ? [null, null] : rule({ inputs: [z, P], outputs: [], attrs: {} }, [dy]);
+    const [dz, dP32] = rule === 'none' ? [null, null] : rule({ inputs: [cast(z, 'f32'), P], outputs: [], attrs: {} }, [dy]);
     const dP = dP32 && asOperand(dP32, a, b);
     return [dP && a.requiresGrad ? gradA(a, b, dP, at) : null, dP && b.requiresGrad ? gradB(a, b, dP, at) : null, dz];
   }
@@ -483,7 +505,9 @@ const h = (...shape: number[]): TensorSpec => ({ shape, dtype: 'f16' });
 // f16 operands: their gradients (f32) are checked too; the backward rounds dz to f16 (relative
 // error 2^-11 per element), so the gradient tolerance is looser than f32's.
 const half = { gradInputs: [0, 1], gradTol: 1e-2 };
-const base: MatmulAttrs = { transA: false, transB: false, act: 'none', bias: false, residual: false, savePre: false, gate: 'none' };
+/** A plain product: no transposition, epilogue or f16 output. */
+export const plainMatmulAttrs: MatmulAttrs = { transA: false, transB: false, act: 'none', bias: false, residual: false, savePre: false, gate: 'none', halfOut: false };
+const base = plainMatmulAttrs;
 const with_ = (o: Partial<MatmulAttrs>): MatmulAttrs => ({ ...base, ...o });
 
 const cases: OpCase<MatmulAttrs>[] = [
@@ -520,6 +544,13 @@ const cases: OpCase<MatmulAttrs>[] = [
   { name: 'f32 x f16, transB, batched, residual', inputs: [f(2, 5, 9), h(11, 9), f(2, 5, 11)], attrs: with_({ transB: true, residual: true }), ...half, gradInputs: [0, 1, 2] },
   { name: 'f16 x f32, transA, odd element count', inputs: [h(5, 3), f(5, 7)], attrs: with_({ transA: true }), ...half },
   { name: 'f16 rows fold, shared f16 b', inputs: [h(2, 3, 5), h(5, 6)], attrs: base, ...half },
+  // f16 outputs: the GPU rounds its f32 sums once, the reference its float64 ones, so the two
+  // may differ by one f16 step (2^-11 relative). Finite differences of a rounded output are
+  // meaningless: test/mixed-precision.test.ts checks these gradients against f32 outputs'.
+  { name: 'f16 output, odd rows', inputs: [h(19, 7), h(7, 22)], attrs: with_({ halfOut: true }), tol: 1e-3, gradInputs: [] },
+  { name: 'f16 output and pre, register block, bias gelu', inputs: [h(37, 9), h(9, 34), f(34)], attrs: with_({ bias: true, act: 'gelu', savePre: true, halfOut: true }), tol: 1e-3, gradInputs: [] },
+  { name: 'f16 output, batched transB, residual', inputs: [f(2, 5, 9), h(12, 9), f(2, 5, 12)], attrs: with_({ transB: true, residual: true, halfOut: true }), tol: 1e-3, gradInputs: [] },
+  { name: 'gelu gate reading an f16 z', inputs: [f(2, 4, 5), f(7, 5), h(2, 4, 7)], attrs: with_({ transB: true, gate: 'gelu' }) },
 ];
 
 export const matmulDef: OpDef<MatmulAttrs> = {
@@ -548,6 +579,7 @@ export function matmul(a32: Tensor, b32: Tensor, opts: MatmulOptions = {}): Tens
     residual: !!opts.residual,
     savePre: false,
     gate: 'none',
+    halfOut: !!opts.f16Output,
   };
   const [y] = apply(matmulDef, inputs, attrs);
   // The activation's backward needs the pre-activation: keep it only when a gradient can flow

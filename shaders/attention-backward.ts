@@ -14,25 +14,42 @@
 // `*_rows` (one invocation per four rows, the lanes of a vec4, reading straight from storage,
 // no barriers: SwiftShader) and `*_wg` (workgroups of WG rows, one per invocation, streaming
 // tiles of BK rows through workgroup memory: GPUs).
+// Mixed precision: q, k, v and o may be stored f16 (one module per storage format, reads
+// through load_q, load_k, load_v, load_o); dO, D and the gradients are f32 either way, as every
+// gradient in the engine is.
 // Not here: the forward pass, the choice of layout (src/ops/attention.ts).
 
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
 import type { ShaderModuleDef } from '../src/ops/types.js';
 import { flatGroupWgsl, flatIndexWgsl } from '../src/ops/grid.js';
 import { attentionCommonWgsl } from './attention.js';
+import { halfValueWgsl, loadWgsl, storageType } from './half.js';
 
-export const attentionBackwardShader: ShaderModuleDef = {
-  label: 'attention-backward',
-  code: () => wgsl`
+/**
+ * The backward module for q, k, v and o stored f32 or, with `half`, f16. Bindings of
+ * attn_bwd_rowdot: o, dO, D, the uniform; of the gradient kernels: q, k, v, lse, dO, seed, D,
+ * then the gradient, then the uniform.
+ */
+export const attentionBackwardShader = (half: boolean): ShaderModuleDef => backwardModules[+half];
+
+const backwardModules = [false, true].map(
+  (half): ShaderModuleDef => ({ label: half ? 'attention-backward.f16' : 'attention-backward', code: () => backwardCode(half) }),
+);
+
+function backwardCode(half: boolean): string {
+  return wgsl`
 ${flatIndexWgsl}
 ${flatGroupWgsl}
 ${attentionCommonWgsl}
+${half ? halfValueWgsl : ''}
 
 // D = rowsum(dO * O), one invocation per row.
-@group(0) @binding(0) var<storage, read> o_in: array<f32>;        // o's layout
+@group(0) @binding(0) var<storage, read> o: array<${storageType(half)}>; // o's layout
 @group(0) @binding(1) var<storage, read> do_rd: array<f32>;       // o's layout
 @group(0) @binding(2) var<storage, read_write> d_out: array<f32>; // (BH, T)
 @group(0) @binding(3) var<uniform> rp: Attn;
+
+${loadWgsl('o', half)}
 
 @compute @workgroup_size(WG)
 fn attn_bwd_rowdot(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -40,21 +57,25 @@ fn attn_bwd_rowdot(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
   if (r >= rp.bh * rp.t) { return; }
   let at = out_row(r / rp.t, r % rp.t, rp);
   var s = 0.0;
-  for (var d = 0u; d < rp.hs; d++) { s += o_in[at + d] * do_rd[at + d]; }
+  for (var d = 0u; d < rp.hs; d++) { s += load_o(at + d) * do_rd[at + d]; }
   d_out[r] = s;
 }
 
 // dq and dk/dv read the same inputs (q, k and v may be one buffer bound three times) and write
 // parts of the same output.
-@group(0) @binding(0) var<storage, read> q: array<f32>;
-@group(0) @binding(1) var<storage, read> k: array<f32>;
-@group(0) @binding(2) var<storage, read> v: array<f32>;
+@group(0) @binding(0) var<storage, read> q: array<${storageType(half)}>;
+@group(0) @binding(1) var<storage, read> k: array<${storageType(half)}>;
+@group(0) @binding(2) var<storage, read> v: array<${storageType(half)}>;
 @group(0) @binding(3) var<storage, read> lse: array<f32>;  // (BH, T)
 @group(0) @binding(4) var<storage, read> dout: array<f32>; // dO, in o's layout
 @group(0) @binding(5) var<storage, read> seed: array<u32>; // (1)
 @group(0) @binding(6) var<storage, read> dsum: array<f32>; // (BH, T): D
 @group(0) @binding(7) var<storage, read_write> dqkv: array<f32>;
 @group(0) @binding(8) var<uniform> gp: Attn;
+
+${loadWgsl('q', half)}
+${loadWgsl('k', half)}
+${loadWgsl('v', half)}
 
 var<workgroup> tile_a: array<f32, BK * HSW>; // k (dq) or q (dk, dv): (BK, hs)
 var<workgroup> tile_b: array<f32, BK * HSW>; // v (dq) or dO (dk, dv): (BK, hs)
@@ -80,7 +101,7 @@ fn attn_dq_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
   var dov: array<vec4<f32>, MAX_HS>;
   var acc: array<vec4<f32>, MAX_HS>;
   for (var d = 0u; d < P.hs; d++) {
-    qv[d] = vec4<f32>(q[qr.x + d], q[qr.y + d], q[qr.z + d], q[qr.w + d]) * P.scale;
+    qv[d] = vec4<f32>(load_q(qr.x + d), load_q(qr.y + d), load_q(qr.z + d), load_q(qr.w + d)) * P.scale;
     dov[d] = vec4<f32>(dout[orow.x + d], dout[orow.y + d], dout[orow.z + d], dout[orow.w + d]);
     acc[d] = vec4<f32>(0.0);
   }
@@ -101,14 +122,14 @@ fn attn_dq_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
     for (var d = 0u; d < P.hs; d++) {
       let qd = qv[d];
       let od = dov[d];
-      s0 += qd * k[kj.x + d];
-      s1 += qd * k[kj.y + d];
-      s2 += qd * k[kj.z + d];
-      s3 += qd * k[kj.w + d];
-      dp0 += od * v[vj.x + d];
-      dp1 += od * v[vj.y + d];
-      dp2 += od * v[vj.z + d];
-      dp3 += od * v[vj.w + d];
+      s0 += qd * load_k(kj.x + d);
+      s1 += qd * load_k(kj.y + d);
+      s2 += qd * load_k(kj.z + d);
+      s3 += qd * load_k(kj.w + d);
+      dp0 += od * load_v(vj.x + d);
+      dp1 += od * load_v(vj.y + d);
+      dp2 += od * load_v(vj.z + d);
+      dp3 += od * load_v(vj.w + d);
     }
     let idx = rv * P.t + vec4<u32>(j0);
     let p0 = select(vec4<f32>(0.0), exp(s0 - li), visible4(j0, Q.rows, P) & vec4<bool>(j0 < jend));
@@ -120,7 +141,7 @@ fn attn_dq_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
     let ds2 = p2 * (dp2 * drop_factor4(idx + vec4<u32>(2u), seed0, P) - di);
     let ds3 = p3 * (dp3 * drop_factor4(idx + vec4<u32>(3u), seed0, P) - di);
     for (var d = 0u; d < P.hs; d++) {
-      acc[d] += ds0 * k[kj.x + d] + ds1 * k[kj.y + d] + ds2 * k[kj.z + d] + ds3 * k[kj.w + d];
+      acc[d] += ds0 * load_k(kj.x + d) + ds1 * load_k(kj.y + d) + ds2 * load_k(kj.z + d) + ds3 * load_k(kj.w + d);
     }
   }
   for (var c = 0u; c < 4u; c++) {
@@ -153,7 +174,7 @@ fn attn_dq_wg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
   var dor: array<f32, MAX_HS>;
   var acc: array<f32, MAX_HS>;
   for (var d = 0u; d < P.hs; d++) {
-    qr[d] = q[qrow + d] * P.scale;
+    qr[d] = load_q(qrow + d) * P.scale;
     dor[d] = dout[orow + d];
     acc[d] = 0.0;
   }
@@ -163,8 +184,8 @@ fn attn_dq_wg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     for (var e = lid; e < BK * P.hs; e += WG) {
       let j = k0 + e / P.hs;
       let at = kbase + min(j, P.t - 1u) * P.in_t + e % P.hs;
-      tile_a[e] = select(0.0, k[at + P.k_off], j < P.t);
-      tile_b[e] = select(0.0, v[at + P.v_off], j < P.t);
+      tile_a[e] = select(0.0, load_k(at + P.k_off), j < P.t);
+      tile_b[e] = select(0.0, load_v(at + P.v_off), j < P.t);
     }
     workgroupBarrier();
     let jn = select(0u, min(BK, jend - k0), jend > k0);
@@ -207,8 +228,8 @@ fn attn_dkv_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
   var dka: array<vec4<f32>, MAX_HS>;
   var dva: array<vec4<f32>, MAX_HS>;
   for (var d = 0u; d < P.hs; d++) {
-    kv[d] = vec4<f32>(k[kj.x + d], k[kj.y + d], k[kj.z + d], k[kj.w + d]) * P.scale;
-    vv[d] = vec4<f32>(v[vj.x + d], v[vj.y + d], v[vj.z + d], v[vj.w + d]);
+    kv[d] = vec4<f32>(load_k(kj.x + d), load_k(kj.y + d), load_k(kj.z + d), load_k(kj.w + d)) * P.scale;
+    vv[d] = vec4<f32>(load_v(vj.x + d), load_v(vj.y + d), load_v(vj.z + d), load_v(vj.w + d));
     dka[d] = vec4<f32>(0.0);
     dva[d] = vec4<f32>(0.0);
   }
@@ -231,10 +252,10 @@ fn attn_dkv_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
     for (var d = 0u; d < P.hs; d++) {
       let kd = kv[d];
       let vd = vv[d];
-      s0 += kd * q[qi.x + d];
-      s1 += kd * q[qi.y + d];
-      s2 += kd * q[qi.z + d];
-      s3 += kd * q[qi.w + d];
+      s0 += kd * load_q(qi.x + d);
+      s1 += kd * load_q(qi.y + d);
+      s2 += kd * load_q(qi.z + d);
+      s3 += kd * load_q(qi.w + d);
       dp0 += vd * dout[oi.x + d];
       dp1 += vd * dout[oi.y + d];
       dp2 += vd * dout[oi.z + d];
@@ -261,7 +282,7 @@ fn attn_dkv_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
     let ds3 = p3 * (dp3 * z3 - dsum[ri.w]);
     for (var d = 0u; d < P.hs; d++) {
       dva[d] += pz0 * dout[oi.x + d] + pz1 * dout[oi.y + d] + pz2 * dout[oi.z + d] + pz3 * dout[oi.w + d];
-      dka[d] += ds0 * q[qi.x + d] + ds1 * q[qi.y + d] + ds2 * q[qi.z + d] + ds3 * q[qi.w + d];
+      dka[d] += ds0 * load_q(qi.x + d) + ds1 * load_q(qi.y + d) + ds2 * load_q(qi.z + d) + ds3 * load_q(qi.w + d);
     }
   }
   for (var c = 0u; c < 4u; c++) {
@@ -295,8 +316,8 @@ fn attn_dkv_wg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
   var dka: array<f32, MAX_HS>;
   var dva: array<f32, MAX_HS>;
   for (var d = 0u; d < P.hs; d++) {
-    kr[d] = k[krow + P.k_off + d] * P.scale;
-    vr[d] = v[krow + P.v_off + d];
+    kr[d] = load_k(krow + P.k_off + d) * P.scale;
+    vr[d] = load_v(krow + P.v_off + d);
     dka[d] = 0.0;
     dva[d] = 0.0;
   }
@@ -307,7 +328,7 @@ fn attn_dkv_wg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
     for (var e = lid; e < BK * P.hs; e += WG) {
       let i = i0 + e / P.hs;
       let ic = min(i, P.t - 1u);
-      tile_a[e] = select(0.0, q[ibase + ic * P.in_t + e % P.hs], i < P.t);
+      tile_a[e] = select(0.0, load_q(ibase + ic * P.in_t + e % P.hs), i < P.t);
       tile_b[e] = select(0.0, dout[obase + ic * P.out_t + e % P.hs], i < P.t);
     }
     for (var e = lid; e < BK; e += WG) {
@@ -346,5 +367,5 @@ fn attn_dkv_wg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
     }
   }
 }
-`,
-};
+`;
+}

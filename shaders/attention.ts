@@ -17,6 +17,12 @@
 // three (B, H, T, hs) tensors or straight out of one packed (B, T, 3, H, hs) projection, and
 // write o as (B, H, T, hs) or (B, T, H, hs): the packed form needs no permute before or after.
 //
+// Mixed precision: q, k and v may be stored f16 (two values to a u32 word, shaders/half.ts),
+// read through load_q / load_k / load_v as f32; every sum stays f32 and o is then written f16,
+// rounded once from the f32 result, lse f32. One text, one module per storage format. Two values
+// of o share a word, so o is stored a word at a time by the invocation that owns the row: rows
+// start at even elements because the op requires an even head size for f16.
+//
 // Also exports the pieces the backward module (shaders/attention-backward.ts) shares: the
 // uniform struct, the dropout keep test and the Philox generator.
 // Not here: the backward kernels, the choice of layout or tile sizes (src/ops/attention.ts).
@@ -27,6 +33,7 @@ import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
 import { philoxWgsl } from './random.js';
 import type { ShaderModuleDef } from '../src/ops/types.js';
 import { flatGroupWgsl, flatIndexWgsl } from '../src/ops/grid.js';
+import { halfBitsWgsl, halfValueWgsl, loadWgsl, storageType } from './half.js';
 
 /** The largest head size the kernels hold in private arrays (one row of q, o, dq, ...). */
 export const ATTENTION_MAX_HS = 64;
@@ -127,21 +134,35 @@ fn visible4(j: u32, rows: vec4<u32>, P: Attn) -> vec4<bool> {
   return select(vec4<bool>(true), vec4<u32>(j) <= rows, P.causal != 0u);
 }`;
 
-export const attentionShader: ShaderModuleDef = {
-  label: 'attention',
-  code: () => wgsl`
+/**
+ * The forward module for q, k, v (and o) stored f32 or, with `half`, f16. Bindings: q, k, v,
+ * seed at 0..3, o and lse at 4..5, the uniform (struct Attn) at 6.
+ */
+export const attentionShader = (half: boolean): ShaderModuleDef => forwardModules[+half];
+
+const forwardModules = [false, true].map(
+  (half): ShaderModuleDef => ({ label: half ? 'attention.f16' : 'attention', code: () => forwardCode(half) }),
+);
+
+function forwardCode(half: boolean): string {
+  return wgsl`
 ${flatIndexWgsl}
 ${flatGroupWgsl}
 ${attentionCommonWgsl}
+${half ? halfValueWgsl + halfBitsWgsl : ''}
 
 // q, k and v may be one buffer bound three times (the packed layout).
-@group(0) @binding(0) var<storage, read> q: array<f32>;
-@group(0) @binding(1) var<storage, read> k: array<f32>;
-@group(0) @binding(2) var<storage, read> v: array<f32>;
+@group(0) @binding(0) var<storage, read> q: array<${storageType(half)}>;
+@group(0) @binding(1) var<storage, read> k: array<${storageType(half)}>;
+@group(0) @binding(2) var<storage, read> v: array<${storageType(half)}>;
 @group(0) @binding(3) var<storage, read> seed: array<u32>;        // (1)
-@group(0) @binding(4) var<storage, read_write> o: array<f32>;
+@group(0) @binding(4) var<storage, read_write> o: array<${storageType(half)}>;
 @group(0) @binding(5) var<storage, read_write> lse: array<f32>;   // (BH, T)
 @group(0) @binding(6) var<uniform> ap: Attn;
+
+${loadWgsl('q', half)}
+${loadWgsl('k', half)}
+${loadWgsl('v', half)}
 
 @compute @workgroup_size(WG)
 fn attn_fwd_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -156,7 +177,7 @@ fn attn_fwd_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
   var qv: array<vec4<f32>, MAX_HS>;
   var acc: array<vec4<f32>, MAX_HS>;
   for (var d = 0u; d < P.hs; d++) {
-    qv[d] = vec4<f32>(q[qr.x + d], q[qr.y + d], q[qr.z + d], q[qr.w + d]) * P.scale;
+    qv[d] = vec4<f32>(load_q(qr.x + d), load_q(qr.y + d), load_q(qr.z + d), load_q(qr.w + d)) * P.scale;
     acc[d] = vec4<f32>(0.0);
   }
   var m = vec4<f32>(LOWEST);
@@ -173,10 +194,10 @@ fn attn_fwd_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
     var s3 = vec4<f32>(0.0);
     for (var d = 0u; d < P.hs; d++) {
       let qd = qv[d];
-      s0 += qd * k[kj.x + d];
-      s1 += qd * k[kj.y + d];
-      s2 += qd * k[kj.z + d];
-      s3 += qd * k[kj.w + d];
+      s0 += qd * load_k(kj.x + d);
+      s1 += qd * load_k(kj.y + d);
+      s2 += qd * load_k(kj.z + d);
+      s3 += qd * load_k(kj.w + d);
     }
     let v0 = visible4(j0, Q.rows, P) & vec4<bool>(j0 < jend);
     let v1 = visible4(j0 + 1u, Q.rows, P) & vec4<bool>(j0 + 1u < jend);
@@ -205,7 +226,7 @@ fn attn_fwd_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
     let w2 = e2 * drop_factor4(idx + vec4<u32>(2u), seed0, P);
     let w3 = e3 * drop_factor4(idx + vec4<u32>(3u), seed0, P);
     for (var d = 0u; d < P.hs; d++) {
-      acc[d] += w0 * v[vj.x + d] + w1 * v[vj.y + d] + w2 * v[vj.z + d] + w3 * v[vj.w + d];
+      acc[d] += w0 * load_v(vj.x + d) + w1 * load_v(vj.y + d) + w2 * load_v(vj.z + d) + w3 * load_v(vj.w + d);
     }
   }
   let inv = 1.0 / l;
@@ -213,7 +234,12 @@ fn attn_fwd_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
   let orow = vec4<u32>(out_row(Q.bh, 0u, P)) + Q.rows * P.out_t;
   for (var c = 0u; c < 4u; c++) {
     if (Q.live[c]) {
+#if ${half}
+      // Two values to a word: the row's owner writes all its words (hs is even, rows start even).
+      for (var d = 0u; d < P.hs; d += 2u) { o[(orow[c] + d) >> 1u] = half_pair(acc[d][c] * inv[c], acc[d + 1u][c] * inv[c]); }
+#else
       for (var d = 0u; d < P.hs; d++) { o[orow[c] + d] = acc[d][c] * inv[c]; }
+#endif
       lse[rv[c]] = lv[c];
     }
   }
@@ -247,7 +273,7 @@ fn attn_fwd_wg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
   var qr: array<f32, MAX_HS>;
   var acc: array<f32, MAX_HS>;
   for (var d = 0u; d < P.hs; d++) {
-    qr[d] = q[kbase + i * P.in_t + d] * P.scale;
+    qr[d] = load_q(kbase + i * P.in_t + d) * P.scale;
     acc[d] = 0.0;
   }
   var st = Online(LOWEST, 0.0);
@@ -258,8 +284,8 @@ fn attn_fwd_wg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
     for (var e = lid; e < BK * P.hs; e += WG) {
       let j = k0 + e / P.hs;
       let at = kbase + min(j, P.t - 1u) * P.in_t + e % P.hs;
-      k_tile[e] = select(0.0, k[at + P.k_off], j < P.t);
-      v_tile[e] = select(0.0, v[at + P.v_off], j < P.t);
+      k_tile[e] = select(0.0, load_k(at + P.k_off), j < P.t);
+      v_tile[e] = select(0.0, load_v(at + P.v_off), j < P.t);
     }
     workgroupBarrier();
     let jn = select(0u, min(BK, jend - k0), jend > k0);
@@ -284,9 +310,13 @@ fn attn_fwd_wg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
   if (live) {
     let inv = 1.0 / st.l;
     let orow = out_row(bh, i, P);
+#if ${half}
+    for (var d = 0u; d < P.hs; d += 2u) { o[(orow + d) >> 1u] = half_pair(acc[d] * inv, acc[d + 1u] * inv); }
+#else
     for (var d = 0u; d < P.hs; d++) { o[orow + d] = acc[d] * inv; }
+#endif
     lse[r] = st.m + log(st.l);
   }
 }
-`,
-};
+`;
+}

@@ -96,7 +96,7 @@ export function apply<A extends object>(def: OpDef<A>, inputs: Tensor[], attrs: 
   const half = def.f16 ? undefined : inputs.find((t) => t.dtype === 'f16');
   if (half) {
     throw new DTypeError(
-      `${def.name}: ${half} is f16, which only cast, reshape and matmul read (f16 holds matmul operands); ` +
+      `${def.name}: ${half} is f16, which only cast, reshape, matmul and attention read (f16 holds their operands); ` +
         `convert it with cast(x, 'f32') first.`,
     );
   }

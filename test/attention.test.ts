@@ -221,7 +221,7 @@ describe('attention errors', () => {
     expect(() => attentionPacked(f(2, 8, 50), 4)).toThrow(/qkv must be \(B, T, 3 C\) with C a multiple of 4 heads, got \[2, 8, 50\]/);
     expect(() => attentionPacked(f(2, 8, 3 * 4 * 80), 4)).toThrow(/head size 80 .* exceeds 64/);
     const ints = constant(new Int32Array(64), [1, 1, 4, 16], 'i32');
-    expect(() => attention(ints, f(1, 1, 4, 16), f(1, 1, 4, 16))).toThrow(/attention: q must be f32, got i32/);
+    expect(() => attention(ints, f(1, 1, 4, 16), f(1, 1, 4, 16))).toThrow(/attention: q must be f32 or f16, got i32/);
   });
 
   it('is not twice differentiable, and says so', () => {

@@ -50,6 +50,7 @@ describe('GPT configuration', () => {
     expect(() => gptConfig({ nEmbd: 30, nHead: 4 })).toThrow(/multiple of nHead/);
     expect(() => gptConfig({ nEmbd: 256, nHead: 2 })).toThrow(/head size/);
     expect(() => gptConfig({ dropout: 1 })).toThrow(/dropout/);
+    expect(() => gptConfig({ nEmbd: 36, nHead: 4, precision: 'mixed' })).toThrow(/mixed precision needs an even head size.*nHead or use 'f32'/);
     const model = createGpt({ blockSize: 8 });
     expect(() => gptForward(model, input('idx', [1, 9], 'i32'))).toThrow(/blockSize 8/);
   });

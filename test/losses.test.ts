@@ -10,7 +10,7 @@ import {
   softmax, type Tensor,
 } from '../src/index.js';
 import { evalCpu } from './support/cpugraph.js';
-import { seededRandom } from './support/opchecks.js';
+import { centralDifferences, seededRandom } from './support/opchecks.js';
 import { testEngine } from './support/engine.js';
 
 const rand = seededRandom(77);
@@ -47,18 +47,10 @@ async function gradError(build: (xs: Tensor[]) => Tensor, shapes: number[][], da
     for (let k = 0; k < o.length; k++) l += o[k] * seed[k];
     return l;
   };
-  const h = 1e-3;
   let worst = 0;
   for (let i = 0; i < xs.length; i++) {
     const x = cpuFeeds[`a${i}`];
-    const numeric = x.map((keep, k) => {
-      x[k] = keep + h;
-      const up = objective();
-      x[k] = keep - h;
-      const down = objective();
-      x[k] = keep;
-      return (up - down) / (2 * h);
-    });
+    const numeric = centralDifferences(x, objective);
     const scale = Math.max(1, ...Array.from(numeric, Math.abs));
     for (let k = 0; k < x.length; k++) worst = Math.max(worst, Math.abs(analytic[i][k] - numeric[k]) / scale);
   }

@@ -43,8 +43,9 @@ export interface GptConfig {
   seed: number;
   /**
    * 'mixed': every Linear and the head multiply f16 copies of their inputs and weights, summing
-   * in f32, and the MLP's hidden activations are stored f16 (weights, optimizer state, gradients
-   * and every other op stay f32); training then uses dynamic loss scaling unless the optimizer
+   * in f32, and the activations between two products (q, k, v, the attention output, the MLP's
+   * hidden layer) are stored f16; weights, optimizer state, gradients, the residual stream and
+   * the normalisations stay f32. Training then uses dynamic loss scaling unless the optimizer
    * config says otherwise. 'f32': f32 throughout.
    */
   precision: GptPrecision;
@@ -97,6 +98,10 @@ export function gptConfig(overrides: Partial<GptConfig> & { preset?: GptPresetNa
   if (!Number.isInteger(c.seed)) throw new ConfigError(`gptConfig: seed must be an integer, got ${c.seed}.`);
   if (c.precision !== 'f32' && c.precision !== 'mixed') {
     throw new ConfigError(`gptConfig: precision must be 'f32' or 'mixed', got ${JSON.stringify(c.precision)}.`);
+  }
+  if (c.precision === 'mixed' && (c.nEmbd / c.nHead) % 2 !== 0) {
+    // f16 rows are whole 32-bit words: an f16 q, k, v or attention output needs an even head size.
+    throw new ConfigError(`gptConfig: mixed precision needs an even head size, got nEmbd / nHead = ${c.nEmbd / c.nHead}; change nHead or use 'f32'.`);
   }
   return c;
 }
@@ -208,7 +213,7 @@ export function gptForward(model: Gpt, idx: Tensor, opts: GptForwardOptions = {}
   const pos = constant(Int32Array.from({ length: T }, (_, t) => t), [T], 'i32');
   let x = drop(add(embedding(model.wte, idx), embedding(model.wpe, pos)), 0); // (B, T, C)
   model.blocks.forEach((blk, l) => {
-    const qkv = applyLinear(blk.attn.cAttn, applyLayerNorm(blk.ln1, x), { f16 }); // (B, T, 3C)
+    const qkv = applyLinear(blk.attn.cAttn, applyLayerNorm(blk.ln1, x), { f16, f16Output: f16 }); // (B, T, 3C)
     // The heads are read out of qkv in place and written side by side: no permutes.
     const y = attentionPacked(qkv, H, { causal: true, dropout: p > 0 ? { p, seed: seed!, offset: 1 + 3 * l } : undefined }); // (B, T, C)
     x = branch(x, blk.attn.cProj, y, 2 + 3 * l);

@@ -14,18 +14,26 @@
 // operand through strides, so the packed form needs no permute or split on either side, and
 // its gradient is one (B, T, 3C) tensor for the projection's backward.
 //
+// Mixed precision: q, k and v (or qkv) may be stored f16, all of them or none; every sum stays
+// f32, o is then f16 too (rounded once: half the bytes to keep and for the output projection to
+// read), lse f32. The backward reads f16 q, k, v and o, and takes and gives f32 gradients, as
+// everywhere in the engine. f16 needs an even head size: o's words hold two values, and each
+// row's owner writes whole words.
+//
 // Not here: projections, cross attention with different query and key lengths, or second
-// derivatives: attentionBackward has no backward of its own (differentiating it throws).
+// derivatives: attentionBackward has no backward of its own (differentiating it throws). The
+// layouts and the float64 references are in attention-reference.ts.
 
 import { DTypeError, EngineError, ShapeError, fmtShape } from '../errors.js';
 import { apply, numel, type Tensor, type TensorSpec } from '../tensor.js';
 import { attentionShader, ATTENTION_MAX_HS } from '../../shaders/attention.js';
 import { attentionBackwardShader } from '../../shaders/attention-backward.js';
 import { grid1d } from './grid.js';
-import { checkSeedSpec, keepThreshold, randomBits, seedTensor } from './random.js';
+import { checkSeedSpec, keepThreshold, seedTensor } from './random.js';
 import { reshape, sliceAxis } from './shape.js';
 import { f32 } from './types.js';
 import type { Dispatch, HostTensor, KernelEnv, KernelPlan, OpCase, OpDef, ParamWord, ShaderModuleDef } from './types.js';
+import { attentionBackwardCpu, attentionCpu, gradShape, layoutOf, outShape, type Layout } from './attention-reference.js';
 
 export interface AttentionAttrs {
   /** Mask key j for query i when j > i. */
@@ -139,51 +147,38 @@ function tileRows(tile: number, hs: number, limits: GPUSupportedLimits): number 
 // ---------------------------------------------------------------------------------------------
 // Shape rules and launch geometry.
 
-/** Where every operand's elements are: strides and offsets in elements. */
-interface Layout {
-  B: number;
-  H: number;
-  T: number;
-  hs: number;
-  /** Batch, head and row strides of q, k, v (and of dq, dk, dv), and of o (and dO). */
-  qkvStrides: [number, number, number];
-  oStrides: [number, number, number];
-  /** Offsets of k and v from q in their buffers, and of dk and dv from dq in the gradient. */
-  kOff: number;
-  vOff: number;
-  dkOff: number;
-  dvOff: number;
-}
-
-/** The layout, from the first input: q (B, H, T, hs), or the packed qkv (B, T, 3 H hs). */
-function layoutOf(x: TensorSpec, a: AttentionAttrs): Layout {
-  if (!a.heads) {
-    const [B, H, T, hs] = x.shape;
-    const strides: [number, number, number] = [H * T * hs, T * hs, hs];
-    const n = B * H * T * hs;
-    return { B, H, T, hs, qkvStrides: strides, oStrides: strides, kOff: 0, vOff: 0, dkOff: n, dvOff: 2 * n };
-  }
-  const [B, T, C3] = x.shape;
-  const C = C3 / 3;
-  const H = a.heads;
-  const hs = C / H;
-  return { B, H, T, hs, qkvStrides: [T * C3, hs, C3], oStrides: [T * C, hs, C], kOff: C, vOff: 2 * C, dkOff: C, dvOff: 2 * C };
-}
-
-/** The shape of o: q's, or (B, T, C) packed. */
-const outShape = (L: Layout, a: AttentionAttrs) => (a.heads ? [L.B, L.T, L.H * L.hs] : [L.B, L.H, L.T, L.hs]);
-
 function checkHeadSize(op: string, x: TensorSpec, hs: number): void {
   if (hs > ATTENTION_MAX_HS) {
     throw new ShapeError(`${op}: head size ${hs} in ${fmtShape(x.shape)} exceeds ${ATTENTION_MAX_HS}; use more heads.`);
   }
 }
 
+/**
+ * The storage format of q, k, v (and of o in the backward): all f32, or all f16 (mixed
+ * precision). dO is a gradient, and gradients are f32 whatever they are of.
+ */
+function checkDtypes(op: string, named: [string, TensorSpec][], dO?: TensorSpec): void {
+  const [name, x] = named[0];
+  if (x.dtype !== 'f32' && x.dtype !== 'f16') {
+    throw new DTypeError(`${op}: ${name} must be f32 or f16, got ${x.dtype} ${fmtShape(x.shape)}.`);
+  }
+  const other = named.find(([, t]) => t.dtype !== x.dtype);
+  if (other) {
+    throw new DTypeError(
+      `${op}: ${named.map(([n]) => n).join(', ')} must share one dtype (all f32, or all f16), got ${name} ${x.dtype} ` +
+        `and ${other[0]} ${other[1].dtype} ${fmtShape(other[1].shape)}; convert with cast(x, 'f16') or cast(x, 'f32').`,
+    );
+  }
+  if (dO && dO.dtype !== 'f32') {
+    throw new DTypeError(`${op}: dO must be f32 (gradients are f32, those of f16 tensors too), got ${dO.dtype} ${fmtShape(dO.shape)}.`);
+  }
+}
+
+/** q, k, v (B, H, T, hs) and, in the backward, o and dO (named last). */
 function checkQkv(op: string, names: string[], ts: TensorSpec[]): void {
   const [q] = ts;
-  for (const [i, t] of ts.entries()) {
-    if (t.dtype !== 'f32') throw new DTypeError(`${op}: ${names[i]} must be f32, got ${t.dtype} ${fmtShape(t.shape)}.`);
-  }
+  const backward = ts.length > 3;
+  checkDtypes(op, ts.slice(0, backward ? 4 : 3).map((t, i) => [names[i], t]), backward ? ts[4] : undefined);
   if (q.shape.length !== 4) {
     throw new ShapeError(`${op}: q must be (B, H, T, hs), got ${fmtShape(q.shape)}; reshape and permute the heads out first.`);
   }
@@ -198,9 +193,9 @@ function checkQkv(op: string, names: string[], ts: TensorSpec[]): void {
 }
 
 /** The packed qkv (B, T, 3 H hs) and, in the backward, o and dO (B, T, H hs). */
-function checkPacked(op: string, qkv: TensorSpec, heads: number, outs: [string, TensorSpec][] = []): void {
+function checkPacked(op: string, qkv: TensorSpec, heads: number, o?: TensorSpec, dO?: TensorSpec): void {
   if (!Number.isInteger(heads) || heads < 1) throw new ShapeError(`${op}: heads must be a whole number >= 1, got ${heads}.`);
-  if (qkv.dtype !== 'f32') throw new DTypeError(`${op}: qkv must be f32, got ${qkv.dtype} ${fmtShape(qkv.shape)}.`);
+  checkDtypes(op, o ? [['qkv', qkv], ['o', o]] : [['qkv', qkv]], dO);
   if (qkv.shape.length !== 3 || qkv.shape[2] % (3 * heads) !== 0) {
     throw new ShapeError(
       `${op}: qkv must be (B, T, 3 C) with C a multiple of ${heads} heads, got ${fmtShape(qkv.shape)}; ` +
@@ -209,10 +204,20 @@ function checkPacked(op: string, qkv: TensorSpec, heads: number, outs: [string, 
   }
   const [B, T, C3] = qkv.shape;
   checkHeadSize(op, qkv, C3 / 3 / heads);
-  for (const [name, t] of outs) {
-    if (t.dtype !== 'f32' || fmtShape(t.shape) !== fmtShape([B, T, C3 / 3])) {
-      throw new ShapeError(`${op}: ${name} ${t.dtype} ${fmtShape(t.shape)} must be f32 ${fmtShape([B, T, C3 / 3])}.`);
+  for (const [name, t] of [['o', o], ['dO', dO]] as const) {
+    if (t && fmtShape(t.shape) !== fmtShape([B, T, C3 / 3])) {
+      throw new ShapeError(`${op}: ${name} ${fmtShape(t.shape)} must be ${fmtShape([B, T, C3 / 3])}, the shape of attention's output.`);
     }
+  }
+}
+
+/** f16's o is written a word (two values) at a time by each row's owner: rows must start at even elements. */
+function checkHalfHeadSize(x: TensorSpec, hs: number): void {
+  if (x.dtype === 'f16' && hs % 2 !== 0) {
+    throw new ShapeError(
+      `attention: f16 inputs need an even head size, got ${hs} in ${fmtShape(x.shape)} (o is stored two values to a word); ` +
+        "use an even head size, or f32 inputs (cast(x, 'f32')).",
+    );
   }
 }
 
@@ -235,7 +240,6 @@ function checkDropoutSize(op: string, x: TensorSpec, L: Layout, p: number): void
     );
   }
 }
-
 
 /** The uniform words, in the order of the WGSL struct Attn. */
 function attnParams(L: Layout, a: AttentionAttrs): ParamWord[] {
@@ -275,134 +279,11 @@ function rowDispatch(
 }
 
 // ---------------------------------------------------------------------------------------------
-// CPU references: plain loops in float64, the specification of both ops.
+// Cases: small and awkward (T = 1, 7, 37 with tiles of 32 rows; hs 2, 8, 16 and 32; dropout;
+// packed; f16).
 
-/** The dropout factor of every weight: 0 or 1 / (1 - p), from dropout()'s stream. */
-function dropFactors(seed: HostTensor, a: AttentionAttrs, n: number): Float64Array | null {
-  if (a.p === 0) return null;
-  const bits = randomBits(seed.data[0] >>> 0, a.offset, n);
-  const t = keepThreshold(a.p);
-  const keep = 1 / (1 - a.p);
-  return Float64Array.from(bits, (w) => (w >= t ? keep : 0));
-}
-
-/** Swaps axes 1 and 2 of a (B, X, Y, n) array: (B, T, H, hs) <-> (B, H, T, hs). */
-function swap12(x: ArrayLike<number>, B: number, X: number, Y: number, n: number): Float64Array {
-  const out = new Float64Array(B * X * Y * n);
-  for (let b = 0; b < B; b++) {
-    for (let i = 0; i < X; i++) {
-      for (let j = 0; j < Y; j++) {
-        for (let d = 0; d < n; d++) out[((b * Y + j) * X + i) * n + d] = x[((b * X + i) * Y + j) * n + d];
-      }
-    }
-  }
-  return out;
-}
-
-/** q, k, v as (B, H, T, hs) arrays: the inputs themselves, or unpacked from (B, T, 3, H, hs). */
-function qkvHeads(ins: HostTensor[], L: Layout, a: AttentionAttrs): Float64Array[] {
-  if (!a.heads) return ins.slice(0, 3).map((x) => x.data as Float64Array);
-  const { B, H, T, hs } = L;
-  const all = swap12(ins[0].data, B, T, 3 * H, hs); // (B, 3, H, T, hs)
-  const n = H * T * hs;
-  return [0, 1, 2].map((part) => {
-    const out = new Float64Array(B * n);
-    for (let b = 0; b < B; b++) out.set(all.subarray((3 * b + part) * n, (3 * b + part + 1) * n), b * n);
-    return out;
-  });
-}
-
-/** The inverse of qkvHeads for the gradient: (3, B, H, T, hs), or packed (B, T, 3, H, hs). */
-function packGrads(parts: Float64Array[], L: Layout, a: AttentionAttrs): Float64Array {
-  const { B, H, T, hs } = L;
-  const n = H * T * hs;
-  const out = new Float64Array(3 * B * n);
-  parts.forEach((g, part) => {
-    for (let b = 0; b < B; b++) out.set(g.subarray(b * n, (b + 1) * n), a.heads ? (3 * b + part) * n : part * B * n + b * n);
-  });
-  return a.heads ? swap12(out, B, 3 * H, T, hs) : out;
-}
-
-/** Scores of one (b, h): s[i * T + j] = scale * q_i . k_j, -Infinity where masked. */
-function scoresOf(qs: Float64Array, ks: Float64Array, base: number, t: number, hs: number, a: AttentionAttrs): Float64Array {
-  const s = new Float64Array(t * t);
-  for (let i = 0; i < t; i++) {
-    for (let j = 0; j < t; j++) {
-      let dot = 0;
-      for (let d = 0; d < hs; d++) dot += qs[base + i * hs + d] * ks[base + j * hs + d];
-      s[i * t + j] = a.causal && j > i ? -Infinity : a.scale * dot;
-    }
-  }
-  return s;
-}
-
-function attentionCpu(ins: HostTensor[], a: AttentionAttrs): HostTensor[] {
-  const L = layoutOf(ins[0], a);
-  const { B, H, T: t, hs } = L;
-  const bh = B * H;
-  const [qs, ks, vs] = qkvHeads(ins, L, a);
-  const o = new Float64Array(qs.length);
-  const lse = new Float64Array(bh * t);
-  const z = dropFactors(ins[ins.length - 1], a, bh * t * t);
-  for (let g = 0; g < bh; g++) {
-    const base = g * t * hs;
-    const s = scoresOf(qs, ks, base, t, hs, a);
-    for (let i = 0; i < t; i++) {
-      let m = -Infinity;
-      for (let j = 0; j < t; j++) m = Math.max(m, s[i * t + j]);
-      let l = 0;
-      for (let j = 0; j < t; j++) l += Math.exp(s[i * t + j] - m);
-      lse[g * t + i] = m + Math.log(l);
-      for (let j = 0; j < t; j++) {
-        const w = (Math.exp(s[i * t + j] - m) / l) * (z ? z[(g * t + i) * t + j] : 1);
-        for (let d = 0; d < hs; d++) o[base + i * hs + d] += w * vs[base + j * hs + d];
-      }
-    }
-  }
-  return [
-    { shape: outShape(L, a), dtype: 'f32', data: a.heads ? swap12(o, B, H, t, hs) : o },
-    { shape: [B, H, t], dtype: 'f32', data: lse },
-  ];
-}
-
-function attentionBackwardCpu(ins: HostTensor[], a: AttentionAttrs): HostTensor[] {
-  const L = layoutOf(ins[0], a);
-  const { B, H, T: t, hs } = L;
-  const bh = B * H;
-  const [o, lse, dO, seed] = ins.slice(a.heads ? 1 : 3);
-  const [qs, ks, vs] = qkvHeads(ins, L, a);
-  const [os, dos] = [o, dO].map((x) => (a.heads ? swap12(x.data, B, t, H, hs) : (x.data as Float64Array)));
-  const ls = lse.data;
-  const [dq, dk, dv] = [0, 1, 2].map(() => new Float64Array(qs.length));
-  const z = dropFactors(seed, a, bh * t * t);
-  for (let g = 0; g < bh; g++) {
-    const base = g * t * hs;
-    const s = scoresOf(qs, ks, base, t, hs, a);
-    for (let i = 0; i < t; i++) {
-      const row = base + i * hs;
-      let D = 0;
-      for (let d = 0; d < hs; d++) D += dos[row + d] * os[row + d];
-      for (let j = 0; j < t; j++) {
-        const p = Math.exp(s[i * t + j] - ls[g * t + i]); // 0 where masked
-        const zij = z ? z[(g * t + i) * t + j] : 1;
-        let dp = 0;
-        for (let d = 0; d < hs; d++) dp += dos[row + d] * vs[base + j * hs + d];
-        const ds = p * (dp * zij - D);
-        for (let d = 0; d < hs; d++) {
-          dv[base + j * hs + d] += p * zij * dos[row + d];
-          dq[row + d] += a.scale * ds * ks[base + j * hs + d];
-          dk[base + j * hs + d] += a.scale * ds * qs[row + d];
-        }
-      }
-    }
-  }
-  return [{ shape: gradShape(ins[0], a), dtype: 'f32', data: packGrads([dq, dk, dv], L, a) }];
-}
-
-// ---------------------------------------------------------------------------------------------
-// Cases: small and awkward (T = 1, 7, 37 with tiles of 32 rows; hs 8, 16 and 32; dropout; packed).
-
-const f32s = (...shape: number[]): TensorSpec => ({ shape, dtype: 'f32' });
+const spec = (dtype: 'f32' | 'f16', ...shape: number[]): TensorSpec => ({ shape, dtype });
+const f32s = (...shape: number[]) => spec('f32', ...shape);
 const seedSpec: TensorSpec = { shape: [], dtype: 'i32' };
 const attrsOf = (hs: number, causal: boolean, p = 0, offset = 0, heads = 0): AttentionAttrs => ({
   causal,
@@ -420,8 +301,8 @@ const wide = (i: number, spec: TensorSpec, rand: () => number): HostTensor => ({
       : Float64Array.from({ length: numel(spec.shape) }, () => (rand() * 2 - 1) * (i < 2 ? 2 : 1)),
 });
 
-/** (B, H, T, hs) and attributes; `heads` set means the packed layout of the same sizes. */
-const forwardCases: [number[], AttentionAttrs, string?][] = [
+/** (B, H, T, hs), attributes, a name, and f16 storage; `heads` set means the packed layout of the same sizes. */
+const forwardCases: [number[], AttentionAttrs, string?, 'f16'?][] = [
   [[1, 1, 1, 16], attrsOf(16, false)],
   [[1, 2, 7, 16], attrsOf(16, true)],
   [[2, 1, 7, 32], attrsOf(32, false)],
@@ -429,32 +310,40 @@ const forwardCases: [number[], AttentionAttrs, string?][] = [
   [[2, 2, 5, 32], attrsOf(32, true, 0.3, 5), 'dropout p=0.3 causal [2,2,5,32]'],
   [[2, 3, 7, 8], attrsOf(8, true, 0, 0, 3), 'packed qkv (2, 7, 72), 3 heads, causal'],
   [[1, 2, 6, 16], attrsOf(16, false, 0.25, 2, 2), 'packed qkv (1, 6, 96), dropout p=0.25'],
+  [[2, 2, 37, 16], attrsOf(16, true, 0, 0, 2), 'f16 packed qkv (2, 37, 96), 2 heads, causal', 'f16'],
+  [[2, 3, 7, 8], attrsOf(8, false, 0.3, 4), 'f16 q, k, v, dropout p=0.3 [2,3,7,8]', 'f16'],
+  [[1, 1, 5, 2], attrsOf(2, true), 'f16 q, k, v, hs 2 causal [1,1,5,2]', 'f16'],
 ];
 
-/** The specs of q, k, v (or qkv) and of o (or dO) for a case. */
-function caseSpecs([B, H, T, hs]: number[], a: AttentionAttrs): { qkv: TensorSpec[]; o: TensorSpec } {
-  if (!a.heads) return { qkv: [0, 1, 2].map(() => f32s(B, H, T, hs)), o: f32s(B, H, T, hs) };
-  return { qkv: [f32s(B, T, 3 * H * hs)], o: f32s(B, T, H * hs) };
+/** The specs of q, k, v (or qkv) and of o for a case (dO: o's shape, f32). */
+function caseSpecs([B, H, T, hs]: number[], a: AttentionAttrs, dtype: 'f32' | 'f16' = 'f32'): { qkv: TensorSpec[]; o: TensorSpec } {
+  if (!a.heads) return { qkv: [0, 1, 2].map(() => spec(dtype, B, H, T, hs)), o: spec(dtype, B, H, T, hs) };
+  return { qkv: [spec(dtype, B, T, 3 * H * hs)], o: spec(dtype, B, T, H * hs) };
 }
 
-const attentionCases: OpCase<AttentionAttrs>[] = forwardCases.map(([shape, attrs, name]) => {
-  const { qkv } = caseSpecs(shape, attrs);
+const attentionCases: OpCase<AttentionAttrs>[] = forwardCases.map(([shape, attrs, name, dtype]) => {
+  const { qkv } = caseSpecs(shape, attrs, dtype);
+  const half = dtype === 'f16';
   return {
     name,
     inputs: [...qkv, seedSpec],
     attrs,
     gen: wide,
-    gradInputs: qkv.map((_, i) => i),
+    // f16's o is rounded (a relative 2^-11 at most, where the f32 result and the float64 one
+    // straddle a rounding boundary). Its gradient is checked against finite differences in
+    // test/attention-f16.test.ts instead: here the differences would be those of the rounding's
+    // steps, while the gradient passes the rounding straight through, as cast's does.
+    ...(half ? { tol: 1e-3, gradInputs: [] } : { gradInputs: qkv.map((_, i) => i) }),
     // lse is saved statistics for the backward, not differentiable (see the backward rule).
     gradOutputs: [0],
   };
 });
 
-const backwardCases: OpCase<AttentionAttrs>[] = forwardCases.map(([shape, attrs, name]) => {
-  const { qkv, o } = caseSpecs(shape, attrs);
+const backwardCases: OpCase<AttentionAttrs>[] = forwardCases.map(([shape, attrs, name, dtype]) => {
+  const { qkv, o } = caseSpecs(shape, attrs, dtype);
   return {
     name: name && `backward ${name}`,
-    inputs: [...qkv, o, f32s(...shape.slice(0, 3)), o, seedSpec],
+    inputs: [...qkv, o, f32s(...shape.slice(0, 3)), { shape: o.shape, dtype: 'f32' }, seedSpec],
     attrs,
     gen: wide,
     // attentionBackward has no backward: see its rule.
@@ -468,9 +357,6 @@ const backwardCases: OpCase<AttentionAttrs>[] = forwardCases.map(([shape, attrs,
 /** Inputs before o (backward) or the seed (forward): q, k, v, or the packed qkv. */
 const qkvCount = (a: AttentionAttrs) => (a.heads ? 1 : 3);
 
-/** The gradient's shape: dq, dk, dv stacked (3, B, H, T, hs), or packed like qkv. */
-const gradShape = (x: TensorSpec, a: AttentionAttrs) => (a.heads ? x.shape : [3, ...x.shape]);
-
 function checkCount(op: string, ins: TensorSpec[], want: number, a: AttentionAttrs): void {
   if (ins.length !== want) {
     throw new ShapeError(`${op}: expected ${want} inputs ${a.heads ? '(packed qkv)' : '(separate q, k, v)'}, got ${ins.length}.`);
@@ -482,6 +368,7 @@ const qkvReads = (a: AttentionAttrs) => (a.heads ? [{ in: 0 }, { in: 0 }, { in: 
 
 export const attentionDef: OpDef<AttentionAttrs> = {
   name: 'attention',
+  f16: true,
   shape: (ins, attrs) => {
     const n = qkvCount(attrs);
     checkCount('attention', ins, n + 1, attrs);
@@ -489,15 +376,16 @@ export const attentionDef: OpDef<AttentionAttrs> = {
     else checkQkv('attention', ['q', 'k', 'v'], ins.slice(0, 3));
     checkAttrs('attention', ins[n], attrs);
     const L = layoutOf(ins[0], attrs);
+    checkHalfHeadSize(ins[0], L.hs);
     checkDropoutSize('attention', ins[0], L, attrs.p);
     return [
-      { shape: outShape(L, attrs), dtype: 'f32' }, // (B, H, T, hs) or (B, T, C)
+      { shape: outShape(L, attrs), dtype: ins[0].dtype }, // (B, H, T, hs) or (B, T, C), f32 or f16
       { shape: [L.B, L.H, L.T], dtype: 'f32' },
     ];
   },
   kernel: (ins, _outs, attrs, env): KernelPlan => ({
     dispatches: [
-      rowDispatch(attentionShader, 'attn_fwd', layoutOf(ins[0], attrs), attrs, env, {
+      rowDispatch(attentionShader(ins[0].dtype === 'f16'), 'attn_fwd', layoutOf(ins[0], attrs), attrs, env, {
         reads: [...qkvReads(attrs), { in: qkvCount(attrs) }],
         writes: [{ out: 0 }, { out: 1 }],
       }),
@@ -519,16 +407,13 @@ export const attentionDef: OpDef<AttentionAttrs> = {
 
 export const attentionBackwardDef: OpDef<AttentionAttrs> = {
   name: 'attentionBackward',
+  f16: true,
   shape: (ins, attrs) => {
     const n = qkvCount(attrs);
     checkCount('attentionBackward', ins, n + 4, attrs);
     const [o, lse, dO, seed] = ins.slice(n);
-    if (attrs.heads) {
-      checkPacked('attentionBackward', ins[0], attrs.heads, [
-        ['o', o],
-        ['dO', dO],
-      ]);
-    } else checkQkv('attentionBackward', ['q', 'k', 'v', 'o', 'dO'], [...ins.slice(0, 3), o, dO]);
+    if (attrs.heads) checkPacked('attentionBackward', ins[0], attrs.heads, o, dO);
+    else checkQkv('attentionBackward', ['q', 'k', 'v', 'o', 'dO'], [...ins.slice(0, 3), o, dO]);
     checkAttrs('attentionBackward', seed, attrs);
     const L = layoutOf(ins[0], attrs);
     checkDropoutSize('attentionBackward', ins[0], L, attrs.p);
@@ -546,11 +431,12 @@ export const attentionBackwardDef: OpDef<AttentionAttrs> = {
     const n = qkvCount(attrs);
     // q, k, v, lse, dO, seed, D: what both gradient kernels read; both write parts of output 0.
     const reads = [...qkvReads(attrs), { in: n + 1 }, { in: n + 2 }, { in: n + 3 }, { tmp: 0 }];
+    const shader = attentionBackwardShader(ins[0].dtype === 'f16');
     return {
       tmp: [rows * 4],
       dispatches: [
         {
-          shader: attentionBackwardShader,
+          shader,
           entry: 'attn_bwd_rowdot',
           constants: { WG: ROWS_WG },
           reads: [{ in: n }, { in: n + 2 }],
@@ -558,8 +444,8 @@ export const attentionBackwardDef: OpDef<AttentionAttrs> = {
           params: attnParams(L, attrs),
           workgroups: grid1d(rows, ROWS_WG, env.limits.maxComputeWorkgroupsPerDimension),
         },
-        rowDispatch(attentionBackwardShader, 'attn_dq', L, attrs, env, { reads, writes: [{ out: 0 }] }),
-        rowDispatch(attentionBackwardShader, 'attn_dkv', L, attrs, env, { reads, writes: [{ out: 0 }] }),
+        rowDispatch(shader, 'attn_dq', L, attrs, env, { reads, writes: [{ out: 0 }] }),
+        rowDispatch(shader, 'attn_dkv', L, attrs, env, { reads, writes: [{ out: 0 }] }),
       ],
     };
   },
@@ -602,6 +488,7 @@ function attrsFrom(hs: number, heads: number, opts: AttentionOptions): { attrs: 
  * Fused multi-head attention over q, k, v of shape (B, H, T, hs), hs <= 64:
  * dropout(softmax(scale * q k^T [+ causal mask])) v, (B, H, T, hs). No (T, T) matrix is stored,
  * forward or backward. Dropout draws the same mask as dropout(weights, p, seed, offset) would.
+ * q, k and v are all f32 or all f16 (mixed precision, even hs); o has their dtype.
  */
 export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions = {}): Tensor {
   return attentionWithLse(q, k, v, opts)[0];
@@ -617,7 +504,8 @@ export function attentionWithLse(q: Tensor, k: Tensor, v: Tensor, opts: Attentio
 /**
  * attention() on the packed output of a qkv projection: qkv (B, T, 3C) holds q, k, v side by
  * side, each (B, T, H, hs) with C = H hs; returns (B, T, C), the heads side by side again. The
- * same computation as splitting and permuting the heads out, without moving any data.
+ * same computation as splitting and permuting the heads out, without moving any data. An f16
+ * qkv gives an f16 output, for an f16 output projection to read.
  */
 export function attentionPacked(qkv: Tensor, heads: number, opts: AttentionOptions = {}): Tensor {
   const hs = (qkv.shape[qkv.shape.length - 1] ?? 3) / 3 / heads;

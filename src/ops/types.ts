@@ -85,7 +85,7 @@ export interface OpCase<A> {
 
 export interface OpDef<A extends object = object> {
   name: string;
-  /** Takes f16 inputs (cast, reshape, matmul); any other op refuses them with a DTypeError. */
+  /** Takes f16 inputs (cast, reshape, matmul, attention); any other op refuses them with a DTypeError. */
   f16?: boolean;
   /** Output specs from input specs; throws ShapeError or DTypeError naming the op and shapes. */
   shape(inputs: TensorSpec[], attrs: A): TensorSpec[];

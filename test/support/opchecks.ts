@@ -42,6 +42,18 @@ function defaultInput(spec: TensorSpec, rand: () => number): HostTensor {
   return { ...spec, data: Float64Array.from({ length: n }, () => rand() * 2 - 1) };
 }
 
+/** d loss / d x[k] for every k by central differences, nudging x in place (restored after). */
+export function centralDifferences(x: Float64Array, loss: () => number, h = 1e-3): Float64Array {
+  return Float64Array.from(x, (keep, k) => {
+    x[k] = keep + h;
+    const up = loss();
+    x[k] = keep - h;
+    const down = loss();
+    x[k] = keep;
+    return (up - down) / (2 * h);
+  });
+}
+
 /** Draws a case's inputs, with floats rounded to f32 (or f16) so GPU and CPU see the same values. */
 export function drawInputs(c: OpCase<object>, rand: () => number): HostTensor[] {
   return c.inputs.map((spec, i) => {
@@ -112,23 +124,12 @@ async function checkGradient(engine: Engine, def: OpDef<object>, c: OpCase<objec
     for (const j of seeded) for (let k = 0; k < o[j].data.length; k++) l += o[j].data[k] * seeds[j][k];
     return l;
   };
-  const h = 1e-3;
   for (const [w, i] of which.entries()) {
-    const x = ins[i].data as Float64Array;
-    const numeric = new Float64Array(x.length);
-    for (let k = 0; k < x.length; k++) {
-      const keep = x[k];
-      x[k] = keep + h;
-      const up = loss(ins);
-      x[k] = keep - h;
-      const down = loss(ins);
-      x[k] = keep;
-      numeric[k] = (up - down) / (2 * h);
-    }
+    const numeric = centralDifferences(ins[i].data as Float64Array, () => loss(ins));
     const scale = Math.max(1, ...Array.from(numeric, Math.abs));
     let worst = 0;
     let at = 0;
-    for (let k = 0; k < x.length; k++) {
+    for (let k = 0; k < numeric.length; k++) {
       const e = Math.abs(analytic[w][k] - numeric[k]);
       if (!(e <= worst)) {
         worst = e;

@@ -101,5 +101,5 @@ export {
   type TrainerConfig, type DataSource, type Hyper, type TrainerState, type AutosaveBackend, type TrainerInfo,
   type EvalRecord, type StatusEvent, type MetricsEvent, type SampleEvent, type AutosaveEvent, type ErrorEvent as TrainerErrorEvent,
   type TrainerEvent, type SampleOptions, type AttentionMap, type AutosaveInfo, type StepSummary, type TrainerApi,
-  type WireError, type WireThrow,
+  type WireError, type WireThrow, type LossScaleState,
 } from './worker/protocol.js';

@@ -2,7 +2,10 @@
 // metrics order and throttling, periodic evaluation, samples and autosaves, hyperparameters
 // taking effect at the next step, checkpoints that continue a run bit for bit and refuse a model
 // they do not fit, recovery from a lost device through the latest autosave with the same losses,
-// the non-finite policy (stop naming the op, or skip and count),
+// the non-finite policy (stop naming the op, or skip and count), mixed precision (losses close to
+// f32's, the loss scaler in status and metrics, its config through checkpoints and autosaves, a
+// checkpoint of the other precision loaded with the loader's own loss scale, f16 overflow told
+// apart from divergence),
 // GPU memory returned on reset and dispose, typed errors for unusable text, the
 // comlink API over a MessagePort (typed errors, proxied listeners), and the attention map (rows
 // of a softmax, causal, equal to a host computation from the parameters).
@@ -13,6 +16,7 @@ import {
   CheckpointError, ConfigError, DataError, InputError, createEngine, decodeTensor, parseSafetensors, type Engine,
 } from '../src/index.js';
 import { Trainer } from '../src/worker/trainer.js';
+import { stepOutcome } from '../src/worker/trainer-session.js';
 import { memoryAutosave } from '../src/worker/autosave.js';
 import { createTrainerClient } from '../src/worker/client.js';
 import { exposeTrainer } from '../src/worker/worker.js';
@@ -288,6 +292,97 @@ describe('trainer: checkpoints', () => {
     expect(after).toEqual(mine);
     expect((await t.info()).step).toBe(1);
     await t.dispose();
+  });
+});
+
+describe('trainer: mixed precision', () => {
+  /** The optimizer counters in a checkpoint: updates applied, good steps since the scale changed, loss scale. */
+  const counters = (bytes: Uint8Array) => Array.from(decodeTensor(parseSafetensors(bytes), 'optimizer.counters') as Float32Array);
+
+  it('trains close to f32, reports the loss scaler, and keeps its precision through checkpoints and autosaves', async () => {
+    const engine = await testEngine();
+    const f32 = await trainer(engine);
+    expect((await f32.info()).scaler).toBeNull();
+    const rf = await recorder(f32);
+    await f32.step(4);
+    await f32.dispose();
+
+    const store = memoryAutosave();
+    const mixed = new Trainer({ engine, autosave: store });
+    const created = await mixed.create({ ...base, precision: 'mixed', autosaveEvery: 4 });
+    expect(created.config!.precision).toBe('mixed');
+    expect(created.scaler).toEqual({ lossScale: 2 ** 15, overflowSteps: 0 });
+    const rm = await recorder(mixed);
+    await mixed.step(4);
+    const [a, b] = [rf.steps.map((s) => s.loss), rm.steps.map((s) => s.loss)];
+    console.log(`trainer, tiny, 4 steps: f32 ${a.map((l) => l.toFixed(4)).join(' ')}; mixed ${b.map((l) => l.toFixed(4)).join(' ')}`);
+    expect(b.length).toBe(4);
+    expect(b.every(Number.isFinite)).toBe(true);
+    // The first loss differs only by the f16 rounding of the forward's matmul operands.
+    expect(Math.abs(b[0] - a[0])).toBeLessThan(5e-3);
+    b.forEach((l, i) => expect(Math.abs(l - a[i])).toBeLessThan(0.05));
+    // No overflow at the initial scale here: every metrics event carries it unchanged.
+    expect(rm.events.length).toBeGreaterThan(0);
+    for (const { e } of rm.events) expect(e.scaler).toEqual({ lossScale: 2 ** 15, overflowSteps: 0 });
+    expect((await mixed.info()).scaler).toEqual({ lossScale: 2 ** 15, overflowSteps: 0 });
+
+    // The checkpoint names the precision; a fresh mixed trainer continues bit for bit.
+    const bytes = await mixed.exportCheckpoint();
+    const saved = JSON.parse(parseSafetensors(bytes).metadata.config);
+    expect([saved.trainer.precision, saved.gpt.precision]).toEqual(['mixed', 'mixed']);
+    expect(counters(bytes)).toEqual([4, 4, 2 ** 15]);
+    await mixed.step(2);
+    const next = rm.steps.slice(4).map((s) => s.loss);
+    const again = await trainer(engine, { precision: 'mixed' });
+    await again.importCheckpoint(bytes);
+    const ra = await recorder(again);
+    await again.step(2);
+    expect(ra.steps.map((s) => s.loss)).toEqual(next);
+    await again.dispose();
+    await mixed.dispose();
+
+    // The autosave of step 4 comes back as a mixed model.
+    const resumed = await new Trainer({ engine, autosave: store }).resumeAutosave();
+    expect([resumed.step, resumed.config!.precision, resumed.scaler?.lossScale]).toEqual([4, 'mixed', 2 ** 15]);
+  });
+
+  it('loads a checkpoint of the other precision, keeping its own loss scale', async () => {
+    const engine = await testEngine();
+    const mixed = await trainer(engine, { precision: 'mixed' });
+    await mixed.step(2);
+    const mixedBytes = await mixed.exportCheckpoint();
+    const rm = await recorder(mixed);
+    await mixed.step(1);
+
+    // Into f32: the same weights and moments; the scale stays 1, or every gradient would be divided by 2^15.
+    const f32 = await trainer(engine);
+    const info = await f32.importCheckpoint(mixedBytes);
+    expect([info.step, info.config!.precision, info.scaler]).toEqual([2, 'f32', null]);
+    expect(counters(await f32.exportCheckpoint())).toEqual([2, 0, 1]);
+    const rf = await recorder(f32);
+    await f32.step(1);
+    const [m, f] = [rm.steps[0], rf.steps[0]];
+    expect(Math.abs(f.loss - m.loss)).toBeLessThan(5e-3);
+    expect(Math.abs(f.gradNorm - m.gradNorm)).toBeLessThan(0.05 * m.gradNorm);
+    const f32Bytes = await f32.exportCheckpoint();
+    await f32.dispose();
+
+    // Into mixed: its own scale, not the f32 run's 1 (small f16 gradients would vanish).
+    const info2 = await mixed.importCheckpoint(f32Bytes);
+    expect([info2.step, info2.config!.precision, info2.scaler]).toEqual([3, 'mixed', { lossScale: 2 ** 15, overflowSteps: 0 }]);
+    expect(Number.isFinite((await mixed.step(1)).loss)).toBe(true);
+    await mixed.dispose();
+
+    await expect(trainer(engine, { precision: 'f16' as never })).rejects.toThrow(/precision must be 'f32' or 'mixed', got "f16"/);
+  });
+
+  it('tells an f16 overflow the loss scaler handles from a step that diverged', () => {
+    const step = { loss: 3.2, gradNorm: Infinity, skipped: 1, lossScale: 2 ** 14 };
+    expect(stepOutcome({ ...step, gradNorm: 0.8, skipped: 0 }, true)).toBe('applied');
+    expect(stepOutcome(step, true)).toBe('overflow');
+    expect(stepOutcome(step, false)).toBe('non-finite'); // no loss scaling: nothing to lower
+    expect(stepOutcome({ ...step, lossScale: 0.5 }, true)).toBe('non-finite'); // overflowing unscaled gradients
+    expect(stepOutcome({ ...step, loss: NaN }, true)).toBe('non-finite');
   });
 });
 

@@ -7,8 +7,9 @@
 // the page replaces with the checkpoint's), and checks that training continues exactly where it
 // stopped: the next step's loss and a greedy sample match. Also: the message in a browser
 // without WebGPU, the messages for an empty, binary or oversized upload and a file that is not
-// a checkpoint, the offer to resume an autosave, and training that comes back by itself after the
-// GPU device is destroyed mid-run.
+// a checkpoint, the offer to resume an autosave, training that comes back by itself after the
+// GPU device is destroyed mid-run, and the precision select: a mixed-precision model whose facts
+// line and loss-scale line say what it does.
 // Not here: the trainer's own tests (Node, no page) or the op checks (test/browser.test.ts).
 
 import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
@@ -35,7 +36,8 @@ interface DemoView {
   autosavedStep: number;
   resumedAt: number;
   samples: number;
-  info: { state: string; step: number; parameterCount: number; adapter: string; config: { batch: number } } | null;
+  info: { state: string; step: number; parameterCount: number; adapter: string; config: { batch: number; precision: string } } | null;
+  scaler: { lossScale: number; overflowSteps: number } | null;
 }
 
 interface Responsiveness {
@@ -152,6 +154,10 @@ describe('transformer demo page (headless Chromium, SwiftShader)', () => {
     expect(v.info?.parameterCount).toBeGreaterThan(100_000);
     expect(facts).toContain('Adapter:');
     expect(facts).toContain(v.info!.parameterCount.toLocaleString('en-US'));
+    // SwiftShader has no shader-f16; the page says so, and f32 is the default.
+    expect(facts).toContain('precision: f32 (shader-f16: no)');
+    expect(await page.$eval('#precision', (el) => (el as HTMLSelectElement).value)).toBe('f32');
+    expect(await page.$eval('#scaler', (el) => (el as HTMLElement).hidden)).toBe(true);
   });
 
   it('says what to enable in a browser without WebGPU', async () => {
@@ -313,5 +319,21 @@ describe('transformer demo page (headless Chromium, SwiftShader)', () => {
     await waitFor('training did not pause', "window.__demo.info.state === 'paused'");
     expect(await page.$('#message.error')).toBeNull();
     expect(Number.isFinite((await demo()).lastLoss)).toBe(true);
+  });
+
+  it('builds a mixed-precision model from the select: it steps, and the page shows its loss scale', async () => {
+    const t0 = performance.now();
+    await page.$eval('#precision', (el) => {
+      (el as HTMLSelectElement).value = 'mixed';
+      el.dispatchEvent(new Event('change'));
+    });
+    await waitFor('the mixed model was not built', "window.__demo.ready && window.__demo.info.config.precision === 'mixed'", 90_000);
+    const facts = await page.$eval('#facts', (el) => el.textContent ?? '');
+    expect(facts).toMatch(/precision: mixed \(f16 matmul operands and activations, stored two per 32-bit word, every sum in f32: it runs with or without shader-f16, which this adapter lacks\)/);
+    expect(Number.isFinite(await stepOnce())).toBe(true);
+    await waitFor('no loss scale shown', "!document.getElementById('scaler').hidden && window.__demo.steps >= 1");
+    expect(await page.$eval('#scaler', (el) => el.textContent)).toMatch(/^Loss scale 2\^15; 0 steps skipped because f16 overflowed/);
+    expect((await demo()).scaler).toEqual({ lossScale: 2 ** 15, overflowSteps: 0 });
+    timings.mixed = performance.now() - t0;
   });
 });

@@ -1,13 +1,13 @@
 // The transformer page's form: reads the model and optimisation settings into the worker's
-// TrainerConfig, tells which changes need a new model (preset, seed, batch, training text) and
-// which apply between steps (learning rate, warmup, dropout), and holds the user's own text
-// once it is within the upload size limit. The page's query string may set the trainer's cadences
+// TrainerConfig, tells which changes need a new model (preset, precision, seed, batch, training
+// text) and which apply between steps (learning rate, warmup, dropout), and holds the user's own
+// text once it is within the upload size limit. The page's query string may set the trainer's cadences
 // (?evalEvery=20&sampleEvery=20&autosaveEvery=0&sampleLength=80&totalSteps=2000&evalBatches=4
 // &metricsIntervalMs=250): settings for a slow adapter or a quick look, too fine for the form.
 // Not here: talking to the worker or drawing (main.ts, charts.ts, panels.ts).
 
 import { uploadDefaults } from '../../src/data/corpus.js';
-import type { GptPresetName } from '../../src/models/gpt.js';
+import type { GptPrecision, GptPresetName } from '../../src/models/gpt.js';
 import type { DataSource, Hyper, TrainerConfig } from '../../src/worker/protocol.js';
 import { acceptFiles, acceptPaste, fmtBytes, type UserBytes } from '../shared/ui.js';
 
@@ -24,6 +24,7 @@ export interface ControlEvents {
 
 export class Controls {
   private readonly preset = $<HTMLSelectElement>('preset');
+  private readonly precision = $<HTMLSelectElement>('precision');
   private readonly seed = $<HTMLInputElement>('seed');
   private readonly batch = $<HTMLInputElement>('batch');
   private readonly lr = $<HTMLInputElement>('lr');
@@ -33,7 +34,7 @@ export class Controls {
   private userText: UserBytes | null = null;
 
   constructor(private readonly events: ControlEvents) {
-    for (const el of [this.preset, this.seed, this.batch]) el.addEventListener('change', () => events.onModelChange());
+    for (const el of this.modelFields()) el.addEventListener('change', () => events.onModelChange());
     for (const el of [this.lr, this.warmup, this.dropout]) {
       el.addEventListener('change', () => {
         if (el.checkValidity()) events.onHyperChange(this.hyper());
@@ -59,6 +60,7 @@ export class Controls {
   config(): Partial<TrainerConfig> {
     return {
       preset: this.preset.value as GptPresetName,
+      precision: this.precision.value as GptPrecision,
       seed: intOf(this.seed, 1),
       batch: Math.max(1, intOf(this.batch, 16)),
       data: this.dataSource(),
@@ -84,6 +86,7 @@ export class Controls {
   /** Puts the form in line with a config the worker reports (after a resume or a load). */
   show(c: TrainerConfig): void {
     this.preset.value = c.preset;
+    this.precision.value = c.precision;
     this.seed.value = String(c.seed);
     this.batch.value = String(c.batch);
     this.lr.value = String(c.lr);
@@ -95,7 +98,12 @@ export class Controls {
 
   /** Enables or disables the settings that need a new model (not while training). */
   lockModel(locked: boolean): void {
-    for (const el of [this.preset, this.seed, this.batch, ...this.dataRadios()]) el.disabled = locked;
+    for (const el of [...this.modelFields(), ...this.dataRadios()]) el.disabled = locked;
+  }
+
+  /** The settings besides the text that a model is built for. */
+  private modelFields(): (HTMLSelectElement | HTMLInputElement)[] {
+    return [this.preset, this.precision, this.seed, this.batch];
   }
 
   /** Forgets the user's text after the worker refused it; the built-in corpus is chosen again. */

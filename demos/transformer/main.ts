@@ -8,14 +8,14 @@
 
 import { scoreArithmetic } from '../../src/data/corpus.js';
 import { gptPresets } from '../../src/models/gpt.js';
-import type { MetricsEvent, TrainerApi, TrainerEvent, TrainerInfo } from '../../src/worker/protocol.js';
+import type { LossScaleState, MetricsEvent, TrainerApi, TrainerEvent, TrainerInfo } from '../../src/worker/protocol.js';
 import { createTrainerClient } from '../../src/worker/client.js';
 import { clearMessage, downloadBytes, fmtMs, fmtNum, probeWebGPU, showMessage } from '../shared/ui.js';
 import { LiveChart } from '../shared/live-chart.js';
 import { savedTrainerConfig, needsOtherModel } from './checkpoint.js';
 import { Controls } from './controls.js';
 import { AttentionHeatmap } from './heatmap.js';
-import { SamplePanel, baselineNote, describe } from './panels.js';
+import { SamplePanel, baselineNote, describe, scalerNote } from './panels.js';
 
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
 
@@ -31,6 +31,7 @@ const loadFile = $<HTMLInputElement>('load-file');
 const sampleBtn = $<HTMLButtonElement>('sample-now');
 const attnBtn = $<HTMLButtonElement>('attn-show');
 const stateLine = $('state');
+const scalerLine = $('scaler');
 
 /** What the page knows about the run, mirrored from the worker's status events. */
 let info: TrainerInfo | null = null;
@@ -65,7 +66,10 @@ const heatmap = new AttentionHeatmap($<HTMLCanvasElement>('attn'), $('attn-reado
 
 // A read-only window on the run for the browser test: numbers only; the test drives the page
 // through its controls like a user.
-const view = { ready: false, steps: 0, firstLoss: NaN, lastLoss: NaN, lastValLoss: NaN, stepLoss: NaN, autosavedStep: 0, resumedAt: -1, samples: 0, info: null as TrainerInfo | null };
+const view = {
+  ready: false, steps: 0, firstLoss: NaN, lastLoss: NaN, lastValLoss: NaN, stepLoss: NaN, autosavedStep: 0, resumedAt: -1, samples: 0,
+  info: null as TrainerInfo | null, scaler: null as LossScaleState | null,
+};
 (window as unknown as { __demo: typeof view }).__demo = view;
 
 const probe = await probeWebGPU();
@@ -235,6 +239,7 @@ async function run(): Promise<void> {
     info = next;
     view.info = next;
     facts.innerHTML = describe(next);
+    showScaler(next.scaler);
     $('baseline').textContent = baselineNote(next);
     const running = next.state === 'running';
     startBtn.textContent = running ? 'Pause' : next.step > 0 ? 'Resume' : 'Start';
@@ -272,6 +277,7 @@ async function run(): Promise<void> {
       charts.loss.push(v.step, [null, v.valLoss]);
       view.lastValLoss = v.valLoss;
     }
+    if (e.scaler) showScaler(e.scaler);
     const last = e.steps.at(-1);
     if (last) {
       view.steps = last.step;
@@ -279,6 +285,13 @@ async function run(): Promise<void> {
         `${info?.state === 'running' ? 'Training' : 'Paused'}: step ${last.step}, loss ${fmtNum(last.loss, 4)}, ` +
         `${fmtNum(last.throughput, 3)} tokens/s, ${fmtMs(last.stepMs)} per step.`;
     }
+  }
+
+  /** The loss scaler's line, shown in mixed precision only. */
+  function showScaler(sc: LossScaleState | null): void {
+    view.scaler = sc;
+    scalerLine.hidden = !sc;
+    scalerLine.textContent = sc ? scalerNote(sc) : '';
   }
 
   /** Disables the controls while a model-changing request runs. */
@@ -307,7 +320,8 @@ async function run(): Promise<void> {
   const saved = await attempt(() => api.hasAutosave());
   if (saved) {
     const when = new Date(saved.savedAt).toLocaleString();
-    showMessage(banner, 'info', `A ${saved.preset} model saved at step ${saved.step} (${when}) is in this browser's storage.`, [
+    const kind = `${saved.preset}${saved.precision === 'mixed' ? ' mixed-precision' : ''}`;
+    showMessage(banner, 'info', `A ${kind} model saved at step ${saved.step} (${when}) is in this browser's storage.`, [
       {
         label: 'Resume it',
         run: () =>

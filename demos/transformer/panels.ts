@@ -1,9 +1,9 @@
 // The transformer page's text panels: the list of samples (newest first, with the share of
-// correct sums when the text has arithmetic lines) and the facts line under the title (adapter,
-// parameters, tokens, state).
+// correct sums when the text has arithmetic lines), the facts line under the title (adapter,
+// precision, parameters, tokens, state) and the loss scaler's line in mixed precision.
 // Not here: the charts (charts.ts), the attention heatmap (heatmap.ts), the worker (main.ts).
 
-import type { SampleEvent, TrainerInfo } from '../../src/worker/protocol.js';
+import type { LossScaleState, SampleEvent, TrainerInfo } from '../../src/worker/protocol.js';
 import { fmtCount, fmtNum } from '../shared/ui.js';
 
 /** Samples kept on screen; older ones scroll away. */
@@ -56,6 +56,7 @@ export function describe(info: TrainerInfo): string {
   if (info.state === 'empty') return `Adapter: ${info.adapter || 'not known yet'}.`;
   const parts = [
     `Adapter: <b>${escape(info.adapter)}</b>${info.isSoftware ? ' (emulated on the CPU: expect slow steps)' : ''}`,
+    precisionFact(info),
     `parameters: <b>${fmtCount(info.parameterCount)}</b> (${info.parameterCount.toLocaleString()})`,
     `vocabulary: <b>${info.vocabSize}</b> characters`,
     `context: <b>${info.blockSize}</b>`,
@@ -63,6 +64,24 @@ export function describe(info: TrainerInfo): string {
     `step <b>${info.step}</b>`,
   ];
   return parts.join(' · ');
+}
+
+/** Which precision the model trains in, and whether the adapter has shader-f16 (which mixed precision does not need). */
+function precisionFact(info: TrainerInfo): string {
+  const has = info.features.includes('shader-f16');
+  if (info.config?.precision !== 'mixed') return `precision: <b>f32</b> (shader-f16: ${has ? 'yes' : 'no'})`;
+  return (
+    'precision: <b>mixed</b> (f16 matmul operands and activations, stored two per 32-bit word, every sum in f32: it runs with or without ' +
+    `shader-f16, which this adapter ${has ? 'has' : 'lacks'})`
+  );
+}
+
+/** The loss scaler's line: its scale (a power of two, as the scaler keeps it) and the steps it skipped. */
+export function scalerNote(sc: LossScaleState): string {
+  const k = Math.log2(sc.lossScale);
+  const scale = Number.isInteger(k) ? `2^${k}` : fmtNum(sc.lossScale, 4);
+  const skipped = sc.overflowSteps === 1 ? '1 step' : `${sc.overflowSteps} steps`;
+  return `Loss scale ${scale}; ${skipped} skipped because f16 overflowed (each one halves the scale).`;
 }
 
 /** What the loss chart's baseline note says: the loss of guessing from character counts alone. */

@@ -237,7 +237,12 @@ export const gptTrainDefaults: OptimizerConfig = { kind: 'adamw', lr: 1e-3, beta
 
 export interface StepResult {
   loss: number;
+  /** The global gradient norm, before clipping. */
   gradNorm: number;
+  /** 1 when the optimizer skipped this update because the gradient was not finite, else 0. */
+  skipped: number;
+  /** The loss scale after this step: lowered after an overflow, raised after a run of good steps (1 without loss scaling). */
+  lossScale: number;
 }
 
 /** A compiled training step: forward, backward and the fused update, replayed per batch. */
@@ -252,17 +257,17 @@ export class GptTrainer {
   ) {}
 
   /**
-   * Runs one step on `batch`. With `read` (default), resolves to the loss and the global gradient
-   * norm (before clipping); without, reads nothing back and resolves to null, so a loop can
-   * queue several steps and read only every n-th.
+   * Runs one step on `batch`. With `read` (default), resolves to its loss, gradient norm and
+   * loss-scaler state (one small read-back); without, reads nothing back and resolves to null,
+   * so a loop can queue several steps and read only every n-th.
    */
   async step(batch: Batch, read = true): Promise<StepResult | null> {
     const { seed, dropout } = this.model.config;
     const feeds: Feeds = { idx: batch.x, targets: batch.y };
     if (dropout > 0) feeds['dropoutSeed'] = dropoutSeedFor(seed, this.steps);
     this.steps++;
-    const out = await this.plan.run(feeds, read ? ['loss', 'gradNorm'] : []);
-    return read ? { loss: out['loss'][0], gradNorm: out['gradNorm'][0] } : null;
+    const out = await this.plan.run(feeds, read ? ['loss', 'gradNorm', 'skipped', 'lossScale'] : []);
+    return read ? { loss: out['loss'][0], gradNorm: out['gradNorm'][0], skipped: out['skipped'][0], lossScale: out['lossScale'][0] } : null;
   }
 
   dispose(): void {

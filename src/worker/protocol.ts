@@ -20,7 +20,8 @@ import {
   ShapeError,
   WebGPUUnavailableError,
 } from '../errors.js';
-import type { GptPresetName } from '../models/gpt.js';
+import type { OptionalFeature } from '../gpu/device.js';
+import type { GptPrecision, GptPresetName } from '../models/gpt.js';
 import type { StepRecord } from '../metrics.js';
 
 /** Where the training text comes from. */
@@ -33,6 +34,14 @@ export type DataSource =
 export interface TrainerConfig {
   /** Model size: 'tiny' | 'mini' | 'base' | 'small' (see gptPresets). */
   preset: GptPresetName;
+  /**
+   * 'mixed': every Linear and the head multiply f16 copies of their operands and the
+   * activations between two products are kept f16 (stored two per 32-bit word, summed in f32,
+   * so any adapter runs it, shader-f16 or not), with dynamic loss scaling; weights, optimizer
+   * state and gradients stay f32. 'f32': f32 throughout. A model setting: it takes a new model
+   * (create), like the preset.
+   */
+  precision: GptPrecision;
   /** Peak learning rate of AdamW. */
   lr: number;
   /** Linear warmup steps from 0 to lr. */
@@ -75,6 +84,7 @@ export interface TrainerConfig {
 
 export const trainerDefaults: TrainerConfig = {
   preset: 'tiny',
+  precision: 'f32',
   lr: 1e-3,
   warmup: 100,
   schedule: 'cosine',
@@ -138,9 +148,24 @@ export interface TrainerInfo {
   adapter: string;
   /** True on a CPU-emulated adapter: expect ~50x slower steps. */
   isSoftware: boolean;
+  /** The optional features the device has and the engine may use ('shader-f16', 'subgroups', ...). */
+  features: OptionalFeature[];
   autosave: AutosaveBackend;
-  /** Steps whose update was skipped because the loss or gradient norm was not finite. */
+  /** Steps whose update was skipped because the loss or gradient norm was not finite (nonFinite policy). */
   skippedSteps: number;
+  /** Mixed precision: the loss scaler as of the latest step read back; null in f32. */
+  scaler: LossScaleState | null;
+}
+
+/** The dynamic loss scaler of a mixed-precision run. */
+export interface LossScaleState {
+  /** The scale the next step's backward pass starts from. */
+  lossScale: number;
+  /**
+   * Updates skipped because f16 overflowed, since the model was built or loaded: each one
+   * halved the scale. Routine at the start and now and then; not counted in skippedSteps.
+   */
+  overflowSteps: number;
 }
 
 /** A validation measurement. */
@@ -161,6 +186,8 @@ export interface MetricsEvent {
   type: 'metrics';
   steps: StepRecord[];
   evals: EvalRecord[];
+  /** Mixed precision: the loss scaler as of the event (read back with the steps' losses). */
+  scaler?: LossScaleState;
 }
 
 export interface SampleEvent {
@@ -220,6 +247,8 @@ export interface AutosaveInfo {
   /** When it was written (ms since the epoch). */
   savedAt: number;
   preset: GptPresetName;
+  /** Absent in autosaves from before the setting (they are f32). */
+  precision?: GptPrecision;
   backend: AutosaveBackend;
 }
 

@@ -46,6 +46,7 @@ export function trainerConfig(overrides: Partial<TrainerConfig> = {}): TrainerCo
     throw new ConfigError(`trainer config: ${field} must be ${want}, got ${JSON.stringify((c as unknown as Record<string, unknown>)[field])}.`);
   };
   if (!(c.preset in gptPresets)) fail('preset', `one of ${Object.keys(gptPresets).join(', ')}`);
+  if (!(c.precision === 'f32' || c.precision === 'mixed')) fail('precision', "'f32' or 'mixed'");
   if (!(c.schedule === 'cosine' || c.schedule === 'constant')) fail('schedule', "'cosine' or 'constant'");
   if (!(c.nonFinite === 'stop' || c.nonFinite === 'skip')) fail('nonFinite', "'stop' or 'skip'");
   for (const k of ['batch', 'evalBatches', 'sampleLength'] as const) if (!(Number.isInteger(c[k]) && c[k] >= 1)) fail(k, 'an integer >= 1');

@@ -18,87 +18,46 @@
 // When the GPU device is lost mid-run, the loop gets a new device, rebuilds the run from the
 // latest autosave and carries on by itself ('recovered' event); without an autosave it stops
 // with the DeviceLostError.
-// Not here: the model (models/gpt.ts), data (data/), the checks it makes off its main path
-// (trainer-checks.ts), the comlink glue (worker.ts, client.ts).
+// In mixed precision (TrainerConfig.precision) the optimizer scales the loss; a step it skips
+// because f16 overflowed is routine, counted and shown with the scale, not a non-finite step.
+// Not here: the state and events every part shares (trainer-core.ts), what one config builds
+// and its checkpoints (trainer-session.ts), the model (models/gpt.ts), data (data/,
+// trainer-config.ts), the checks it makes off its main path (trainer-checks.ts), the comlink
+// glue (worker.ts, client.ts).
 
-import { loadCheckpoint, saveCheckpoint } from '../checkpoint/checkpoint.js';
-import { BatchSampler, type Batch } from '../data/batches.js';
+import type { Batch } from '../data/batches.js';
 import { scoreArithmetic } from '../data/corpus.js';
-import { createEngine, type Engine } from '../engine.js';
+import { createEngine } from '../engine.js';
 import { ConfigError, DeviceLostError, InputError } from '../errors.js';
-import type { Plan } from '../executor.js';
-import { TrainingMetrics, type StepRecord } from '../metrics.js';
-import {
-  compileGptEval, compileGptLogits, createGpt, createGptTrainer, gptConfig, gptForward, gptParameterCount,
-  gptStateDict, GptTrainer, type GptEvaluator, type StepResult,
-} from '../models/gpt.js';
+import type { StepResult } from '../models/gpt.js';
 import { attentionWeights } from '../models/gpt-inspect.js';
-import type { Schedule } from '../optim/schedules.js';
 import { sampleText } from '../sample.js';
-import { input } from '../tensor.js';
-import { openAutosave, type AutosaveRecord, type AutosaveStore } from './autosave.js';
-import { HYPER_KEYS, prepareData, samplerSeed, scheduleOf, trainerConfig, type SessionData } from './trainer-config.js';
-import { autosavedConfig, checkTokenizer, diagnoseNonFinite, lostDevice, type NonFiniteStep, type SavedConfig } from './trainer-checks.js';
+import { HYPER_KEYS, prepareData, scheduleOf, trainerConfig } from './trainer-config.js';
+import { diagnoseNonFinite, lostDevice, type NonFiniteStep } from './trainer-checks.js';
+import { TrainerCore, type TrainerOptions } from './trainer-core.js';
 import {
-  Listeners, toWireError, yieldToEventLoop, type AttentionMap, type AutosaveBackend, type AutosaveInfo, type EvalRecord, type Hyper, type SampleOptions,
-  type StepSummary, type TrainerApi, type TrainerConfig, type TrainerEvent, type TrainerInfo, type TrainerState,
+  checkpointBytes, recompileStep, sessionInfo, stepOutcome, type Session,
+} from './trainer-session.js';
+import {
+  toWireError, yieldToEventLoop, type AttentionMap, type AutosaveInfo, type Hyper, type SampleOptions, type StepSummary, type TrainerApi,
+  type TrainerConfig, type TrainerEvent, type TrainerInfo, type TrainerState,
 } from './protocol.js';
 
-export interface TrainerOptions {
-  /** The engine to train on; default: one created (createEngine) on the first create(). */
-  engine?: Engine;
-  /** Where autosaves go; default: openAutosave() (OPFS or IndexedDB in a browser, none in Node). */
-  autosave?: AutosaveStore;
-  /** Steps submitted ahead of the oldest one whose loss is not yet back. */
-  inFlight?: number;
-}
+export type { TrainerOptions } from './trainer-core.js';
 
-/** Everything built from one config: the data, the model and its plans. */
-interface Session extends SessionData {
-  sampler: BatchSampler;
-  /** Batches drawn from the sampler: with the seed, its position. */
-  drawn: number;
-  gpt: GptTrainer;
-  evaluator: GptEvaluator;
-  logits: Plan;
-  metrics: TrainingMetrics;
-  /** Training losses since the last evaluation, for its trainLoss. */
-  lossSum: number;
-  lossCount: number;
-  /** Updates skipped for a non-finite loss or gradient norm. */
-  skipped: number;
-}
-
-const now = () => performance.now();
-
-export class Trainer implements TrainerApi {
-  private engine: Engine | null;
-  private store: Promise<AutosaveStore>;
-  private backend: AutosaveBackend = 'unavailable';
+export class Trainer extends TrainerCore implements TrainerApi {
   private readonly inFlight: number;
-  /** The engine it trains on now: a new one after a device loss (for accounting, such as the soak bench's). */
-  get currentEngine(): Engine | null { return this.engine; }
-  private s: Session | null = null;
-  private schedule: Schedule = () => 0;
-  private listeners = new Listeners<TrainerEvent>();
-  /** Operations on the GPU state run one after another: a loop step, a sample, an import. */
-  private lock: Promise<unknown> = Promise.resolve();
   /** Submitted steps whose results are not back yet, oldest first. */
   private pending: Promise<StepResult>[] = [];
+  /** Operations on the GPU state run one after another: a loop step, a sample, an import. */
+  private lock: Promise<unknown> = Promise.resolve();
   private loop: Promise<void> | null = null;
   private stopRequested = false;
   /** The first step with a non-finite loss or gradient norm under the 'stop' policy, and its batch. */
   private nonFiniteAt: NonFiniteStep | null = null;
-  // Batched metrics: records wait here until their event goes out.
-  private outSteps: StepRecord[] = [];
-  private outEvals: EvalRecord[] = [];
-  private lastEmit = -Infinity;
-  private emitTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(opts: TrainerOptions = {}) {
-    this.engine = opts.engine ?? null;
-    this.store = opts.autosave ? Promise.resolve(opts.autosave) : openAutosave();
-    this.store.then((st) => (this.backend = st.backend)).catch(() => {});
+    super(opts);
     this.inFlight = opts.inFlight ?? 2;
   }
 
@@ -111,51 +70,9 @@ export class Trainer implements TrainerApi {
     return this.exclusive(async () => {
       this.engine ??= await createEngine(); // WebGPUUnavailableError leaves the old model in place
       this.teardown();
-      await this.buildSession(data);
+      await this.build(data);
       return this.status();
     });
-  }
-
-  /** Model, optimizer, plans, sampler and metrics for `data`, parameters fresh from the seed. */
-  private async buildSession(data: SessionData): Promise<void> {
-    const engine = this.engine!;
-    const { config } = data;
-    this.schedule = scheduleOf(config);
-    const model = createGpt({ preset: config.preset, vocabSize: data.tokenizer.vocabSize, dropout: config.dropout, seed: config.seed });
-    // The fused optimizer sees step + 1 for the update it is about to make; the schedule wants 0 first.
-    const gpt = await createGptTrainer(engine, model, { batch: config.batch, optimizer: { lr: (s) => this.schedule(s - 1) } });
-    const evaluator = await compileGptEval(engine, model, config.batch);
-    const logits = await compileGptLogits(engine, model);
-    const sampler = new BatchSampler(data.split.train, { batch: config.batch, block: model.config.blockSize, seed: samplerSeed(config.seed) });
-    this.s = { ...data, gpt, evaluator, logits, sampler, drawn: 0, metrics: this.newMetrics(config, model.config.blockSize), lossSum: 0, lossCount: 0, skipped: 0 };
-  }
-
-  /** A metrics collector whose records feed the batched metrics events and the eval's train loss. */
-  private newMetrics(config: TrainerConfig, blockSize: number): TrainingMetrics {
-    const metrics = new TrainingMetrics({ itemsPerStep: config.batch * blockSize });
-    metrics.subscribe((r) => {
-      const s = this.s;
-      if (!s || s.metrics !== metrics) return;
-      s.lossSum += r.loss;
-      s.lossCount++;
-      this.outSteps.push(r);
-      this.queueMetrics();
-    });
-    return metrics;
-  }
-
-  /** Frees every GPU buffer the session holds (plans, optimizer state, parameters). */
-  private teardown(): void {
-    const s = this.s;
-    if (!s) return;
-    this.s = null;
-    const engine = this.engine!;
-    s.gpt.dispose();
-    s.evaluator.dispose();
-    s.logits.dispose();
-    for (const p of s.gpt.model.params) engine.freeParameter(p);
-    this.outSteps = [];
-    this.outEvals = [];
   }
 
   async dispose(): Promise<void> {
@@ -169,17 +86,9 @@ export class Trainer implements TrainerApi {
     return this.exclusive(async () => {
       const { config, upload, tokenizer, split, unigram, evalSet } = this.need();
       this.teardown();
-      await this.buildSession({ config, upload, tokenizer, split, unigram, evalSet });
+      await this.build({ config, upload, tokenizer, split, unigram, evalSet });
       return this.status();
     });
-  }
-
-  /** A fresh sampler at the config's seed, advanced by `drawn` batches (a resumed run's position). */
-  private restartSampler(drawn: number): void {
-    const s = this.need();
-    s.sampler = new BatchSampler(s.split.train, { batch: s.config.batch, block: s.gpt.model.config.blockSize, seed: samplerSeed(s.config.seed) });
-    for (let i = 0; i < drawn; i++) s.sampler.next();
-    s.drawn = drawn;
   }
 
   // ----------------------------------------------------------------------------------------
@@ -283,7 +192,7 @@ export class Trainer implements TrainerApi {
     const step = s.gpt.steps + 1;
     const run = s.gpt.step(batch) as Promise<StepResult>;
     // Awaited in order later (iterate, drain); a failure before then is not unhandled.
-    run.then((r) => this.checkFinite(s, step, batch, r), () => {});
+    run.then((r) => this.checkStep(s, step, batch, r), () => {});
     s.drawn++;
     this.pending.push(run);
     s.metrics.record(s.gpt.steps, lr, run.then((r) => ({ loss: Float32Array.of(r.loss), gradNorm: Float32Array.of(r.gradNorm) })));
@@ -291,11 +200,18 @@ export class Trainer implements TrainerApi {
   }
 
   /**
-   * A step whose loss or gradient norm is not finite had its update skipped on the GPU. Under
-   * 'skip' it is counted; under 'stop' the loop stops after it and raiseNonFinite explains it.
+   * A step whose update the GPU skipped: an f16 overflow in mixed precision is counted (the
+   * scaler has lowered the scale); a non-finite step under 'skip' is counted, under 'stop' the
+   * loop stops after it and raiseNonFinite explains it.
    */
-  private checkFinite(s: Session, step: number, batch: Batch, r: StepResult): void {
-    if (Number.isFinite(r.loss) && Number.isFinite(r.gradNorm)) return;
+  private checkStep(s: Session, step: number, batch: Batch, r: StepResult): void {
+    s.lossScale = r.lossScale;
+    const outcome = stepOutcome(r, s.gpt.model.config.precision === 'mixed');
+    if (outcome === 'applied') return;
+    if (outcome === 'overflow') {
+      s.overflowSteps++;
+      return;
+    }
     s.skipped++;
     if (s.config.nonFinite === 'stop' && !this.nonFiniteAt) {
       this.nonFiniteAt = { step, loss: r.loss, gradNorm: r.gradNorm, batch };
@@ -303,7 +219,7 @@ export class Trainer implements TrainerApi {
     }
   }
 
-  /** Throws the NonFiniteError for the step checkFinite stopped at, naming the op (diagnoseNonFinite). */
+  /** Throws the NonFiniteError for the step checkStep stopped at, naming the op (diagnoseNonFinite). */
   private async raiseNonFinite(): Promise<void> {
     const at = this.nonFiniteAt;
     if (!at) return;
@@ -327,10 +243,9 @@ export class Trainer implements TrainerApi {
     if (evalEvery > 0 && step % evalEvery === 0) {
       await this.drain();
       const valLoss = await s.evaluator.loss(s.evalSet);
-      this.outEvals.push({ step, valLoss, trainLoss: s.lossCount ? s.lossSum / s.lossCount : NaN });
+      this.queueMetrics({ step, valLoss, trainLoss: s.lossCount ? s.lossSum / s.lossCount : NaN });
       s.lossSum = 0;
       s.lossCount = 0;
-      this.queueMetrics();
     }
     if (sampleEvery > 0 && step % sampleEvery === 0) {
       const prompt = s.tokenizer.covers('\n') ? '\n' : s.tokenizer.vocab[0];
@@ -349,8 +264,8 @@ export class Trainer implements TrainerApi {
     const store = await this.store;
     if (store.backend === 'unavailable') return;
     const s = this.need();
-    const checkpoint = await this.checkpointBytes();
-    const info: AutosaveInfo = { step: s.gpt.steps, savedAt: Date.now(), preset: s.config.preset, backend: store.backend };
+    const checkpoint = await checkpointBytes(this.engine!, s);
+    const info: AutosaveInfo = { step: s.gpt.steps, savedAt: Date.now(), preset: s.config.preset, precision: s.config.precision, backend: store.backend };
     await store.save({ info, checkpoint, text: s.upload });
     this.emit({ type: 'autosave', step: info.step, bytes: checkpoint.length, backend: store.backend });
   }
@@ -367,32 +282,12 @@ export class Trainer implements TrainerApi {
     if (config.dropout !== s.config.dropout) {
       await this.exclusive(async () => {
         await this.drain();
-        await this.recompileStep(config.dropout);
+        await recompileStep(this.engine!, s, config.dropout);
       });
     }
     s.config = config;
     this.schedule = scheduleOf(config);
     return this.status();
-  }
-
-  /**
-   * The training step compiled again for a new dropout probability, on the same parameters and
-   * optimizer: the new plan is built before the old one is released, so a failure changes nothing.
-   */
-  private async recompileStep(dropout: number): Promise<void> {
-    const s = this.need();
-    const old = s.gpt;
-    const model = { ...old.model, config: gptConfig({ ...old.model.config, dropout }) };
-    const { batch } = s.config;
-    const T = model.config.blockSize;
-    const idx = input('idx', [batch, T], 'i32');
-    const targets = input('targets', [batch, T], 'i32');
-    const dropoutSeed = dropout > 0 ? input('dropoutSeed', [], 'i32') : undefined;
-    const { loss } = gptForward(model, idx, { targets, dropoutSeed });
-    const plan = await this.engine!.compile({ outputs: { loss: loss! }, optimizer: old.optimizer.minimize(loss!) });
-    old.plan.dispose();
-    s.gpt = new GptTrainer(model, plan, old.optimizer);
-    s.gpt.steps = old.steps;
   }
 
   // ----------------------------------------------------------------------------------------
@@ -430,21 +325,7 @@ export class Trainer implements TrainerApi {
     this.need();
     return this.exclusive(async () => {
       await this.drain();
-      return this.checkpointBytes();
-    });
-  }
-
-  private async checkpointBytes(): Promise<Uint8Array> {
-    const s = this.need();
-    const { gpt } = s;
-    const trainer = { ...s.config, data: s.config.data.kind === 'text' ? { kind: 'text' as const, bytes: new Uint8Array(0), name: s.config.data.name } : s.config.data };
-    const config: SavedConfig = { trainer, tokenizer: s.tokenizer.toJSON(), gpt: gpt.model.config };
-    return saveCheckpoint(this.engine!, {
-      params: gptStateDict(gpt.model),
-      state: await gpt.optimizer.readState(),
-      step: gpt.steps,
-      rng: { samplerSeed: samplerSeed(s.config.seed), drawn: s.drawn },
-      config,
+      return checkpointBytes(this.engine!, this.need());
     });
   }
 
@@ -456,29 +337,6 @@ export class Trainer implements TrainerApi {
       await this.load(bytes);
       return this.status();
     });
-  }
-
-  /** Parameters, optimizer state, step and data position from a checkpoint into the session. */
-  private async load(bytes: Uint8Array): Promise<void> {
-    const s = this.need();
-    checkTokenizer(bytes, s.tokenizer);
-    const { gpt } = s;
-    // Host arrays of the right lengths: loadCheckpoint checks every entry before it writes one.
-    const state: Record<string, Float32Array> = { counters: new Float32Array(3) };
-    const params = gptStateDict(gpt.model);
-    for (const [name, p] of Object.entries(params)) {
-      for (const k of ['exp_avg', 'exp_avg_sq']) state[`${k}.${name}`] = new Float32Array(p.size);
-    }
-    const loaded = await loadCheckpoint(this.engine!, bytes, { params, state });
-    await gpt.optimizer.writeState(state);
-    const step = loaded.step ?? 0;
-    gpt.steps = step;
-    gpt.optimizer.step = step;
-    const drawn = loaded.rng && loaded.rng.samplerSeed === samplerSeed(s.config.seed) ? loaded.rng.drawn : step;
-    this.restartSampler(drawn);
-    s.metrics = this.newMetrics(s.config, gpt.model.config.blockSize);
-    s.lossSum = 0;
-    s.lossCount = 0;
   }
 
   async loseDevice(): Promise<void> {
@@ -500,14 +358,6 @@ export class Trainer implements TrainerApi {
     });
   }
 
-  /** The session an autosave describes: data and model from its config, then its checkpoint. */
-  private async restore(record: AutosaveRecord): Promise<void> {
-    const prepared = prepareData(trainerConfig(autosavedConfig(record)));
-    this.teardown();
-    await this.buildSession(prepared);
-    await this.load(record.checkpoint);
-  }
-
   // ----------------------------------------------------------------------------------------
   // events
 
@@ -523,43 +373,6 @@ export class Trainer implements TrainerApi {
     this.listeners.delete(id);
   }
 
-  private emit(e: TrainerEvent): void {
-    this.listeners.emit(e);
-  }
-
-  /** Sends the waiting metrics now, or arms a timer for when the interval allows it. */
-  private queueMetrics(): void {
-    if (this.emitTimer !== null) return;
-    const wait = this.lastEmit + (this.s?.config.metricsIntervalMs ?? 0) - now();
-    if (wait <= 0) this.emitMetrics();
-    else {
-      this.emitTimer = setTimeout(() => {
-        this.emitTimer = null;
-        this.emitMetrics();
-      }, wait);
-    }
-  }
-
-  private emitMetrics(): void {
-    if (this.outSteps.length === 0 && this.outEvals.length === 0) return;
-    this.lastEmit = now();
-    const e: TrainerEvent = { type: 'metrics', steps: this.outSteps, evals: this.outEvals };
-    this.outSteps = [];
-    this.outEvals = [];
-    this.emit(e);
-  }
-
-  /** Delivers every waiting record, still keeping to the interval. */
-  private async flushMetrics(): Promise<void> {
-    if (this.emitTimer !== null) {
-      clearTimeout(this.emitTimer);
-      this.emitTimer = null;
-    }
-    const wait = this.lastEmit + (this.s?.config.metricsIntervalMs ?? 0) - now();
-    if (wait > 0 && (this.outSteps.length || this.outEvals.length)) await new Promise((r) => setTimeout(r, wait));
-    this.emitMetrics();
-  }
-
   private status(): TrainerInfo {
     const info = this.info_();
     this.emit({ type: 'status', info });
@@ -569,27 +382,16 @@ export class Trainer implements TrainerApi {
   private info_(): TrainerInfo {
     const s = this.s;
     const state: TrainerState = !s ? 'empty' : this.loop ? 'running' : 'paused';
-    const adapter = this.engine?.gpu.adapter;
+    const gpu = this.engine?.gpu;
+    const adapter = gpu?.adapter;
     return {
       state,
-      step: s?.gpt.steps ?? 0,
-      config: s ? { ...s.config } : null,
-      parameterCount: s ? gptParameterCount(s.gpt.model.config) : 0,
-      vocabSize: s?.tokenizer.vocabSize ?? 0,
-      blockSize: s?.gpt.model.config.blockSize ?? 0,
-      trainTokens: s?.split.train.length ?? 0,
-      valTokens: s?.split.val.length ?? 0,
-      unigramLoss: s?.unigram ?? NaN,
+      ...sessionInfo(s),
       adapter: adapter ? `${adapter.description || adapter.device || adapter.vendor}${adapter.isSoftware ? ' (software)' : ''}` : '',
       isSoftware: adapter?.isSoftware ?? false,
+      features: gpu ? [...gpu.features] : [],
       autosave: this.backend,
-      skippedSteps: s?.skipped ?? 0,
     };
-  }
-
-  private need(): Session {
-    if (!this.s) throw new InputError('The trainer has no model; call create(config) first.');
-    return this.s;
   }
 
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {

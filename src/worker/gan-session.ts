@@ -13,16 +13,15 @@
 // it is complete, so a refused config or a bad checkpoint leaves the session as it was. A loaded
 // run continues exactly as the saved one would have: same weights, spectral vectors, Adam
 // moments, batch order and per-step noise seeds.
-// Not here: building, snapshots and checkpoint contents (gan-model.ts), the contract
-// (gan-protocol.ts), the comlink glue (gan-worker.ts, gan-client.ts).
+// Not here: the plumbing shared with the diffusion session (the swap, the lock, the loop, the
+// events: session-core.ts), building, snapshots and checkpoint contents (gan-model.ts), the
+// contract (gan-protocol.ts), the comlink glue (gan-worker.ts, gan-client.ts).
 
-import { parseSafetensors } from '../checkpoint/safetensors.js';
 import { ringCentres } from '../data/toy2d.js';
-import { createEngine, type Engine } from '../engine.js';
-import { ConfigError, DataError, InputError, NonFiniteError } from '../errors.js';
+import type { Engine } from '../engine.js';
+import { ConfigError, DataError, NonFiniteError } from '../errors.js';
 import { ImageScorer } from '../eval/image-scores.js';
 import type { GanStepResult } from '../models/gan.js';
-import { Listeners, toWireError, yieldToEventLoop } from './protocol.js';
 import {
   ganSessionConfig, HYPER_KEYS, imageSide, type GanApi, type GanEvent, type GanHyper, type GanInfo, type GanSessionConfig,
   type GanStepRecord,
@@ -32,7 +31,7 @@ import {
   type GanRun,
 } from './gan-model.js';
 import { HeldUpload, type UploadSource, type UploadSummary } from './image-upload.js';
-import { MetricsOutbox } from './metrics-outbox.js';
+import { SessionCore } from './session-core.js';
 
 export interface GanSessionOptions {
   /** The engine to train on; default: one created on the first create(). */
@@ -41,70 +40,33 @@ export interface GanSessionOptions {
   inFlight?: number;
 }
 
-export class GanSession implements GanApi {
-  private engine: Engine | null;
-  private readonly inFlight: number;
-  private r: GanRun | null = null;
+export class GanSession extends SessionCore<GanRun, GanSessionConfig, GanInfo, GanEvent, GanStepRecord, GanStepResult> implements GanApi {
   /** The image scorer, trained on the first images run and kept: its figures stay comparable between runs. */
   private scorer: { key: string; scorer: ImageScorer } | null = null;
   /** The user's images, kept across models. */
   private readonly held = new HeldUpload();
-  private listeners = new Listeners<GanEvent>();
-  /** GPU work runs one piece at a time: an iteration, a snapshot, an import. */
-  private lock: Promise<unknown> = Promise.resolve();
-  /** Results of submitted iterations not yet read, oldest first. */
-  private pending: Promise<GanStepResult>[] = [];
   /** Records are made in submission order, as results arrive. */
   private recording: Promise<void> = Promise.resolve();
   /** When the previous iteration's result arrived (or the run started): its successor's time counts from here. */
   private lastDone = 0;
-  private loop: Promise<void> | null = null;
-  private stopRequested = false;
-  private outbox = new MetricsOutbox<GanStepRecord>((steps) => this.emit({ type: 'metrics', steps }), () => this.r?.config.metricsIntervalMs ?? 0);
 
   constructor(opts: GanSessionOptions = {}) {
-    this.engine = opts.engine ?? null;
-    this.inFlight = opts.inFlight ?? 2;
+    super('GAN session', opts);
   }
 
   // ----------------------------------------------------------------------------------------
   // building and tearing down
 
-  async create(overrides: Partial<GanSessionConfig>): Promise<GanInfo> {
+  protected configOf(overrides: Partial<GanSessionConfig>): GanSessionConfig {
     const config = ganSessionConfig(overrides); // ConfigError before any GPU work
     if (config.dataset === 'upload' && !this.held.held) {
       throw new DataError('image upload: there are no images yet; choose image files or a folder of images first.', 'empty');
     }
-    await this.pause();
-    return this.exclusive(async () => {
-      this.engine ??= await createEngine(); // WebGPUUnavailableError leaves the old session in place
-      this.swap(await this.build(config));
-      return this.status();
-    });
-  }
-
-  async reset(): Promise<GanInfo> {
-    const { config } = this.need();
-    await this.pause();
-    return this.exclusive(async () => {
-      this.swap(await this.build(config));
-      return this.status();
-    });
-  }
-
-  async dispose(): Promise<void> {
-    await this.pause();
-    await this.exclusive(async () => {
-      if (this.r) freeRun(this.engine!, this.r);
-      this.r = null;
-      this.scorer?.scorer.dispose();
-      this.scorer = null;
-    });
-    this.emit({ type: 'status', info: this.info_() });
+    return config;
   }
 
   /** A new run for `config` (the current one is untouched until swap); trains the scorer first if digits need one. */
-  private async build(config: GanSessionConfig): Promise<GanRun> {
+  protected async build(config: GanSessionConfig): Promise<GanRun> {
     let scorer: ImageScorer | null = null;
     if (config.dataset === 'glyphs16' || config.dataset === 'glyphs28') {
       const size = imageSide(config);
@@ -120,10 +82,19 @@ export class GanSession implements GanApi {
     return buildRun(this.engine!, config, scorer, upload);
   }
 
+  protected free(r: GanRun): void {
+    freeRun(this.engine!, r);
+  }
+
+  protected freeKept(): void {
+    this.scorer?.scorer.dispose();
+    this.scorer = null;
+  }
+
   async upload(source: UploadSource, size: number): Promise<UploadSummary> {
     const summary = await this.held.take(source, size); // DataError naming the file: the images held before stay
     const attached = await this.exclusive(async () => {
-      const r = this.r;
+      const r = this.current;
       if (!r || r.config.dataset !== 'upload' || r.train || r.config.uploadSize !== size) return false;
       r.train = (await this.held.at(size))!.images;
       return true;
@@ -132,78 +103,27 @@ export class GanSession implements GanApi {
     return { ...summary, attached };
   }
 
-  /** Makes `next` the run (freeing the old one) and queues its first snapshot and quality figures. */
-  private swap(next: GanRun): void {
-    if (this.r) freeRun(this.engine!, this.r);
-    this.r = next;
-    this.outbox.clear();
-    void this.exclusive(() => this.refresh(true, true)).catch((e) => this.emit({ type: 'error', error: toWireError(e) }));
-  }
-
   // ----------------------------------------------------------------------------------------
   // running
 
-  async start(): Promise<void> {
-    this.need();
-    if (this.loop) return;
-    this.stopRequested = false;
-    this.lastDone = performance.now();
-    this.loop = this.runLoop();
-    this.emit({ type: 'status', info: this.info_() });
-  }
-
-  async pause(): Promise<GanInfo> {
-    if (this.loop) {
-      this.stopRequested = true;
-      await this.loop;
-    }
-    return this.info_();
-  }
-
   async step(n: number): Promise<{ step: number; dLoss: number; gLoss: number }> {
-    if (!(Number.isInteger(n) && n >= 1)) throw new InputError(`step: n must be an integer >= 1, got ${n}.`);
-    if (this.loop) throw new InputError('step: the session is running; pause it first.');
-    this.need();
-    this.lastDone = performance.now();
-    let last: { result: Promise<GanStepResult> } | null = null;
-    try {
-      for (let i = 0; i < n; i++) {
-        last = await this.exclusive(() => this.iterate());
-        await yieldToEventLoop();
-      }
-      const { dLoss, gLoss } = await last!.result;
-      await this.exclusive(() => this.drain());
-      this.outbox.flush();
-      return { step: this.need().gan.steps, dLoss, gLoss };
-    } catch (e) {
-      await this.settle();
-      throw e;
-    }
+    const { dLoss, gLoss } = await this.runSteps(n);
+    return { step: this.need().gan.steps, dLoss, gLoss };
   }
 
-  private async runLoop(): Promise<void> {
-    try {
-      while (!this.stopRequested) {
-        const { config, gan } = this.need();
-        if (config.totalSteps > 0 && gan.steps >= config.totalSteps) break;
-        await this.exclusive(() => this.iterate());
-        await yieldToEventLoop();
-      }
-      await this.exclusive(() => this.drain());
-      this.outbox.flush();
-    } catch (e) {
-      await this.settle();
-      this.emit({ type: 'error', error: toWireError(e) });
-    }
-    this.loop = null;
-    this.emit({ type: 'status', info: this.info_() });
+  protected startClock(): void {
+    this.lastDone = performance.now();
+  }
+
+  protected stepsOf(r: GanRun): number {
+    return r.gan.steps;
   }
 
   /**
    * Submits one iteration, waits only while more than `inFlight` are unread, then draws and
    * scores when due. The result is wrapped so that awaiting this does not await it.
    */
-  private async iterate(): Promise<{ result: Promise<GanStepResult> }> {
+  protected async iterate(): Promise<{ result: Promise<GanStepResult> }> {
     const r = this.need();
     const { snapshotEvery, qualityEvery } = r.config;
     const lr = { lrG: r.gan.gOptimizer.lr, lrD: r.gan.dOptimizer.lr };
@@ -211,10 +131,9 @@ export class GanSession implements GanApi {
     // synchronously), so the real batches can be refilled at once for the next iteration.
     const result = r.gan.step(nextReals(r), true) as Promise<GanStepResult>;
     const step = r.gan.steps;
-    result.catch(() => {}); // failures surface from `pending`, to the loop or step()
-    this.pending.push(result);
+    this.track(result);
     this.record(r, step, lr, result);
-    while (this.pending.length > this.inFlight) checkLosses(await this.pending.shift()!, step);
+    await this.waitInFlight(step);
     const snap = snapshotEvery > 0 && step % snapshotEvery === 0;
     const qual = qualityEvery > 0 && step % qualityEvery === 0;
     if (snap || qual) {
@@ -231,27 +150,23 @@ export class GanSession implements GanApi {
       const now = performance.now();
       const ms = now - this.lastDone;
       this.lastDone = now;
-      if (this.r !== r) return;
+      if (this.current !== r) return;
       this.outbox.push({ step, dLoss, gLoss, ms, ...lr });
     });
   }
 
-  /** Waits for every submitted iteration and its record. */
-  private async drain(): Promise<void> {
-    const all = this.pending;
-    this.pending = [];
-    const results = await Promise.all(all);
-    await this.recording;
-    for (const x of results) checkLosses(x, this.r?.gan.steps ?? 0);
+  protected recorded(): Promise<void> {
+    return this.recording;
   }
 
-  /** After a failure: waits for the iterations still in flight, whatever their outcome. */
-  private async settle(): Promise<void> {
-    const all = this.pending;
-    this.pending = [];
-    await Promise.allSettled(all);
-    await this.recording;
-    this.outbox.flush();
+  /** A diverged run stops with a NonFiniteError rather than drawing NaNs. */
+  protected check(x: GanStepResult, step: number): void {
+    if (!(Number.isFinite(x.dLoss) && Number.isFinite(x.gLoss))) {
+      throw new NonFiniteError(
+        `The losses became D ${x.dLoss}, G ${x.gLoss} by step ${step}: the learning rates are too high for this model. Lower them and reset.`,
+        'loss',
+      );
+    }
   }
 
   async setHyper(hyper: Partial<GanHyper>): Promise<GanInfo> {
@@ -281,9 +196,9 @@ export class GanSession implements GanApi {
     return r.train?.slice(0, r.config.imageCount * r.gan.sampleSize) ?? new Float32Array(0);
   }
 
-  /** One generate call from the fixed latents, feeding the snapshot and the quality figures. */
-  private async refresh(snap: boolean, qual: boolean): Promise<void> {
-    const r = this.r;
+  /** One generate call from the fixed latents, feeding the snapshot and the quality figures (both after a swap). */
+  protected async refresh(snap = true, qual = true): Promise<void> {
+    const r = this.current;
     if (!r) return;
     const generated = await generateFixed(r);
     if (snap) this.emit(r.kind === 'points' ? await planeSnapshot(r, generated) : await imagesSnapshot(r, generated));
@@ -294,96 +209,36 @@ export class GanSession implements GanApi {
   // ----------------------------------------------------------------------------------------
   // checkpoints
 
-  exportCheckpoint(): Promise<Uint8Array> {
-    this.need();
-    return this.exclusive(async () => {
-      await this.drain();
-      return checkpointBytes(this.engine!, this.need());
-    });
+  protected save(r: GanRun): Promise<Uint8Array> {
+    return checkpointBytes(this.engine!, r);
   }
 
-  async importCheckpoint(bytes: Uint8Array): Promise<GanInfo> {
-    if (!(bytes instanceof Uint8Array)) throw new InputError('importCheckpoint: give the file as a Uint8Array.');
-    await this.pause();
-    return this.exclusive(async () => {
-      this.engine ??= await createEngine();
-      await this.drain();
-      const file = parseSafetensors(bytes); // CheckpointError for anything that is not safetensors
-      const next = await this.build(savedConfig(file.metadata, this.r?.config ?? null));
-      try {
-        await loadInto(this.engine, next, bytes);
-      } catch (e) {
-        freeRun(this.engine, next);
-        throw e;
-      }
-      this.swap(next);
-      return this.status();
-    });
+  protected savedConfig(metadata: Record<string, string>, current: GanSessionConfig | null): GanSessionConfig {
+    return savedConfig(metadata, current);
+  }
+
+  protected load(r: GanRun, bytes: Uint8Array): Promise<void> {
+    return loadInto(this.engine!, r, bytes);
   }
 
   // ----------------------------------------------------------------------------------------
-  // events
+  // info
 
-  async info(): Promise<GanInfo> {
-    return this.info_();
-  }
-
-  async subscribe(listener: (event: GanEvent) => void): Promise<number> {
-    return this.listeners.add(listener);
-  }
-
-  async unsubscribe(id: number): Promise<void> {
-    this.listeners.delete(id);
-  }
-
-  private emit(e: GanEvent): void {
-    this.listeners.emit(e);
-  }
-
-  private status(): GanInfo {
-    const info = this.info_();
-    this.emit({ type: 'status', info });
-    return info;
-  }
-
-  private info_(): GanInfo {
-    const r = this.r;
-    const adapter = this.engine?.gpu.adapter;
+  protected info_(): GanInfo {
+    const r = this.current;
     const count = (ps: { size: number }[] | undefined) => (ps ?? []).reduce((a, p) => a + p.size, 0);
     return {
-      state: !r ? 'empty' : this.loop ? 'running' : 'paused',
+      state: this.state(),
       step: r?.gan.steps ?? 0,
       config: r ? { ...r.config } : null,
       kind: r?.kind ?? null,
       generatorParams: count(r?.gan.generator.params),
       discriminatorParams: count(r?.gan.discriminator.params),
-      adapter: adapter ? `${adapter.description || adapter.device || adapter.vendor}${adapter.isSoftware ? ' (software)' : ''}` : '',
-      isSoftware: adapter?.isSoftware ?? false,
+      ...this.adapterInfo(),
       modes: r?.config.dataset === 'ring' ? ringCentres().length / 2 : r?.scorer ? 10 : 0,
       scorerAccuracy: r?.scorer?.heldOutAccuracy ?? null,
       upload: this.held.summary(),
       canTrain: r !== null && r.train !== null,
     };
-  }
-
-  private need(): GanRun {
-    if (!this.r) throw new InputError('The GAN session has no model; call create(config) first.');
-    return this.r;
-  }
-
-  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.lock.then(fn);
-    this.lock = run.catch(() => {});
-    return run;
-  }
-}
-
-/** A diverged run stops with a NonFiniteError rather than drawing NaNs. */
-function checkLosses(x: GanStepResult, step: number): void {
-  if (!(Number.isFinite(x.dLoss) && Number.isFinite(x.gLoss))) {
-    throw new NonFiniteError(
-      `The losses became D ${x.dLoss}, G ${x.gLoss} by step ${step}: the learning rates are too high for this model. Lower them and reset.`,
-      'loss',
-    );
   }
 }

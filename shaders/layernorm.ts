@@ -4,16 +4,23 @@
 // (per-chunk partial sums, then a sum of the partials in chunk order: deterministic, no atomics).
 // Row kernels come in `*_rows` (one invocation per row) and `*_wg` (one workgroup per row)
 // layouts with identical bindings; see shaders/softmax.ts for why both exist.
+// The forward may store y as f16 (mixed precision: y is the next matmul's operand): two columns
+// to a word, written by the invocation that computed both (C is even, so rows start on a word).
 // Not here: the choice of layout or chunk size (src/ops/layernorm.ts).
 
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
 import type { ShaderModuleDef } from '../src/ops/types.js';
 import { flatGroupWgsl, flatIndexWgsl } from '../src/ops/grid.js';
 import { wgReduceWgsl } from './softmax.js';
+import { halfBitsWgsl, storageType } from './half.js';
 
-export const layerNormShader: ShaderModuleDef = {
-  label: 'layernorm',
-  code: () => wgsl`
+/** The module for y stored f32 or, with `halfOut`, f16 (the other entry points are the same). */
+export const layerNormShader = (halfOut = false): ShaderModuleDef => modules[+halfOut];
+
+const modules = [false, true].map((half): ShaderModuleDef => ({ label: half ? 'layernorm.o16' : 'layernorm', code: () => layerNormCode(half) }));
+
+function layerNormCode(half: boolean): string {
+  return wgsl`
 ${flatIndexWgsl}
 ${flatGroupWgsl}
 
@@ -26,15 +33,19 @@ override CHUNK: u32 = 64u;
 ${wgReduceWgsl}
 
 struct Norm { rows: u32, cols: u32, eps: f32 }
+${half ? halfBitsWgsl : ''}
 
 // ---- forward: y = (x - mean) * rstd * gain + bias, rstd = 1 / sqrt(var + eps)
 @group(0) @binding(0) var<storage, read> x: array<f32>;            // (R, C)
 @group(0) @binding(1) var<storage, read> gain: array<f32>;         // (C)
 @group(0) @binding(2) var<storage, read> bias: array<f32>;         // (C)
-@group(0) @binding(3) var<storage, read_write> y: array<f32>;      // (R, C)
+@group(0) @binding(3) var<storage, read_write> y: array<${storageType(half)}>; // (R, C)
 @group(0) @binding(4) var<storage, read_write> mean_out: array<f32>; // (R)
 @group(0) @binding(5) var<storage, read_write> rstd_out: array<f32>; // (R)
 @group(0) @binding(6) var<uniform> fp: Norm;
+
+// Element j of the row at base, normalised, scaled and shifted.
+fn normed(base: u32, j: u32, mu: f32, rs: f32) -> f32 { return (x[base + j] - mu) * rs * gain[j] + bias[j]; }
 
 @compute @workgroup_size(WG)
 fn ln_fwd_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -49,7 +60,11 @@ fn ln_fwd_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
   var q = 0.0;
   for (var j = 0u; j < C; j++) { let d = x[base + j] - mu; q += d * d; }
   let rs = inverseSqrt(q / f32(C) + fp.eps);
-  for (var j = 0u; j < C; j++) { y[base + j] = (x[base + j] - mu) * rs * gain[j] + bias[j]; }
+#if ${half}
+  for (var j = 0u; j < C; j += 2u) { y[(base + j) >> 1u] = half_pair(normed(base, j, mu, rs), normed(base, j + 1u, mu, rs)); }
+#else
+  for (var j = 0u; j < C; j++) { y[base + j] = normed(base, j, mu, rs); }
+#endif
   mean_out[r] = mu;
   rstd_out[r] = rs;
 }
@@ -67,7 +82,11 @@ fn ln_fwd_wg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
   var q = 0.0;
   for (var j = lid; j < C; j += WG) { let d = x[base + j] - mu; q += d * d; }
   let rs = inverseSqrt(wg_sum2(q, 0.0, lid).x / f32(C) + fp.eps);
-  for (var j = lid; j < C; j += WG) { y[base + j] = (x[base + j] - mu) * rs * gain[j] + bias[j]; }
+#if ${half}
+  for (var j = 2u * lid; j < C; j += 2u * WG) { y[(base + j) >> 1u] = half_pair(normed(base, j, mu, rs), normed(base, j + 1u, mu, rs)); }
+#else
+  for (var j = lid; j < C; j += WG) { y[base + j] = normed(base, j, mu, rs); }
+#endif
   if (lid == 0u) {
     mean_out[r] = mu;
     rstd_out[r] = rs;
@@ -207,5 +226,5 @@ fn ln_cols_final(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
   dgain[c] = dg;
   dbias[c] = db;
 }
-`,
-};
+`;
+}

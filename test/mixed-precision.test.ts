@@ -6,8 +6,8 @@
 
 import { describe, expect, it } from 'vitest';
 import {
-  BatchSampler, CharTokenizer, DTypeError, cast, constant, createGpt, createGptTrainer, exp, generateCorpus, input, matmul,
-  mul, parameter, sum,
+  BatchSampler, CharTokenizer, DTypeError, cast, constant, createGpt, createGptTrainer, exp, generateCorpus, input, layerNorm,
+  matmul, mul, parameter, sum,
 } from '../src/index.js';
 import { gradients } from '../src/autograd.js';
 import { HALF_MAX, halfBits, halfValue, roundToHalf } from '../src/half.js';
@@ -95,9 +95,34 @@ describe('f16 activations', () => {
     });
   });
 
+  it('a layer norm with an f16 output has the gradients of its f32-output twin', async () => {
+    const engine = await testEngine();
+    const rand = seededRandom(12);
+    const values = (n: number, s: number) => Float32Array.from({ length: n }, () => (rand() * 2 - 1) * s);
+    const x = parameter('x', values(7 * 12, 2), [7, 12]);
+    const gain = parameter('gain', values(12, 1), [12]);
+    const bias = parameter('bias', values(12, 0.3), [12]);
+    const w = constant(values(12 * 6, 0.5), [12, 6]);
+    const seed = constant(values(7 * 6, 1), [7, 6]);
+    const run = async (f16Output: boolean) => {
+      const y = layerNorm(x, gain, bias, 1e-5, { f16Output });
+      expect(y.dtype).toBe(f16Output ? 'f16' : 'f32');
+      return engine.run(gradients([matmul(y, w, { f16: true })], [x, gain, bias], [seed]));
+    };
+    const wide = await run(false);
+    const half = await run(true);
+    half.forEach((g, k) => {
+      const scale = Math.max(...wide[k].map(Math.abs));
+      expect(scale).toBeGreaterThan(0.01);
+      // Only the f16 rounding of y differs, and the backward does not read y: identical.
+      expect(Array.from(g)).toEqual(Array.from(wide[k]));
+    });
+  });
+
   it('refuses an f16 output whose rows do not fill whole words', () => {
     const a = constant(new Float32Array(12), [4, 3]);
     expect(() => matmul(a, constant(new Float32Array(15), [3, 5]), { f16Output: true })).toThrow(/even last dim.*N = 5.*cast it/);
+    expect(() => layerNorm(a, constant([1, 1, 1], [3]), constant([0, 0, 0], [3]), 1e-5, { f16Output: true })).toThrow(/even last axis.*\[4, 3\]/);
   });
 });
 

@@ -205,22 +205,24 @@ export function gptForward(model: Gpt, idx: Tensor, opts: GptForwardOptions = {}
   const p = seed ? c.dropout : 0;
   // Dropout sites share the seed; each draws from its own stream (offset) of it.
   const drop = (x: Tensor, offset: number) => (p > 0 ? dropout(x, p, seed!, offset) : x);
-  // A residual branch: fused into the projection's epilogue when nothing sits in between.
   const f16 = c.precision === 'mixed';
+  // Mixed precision: what feeds a product (a normalised x, q k v, the MLP's hidden layer) is stored f16.
+  const half = { f16Output: f16 };
+  // A residual branch: fused into the projection's epilogue when nothing sits in between.
   const branch = (x: Tensor, proj: Linear, h: Tensor, offset: number) =>
     p > 0 ? add(x, drop(applyLinear(proj, h, { f16 }), offset)) : applyLinear(proj, h, { residual: x, f16 });
 
   const pos = constant(Int32Array.from({ length: T }, (_, t) => t), [T], 'i32');
   let x = drop(add(embedding(model.wte, idx), embedding(model.wpe, pos)), 0); // (B, T, C)
   model.blocks.forEach((blk, l) => {
-    const qkv = applyLinear(blk.attn.cAttn, applyLayerNorm(blk.ln1, x), { f16, f16Output: f16 }); // (B, T, 3C)
+    const qkv = applyLinear(blk.attn.cAttn, applyLayerNorm(blk.ln1, x, half), { f16, ...half }); // (B, T, 3C)
     // The heads are read out of qkv in place and written side by side: no permutes.
     const y = attentionPacked(qkv, H, { causal: true, dropout: p > 0 ? { p, seed: seed!, offset: 1 + 3 * l } : undefined }); // (B, T, C)
     x = branch(x, blk.attn.cProj, y, 2 + 3 * l);
-    const hidden = applyLinear(blk.mlp.cFc, applyLayerNorm(blk.ln2, x), { activation: 'gelu', f16, f16Output: f16 }); // (B, T, 4C)
+    const hidden = applyLinear(blk.mlp.cFc, applyLayerNorm(blk.ln2, x, half), { activation: 'gelu', f16, ...half }); // (B, T, 4C)
     x = branch(x, blk.mlp.cProj, hidden, 3 + 3 * l);
   });
-  const logits = matmul(applyLayerNorm(model.lnF, x), model.wte, { transB: true, f16 }); // (B, T, V)
+  const logits = matmul(applyLayerNorm(model.lnF, x, half), model.wte, { transB: true, f16 }); // (B, T, V)
   return { logits, loss: opts.targets ? crossEntropyMean(logits, opts.targets) : null };
 }
 

@@ -7,7 +7,7 @@
 
 import { constant, parameter, type Tensor } from '../tensor.js';
 import { matmul, type MatmulActivation } from '../ops/matmul.js';
-import { layerNorm } from '../ops/layernorm.js';
+import { layerNorm, type LayerNormOptions } from '../ops/layernorm.js';
 import { full } from '../ops/unary.js';
 
 /** y = x @ weight + bias; weight is (C_in, C_out), the layout of GPT-2's Conv1D checkpoints. */
@@ -57,9 +57,9 @@ export function layerNormLayer(name: string, channels: number, bias: boolean, ep
 }
 
 /** (..., C) -> (..., C). A bias-free norm passes a zero constant, which receives no gradient. */
-export function applyLayerNorm(ln: LayerNorm, x: Tensor): Tensor {
+export function applyLayerNorm(ln: LayerNorm, x: Tensor, opts: LayerNormOptions = {}): Tensor {
   const c = ln.weight.shape[0];
-  return layerNorm(x, ln.weight, ln.bias ?? constant(new Float32Array(c), [c]), ln.eps);
+  return layerNorm(x, ln.weight, ln.bias ?? constant(new Float32Array(c), [c]), ln.eps, opts);
 }
 
 /** The parameters of a Linear or LayerNorm, weight first. */

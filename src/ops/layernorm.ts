@@ -2,12 +2,15 @@
 // the per-row mean and reciprocal standard deviation (rstd) as extra outputs that the backward
 // reuses; and layerNormBackward, one op computing dx, dgain and dbias. Gain and bias gradients
 // are column sums over rows done in two deterministic passes (no float atomics), so a training
-// run gives bit-identical results when replayed.
+// run gives bit-identical results when replayed. In mixed precision y may be stored f16 (it is
+// the next matmul's operand), rounded once from the f32 result; x, the statistics and every
+// gradient stay f32, and the backward does not read y.
 // Not here: RMSNorm, normalisation over other axes, or the nn.LayerNorm module (src/nn).
 
 import { EngineError, ShapeError, fmtShape } from '../errors.js';
 import { apply, numel, type Tensor, type TensorSpec } from '../tensor.js';
 import { layerNormShader } from '../../shaders/layernorm.js';
+import { roundToHalf } from '../half.js';
 import { zerosLike } from './elementwise.js';
 import { grid1d } from './grid.js';
 import { rowCheck, rowLaunch, rowsOf } from './rows.js';
@@ -16,6 +19,13 @@ import { f32 as word, type HostTensor, type KernelEnv, type KernelPlan, type OpC
 export interface LayerNormAttrs {
   /** Added to the variance before the square root. */
   eps: number;
+  /** Store y as f16 (C even); the statistics stay f32. */
+  halfOut?: boolean;
+}
+
+export interface LayerNormOptions {
+  /** Mixed precision: store y as f16, rounded from the f32 result (the last axis must be even). */
+  f16Output?: boolean;
 }
 
 /** Rows summed per invocation in the first column pass (gain/bias gradients). */
@@ -40,7 +50,7 @@ function checkAffine(op: string, x: TensorSpec, gain: TensorSpec, bias: TensorSp
 // ---------------------------------------------------------------------------------------------
 // layerNorm
 
-function layerNormCpu([x, gain, bias]: HostTensor[], { eps }: LayerNormAttrs): HostTensor[] {
+function layerNormCpu([x, gain, bias]: HostTensor[], { eps, halfOut }: LayerNormAttrs): HostTensor[] {
   const { rows, cols } = rowsOf(x.shape);
   const xs = x.data as Float64Array;
   const g = gain.data as Float64Array;
@@ -61,7 +71,7 @@ function layerNormCpu([x, gain, bias]: HostTensor[], { eps }: LayerNormAttrs): H
     rstd[r] = rs;
   }
   return [
-    { shape: x.shape, dtype: 'f32', data: y },
+    halfOut ? { shape: x.shape, dtype: 'f16', data: y.map(roundToHalf) } : { shape: x.shape, dtype: 'f32', data: y },
     { shape: [rows], dtype: 'f32', data: mean },
     { shape: [rows], dtype: 'f32', data: rstd },
   ];
@@ -78,30 +88,38 @@ const layerNormCases: OpCase<LayerNormAttrs>[] = [
   { inputs: lnInputs(4, 129), attrs: { eps: 1e-5 } },
   // More rows than one column-pass chunk (64), and not a multiple of it or of a workgroup.
   { inputs: lnInputs(131, 7), attrs: { eps: 1e-3 } },
+  // f16 y: the GPU and the reference round their own sums, so they may differ by one f16 step.
+  // Finite differences of a rounded output mean nothing; test/mixed-precision.test.ts checks
+  // these gradients against an f32 y's.
+  { name: 'f16 y', inputs: lnInputs(5, 8), attrs: { eps: 1e-5, halfOut: true }, tol: 1e-3, gradInputs: [] },
+  { name: 'f16 y, wide rows', inputs: lnInputs(3, 130), attrs: { eps: 1e-5, halfOut: true }, tol: 1e-3, gradInputs: [] },
 ];
 
 export const layerNormDef: OpDef<LayerNormAttrs> = {
   name: 'layerNorm',
-  shape: ([x, gain, bias], { eps }) => {
+  shape: ([x, gain, bias], { eps, halfOut }) => {
     rowCheck('layerNorm', 'x', x, 'f32', true);
     if (!(eps >= 0 && Number.isFinite(eps))) {
       throw new EngineError(`layerNorm: eps must be a finite number >= 0 (1e-5 is usual), got ${eps}.`);
     }
-    checkAffine('layerNorm', x, gain, bias);
+    const C = checkAffine('layerNorm', x, gain, bias);
+    if (halfOut && C % 2 !== 0) {
+      throw new ShapeError(`layerNorm: an f16 output needs an even last axis; x is ${fmtShape(x.shape)}. Leave it f32 and cast it.`);
+    }
     const { rows } = rowsOf(x.shape);
     return [
-      { shape: x.shape, dtype: 'f32' },
+      { shape: x.shape, dtype: halfOut ? 'f16' : 'f32' },
       { shape: [rows], dtype: 'f32' },
       { shape: [rows], dtype: 'f32' },
     ];
   },
-  kernel: ([x], _outs, { eps }, env) => {
+  kernel: ([x], _outs, { eps, halfOut }, env) => {
     const { rows, cols } = rowsOf(x.shape);
     const { suffix, ...launch } = rowLaunch(rows, cols, env);
     return {
       dispatches: [
         {
-          shader: layerNormShader,
+          shader: layerNormShader(halfOut),
           entry: `ln_fwd${suffix}`,
           reads: [{ in: 0 }, { in: 1 }, { in: 2 }],
           writes: [{ out: 0 }, { out: 1 }, { out: 2 }],
@@ -122,8 +140,8 @@ export const layerNormDef: OpDef<LayerNormAttrs> = {
 };
 
 /** Layer normalisation over the last axis of x (..., C) with gain and bias (C). */
-export function layerNorm(x: Tensor, gain: Tensor, bias: Tensor, eps = 1e-5): Tensor {
-  return apply(layerNormDef, [x, gain, bias], { eps })[0];
+export function layerNorm(x: Tensor, gain: Tensor, bias: Tensor, eps = 1e-5, opts: LayerNormOptions = {}): Tensor {
+  return apply(layerNormDef, [x, gain, bias], { eps, halfOut: !!opts.f16Output })[0];
 }
 
 /** layerNorm and its saved statistics: [y (..., C), mean (R), rstd (R)] with R rows. */
@@ -178,7 +196,7 @@ function layerNormBackwardKernel(ins: TensorSpec[], env: KernelEnv): KernelPlan 
     tmp: [chunks * 2 * cols * 4],
     dispatches: [
       {
-        shader: layerNormShader,
+        shader: layerNormShader(),
         entry: stats ? `ln_dx_stats${suffix}` : `ln_dx${suffix}`,
         reads: ins.map((_, i) => ({ in: i })),
         writes: [{ out: 0 }],
@@ -186,7 +204,7 @@ function layerNormBackwardKernel(ins: TensorSpec[], env: KernelEnv): KernelPlan 
         ...launch,
       },
       {
-        shader: layerNormShader,
+        shader: layerNormShader(),
         entry: 'ln_cols_partial',
         constants: { WG: COLS_WG, CHUNK },
         reads: [{ in: 0 }, { in: 1 }, { in: 2 }, { in: 4 }],
@@ -195,7 +213,7 @@ function layerNormBackwardKernel(ins: TensorSpec[], env: KernelEnv): KernelPlan 
         workgroups: grid1d(chunks * cols, COLS_WG, maxPerDim),
       },
       {
-        shader: layerNormShader,
+        shader: layerNormShader(),
         entry: 'ln_cols_final',
         constants: { WG: COLS_WG },
         reads: [{ tmp: 0 }],

@@ -9,12 +9,13 @@
 // message while the model in memory stays as it was. Also: the message without WebGPU.
 // Not here: the session in Node (the model's own tests are test/diffusion.test.ts).
 
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import type { Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { collectLogs, launchBrowser, startPageServer, type LaunchedBrowser, type PageServer, waitForPage } from './support/browser.js';
+import { type LaunchedBrowser, type PageServer, waitForPage } from './support/browser.js';
+import {
+  chooseFile, closeDemoBrowser, openDemoBrowser, openWithoutWebGPU, waitForDownload, watchLongTasks, type LongTaskWindow,
+} from './support/demo-page.js';
 
 const QUERY = '?dataset=ring&sampleCount=200&heldOut=200&sampleSteps=10&sampleEvery=10&fieldGrid=9&batch=64&metricsIntervalMs=200';
 const STEPS = 30;
@@ -36,7 +37,7 @@ interface DemoView {
 }
 
 /** The page's window with what the page and this test leave on it (no global augmentation: the transformer's test has its own __demo). */
-type DemoWindow = Window & { __demo?: DemoView; __longTasks?: number[] };
+type DemoWindow = LongTaskWindow & { __demo?: DemoView };
 
 let server: PageServer;
 let browser: LaunchedBrowser;
@@ -76,29 +77,12 @@ function colouredPixels(id: string): Promise<number> {
 }
 
 beforeAll(async () => {
-  server = await startPageServer();
-  browser = await launchBrowser({ adapter: 'swiftshader' });
-  downloads = await mkdtemp(join(tmpdir(), 'webgpu-train-diffusion-'));
-  page = await browser.browser.newPage();
-  await page.setViewport({ width: 1300, height: 1000 });
-  logs = collectLogs(page);
-  const cdp = await page.createCDPSession();
-  await cdp.send('Browser.setDownloadBehavior', { behavior: 'allow', downloadPath: downloads });
-  await page.evaluateOnNewDocument(() => {
-    const w = window as DemoWindow;
-    w.__longTasks = [];
-    new PerformanceObserver((list) => {
-      for (const e of list.getEntries()) w.__longTasks!.push(e.duration);
-    }).observe({ type: 'longtask', buffered: true });
-  });
+  ({ server, browser, page, logs, downloads } = await openDemoBrowser({
+    prefix: 'webgpu-train-diffusion-', viewport: { width: 1300, height: 1000 }, beforePage: watchLongTasks,
+  }));
 }, 120_000);
 
-afterAll(async () => {
-  console.log(`diffusion demo timings (ms): ${JSON.stringify(Object.fromEntries(Object.entries(timings).map(([k, v]) => [k, Math.round(v)])))}`);
-  await browser?.close();
-  await server?.close();
-  if (downloads) await rm(downloads, { recursive: true, force: true });
-});
+afterAll(() => closeDemoBrowser({ server, browser, downloads }, 'diffusion demo', timings));
 
 describe('diffusion demo page (headless Chromium, SwiftShader)', () => {
   let saved = '';
@@ -118,16 +102,9 @@ describe('diffusion demo page (headless Chromium, SwiftShader)', () => {
   });
 
   it('says what to enable in a browser without WebGPU', async () => {
-    const bare = await browser.browser.newPage();
-    try {
-      await bare.evaluateOnNewDocument(() => Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined }));
-      await bare.goto(`${server.url}demos/diffusion/index.html`);
-      await bare.waitForFunction("document.querySelector('#message.error')", { timeout: 30_000 });
-      expect(await bare.$eval('#message', (el) => el.textContent)).toMatch(/no WebGPU/);
-      expect(await bare.$eval('#start', (el) => (el as HTMLButtonElement).disabled)).toBe(true);
-    } finally {
-      await bare.close();
-    }
+    const bare = await openWithoutWebGPU(browser.browser, `${server.url}demos/diffusion/index.html`);
+    expect(bare.message).toMatch(/no WebGPU/);
+    expect(bare.startDisabled).toBe(true);
   });
 
   it('trains: the loss falls, samples and quality follow, the main thread stays free', async () => {
@@ -174,12 +151,7 @@ describe('diffusion demo page (headless Chromium, SwiftShader)', () => {
     savedKey = v.samplesKey;
     expect(v.samplesStep).toBe(savedStep);
     await page.click('#save');
-    const deadline = Date.now() + 30_000;
-    while (!saved && Date.now() < deadline) {
-      const done = (await readdir(downloads)).filter((f) => f.endsWith('.safetensors'));
-      if (done.length) saved = join(downloads, done[0]);
-      else await new Promise((r) => setTimeout(r, 100));
-    }
+    saved = await waitForDownload(downloads);
     expect(saved).toMatch(new RegExp(`diffusion-ring-step${savedStep}\\.safetensors$`));
     // Weights, their average and two AdamW moments: four copies of 37,762 floats, and the header.
     expect((await readFile(saved)).length).toBeGreaterThan(4 * 4 * 37_762);
@@ -210,10 +182,7 @@ describe('diffusion demo page (headless Chromium, SwiftShader)', () => {
       ['truncated.safetensors', bytes.subarray(0, bytes.length - 1000), 'not a valid checkpoint'],
     ];
     for (const [name, content, says] of cases) {
-      const path = join(downloads, name);
-      await writeFile(path, content);
-      await page.evaluate(() => document.getElementById('message')!.replaceChildren());
-      await (await page.$('input#load-file'))!.uploadFile(path);
+      await chooseFile(page, 'load-file', downloads, name, content);
       await waitFor(`no message for ${name}`, `document.querySelector('#message.error')?.textContent.includes(${JSON.stringify(name)})`);
       expect(await page.$eval('#message', (el) => el.textContent)).toContain(says);
       const v = await demo();

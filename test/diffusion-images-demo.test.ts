@@ -9,12 +9,10 @@
 // user's (PNG files made in the page, decoded in the worker).
 // Not here: points (test/diffusion-demo.test.ts), the pixel arithmetic (test/user-images.test.ts).
 
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chooseDiscImages, collectLogs, launchBrowser, startPageServer, type LaunchedBrowser, type PageServer, waitForPage } from './support/browser.js';
+import { chooseDiscImages, type LaunchedBrowser, type PageServer, waitForPage } from './support/browser.js';
+import { chooseFile, closeDemoBrowser, openDemoBrowser, waitForDownload } from './support/demo-page.js';
 
 const QUERY =
   '?dataset=glyphs16&base=8&batch=8&timesteps=20&sampleSteps=3&gridColumns=1&sampleEvery=4&trainPoints=256' +
@@ -73,22 +71,12 @@ function tones(id: string): Promise<[number, number]> {
 }
 
 beforeAll(async () => {
-  server = await startPageServer();
-  browser = await launchBrowser({ adapter: 'swiftshader' });
-  downloads = await mkdtemp(join(tmpdir(), 'webgpu-train-diffusion-images-'));
-  page = await browser.browser.newPage();
-  await page.setViewport({ width: 1300, height: 1000 });
-  logs = collectLogs(page);
-  const cdp = await page.createCDPSession();
-  await cdp.send('Browser.setDownloadBehavior', { behavior: 'allow', downloadPath: downloads });
+  ({ server, browser, page, logs, downloads } = await openDemoBrowser({
+    prefix: 'webgpu-train-diffusion-images-', viewport: { width: 1300, height: 1000 },
+  }));
 }, 120_000);
 
-afterAll(async () => {
-  console.log(`diffusion images demo timings (ms): ${JSON.stringify(Object.fromEntries(Object.entries(timings).map(([k, v]) => [k, Math.round(v)])))}`);
-  await browser?.close();
-  await server?.close();
-  if (downloads) await rm(downloads, { recursive: true, force: true });
-});
+afterAll(() => closeDemoBrowser({ server, browser, downloads }, 'diffusion images demo', timings));
 
 describe('diffusion demo page, images (headless Chromium, SwiftShader)', () => {
   let saved = '';
@@ -149,12 +137,7 @@ describe('diffusion demo page, images (headless Chromium, SwiftShader)', () => {
     savedGrid = v.img.gridValues;
     expect(v.img.gridStep).toBe(savedStep);
     await page.click('#save');
-    const deadline = Date.now() + 30_000;
-    while (!saved && Date.now() < deadline) {
-      const done = (await readdir(downloads)).filter((f) => f.endsWith('.safetensors'));
-      if (done.length) saved = join(downloads, done[0]);
-      else await new Promise((r) => setTimeout(r, 100));
-    }
+    saved = await waitForDownload(downloads);
     expect(saved).toMatch(new RegExp(`diffusion-glyphs16-step${savedStep}\\.safetensors$`));
 
     const t0 = performance.now();
@@ -172,9 +155,7 @@ describe('diffusion demo page, images (headless Chromium, SwiftShader)', () => {
   });
 
   it('refuses a file that is not an image with a message, keeping the model', async () => {
-    const path = join(downloads, 'notes.txt');
-    await writeFile(path, 'not a picture');
-    await (await page.$('input#upload-input'))!.uploadFile(path);
+    await chooseFile(page, 'upload-input', downloads, 'notes.txt', 'not a picture');
     await waitFor('no message for notes.txt', "document.querySelector('#message.error')?.textContent.includes('notes.txt')");
     expect(await page.$eval('#message', (el) => el.textContent)).toMatch(/Your images were not used: notes\.txt is not an image.*The model in memory is unchanged/);
     const v = await demo();

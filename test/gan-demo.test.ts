@@ -13,16 +13,17 @@
 // kept) and a DCGAN trains on them. Also: the message without WebGPU.
 // Not here: the GAN itself (test/gan.test.ts).
 
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import type { Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CheckpointError, ConfigError, DataError } from '../src/errors.js';
 import type { RgbaImage } from '../src/data/user-images.js';
 import { ganSessionConfig, type GanEvent } from '../src/worker/gan-protocol.js';
 import { GanSession } from '../src/worker/gan-session.js';
-import { chooseDiscImages, collectLogs, launchBrowser, startPageServer, type LaunchedBrowser, type PageServer, waitForPage } from './support/browser.js';
+import { chooseDiscImages, type LaunchedBrowser, type PageServer, waitForPage } from './support/browser.js';
+import {
+  chooseFile, closeDemoBrowser, openDemoBrowser, openWithoutWebGPU, waitForDownload, watchLongTasks, type LongTaskWindow,
+} from './support/demo-page.js';
 import { testEngine } from './support/engine.js';
 import { collectGarbage, STRAY_BYTES } from './support/memory.js';
 
@@ -194,7 +195,7 @@ interface DemoView {
 }
 
 /** The page's window with what the page and this test leave on it. */
-type DemoWindow = Window & { __demo?: DemoView; __longTasks?: number[] };
+type DemoWindow = LongTaskWindow & { __demo?: DemoView };
 
 let server: PageServer;
 let browser: LaunchedBrowser;
@@ -241,29 +242,12 @@ function pixels(id: string): Promise<{ painted: number; coloured: number; dark: 
 
 describe('GAN demo page (headless Chromium, SwiftShader)', () => {
   beforeAll(async () => {
-    server = await startPageServer();
-    browser = await launchBrowser({ adapter: 'swiftshader' });
-    downloads = await mkdtemp(join(tmpdir(), 'webgpu-train-gan-'));
-    page = await browser.browser.newPage();
-    await page.setViewport({ width: 1300, height: 1000 });
-    logs = collectLogs(page);
-    const cdp = await page.createCDPSession();
-    await cdp.send('Browser.setDownloadBehavior', { behavior: 'allow', downloadPath: downloads });
-    await page.evaluateOnNewDocument(() => {
-      const w = window as DemoWindow;
-      w.__longTasks = [];
-      new PerformanceObserver((list) => {
-        for (const e of list.getEntries()) w.__longTasks!.push(e.duration);
-      }).observe({ type: 'longtask', buffered: true });
-    });
+    ({ server, browser, page, logs, downloads } = await openDemoBrowser({
+      prefix: 'webgpu-train-gan-', viewport: { width: 1300, height: 1000 }, beforePage: watchLongTasks,
+    }));
   }, 120_000);
 
-  afterAll(async () => {
-    console.log(`gan demo timings (ms): ${JSON.stringify(Object.fromEntries(Object.entries(timings).map(([k, v]) => [k, Math.round(v)])))}`);
-    await browser?.close();
-    await server?.close();
-    if (downloads) await rm(downloads, { recursive: true, force: true });
-  });
+  afterAll(() => closeDemoBrowser({ server, browser, downloads }, 'gan demo', timings));
 
   let saved = '';
   let savedStep = 0;
@@ -283,16 +267,9 @@ describe('GAN demo page (headless Chromium, SwiftShader)', () => {
   });
 
   it('says what to enable in a browser without WebGPU', async () => {
-    const bare = await browser.browser.newPage();
-    try {
-      await bare.evaluateOnNewDocument(() => Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined }));
-      await bare.goto(`${server.url}demos/gan/index.html`);
-      await bare.waitForFunction("document.querySelector('#message.error')", { timeout: 30_000 });
-      expect(await bare.$eval('#message', (el) => el.textContent)).toMatch(/no WebGPU/);
-      expect(await bare.$eval('#start', (el) => (el as HTMLButtonElement).disabled)).toBe(true);
-    } finally {
-      await bare.close();
-    }
+    const bare = await openWithoutWebGPU(browser.browser, `${server.url}demos/gan/index.html`);
+    expect(bare.message).toMatch(/no WebGPU/);
+    expect(bare.startDisabled).toBe(true);
   });
 
   it('trains: losses and snapshots follow, the main thread stays free', async () => {
@@ -337,12 +314,7 @@ describe('GAN demo page (headless Chromium, SwiftShader)', () => {
     savedKey = v.planeKey;
     expect(v.planeStep).toBe(savedStep);
     await page.click('#save');
-    const deadline = Date.now() + 30_000;
-    while (!saved && Date.now() < deadline) {
-      const done = (await readdir(downloads)).filter((f) => f.endsWith('.safetensors'));
-      if (done.length) saved = join(downloads, done[0]);
-      else await new Promise((r) => setTimeout(r, 100));
-    }
+    saved = await waitForDownload(downloads);
     expect(saved).toMatch(new RegExp(`gan-ring-nonsaturating-step${savedStep}\\.safetensors$`));
     // Both players and two Adam moments each: three copies of 34,179 floats, and the header.
     expect((await readFile(saved)).length).toBeGreaterThan(3 * 4 * 34_179);
@@ -373,10 +345,7 @@ describe('GAN demo page (headless Chromium, SwiftShader)', () => {
       ['truncated.safetensors', bytes.subarray(0, bytes.length - 1000)],
     ];
     for (const [name, content] of cases) {
-      const path = join(downloads, name);
-      await writeFile(path, content);
-      await page.evaluate(() => document.getElementById('message')!.replaceChildren());
-      await (await page.$('input#load-file'))!.uploadFile(path);
+      await chooseFile(page, 'load-file', downloads, name, content);
       await waitFor(`no message for ${name}`, `document.querySelector('#message.error')?.textContent.includes(${JSON.stringify(name)})`);
       expect(await page.$eval('#message', (el) => el.textContent)).toContain('not a valid checkpoint');
       const v = await demo();
@@ -388,9 +357,7 @@ describe('GAN demo page (headless Chromium, SwiftShader)', () => {
   });
 
   it('refuses a file that is not an image with a message, keeping the model', async () => {
-    const path = join(downloads, 'notes.txt');
-    await writeFile(path, 'not a picture');
-    await (await page.$('input#upload-input'))!.uploadFile(path);
+    await chooseFile(page, 'upload-input', downloads, 'notes.txt', 'not a picture');
     await waitFor('no message for notes.txt', "document.querySelector('#message.error')?.textContent.includes('notes.txt')");
     expect(await page.$eval('#message', (el) => el.textContent)).toMatch(/Your images were not used: notes\.txt is not an image.*The model in memory is unchanged/);
     const v = await demo();

@@ -12,12 +12,11 @@
 // line and loss-scale line say what it does.
 // Not here: the trainer's own tests (Node, no page) or the op checks (test/browser.test.ts).
 
-import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { stat } from 'node:fs/promises';
 import type { Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { collectLogs, launchBrowser, startPageServer, type LaunchedBrowser, type PageServer, waitForPage } from './support/browser.js';
+import { type LaunchedBrowser, type PageServer, waitForPage } from './support/browser.js';
+import { chooseFile, closeDemoBrowser, openDemoBrowser, openWithoutWebGPU, waitForDownload } from './support/demo-page.js';
 
 // Small cadences so a few dozen steps show samples and a validation point; no autosave, so the
 // reload below finds nothing to offer and builds a fresh model.
@@ -122,22 +121,12 @@ async function stepOnce(): Promise<number> {
 }
 
 beforeAll(async () => {
-  server = await startPageServer();
-  browser = await launchBrowser({ adapter: 'swiftshader' });
-  downloads = await mkdtemp(join(tmpdir(), 'webgpu-train-downloads-'));
-  page = await browser.browser.newPage();
-  logs = collectLogs(page);
-  const cdp = await page.createCDPSession();
-  await cdp.send('Browser.setDownloadBehavior', { behavior: 'allow', downloadPath: downloads });
-  await page.evaluateOnNewDocument(watchMainThread);
+  ({ server, browser, page, logs, downloads } = await openDemoBrowser({ prefix: 'webgpu-train-downloads-', beforePage: watchMainThread }));
 }, 120_000);
 
 afterAll(async () => {
   console.log(`transformer demo losses: ${JSON.stringify(losses)}`);
-  console.log(`transformer demo timings (ms): ${JSON.stringify(Object.fromEntries(Object.entries(timings).map(([k, v]) => [k, Math.round(v)])))}`);
-  await browser?.close();
-  await server?.close();
-  if (downloads) await rm(downloads, { recursive: true, force: true });
+  await closeDemoBrowser({ server, browser, downloads }, 'transformer demo', timings);
 });
 
 describe('transformer demo page (headless Chromium, SwiftShader)', () => {
@@ -161,16 +150,9 @@ describe('transformer demo page (headless Chromium, SwiftShader)', () => {
   });
 
   it('says what to enable in a browser without WebGPU', async () => {
-    const bare = await browser.browser.newPage();
-    try {
-      await bare.evaluateOnNewDocument(() => Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined }));
-      await bare.goto(`${server.url}demos/transformer/index.html`);
-      await bare.waitForFunction("document.querySelector('#message.error')", { timeout: 30_000 });
-      expect(await bare.$eval('#message', (el) => el.textContent)).toMatch(/no WebGPU.*(chrome:\/\/flags|Chrome|Firefox|Safari)/);
-      expect(await bare.$eval('#start', (el) => (el as HTMLButtonElement).disabled)).toBe(true);
-    } finally {
-      await bare.close();
-    }
+    const bare = await openWithoutWebGPU(browser.browser, `${server.url}demos/transformer/index.html`);
+    expect(bare.message).toMatch(/no WebGPU.*(chrome:\/\/flags|Chrome|Firefox|Safari)/);
+    expect(bare.startDisabled).toBe(true);
   });
 
   it('trains: the loss falls, samples appear, the main thread stays free', async () => {
@@ -234,12 +216,7 @@ describe('transformer demo page (headless Chromium, SwiftShader)', () => {
   it('saves a checkpoint as a .safetensors download', async () => {
     savedStep = (await demo()).info!.step;
     await page.click('#save');
-    const deadline = Date.now() + 30_000;
-    while (!saved && Date.now() < deadline) {
-      const done = (await readdir(downloads)).filter((f) => f.endsWith('.safetensors'));
-      if (done.length) saved = join(downloads, done[0]);
-      else await new Promise((r) => setTimeout(r, 100));
-    }
+    saved = await waitForDownload(downloads);
     expect(saved).toMatch(new RegExp(`gpt-tiny-step${savedStep}\\.safetensors$`));
     expect((await stat(saved)).size).toBeGreaterThan(4 * 100_000);
     // What the saved model does next: the loss of the next step on the next batch, and a greedy sample.
@@ -275,17 +252,12 @@ describe('transformer demo page (headless Chromium, SwiftShader)', () => {
       ['huge.txt', 'a'.repeat(9 * 1024 * 1024), 'the limit is 8.0 MB'],
     ];
     for (const [name, content, says] of uploads) {
-      const path = join(downloads, name);
-      await writeFile(path, content);
-      await page.evaluate(() => document.getElementById('message')!.replaceChildren());
-      await (await page.$('input#file'))!.uploadFile(path);
+      await chooseFile(page, 'file', downloads, name, content);
       await waitFor(`no message for ${name}`, `document.querySelector('#message.error')?.textContent.includes(${JSON.stringify(says)})`);
       expect(await page.$eval('#message', (el) => el.textContent)).toContain(name === 'huge.txt' ? name : 'training text cannot be used');
     }
 
-    const junk = join(downloads, 'junk.safetensors');
-    await writeFile(junk, 'this is not a checkpoint');
-    await (await page.$('input#load-file'))!.uploadFile(junk);
+    await chooseFile(page, 'load-file', downloads, 'junk.safetensors', 'this is not a checkpoint');
     await waitFor('no message for a bad checkpoint', "document.querySelector('#message.error')?.textContent.includes('junk.safetensors')");
     const text = await page.$eval('#message', (el) => el.textContent ?? '');
     expect(text).toContain('not a valid checkpoint');

@@ -6,41 +6,32 @@
 // every step, sample and checkpoint is computed in the worker, so the main thread stays free.
 // Leaves a small read-only view in window.__demo for the browser test.
 // Not here: the form (controls.ts), the canvases (plane.ts), image mode (images.ts), words
-// (text.ts), the charts (demos/shared), the session (src/worker/diffusion-session.ts).
+// (text.ts), the charts (demos/shared), the scaffolding every demo page shares (probing WebGPU, the
+// busy flag, Start/Reset/Save/Load: demos/shared/session-page.ts), the session
+// (src/worker/diffusion-session.ts).
 
 import { createDiffusionClient } from '../../src/worker/diffusion-client.js';
 import {
   PLANE_EXTENT, type DiffusionApi, type DiffusionEvent, type DiffusionInfo, type FieldEvent, type SamplesEvent,
 } from '../../src/worker/diffusion-protocol.js';
-import { clearMessage, downloadBytes, fmtMs, fmtNum, probeWebGPU, showMessage } from '../shared/ui.js';
+import { clearMessage, fmtMs, fmtNum, showMessage } from '../shared/ui.js';
+import { $, probeOrExplain, sessionElements, SessionPage } from '../shared/session-page.js';
 import { LiveChart } from '../shared/live-chart.js';
 import { SparseChart } from '../shared/sparse-chart.js';
 import { Controls } from './controls.js';
 import { ImagePanels, type ImageModeView } from './images.js';
-import { acceptImages } from '../shared/upload.js';
+import { acceptImages, tookImagesNote } from '../shared/upload.js';
 import { DenoisePlayer, PlaneView } from './plane.js';
 import { datasetName, describe, explain, fingerprint, modelAbout } from './text.js';
 
-const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
-
-const facts = $('facts');
-const banner = $('message');
-const startBtn = $<HTMLButtonElement>('start');
-const stepBtn = $<HTMLButtonElement>('step');
-const resetBtn = $<HTMLButtonElement>('reset');
-const saveBtn = $<HTMLButtonElement>('save');
-const loadBtn = $<HTMLButtonElement>('load');
-const loadFile = $<HTMLInputElement>('load-file');
+const { facts, banner, stateLine, startBtn, stepBtn, resetBtn, saveBtn, loadBtn, loadFile } = sessionElements();
 const sampleBtn = $<HTMLButtonElement>('sample-now');
 const playBtn = $<HTMLButtonElement>('play');
 const fieldT = $<HTMLInputElement>('field-t');
 const showField = $<HTMLInputElement>('show-field');
 const fieldStyle = $<HTMLSelectElement>('field-style');
-const stateLine = $('state');
 
 let info: DiffusionInfo | null = null;
-/** True while a request that replaces the model (create, reset, load) is in flight. */
-let busy = false;
 let lastSamples: SamplesEvent | null = null;
 let lastField: FieldEvent | null = null;
 /** Smoothed loss (a bias-corrected moving average) and how many steps it has seen. */
@@ -92,18 +83,14 @@ const view = {
 };
 (window as unknown as { __demo: typeof view }).__demo = view;
 
-const probe = await probeWebGPU();
-if (!probe.ok) {
-  facts.textContent = 'No WebGPU in this browser.';
-  showMessage(banner, 'error', probe.message);
-  for (const el of document.querySelectorAll<HTMLInputElement | HTMLButtonElement | HTMLSelectElement>('input, button, select')) el.disabled = true;
-} else {
-  facts.textContent = `Adapter: ${probe.adapterName}. Starting the training worker…`;
-  await run();
-}
+if (await probeOrExplain(facts, banner)) await run();
 
 async function run(): Promise<void> {
   const api: DiffusionApi = createDiffusionClient();
+  const session = new SessionPage({
+    api, banner, stateLine, explain, setInfo, info: () => info, lockBeforeInfo: [startBtn, stepBtn, resetBtn, saveBtn, loadBtn],
+  });
+  const { attempt, whileBusy } = session;
   await api.subscribe(onEvent);
   const controls = new Controls({
     onModelChange: () => void rebuild(),
@@ -112,16 +99,6 @@ async function run(): Promise<void> {
   const panels = new ImagePanels(api, attempt);
   view.img = panels.view;
   const upload = acceptImages((files) => void takeImages(files));
-
-  /** Runs a request, showing a failure in words; undefined when it failed. */
-  async function attempt<T>(fn: () => Promise<T>, context: string): Promise<T | undefined> {
-    try {
-      return await fn();
-    } catch (e) {
-      showMessage(banner, 'error', explain(e, context));
-      return undefined;
-    }
-  }
 
   /** Shows the panels of points or images (before a model of that kind exists, while it builds). */
   function showMode(kind: DiffusionInfo['kind']): void {
@@ -144,10 +121,6 @@ async function run(): Promise<void> {
     });
   }
 
-  startBtn.addEventListener('click', () => {
-    if (info?.state === 'running') void attempt(() => api.pause().then(setInfo), 'Could not pause');
-    else void attempt(() => api.start(), 'Could not start');
-  });
   stepBtn.addEventListener('click', () =>
     void attempt(async () => {
       const r = await api.step(1);
@@ -155,25 +128,11 @@ async function run(): Promise<void> {
       stateLine.textContent = `Paused at step ${r.step}: that step's loss was ${fmtNum(r.loss, 5)}.`;
     }, 'Could not run a step'),
   );
-  resetBtn.addEventListener('click', () =>
-    void whileBusy('Resetting…', async () => {
-      const r = await attempt(() => api.reset(), 'Could not reset');
-      if (r) await startOver(r);
-    }),
-  );
-  saveBtn.addEventListener('click', () =>
-    void attempt(async () => {
-      const bytes = await api.exportCheckpoint();
-      downloadBytes(bytes, `diffusion-${info?.config?.dataset ?? 'model'}-step${info?.step ?? 0}.safetensors`);
-    }, 'Could not save a checkpoint'),
-  );
-  loadBtn.addEventListener('click', () => loadFile.click());
-  loadFile.addEventListener('change', () => {
-    const file = loadFile.files?.[0];
-    loadFile.value = '';
-    if (!file) return;
-    void whileBusy(`Loading ${file.name}…`, async () => {
-      const bytes = new Uint8Array(await file.arrayBuffer());
+  session.wireRunButtons({
+    start: startBtn, reset: resetBtn, save: saveBtn, load: loadBtn, loadFile,
+    afterReset: startOver,
+    checkpointName: () => `diffusion-${info?.config?.dataset ?? 'model'}-step${info?.step ?? 0}.safetensors`,
+    loadCheckpoint: async (file, bytes) => {
       // The worker builds the model the file was saved from; a file that fails leaves the current one.
       const r = await attempt(() => api.importCheckpoint(bytes), `${file.name} was not loaded`);
       if (!r) return;
@@ -183,21 +142,18 @@ async function run(): Promise<void> {
         ? `Its training images are not in the file: choose them again (at ${r.images.size} × ${r.images.size}) to continue training; it can draw samples meanwhile.`
         : 'Start to continue training from there.';
       showMessage(banner, 'info', `Loaded ${file.name}: ${datasetName(r)} at step ${r.step}. ${next}`);
-    });
+    },
   });
   /** The user's images: to the worker, and once it took them, a model on them; a refusal keeps the model. */
   async function takeImages(files: File[]): Promise<void> {
-    let took: Awaited<ReturnType<DiffusionApi['upload']>> | undefined;
-    await whileBusy(`Reading ${files.length} file${files.length === 1 ? '' : 's'}…`, async () => {
-      took = await attempt(() => api.upload({ files }, controls.uploadSide()), 'Your images were not used');
-    });
+    const label = `Reading ${files.length} file${files.length === 1 ? '' : 's'}…`;
+    const took = await session.attemptWhileBusy(label, () => api.upload({ files }, controls.uploadSide()), 'Your images were not used');
     if (!took) return;
     controls.useUpload();
     // A loaded model of an upload gets its images back and goes on; otherwise a new model on them.
     if (took.attached) await startOver(await api.info());
     else await rebuild();
-    const skipped = took.skipped.length ? ` Passed over ${took.skipped.length} file${took.skipped.length === 1 ? '' : 's'} that ${took.skipped.length === 1 ? 'is not an image' : 'are not images'}: ${took.skipped.slice(0, 5).join(', ')}${took.skipped.length > 5 ? ', …' : ''}.` : '';
-    if (info?.config?.dataset === 'upload') showMessage(banner, 'info', `Took ${took.count.toLocaleString('en-US')} images at ${took.size} × ${took.size}.${skipped} Start to train on them.`);
+    if (info?.config?.dataset === 'upload') showMessage(banner, 'info', tookImagesNote(took));
   }
 
   sampleBtn.addEventListener('click', () => void attempt(() => api.sample(), 'Could not sample'));
@@ -313,16 +269,16 @@ async function run(): Promise<void> {
     const running = next.state === 'running';
     if (next.state !== 'empty') showMode(next.kind);
     startBtn.textContent = running ? 'Pause' : next.step > 0 ? 'Resume' : 'Start';
-    const ready = next.state !== 'empty' && !busy;
+    const ready = next.state !== 'empty' && !session.busy;
     startBtn.disabled = !ready;
     stepBtn.disabled = !ready || running;
     resetBtn.disabled = !ready;
     saveBtn.disabled = !ready || running;
-    loadBtn.disabled = busy || running;
+    loadBtn.disabled = session.busy || running;
     sampleBtn.disabled = !ready;
     playBtn.disabled = !ready && !player.playing;
-    controls.lockModel(running || busy);
-    upload.lock(running || busy);
+    controls.lockModel(running || session.busy);
+    upload.lock(running || session.busy);
     panels.setInfo(next, ready);
     if (next.config) {
       fieldT.max = String(next.config.timesteps - 1);
@@ -331,23 +287,8 @@ async function run(): Promise<void> {
       $('model-about').textContent = modelAbout(next);
       $('modes-section').hidden = next.modes === 0;
     }
-    if (!running || busy) stateLine.textContent = busy ? stateLine.textContent : next.state === 'paused' ? `Paused at step ${next.step}.` : 'No model yet.';
+    if (!running || session.busy) stateLine.textContent = session.busy ? stateLine.textContent : next.state === 'paused' ? `Paused at step ${next.step}.` : 'No model yet.';
     view.ready = ready;
-  }
-
-  /** Disables the controls while a model-replacing request runs. */
-  async function whileBusy(label: string, fn: () => Promise<void>): Promise<void> {
-    busy = true;
-    stateLine.textContent = label;
-    if (info) setInfo(info);
-    else for (const b of [startBtn, stepBtn, resetBtn, saveBtn, loadBtn]) b.disabled = true;
-    try {
-      await fn();
-    } finally {
-      busy = false;
-      const now = await api.info().catch(() => info);
-      if (now) setInfo(now);
-    }
   }
 
   /** A new model: the charts and pictures start over, with its held-out data. */

@@ -7,35 +7,25 @@
 // what comes back, at most once per snapshot, so the main thread stays free.
 // Leaves a small read-only view in window.__demo for the browser test.
 // Not here: the form (controls.ts), the charts (charts.ts), the plane's layers (plane.ts), the
-// image grids (demos/shared/image-grid.ts), taking files (demos/shared/upload.ts), the session
-// (src/worker/gan-session.ts).
+// image grids (demos/shared/image-grid.ts), taking files (demos/shared/upload.ts), the scaffolding
+// every demo page shares (probing WebGPU, the busy flag, Start/Reset/Save/Load:
+// demos/shared/session-page.ts), the session (src/worker/gan-session.ts).
 
 import { createGanClient } from '../../src/worker/gan-client.js';
 import {
   imageSide, PLANE_EXTENT, type GanApi, type GanEvent, type GanImagesEvent, type GanInfo, type GanPlaneEvent, type GanQualityEvent,
 } from '../../src/worker/gan-protocol.js';
-import { clearMessage, downloadBytes, fmtCount, fmtMs, fmtNum, probeWebGPU, showMessage } from '../shared/ui.js';
+import { clearMessage, fmtCount, fmtMs, fmtNum, showMessage } from '../shared/ui.js';
+import { $, probeOrExplain, sessionElements, SessionPage } from '../shared/session-page.js';
 import { makeCharts } from './charts.js';
 import { Controls } from './controls.js';
 import { ImageGrid, type GridImages } from '../shared/image-grid.js';
-import { acceptImages } from '../shared/upload.js';
+import { acceptImages, tookImagesNote } from '../shared/upload.js';
 import { GAME_COLORS, GamePlane, heat } from './plane.js';
 
-const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
-
-const facts = $('facts');
-const banner = $('message');
-const startBtn = $<HTMLButtonElement>('start');
-const stepBtn = $<HTMLButtonElement>('step');
-const resetBtn = $<HTMLButtonElement>('reset');
-const saveBtn = $<HTMLButtonElement>('save');
-const loadBtn = $<HTMLButtonElement>('load');
-const loadFile = $<HTMLInputElement>('load-file');
-const stateLine = $('state');
+const { facts, banner, stateLine, startBtn, stepBtn, resetBtn, saveBtn, loadBtn, loadFile } = sessionElements();
 
 let info: GanInfo | null = null;
-/** True while a request that replaces the model (create, reset, load) is in flight. */
-let busy = false;
 /** Bias-corrected moving averages of both losses and of the time per iteration. */
 const smooth = { d: 0, g: 0, ms: 0, n: 0, nMs: 0 };
 /** The latest losses and time per iteration, in words. */
@@ -56,33 +46,19 @@ const view = {
 };
 (window as unknown as { __demo: typeof view }).__demo = view;
 
-const probe = await probeWebGPU();
-if (!probe.ok) {
-  facts.textContent = 'No WebGPU in this browser.';
-  showMessage(banner, 'error', probe.message);
-  for (const el of document.querySelectorAll<HTMLInputElement | HTMLButtonElement | HTMLSelectElement>('input, button, select')) el.disabled = true;
-} else {
-  facts.textContent = `Adapter: ${probe.adapterName}. Starting the training worker…`;
-  await run();
-}
+if (await probeOrExplain(facts, banner)) await run();
 
 async function run(): Promise<void> {
   const api: GanApi = createGanClient();
+  const session = new SessionPage({
+    api, banner, stateLine, explain, setInfo, info: () => info, lockBeforeInfo: [startBtn, stepBtn, resetBtn, saveBtn, loadBtn],
+  });
+  const { attempt, whileBusy } = session;
   await api.subscribe(onEvent);
   const controls = new Controls({
     onModelChange: () => void rebuild(),
     onHyperChange: (h) => void attempt(() => api.setHyper(h).then(setInfo), 'Could not change the learning rate'),
   });
-
-  /** Runs a request, showing a failure in words; undefined when it failed. */
-  async function attempt<T>(fn: () => Promise<T>, context: string): Promise<T | undefined> {
-    try {
-      return await fn();
-    } catch (e) {
-      showMessage(banner, 'error', explain(e, context));
-      return undefined;
-    }
-  }
 
   async function rebuild(): Promise<void> {
     const { dataset } = controls.config();
@@ -100,23 +76,15 @@ async function run(): Promise<void> {
   const upload = acceptImages((files) => void takeImages(files));
   /** The user's images: to the worker, and once it took them, a model on them; a refusal keeps the model. */
   async function takeImages(files: File[]): Promise<void> {
-    let took: Awaited<ReturnType<GanApi['upload']>> | undefined;
-    await whileBusy(`Reading ${files.length} file${files.length === 1 ? '' : 's'}…`, async () => {
-      took = await attempt(() => api.upload({ files }, controls.uploadSide()), 'Your images were not used');
-    });
+    const label = `Reading ${files.length} file${files.length === 1 ? '' : 's'}…`;
+    const took = await session.attemptWhileBusy(label, () => api.upload({ files }, controls.uploadSide()), 'Your images were not used');
     if (!took) return;
     controls.useUpload();
     // A loaded model of an upload gets its images back and goes on; otherwise a new model on them.
     if (!took.attached) await rebuild();
-    const n = took.skipped.length;
-    const skipped = n ? ` Passed over ${n} file${n === 1 ? '' : 's'} that ${n === 1 ? 'is not an image' : 'are not images'}: ${took.skipped.slice(0, 5).join(', ')}${n > 5 ? ', …' : ''}.` : '';
-    if (info?.config?.dataset === 'upload') showMessage(banner, 'info', `Took ${took.count.toLocaleString('en-US')} images at ${took.size} × ${took.size}.${skipped} Start to train on them.`);
+    if (info?.config?.dataset === 'upload') showMessage(banner, 'info', tookImagesNote(took));
   }
 
-  startBtn.addEventListener('click', () => {
-    if (info?.state === 'running') void attempt(() => api.pause().then(setInfo), 'Could not pause');
-    else void attempt(() => api.start(), 'Could not start');
-  });
   stepBtn.addEventListener('click', () =>
     void attempt(async () => {
       const r = await api.step(1);
@@ -125,25 +93,11 @@ async function run(): Promise<void> {
       await api.snapshot(); // a single step is worth seeing
     }, 'Could not run a step'),
   );
-  resetBtn.addEventListener('click', () =>
-    void whileBusy('Resetting…', async () => {
-      const r = await attempt(() => api.reset(), 'Could not reset');
-      if (r) await startOver(r);
-    }),
-  );
-  saveBtn.addEventListener('click', () =>
-    void attempt(async () => {
-      const bytes = await api.exportCheckpoint();
-      downloadBytes(bytes, `gan-${info?.config?.dataset ?? 'model'}-${info?.config?.loss ?? ''}-step${info?.step ?? 0}.safetensors`);
-    }, 'Could not save a checkpoint'),
-  );
-  loadBtn.addEventListener('click', () => loadFile.click());
-  loadFile.addEventListener('change', () => {
-    const file = loadFile.files?.[0];
-    loadFile.value = '';
-    if (!file) return;
-    void whileBusy(`Loading ${file.name}…`, async () => {
-      const bytes = new Uint8Array(await file.arrayBuffer());
+  session.wireRunButtons({
+    start: startBtn, reset: resetBtn, save: saveBtn, load: loadBtn, loadFile,
+    afterReset: startOver,
+    checkpointName: () => `gan-${info?.config?.dataset ?? 'model'}-${info?.config?.loss ?? ''}-step${info?.step ?? 0}.safetensors`,
+    loadCheckpoint: async (file, bytes) => {
       // The worker builds the model the file was saved from; a file that fails leaves the current one.
       const r = await attempt(() => api.importCheckpoint(bytes), `${file.name} was not loaded`);
       if (!r) return;
@@ -153,7 +107,7 @@ async function run(): Promise<void> {
         ? 'Start to continue training from there.'
         : `Its training images are not in the file: choose them again (at ${r.config?.uploadSize} × ${r.config?.uploadSize}) to continue training; it can draw samples meanwhile.`;
       showMessage(banner, 'info', `Loaded ${file.name}: ${datasetName(r)}, ${r.config?.loss} loss, at step ${r.step}. ${next}`);
-    });
+    },
   });
 
   const layer = (id: string, key: 'real' | 'generated' | 'surface' | 'lattice') =>
@@ -258,14 +212,14 @@ async function run(): Promise<void> {
     facts.innerHTML = describe(next);
     const running = next.state === 'running';
     startBtn.textContent = running ? 'Pause' : next.step > 0 ? 'Resume' : 'Start';
-    const ready = next.state !== 'empty' && !busy;
+    const ready = next.state !== 'empty' && !session.busy;
     startBtn.disabled = !ready || !next.canTrain;
     stepBtn.disabled = !ready || running || !next.canTrain;
     resetBtn.disabled = !ready;
     saveBtn.disabled = !ready || running;
-    loadBtn.disabled = busy || running;
-    controls.lockModel(running || busy);
-    upload.lock(running || busy);
+    loadBtn.disabled = session.busy || running;
+    controls.lockModel(running || session.busy);
+    upload.lock(running || session.busy);
     if (next.config) {
       const images = next.kind === 'images';
       const digits = images && next.config.dataset !== 'upload';
@@ -287,23 +241,8 @@ async function run(): Promise<void> {
       }
       $('surface-scale').textContent = `Colour scale: ${plane.describeScale()}.`;
     }
-    if (!running && !busy) stateLine.textContent = next.state === 'empty' ? 'No model yet.' : `Paused at step ${next.step}${lastLine ? `: ${lastLine}` : ''}.`;
+    if (!running && !session.busy) stateLine.textContent = next.state === 'empty' ? 'No model yet.' : `Paused at step ${next.step}${lastLine ? `: ${lastLine}` : ''}.`;
     view.ready = ready;
-  }
-
-  /** Disables the controls while a model-replacing request runs. */
-  async function whileBusy(label: string, fn: () => Promise<void>): Promise<void> {
-    busy = true;
-    stateLine.textContent = label;
-    if (info) setInfo(info);
-    else for (const b of [startBtn, stepBtn, resetBtn, saveBtn, loadBtn]) b.disabled = true;
-    try {
-      await fn();
-    } finally {
-      busy = false;
-      const now = await api.info().catch(() => info);
-      if (now) setInfo(now);
-    }
   }
 
   /** A new model: the charts and pictures start over, with its real data. */

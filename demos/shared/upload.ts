@@ -4,6 +4,8 @@
 // files go to the worker as they are, to be checked and decoded there.
 // Not here: what the worker does with them (src/worker/image-upload.ts).
 
+import type { UploadSummary } from '../../src/worker/image-upload.js';
+
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
 
 /** Wires the upload buttons, their file inputs and the drop zone to one callback with the files chosen. */
@@ -39,4 +41,11 @@ export function acceptImages(onFiles: (files: File[]) => void): { lock(locked: b
       for (const b of buttons) b.disabled = l;
     },
   };
+}
+
+/** What a page says once the worker took the user's images: how many, at what size, what it passed over. */
+export function tookImagesNote(took: UploadSummary): string {
+  const n = took.skipped.length;
+  const skipped = n ? ` Passed over ${n} file${n === 1 ? '' : 's'} that ${n === 1 ? 'is not an image' : 'are not images'}: ${took.skipped.slice(0, 5).join(', ')}${n > 5 ? ', …' : ''}.` : '';
+  return `Took ${took.count.toLocaleString('en-US')} images at ${took.size} × ${took.size}.${skipped} Start to train on them.`;
 }

@@ -4,39 +4,30 @@
 // every step, sample and checkpoint is computed in the worker, so the main thread stays free.
 // Leaves a small read-only view in window.__demo for the browser test.
 // Not here: the form (controls.ts), reading a checkpoint's config (checkpoint.ts), the charts
-// (charts.ts), the text panels (panels.ts), the heatmap (heatmap.ts), the trainer (src/worker).
+// (charts.ts), the text panels (panels.ts), the heatmap (heatmap.ts), the scaffolding every demo
+// page shares (probing WebGPU, the busy flag, Start/Reset/Save/Load: demos/shared/session-page.ts),
+// the trainer (src/worker).
 
 import { scoreArithmetic } from '../../src/data/corpus.js';
 import { gptPresets } from '../../src/models/gpt.js';
 import type { LossScaleState, MetricsEvent, TrainerApi, TrainerEvent, TrainerInfo } from '../../src/worker/protocol.js';
 import { createTrainerClient } from '../../src/worker/client.js';
-import { clearMessage, downloadBytes, fmtMs, fmtNum, probeWebGPU, showMessage } from '../shared/ui.js';
+import { clearMessage, fmtMs, fmtNum, showMessage } from '../shared/ui.js';
+import { $, probeOrExplain, sessionElements, SessionPage } from '../shared/session-page.js';
 import { LiveChart } from '../shared/live-chart.js';
 import { savedTrainerConfig, needsOtherModel } from './checkpoint.js';
 import { Controls } from './controls.js';
 import { AttentionHeatmap } from './heatmap.js';
 import { SamplePanel, baselineNote, describe, scalerNote } from './panels.js';
 
-const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
-
-const facts = $('facts');
-const banner = $('message');
-const startBtn = $<HTMLButtonElement>('start');
-const stepBtn = $<HTMLButtonElement>('step');
-const resetBtn = $<HTMLButtonElement>('reset');
-const saveBtn = $<HTMLButtonElement>('save');
-const loadBtn = $<HTMLButtonElement>('load');
+const { facts, banner, stateLine, startBtn, stepBtn, resetBtn, saveBtn, loadBtn, loadFile } = sessionElements();
 const loseBtn = $<HTMLButtonElement>('lose-gpu');
-const loadFile = $<HTMLInputElement>('load-file');
 const sampleBtn = $<HTMLButtonElement>('sample-now');
 const attnBtn = $<HTMLButtonElement>('attn-show');
-const stateLine = $('state');
 const scalerLine = $('scaler');
 
 /** What the page knows about the run, mirrored from the worker's status events. */
 let info: TrainerInfo | null = null;
-/** True while a request that changes the model (create, reset, load, resume) is in flight. */
-let busy = false;
 /** Whether the user has asked for an attention map, so it follows training. */
 let attentionShown = false;
 
@@ -72,18 +63,15 @@ const view = {
 };
 (window as unknown as { __demo: typeof view }).__demo = view;
 
-const probe = await probeWebGPU();
-if (!probe.ok) {
-  facts.textContent = 'No WebGPU in this browser.';
-  showMessage(banner, 'error', probe.message);
-  for (const el of document.querySelectorAll<HTMLInputElement | HTMLButtonElement>('input, button, select, textarea')) el.disabled = true;
-} else {
-  facts.textContent = `Adapter: ${probe.adapterName}. Starting the training worker…`;
-  await run();
-}
+if (await probeOrExplain(facts, banner)) await run();
 
 async function run(): Promise<void> {
   const api: TrainerApi = createTrainerClient();
+  const session = new SessionPage({
+    api, banner, stateLine, explain, setInfo, info: () => info, lockBeforeInfo: [startBtn, resetBtn, saveBtn, loadBtn, loseBtn],
+    usableWithoutInfo: [loadBtn],
+  });
+  const { attempt, whileBusy } = session;
   await api.subscribe(onEvent);
 
   const controls = new Controls({
@@ -91,16 +79,6 @@ async function run(): Promise<void> {
     onHyperChange: (h) => void attempt(() => api.setHyper(h).then(setInfo)),
     onDataError: (m) => showMessage(banner, 'error', m),
   });
-
-  /** Runs a request, showing a failure in words; returns undefined when it failed. */
-  async function attempt<T>(fn: () => Promise<T>, context = ''): Promise<T | undefined> {
-    try {
-      return await fn();
-    } catch (e) {
-      showMessage(banner, 'error', explain(e, context));
-      return undefined;
-    }
-  }
 
   /** A new model from the form; the charts start over. */
   async function rebuild(): Promise<void> {
@@ -124,10 +102,6 @@ async function run(): Promise<void> {
     });
   }
 
-  startBtn.addEventListener('click', () => {
-    if (info?.state === 'running') void attempt(() => api.pause().then(setInfo));
-    else void attempt(() => api.start());
-  });
   stepBtn.addEventListener('click', () =>
     void attempt(async () => {
       const r = await api.step(1);
@@ -135,30 +109,16 @@ async function run(): Promise<void> {
       stateLine.textContent = `Paused at step ${r.step}: that step's loss was ${fmtNum(r.loss, 6)}.`;
     }, 'Could not run a step'),
   );
-  resetBtn.addEventListener('click', () =>
-    void whileBusy('Resetting…', async () => {
-      const r = await attempt(() => api.reset());
-      if (r) {
-        startOver();
-        setInfo(r);
-      }
-    }),
-  );
-  saveBtn.addEventListener('click', () =>
-    void attempt(async () => {
-      const bytes = await api.exportCheckpoint();
-      const c = info?.config;
-      downloadBytes(bytes, `gpt-${c?.preset ?? 'model'}-step${info?.step ?? 0}.safetensors`);
-    }, 'Could not save a checkpoint'),
-  );
-  loadBtn.addEventListener('click', () => loadFile.click());
-  loseBtn.addEventListener('click', () => void attempt(() => api.loseDevice(), 'Could not simulate a lost GPU'));
-  loadFile.addEventListener('change', () => {
-    const file = loadFile.files?.[0];
-    loadFile.value = '';
-    if (!file) return;
-    void whileBusy(`Loading ${file.name}…`, async () => {
-      const bytes = new Uint8Array(await file.arrayBuffer());
+  session.wireRunButtons({
+    start: startBtn, reset: resetBtn, save: saveBtn, load: loadBtn, loadFile,
+    // As this page always showed them: failures of these three with no lead before the error's words.
+    words: { start: '', pause: '', reset: '' },
+    afterReset: (r) => {
+      startOver();
+      setInfo(r);
+    },
+    checkpointName: () => `gpt-${info?.config?.preset ?? 'model'}-step${info?.step ?? 0}.safetensors`,
+    loadCheckpoint: async (file, bytes) => {
       const saved = savedTrainerConfig(bytes);
       const current = info?.config;
       if (saved && (!current || needsOtherModel(saved, current))) {
@@ -179,8 +139,9 @@ async function run(): Promise<void> {
       setInfo(r);
       if (r.config) controls.show(r.config);
       showMessage(banner, 'info', `Loaded ${file.name}: step ${r.step}. Start to continue training from there.`);
-    });
+    },
   });
+  loseBtn.addEventListener('click', () => void attempt(() => api.loseDevice(), 'Could not simulate a lost GPU'));
   sampleBtn.addEventListener('click', () =>
     void attempt(async () => {
       const prompt = $<HTMLInputElement>('sample-prompt').value;
@@ -243,16 +204,16 @@ async function run(): Promise<void> {
     $('baseline').textContent = baselineNote(next);
     const running = next.state === 'running';
     startBtn.textContent = running ? 'Pause' : next.step > 0 ? 'Resume' : 'Start';
-    const ready = next.state !== 'empty' && !busy;
+    const ready = next.state !== 'empty' && !session.busy;
     startBtn.disabled = !ready;
     stepBtn.disabled = !ready || running;
     resetBtn.disabled = !ready;
     saveBtn.disabled = !ready || running;
-    loadBtn.disabled = busy || running;
+    loadBtn.disabled = session.busy || running;
     loseBtn.disabled = !running;
     sampleBtn.disabled = !ready;
     attnBtn.disabled = !ready;
-    controls.lockModel(running || busy);
+    controls.lockModel(running || session.busy);
     if (next.config) {
       const shape = gptPresets[next.config.preset];
       $<HTMLInputElement>('attn-layer').max = String(shape.nLayer - 1);
@@ -292,22 +253,6 @@ async function run(): Promise<void> {
     view.scaler = sc;
     scalerLine.hidden = !sc;
     scalerLine.textContent = sc ? scalerNote(sc) : '';
-  }
-
-  /** Disables the controls while a model-changing request runs. */
-  async function whileBusy(label: string, fn: () => Promise<void>): Promise<void> {
-    busy = true;
-    stateLine.textContent = label;
-    if (info) setInfo(info);
-    else for (const b of [startBtn, resetBtn, saveBtn, loadBtn, loseBtn]) b.disabled = true;
-    try {
-      await fn();
-    } finally {
-      busy = false;
-      const now = await api.info().catch(() => info);
-      if (now) setInfo(now);
-      loadBtn.disabled = info?.state === 'running';
-    }
   }
 
   function startOver(): void {

@@ -1,0 +1,99 @@
+// What the browser tests of the demo pages (transformer, diffusion, GAN) do alike around a page:
+// a page server and a headless Chromium on SwiftShader with a page whose downloads land in a
+// temporary folder; closing it all with the timings printed; waiting for a download; a page
+// opened without WebGPU; a file given to a file input; the long-task observer.
+// Not here: driving a particular page (its controls, its window.__demo view and what a test
+// expects of them stay in each test), nor launching or serving itself (browser.ts).
+
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Browser, Page } from 'puppeteer-core';
+import { collectLogs, launchBrowser, startPageServer, type LaunchedBrowser, type PageServer } from './browser.js';
+
+export interface DemoBrowser {
+  server: PageServer;
+  browser: LaunchedBrowser;
+  page: Page;
+  /** The page's console and errors, for waitForPage's failure messages. */
+  logs: string[];
+  /** Where the page's downloads land (removed by closeDemoBrowser). */
+  downloads: string;
+}
+
+export interface DemoBrowserOptions {
+  /** The prefix of the downloads folder's name. */
+  prefix: string;
+  viewport?: { width: number; height: number };
+  /** Installed in every document before the page's own scripts (serialized: no outside names). */
+  beforePage?: () => void;
+}
+
+/** A page server, Chromium on SwiftShader and a page whose downloads go to a fresh folder. */
+export async function openDemoBrowser(opts: DemoBrowserOptions): Promise<DemoBrowser> {
+  const server = await startPageServer();
+  const browser = await launchBrowser({ adapter: 'swiftshader' });
+  const downloads = await mkdtemp(join(tmpdir(), opts.prefix));
+  const page = await browser.browser.newPage();
+  if (opts.viewport) await page.setViewport(opts.viewport);
+  const logs = collectLogs(page);
+  const cdp = await page.createCDPSession();
+  await cdp.send('Browser.setDownloadBehavior', { behavior: 'allow', downloadPath: downloads });
+  if (opts.beforePage) await page.evaluateOnNewDocument(opts.beforePage);
+  return { server, browser, page, logs, downloads };
+}
+
+/** Prints the timings (rounded to ms) under `label`, then closes the browser and the server and removes the downloads. */
+export async function closeDemoBrowser(d: Partial<DemoBrowser>, label: string, timings: Record<string, number>): Promise<void> {
+  console.log(`${label} timings (ms): ${JSON.stringify(Object.fromEntries(Object.entries(timings).map(([k, v]) => [k, Math.round(v)])))}`);
+  await d.browser?.close();
+  await d.server?.close();
+  if (d.downloads) await rm(d.downloads, { recursive: true, force: true });
+}
+
+/** The path of the first .safetensors file to appear in `dir`, or '' when none came within the time. */
+export async function waitForDownload(dir: string, timeout = 30_000): Promise<string> {
+  const deadline = Date.now() + timeout;
+  while (Date.now() < deadline) {
+    const done = (await readdir(dir)).filter((f) => f.endsWith('.safetensors'));
+    if (done.length) return join(dir, done[0]);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return '';
+}
+
+/** Opens `url` in a new page of a browser whose navigator has no gpu; the banner's text and whether Start is disabled. */
+export async function openWithoutWebGPU(browser: Browser, url: string): Promise<{ message: string; startDisabled: boolean }> {
+  const bare = await browser.newPage();
+  try {
+    await bare.evaluateOnNewDocument(() => Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined }));
+    await bare.goto(url);
+    await bare.waitForFunction("document.querySelector('#message.error')", { timeout: 30_000 });
+    return {
+      message: (await bare.$eval('#message', (el) => el.textContent)) ?? '',
+      startDisabled: await bare.$eval('#start', (el) => (el as HTMLButtonElement).disabled),
+    };
+  } finally {
+    await bare.close();
+  }
+}
+
+/** Writes `content` to `dir/name`, clears the page's banner and gives the file to the file input `inputId`. */
+export async function chooseFile(page: Page, inputId: string, dir: string, name: string, content: string | Uint8Array): Promise<void> {
+  const path = join(dir, name);
+  await writeFile(path, content);
+  await page.evaluate(() => document.getElementById('message')!.replaceChildren());
+  await (await page.$(`input#${inputId}`))!.uploadFile(path);
+}
+
+/** A page window with the long tasks seen so far (watchLongTasks). */
+export type LongTaskWindow = Window & { __longTasks?: number[] };
+
+/** For beforePage: records the duration of every long task (the browser's own measure of a blocked main thread) in window.__longTasks. */
+export function watchLongTasks(): void {
+  const w = window as LongTaskWindow;
+  w.__longTasks = [];
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) w.__longTasks!.push(e.duration);
+  }).observe({ type: 'longtask', buffered: true });
+}

@@ -11,6 +11,7 @@ import type {
 } from '../../src/worker/diffusion-protocol.js';
 import { ImageGrid, type GridImages } from '../shared/image-grid.js';
 import { SparseChart } from '../shared/sparse-chart.js';
+import { fingerprint } from '../shared/ui.js';
 import { DenoisePlayer } from './plane.js';
 
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
@@ -183,10 +184,3 @@ function gridOf(g: ImageGridData): GridImages {
   return { images: g.images, size: g.size, rows: g.rows, cols: g.cols, rowLabels: g.labels ? Array.from({ length: g.rows }, (_, r) => String(g.labels![r * g.cols])) : undefined };
 }
 
-/** A short exact fingerprint of an array (FNV-1a over its bytes), for the browser test. */
-export function fingerprint(p: Float32Array): string {
-  const b = new Uint8Array(p.buffer, p.byteOffset, p.byteLength);
-  let h = 0x811c9dc5;
-  for (let i = 0; i < b.length; i++) h = Math.imul(h ^ b[i], 0x01000193);
-  return `${p.length}:${(h >>> 0).toString(16)}`;
-}

@@ -14,7 +14,7 @@ import { createDiffusionClient } from '../../src/worker/diffusion-client.js';
 import {
   PLANE_EXTENT, type DiffusionApi, type DiffusionEvent, type DiffusionInfo, type FieldEvent, type SamplesEvent,
 } from '../../src/worker/diffusion-protocol.js';
-import { clearMessage, fmtMs, fmtNum, showMessage } from '../shared/ui.js';
+import { clearMessage, fingerprint, fmtMs, fmtNum, showMessage } from '../shared/ui.js';
 import { $, probeOrExplain, sessionElements, SessionPage } from '../shared/session-page.js';
 import { LiveChart } from '../shared/live-chart.js';
 import { SparseChart } from '../shared/sparse-chart.js';
@@ -22,7 +22,7 @@ import { Controls } from './controls.js';
 import { ImagePanels, type ImageModeView } from './images.js';
 import { acceptImages, tookImagesNote } from '../shared/upload.js';
 import { DenoisePlayer, PlaneView } from './plane.js';
-import { datasetName, describe, explain, fingerprint, modelAbout } from './text.js';
+import { datasetName, describe, explain, modelAbout } from './text.js';
 
 const { facts, banner, stateLine, startBtn, stepBtn, resetBtn, saveBtn, loadBtn, loadFile } = sessionElements();
 const sampleBtn = $<HTMLButtonElement>('sample-now');
@@ -227,7 +227,7 @@ async function run(): Promise<void> {
         plane.setPoints(e.points);
         view.samples++;
         view.samplesStep = e.step;
-        view.samplesKey = fingerprint(e.points);
+        view.samplesKey = fingerprint(e.points, 2);
         showReadout();
         break;
       case 'quality':

@@ -3,7 +3,7 @@
 // Not here: anything that talks to the worker or draws (main.ts, images.ts, plane.ts).
 
 import type { DiffusionInfo } from '../../src/worker/diffusion-protocol.js';
-import { fmtCount } from '../shared/ui.js';
+import { adapterFact, escapeHtml, fmtCount } from '../shared/ui.js';
 
 export function datasetName(i: DiffusionInfo): string {
   const names: Record<string, string> = {
@@ -15,7 +15,7 @@ export function datasetName(i: DiffusionInfo): string {
 
 /** The line under the title: what runs where, and how big it is. */
 export function describe(i: DiffusionInfo): string {
-  if (i.state === 'empty' || !i.config) return `Adapter: ${escape(i.adapter || 'not known yet')}.`;
+  if (i.state === 'empty' || !i.config) return `Adapter: ${escapeHtml(i.adapter || 'not known yet')}.`;
   const c = i.config;
   const img = i.images;
   const net = img
@@ -25,7 +25,7 @@ export function describe(i: DiffusionInfo): string {
     ? `${datasetName(i)}, <b>${img.trainImages.toLocaleString('en-US')}</b> training images${img.classes ? '' : ` at ${img.size} × ${img.size}`}`
     : `${datasetName(i)}, <b>${c.trainPoints.toLocaleString('en-US')}</b> training points`;
   return [
-    `Adapter: <b>${escape(i.adapter)}</b>${i.isSoftware ? ' (emulated on the CPU: expect slow steps)' : ''}`,
+    adapterFact(i.adapter, i.isSoftware),
     `denoiser: <b>${fmtCount(i.parameterCount)}</b> parameters (${net})`,
     `<b>T = ${c.timesteps}</b>, ${c.schedule} schedule, predicts ${c.prediction === 'eps' ? 'ε' : 'v'}`,
     `data: ${data}`,
@@ -64,14 +64,3 @@ export function explain(e: unknown, context: string): string {
   }
 }
 
-/** A short exact fingerprint of a point set (FNV-1a over its bytes), for the browser test. */
-export function fingerprint(p: Float32Array): string {
-  const b = new Uint8Array(p.buffer, p.byteOffset, p.byteLength);
-  let h = 0x811c9dc5;
-  for (let i = 0; i < b.length; i++) h = Math.imul(h ^ b[i], 0x01000193);
-  return `${p.length / 2}:${(h >>> 0).toString(16)}`;
-}
-
-export function escape(s: string): string {
-  return s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
-}

@@ -15,7 +15,7 @@ import { createGanClient } from '../../src/worker/gan-client.js';
 import {
   imageSide, PLANE_EXTENT, type GanApi, type GanEvent, type GanImagesEvent, type GanInfo, type GanPlaneEvent, type GanQualityEvent,
 } from '../../src/worker/gan-protocol.js';
-import { clearMessage, fmtCount, fmtMs, fmtNum, showMessage } from '../shared/ui.js';
+import { adapterFact, clearMessage, escapeHtml, fingerprint, fmtCount, fmtMs, fmtNum, showMessage } from '../shared/ui.js';
 import { $, probeOrExplain, sessionElements, SessionPage } from '../shared/session-page.js';
 import { makeCharts } from './charts.js';
 import { Controls } from './controls.js';
@@ -177,7 +177,7 @@ async function run(): Promise<void> {
     plane.setSnapshot(e);
     view.planes++;
     view.planeStep = e.step;
-    view.planeKey = fingerprint(e.points);
+    view.planeKey = fingerprint(e.points, 2);
     const l = e.surface.logits;
     // A critic's sign means nothing (only differences do): give its range instead of a share.
     const verdict = plane.loss === 'wgan-gp'
@@ -293,11 +293,11 @@ function datasetName(i: GanInfo): string {
 
 /** The line under the title: what runs where, and how big it is. */
 function describe(i: GanInfo): string {
-  if (i.state === 'empty' || !i.config) return `Adapter: ${escape(i.adapter || 'not known yet')}.`;
+  if (i.state === 'empty' || !i.config) return `Adapter: ${escapeHtml(i.adapter || 'not known yet')}.`;
   const c = i.config;
   const players = i.kind === 'images' ? `DCGAN, width ${c.width}, z in ${c.imageLatent}D` : `MLPs ${c.layers} × ${c.hidden}, z in 2D`;
   return [
-    `Adapter: <b>${escape(i.adapter)}</b>${i.isSoftware ? ' (emulated on the CPU: expect slow steps)' : ''}`,
+    adapterFact(i.adapter, i.isSoftware),
     `G <b>${fmtCount(i.generatorParams)}</b>, D <b>${fmtCount(i.discriminatorParams)}</b> parameters (${players})`,
     `<b>${c.loss}</b> loss${c.spectralNorm ? ', spectral norm' : ''}, ${c.dSteps} D step${c.dSteps > 1 ? 's' : ''} per G step`,
     `data: ${datasetName(i)}`,
@@ -329,14 +329,3 @@ function explain(e: unknown, context: string): string {
   }
 }
 
-/** A short exact fingerprint of a point set (FNV-1a over its bytes), for the browser test. */
-function fingerprint(p: Float32Array): string {
-  const b = new Uint8Array(p.buffer, p.byteOffset, p.byteLength);
-  let h = 0x811c9dc5;
-  for (let i = 0; i < b.length; i++) h = Math.imul(h ^ b[i], 0x01000193);
-  return `${p.length / 2}:${(h >>> 0).toString(16)}`;
-}
-
-function escape(s: string): string {
-  return s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
-}

@@ -1,6 +1,7 @@
 // Small pieces every demo page needs: finding out whether WebGPU works here (and saying what to
 // enable when it does not), taking text or files from the user (picker, drag and drop, paste),
-// offering bytes as a download, message banners and number formatting.
+// offering bytes as a download, message banners, number formatting, HTML escaping and the
+// adapter fact every facts line starts with, and array fingerprints for the browser tests.
 // Not here: anything about a particular model or its charts (each demo's own folder), and no
 // framework: plain DOM, so a page stays readable top to bottom.
 
@@ -183,4 +184,25 @@ export function fmtBytes(n: number): string {
   if (n < 1024) return `${n} B`;
   if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KB`;
   return `${(n / 1024 / 1024).toFixed(1)} MB`;
+}
+
+/** Text made safe to put inside HTML. */
+export function escapeHtml(s: string): string {
+  return s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
+}
+
+/** The facts line's first entry: the adapter, and a warning when it is emulated on the CPU. */
+export function adapterFact(adapter: string, isSoftware: boolean): string {
+  return `Adapter: <b>${escapeHtml(adapter)}</b>${isSoftware ? ' (emulated on the CPU: expect slow steps)' : ''}`;
+}
+
+/**
+ * A short exact fingerprint of an array (FNV-1a over its bytes) for the browser tests: its item
+ * count (values / itemSize, e.g. 2 for points) and the hash.
+ */
+export function fingerprint(values: Float32Array, itemSize = 1): string {
+  const b = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+  let h = 0x811c9dc5;
+  for (let i = 0; i < b.length; i++) h = Math.imul(h ^ b[i], 0x01000193);
+  return `${values.length / itemSize}:${(h >>> 0).toString(16)}`;
 }

@@ -4,7 +4,7 @@
 // Not here: the charts (charts.ts), the attention heatmap (heatmap.ts), the worker (main.ts).
 
 import type { LossScaleState, SampleEvent, TrainerInfo } from '../../src/worker/protocol.js';
-import { fmtCount, fmtNum } from '../shared/ui.js';
+import { adapterFact, escapeHtml, fmtCount, fmtNum } from '../shared/ui.js';
 
 /** Samples kept on screen; older ones scroll away. */
 const KEEP = 12;
@@ -53,9 +53,9 @@ export class SamplePanel {
 
 /** The line under the title: what runs where, and how big it is. */
 export function describe(info: TrainerInfo): string {
-  if (info.state === 'empty') return `Adapter: ${info.adapter || 'not known yet'}.`;
+  if (info.state === 'empty') return `Adapter: ${escapeHtml(info.adapter || 'not known yet')}.`;
   const parts = [
-    `Adapter: <b>${escape(info.adapter)}</b>${info.isSoftware ? ' (emulated on the CPU: expect slow steps)' : ''}`,
+    adapterFact(info.adapter, info.isSoftware),
     precisionFact(info),
     `parameters: <b>${fmtCount(info.parameterCount)}</b> (${info.parameterCount.toLocaleString()})`,
     `vocabulary: <b>${info.vocabSize}</b> characters`,
@@ -94,6 +94,3 @@ export function baselineNote(info: TrainerInfo): string {
   );
 }
 
-function escape(s: string): string {
-  return s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
-}

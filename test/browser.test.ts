@@ -10,7 +10,7 @@ import type { ContextReport } from './browser/checks.js';
 
 // Every registered op runs, forward and gradient (a few seconds per context on SwiftShader);
 // these must be among them, since training depends on them (castHalf: mixed precision).
-const REQUIRED_OPS = ['matmul', 'softmax', 'layerNorm', 'crossEntropy', 'castHalf'];
+const REQUIRED_OPS = ['matmul', 'softmax', 'layerNorm', 'crossEntropy', 'castHalf', 'attention', 'attentionBackward'];
 
 const WAIT_MS = 540_000;
 

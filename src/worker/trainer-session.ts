@@ -1,9 +1,9 @@
 // One run of the trainer: what a TrainerConfig builds on the GPU (the GPT, its fused AdamW, the
 // training, evaluation and logits plans, the batch sampler) and what is done to it outside the
-// loop's timing: submitting a step, compiling the step again for a new dropout, a checkpoint of
-// it and a checkpoint loaded into it, freeing it, and the TrainerInfo fields that describe it.
-// In mixed precision a step also reads back the loss scaler's skip flag and scale, in the same
-// read-back as its loss, so showing them costs the GPU no extra wait.
+// loop's timing: how a step ended (applied, skipped for f16 overflow, or not finite), compiling
+// the step again for a new dropout, a checkpoint of it and a checkpoint loaded into it, freeing
+// it, and the TrainerInfo fields that describe it. A step's loss scaler state (skip flag and
+// scale) comes back in the same read-back as its loss (GptTrainer.step), at no extra wait.
 // Not here: the loop, events, autosaves and device-loss recovery (trainer.ts), the config and
 // data (trainer-config.ts), the model itself (models/gpt.ts).
 

@@ -17,6 +17,7 @@ import type { Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LaunchedBrowser, type PageServer, waitForPage } from './support/browser.js';
 import { chooseFile, closeDemoBrowser, openDemoBrowser, openWithoutWebGPU, waitForDownload } from './support/demo-page.js';
+import { fmtBytes } from '../demos/shared/ui.js';
 
 // Small cadences so a few dozen steps show samples and a validation point; no autosave, so the
 // reload below finds nothing to offer and builds a fresh model.
@@ -35,7 +36,7 @@ interface DemoView {
   autosavedStep: number;
   resumedAt: number;
   samples: number;
-  info: { state: string; step: number; parameterCount: number; adapter: string; config: { batch: number; precision: string } } | null;
+  info: { state: string; step: number; parameterCount: number; stepBytes: number; adapter: string; config: { batch: number; precision: string } } | null;
   scaler: { lossScale: number; overflowSteps: number } | null;
 }
 
@@ -295,6 +296,7 @@ describe('transformer demo page (headless Chromium, SwiftShader)', () => {
 
   it('builds a mixed-precision model from the select: it steps, and the page shows its loss scale', async () => {
     const t0 = performance.now();
+    const f32Bytes = (await demo()).info!.stepBytes;
     await page.$eval('#precision', (el) => {
       (el as HTMLSelectElement).value = 'mixed';
       el.dispatchEvent(new Event('change'));
@@ -302,6 +304,11 @@ describe('transformer demo page (headless Chromium, SwiftShader)', () => {
     await waitFor('the mixed model was not built', "window.__demo.ready && window.__demo.info.config.precision === 'mixed'", 90_000);
     const facts = await page.$eval('#facts', (el) => el.textContent ?? '');
     expect(facts).toMatch(/precision: mixed \(f16 matmul operands and activations, stored two per 32-bit word, every sum in f32: it runs with or without shader-f16, which this adapter lacks\)/);
+    // The same model in mixed precision keeps its activations in about half the bytes.
+    const mixedBytes = (await demo()).info!.stepBytes;
+    expect(mixedBytes).toBeGreaterThan(0);
+    expect(mixedBytes).toBeLessThan(0.9 * f32Bytes);
+    expect(facts).toContain(`step memory: ${fmtBytes(mixedBytes)} of activations and gradients`);
     expect(Number.isFinite(await stepOnce())).toBe(true);
     await waitFor('no loss scale shown', "!document.getElementById('scaler').hidden && window.__demo.steps >= 1");
     expect(await page.$eval('#scaler', (el) => el.textContent)).toMatch(/^Loss scale 2\^15; 0 steps skipped because f16 overflowed/);

@@ -4,7 +4,7 @@
 // Not here: the charts (charts.ts), the attention heatmap (heatmap.ts), the worker (main.ts).
 
 import type { LossScaleState, SampleEvent, TrainerInfo } from '../../src/worker/protocol.js';
-import { adapterFact, escapeHtml, fmtCount, fmtNum } from '../shared/ui.js';
+import { adapterFact, escapeHtml, fmtBytes, fmtCount, fmtNum } from '../shared/ui.js';
 
 /** Samples kept on screen; older ones scroll away. */
 const KEEP = 12;
@@ -58,6 +58,7 @@ export function describe(info: TrainerInfo): string {
     adapterFact(info.adapter, info.isSoftware),
     precisionFact(info),
     `parameters: <b>${fmtCount(info.parameterCount)}</b> (${info.parameterCount.toLocaleString()})`,
+    `step memory: <b>${fmtBytes(info.stepBytes)}</b> of activations and gradients`,
     `vocabulary: <b>${info.vocabSize}</b> characters`,
     `context: <b>${info.blockSize}</b>`,
     `text: <b>${fmtCount(info.trainTokens)}</b> train / <b>${fmtCount(info.valTokens)}</b> validation characters`,

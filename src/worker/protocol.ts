@@ -155,6 +155,12 @@ export interface TrainerInfo {
   skippedSteps: number;
   /** Mixed precision: the loss scaler as of the latest step read back; null in f32. */
   scaler: LossScaleState | null;
+  /**
+   * GPU bytes the compiled training step keeps for its intermediates (activations, their
+   * gradients, scratch) after buffer reuse; weights and AdamW state are not included. Mixed
+   * precision stores the activations that feed a product in half the bytes.
+   */
+  stepBytes: number;
 }
 
 /** The dynamic loss scaler of a mixed-precision run. */

@@ -183,5 +183,6 @@ export function sessionInfo(s: Session | null): Omit<TrainerInfo, 'state' | 'ada
     unigramLoss: s?.unigram ?? NaN,
     skippedSteps: s?.skipped ?? 0,
     scaler: s ? scalerOf(s) : null,
+    stepBytes: s?.gpt.plan.stats.peakBytes ?? 0,
   };
 }

@@ -29,13 +29,20 @@ export function loadWgsl(name: string, half: boolean): string {
  * infinities and NaNs, which must survive (an overflow has to reach the loss scaler), so those
  * are rebuilt from their bits. The half is shifted down and unpacked as component x: indexing
  * the unpacked pair by a runtime k made SwiftShader's f16 matmuls ~2x slower (measured).
- * Include once in a module that reads f16.
+ * Also halves(word), both values of a word. Include once in a module that reads f16.
  */
 export const halfValueWgsl = /* wgsl */ `
 fn half_value(word: u32, k: u32) -> f32 {
   let h = (word >> (16u * k)) & 0xffffu;
   let special = bitcast<f32>(((h & 0x8000u) << 16u) | 0x7f800000u | ((h & 0x3ffu) << 13u));
   return select(unpack2x16float(h).x, special, (h & 0x7c00u) == 0x7c00u);
+}
+
+// Both halves of a word, specials rebuilt as in half_value.
+fn halves(word: u32) -> vec2<f32> {
+  let h = vec2<u32>(word & 0xffffu, word >> 16u);
+  let special = bitcast<vec2<f32>>(((h & vec2<u32>(0x8000u)) << vec2<u32>(16u)) | vec2<u32>(0x7f800000u) | ((h & vec2<u32>(0x3ffu)) << vec2<u32>(13u)));
+  return select(unpack2x16float(word), special, (h & vec2<u32>(0x7c00u)) == vec2<u32>(0x7c00u));
 }`;
 
 /**
@@ -54,6 +61,16 @@ fn half_bits(x: f32) -> u32 {
 }
 
 fn half_pair(lo: f32, hi: f32) -> u32 { return half_bits(lo) | (half_bits(hi) << 16u); }`;
+
+/**
+ * WGSL reading elements i..i+3 of the f16 operand `name` (i a multiple of 4) as one vec4: two
+ * words unpacked whole, `fn quad_<name>(i: u32) -> vec4<f32>`. A kernel whose rows start on
+ * multiples of 4 reads four values for the price of two loads and no shifts. Needs
+ * halfValueWgsl in the module.
+ */
+export function quadLoadWgsl(name: string): string {
+  return `fn quad_${name}(i: u32) -> vec4<f32> { let w = i >> 1u; return vec4<f32>(halves(${name}[w]), halves(${name}[w + 1u])); }`;
+}
 
 /** The element type an operand's binding declares: packed words for f16, else f32. */
 export const storageType = (half: boolean) => (half ? 'u32' : 'f32');

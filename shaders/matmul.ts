@@ -24,7 +24,7 @@
 
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
 import type { ShaderModuleDef } from '../src/ops/types.js';
-import { halfBitsWgsl, halfValueWgsl, loadWgsl, storageType } from './half.js';
+import { halfBitsWgsl, halfValueWgsl, loadWgsl, quadLoadWgsl, storageType } from './half.js';
 
 /** Activation codes (the ACT override constant). */
 export const MATMUL_ACT = { none: 0, relu: 1, gelu: 2, silu: 3 } as const;
@@ -104,6 +104,10 @@ override RESIDUAL: bool = false;
 override SAVE_PRE: bool = false;
 override GATE: bool = false;
 override ACT: u32 = 0u;
+// f16 operands whose k (for A) or n (for B) runs are four aligned values, read two words at a
+// time (quad_a / quad_b): not transposed, and K (for A) or N (for B) a multiple of 4.
+override QUAD_A: bool = false;
+override QUAD_B: bool = false;
 
 fn flag(bit: u32) -> bool { return (p.flags & bit) != 0u; }
 ${halfA || halfB || halfRes ? halfValueWgsl : ''}
@@ -111,6 +115,8 @@ ${halfOut ? halfBitsWgsl : ''}
 ${loadWgsl('a', halfA)}
 ${loadWgsl('b', halfB)}
 ${loadWgsl('res', halfRes)}
+${halfA ? quadLoadWgsl('a') : ''}
+${halfB ? quadLoadWgsl('b') : ''}
 
 const GELU_K: f32 = 0.7978845608028654; // sqrt(2 / pi)
 const GELU_C: f32 = 0.044715;
@@ -226,6 +232,10 @@ fn b_cols(ob: u32, n: u32) -> vec4<u32> {
 // non-finite one makes that output non-finite either way.
 fn a_block(r: vec4<u32>, ko: vec4<u32>, live: vec4<bool>) -> mat4x4<f32> {
   let zero = vec4<f32>(0.0);
+#if ${halfA}
+  // K is a multiple of 4, so ko is k..k+3 and every lane is live.
+  if (QUAD_A) { return mat4x4<f32>(quad_a(r.x + ko.x), quad_a(r.y + ko.x), quad_a(r.z + ko.x), quad_a(r.w + ko.x)); }
+#endif
   return mat4x4<f32>(
     select(zero, vec4<f32>(load_a(r.x + ko.x), load_a(r.x + ko.y), load_a(r.x + ko.z), load_a(r.x + ko.w)), live),
     select(zero, vec4<f32>(load_a(r.y + ko.x), load_a(r.y + ko.y), load_a(r.y + ko.z), load_a(r.y + ko.w)), live),
@@ -236,6 +246,11 @@ fn a_block(r: vec4<u32>, ko: vec4<u32>, live: vec4<bool>) -> mat4x4<f32> {
 // Columns are rows k..k+3 of op(B), each over n..n+3. Then (b_block * a_block)[r] is the
 // contribution of k..k+3 to output row m + r, columns n..n+3.
 fn b_block(c: vec4<u32>, ko: vec4<u32>) -> mat4x4<f32> {
+#if ${halfB}
+  // N is a multiple of 4, so c is n..n+3 wherever an output is stored (past the edge the values
+  // are clamped reads that are never stored).
+  if (QUAD_B) { return mat4x4<f32>(quad_b(c.x + ko.x), quad_b(c.x + ko.y), quad_b(c.x + ko.z), quad_b(c.x + ko.w)); }
+#endif
   return mat4x4<f32>(
     vec4<f32>(load_b(c.x + ko.x), load_b(c.y + ko.x), load_b(c.z + ko.x), load_b(c.w + ko.x)),
     vec4<f32>(load_b(c.x + ko.y), load_b(c.y + ko.y), load_b(c.z + ko.y), load_b(c.w + ko.y)),

@@ -327,6 +327,9 @@ function matmulKernel(ins: TensorSpec[], _outs: TensorSpec[], at: MatmulAttrs, e
     SAVE_PRE: +keepPre,
     GATE: +(at.gate !== 'none'),
     ACT: MATMUL_ACT[at.gate !== 'none' ? at.gate : at.act],
+    // f16 runs along k (A) or n (B) that start on multiples of 4 are read four at a time.
+    QUAD_A: +(ins[0].dtype === 'f16' && !at.transA && g.K % 4 === 0),
+    QUAD_B: +(ins[1].dtype === 'f16' && !at.transB && g.N % 4 === 0),
   };
   const d: Dispatch = {
     shader: matmulShader({
@@ -544,6 +547,10 @@ const cases: OpCase<MatmulAttrs>[] = [
   { name: 'f32 x f16, transB, batched, residual', inputs: [f(2, 5, 9), h(11, 9), f(2, 5, 11)], attrs: with_({ transB: true, residual: true }), ...half, gradInputs: [0, 1, 2] },
   { name: 'f16 x f32, transA, odd element count', inputs: [h(5, 3), f(5, 7)], attrs: with_({ transA: true }), ...half },
   { name: 'f16 rows fold, shared f16 b', inputs: [h(2, 3, 5), h(5, 6)], attrs: base, ...half },
+  // K and N multiples of 4: f16 runs read two words at a time (QUAD_A, QUAD_B), rows clamped past M.
+  { name: 'f16 quad runs, register block, rows fold', inputs: [h(2, 37, 8), h(8, 20)], attrs: base, ...half },
+  { name: 'f16 quad a only (transB), batched b', inputs: [h(6, 12), h(3, 7, 12)], attrs: with_({ transB: true }), ...half },
+  { name: 'f16 quad b only (transA), narrow', inputs: [h(12, 5), h(12, 8)], attrs: with_({ transA: true }), ...half },
   // f16 outputs: the GPU rounds its f32 sums once, the reference its float64 ones, so the two
   // may differ by one f16 step (2^-11 relative). Finite differences of a rounded output are
   // meaningless: test/mixed-precision.test.ts checks these gradients against f32 outputs'.

@@ -33,7 +33,7 @@ import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
 import { philoxWgsl } from './random.js';
 import type { ShaderModuleDef } from '../src/ops/types.js';
 import { flatGroupWgsl, flatIndexWgsl } from '../src/ops/grid.js';
-import { halfBitsWgsl, halfValueWgsl, loadWgsl, storageType } from './half.js';
+import { halfPairWgsl, halfValueWgsl, loadWgsl, storageType } from './half.js';
 
 /** The largest head size the kernels hold in private arrays (one row of q, o, dq, ...). */
 export const ATTENTION_MAX_HS = 64;
@@ -149,7 +149,7 @@ function forwardCode(half: boolean): string {
 ${flatIndexWgsl}
 ${flatGroupWgsl}
 ${attentionCommonWgsl}
-${half ? halfValueWgsl + halfBitsWgsl : ''}
+${half ? halfValueWgsl + halfPairWgsl : ''}
 
 // q, k and v may be one buffer bound three times (the packed layout).
 @group(0) @binding(0) var<storage, read> q: array<${storageType(half)}>;

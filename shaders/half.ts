@@ -46,21 +46,24 @@ fn halves(word: u32) -> vec2<f32> {
 }`;
 
 /**
- * WGSL: half_bits(x), the f16 bits of an f32 value, and half_pair(lo, hi), the word holding two.
- * Overflow and NaN are spelled out by their bits (see the header; a compiler may assume x == x
- * and drop a float test). 0x477ff000 is 65520.0. Include once in a module that writes f16.
+ * WGSL: half_pair(lo, hi), the word holding two f32 values as f16 (lo in the low half), both
+ * packed by one pack2x16float. Overflow and NaN are spelled out by their bits (see the header;
+ * a compiler may assume x == x and drop a float test), with selects rather than branches, which
+ * SwiftShader would run under lane masks. 0x477ff000 is 65520.0. Include once in a module that
+ * writes f16.
  */
-export const halfBitsWgsl = /* wgsl */ `
-fn half_bits(x: f32) -> u32 {
-  let bits = bitcast<u32>(x);
-  let mag = bits & 0x7fffffffu;
-  let sign = (bits >> 16u) & 0x8000u;
-  if (mag > 0x7f800000u) { return sign | 0x7e00u; }
-  if (mag >= 0x477ff000u) { return sign | 0x7c00u; }
-  return pack2x16float(vec2<f32>(clamp(x, -65504.0, 65504.0), 0.0)) & 0xffffu;
-}
-
-fn half_pair(lo: f32, hi: f32) -> u32 { return half_bits(lo) | (half_bits(hi) << 16u); }`;
+export const halfPairWgsl = /* wgsl */ `
+fn half_pair(lo: f32, hi: f32) -> u32 {
+  let v = vec2<f32>(lo, hi);
+  let bits = bitcast<vec2<u32>>(v);
+  let mag = bits & vec2<u32>(0x7fffffffu);
+  let sign = (bits >> vec2<u32>(16u)) & vec2<u32>(0x8000u);
+  let packed = pack2x16float(clamp(v, vec2<f32>(-65504.0), vec2<f32>(65504.0)));
+  var h = vec2<u32>(packed & 0xffffu, packed >> 16u);
+  h = select(h, sign | vec2<u32>(0x7c00u), mag >= vec2<u32>(0x477ff000u));
+  h = select(h, sign | vec2<u32>(0x7e00u), mag > vec2<u32>(0x7f800000u));
+  return h.x | (h.y << 16u);
+}`;
 
 /**
  * WGSL reading elements i..i+3 of the f16 operand `name` (i a multiple of 4) as one vec4: two
@@ -92,16 +95,16 @@ ${flatIndexWgsl}
 
 ${halfValueWgsl}
 
-${halfBitsWgsl}
+${halfPairWgsl}
 
 @compute @workgroup_size(WG)
 fn to_half(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let w = flat_index(gid, nwg, WG);
   let i = 2u * w;
   if (i >= p.n) { return; }
-  var word = half_bits(bitcast<f32>(src[i]));
-  if (i + 1u < p.n) { word |= half_bits(bitcast<f32>(src[i + 1u])) << 16u; }
-  dst[w] = word;
+  // An odd tail's high half is 0.0 (never read).
+  let hi = select(0.0, bitcast<f32>(src[min(i + 1u, p.n - 1u)]), i + 1u < p.n);
+  dst[w] = half_pair(bitcast<f32>(src[i]), hi);
 }
 
 @compute @workgroup_size(WG)

@@ -12,7 +12,7 @@ import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
 import type { ShaderModuleDef } from '../src/ops/types.js';
 import { flatGroupWgsl, flatIndexWgsl } from '../src/ops/grid.js';
 import { wgReduceWgsl } from './softmax.js';
-import { halfBitsWgsl, storageType } from './half.js';
+import { halfPairWgsl, storageType } from './half.js';
 
 /** The module for y stored f32 or, with `halfOut`, f16 (the other entry points are the same). */
 export const layerNormShader = (halfOut = false): ShaderModuleDef => modules[+halfOut];
@@ -33,7 +33,7 @@ override CHUNK: u32 = 64u;
 ${wgReduceWgsl}
 
 struct Norm { rows: u32, cols: u32, eps: f32 }
-${half ? halfBitsWgsl : ''}
+${half ? halfPairWgsl : ''}
 
 // ---- forward: y = (x - mean) * rstd * gain + bias, rstd = 1 / sqrt(var + eps)
 @group(0) @binding(0) var<storage, read> x: array<f32>;            // (R, C)

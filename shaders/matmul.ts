@@ -24,7 +24,7 @@
 
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
 import type { ShaderModuleDef } from '../src/ops/types.js';
-import { halfBitsWgsl, halfValueWgsl, loadWgsl, quadLoadWgsl, storageType } from './half.js';
+import { halfPairWgsl, halfValueWgsl, loadWgsl, quadLoadWgsl, storageType } from './half.js';
 
 /** Activation codes (the ACT override constant). */
 export const MATMUL_ACT = { none: 0, relu: 1, gelu: 2, silu: 3 } as const;
@@ -111,7 +111,7 @@ override QUAD_B: bool = false;
 
 fn flag(bit: u32) -> bool { return (p.flags & bit) != 0u; }
 ${halfA || halfB || halfRes ? halfValueWgsl : ''}
-${halfOut ? halfBitsWgsl : ''}
+${halfOut ? halfPairWgsl : ''}
 ${loadWgsl('a', halfA)}
 ${loadWgsl('b', halfB)}
 ${loadWgsl('res', halfRes)}

@@ -21,7 +21,7 @@
 
 import type { Engine } from '../src/engine.js';
 import type { AdapterSummary } from '../src/gpu/device.js';
-import { dispatchTimer, type TimingSource } from '../src/gpu/profiler.js';
+import { dispatchTimer, timeLoop, type TimingSource } from '../src/gpu/profiler.js';
 import { conv2dBackwardInputDef, conv2dBackwardWeightDef, conv2dDef } from '../src/ops/conv.js';
 import { matmulSizeClass, type MatmulTiling } from '../src/ops/matmul.js';
 import { measureMatmul, tuneMatmul } from '../src/ops/matmul-tune.js';
@@ -129,12 +129,6 @@ function opCase(g: ConvGeometry, op: ConvOpName) {
   }
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const h = s.length >> 1;
-  return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2;
-};
-
 /** Median ms of one run of the op's kernel plan: each dispatch timed in its own loop, then added. */
 async function measureOp(engine: Engine, def: OpDef<object>, inputs: TensorSpec[], attrs: object, loops: Timing): Promise<{ ms: number; dispatches: number; timing: TimingSource }> {
   const { gpu, kernels, pool } = engine;
@@ -157,12 +151,7 @@ async function measureOp(engine: Engine, def: OpDef<object>, inputs: TensorSpec[
       try {
         // The first run pays for compilation; a second one sizes the loops.
         await timer.run(1);
-        const first = await timer.run(1);
-        const perRep = Math.max(1, Math.min(loops.maxPerRep, Math.round(loops.targetMs / Math.max(first, 1e-3))));
-        const reps = Math.max(3, Math.min(loops.reps, Math.floor(loops.maxMs / (first * perRep))));
-        const times: number[] = [];
-        for (let r = 0; r < reps; r++) times.push((await timer.run(perRep)) / perRep);
-        ms += median(times);
+        ms += (await timeLoop(timer, loops)).ms;
         timing = timer.timing;
       } finally {
         timer.destroy();

@@ -22,7 +22,7 @@
 
 import type { Engine } from '../src/engine.js';
 import type { AdapterSummary } from '../src/gpu/device.js';
-import { dispatchTimer, type DispatchTimer, type TimingSource } from '../src/gpu/profiler.js';
+import { dispatchTimer, timeLoop, type DispatchTimer, type TimingSource } from '../src/gpu/profiler.js';
 import type { BoundBuffer } from '../src/gpu/kernels.js';
 import { crossEntropyBackwardDef, crossEntropyDef } from '../src/ops/crossentropy.js';
 import { layerNormBackwardDef, layerNormDef } from '../src/ops/layernorm.js';
@@ -150,7 +150,6 @@ const LOOPS = {
   full: { reps: 5, targetMs: 100, maxPerRep: 1024, maxMs: 5000 },
   quick: { reps: 3, targetMs: 10, maxPerRep: 16, maxMs: 300 },
 } as const;
-type Loops = (typeof LOOPS)[keyof typeof LOOPS];
 
 /** Rows checked against the CPU reference where rows are independent. */
 const CHECK_ROWS = 64;
@@ -212,24 +211,8 @@ function problem(op: KernelOp, C: number): { slabs: Record<string, Slab>; forwar
   }
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const h = s.length >> 1;
-  return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2;
-};
-
 /** Three significant digits, or one decimal from 100 up: microseconds and GPU rates alike. */
 const fmt = (v: number) => (v >= 100 ? v.toFixed(1) : v.toPrecision(3));
-
-/** Median ms per dispatch of a timer that has run once (compilation paid). */
-async function timeLoop(timer: DispatchTimer, loops: Loops): Promise<number> {
-  const first = await timer.run(1);
-  const perRep = Math.max(1, Math.min(loops.maxPerRep, Math.round(loops.targetMs / Math.max(first, 1e-3))));
-  const reps = Math.max(3, Math.min(loops.reps, Math.floor(loops.maxMs / (first * perRep))));
-  const times: number[] = [];
-  for (let r = 0; r < reps; r++) times.push((await timer.run(perRep)) / perRep);
-  return median(times);
-}
 
 /** A problem bound to buffers, its dispatches prepared: run once, checked, then timed step by step. */
 async function bind(engine: Engine, s: KernelShape) {
@@ -337,7 +320,7 @@ export async function runKernelsSuite(engine: Engine, opts: KernelsSuiteOptions)
       for (const [i, pass] of KERNEL_PASSES.entries()) {
         if (i > 0) progress(results.length + 2, total, `${s.op} ${s.rows}x${s.cols} ${pass}`);
         for (const t of steps[i]) {
-          ms += await timeLoop(t, loops);
+          ms += (await timeLoop(t, loops)).ms;
           timing = t.timing;
         }
         dispatches += steps[i].length;

@@ -21,7 +21,7 @@
 import type { Engine } from '../src/engine.js';
 import type { AdapterSummary } from '../src/gpu/device.js';
 import { encodeDispatches, type PreparedDispatch } from '../src/gpu/kernels.js';
-import type { TimingSource } from '../src/gpu/profiler.js';
+import { timeLoop, type TimingSource } from '../src/gpu/profiler.js';
 import { randomNormal } from '../src/ops/random.js';
 import { createOptimizer, type OptimizerKind } from '../src/optim/fused.js';
 import { parameter, type Tensor } from '../src/tensor.js';
@@ -107,12 +107,6 @@ export function blockShapes(nominal: number): { name: string; shape: number[] }[
   ];
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const h = s.length >> 1;
-  return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2;
-};
-
 /** Runs `count` updates in one pass and returns the milliseconds they took. */
 function updateTimer(engine: Engine, step: () => PreparedDispatch[]) {
   const { device } = engine.gpu;
@@ -179,11 +173,7 @@ async function measure(engine: Engine, kind: BenchKind, nominal: number, loops: 
     try {
       // The first loop pays for compilation; a second one sizes the loops.
       await timer.run(1);
-      const first = await timer.run(1);
-      const perRep = Math.max(1, Math.min(loops.maxPerRep, Math.round(loops.targetMs / Math.max(first, 1e-3))));
-      const times: number[] = [];
-      for (let r = 0; r < loops.reps; r++) times.push((await timer.run(perRep)) / perRep);
-      return { ms: median(times), timing: timer.timing, params: params.reduce((a, p) => a + p.size, 0), tensors: params.length };
+      return { ms: (await timeLoop(timer, loops)).ms, timing: timer.timing, params: params.reduce((a, p) => a + p.size, 0), tensors: params.length };
     } finally {
       timer.destroy();
     }

@@ -18,7 +18,7 @@
 import { calibrateShader, FMA_C, FMA_CHAINS, FMA_M, FMA_SEED_PERIOD } from '../shaders/calibrate.js';
 import type { Engine } from '../src/engine.js';
 import type { AdapterSummary } from '../src/gpu/device.js';
-import { dispatchTimer, type TimingSource } from '../src/gpu/profiler.js';
+import { dispatchTimer, timeLoop, type TimingSource } from '../src/gpu/profiler.js';
 import type { BoundBuffer } from '../src/gpu/kernels.js';
 import { grid1d } from '../src/ops/grid.js';
 import type { Dispatch } from '../src/ops/types.js';
@@ -118,12 +118,6 @@ export function fmaPeakReference(i: number, iterations: number): number {
   return f(f(t[0] + t[1]) + f(t[2] + t[3]));
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const h = s.length >> 1;
-  return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2;
-};
-
 /** Median ms per dispatch of `d` over the given buffers: a warm-up sizes the loops. */
 async function timeDispatch(
   engine: Engine,
@@ -136,11 +130,7 @@ async function timeDispatch(
   try {
     // The first run pays for compilation; a second one (clocks up) sizes the loops.
     await timer.run(1);
-    const first = await timer.run(1);
-    const perRep = Math.max(1, Math.min(loops.maxPerRep, Math.round(loops.targetMs / Math.max(first, 1e-3))));
-    const times: number[] = [];
-    for (let r = 0; r < loops.reps; r++) times.push((await timer.run(perRep)) / perRep);
-    return { ms: median(times), timing: timer.timing };
+    return { ms: (await timeLoop(timer, loops)).ms, timing: timer.timing };
   } finally {
     timer.destroy();
   }

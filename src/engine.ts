@@ -10,31 +10,24 @@ import { compilePlan, type CompileSpec, type Feeds, type Place, Plan } from './e
 import { estimatePlan, type MemoryEstimate } from './layout.js';
 import { ConfigError, InputError, fmtShape } from './errors.js';
 import type { KernelEnv } from './ops/types.js';
-import { MATMUL_SIZE_CLASSES, defaultMatmulTiling, matmulTilingChosen, matmulTuningKey, type MatmulSizeClass } from './ops/matmul.js';
-import { matmulClassesOf, tuneMatmul, type MatmulTuneResult } from './ops/matmul-tune.js';
-import {
-  ATTENTION_SIZE_CLASSES,
-  attentionTuningKey,
-  attentionVariantChosen,
-  defaultAttentionVariant,
-  type AttentionSizeClass,
-} from './ops/attention.js';
-import { attentionClassesOf, tuneAttention, type AttentionTuneResult } from './ops/attention-tune.js';
+import { TUNABLES } from './ops/tunables.js';
+import type { Tunable, TuneResult } from './ops/tunable.js';
 import type { TuneOptions } from './ops/tune-cache.js';
 import { storageBytes, topoOrder, type HostArray, type Tensor } from './tensor.js';
 import { packHalves } from './half.js';
 
 export interface EngineOptions extends DeviceOptions {
   /**
-   * Kernel choices to use instead of measuring them: { matmul: 'register' } fixes the matmul
-   * tiling for every size, { 'matmul.large': 'shared' } for one size class (see matmul.ts);
-   * { attention: 'thread' } or { 'attention.small': 'workgroup-16x32' } the fused attention
-   * kernels' variant (ATTENTION_VARIANTS in attention.ts).
+   * Kernel choices to use instead of measuring them, per tuned family (ops/tunables.ts):
+   * { matmul: 'register' } fixes the matmul tiling for every size, { 'matmul.large': 'shared' }
+   * for one size class (see matmul.ts); { attention: 'thread' } or { 'attention.small':
+   * 'workgroup-16x32' } the fused attention kernels' variant (ATTENTION_VARIANTS in attention.ts).
    */
   tuning?: Record<string, string>;
   /**
-   * Measure the matmul tilings (attention variants) of a size class the first time a compiled plan
-   * needs it, unless a choice is given or cached (default true); false: the adapter's defaults.
+   * Measure a tuned family's variants for a size class (matmul tilings, attention variants) the
+   * first time a compiled plan needs it, unless a choice is given or cached (default true);
+   * false: the adapter's defaults.
    */
   tune?: boolean;
   /**
@@ -50,10 +43,11 @@ export class Engine {
   readonly pool: BufferPool;
   readonly kernels: KernelCache;
   readonly tuning: Record<string, string>;
-  /** Matmul picks this engine took, per size class, as it took them (measured or from a cache). */
-  readonly tuneResults: MatmulTuneResult[] = [];
-  /** Fused attention picks this engine took, likewise. */
-  readonly attentionTuneResults: AttentionTuneResult[] = [];
+  /**
+   * The kernel picks this engine took, every tuned family's (r.family says which; tuneResultsOf
+   * gives one family's with its figures), per size class, as it took them (measured or cached).
+   */
+  readonly tuneResults: TuneResult[] = [];
   private readonly autotune: boolean;
   private readonly tuningCache: string | false | undefined;
   /** Bytes the pool may hold, checked before a plan acquires anything (undefined: no budget). */
@@ -74,11 +68,8 @@ export class Engine {
     this.tuningCache = opts.tuningCache;
     if (!this.autotune) {
       // Written out, so that an engine created with a copy of this one's tuning runs the same kernels.
-      for (const c of MATMUL_SIZE_CLASSES) {
-        if (!matmulTilingChosen(this.tuning, c)) this.tuning[matmulTuningKey(c)] = defaultMatmulTiling(gpu.adapter.isSoftware);
-      }
-      for (const c of ATTENTION_SIZE_CLASSES) {
-        if (!attentionVariantChosen(this.tuning, c)) this.tuning[attentionTuningKey(c)] = defaultAttentionVariant(gpu.adapter.isSoftware);
+      for (const t of TUNABLES) {
+        for (const c of t.classes) if (!t.chosen(this.tuning, c)) this.tuning[t.key(c)] = t.defaultChoice(gpu.adapter.isSoftware);
       }
     }
     if (opts.memoryBudget !== undefined && !(opts.memoryBudget > 0)) {
@@ -98,20 +89,48 @@ export class Engine {
   }
 
   /**
-   * Picks a matmul tiling (attention variant) for each size class of `spec`'s matmuls (attention
-   * ops) that has none yet: cached, or measured now (compilePlan calls this before laying a plan
-   * out; eager plans do not wait). Returns the picks taken, matmul's then attention's.
+   * Picks a kernel variant for each size class of `spec`'s tuned ops (ops/tunables.ts: matmul
+   * tilings, attention variants) that has none yet: cached, or measured now (compilePlan calls
+   * this before laying a plan out; eager plans do not wait). Returns the picks taken, by family.
    */
-  async tuneForPlan(spec: CompileSpec): Promise<(MatmulTuneResult | AttentionTuneResult)[]> {
+  async tuneForPlan(spec: CompileSpec): Promise<TuneResult[]> {
     if (!this.autotune) return [];
-    const matmulOpen = MATMUL_SIZE_CLASSES.some((c) => !matmulTilingChosen(this.tuning, c));
-    const attentionOpen = ATTENTION_SIZE_CLASSES.some((c) => !attentionVariantChosen(this.tuning, c));
-    if (!matmulOpen && !attentionOpen) return [];
+    const open = TUNABLES.filter((t) => t.classes.some((c) => !t.chosen(this.tuning, c)));
+    if (!open.length) return [];
     const roots = [...Object.values(spec.outputs ?? {}), ...(spec.updates ?? []).map(([, v]) => v), ...(spec.optimizer?.grads ?? [])];
     const order = topoOrder(roots);
-    const mm = matmulOpen ? matmulClassesOf(order).filter((c) => !matmulTilingChosen(this.tuning, c)) : [];
-    const at = attentionOpen ? attentionClassesOf(order).filter((c) => !attentionVariantChosen(this.tuning, c)) : [];
-    return [...(mm.length ? await this.takePicks({ classes: mm }) : []), ...(at.length ? await this.takeAttentionPicks({ classes: at }) : [])];
+    const taken: TuneResult[] = [];
+    for (const t of open) {
+      const classes = t.classesOf(order).filter((c) => !t.chosen(this.tuning, c));
+      if (classes.length) taken.push(...(await this.takePicks(t, { classes })));
+    }
+    return taken;
+  }
+
+  /** Takes the cached picks of every class not chosen yet, measuring nothing (createEngine). */
+  async loadCachedTuning(): Promise<TuneResult[]> {
+    if (!this.autotune) return [];
+    const taken: TuneResult[] = [];
+    for (const t of TUNABLES) {
+      const classes = t.classes.filter((c) => !t.chosen(this.tuning, c));
+      if (classes.length) taken.push(...(await this.takePicks(t, { classes, measure: false })));
+    }
+    return taken;
+  }
+
+  /** The picks this engine took for one tuned family, with that family's figures. */
+  tuneResultsOf<R extends TuneResult>(family: Tunable<string, string, R>): R[] {
+    return this.tuneResults.filter((r) => r.family === family.name) as R[];
+  }
+
+  /** Runs `t`'s tuner (unless the device is lost) and uses its picks for the classes that still have none. */
+  private async takePicks(t: Tunable, opts: TuneOptions<string>): Promise<TuneResult[]> {
+    const results = await this.measuring(() => t.tune(this, { ...opts, cache: this.tuningCache }));
+    // A choice made meanwhile (by the user, or by a compile that ran alongside) stands.
+    const taken = results.filter((r) => !t.chosen(this.tuning, r.sizeClass));
+    for (const r of taken) this.tuning[t.key(r.sizeClass)] = r.pick;
+    this.tuneResults.push(...taken);
+    return taken;
   }
 
   /** Runs `tune` unless the device is lost; a loss while measuring gives no picks (it surfaces from run). */
@@ -124,36 +143,6 @@ export class Engine {
       if (this.gpu.isLost()) return [];
       throw e;
     }
-  }
-
-  /** Runs the matmul tuner and uses its picks for the classes that still have none. */
-  private async takePicks(opts: TuneOptions<MatmulSizeClass>): Promise<MatmulTuneResult[]> {
-    const results = await this.measuring(() => tuneMatmul(this, { ...opts, cache: this.tuningCache }));
-    // A choice made meanwhile (by the user, or by a compile that ran alongside) stands.
-    const taken = results.filter((r) => !matmulTilingChosen(this.tuning, r.sizeClass));
-    for (const r of taken) this.tuning[matmulTuningKey(r.sizeClass)] = r.pick;
-    this.tuneResults.push(...taken);
-    return taken;
-  }
-
-  /** The same for the fused attention kernels' variants. */
-  private async takeAttentionPicks(opts: TuneOptions<AttentionSizeClass>): Promise<AttentionTuneResult[]> {
-    const results = await this.measuring(() => tuneAttention(this, { ...opts, cache: this.tuningCache }));
-    const taken = results.filter((r) => !attentionVariantChosen(this.tuning, r.sizeClass));
-    for (const r of taken) this.tuning[attentionTuningKey(r.sizeClass)] = r.pick;
-    this.attentionTuneResults.push(...taken);
-    return taken;
-  }
-
-  /** Takes the cached picks of every class not chosen yet, measuring nothing (createEngine). */
-  async loadCachedTuning(): Promise<(MatmulTuneResult | AttentionTuneResult)[]> {
-    if (!this.autotune) return [];
-    const mm = MATMUL_SIZE_CLASSES.filter((c) => !matmulTilingChosen(this.tuning, c));
-    const at = ATTENTION_SIZE_CLASSES.filter((c) => !attentionVariantChosen(this.tuning, c));
-    return [
-      ...(mm.length ? await this.takePicks({ classes: mm, measure: false }) : []),
-      ...(at.length ? await this.takeAttentionPicks({ classes: at, measure: false }) : []),
-    ];
   }
 
   /** What compiling `spec` would add to the pool, by kind, in bytes; builds and acquires nothing. */

@@ -3,8 +3,10 @@
 // generators and the typed errors.
 
 export { createEngine, Engine, type EngineOptions } from './engine.js';
-export { tuneMatmul, type MatmulTuneResult } from './ops/matmul-tune.js';
-export { tuneAttention, measureAttention, ATTENTION_CLASS_PROBLEMS, type AttentionTuneResult, type AttentionProblem } from './ops/attention-tune.js';
+export { tuneMatmul, matmulTunable, type MatmulTuneResult } from './ops/matmul-tune.js';
+export { tuneAttention, measureAttention, attentionTunable, ATTENTION_CLASS_PROBLEMS, type AttentionTuneResult, type AttentionProblem } from './ops/attention-tune.js';
+export { TUNABLES } from './ops/tunables.js';
+export type { KernelChoices, Tunable, TuneResult, TuneTarget } from './ops/tunable.js';
 export { clearTuningMemory, defaultTuningCachePath, type TuneOptions, type TuneSource } from './ops/tune-cache.js';
 export type { MemoryEstimate } from './layout.js';
 export { Plan, type CompileSpec, type Feeds, type FeedValue, type PlanStats, type PlanOptimizer, type Place } from './executor.js';

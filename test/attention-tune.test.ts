@@ -28,7 +28,7 @@ import {
   type AttentionAttrs,
   type AttentionVariant,
 } from '../src/ops/attention.js';
-import { ATTENTION_CLASS_PROBLEMS, attentionCandidates, tuneAttention, type AttentionTuneResult } from '../src/ops/attention-tune.js';
+import { ATTENTION_CLASS_PROBLEMS, attentionCandidates, attentionTunable, tuneAttention, type AttentionTuneResult } from '../src/ops/attention-tune.js';
 import { clearTuningMemory } from '../src/ops/tune-cache.js';
 import type { HostTensor } from '../src/ops/types.js';
 import { gradients } from '../src/autograd.js';
@@ -38,6 +38,9 @@ import { testEngine } from './support/engine.js';
 
 const rand = seededRandom(5);
 const floats = (n: number, scale = 1) => Float32Array.from({ length: n }, () => (rand() * 2 - 1) * scale);
+
+/** The attention picks an engine took. */
+const picks = (engine: Engine) => engine.tuneResultsOf(attentionTunable);
 
 /** An engine on the test engine's device (memory-only cache unless a path is given). */
 const engineWith = async (opts: EngineOptions = {}) => new Engine((await testEngine()).gpu, { tuningCache: false, ...opts });
@@ -137,8 +140,8 @@ describe('tuning when a plan first needs a class', () => {
     const engine = await engineWith();
     const spec = smallPlan();
     (await engine.compile(spec)).dispose();
-    expect(engine.attentionTuneResults.map((r) => [r.sizeClass, r.source])).toEqual([['small', 'measured']]);
-    const [r] = engine.attentionTuneResults;
+    expect(picks(engine).map((r) => [r.sizeClass, r.source])).toEqual([['small', 'measured']]);
+    const [r] = picks(engine);
     expectMeasured(r, engine.gpu.adapter.isSoftware);
     expect(engine.tuning['attention.small']).toBe(r.pick);
     expect(variantsOf(engine, spec)).toEqual([variantKey(r.pick)]);
@@ -146,7 +149,7 @@ describe('tuning when a plan first needs a class', () => {
 
     const other = await engineWith();
     (await other.compile(smallPlan())).dispose();
-    expect(other.attentionTuneResults.map((x) => [x.source, x.pick, x.fwdMs])).toEqual([['memory', r.pick, r.fwdMs]]);
+    expect(picks(other).map((x) => [x.source, x.pick, x.fwdMs])).toEqual([['memory', r.pick, r.fwdMs]]);
   });
 
   it('with tune: false, writes the default variant for every class and never measures', async () => {
@@ -155,7 +158,7 @@ describe('tuning when a plan first needs a class', () => {
     for (const c of ATTENTION_SIZE_CLASSES) expect(engine.tuning[`attention.${c}`]).toBe(fallback);
     const spec = smallPlan();
     (await engine.compile(spec)).dispose();
-    expect(engine.attentionTuneResults).toEqual([]);
+    expect(picks(engine)).toEqual([]);
     expect(variantsOf(engine, spec)).toEqual([variantKey(fallback)]);
   });
 
@@ -165,7 +168,7 @@ describe('tuning when a plan first needs a class', () => {
       const engine = await engineWith({ tuning });
       const spec = smallPlan();
       (await engine.compile(spec)).dispose();
-      expect(engine.attentionTuneResults).toEqual([]);
+      expect(picks(engine)).toEqual([]);
       expect(variantsOf(engine, spec)).toEqual(['workgroup 16']);
     }
   });
@@ -190,10 +193,10 @@ describe('the tuning cache file (Node)', () => {
     clearTuningMemory('attention');
     const fresh = await engineWith({ tuningCache: path });
     await fresh.loadCachedTuning();
-    expect(fresh.attentionTuneResults.map((r) => [r.sizeClass, r.source, r.pick, r.speedup])).toEqual([['small', 'file', other, 1000]]);
+    expect(picks(fresh).map((r) => [r.sizeClass, r.source, r.pick, r.speedup])).toEqual([['small', 'file', other, 1000]]);
     expect(fresh.tuning['attention.small']).toBe(other);
     (await fresh.compile(smallPlan())).dispose();
-    expect(fresh.attentionTuneResults).toHaveLength(1);
+    expect(picks(fresh)).toHaveLength(1);
     expect(Object.keys(JSON.parse(await readFile(path, 'utf8')) as object)).toContain('matmul/v3/x/small');
   });
 

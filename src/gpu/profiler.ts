@@ -165,3 +165,20 @@ export async function timeLoop(timer: Pick<DispatchTimer, 'run'>, opts: MeasureO
   const h = reps >> 1;
   return { ms: reps % 2 ? times[h] : (times[h - 1] + times[h]) / 2, perRep, reps };
 }
+
+/** Times dispatch `d` over the given buffers with timeLoop, on a timer made for it and destroyed after. */
+export async function timeDispatch(
+  gpu: GpuContext,
+  kernels: KernelCache,
+  d: Dispatch,
+  reads: BoundBuffer[],
+  writes: BoundBuffer[],
+  opts: MeasureOptions = {},
+): Promise<LoopTime & { timing: TimingSource }> {
+  const timer = await dispatchTimer(gpu, kernels, d, reads, writes, opts.wallClock);
+  try {
+    return { ...(await timeLoop(timer, opts)), timing: timer.timing };
+  } finally {
+    timer.destroy();
+  }
+}

@@ -1,31 +1,31 @@
-// Choosing the fused attention kernels' variant (layout, rows per workgroup, tile rows; see
-// ATTENTION_VARIANTS in attention.ts) by measurement, per size class (attentionSizeClass): the
-// first time a compiled plan needs a class on an adapter, each variant's forward and its two
-// gradient kernels are timed on the class's representative problem in short loops, and the
-// variant with the least forward + backward time is kept. Picks are cached per adapter and
-// class like the matmul tilings' (tune-cache.ts). Also exports the measurement the benchmark
-// shows. Not here: the kernels (shaders/attention*.ts), how a pick is used (attentionVariant in
-// attention.ts), or when tuning runs (Engine.tuneForPlan, before a plan's layout).
+// The fused attention kernels' variants (layout, rows per workgroup, tile rows; see
+// ATTENTION_VARIANTS in attention.ts) as a tuned family (tunable.ts): per size class
+// (attentionSizeClass), the first time a compiled plan needs a class on an adapter, each
+// variant's forward and its two gradient kernels are timed on the class's representative
+// problem in short loops, and the variant with the least forward + backward time is kept,
+// cached per adapter and class like the matmul tilings (tune-cache.ts). Also exports the
+// measurement the benchmark shows. Not here: the kernels (shaders/attention*.ts), how a pick is
+// used (ATTENTION_CHOICES in attention.ts), the loop every tuner shares (tunable.ts), or when
+// tuning runs (Engine.tuneForPlan, before a plan's layout).
 
 import { EngineError } from '../errors.js';
 import type { BoundBuffer } from '../gpu/kernels.js';
-import { dispatchTimer, timeLoop, type MeasureOptions, type TimingSource } from '../gpu/profiler.js';
-import type { Tensor, TensorSpec } from '../tensor.js';
+import { timeDispatch, type MeasureOptions, type TimingSource } from '../gpu/profiler.js';
+import type { TensorSpec } from '../tensor.js';
 import {
-  ATTENTION_SIZE_CLASSES,
+  ATTENTION_CHOICES,
   ATTENTION_VARIANT_NAMES,
   ATTENTION_VARIANTS,
   attentionBackwardDef,
   attentionClassOf,
   attentionDef,
-  isAttentionVariant,
   type AttentionAttrs,
   type AttentionSizeClass,
   type AttentionVariant,
 } from './attention.js';
-import type { TuneTarget } from './matmul-tune.js';
-import { tuneClasses, type TuneFamily, type TuneOptions, type TuneSource, type Tuned } from './tune-cache.js';
-import type { Dispatch, KernelEnv, Slot } from './types.js';
+import { fixedChoiceEnv, measuredTunable, randomOperand, type Tunable, type TuneResult, type TuneTarget } from './tunable.js';
+import type { TuneOptions } from './tune-cache.js';
+import type { Dispatch, Slot } from './types.js';
 
 /** One attention problem: separate q, k, v of shape (B, H, T, hs). */
 export interface AttentionProblem {
@@ -76,7 +76,7 @@ export async function measureAttention(
 ): Promise<AttentionMeasurement> {
   const { gpu, kernels, pool } = target;
   const { B, H, T, hs, causal } = problem;
-  const env: KernelEnv = { features: gpu.features, limits: gpu.limits, isSoftware: gpu.adapter.isSoftware, tuning: { attention: variant } };
+  const env = fixedChoiceEnv(gpu, ATTENTION_CHOICES.name, variant);
   const attrs: AttentionAttrs = { causal, scale: 1 / Math.sqrt(hs), p: 0, offset: 0, heads: 0 };
   const n = B * H * T * hs;
   const f32 = (...shape: number[]): TensorSpec => ({ shape, dtype: 'f32' });
@@ -85,23 +85,15 @@ export async function measureAttention(
   const bwd = attentionBackwardDef.kernel([qkv, qkv, qkv, qkv, rows, qkv, seed], [f32(3, B, H, T, hs)], attrs, env);
   if ('alias' in fwd || 'alias' in bwd) throw new EngineError('attention: expected kernel plans, got an alias.');
   // Inputs q, k, v, o, lse, dO, seed and D: the forward writes o and lse over the random ones, so
-  // the backward times real weights; random operands, as uninitialised memory could hold
-  // denormals, which CPU-emulated adapters slow down on.
+  // the backward times real weights.
   const sizes = [n, n, n, n, B * H * T, n, 1, B * H * T];
   const bufs = sizes.map((s, i) => pool.acquire(s * 4, `attention timing ${i}`));
   const grad = pool.acquire(3 * n * 4, 'attention timing gradient');
   const [q, k, v, o, lse, dO, seedBuf, D] = bufs.map((buffer, i) => ({ buffer, size: sizes[i] * 4 }));
-  bufs.forEach((b, i) => pool.write(b, i === 6 ? new Uint32Array(1) : Float32Array.from({ length: sizes[i] }, () => Math.random() * 2 - 1)));
+  bufs.forEach((b, i) => pool.write(b, i === 6 ? new Uint32Array(1) : randomOperand(sizes[i])));
   const bound = (slots: Slot[], ins: BoundBuffer[], outs: BoundBuffer[]) =>
     slots.map((s) => ('in' in s ? ins[s.in] : 'out' in s ? outs[s.out] : D));
-  const time = async (d: Dispatch, ins: BoundBuffer[], outs: BoundBuffer[]) => {
-    const timer = await dispatchTimer(gpu, kernels, d, bound(d.reads, ins, outs), bound(d.writes, ins, outs), opts.wallClock);
-    try {
-      return { ms: (await timeLoop(timer, opts)).ms, timing: timer.timing };
-    } finally {
-      timer.destroy();
-    }
-  };
+  const time = (d: Dispatch, ins: BoundBuffer[], outs: BoundBuffer[]) => timeDispatch(gpu, kernels, d, bound(d.reads, ins, outs), bound(d.writes, ins, outs), opts);
   try {
     const f = await time(fwd.dispatches[0], [q, k, v, seedBuf], [o, lse]);
     const bwdIns = [q, k, v, o, lse, dO, seedBuf];
@@ -122,94 +114,34 @@ export async function measureAttention(
  */
 const TUNE_LOOPS: MeasureOptions = { reps: 3, targetMs: 10, maxPerRep: 32, maxMs: 100, slowMs: 50 };
 
-export interface AttentionTuneResult {
-  sizeClass: AttentionSizeClass;
+export interface AttentionTuneResult extends TuneResult<AttentionSizeClass, AttentionVariant> {
   /** The representative problem the figures are for. */
   problem: AttentionProblem;
-  pick: AttentionVariant;
   /** Milliseconds of each variant timed (attentionCandidates): its forward, and its backward (dq, dk, dv), at `problem`. */
   fwdMs: Partial<Record<AttentionVariant, number>>;
   bwdMs: Partial<Record<AttentionVariant, number>>;
-  /** The slowest variant's forward + backward time over the pick's: by how much it won. */
-  speedup: number;
-  timing: TimingSource;
-  /** Measured by this call, or found in a cache. */
-  source: TuneSource;
 }
 
-/** What is cached per adapter and class: the pick with the figures it was chosen by. */
-interface Entry {
-  pick: AttentionVariant;
-  fwdMs: Partial<Record<AttentionVariant, number>>;
-  bwdMs: Partial<Record<AttentionVariant, number>>;
-  timing: TimingSource;
-}
-
-const positive = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x) && x > 0;
-
-/** Cached attention picks (tune-cache.ts): keys 'attention/v1/<adapter>/<class>'. */
-const ATTENTION_FAMILY: TuneFamily<Entry> = {
-  name: 'attention',
+/** The tuned attention family: cached picks under keys 'attention/v1/<adapter>/<class>'. */
+export const attentionTunable: Tunable<AttentionSizeClass, AttentionVariant, AttentionTuneResult> = measuredTunable({
+  choices: ATTENTION_CHOICES,
   version: 1,
-  parse(v) {
-    if (typeof v !== 'object' || v === null) return null;
-    const { pick, fwdMs, bwdMs, timing } = v as Partial<Entry>;
-    if (!isAttentionVariant(pick) || (timing !== 'timestamp' && timing !== 'wall-clock')) return null;
-    // The variants timed: those of the adapter's kind, each with both figures.
-    const timed = ATTENTION_VARIANT_NAMES.filter((x) => fwdMs?.[x] !== undefined || bwdMs?.[x] !== undefined);
-    if (!timed.includes(pick) || !timed.every((x) => positive(fwdMs?.[x]) && positive(bwdMs?.[x]))) return null;
-    const copy = (ms: Entry['fwdMs']) => Object.fromEntries(timed.map((x) => [x, ms[x]]));
-    return { pick, fwdMs: copy(fwdMs!), bwdMs: copy(bwdMs!), timing };
+  classOf: (node) =>
+    node.def === attentionDef || node.def === attentionBackwardDef ? attentionClassOf(node.inputs[0], node.attrs as AttentionAttrs) : undefined,
+  candidates: attentionCandidates,
+  figures: ['fwdMs', 'bwdMs'],
+  async measure(target, variant, c) {
+    const r = await measureAttention(target, variant, ATTENTION_CLASS_PROBLEMS[c], TUNE_LOOPS);
+    return { figures: { fwdMs: r.fwdMs, bwdMs: r.bwdMs }, timing: r.timing };
   },
-};
-
-/** The variants an entry has figures for. */
-const timedIn = (e: Entry) => ATTENTION_VARIANT_NAMES.filter((x) => e.fwdMs[x] !== undefined);
-const total = (e: Entry, x: AttentionVariant) => e.fwdMs[x]! + e.bwdMs[x]!;
-
-async function measureClass(target: TuneTarget, c: AttentionSizeClass): Promise<Entry> {
-  const candidates = attentionCandidates(target.gpu.adapter.isSoftware);
-  const e: Entry = { pick: candidates[0], fwdMs: {}, bwdMs: {}, timing: 'wall-clock' };
-  for (const x of candidates) {
-    const r = await measureAttention(target, x, ATTENTION_CLASS_PROBLEMS[c], TUNE_LOOPS);
-    [e.fwdMs[x], e.bwdMs[x], e.timing] = [r.fwdMs, r.bwdMs, r.timing];
-  }
-  e.pick = candidates.reduce((best, x) => (total(e, x) < total(e, best) ? x : best));
-  return e;
-}
-
-function result({ sizeClass: c, entry: e, source }: Tuned<AttentionSizeClass, Entry>): AttentionTuneResult {
-  const slowest = Math.max(...timedIn(e).map((x) => total(e, x)));
-  return {
-    sizeClass: c,
-    problem: ATTENTION_CLASS_PROBLEMS[c],
-    pick: e.pick,
-    fwdMs: { ...e.fwdMs },
-    bwdMs: { ...e.bwdMs },
-    speedup: slowest / total(e, e.pick),
-    timing: e.timing,
-    source,
-  };
-}
+  cost: ({ fwdMs, bwdMs }) => fwdMs + bwdMs,
+  describe: (c) => ({ problem: ATTENTION_CLASS_PROBLEMS[c] }),
+});
 
 /**
  * The fastest variant per size class on the target's adapter: from memory, then from the
  * persistent cache, else measured (each variant on the class's representative problem) and
  * cached. Set the engine's tuning['attention.<class>'] to a pick to use it (Engine.tuneForPlan does).
  */
-export async function tuneAttention(target: TuneTarget, opts: TuneOptions<AttentionSizeClass> = {}): Promise<AttentionTuneResult[]> {
-  const tuned = await tuneClasses(ATTENTION_FAMILY, target.gpu.adapter, ATTENTION_SIZE_CLASSES, opts, (c) => measureClass(target, c));
-  return tuned.map(result);
-}
-
-/** The size classes of the attention ops (forward or backward) among the producers of `order`, in class order. */
-export function attentionClassesOf(order: Tensor[]): AttentionSizeClass[] {
-  const found = new Set<AttentionSizeClass>();
-  for (const t of order) {
-    const s = t.source;
-    if (s.kind === 'op' && (s.node.def === attentionDef || s.node.def === attentionBackwardDef)) {
-      found.add(attentionClassOf(s.node.inputs[0], s.node.attrs as AttentionAttrs));
-    }
-  }
-  return ATTENTION_SIZE_CLASSES.filter((c) => found.has(c));
-}
+export const tuneAttention = (target: TuneTarget, opts: TuneOptions<AttentionSizeClass> = {}): Promise<AttentionTuneResult[]> =>
+  attentionTunable.tune(target, opts);

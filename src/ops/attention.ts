@@ -34,6 +34,7 @@ import { reshape, sliceAxis } from './shape.js';
 import { f32 } from './types.js';
 import type { Dispatch, HostTensor, KernelEnv, KernelPlan, OpCase, OpDef, ParamWord, ShaderModuleDef } from './types.js';
 import { attentionBackwardCpu, attentionCpu, gradShape, layoutOf, outShape, type Layout } from './attention-reference.js';
+import { kernelChoices } from './tunable.js';
 
 export interface AttentionAttrs {
   /** Mask key j for query i when j > i. */
@@ -92,7 +93,6 @@ export const ATTENTION_VARIANTS = {
 
 export type AttentionVariant = keyof typeof ATTENTION_VARIANTS;
 export const ATTENTION_VARIANT_NAMES = Object.keys(ATTENTION_VARIANTS) as AttentionVariant[];
-export const isAttentionVariant = (v: unknown): v is AttentionVariant => typeof v === 'string' && Object.hasOwn(ATTENTION_VARIANTS, v);
 
 /**
  * Size classes by the multiply-adds of q k^T, W = B H T^2 hs (as many again for P V, twice that
@@ -116,21 +116,25 @@ export function attentionClassOf(x: TensorSpec, a: AttentionAttrs): AttentionSiz
   return attentionSizeClass(L.B * L.H, L.T, L.hs);
 }
 
-/** Where variants live in KernelEnv.tuning: 'attention' fixes one for every size, 'attention.<class>' a class's pick. */
-export const attentionTuningKey = (c: AttentionSizeClass) => `attention.${c}`;
-export const defaultAttentionVariant = (isSoftware: boolean): AttentionVariant => (isSoftware ? 'thread' : 'workgroup');
-
-/** Whether `tuning` already says which variant a class takes (fixed for all, or the class's pick). */
-export const attentionVariantChosen = (tuning: Readonly<Record<string, string>>, c: AttentionSizeClass): boolean =>
-  isAttentionVariant(tuning.attention) || isAttentionVariant(tuning[attentionTuningKey(c)]);
-
-/** The variant a class runs: fixed by the user, else its pick, else the adapter kind's default. */
-export function attentionVariant(env: KernelEnv, c: AttentionSizeClass): AttentionVariant {
-  const fixed = env.tuning.attention;
-  if (isAttentionVariant(fixed)) return fixed;
-  const picked = env.tuning[attentionTuningKey(c)];
-  return isAttentionVariant(picked) ? picked : defaultAttentionVariant(env.isSoftware);
-}
+/**
+ * The variants as a tuned family (tunable.ts): 'attention' in KernelEnv.tuning fixes one for
+ * every size, 'attention.<class>' holds a class's pick; with nothing measured, 'thread' on
+ * CPU-emulated adapters, 'workgroup' on GPUs.
+ */
+export const ATTENTION_CHOICES = kernelChoices<AttentionSizeClass, AttentionVariant>({
+  name: 'attention',
+  classes: ATTENTION_SIZE_CLASSES,
+  choices: ATTENTION_VARIANT_NAMES,
+  defaultChoice: (isSoftware) => (isSoftware ? 'thread' : 'workgroup'),
+});
+/** attentionVariant: the variant a class runs (fixed by the user, else its pick, else the adapter kind's default). */
+export const {
+  key: attentionTuningKey,
+  isChoice: isAttentionVariant,
+  defaultChoice: defaultAttentionVariant,
+  chosen: attentionVariantChosen,
+  choose: attentionVariant,
+} = ATTENTION_CHOICES;
 
 /** Invocations per workgroup of the backward's row-dot pre-pass (one row each). */
 const ROWS_WG = 64;

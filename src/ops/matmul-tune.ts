@@ -1,22 +1,16 @@
-// Choosing the matmul tiling by measurement, per size class (matmul.ts's matmulSizeClass): the
-// first time a compiled plan needs a class on an adapter, each tiling of shaders/matmul.ts is
-// timed on the class's representative product in short loops and the fastest is kept. Picks
-// are cached per adapter and class (tune-cache.ts: memory, localStorage or a JSON file), so a
-// machine measures a class once. Also exports the measurement the benchmarks use; the timing
-// loop itself is src/gpu/profiler.ts's dispatchTimer and timeLoop. Not here: the kernels (shaders/matmul.ts),
-// how a pick is used (matmulTiling in matmul.ts), the cache (tune-cache.ts), or when tuning
-// runs (Engine.tuneForPlan, before a plan's layout).
+// The matmul tilings as a tuned family (tunable.ts): per size class (matmul.ts's
+// matmulSizeClass), the first time a compiled plan needs a class on an adapter, each tiling of
+// shaders/matmul.ts is timed on the class's representative product in short loops and the
+// fastest is kept, cached per adapter and class (tune-cache.ts), so a machine measures a class
+// once. Also exports the measurement the benchmarks use; the timing loop itself is
+// src/gpu/profiler.ts's timeDispatch. Not here: the kernels (shaders/matmul.ts), how a pick is
+// used (MATMUL_CHOICES in matmul.ts), the loop every tuner shares (tunable.ts), the cache
+// (tune-cache.ts), or when tuning runs (Engine.tuneForPlan, before a plan's layout).
 
 import { EngineError } from '../errors.js';
-import type { GpuContext } from '../gpu/device.js';
-import type { BufferPool } from '../gpu/buffers.js';
-import type { KernelCache } from '../gpu/kernels.js';
-import { dispatchTimer, timeLoop, type MeasureOptions, type TimingSource } from '../gpu/profiler.js';
-import type { Tensor } from '../tensor.js';
+import { timeDispatch, type MeasureOptions, type TimingSource } from '../gpu/profiler.js';
 import {
-  MATMUL_SIZE_CLASSES,
-  MATMUL_TILINGS,
-  isMatmulTiling,
+  MATMUL_CHOICES,
   matmulClassOf,
   matmulDef,
   plainMatmulAttrs,
@@ -24,25 +18,12 @@ import {
   type MatmulSizeClass,
   type MatmulTiling,
 } from './matmul.js';
-import type { KernelEnv } from './types.js';
-import {
-  clearTuningMemory,
-  defaultTuningCachePath,
-  tuneClasses,
-  type TuneFamily,
-  type TuneOptions as CacheTuneOptions,
-  type TuneSource,
-  type Tuned,
-} from './tune-cache.js';
+import { fixedChoiceEnv, measuredTunable, randomOperand, type Tunable, type TuneResult, type TuneTarget } from './tunable.js';
+import { clearTuningMemory, defaultTuningCachePath, type TuneOptions as CacheTuneOptions, type TuneSource } from './tune-cache.js';
 
-/** What measuring needs from an engine (an Engine has all three). */
-export interface TuneTarget {
-  gpu: GpuContext;
-  kernels: KernelCache;
-  pool: BufferPool;
-}
-
-export type { TimingSource };
+// What the benchmarks and tests take from here along with the measurement.
+export type { MeasureOptions, TimingSource, TuneSource, TuneTarget };
+export { defaultTuningCachePath };
 
 export interface MatmulMeasurement {
   tiling: MatmulTiling;
@@ -56,13 +37,6 @@ export interface MatmulMeasurement {
   perRep: number;
   reps: number;
   timing: TimingSource;
-}
-
-export type { MeasureOptions };
-
-
-function envFor(gpu: GpuContext, tiling: MatmulTiling): KernelEnv {
-  return { features: gpu.features, limits: gpu.limits, isSoftware: gpu.adapter.isSoftware, tuning: { matmul: tiling } };
 }
 
 /**
@@ -83,7 +57,7 @@ export async function measureMatmul(
     { shape: transA ? [K, M] : [M, K], dtype: 'f32' as const },
     { shape: transB ? [N, K] : [K, N], dtype: 'f32' as const },
   ];
-  const plan = matmulDef.kernel(specs, matmulDef.shape(specs, attrs), attrs, envFor(gpu, tiling));
+  const plan = matmulDef.kernel(specs, matmulDef.shape(specs, attrs), attrs, fixedChoiceEnv(gpu, MATMUL_CHOICES.name, tiling));
   if ('alias' in plan) throw new EngineError('matmul: expected a kernel plan, got an alias.');
   const [d] = plan.dispatches;
   const a = pool.acquire(M * K * 4, 'matmul timing a');
@@ -91,27 +65,15 @@ export async function measureMatmul(
   const out = pool.acquire(M * N * 4, 'matmul timing out');
   const tmp = pool.acquire(4, 'matmul timing scratch');
   try {
-    // Random operands: uninitialised memory could hold denormals, which CPU-emulated adapters slow down on.
-    const fill = (n: number) => Float32Array.from({ length: n }, () => Math.random() * 2 - 1);
-    pool.write(a, fill(M * K));
-    pool.write(b, fill(K * N));
-    const timer = await dispatchTimer(
-      gpu,
-      kernels,
-      d,
-      [a, b, a, a].map((buffer, i) => ({ buffer, size: i === 1 ? K * N * 4 : M * K * 4 })),
-      [
-        { buffer: out, size: M * N * 4 },
-        { buffer: tmp, size: 4 },
-      ],
-      opts.wallClock,
-    );
-    try {
-      const { ms, perRep, reps } = await timeLoop(timer, opts);
-      return { tiling, M, N, K, ms, gflops: (2 * M * N * K) / (ms * 1e6), perRep, reps, timing: timer.timing };
-    } finally {
-      timer.destroy();
-    }
+    pool.write(a, randomOperand(M * K));
+    pool.write(b, randomOperand(K * N));
+    const reads = [a, b, a, a].map((buffer, i) => ({ buffer, size: i === 1 ? K * N * 4 : M * K * 4 }));
+    const writes = [
+      { buffer: out, size: M * N * 4 },
+      { buffer: tmp, size: 4 },
+    ];
+    const { ms, perRep, reps, timing } = await timeDispatch(gpu, kernels, d, reads, writes, opts);
+    return { tiling, M, N, K, ms, gflops: (2 * M * N * K) / (ms * 1e6), perRep, reps, timing };
   } finally {
     for (const buf of [a, b, out, tmp]) pool.release(buf);
   }
@@ -140,66 +102,33 @@ export const MATMUL_CLASS_SHAPES: Readonly<Record<MatmulSizeClass, readonly [num
  */
 const TUNE_LOOPS: MeasureOptions = { reps: 5, targetMs: 20, maxPerRep: 64, maxMs: 300, slowMs: 100 };
 
-export type { TuneSource };
-export { defaultTuningCachePath };
-
-export interface MatmulTuneResult {
-  sizeClass: MatmulSizeClass;
+export interface MatmulTuneResult extends TuneResult<MatmulSizeClass, MatmulTiling> {
   /** The representative product [M, N, K] the figures are for. */
   shape: readonly [number, number, number];
-  pick: MatmulTiling;
   /** GFLOP/s of each tiling at `shape`, as measured (when the pick came from a cache, then). */
   gflops: Partial<Record<MatmulTiling, number>>;
-  /** The pick's GFLOP/s over the slowest tiling's: by how much it won. */
-  speedup: number;
-  timing: TimingSource;
-  /** Measured by this call, or found in a cache. */
-  source: TuneSource;
 }
 
 export type TuneOptions = CacheTuneOptions<MatmulSizeClass>;
 
-/** What is cached per adapter and class: the pick with the figures it was chosen by. */
-interface Entry {
-  pick: MatmulTiling;
-  gflops: Partial<Record<MatmulTiling, number>>;
-  timing: TimingSource;
-}
-
-/** Cached matmul picks (tune-cache.ts): keys 'matmul/v3/<adapter>/<class>'. */
-const MATMUL_FAMILY: TuneFamily<Entry> = {
-  name: 'matmul',
+/** The tuned matmul family: cached picks under keys 'matmul/v3/<adapter>/<class>'. */
+export const matmulTunable: Tunable<MatmulSizeClass, MatmulTiling, MatmulTuneResult> = measuredTunable({
+  choices: MATMUL_CHOICES,
   version: 3,
-  parse(v) {
-    if (typeof v !== 'object' || v === null) return null;
-    const { pick, gflops, timing } = v as Partial<Entry>;
-    const rates = MATMUL_TILINGS.map((t) => gflops?.[t]);
-    if (!isMatmulTiling(pick) || (timing !== 'timestamp' && timing !== 'wall-clock')) return null;
-    if (!rates.every((g) => typeof g === 'number' && Number.isFinite(g) && g > 0)) return null;
-    return { pick, gflops: Object.fromEntries(MATMUL_TILINGS.map((t, i) => [t, rates[i]])), timing };
+  classOf: (node) => (node.def === matmulDef ? matmulClassOf(node.inputs, node.attrs as MatmulAttrs) : undefined),
+  figures: ['gflops'],
+  async measure(target, tiling, c) {
+    const r = await measureMatmul(target, tiling, [...MATMUL_CLASS_SHAPES[c]], TUNE_LOOPS);
+    return { figures: { gflops: r.gflops }, timing: r.timing };
   },
-};
+  // Time per unit of work: the fastest tiling is the cheapest.
+  cost: ({ gflops }) => 1 / gflops,
+  describe: (c) => ({ shape: MATMUL_CLASS_SHAPES[c] }),
+});
 
 /** Forgets the matmul picks held in memory (tests use it to reach the persistent caches). */
 export function clearMatmulTuningMemory(): void {
-  clearTuningMemory(MATMUL_FAMILY.name);
-}
-
-async function measureClass(target: TuneTarget, c: MatmulSizeClass): Promise<Entry> {
-  const gflops: Partial<Record<MatmulTiling, number>> = {};
-  let timing: TimingSource = 'wall-clock';
-  for (const tiling of MATMUL_TILINGS) {
-    const r = await measureMatmul(target, tiling, [...MATMUL_CLASS_SHAPES[c]], TUNE_LOOPS);
-    gflops[tiling] = r.gflops;
-    timing = r.timing;
-  }
-  const pick = MATMUL_TILINGS.reduce((best, t) => (gflops[t]! > gflops[best]! ? t : best));
-  return { pick, gflops, timing };
-}
-
-function result({ sizeClass: c, entry: e, source }: Tuned<MatmulSizeClass, Entry>): MatmulTuneResult {
-  const slowest = Math.min(...MATMUL_TILINGS.map((t) => e.gflops[t]!));
-  return { sizeClass: c, shape: MATMUL_CLASS_SHAPES[c], pick: e.pick, gflops: { ...e.gflops }, speedup: e.gflops[e.pick]! / slowest, timing: e.timing, source };
+  clearTuningMemory(matmulTunable.name);
 }
 
 /**
@@ -207,17 +136,4 @@ function result({ sizeClass: c, entry: e, source }: Tuned<MatmulSizeClass, Entry
  * persistent cache, else measured (each tiling on the class's representative product) and
  * cached. Set the engine's tuning['matmul.<class>'] to a pick to use it (Engine.tuneForPlan does).
  */
-export async function tuneMatmul(target: TuneTarget, opts: TuneOptions = {}): Promise<MatmulTuneResult[]> {
-  const tuned = await tuneClasses(MATMUL_FAMILY, target.gpu.adapter, MATMUL_SIZE_CLASSES, opts, (c) => measureClass(target, c));
-  return tuned.map(result);
-}
-
-/** The size classes of the matmuls among the producers of `order` (a graph's tensors), in class order. */
-export function matmulClassesOf(order: Tensor[]): MatmulSizeClass[] {
-  const found = new Set<MatmulSizeClass>();
-  for (const t of order) {
-    const s = t.source;
-    if (s.kind === 'op' && s.node.def === matmulDef) found.add(matmulClassOf(s.node.inputs, s.node.attrs as MatmulAttrs));
-  }
-  return MATMUL_SIZE_CLASSES.filter((c) => found.has(c));
-}
+export const tuneMatmul = (target: TuneTarget, opts: TuneOptions = {}): Promise<MatmulTuneResult[]> => matmulTunable.tune(target, opts);

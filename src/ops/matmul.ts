@@ -33,6 +33,7 @@ import { cast, geluGradDef, reluGradDef, siluGradDef } from './unary.js';
 import { roundToHalf } from '../half.js';
 import { sumToShape } from './reduce.js';
 import { reshape } from './shape.js';
+import { kernelChoices } from './tunable.js';
 import type { Dispatch, GradContext, HostTensor, KernelEnv, KernelPlan, OpCase, OpDef } from './types.js';
 
 export type MatmulActivation = keyof typeof MATMUL_ACT;
@@ -113,27 +114,25 @@ export function matmulClassOf(ins: TensorSpec[], at: MatmulAttrs): MatmulSizeCla
 }
 
 /**
- * Where tilings live in KernelEnv.tuning: 'matmul' fixes one for every size (a user's choice),
- * 'matmul.<class>' holds a class's pick (measured, or the default when autotuning is off).
+ * The tilings as a tuned family (tunable.ts): 'matmul' in KernelEnv.tuning fixes one for every
+ * size (a user's choice), 'matmul.<class>' holds a class's pick (measured, or the default when
+ * autotuning is off); with nothing measured, barrier-free on CPU-emulated adapters, shared
+ * memory on GPUs.
  */
-export const matmulTuningKey = (c: MatmulSizeClass) => `matmul.${c}`;
-
-export const isMatmulTiling = (t: unknown): t is MatmulTiling => MATMUL_TILINGS.includes(t as MatmulTiling);
-
-/** The tiling when nothing was measured: barrier-free on CPU-emulated adapters, shared memory on GPUs. */
-export const defaultMatmulTiling = (isSoftware: boolean): MatmulTiling => (isSoftware ? 'register' : 'shared');
-
-/** Whether `tuning` already says which tiling a class takes (a fixed tiling or the class's pick). */
-export const matmulTilingChosen = (tuning: Readonly<Record<string, string>>, c: MatmulSizeClass): boolean =>
-  isMatmulTiling(tuning.matmul) || isMatmulTiling(tuning[matmulTuningKey(c)]);
-
-/** The tiling kernels of a size class use: a fixed one, else the class's pick, else the default. */
-export function matmulTiling(env: KernelEnv, sizeClass: MatmulSizeClass): MatmulTiling {
-  const fixed = env.tuning.matmul;
-  if (isMatmulTiling(fixed)) return fixed;
-  const picked = env.tuning[matmulTuningKey(sizeClass)];
-  return isMatmulTiling(picked) ? picked : defaultMatmulTiling(env.isSoftware);
-}
+export const MATMUL_CHOICES = kernelChoices<MatmulSizeClass, MatmulTiling>({
+  name: 'matmul',
+  classes: MATMUL_SIZE_CLASSES,
+  choices: MATMUL_TILINGS,
+  defaultChoice: (isSoftware) => (isSoftware ? 'register' : 'shared'),
+});
+/** matmulTiling: the tiling kernels of a size class use (a fixed one, else the class's pick, else the default). */
+export const {
+  key: matmulTuningKey,
+  isChoice: isMatmulTiling,
+  defaultChoice: defaultMatmulTiling,
+  chosen: matmulTilingChosen,
+  choose: matmulTiling,
+} = MATMUL_CHOICES;
 
 /** Batch dims the kernel addresses after merging (vec4 fields of its uniform). */
 const MAX_BATCH_DIMS = 4;

@@ -1,6 +1,6 @@
 // The soak benchmark suite, shared by the Node runner (bench/node.ts) and the browser page
 // (bench/page.ts), chosen with --suite=soak: a long reliability run of the GPT trainer
-// (src/worker/trainer.ts) on the tiny preset and the built-in generated corpus, twice:
+// (src/tasks/gpt/session.ts) on the tiny preset and the built-in generated corpus, twice:
 //   uninterrupted  one trainer runs every step;
 //   interrupted    every `checkpointEvery` steps the run is exported (exportCheckpoint) and
 //                  imported into a fresh trainer (create + importCheckpoint: the path a user
@@ -28,8 +28,8 @@
 import { createEngine, type Engine } from '../src/engine.js';
 import type { AdapterSummary } from '../src/gpu/device.js';
 import { memoryAutosave } from '../src/worker/autosave.js';
-import type { TrainerConfig, TrainerEvent } from '../src/worker/protocol.js';
-import { Trainer } from '../src/worker/trainer.js';
+import type { TrainerConfig, TrainerEvent } from '../src/tasks/gpt/protocol.js';
+import { Trainer } from '../src/tasks/gpt/session.js';
 import type { ProgressFn } from './progress.js';
 
 /** Run lengths and the spacing of reloads, autosaves, losses and memory samples. */

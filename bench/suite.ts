@@ -36,7 +36,7 @@ import {
 } from '../src/ops/matmul.js';
 import { measureMatmul, tuneMatmul, type MatmulMeasurement, type TimingSource } from '../src/ops/matmul-tune.js';
 import { gptPresets, type GptPresetName } from '../src/models/gpt.js';
-import { trainerDefaults } from '../src/worker/protocol.js';
+import { trainerDefaults } from '../src/tasks/gpt/protocol.js';
 import { GPT_BENCH_SHAPE } from './gpt.js';
 
 export const SIZES = [256, 512, 1024] as const;

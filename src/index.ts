@@ -93,15 +93,31 @@ export {
 } from './models/gpt.js';
 export { sampleTokens, sampleText, pickToken, sampleDefaults, type SampleConfig } from './sample.js';
 export { attentionWeights, gptAttentionWeights } from './models/gpt-inspect.js';
-export { Trainer, type TrainerOptions } from './worker/trainer.js';
-export { trainerConfig } from './worker/trainer-config.js';
+export { Session, type SessionOptions } from './worker/session.js';
+export {
+  SESSION_METHODS,
+  type SessionApi, type SessionState, type BaseInfo, type CoreConfig, type CoreEvent, type AutosaveBackend, type AutosaveInfo,
+  type StatusEvent, type AutosaveEvent, type RecoveredEvent, type ErrorEvent,
+} from './worker/protocol.js';
+export { toWireError, fromWireError, type WireError, type WireThrow } from './worker/wire.js';
 export {
   openAutosave, memoryAutosave, unavailableAutosave, type AutosaveStore, type AutosaveRecord,
 } from './worker/autosave.js';
+export { TASKS, taskOfCheckpoint, type TaskName, type TaskEntry } from './tasks/registry.js';
+export { Trainer, type TrainerOptions } from './tasks/gpt/session.js';
+export { trainerConfig } from './tasks/gpt/config.js';
 export {
-  trainerDefaults, toWireError, fromWireError,
-  type TrainerConfig, type DataSource, type Hyper, type TrainerState, type AutosaveBackend, type TrainerInfo,
-  type EvalRecord, type StatusEvent, type MetricsEvent, type SampleEvent, type AutosaveEvent, type ErrorEvent as TrainerErrorEvent,
-  type TrainerEvent, type SampleOptions, type AttentionMap, type AutosaveInfo, type StepSummary, type TrainerApi,
-  type WireError, type WireThrow, type LossScaleState,
-} from './worker/protocol.js';
+  trainerDefaults, TRAINER_METHODS,
+  type TrainerConfig, type DataSource, type Hyper, type TrainerInfo, type EvalRecord, type MetricsEvent, type SampleEvent,
+  type TrainerEvent, type SampleOptions, type AttentionMap, type StepSummary, type TrainerApi, type LossScaleState,
+} from './tasks/gpt/protocol.js';
+export { DiffusionSession, type DiffusionSessionOptions } from './tasks/diffusion/session.js';
+export {
+  diffusionSessionConfig, diffusionSessionDefaults, DIFFUSION_METHODS,
+  type DiffusionSessionConfig, type DiffusionHyper, type DiffusionInfo, type DiffusionEvent, type DiffusionApi,
+} from './tasks/diffusion/protocol.js';
+export { GanSession, type GanSessionOptions } from './tasks/gan/session.js';
+export {
+  ganSessionConfig, ganSessionDefaults, GAN_METHODS,
+  type GanSessionConfig, type GanHyper, type GanInfo, type GanEvent, type GanApi,
+} from './tasks/gan/protocol.js';

@@ -18,8 +18,8 @@ import type { Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CheckpointError, ConfigError, DataError } from '../src/errors.js';
 import type { RgbaImage } from '../src/data/user-images.js';
-import { ganSessionConfig, type GanEvent } from '../src/worker/gan-protocol.js';
-import { GanSession } from '../src/worker/gan-session.js';
+import { ganSessionConfig, type GanEvent } from '../src/tasks/gan/protocol.js';
+import { GanSession } from '../src/tasks/gan/session.js';
 import { chooseDiscImages, type LaunchedBrowser, type PageServer, waitForPage } from './support/browser.js';
 import {
   chooseFile, closeDemoBrowser, openDemoBrowser, openWithoutWebGPU, waitForDownload, watchLongTasks, type LongTaskWindow,

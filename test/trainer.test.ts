@@ -15,13 +15,14 @@ import { describe, expect, it } from 'vitest';
 import {
   CheckpointError, ConfigError, DataError, InputError, createEngine, decodeTensor, parseSafetensors, type Engine,
 } from '../src/index.js';
-import { Trainer } from '../src/worker/trainer.js';
-import { stepOutcome } from '../src/worker/trainer-session.js';
+import { Trainer } from '../src/tasks/gpt/session.js';
+import { stepOutcome } from '../src/tasks/gpt/run.js';
 import { memoryAutosave } from '../src/worker/autosave.js';
-import { createTrainerClient } from '../src/worker/client.js';
-import { exposeTrainer } from '../src/worker/worker.js';
+import { createTrainerClient } from '../src/tasks/gpt/client.js';
+import { exposeTrainer } from '../src/tasks/gpt/worker.js';
 import type { Endpoint } from 'comlink';
-import { fromWireError, toWireError, type MetricsEvent, type TrainerConfig, type TrainerEvent } from '../src/worker/protocol.js';
+import { fromWireError, toWireError } from '../src/worker/wire.js';
+import type { MetricsEvent, TrainerConfig, TrainerEvent } from '../src/tasks/gpt/protocol.js';
 import type { StepRecord } from '../src/metrics.js';
 import { testEngine } from './support/engine.js';
 import { collectGarbage, STRAY_BYTES } from './support/memory.js';

@@ -8,7 +8,7 @@
 
 import type {
   DenoiseFrames, DiffusionApi, DiffusionEvent, DiffusionInfo, ImageGridData, ScorerStatus,
-} from '../../src/worker/diffusion-protocol.js';
+} from '../../src/tasks/diffusion/protocol.js';
 import { ImageGrid, type GridImages } from '../shared/image-grid.js';
 import { SparseChart } from '../shared/sparse-chart.js';
 import { fingerprint } from '../shared/ui.js';

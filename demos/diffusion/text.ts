@@ -2,7 +2,7 @@
 // and failures explained for the banner (what went wrong and, where the error says, what to do).
 // Not here: anything that talks to the worker or draws (main.ts, images.ts, plane.ts).
 
-import type { DiffusionInfo } from '../../src/worker/diffusion-protocol.js';
+import type { DiffusionInfo } from '../../src/tasks/diffusion/protocol.js';
 import { adapterFact, escapeHtml, fmtCount } from '../shared/ui.js';
 
 export function datasetName(i: DiffusionInfo): string {

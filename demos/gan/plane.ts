@@ -7,7 +7,7 @@
 // (PlaneView, demos/diffusion/plane.ts).
 
 import type { GanLoss } from '../../src/models/gan.js';
-import type { GanPlaneEvent } from '../../src/worker/gan-protocol.js';
+import type { GanPlaneEvent } from '../../src/tasks/gan/protocol.js';
 import { colorsByEnd, PlaneView } from '../diffusion/plane.js';
 
 /** The heatmap's two sides (and the image frames'): where D says "real" and where it says "generated"; and the lattice's ink. */

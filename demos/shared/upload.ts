@@ -4,7 +4,7 @@
 // files go to the worker as they are, to be checked and decoded there.
 // Not here: what the worker does with them (src/worker/image-upload.ts).
 
-import type { UploadSummary } from '../../src/worker/image-upload.js';
+import type { UploadSummary } from '../../src/data/image-upload.js';
 
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
 

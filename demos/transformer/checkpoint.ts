@@ -6,7 +6,7 @@
 // Not here: loading (the worker's importCheckpoint) or the file format (src/checkpoint/).
 
 import { parseSafetensors } from '../../src/checkpoint/safetensors.js';
-import type { TrainerConfig } from '../../src/worker/protocol.js';
+import type { TrainerConfig } from '../../src/tasks/gpt/protocol.js';
 
 /** The trainer config a checkpoint was saved with, or null when it has none we can read. */
 export function savedTrainerConfig(bytes: Uint8Array): TrainerConfig | null {

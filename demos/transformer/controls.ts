@@ -8,7 +8,7 @@
 
 import { uploadDefaults } from '../../src/data/corpus.js';
 import type { GptPrecision, GptPresetName } from '../../src/models/gpt.js';
-import type { DataSource, Hyper, TrainerConfig } from '../../src/worker/protocol.js';
+import type { DataSource, Hyper, TrainerConfig } from '../../src/tasks/gpt/protocol.js';
 import { acceptFiles, acceptPaste, fmtBytes, type UserBytes } from '../shared/ui.js';
 
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;

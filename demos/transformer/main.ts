@@ -10,8 +10,8 @@
 
 import { scoreArithmetic } from '../../src/data/corpus.js';
 import { gptPresets } from '../../src/models/gpt.js';
-import type { LossScaleState, MetricsEvent, TrainerApi, TrainerEvent, TrainerInfo } from '../../src/worker/protocol.js';
-import { createTrainerClient } from '../../src/worker/client.js';
+import type { LossScaleState, MetricsEvent, TrainerApi, TrainerEvent, TrainerInfo } from '../../src/tasks/gpt/protocol.js';
+import { createTrainerClient } from '../../src/tasks/gpt/client.js';
 import { clearMessage, fmtMs, fmtNum, showMessage } from '../shared/ui.js';
 import { $, probeOrExplain, sessionElements, SessionPage } from '../shared/session-page.js';
 import { LiveChart } from '../shared/live-chart.js';
@@ -265,8 +265,7 @@ async function run(): Promise<void> {
   const saved = await attempt(() => api.hasAutosave());
   if (saved) {
     const when = new Date(saved.savedAt).toLocaleString();
-    const kind = `${saved.preset}${saved.precision === 'mixed' ? ' mixed-precision' : ''}`;
-    showMessage(banner, 'info', `A ${kind} model saved at step ${saved.step} (${when}) is in this browser's storage.`, [
+    showMessage(banner, 'info', `A ${saved.model} model saved at step ${saved.step} (${when}) is in this browser's storage.`, [
       {
         label: 'Resume it',
         run: () =>

@@ -3,7 +3,7 @@
 // precision, parameters, tokens, state) and the loss scaler's line in mixed precision.
 // Not here: the charts (charts.ts), the attention heatmap (heatmap.ts), the worker (main.ts).
 
-import type { LossScaleState, SampleEvent, TrainerInfo } from '../../src/worker/protocol.js';
+import type { LossScaleState, SampleEvent, TrainerInfo } from '../../src/tasks/gpt/protocol.js';
 import { adapterFact, escapeHtml, fmtBytes, fmtCount, fmtNum } from '../shared/ui.js';
 
 /** Samples kept on screen; older ones scroll away. */

@@ -1,7 +1,8 @@
 // Saving and loading training checkpoints as safetensors files that PyTorch users can open:
 // parameters under the caller's names ("transformer.h.0.attn.c_attn.weight"), optimizer state
 // under "optimizer.<name>" ("optimizer.exp_avg.<param>"), and the step, RNG state and model
-// config as JSON strings in the header metadata, beside "format": "webgpu-train/1".
+// config as JSON strings in the header metadata, beside "format": "webgpu-train/1" and the name
+// of the task that wrote it.
 // Loading checks the whole file against the model (every name, shape and dtype, every value
 // decoded) before it writes a single parameter, so a bad file leaves the model as it was.
 // Not here: the byte format itself (safetensors.ts), or deciding what the state of an optimizer is.
@@ -29,6 +30,8 @@ export interface CheckpointContents {
   rng?: Record<string, number>;
   /** Anything JSON can hold: usually the model config, to rebuild the model before loading. */
   config?: object;
+  /** The task that wrote it ('gpt', 'diffusion', ...; see tasks/registry.ts), so another task's session can refuse it by name. */
+  task?: string;
 }
 
 export interface LoadOptions {
@@ -100,6 +103,7 @@ export async function saveCheckpoint(engine: Engine, c: CheckpointContents): Pro
     metadata.step = JSON.stringify(c.step);
   }
   if (c.rng !== undefined) metadata.rng = JSON.stringify(checkRng(c.rng));
+  if (c.task !== undefined) metadata.task = c.task;
   if (c.config !== undefined) {
     try {
       metadata.config = JSON.stringify(c.config);

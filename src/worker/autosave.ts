@@ -1,9 +1,9 @@
-// Where the trainer keeps its autosave: one slot holding the latest checkpoint, the user's text
-// when the run trains on an upload (a checkpoint alone cannot rebuild the data), and a small
-// description of both. In a page or worker it lives in the Origin Private File System, or in
-// IndexedDB where OPFS is missing; in Node it lives in memory (memoryAutosave) or nowhere
-// (backend 'unavailable': saves are dropped and nothing is ever found).
-// Not here: what a checkpoint contains (trainer.ts, checkpoint/).
+// Where a session keeps its autosave: one slot per task holding the latest checkpoint, what the
+// task needs beside it to rebuild the data (the user's text for the transformer: a checkpoint
+// alone cannot rebuild it), and a small description of both. In a page or worker it lives in the
+// Origin Private File System, or in IndexedDB where OPFS is missing; in Node it lives in memory
+// (memoryAutosave) or nowhere (backend 'unavailable': saves are dropped and nothing is found).
+// Not here: what a checkpoint contains (each task, checkpoint/), when to save (session.ts).
 
 import type { AutosaveBackend, AutosaveInfo } from './protocol.js';
 
@@ -11,9 +11,13 @@ export interface AutosaveRecord {
   info: AutosaveInfo;
   /** The checkpoint (safetensors bytes). */
   checkpoint: Uint8Array;
-  /** The uploaded training text, or null for the generated corpus. */
-  text: Uint8Array | null;
+  /** Bytes the task keeps beside the checkpoint (an uploaded text), or null. */
+  attachment: Uint8Array | null;
 }
+
+/** A record as older versions wrote it: the attachment was the transformer's uploaded text. */
+type StoredRecord = Omit<AutosaveRecord, 'attachment'> & { attachment?: Uint8Array | null; text?: Uint8Array | null };
+const upgrade = (r: StoredRecord): AutosaveRecord => ({ info: r.info, checkpoint: r.checkpoint, attachment: r.attachment ?? r.text ?? null });
 
 export interface AutosaveStore {
   readonly backend: AutosaveBackend;
@@ -42,10 +46,10 @@ export function memoryAutosave(): AutosaveStore {
   return {
     backend: 'memory',
     save: async (r) => {
-      slot = { info: { ...r.info }, checkpoint: r.checkpoint.slice(), text: r.text?.slice() ?? null };
+      slot = { info: { ...r.info }, checkpoint: r.checkpoint.slice(), attachment: r.attachment?.slice() ?? null };
     },
     info: async () => (slot ? { ...slot.info } : null),
-    load: async () => slot && { info: { ...slot.info }, checkpoint: slot.checkpoint.slice(), text: slot.text?.slice() ?? null },
+    load: async () => slot && { info: { ...slot.info }, checkpoint: slot.checkpoint.slice(), attachment: slot.attachment?.slice() ?? null },
     clear: async () => {
       slot = null;
     },
@@ -53,7 +57,7 @@ export function memoryAutosave(): AutosaveStore {
 }
 
 // -------------------------------------------------------------------------------------------
-// OPFS: three files in a directory named after the slot. info.json is written last and removed
+// OPFS: three files in a directory named after the slot (the attachment was text.bin before). info.json is written last and removed
 // first, so a slot whose checkpoint is half written is never reported.
 
 async function writeFile(dir: FileSystemDirectoryHandle, name: string, data: Uint8Array | string): Promise<void> {
@@ -93,8 +97,9 @@ async function opfsAutosave(slot: string): Promise<AutosaveStore | null> {
     async save(r) {
       await dir.removeEntry('info.json').catch(() => {});
       await writeFile(dir, 'checkpoint.safetensors', r.checkpoint);
-      if (r.text) await writeFile(dir, 'text.bin', r.text);
-      else await dir.removeEntry('text.bin').catch(() => {});
+      await dir.removeEntry('text.bin').catch(() => {});
+      if (r.attachment) await writeFile(dir, 'attachment.bin', r.attachment);
+      else await dir.removeEntry('attachment.bin').catch(() => {});
       await writeFile(dir, 'info.json', JSON.stringify(r.info));
     },
     info,
@@ -102,10 +107,10 @@ async function opfsAutosave(slot: string): Promise<AutosaveStore | null> {
       const i = await info();
       const checkpoint = i && (await readFile(dir, 'checkpoint.safetensors'));
       if (!i || !checkpoint) return null;
-      return { info: i, checkpoint, text: await readFile(dir, 'text.bin') };
+      return { info: i, checkpoint, attachment: (await readFile(dir, 'attachment.bin')) ?? (await readFile(dir, 'text.bin')) };
     },
     async clear() {
-      for (const name of ['info.json', 'checkpoint.safetensors', 'text.bin']) await dir.removeEntry(name).catch(() => {});
+      for (const name of ['info.json', 'checkpoint.safetensors', 'attachment.bin', 'text.bin']) await dir.removeEntry(name).catch(() => {});
     },
   };
 }
@@ -133,7 +138,10 @@ async function indexedDbAutosave(slot: string): Promise<AutosaveStore | null> {
   }
   const tx = async <T>(mode: IDBTransactionMode, fn: (s: IDBObjectStore) => IDBRequest<T>): Promise<T> =>
     request(fn(db.transaction('slots', mode).objectStore('slots')));
-  const load = async () => ((await tx('readonly', (s) => s.get(slot))) as AutosaveRecord | undefined) ?? null;
+  const load = async () => {
+    const r = (await tx('readonly', (s) => s.get(slot))) as StoredRecord | undefined;
+    return r ? upgrade(r) : null;
+  };
   return {
     backend: 'indexeddb',
     save: async (r) => void (await tx('readwrite', (s) => s.put(r, slot))),
@@ -145,8 +153,8 @@ async function indexedDbAutosave(slot: string): Promise<AutosaveStore | null> {
 
 /**
  * The best store this environment has: OPFS, then IndexedDB, then none ('unavailable').
- * `slot` names the saved run (one per demo).
+ * `slot` names the saved run: the task's name (one per page).
  */
-export async function openAutosave(slot = 'gpt'): Promise<AutosaveStore> {
+export async function openAutosave(slot: string): Promise<AutosaveStore> {
   return (await opfsAutosave(slot)) ?? (await indexedDbAutosave(slot)) ?? unavailableAutosave();
 }

@@ -1,13 +1,13 @@
-// The comlink glue every worker of this folder shares. Worker side: serve an object's methods so
-// that a rejection crosses as a WireThrow (comlink alone keeps only an Error's name and message,
-// not fields such as DataError.reason) and returned bytes are transferred, not copied. Page side:
-// a typed client whose calls turn a WireThrow back into the same error class, whose `subscribe`
-// proxies the listener so the worker can call it, and which can terminate its worker.
-// Not here: what any API does (trainer.ts, diffusion-session.ts, gan-session.ts) or the wire
-// form of errors (protocol.ts).
+// The comlink glue every task's worker shares. Worker side: serve a session's methods so that a
+// rejection crosses as a WireThrow (comlink alone keeps only an Error's name and message, not
+// fields such as DataError.reason) and returned bytes are transferred, not copied. Page side: the
+// one typed client every task's client is: its calls turn a WireThrow back into the same error
+// class, its `subscribe` proxies the listener so the worker can call it, and it can terminate
+// its worker. A task's worker.ts and client.ts are a line each on top of this.
+// Not here: what any API does (tasks/), the wire form of errors (wire.ts).
 
 import * as Comlink from 'comlink';
-import { catchWire, throwWire } from './protocol.js';
+import { catchWire, throwWire } from './wire.js';
 
 type Method = (...args: never[]) => Promise<unknown>;
 
@@ -32,11 +32,17 @@ export function exposeInWorker<T extends object>(create: () => T, methods: reado
   }
 }
 
+/** A task's API with typed errors, on a worker of its own or another endpoint. */
+export type Client<Api> = Api & {
+  /** Stops the worker at once (its GPU memory goes with it). */
+  terminate(): void;
+};
+
 /** A client of an API served by exposeMethods on `endpoint` (a Worker, a MessagePort). */
 export function wrapMethods<Api extends { [K in keyof Api]: Method }>(
   endpoint: Comlink.Endpoint,
   methods: readonly (keyof Api & string)[],
-): Api & { terminate(): void } {
+): Client<Api> {
   const remote = Comlink.wrap<Record<string, (...a: unknown[]) => Promise<unknown>>>(endpoint);
   const api = Object.fromEntries(
     methods.map((name) => [

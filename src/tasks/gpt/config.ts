@@ -4,12 +4,12 @@
 // an unusable upload is refused while the model in memory stays as it was.
 // Not here: the model and the training loop (trainer.ts), the contract types (protocol.ts).
 
-import { BatchSampler, evalBatches, splitTrainVal, unigramLoss, type Batch, type Split } from '../data/batches.js';
-import { generateCorpus, validateUserText } from '../data/corpus.js';
-import { CharTokenizer } from '../data/tokenizer.js';
-import { ConfigError } from '../errors.js';
-import { gptPresets } from '../models/gpt.js';
-import { cosineDecay, linearWarmup, type Schedule } from '../optim/schedules.js';
+import { BatchSampler, evalBatches, splitTrainVal, unigramLoss, type Batch, type Split } from '../../data/batches.js';
+import { generateCorpus, validateUserText } from '../../data/corpus.js';
+import { CharTokenizer } from '../../data/tokenizer.js';
+import { ConfigError } from '../../errors.js';
+import { gptPresets } from '../../models/gpt.js';
+import { cosineDecay, linearWarmup, type Schedule } from '../../optim/schedules.js';
 import { trainerDefaults, type Hyper, type TrainerConfig } from './protocol.js';
 
 /** The data side of a session: checked and tokenized before any GPU work. */

@@ -4,9 +4,9 @@
 // scores, the scorer's progress). Plain data that survives structured cloning.
 // Not here: the config itself and the API (diffusion-protocol.ts), the work (diffusion-images.ts).
 
-import type { Sampler2DName } from '../data/toy2d.js';
-import type { SamplerKind } from '../models/diffusion-sampler.js';
-import type { DiffusionSessionConfig } from './diffusion-protocol.js';
+import type { Sampler2DName } from '../../data/toy2d.js';
+import type { SamplerKind } from '../../models/diffusion-sampler.js';
+import type { DiffusionSessionConfig } from './protocol.js';
 
 /** Image datasets: generated digits at 16 or 28 pixels (labelled), or the user's upload (not). */
 export type ImageDatasetName = 'glyphs16' | 'glyphs28' | 'upload';
@@ -54,7 +54,7 @@ export interface ScorerStatus {
   message: string | null;
 }
 
-export type { UploadSource, UploadSummary } from './image-upload.js';
+export type { UploadSource, UploadSummary } from '../../data/image-upload.js';
 
 /** Images laid out as a grid, row by row: (rows × cols, 1, size, size) in [-1, 1]. */
 export interface ImageGridData {

@@ -1,28 +1,33 @@
 // One run of the trainer: what a TrainerConfig builds on the GPU (the GPT, its fused AdamW, the
 // training, evaluation and logits plans, the batch sampler) and what is done to it outside the
 // loop's timing: how a step ended (applied, skipped for f16 overflow, or not finite), compiling
-// the step again for a new dropout, a checkpoint of it and a checkpoint loaded into it, freeing
-// it, and the TrainerInfo fields that describe it. A step's loss scaler state (skip flag and
-// scale) comes back in the same read-back as its loss (GptTrainer.step), at no extra wait.
-// Not here: the loop, events, autosaves and device-loss recovery (trainer.ts), the config and
-// data (trainer-config.ts), the model itself (models/gpt.ts).
+// the step again for a new dropout, the contents of a checkpoint of it and a checkpoint loaded
+// into it, freeing it, and the TrainerInfo fields that describe it. A step's loss scaler state
+// (skip flag and scale) comes back in the same read-back as its loss (GptTrainer.step), at no
+// extra wait.
+// Not here: the trainer's hooks into the session core (session.ts), the config and data
+// (config.ts), the model itself (models/gpt.ts).
 
-import { loadCheckpoint, saveCheckpoint } from '../checkpoint/checkpoint.js';
-import { BatchSampler } from '../data/batches.js';
-import type { Engine } from '../engine.js';
-import type { Plan } from '../executor.js';
-import type { TrainingMetrics } from '../metrics.js';
+import { loadCheckpoint, type CheckpointContents } from '../../checkpoint/checkpoint.js';
+import { BatchSampler } from '../../data/batches.js';
+import type { Engine } from '../../engine.js';
+import type { Plan } from '../../executor.js';
+import type { TrainingMetrics } from '../../metrics.js';
+import type { Schedule } from '../../optim/schedules.js';
 import {
   compileGptEval, compileGptLogits, createGpt, createGptTrainer, gptConfig, gptForward, gptParameterCount,
   gptStateDict, GptTrainer, type GptEvaluator, type StepResult,
-} from '../models/gpt.js';
-import { input } from '../tensor.js';
-import { samplerSeed, type SessionData } from './trainer-config.js';
-import { checkTokenizer, type SavedConfig } from './trainer-checks.js';
-import type { LossScaleState, TrainerInfo } from './protocol.js';
+} from '../../models/gpt.js';
+import { input } from '../../tensor.js';
+import { samplerSeed, type SessionData } from './config.js';
+import { checkTokenizer, type SavedConfig } from './checks.js';
+import type { BaseInfo } from '../../worker/protocol.js';
+import type { LossScaleState, TrainerConfig, TrainerInfo } from './protocol.js';
 
 /** Everything built from one config: the data, the model and its plans. */
 export interface Session extends SessionData {
+  /** The learning-rate schedule the optimizer reads at every step (0-based): setHyper replaces it. */
+  live: { schedule: Schedule };
   sampler: BatchSampler;
   /** Batches drawn from the sampler: with the seed, its position. */
   drawn: number;
@@ -41,17 +46,17 @@ export interface Session extends SessionData {
   lossScale: number;
 }
 
-/**
- * Model, optimizer, plans and sampler for `data`, parameters fresh from the seed. `lr` is the
- * learning rate of the update the optimizer numbers `step` (1 for the first).
- */
+/** Model, optimizer, plans and sampler for `data`, parameters fresh from the seed. */
 export async function buildSession(
   engine: Engine,
   data: SessionData,
-  lr: (step: number) => number,
+  schedule: Schedule,
   metrics: (blockSize: number) => TrainingMetrics,
 ): Promise<Session> {
   const { config } = data;
+  const live = { schedule };
+  // The fused optimizer numbers the update it is about to make step + 1; the schedule wants 0 first.
+  const lr = (step: number) => live.schedule(step - 1);
   const model = createGpt({
     preset: config.preset, vocabSize: data.tokenizer.vocabSize, dropout: config.dropout, seed: config.seed, precision: config.precision,
   });
@@ -63,7 +68,7 @@ export async function buildSession(
   // The scale createGptTrainer starts from, read once here so the first status can show it.
   const lossScale = config.precision === 'mixed' ? (await engine.readParameter(gpt.optimizer.lossScale))[0] : 1;
   return {
-    ...data, gpt, evaluator, logits, sampler, drawn: 0, metrics: metrics(blockSize), lossSum: 0, lossCount: 0, skipped: 0, overflowSteps: 0, lossScale,
+    ...data, live, gpt, evaluator, logits, sampler, drawn: 0, metrics: metrics(blockSize), lossSum: 0, lossCount: 0, skipped: 0, overflowSteps: 0, lossScale,
   };
 }
 
@@ -113,18 +118,21 @@ export async function recompileStep(engine: Engine, s: Session, dropout: number)
   s.gpt.steps = old.steps;
 }
 
-/** The session's checkpoint: parameters, AdamW state, step, sampler position, tokenizer and config. */
-export async function checkpointBytes(engine: Engine, s: Session): Promise<Uint8Array> {
+/**
+ * The session's checkpoint: parameters, AdamW state, step, sampler position, tokenizer and
+ * config. An uploaded text is not in it (an autosave keeps it beside the checkpoint).
+ */
+export async function checkpointContents(s: Session): Promise<CheckpointContents> {
   const { gpt } = s;
   const trainer = { ...s.config, data: s.config.data.kind === 'text' ? { kind: 'text' as const, bytes: new Uint8Array(0), name: s.config.data.name } : s.config.data };
   const config: SavedConfig = { trainer, tokenizer: s.tokenizer.toJSON(), gpt: gpt.model.config };
-  return saveCheckpoint(engine, {
+  return {
     params: gptStateDict(gpt.model),
     state: await gpt.optimizer.readState(),
     step: gpt.steps,
     rng: { samplerSeed: samplerSeed(s.config.seed), drawn: s.drawn },
     config,
-  });
+  };
 }
 
 /**
@@ -170,11 +178,9 @@ export function scalerOf(s: Session): LossScaleState | null {
   return s.gpt.model.config.precision === 'mixed' ? { lossScale: s.lossScale, overflowSteps: s.overflowSteps } : null;
 }
 
-/** The fields of TrainerInfo that describe a session (or its absence). */
-export function sessionInfo(s: Session | null): Omit<TrainerInfo, 'state' | 'adapter' | 'isSoftware' | 'features' | 'autosave'> {
+/** The fields of TrainerInfo that describe a session (or its absence) beyond every session's. */
+export function sessionInfo(s: Session | null): Omit<TrainerInfo, keyof BaseInfo<TrainerConfig>> {
   return {
-    step: s?.gpt.steps ?? 0,
-    config: s ? { ...s.config } : null,
     parameterCount: s ? gptParameterCount(s.gpt.model.config) : 0,
     vocabSize: s?.tokenizer.vocabSize ?? 0,
     blockSize: s?.gpt.model.config.blockSize ?? 0,

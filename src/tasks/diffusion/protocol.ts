@@ -4,26 +4,24 @@
 // progress), the denoising frames it returns on request, and the API the worker exposes through
 // comlink. Two kinds of data share it: 2D points (an MLP denoiser) and small grayscale images (a
 // U-Net: generated glyphs, class-conditional, or the user's own images, unconditional). Plain
-// data that survives structured cloning; typed errors travel as WireErrors, as for the
-// transformer's worker (protocol.ts).
-// Not here: the session itself (diffusion-session.ts), the comlink glue (diffusion-worker.ts,
-// diffusion-client.ts).
+// data that survives structured cloning; the calls and events every session has come from
+// worker/protocol.ts.
+// Not here: the session itself (session.ts), the comlink glue (worker.ts, client.ts).
 
-import { samplers2D } from '../data/toy2d.js';
-import { ConfigError } from '../errors.js';
-import type { StepRecord } from '../metrics.js';
-import type { NoiseScheduleKind, Prediction } from '../models/diffusion.js';
-import type { SamplerKind } from '../models/diffusion-sampler.js';
-import type { WireError } from './protocol.js';
+import { samplers2D } from '../../data/toy2d.js';
+import { ConfigError } from '../../errors.js';
+import type { StepRecord } from '../../metrics.js';
+import type { NoiseScheduleKind, Prediction } from '../../models/diffusion.js';
+import type { SamplerKind } from '../../models/diffusion-sampler.js';
+import { SESSION_METHODS, type BaseInfo, type CoreEvent, type SessionApi } from '../../worker/protocol.js';
 import {
   imageDatasets, imageSizeOf, isImageDataset, type DataKind, type DiffusionDatasetName, type ImageGridData, type ImageQualityEvent,
   type ImagesEvent, type ScorerEvent, type ScorerStatus, type UploadSource, type UploadSummary,
-} from './diffusion-image-protocol.js';
+} from './image-protocol.js';
 
-export * from './diffusion-image-protocol.js';
+export * from './image-protocol.js';
 
-/** Half the side of the square of the plane that the page draws and the field's grid covers. */
-export const PLANE_EXTENT = 2.5;
+export { PLANE_EXTENT } from '../../data/plane.js';
 
 export interface DiffusionSessionConfig {
   /** What to learn: a 2D distribution ('swissroll' | 'moons' | 'ring' | 'spirals') or images ('glyphs16' | 'glyphs28' | 'upload'). */
@@ -78,6 +76,8 @@ export interface DiffusionSessionConfig {
   totalSteps: number;
   /** At most one metrics event per this many ms; records in between are batched into it. */
   metricsIntervalMs: number;
+  /** Autosave every this many steps (0: never); a lost device brings the run back from the latest. */
+  autosaveEvery: number;
   /** Glyphs: training steps of the image scorer (trained once per image size in the worker). */
   scorerSteps: number;
   /** Glyphs: images the scorer trains on. */
@@ -111,6 +111,7 @@ export const diffusionSessionDefaults: DiffusionSessionConfig = {
   fieldGrid: 21,
   totalSteps: 0,
   metricsIntervalMs: 250,
+  autosaveEvery: 1000,
   scorerSteps: 800,
   scorerImages: 8000,
 };
@@ -126,6 +127,7 @@ export const imageSessionDefaults: Partial<DiffusionSessionConfig> = {
   batch: 32,
   sampleSteps: 25,
   sampleEvery: 100,
+  autosaveEvery: 200,
 };
 
 /** The defaults for a dataset: the 2D ones, with the image ones on top for image datasets. */
@@ -144,8 +146,12 @@ export const SAVED_KEYS = [
 ] as const satisfies readonly (keyof DiffusionSessionConfig)[];
 
 /** Fields setHyper may change between steps. */
-export type DiffusionHyper = Pick<DiffusionSessionConfig, 'lr' | 'sampler' | 'sampleSteps' | 'guidance' | 'sampleEvery' | 'totalSteps' | 'metricsIntervalMs'>;
-export const HYPER_KEYS: readonly (keyof DiffusionHyper)[] = ['lr', 'sampler', 'sampleSteps', 'guidance', 'sampleEvery', 'totalSteps', 'metricsIntervalMs'];
+export type DiffusionHyper = Pick<
+  DiffusionSessionConfig, 'lr' | 'sampler' | 'sampleSteps' | 'guidance' | 'sampleEvery' | 'totalSteps' | 'metricsIntervalMs' | 'autosaveEvery'
+>;
+export const HYPER_KEYS: readonly (keyof DiffusionHyper)[] = [
+  'lr', 'sampler', 'sampleSteps', 'guidance', 'sampleEvery', 'totalSteps', 'metricsIntervalMs', 'autosaveEvery',
+];
 
 /** A full config from defaults and overrides; every field checked, before any GPU work. */
 export function diffusionSessionConfig(overrides: Partial<DiffusionSessionConfig> = {}): DiffusionSessionConfig {
@@ -163,7 +169,7 @@ export function diffusionSessionConfig(overrides: Partial<DiffusionSessionConfig
   const ints: [keyof DiffusionSessionConfig, number, number][] = [
     ['trainPoints', 1, 1 << 20], ['heldOut', 2, 20_000], ['timesteps', 2, 10_000], ['hidden', 1, 4096], ['layers', 1, 32],
     ['batch', 1, 1 << 16], ['emaEvery', 1, 10_000], ['sampleCount', 2, 20_000], ['fieldGrid', 2, 101],
-    ['sampleEvery', 0, Number.MAX_SAFE_INTEGER], ['totalSteps', 0, Number.MAX_SAFE_INTEGER],
+    ['sampleEvery', 0, Number.MAX_SAFE_INTEGER], ['totalSteps', 0, Number.MAX_SAFE_INTEGER], ['autosaveEvery', 0, Number.MAX_SAFE_INTEGER],
     ['base', 1, 512], ['levels', 1, 5], ['uploadSize', 8, 64], ['gridColumns', 1, 32], ['scorerSteps', 1, 1_000_000], ['scorerImages', 10, 1_000_000],
   ];
   for (const [k, lo, hi] of ints) {
@@ -184,21 +190,9 @@ export function diffusionSessionConfig(overrides: Partial<DiffusionSessionConfig
   return c;
 }
 
-/** 'empty': no model yet; 'paused': a model, not training; 'running': the loop is on. */
-export type DiffusionState = 'empty' | 'paused' | 'running';
-
-export interface DiffusionInfo {
-  state: DiffusionState;
-  /** Training steps completed. */
-  step: number;
-  /** The config in force; null while 'empty'. */
-  config: DiffusionSessionConfig | null;
+export interface DiffusionInfo extends BaseInfo<DiffusionSessionConfig> {
   /** Parameters of the denoiser (the moving average holds as many again). */
   parameterCount: number;
-  /** The adapter, e.g. 'SwiftShader (software)' or a GPU's description. */
-  adapter: string;
-  /** True on a CPU-emulated adapter: expect slow steps. */
-  isSoftware: boolean;
   /** Modes of the dataset that coverage is counted for (8 for 'ring'; 0: not counted). */
   modes: number;
   /** What the model learns: 2D points or images. */
@@ -212,11 +206,6 @@ export interface DiffusionInfo {
 }
 
 
-
-export interface DiffusionStatusEvent {
-  type: 'status';
-  info: DiffusionInfo;
-}
 
 /** Step records since the previous metrics event (loss, ms per step, points per second, lr). */
 export interface DiffusionMetricsEvent {
@@ -258,15 +247,8 @@ export interface FieldEvent {
   x0: Float32Array;
 }
 
-/** A failure inside the running loop (the loop stops; state becomes 'paused'). */
-export interface DiffusionErrorEvent {
-  type: 'error';
-  error: WireError;
-}
-
 export type DiffusionEvent =
-  | DiffusionStatusEvent | DiffusionMetricsEvent | QualityEvent | SamplesEvent | FieldEvent | DiffusionErrorEvent
-  | ImagesEvent | ImageQualityEvent | ScorerEvent;
+  | CoreEvent<DiffusionInfo> | DiffusionMetricsEvent | QualityEvent | SamplesEvent | FieldEvent | ImagesEvent | ImageQualityEvent | ScorerEvent;
 
 /** Samples denoising from pure noise to data, one frame per sampler step. */
 export interface DenoiseFrames {
@@ -280,20 +262,10 @@ export interface DenoiseFrames {
   grid: Omit<ImageGridData, 'images'> | null;
 }
 
-/** What the diffusion worker exposes; every method may reject with a typed error. */
-export interface DiffusionApi {
-  /** Data, model, optimizer and plans from the config (the old session stays if this fails); state 'paused'. */
-  create(config: Partial<DiffusionSessionConfig>): Promise<DiffusionInfo>;
-  /** Starts the loop and resolves at once; progress arrives as events. */
-  start(): Promise<void>;
-  /** Stops the loop; resolves once the steps in flight are done and their metrics delivered. */
-  pause(): Promise<DiffusionInfo>;
-  /** Runs n steps while paused; resolves with the last step's loss. */
-  step(n: number): Promise<{ step: number; loss: number }>;
-  /** New weights from the seed, optimizer and moving average fresh, step 0; pauses first. */
-  reset(): Promise<DiffusionInfo>;
-  /** Takes effect at the next step or sample. */
-  setHyper(hyper: Partial<DiffusionHyper>): Promise<DiffusionInfo>;
+/** What the diffusion worker exposes: every session's calls, samples, the field, frames and uploads. */
+export interface DiffusionApi
+  extends SessionApi<DiffusionSessionConfig, DiffusionHyper, DiffusionInfo, DiffusionEvent, { step: number; loss: number }>
+{
   /** Draws a sample now: emits 'samples' and 'quality' (images: 'images' and 'imageQuality') and resolves with it. */
   sample(): Promise<SamplesEvent | ImagesEvent>;
   /** Points only: the denoising field at timestep t; later periodic fields use this t too. */
@@ -310,23 +282,9 @@ export interface DiffusionApi {
    * many; the held upload and the model stay as they were then. Build with dataset 'upload' next.
    */
   upload(source: UploadSource, size: number): Promise<UploadSummary>;
-  /** A safetensors checkpoint: weights, moving average, AdamW state, step, batch position, config. */
-  exportCheckpoint(): Promise<Uint8Array>;
-  /**
-   * Builds the model the file was saved from, loads it, and only then replaces the current one:
-   * a file that does not load (CheckpointError) leaves the session as it was.
-   */
-  importCheckpoint(bytes: Uint8Array): Promise<DiffusionInfo>;
-  info(): Promise<DiffusionInfo>;
-  /** Calls listener with every event (pass it through comlink.proxy across the worker boundary). */
-  subscribe(listener: (event: DiffusionEvent) => void): Promise<number>;
-  unsubscribe(id: number): Promise<void>;
-  /** Frees every GPU buffer; state 'empty'. */
-  dispose(): Promise<void>;
 }
 
 /** Every DiffusionApi method, in the order the worker serves them. */
 export const DIFFUSION_METHODS = [
-  'create', 'start', 'pause', 'step', 'reset', 'setHyper', 'sample', 'field', 'frames', 'heldOutPoints', 'dataGrid', 'upload',
-  'exportCheckpoint', 'importCheckpoint', 'info', 'subscribe', 'unsubscribe', 'dispose',
+  ...SESSION_METHODS, 'sample', 'field', 'frames', 'heldOutPoints', 'dataGrid', 'upload',
 ] as const satisfies readonly (keyof DiffusionApi)[];

@@ -6,24 +6,24 @@
 // distances in pixel space: no classifier knows them); and the checkpoint's
 // contents, written and read back into a freshly built model (the caller swaps it in only once
 // the load succeeded).
-// Not here: the loop, events and API (gan-session.ts), the GAN itself (models/gan.ts), the image
+// Not here: the loop, events and API (session.ts), the GAN itself (models/gan.ts), the image
 // scorer (eval/image-scores.ts; the session trains it once and lends it to each build).
 
-import { loadCheckpoint, saveCheckpoint } from '../checkpoint/checkpoint.js';
-import { glyphs } from '../data/glyphs.js';
-import { SeededRandom, gaussian, modeCoverage, ringCentres, sample2D, type Sampler2DName } from '../data/toy2d.js';
-import type { UserImageSet } from '../data/user-images.js';
-import type { Engine } from '../engine.js';
-import { CheckpointError, ConfigError, DataError } from '../errors.js';
-import { mmd, slicedWasserstein } from '../eval/distance.js';
-import type { ImageScorer } from '../eval/image-scores.js';
-import { Gan, ganPresets, type GanConfig } from '../models/gan.js';
-import type { Tensor } from '../tensor.js';
-import { squareGrid } from './diffusion-model.js';
+import { loadCheckpoint, type CheckpointContents } from '../../checkpoint/checkpoint.js';
+import { glyphs } from '../../data/glyphs.js';
+import { SeededRandom, gaussian, modeCoverage, ringCentres, sample2D, type Sampler2DName } from '../../data/toy2d.js';
+import type { UserImageSet } from '../../data/user-images.js';
+import type { Engine } from '../../engine.js';
+import { CheckpointError, ConfigError, DataError } from '../../errors.js';
+import { mmd, slicedWasserstein } from '../../eval/distance.js';
+import type { ImageScorer } from '../../eval/image-scores.js';
+import { Gan, ganPresets, type GanConfig } from '../../models/gan.js';
+import type { Tensor } from '../../tensor.js';
+import { PLANE_EXTENT, squareGrid } from '../../data/plane.js';
 import {
-  ganSessionConfig, imageSide, isImageDataset, LATENT_EXTENT, PLANE_EXTENT, SAVED_KEYS, type GanImagesEvent, type GanPlaneEvent,
+  ganSessionConfig, imageSide, isImageDataset, LATENT_EXTENT, SAVED_KEYS, type GanImagesEvent, type GanPlaneEvent,
   type GanQualityEvent, type GanSessionConfig,
-} from './gan-protocol.js';
+} from './protocol.js';
 
 // Seeds derived from the config's, so weights, data, batch order and fixed latents draw separate
 // streams. The held-out set does not depend on the seed: every run is measured on the same points.
@@ -219,20 +219,20 @@ function pixelDistances(r: GanRun, generated: Float32Array): GanQualityEvent {
 
 const PLAYERS = ['generator', 'discriminator'] as const;
 
-export async function checkpointBytes(engine: Engine, r: GanRun): Promise<Uint8Array> {
+export async function checkpointContents(r: GanRun): Promise<CheckpointContents> {
   const { gan } = r;
   const state: Record<string, Float32Array> = {};
   for (const [who, opt] of [['generator', gan.gOptimizer], ['discriminator', gan.dOptimizer]] as const) {
     const s = await opt.readState();
     for (const [name, v] of Object.entries(s)) state[name === 'counters' ? `counters.${who}` : name] = v;
   }
-  return saveCheckpoint(engine, {
+  return {
     params: gan.stateDict(),
     state,
     step: gan.steps,
     rng: { batches: r.batches.state, gan: gan.rng.state },
     config: { gan: r.config },
-  });
+  };
 }
 
 /**
@@ -240,14 +240,12 @@ export async function checkpointBytes(engine: Engine, r: GanRun): Promise<Uint8A
  * (the current config: cadences and display sizes stay the page's).
  */
 export function savedConfig(meta: Record<string, string>, base: GanSessionConfig | null): GanSessionConfig {
-  let saved: { gan?: Partial<GanSessionConfig>; diffusion?: unknown; trainer?: unknown } | null = null;
+  let saved: { gan?: Partial<GanSessionConfig> } | null = null;
   try {
     saved = meta.config === undefined ? null : JSON.parse(meta.config);
   } catch {
     throw new CheckpointError("The checkpoint's metadata 'config' is not valid JSON.", 'metadata');
   }
-  if (saved?.trainer) throw new CheckpointError('This is a transformer checkpoint; load it on the transformer page.', 'metadata');
-  if (saved?.diffusion) throw new CheckpointError('This is a diffusion checkpoint; load it on the diffusion page.', 'metadata');
   const theirs = saved?.gan;
   if (!theirs && !base) throw new CheckpointError('The checkpoint has no GAN config, and there is no model to load it into.', 'metadata');
   const picked: Partial<GanSessionConfig> = {};

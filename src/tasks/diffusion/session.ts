@@ -8,64 +8,61 @@
 // the held-out set (MMD², sliced Wasserstein, ring modes) with the denoising field recomputed;
 // glyphs by the image scorer (class agreement, Fréchet distance), which trains in the background
 // the first time a size is chosen. Step records go out batched, at most one metrics event per
-// metricsIntervalMs. It runs as is in Node and inside the Web Worker (diffusion-worker.ts).
+// metricsIntervalMs. It runs as is in Node and inside the Web Worker (worker.ts).
 //
 // Building (create, reset, import) makes the new session beside the current one and swaps only
 // once it is complete, so a refused config or a bad checkpoint leaves the session as it was. A
 // loaded run continues from the same weights, average, optimizer state and batch order, but on
 // other timesteps and noise (Diffusion keeps that generator private): close, not bit for bit.
-// Not here: the plumbing shared with the GAN session (the swap, the lock, the loop, the events:
-// session-core.ts), building, sampling and checkpoint contents (diffusion-model.ts), the contract
-// (diffusion-protocol.ts), the comlink glue (diffusion-worker.ts, diffusion-client.ts).
+// Not here: what every task shares (the swap, the lock, the loop, autosave, recovery from a lost
+// device, the events: worker/session.ts), building, sampling and checkpoint contents of points
+// (points.ts) and images (images.ts), the contract (protocol.ts), the comlink glue (worker.ts,
+// client.ts).
 
-import type { SafetensorsFile } from '../checkpoint/safetensors.js';
-import { ringCentres } from '../data/toy2d.js';
-import type { Engine } from '../engine.js';
-import { ConfigError, InputError } from '../errors.js';
-import { TrainingMetrics, type StepRecord } from '../metrics.js';
+import type { SafetensorsFile } from '../../checkpoint/safetensors.js';
+import { ringCentres } from '../../data/toy2d.js';
+import { InputError } from '../../errors.js';
+import { TrainingMetrics, type StepRecord } from '../../metrics.js';
+import { Session, type SessionOptions } from '../../worker/session.js';
 import {
-  diffusionSessionConfig, HYPER_KEYS, isImageDataset, type DenoiseFrames, type DiffusionApi, type DiffusionEvent, type DiffusionHyper,
-  type DiffusionInfo, type DiffusionSessionConfig, type FieldEvent, type ImageGridData, type ImagesEvent, type SamplesEvent,
+  diffusionSessionConfig, HYPER_KEYS, isImageDataset, type DenoiseFrames, type DiffusionApi, type DiffusionEvent, type DiffusionInfo,
+  type DiffusionMetricsEvent, type DiffusionSessionConfig, type FieldEvent, type ImageGridData, type ImagesEvent, type SamplesEvent,
   type UploadSource, type UploadSummary,
-} from './diffusion-protocol.js';
+} from './protocol.js';
 import {
-  buildSession, checkLoss, checkpointBytes, denoiseFrames, denoisingField, drawSamples, freeSession, loadInto, nextBatch, quality,
+  buildSession, checkLoss, checkpointContents, denoiseFrames, denoisingField, drawSamples, freeSession, loadInto, nextBatch, quality,
   savedConfig, type PointSession,
-} from './diffusion-model.js';
-import { dataGrid, freeImageSession, imageFrames, ImageSide, nextImageBatch, type ImageSession } from './diffusion-images.js';
-import { SessionCore } from './session-core.js';
+} from './points.js';
+import { dataGrid, freeImageSession, imageFrames, ImageSide, nextImageBatch, type ImageSession } from './images.js';
 
-type Session = PointSession | ImageSession;
+type Run = PointSession | ImageSession;
 
-export interface DiffusionSessionOptions {
-  /** The engine to train on; default: one created on the first create(). */
-  engine?: Engine;
-  /** Steps submitted ahead of the oldest one whose loss is not yet back. */
-  inFlight?: number;
-}
+export type DiffusionSessionOptions = SessionOptions;
 
 export class DiffusionSession
-  extends SessionCore<Session, DiffusionSessionConfig, DiffusionInfo, DiffusionEvent, StepRecord, number>
+  extends Session<Run, DiffusionSessionConfig, DiffusionInfo, DiffusionEvent, StepRecord, number>
   implements DiffusionApi
 {
+  protected readonly hyperKeys = HYPER_KEYS;
   /** Scorers and the upload: what outlives one image session. */
   private readonly images = new ImageSide((e) => this.emit(e), () => this.current);
 
   constructor(opts: DiffusionSessionOptions = {}) {
-    super('diffusion session', opts);
+    super('diffusion', opts);
   }
 
   // ----------------------------------------------------------------------------------------
   // building and tearing down
 
   protected configOf(overrides: Partial<DiffusionSessionConfig>): DiffusionSessionConfig {
-    const config = diffusionSessionConfig(overrides); // ConfigError before any GPU work
-    this.images.checkData(config); // DataError for an upload before any images
-    return config;
+    return diffusionSessionConfig(overrides);
   }
 
-  /** A new session for `config` (the current one is untouched until swap). */
-  protected build(config: DiffusionSessionConfig): Promise<Session> {
+  protected checkData(config: DiffusionSessionConfig): void {
+    this.images.checkData(config); // DataError for an upload before any images
+  }
+
+  protected build(config: DiffusionSessionConfig): Promise<Run> {
     const metrics = this.newMetrics(config.batch);
     return isImageDataset(config.dataset) ? this.images.build(this.engine!, config, metrics) : buildSession(this.engine!, config, metrics);
   }
@@ -79,13 +76,17 @@ export class DiffusionSession
     return metrics;
   }
 
-  protected free(s: Session): void {
+  protected free(s: Run): void {
     if (s.kind === 'points') freeSession(this.engine!, s);
     else freeImageSession(this.engine!, s);
   }
 
   protected freeKept(): void {
     this.images.scorers.dispose();
+  }
+
+  protected forgetKept(): void {
+    this.images.scorers.forget();
   }
 
   // ----------------------------------------------------------------------------------------
@@ -96,47 +97,51 @@ export class DiffusionSession
     return { step: this.need().diffusion.steps, loss };
   }
 
-  protected stepsOf(s: Session): number {
+  protected stepsOf(s: Run): number {
     return s.diffusion.steps;
   }
 
-  /** Submits one step, waits only while more than `inFlight` are unread, then samples when due. */
-  protected async iterate(): Promise<{ result: Promise<number> }> {
-    const s = this.need();
-    const { emaEvery, sampleEvery } = s.config;
+  protected submit(s: Run): Promise<number> {
     const lr = s.live.lr;
     // The step is submitted before step() first awaits, so the batch buffer can be refilled right away.
     const { x0, labels } = s.kind === 'points' ? { x0: nextBatch(s), labels: undefined } : nextImageBatch(s);
     const loss = s.diffusion.step(x0, labels, true) as Promise<number>;
-    const step = s.diffusion.steps;
     // The metrics record a failed step as NaN.
-    this.track(loss);
-    s.metrics.record(step, lr, loss.then((l) => ({ loss: Float32Array.of(l) }), () => ({ loss: Float32Array.of(NaN) })));
-    if (step % emaEvery === 0) await s.diffusion.updateEma(emaEvery);
-    await this.waitInFlight(step);
-    if (sampleEvery > 0 && step % sampleEvery === 0) {
-      await this.drain();
-      await this.refresh();
-    }
-    return { result: loss };
+    s.metrics.record(s.diffusion.steps, lr, loss.then((l) => ({ loss: Float32Array.of(l) }), () => ({ loss: Float32Array.of(NaN) })));
+    return loss;
   }
 
   protected async recorded(): Promise<void> {
     await this.current?.metrics.flush();
   }
 
-  protected check(loss: number, step: number): void {
-    checkLoss(loss, step);
+  protected check(s: Run, loss: number): void {
+    checkLoss(loss, s.diffusion.steps);
   }
 
-  async setHyper(hyper: Partial<DiffusionHyper>): Promise<DiffusionInfo> {
-    const s = this.need();
-    for (const k of Object.keys(hyper)) {
-      if (!HYPER_KEYS.includes(k as keyof DiffusionHyper)) throw new ConfigError(`setHyper: '${k}' cannot change during a run; create the session again.`);
+  /** The moving average when due, then samples when due. */
+  protected async periodic(s: Run, step: number): Promise<void> {
+    const { emaEvery, sampleEvery } = s.config;
+    if (step % emaEvery === 0) await s.diffusion.updateEma(emaEvery);
+    if (sampleEvery > 0 && step % sampleEvery === 0) {
+      await this.drain();
+      await this.refresh(s);
     }
-    s.config = diffusionSessionConfig({ ...s.config, ...hyper });
-    s.live.lr = s.config.lr;
-    return this.status();
+  }
+
+  protected metricsEvent(steps: StepRecord[]): DiffusionMetricsEvent {
+    return { type: 'metrics', steps };
+  }
+
+  protected applyHyper(s: Run, next: DiffusionSessionConfig): void {
+    s.config = next;
+    s.live.lr = next.lr;
+  }
+
+  /** The session, when it has data to train on (an upload's checkpoint loaded without the upload has not). */
+  protected trainable(s: Run): Run {
+    if (s.kind === 'images' && !s.train) nextImageBatch(s); // throws the DataError that says what to do
+    return s;
   }
 
   // ----------------------------------------------------------------------------------------
@@ -183,14 +188,13 @@ export class DiffusionSession
 
   async upload(source: UploadSource, size: number): Promise<UploadSummary> {
     const summary = await this.images.take(source, size, this.current); // DataError: the held upload stays
-    this.emit({ type: 'status', info: this.info_() });
+    this.status();
     return summary;
   }
 
   /** Samples with their quality, then the field: what the page redraws as the model learns. */
-  protected async refresh(): Promise<void> {
-    const s = this.current;
-    if (!s) return;
+  protected async refresh(s: Run): Promise<void> {
+    if (s !== this.current) return;
     if (s.kind === 'images') {
       await this.images.refresh(s);
       return;
@@ -201,37 +205,6 @@ export class DiffusionSession
     this.emit(await denoisingField(s));
   }
 
-  // ----------------------------------------------------------------------------------------
-  // checkpoints
-
-  protected save(s: Session): Promise<Uint8Array> {
-    return checkpointBytes(this.engine!, s);
-  }
-
-  protected savedConfig(metadata: Record<string, string>, current: DiffusionSessionConfig | null): DiffusionSessionConfig {
-    return savedConfig(metadata, current);
-  }
-
-  protected load(s: Session, bytes: Uint8Array, file: SafetensorsFile): Promise<void> {
-    return loadInto(this.engine!, s, bytes, file.tensors.keys());
-  }
-
-  // ----------------------------------------------------------------------------------------
-  // info
-
-  protected info_(): DiffusionInfo {
-    const s = this.current;
-    return {
-      state: this.state(),
-      step: s?.diffusion.steps ?? 0,
-      config: s ? { ...s.config } : null,
-      parameterCount: s ? Object.values(s.diffusion.denoiser.weights).reduce((a, p) => a + p.size, 0) : 0,
-      ...this.adapterInfo(),
-      modes: s?.config.dataset === 'ring' ? ringCentres().length / 2 : 0,
-      ...this.images.info(s),
-    };
-  }
-
   /** The session, when it learns points; InputError naming `method` for images. */
   private points(method: string): PointSession {
     const s = this.need();
@@ -239,10 +212,30 @@ export class DiffusionSession
     return s;
   }
 
-  /** The session, when it has data to train on (an upload's checkpoint loaded without the upload has not). */
-  protected trainable(): Session {
-    const s = this.need();
-    if (s.kind === 'images' && !s.train) nextImageBatch(s); // throws the DataError that says what to do
-    return s;
+  // ----------------------------------------------------------------------------------------
+  // checkpoints and info
+
+  protected contents(s: Run) {
+    return checkpointContents(s);
+  }
+
+  protected savedConfig(metadata: Record<string, string>, current: DiffusionSessionConfig | null): DiffusionSessionConfig {
+    return savedConfig(metadata, current);
+  }
+
+  protected load(s: Run, bytes: Uint8Array, file: SafetensorsFile): Promise<void> {
+    return loadInto(this.engine!, s, bytes, file.tensors.keys());
+  }
+
+  protected describe(s: Run): string {
+    return `${s.config.dataset} (${s.config.prediction}-prediction)`;
+  }
+
+  protected details(s: Run | null) {
+    return {
+      parameterCount: s ? Object.values(s.diffusion.denoiser.weights).reduce((a, p) => a + p.size, 0) : 0,
+      modes: s?.config.dataset === 'ring' ? ringCentres().length / 2 : 0,
+      ...this.images.info(s),
+    };
   }
 }

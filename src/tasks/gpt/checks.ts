@@ -1,17 +1,16 @@
-// Checks the trainer makes off its main path, on the host or by re-running work: the config an
-// autosave was made with, whether a checkpoint's vocabulary is this model's, which op first made a non-finite value in a step
-// that went wrong, and whether a failure was the GPU device being lost.
-// Not here: the training loop that calls them (trainer.ts).
+// Checks the trainer makes off its main path, on the host or by re-running work: the config a
+// checkpoint was made with, whether a checkpoint's vocabulary is this model's, and which op first
+// made a non-finite value in a step that went wrong.
+// Not here: the trainer that calls them (session.ts).
 
-import { parseSafetensors } from '../checkpoint/safetensors.js';
-import type { Batch } from '../data/batches.js';
-import { CharTokenizer } from '../data/tokenizer.js';
-import { grad } from '../autograd.js';
-import type { Engine } from '../engine.js';
-import { CheckpointError, NonFiniteError, type DeviceLostError } from '../errors.js';
-import { gptForward, type Gpt, type GptConfig } from '../models/gpt.js';
-import { input } from '../tensor.js';
-import type { AutosaveRecord } from './autosave.js';
+import { parseSafetensors } from '../../checkpoint/safetensors.js';
+import type { Batch } from '../../data/batches.js';
+import { CharTokenizer } from '../../data/tokenizer.js';
+import { grad } from '../../autograd.js';
+import type { Engine } from '../../engine.js';
+import { CheckpointError, NonFiniteError } from '../../errors.js';
+import { gptForward, type Gpt, type GptConfig } from '../../models/gpt.js';
+import { input } from '../../tensor.js';
 import type { TrainerConfig } from './protocol.js';
 
 /** What a checkpoint's metadata 'config' holds besides the tensors. */
@@ -22,13 +21,24 @@ export interface SavedConfig {
   gpt: GptConfig;
 }
 
-/** The trainer config an autosave was made with, its uploaded text put back in. */
-export function autosavedConfig(record: AutosaveRecord): TrainerConfig {
-  const meta = parseSafetensors(record.checkpoint).metadata;
-  const saved = JSON.parse(meta.config ?? 'null') as SavedConfig | null;
-  if (!saved?.trainer) throw new CheckpointError('The autosave has no trainer config; start a new run.', 'metadata');
+/**
+ * The trainer config a checkpoint was made with, its uploaded text put back in (`text`: what an
+ * autosave keeps beside it); a checkpoint of an upload without its text cannot rebuild the data.
+ */
+export function savedTrainerConfig(metadata: Record<string, string>, text: Uint8Array | null): TrainerConfig {
+  let saved: SavedConfig | null;
+  try {
+    saved = JSON.parse(metadata.config ?? 'null') as SavedConfig | null;
+  } catch {
+    throw new CheckpointError("The checkpoint's metadata 'config' is not valid JSON.", 'metadata');
+  }
+  if (!saved?.trainer) throw new CheckpointError('The checkpoint has no trainer config, and there is no model to load it into; create one first.', 'metadata');
   const data = saved.trainer.data;
-  return { ...saved.trainer, data: data.kind === 'text' ? { ...data, bytes: record.text ?? new Uint8Array(0) } : data };
+  if (data.kind === 'text' && !text) {
+    const name = data.name ? ` (${data.name})` : '';
+    throw new CheckpointError(`This model was trained on your own text${name}: create a model on that text first, then load the checkpoint.`, 'metadata');
+  }
+  return { ...saved.trainer, data: data.kind === 'text' ? { ...data, bytes: text! } : data };
 }
 
 /** A checkpoint whose vocabulary has the model's size but other characters would load and mean nothing. */
@@ -84,10 +94,4 @@ export async function diagnoseNonFinite(engine: Engine, model: Gpt, at: NonFinit
     return e as Error;
   }
   return new NonFiniteError(`${what} Re-run op by op without dropout it stayed finite. ${fix}`, 'unknown');
-}
-
-/** The engine's device loss, if it is lost or reports a loss within half a second (else null). */
-export function lostDevice(engine: Engine | null): Promise<DeviceLostError | null> {
-  if (!engine) return Promise.resolve(null);
-  return Promise.race([engine.gpu.lost, new Promise<null>((resolve) => setTimeout(() => resolve(null), 500))]);
 }

@@ -4,23 +4,24 @@
 // held-out set; the denoising field on a grid. And what every session shares, points or images:
 // the seeds, freeing a model, and the checkpoint's contents, written and read back into a freshly
 // built model (the caller swaps it in only once the load succeeded).
-// Not here: the loop, events and API (diffusion-session.ts), images (diffusion-images.ts), the
+// Not here: the loop, events and API (session.ts), images (images.ts), the
 // model (models/diffusion*.ts).
 
-import { loadCheckpoint, saveCheckpoint, STATE_PREFIX } from '../checkpoint/checkpoint.js';
-import { SeededRandom, modeCoverage, ringCentres, sample2D } from '../data/toy2d.js';
-import type { Engine } from '../engine.js';
-import { CheckpointError, ConfigError, NonFiniteError } from '../errors.js';
-import { mmd, slicedWasserstein } from '../eval/distance.js';
-import type { TrainingMetrics } from '../metrics.js';
-import { createMlpDenoiser } from '../models/denoiser-mlp.js';
-import { Diffusion } from '../models/diffusion.js';
-import { DiffusionSampler } from '../models/diffusion-sampler.js';
-import type { Tensor } from '../tensor.js';
+import { loadCheckpoint, STATE_PREFIX, type CheckpointContents } from '../../checkpoint/checkpoint.js';
+import { SeededRandom, modeCoverage, ringCentres, sample2D } from '../../data/toy2d.js';
+import type { Engine } from '../../engine.js';
+import { CheckpointError, ConfigError, NonFiniteError } from '../../errors.js';
+import { squareGrid } from '../../data/plane.js';
+import { mmd, slicedWasserstein } from '../../eval/distance.js';
+import type { TrainingMetrics } from '../../metrics.js';
+import { createMlpDenoiser } from '../../models/denoiser-mlp.js';
+import { Diffusion } from '../../models/diffusion.js';
+import { DiffusionSampler } from '../../models/diffusion-sampler.js';
+import type { Tensor } from '../../tensor.js';
 import {
-  defaultsFor, diffusionSessionConfig, imageSessionDefaults, isImageDataset, PLANE_EXTENT, SAVED_KEYS, type DenoiseFrames,
+  defaultsFor, diffusionSessionConfig, imageSessionDefaults, isImageDataset, SAVED_KEYS, type DenoiseFrames,
   type DiffusionSessionConfig, type FieldEvent, type QualityEvent, type SamplesEvent,
-} from './diffusion-protocol.js';
+} from './protocol.js';
 
 // Seeds derived from the config's, so weights, data, batch order and noise draw separate streams.
 // The held-out set does not depend on the seed: every run is measured against the same points.
@@ -164,18 +165,6 @@ export async function denoisingField(s: PointSession): Promise<FieldEvent> {
   return { type: 'field', step: s.diffusion.steps, t, alphaBar: s.diffusion.schedule.alphaBar[t], grid: s.grid, x0 };
 }
 
-/** n x n points (row-major, top row first) spanning [-PLANE_EXTENT, PLANE_EXTENT]². */
-export function squareGrid(n: number): Float32Array {
-  const g = new Float32Array(n * n * 2);
-  for (let r = 0; r < n; r++) {
-    for (let c = 0; c < n; c++) {
-      g[2 * (r * n + c)] = -PLANE_EXTENT + (2 * PLANE_EXTENT * c) / (n - 1);
-      g[2 * (r * n + c) + 1] = PLANE_EXTENT - (2 * PLANE_EXTENT * r) / (n - 1);
-    }
-  }
-  return g;
-}
-
 // ---------------------------------------------------------------------------------------------
 // checkpoints
 
@@ -184,15 +173,15 @@ function emaByName(d: Diffusion): Record<string, Tensor> {
   return Object.fromEntries(Object.entries(d.emaWeights).map(([name, t]) => [`ema.${name}`, t]));
 }
 
-export async function checkpointBytes(engine: Engine, s: SessionBase): Promise<Uint8Array> {
+export async function checkpointContents(s: SessionBase): Promise<CheckpointContents> {
   const { diffusion } = s;
-  return saveCheckpoint(engine, {
+  return {
     params: { ...diffusion.denoiser.weights, ...emaByName(diffusion) },
     state: await diffusion.optimizer.readState(),
     step: diffusion.steps,
     rng: { batches: s.batches.state, diffusion: diffusion.rng.state },
     config: { diffusion: s.config },
-  });
+  };
 }
 
 /**
@@ -201,14 +190,12 @@ export async function checkpointBytes(engine: Engine, s: SessionBase): Promise<U
  * is loaded into a model like the current one.
  */
 export function savedConfig(meta: Record<string, string>, base: DiffusionSessionConfig | null): DiffusionSessionConfig {
-  let saved: { diffusion?: Partial<DiffusionSessionConfig>; trainer?: unknown; gan?: unknown } | null = null;
+  let saved: { diffusion?: Partial<DiffusionSessionConfig> } | null = null;
   try {
     saved = meta.config === undefined ? null : JSON.parse(meta.config);
   } catch {
     throw new CheckpointError("The checkpoint's metadata 'config' is not valid JSON.", 'metadata');
   }
-  if (saved?.trainer) throw new CheckpointError('This is a transformer checkpoint; load it on the transformer page.', 'metadata');
-  if (saved?.gan) throw new CheckpointError('This is a GAN checkpoint; load it on the GAN page.', 'metadata');
   const theirs = saved?.diffusion;
   if (!theirs && !base) throw new CheckpointError('The checkpoint has no diffusion config, and there is no model to load it into.', 'metadata');
   const picked: Partial<DiffusionSessionConfig> = {};

@@ -3,19 +3,20 @@
 // session pushes (status, per-iteration losses, sample quality, and the snapshots that make the
 // game visible: for points, generated points from a fixed latent set, the discriminator's logits
 // over the plane and the generator's image of a latent lattice; for images, a grid of samples
-// from fixed noise), and the API the worker exposes through comlink, the user's images included. Plain data that survives
-// structured cloning; typed errors travel as WireErrors (protocol.ts).
-// Not here: the session (gan-session.ts), what it builds (gan-model.ts), the comlink glue
-// (gan-worker.ts, gan-client.ts).
+// from fixed noise), and the API the worker exposes through comlink, the user's images
+// included. Plain data that survives structured cloning; the calls and events every session has
+// come from worker/protocol.ts.
+// Not here: the session (session.ts), what it builds (run.ts), the comlink glue (worker.ts,
+// client.ts).
 
-import { samplers2D, type Sampler2DName } from '../data/toy2d.js';
-import { ConfigError } from '../errors.js';
-import type { GanLoss } from '../models/gan.js';
-import type { WireError } from './protocol.js';
-import type { UploadSource, UploadSummary } from './image-upload.js';
+import { samplers2D, type Sampler2DName } from '../../data/toy2d.js';
+import { ConfigError } from '../../errors.js';
+import type { GanLoss } from '../../models/gan.js';
+import { SESSION_METHODS, type BaseInfo, type CoreEvent, type SessionApi } from '../../worker/protocol.js';
+import type { UploadSource, UploadSummary } from '../../data/image-upload.js';
 
 /** Half the side of the square of the plane that the page draws and the discriminator's grid covers. */
-export { PLANE_EXTENT } from './diffusion-protocol.js';
+export { PLANE_EXTENT } from '../../data/plane.js';
 /** Half the side of the square of latent space whose lattice the generator maps (z ~ N(0, I)). */
 export const LATENT_EXTENT = 2.5;
 
@@ -81,6 +82,8 @@ export interface GanSessionConfig {
   totalSteps: number;
   /** At most one metrics event per this many ms; records in between are batched into it. */
   metricsIntervalMs: number;
+  /** Autosave every this many iterations (0: never); a lost device brings the run back from the latest. */
+  autosaveEvery: number;
 }
 
 export const ganSessionDefaults: GanSessionConfig = {
@@ -109,10 +112,11 @@ export const ganSessionDefaults: GanSessionConfig = {
   qualityEvery: 100,
   totalSteps: 0,
   metricsIntervalMs: 250,
+  autosaveEvery: 500,
 };
 
 /** Defaults that differ for images: the DCGAN learns at Radford et al.'s 2e-4, on smaller batches. */
-export const imageDefaults: Partial<GanSessionConfig> = { lrG: 2e-4, lrD: 2e-4, batch: 64, snapshotEvery: 20, qualityEvery: 100 };
+export const imageDefaults: Partial<GanSessionConfig> = { lrG: 2e-4, lrD: 2e-4, batch: 64, snapshotEvery: 20, qualityEvery: 100, autosaveEvery: 200 };
 
 /** The defaults for a dataset. */
 export function datasetDefaults(dataset: GanDataset): GanSessionConfig {
@@ -125,8 +129,8 @@ export const SAVED_KEYS = [
 ] as const satisfies readonly (keyof GanSessionConfig)[];
 
 /** Fields setHyper may change between steps. */
-export type GanHyper = Pick<GanSessionConfig, 'lrG' | 'lrD' | 'snapshotEvery' | 'qualityEvery' | 'totalSteps' | 'metricsIntervalMs'>;
-export const HYPER_KEYS: readonly (keyof GanHyper)[] = ['lrG', 'lrD', 'snapshotEvery', 'qualityEvery', 'totalSteps', 'metricsIntervalMs'];
+export type GanHyper = Pick<GanSessionConfig, 'lrG' | 'lrD' | 'snapshotEvery' | 'qualityEvery' | 'totalSteps' | 'metricsIntervalMs' | 'autosaveEvery'>;
+export const HYPER_KEYS: readonly (keyof GanHyper)[] = ['lrG', 'lrD', 'snapshotEvery', 'qualityEvery', 'totalSteps', 'metricsIntervalMs', 'autosaveEvery'];
 
 /** A full config from the dataset's defaults and the overrides; every field checked, before any GPU work. */
 export function ganSessionConfig(overrides: Partial<GanSessionConfig> = {}): GanSessionConfig {
@@ -145,6 +149,7 @@ export function ganSessionConfig(overrides: Partial<GanSessionConfig> = {}): Gan
     ['trainSize', 1, 1 << 20], ['heldOut', 2, 20_000], ['sampleCount', 2, 20_000], ['surfaceGrid', 2, 256], ['latentLines', 2, 64],
     ['imageCount', 1, 1024], ['scoreSamples', 2, 20_000], ['scorerSteps', 1, 100_000],
     ['snapshotEvery', 0, Number.MAX_SAFE_INTEGER], ['qualityEvery', 0, Number.MAX_SAFE_INTEGER], ['totalSteps', 0, Number.MAX_SAFE_INTEGER],
+    ['autosaveEvery', 0, Number.MAX_SAFE_INTEGER],
   ];
   for (const [k, lo, hi] of ints) {
     const v = c[k] as number;
@@ -157,24 +162,13 @@ export function ganSessionConfig(overrides: Partial<GanSessionConfig> = {}): Gan
   return c;
 }
 
-/** 'empty': no model yet; 'paused': a model, not training; 'running': the loop is on. */
-export type GanState = 'empty' | 'paused' | 'running';
-
-export interface GanInfo {
-  state: GanState;
-  /** Generator steps completed (each after dSteps discriminator steps). */
-  step: number;
-  /** The config in force; null while 'empty'. */
-  config: GanSessionConfig | null;
+/** Its step counts generator steps (each after dSteps discriminator steps). */
+export interface GanInfo extends BaseInfo<GanSessionConfig> {
   /** 'points' for the 2D datasets, 'images' for digits and uploads. */
   kind: 'points' | 'images' | null;
   /** Parameters of each player. */
   generatorParams: number;
   discriminatorParams: number;
-  /** The adapter, e.g. 'SwiftShader (software)' or a GPU's description. */
-  adapter: string;
-  /** True on a CPU-emulated adapter: expect slow steps. */
-  isSoftware: boolean;
   /** Modes of the dataset that coverage is counted for (8 for 'ring', 10 digit classes for digits; 0: not counted). */
   modes: number;
   /** Images: the scorer's accuracy on held-out real glyphs (how far its figures can be trusted). */
@@ -183,11 +177,6 @@ export interface GanInfo {
   upload: UploadSummary | null;
   /** False for a model of an upload loaded from a checkpoint without its images: it can draw, not train. */
   canTrain: boolean;
-}
-
-export interface GanStatusEvent {
-  type: 'status';
-  info: GanInfo;
 }
 
 /** One iteration: dSteps discriminator steps and one generator step. */
@@ -270,28 +259,10 @@ export interface GanImagesEvent {
   logits: Float32Array;
 }
 
-/** A failure inside the running loop (the loop stops; state becomes 'paused'). */
-export interface GanErrorEvent {
-  type: 'error';
-  error: WireError;
-}
+export type GanEvent = CoreEvent<GanInfo> | GanMetricsEvent | GanQualityEvent | GanPlaneEvent | GanImagesEvent;
 
-export type GanEvent = GanStatusEvent | GanMetricsEvent | GanQualityEvent | GanPlaneEvent | GanImagesEvent | GanErrorEvent;
-
-/** What the GAN worker exposes; every method may reject with a typed error. */
-export interface GanApi {
-  /** Data, players, optimizers and plans from the config (the old session stays if this fails); state 'paused'. */
-  create(config: Partial<GanSessionConfig>): Promise<GanInfo>;
-  /** Starts the loop and resolves at once; progress arrives as events. */
-  start(): Promise<void>;
-  /** Stops the loop; resolves once the iterations in flight are done and their metrics delivered. */
-  pause(): Promise<GanInfo>;
-  /** Runs n iterations while paused; resolves with the last one's losses. */
-  step(n: number): Promise<{ step: number; dLoss: number; gLoss: number }>;
-  /** New weights from the seed, fresh optimizers, step 0; pauses first. */
-  reset(): Promise<GanInfo>;
-  /** Takes effect at the next iteration. */
-  setHyper(hyper: Partial<GanHyper>): Promise<GanInfo>;
+/** What the GAN worker exposes: every session's calls, snapshots, the reference data and uploads. */
+export interface GanApi extends SessionApi<GanSessionConfig, GanHyper, GanInfo, GanEvent, { step: number; dLoss: number; gLoss: number }> {
   /** A snapshot and quality figures now (emitted as events too). */
   snapshot(): Promise<void>;
   /** Real data to draw beside the samples: the held-out points (n, 2), or imageCount training images (none when not held). */
@@ -302,20 +273,7 @@ export interface GanApi {
    * them when `size` is its own (`attached`); otherwise create a model with dataset 'upload'.
    */
   upload(source: UploadSource, size: number): Promise<UploadSummary>;
-  /** A safetensors checkpoint: both players, spectral vectors, both optimizers' state, step, generator states, config. */
-  exportCheckpoint(): Promise<Uint8Array>;
-  /** Builds the model the file was saved from and loads it; a file that does not load (CheckpointError) leaves the session as it was. */
-  importCheckpoint(bytes: Uint8Array): Promise<GanInfo>;
-  info(): Promise<GanInfo>;
-  /** Calls listener with every event (pass it through comlink.proxy across the worker boundary). */
-  subscribe(listener: (event: GanEvent) => void): Promise<number>;
-  unsubscribe(id: number): Promise<void>;
-  /** Frees every GPU buffer; state 'empty'. */
-  dispose(): Promise<void>;
 }
 
 /** Every GanApi method, in the order the worker serves them. */
-export const GAN_METHODS = [
-  'create', 'start', 'pause', 'step', 'reset', 'setHyper', 'snapshot', 'reference', 'upload',
-  'exportCheckpoint', 'importCheckpoint', 'info', 'subscribe', 'unsubscribe', 'dispose',
-] as const satisfies readonly (keyof GanApi)[];
+export const GAN_METHODS = [...SESSION_METHODS, 'snapshot', 'reference', 'upload'] as const satisfies readonly (keyof GanApi)[];

@@ -7,7 +7,7 @@
 // The files are held as given, so the set can be shrunk again to another size when asked.
 // Not here: the pixel arithmetic (data/user-images.ts), what a session does with the set.
 
-import { checkDimensions, pickImageFiles, undecodable, userImages, type RgbaImage, type UserImageSet } from '../data/user-images.js';
+import { checkDimensions, pickImageFiles, undecodable, userImages, type RgbaImage, type UserImageSet } from './user-images.js';
 import { DataError } from '../errors.js';
 
 /** Images the user gave, decoded and shrunk in the worker. */

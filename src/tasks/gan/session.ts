@@ -6,41 +6,37 @@
 // lattice; or an image grid), every `qualityEvery` it scores the samples (MMD², sliced
 // Wasserstein, ring modes; or a Fréchet distance and the digits seen by a classifier trained once
 // per session and kept across models; or, for the user's images, distances in pixel space). The
-// user's images are held across models (image-upload.ts), decoded in the worker. Iteration records go out batched, at most one metrics
-// event per metricsIntervalMs. It runs as is in Node and in the Web Worker (gan-worker.ts).
+// user's images are held across models (data/image-upload.ts), decoded in the worker. Iteration
+// records go out batched, at most one metrics event per metricsIntervalMs. It runs as is in Node
+// and in the Web Worker (worker.ts).
 //
 // Building (create, reset, import) makes the new run beside the current one and swaps only once
 // it is complete, so a refused config or a bad checkpoint leaves the session as it was. A loaded
 // run continues exactly as the saved one would have: same weights, spectral vectors, Adam
 // moments, batch order and per-step noise seeds.
-// Not here: the plumbing shared with the diffusion session (the swap, the lock, the loop, the
-// events: session-core.ts), building, snapshots and checkpoint contents (gan-model.ts), the
-// contract (gan-protocol.ts), the comlink glue (gan-worker.ts, gan-client.ts).
+// Not here: what every task shares (the swap, the lock, the loop, autosave, recovery from a lost
+// device, the events: worker/session.ts), building, snapshots and checkpoint contents (run.ts),
+// the contract (protocol.ts), the comlink glue (worker.ts, client.ts).
 
-import { ringCentres } from '../data/toy2d.js';
-import type { Engine } from '../engine.js';
-import { ConfigError, DataError, NonFiniteError } from '../errors.js';
-import { ImageScorer } from '../eval/image-scores.js';
-import type { GanStepResult } from '../models/gan.js';
+import { ringCentres } from '../../data/toy2d.js';
+import { HeldUpload, type UploadSource, type UploadSummary } from '../../data/image-upload.js';
+import { DataError, NonFiniteError } from '../../errors.js';
+import { ImageScorer } from '../../eval/image-scores.js';
+import type { GanStepResult } from '../../models/gan.js';
+import { Session, type SessionOptions } from '../../worker/session.js';
 import {
-  ganSessionConfig, HYPER_KEYS, imageSide, type GanApi, type GanEvent, type GanHyper, type GanInfo, type GanSessionConfig,
+  ganSessionConfig, HYPER_KEYS, imageSide, type GanApi, type GanEvent, type GanInfo, type GanMetricsEvent, type GanSessionConfig,
   type GanStepRecord,
-} from './gan-protocol.js';
+} from './protocol.js';
 import {
-  buildRun, checkpointBytes, freeRun, generateFixed, imagesSnapshot, loadInto, nextReals, planeSnapshot, quality, savedConfig,
+  buildRun, checkpointContents, freeRun, generateFixed, imagesSnapshot, loadInto, nextReals, planeSnapshot, quality, savedConfig,
   type GanRun,
-} from './gan-model.js';
-import { HeldUpload, type UploadSource, type UploadSummary } from './image-upload.js';
-import { SessionCore } from './session-core.js';
+} from './run.js';
 
-export interface GanSessionOptions {
-  /** The engine to train on; default: one created on the first create(). */
-  engine?: Engine;
-  /** Iterations submitted ahead of the oldest one whose losses are not yet back. */
-  inFlight?: number;
-}
+export type GanSessionOptions = SessionOptions;
 
-export class GanSession extends SessionCore<GanRun, GanSessionConfig, GanInfo, GanEvent, GanStepRecord, GanStepResult> implements GanApi {
+export class GanSession extends Session<GanRun, GanSessionConfig, GanInfo, GanEvent, GanStepRecord, GanStepResult> implements GanApi {
+  protected readonly hyperKeys = HYPER_KEYS;
   /** The image scorer, trained on the first images run and kept: its figures stay comparable between runs. */
   private scorer: { key: string; scorer: ImageScorer } | null = null;
   /** The user's images, kept across models. */
@@ -51,18 +47,20 @@ export class GanSession extends SessionCore<GanRun, GanSessionConfig, GanInfo, G
   private lastDone = 0;
 
   constructor(opts: GanSessionOptions = {}) {
-    super('GAN session', opts);
+    super('gan', opts);
   }
 
   // ----------------------------------------------------------------------------------------
   // building and tearing down
 
   protected configOf(overrides: Partial<GanSessionConfig>): GanSessionConfig {
-    const config = ganSessionConfig(overrides); // ConfigError before any GPU work
+    return ganSessionConfig(overrides);
+  }
+
+  protected checkData(config: GanSessionConfig): void {
     if (config.dataset === 'upload' && !this.held.held) {
       throw new DataError('image upload: there are no images yet; choose image files or a folder of images first.', 'empty');
     }
-    return config;
   }
 
   /** A new run for `config` (the current one is untouched until swap); trains the scorer first if digits need one. */
@@ -88,6 +86,10 @@ export class GanSession extends SessionCore<GanRun, GanSessionConfig, GanInfo, G
 
   protected freeKept(): void {
     this.scorer?.scorer.dispose();
+    this.scorer = null;
+  }
+
+  protected forgetKept(): void {
     this.scorer = null;
   }
 
@@ -119,28 +121,13 @@ export class GanSession extends SessionCore<GanRun, GanSessionConfig, GanInfo, G
     return r.gan.steps;
   }
 
-  /**
-   * Submits one iteration, waits only while more than `inFlight` are unread, then draws and
-   * scores when due. The result is wrapped so that awaiting this does not await it.
-   */
-  protected async iterate(): Promise<{ result: Promise<GanStepResult> }> {
-    const r = this.need();
-    const { snapshotEvery, qualityEvery } = r.config;
+  protected submit(r: GanRun): Promise<GanStepResult> {
     const lr = { lrG: r.gan.gOptimizer.lr, lrD: r.gan.dOptimizer.lr };
     // Gan.step submits every step before its first await (Plan.run writes the feeds and submits
     // synchronously), so the real batches can be refilled at once for the next iteration.
     const result = r.gan.step(nextReals(r), true) as Promise<GanStepResult>;
-    const step = r.gan.steps;
-    this.track(result);
-    this.record(r, step, lr, result);
-    await this.waitInFlight(step);
-    const snap = snapshotEvery > 0 && step % snapshotEvery === 0;
-    const qual = qualityEvery > 0 && step % qualityEvery === 0;
-    if (snap || qual) {
-      await this.drain();
-      await this.refresh(snap, qual);
-    }
-    return { result };
+    this.record(r, r.gan.steps, lr, result);
+    return result;
   }
 
   /** Turns an iteration's result into a record, in submission order; a failed one records NaN losses. */
@@ -160,23 +147,33 @@ export class GanSession extends SessionCore<GanRun, GanSessionConfig, GanInfo, G
   }
 
   /** A diverged run stops with a NonFiniteError rather than drawing NaNs. */
-  protected check(x: GanStepResult, step: number): void {
+  protected check(r: GanRun, x: GanStepResult): void {
     if (!(Number.isFinite(x.dLoss) && Number.isFinite(x.gLoss))) {
       throw new NonFiniteError(
-        `The losses became D ${x.dLoss}, G ${x.gLoss} by step ${step}: the learning rates are too high for this model. Lower them and reset.`,
+        `The losses became D ${x.dLoss}, G ${x.gLoss} by step ${r.gan.steps}: the learning rates are too high for this model. Lower them and reset.`,
         'loss',
       );
     }
   }
 
-  async setHyper(hyper: Partial<GanHyper>): Promise<GanInfo> {
-    const r = this.need();
-    for (const k of Object.keys(hyper)) {
-      if (!HYPER_KEYS.includes(k as keyof GanHyper)) throw new ConfigError(`setHyper: '${k}' cannot change during a run; create the session again.`);
+  /** Snapshots and quality figures when due. */
+  protected async periodic(r: GanRun, step: number): Promise<void> {
+    const { snapshotEvery, qualityEvery } = r.config;
+    const snap = snapshotEvery > 0 && step % snapshotEvery === 0;
+    const qual = qualityEvery > 0 && step % qualityEvery === 0;
+    if (snap || qual) {
+      await this.drain();
+      await this.draw(r, snap, qual);
     }
-    r.config = ganSessionConfig({ ...r.config, ...hyper });
-    r.gan.setLearningRates(r.config.lrG, r.config.lrD);
-    return this.status();
+  }
+
+  protected metricsEvent(steps: GanStepRecord[]): GanMetricsEvent {
+    return { type: 'metrics', steps };
+  }
+
+  protected applyHyper(r: GanRun, next: GanSessionConfig): void {
+    r.config = next;
+    r.gan.setLearningRates(next.lrG, next.lrD);
   }
 
   // ----------------------------------------------------------------------------------------
@@ -186,7 +183,7 @@ export class GanSession extends SessionCore<GanRun, GanSessionConfig, GanInfo, G
     this.need();
     await this.exclusive(async () => {
       await this.drain();
-      await this.refresh(true, true);
+      await this.draw(this.need(), true, true);
     });
   }
 
@@ -196,10 +193,13 @@ export class GanSession extends SessionCore<GanRun, GanSessionConfig, GanInfo, G
     return r.train?.slice(0, r.config.imageCount * r.gan.sampleSize) ?? new Float32Array(0);
   }
 
-  /** One generate call from the fixed latents, feeding the snapshot and the quality figures (both after a swap). */
-  protected async refresh(snap = true, qual = true): Promise<void> {
-    const r = this.current;
-    if (!r) return;
+  protected refresh(r: GanRun): Promise<void> {
+    return this.draw(r, true, true);
+  }
+
+  /** One generate call from the fixed latents, feeding the snapshot and the quality figures. */
+  private async draw(r: GanRun, snap: boolean, qual: boolean): Promise<void> {
+    if (r !== this.current) return;
     const generated = await generateFixed(r);
     if (snap) this.emit(r.kind === 'points' ? await planeSnapshot(r, generated) : await imagesSnapshot(r, generated));
     const q = qual ? await quality(r, generated) : null;
@@ -207,10 +207,10 @@ export class GanSession extends SessionCore<GanRun, GanSessionConfig, GanInfo, G
   }
 
   // ----------------------------------------------------------------------------------------
-  // checkpoints
+  // checkpoints and info
 
-  protected save(r: GanRun): Promise<Uint8Array> {
-    return checkpointBytes(this.engine!, r);
+  protected contents(r: GanRun) {
+    return checkpointContents(r);
   }
 
   protected savedConfig(metadata: Record<string, string>, current: GanSessionConfig | null): GanSessionConfig {
@@ -221,20 +221,16 @@ export class GanSession extends SessionCore<GanRun, GanSessionConfig, GanInfo, G
     return loadInto(this.engine!, r, bytes);
   }
 
-  // ----------------------------------------------------------------------------------------
-  // info
+  protected describe(r: GanRun): string {
+    return `${r.config.dataset}, ${r.config.loss}`;
+  }
 
-  protected info_(): GanInfo {
-    const r = this.current;
+  protected details(r: GanRun | null) {
     const count = (ps: { size: number }[] | undefined) => (ps ?? []).reduce((a, p) => a + p.size, 0);
     return {
-      state: this.state(),
-      step: r?.gan.steps ?? 0,
-      config: r ? { ...r.config } : null,
       kind: r?.kind ?? null,
       generatorParams: count(r?.gan.generator.params),
       discriminatorParams: count(r?.gan.discriminator.params),
-      ...this.adapterInfo(),
       modes: r?.config.dataset === 'ring' ? ringCentres().length / 2 : r?.scorer ? 10 : 0,
       scorerAccuracy: r?.scorer?.heldOutAccuracy ?? null,
       upload: this.held.summary(),

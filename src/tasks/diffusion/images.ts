@@ -6,27 +6,27 @@
 // the image scorers (one per image size, trained once in the worker, their progress reported;
 // they score each grid of glyphs: class agreement and a Fréchet distance) and the upload the
 // user gave (kept as files, shrunk to whichever size a model asks for).
-// Not here: the loop, events and API (diffusion-session.ts), the shared seeds and checkpoints
-// (diffusion-model.ts), decoding and holding files (image-upload.ts), the models (models/).
+// Not here: the loop, events and API (session.ts), the shared seeds and checkpoints (points.ts),
+// decoding and holding files (data/image-upload.ts), the models (models/).
 
-import { glyphs } from '../data/glyphs.js';
-import type { UserImageSet } from '../data/user-images.js';
-import type { Engine } from '../engine.js';
-import { DataError } from '../errors.js';
-import { ImageScorer } from '../eval/image-scores.js';
-import type { Plan } from '../executor.js';
-import type { TrainingMetrics } from '../metrics.js';
-import { Diffusion } from '../models/diffusion.js';
-import { DiffusionSampler } from '../models/diffusion-sampler.js';
-import { createUnet } from '../models/unet.js';
-import { SeededRandom } from '../data/toy2d.js';
-import { batchSeed, freeModel, noiseSeed, sampleSeed, trainSeed, type SessionBase } from './diffusion-model.js';
+import { glyphs } from '../../data/glyphs.js';
+import type { UserImageSet } from '../../data/user-images.js';
+import type { Engine } from '../../engine.js';
+import { DataError } from '../../errors.js';
+import { ImageScorer } from '../../eval/image-scores.js';
+import type { Plan } from '../../executor.js';
+import type { TrainingMetrics } from '../../metrics.js';
+import { Diffusion } from '../../models/diffusion.js';
+import { DiffusionSampler } from '../../models/diffusion-sampler.js';
+import { createUnet } from '../../models/unet.js';
+import { SeededRandom } from '../../data/toy2d.js';
+import { batchSeed, freeModel, noiseSeed, sampleSeed, trainSeed, type SessionBase } from './points.js';
 import {
   classesOf, gridShape, imageSizeOf, type DenoiseFrames, type DiffusionEvent, type DiffusionInfo, type DiffusionSessionConfig, type ImageGridData,
   type ImageQualityEvent, type ImagesEvent, type ScorerStatus, type UploadSource, type UploadSummary,
-} from './diffusion-protocol.js';
-import { HeldUpload } from './image-upload.js';
-import { yieldToEventLoop } from './protocol.js';
+} from './protocol.js';
+import { HeldUpload } from '../../data/image-upload.js';
+import { yieldToEventLoop } from '../../worker/events.js';
 
 /** Everything built from one config of images. */
 export interface ImageSession extends SessionBase {
@@ -217,6 +217,11 @@ export class ScorerPool {
 
   dispose(): void {
     for (const e of this.entries.values()) e.scorer?.dispose();
+    this.entries.clear();
+  }
+
+  /** Drops every scorer without freeing it: after a device loss their buffers are gone already. */
+  forget(): void {
     this.entries.clear();
   }
 }

@@ -2,8 +2,8 @@
 // numpy-broadcast binary ops and compares, where, and the broadcast copy.
 // Every buffer is declared array<u32> and reinterpreted with bitcast, so one pipeline serves
 // f32 and i32 tensors alike (both are 4-byte words) and the dtype choice is an override.
-// The function an entry point computes is the override constant OP (codes in src/ops/*.ts),
-// so each op is one pipeline with no branching left after specialisation.
+// The function an entry point computes is the override constant OP (UNARY_OP, BINARY_OP here;
+// the ops import them), so each op is one pipeline with no branching left after specialisation.
 // Strided launches carry the output shape and each operand's strides (0 on broadcast dims) in
 // the uniform as array<vec4<u32>, 2> (uniform arrays need a 16-byte element stride), so up to
 // 8 dims after the host has merged the dims that every operand walks contiguously.
@@ -12,6 +12,7 @@
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
 import type { ShaderModuleDef } from '../src/ops/types.js';
 import { flatIndexWgsl } from '../src/ops/grid.js';
+import { activationsWgsl } from './activations.js';
 
 /**
  * x^e with the real-valued cases WGSL's pow leaves undefined: negative bases with integer
@@ -45,12 +46,21 @@ fn fill(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 `,
 };
 
+/** Codes 0, 1, 2, ... for `names` in order: the values of a shader's OP override. */
+const opCodes = <N extends string>(names: readonly N[]): Readonly<Record<N, number>> =>
+  Object.fromEntries(names.map((n, i) => [n, i])) as Record<N, number>;
+
 /**
- * Unary ops. OP codes: 0 neg, 1 exp, 2 log, 3 sqrt, 4 relu, 5 gelu, 6 silu, 7 sigmoid,
- * 8 tanh, 9 abs, 10 sign, 11 leakyRelu(a), 12 addScalar(a), 13 mulScalar(a), 14 powScalar(a),
- * 15 cast f32->i32, 16 cast i32->f32, 17 copy. `unary_bwd` computes dx = dy * f'(x) for the
- * codes with a fused derivative (4, 5, 6, 7, 8, 11).
+ * The unary shader's OP codes (src/ops/unary.ts dispatches by them): math, activations and
+ * scalar ops (`a` is the scalar: slope, value or exponent), the casts, and a plain copy.
+ * `unary_bwd` computes dx = dy * f'(x) for the activations with a fused derivative (relu,
+ * gelu, silu, sigmoid, tanh, leakyRelu).
  */
+export const UNARY_OP = opCodes([
+  'neg', 'exp', 'log', 'sqrt', 'relu', 'gelu', 'silu', 'sigmoid', 'tanh', 'abs', 'sign',
+  'leakyRelu', 'addScalar', 'mulScalar', 'powScalar', 'castToI32', 'castToF32', 'copy',
+] as const);
+
 export const unaryShader: ShaderModuleDef = {
   label: 'unary',
   code: () => wgsl`
@@ -67,57 +77,47 @@ struct P { n: u32, a: f32 }
 @group(0) @binding(2) var<storage, read_write> dx: array<u32>;
 @group(0) @binding(3) var<uniform> pb: P;
 ${flatIndexWgsl}
-
-const GELU_K: f32 = 0.7978845608028654; // sqrt(2 / pi)
-const GELU_C: f32 = 0.044715;
-
-// tanh of large arguments is inf/inf on some drivers; |x| > 15 is +-1 in f32 anyway.
-fn safe_tanh(v: f32) -> f32 { return tanh(clamp(v, -15.0, 15.0)); }
-fn sigmoid(v: f32) -> f32 { return 1.0 / (1.0 + exp(-v)); }
-
+${activationsWgsl}
 ${spowWgsl}
 
 fn f(v: f32, a: f32) -> f32 {
   switch OP {
-    case 0u: { return -v; }
-    case 1u: { return exp(v); }
-    case 2u: { return log(v); }
-    case 3u: { return sqrt(v); }
-    case 4u: { return max(v, 0.0); }
-    case 5u: { return 0.5 * v * (1.0 + safe_tanh(GELU_K * (v + GELU_C * v * v * v))); }
-    case 6u: { return v * sigmoid(v); }
-    case 7u: { return sigmoid(v); }
-    case 8u: { return safe_tanh(v); }
-    case 9u: { return abs(v); }
-    case 10u: { return sign(v); }
-    case 11u: { return select(a * v, v, v > 0.0); }
-    case 12u: { return v + a; }
-    case 13u: { return v * a; }
-    case 14u: { return spow(v, a); }
+    case ${UNARY_OP.neg}u: { return -v; }
+    case ${UNARY_OP.exp}u: { return exp(v); }
+    case ${UNARY_OP.log}u: { return log(v); }
+    case ${UNARY_OP.sqrt}u: { return sqrt(v); }
+    case ${UNARY_OP.relu}u: { return max(v, 0.0); }
+    case ${UNARY_OP.gelu}u: { return gelu(v); }
+    case ${UNARY_OP.silu}u: { return silu(v); }
+    case ${UNARY_OP.sigmoid}u: { return sigmoid(v); }
+    case ${UNARY_OP.tanh}u: { return safe_tanh(v); }
+    case ${UNARY_OP.abs}u: { return abs(v); }
+    case ${UNARY_OP.sign}u: { return sign(v); }
+    case ${UNARY_OP.leakyRelu}u: { return select(a * v, v, v > 0.0); }
+    case ${UNARY_OP.addScalar}u: { return v + a; }
+    case ${UNARY_OP.mulScalar}u: { return v * a; }
+    case ${UNARY_OP.powScalar}u: { return spow(v, a); }
     default: { return v; }
   }
 }
 
 fn df(v: f32, a: f32) -> f32 {
   switch OP {
-    case 4u: { return select(0.0, 1.0, v > 0.0); }
-    case 5u: {
-      let t = safe_tanh(GELU_K * (v + GELU_C * v * v * v));
-      return 0.5 * (1.0 + t) + 0.5 * v * (1.0 - t * t) * GELU_K * (1.0 + 3.0 * GELU_C * v * v);
-    }
-    case 6u: { let s = sigmoid(v); return s * (1.0 + v * (1.0 - s)); }
-    case 7u: { let s = sigmoid(v); return s * (1.0 - s); }
-    case 8u: { let t = safe_tanh(v); return 1.0 - t * t; }
-    case 11u: { return select(a, 1.0, v > 0.0); }
+    case ${UNARY_OP.relu}u: { return select(0.0, 1.0, v > 0.0); }
+    case ${UNARY_OP.gelu}u: { return gelu_grad(v); }
+    case ${UNARY_OP.silu}u: { return silu_grad(v); }
+    case ${UNARY_OP.sigmoid}u: { let s = sigmoid(v); return s * (1.0 - s); }
+    case ${UNARY_OP.tanh}u: { let t = safe_tanh(v); return 1.0 - t * t; }
+    case ${UNARY_OP.leakyRelu}u: { return select(a, 1.0, v > 0.0); }
     default: { return 0.0; }
   }
 }
 
 fn word(w: u32, a: f32) -> u32 {
   switch OP {
-    case 15u: { return bitcast<u32>(i32(bitcast<f32>(w))); }
-    case 16u: { return bitcast<u32>(f32(bitcast<i32>(w))); }
-    case 17u: { return w; }
+    case ${UNARY_OP.castToI32}u: { return bitcast<u32>(i32(bitcast<f32>(w))); }
+    case ${UNARY_OP.castToF32}u: { return bitcast<u32>(f32(bitcast<i32>(w))); }
+    case ${UNARY_OP.copy}u: { return w; }
     default: { return bitcast<u32>(f(bitcast<f32>(w), a)); }
   }
 }
@@ -139,11 +139,18 @@ fn unary_bwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
 };
 
 /**
- * Binary ops with numpy broadcasting. OP codes: 0 add, 1 sub, 2 mul, 3 div, 4 pow, 5 maximum,
- * 6 minimum, 7 greater, 8 less, 9 equal, 10 greaterEqual, 11 lessEqual (compares write an
- * f32 0/1 mask). INT reads both operands as i32 (arithmetic results are then i32 too).
- * `binary_same` is the fast path for operands of the output's shape; `binary_bcast` walks
- * strides.
+ * The binary shader's OP codes (src/ops/binary.ts dispatches by them): arithmetic, then the
+ * compares, which come last (OP >= greater) and write an f32 0/1 mask.
+ */
+export const BINARY_OP = opCodes([
+  'add', 'sub', 'mul', 'div', 'pow', 'maximum', 'minimum',
+  'greater', 'less', 'equal', 'greaterEqual', 'lessEqual',
+] as const);
+
+/**
+ * Binary ops with numpy broadcasting (BINARY_OP). INT reads both operands as i32 (arithmetic
+ * results are then i32 too). `binary_same` is the fast path for operands of the output's shape;
+ * `binary_bcast` walks strides.
  */
 export const binaryShader: ShaderModuleDef = {
   label: 'binary',
@@ -171,32 +178,32 @@ ${spowWgsl}
 
 fn cmp_f(u: f32, v: f32) -> bool {
   switch OP {
-    case 7u: { return u > v; }
-    case 8u: { return u < v; }
-    case 9u: { return u == v; }
-    case 10u: { return u >= v; }
+    case ${BINARY_OP.greater}u: { return u > v; }
+    case ${BINARY_OP.less}u: { return u < v; }
+    case ${BINARY_OP.equal}u: { return u == v; }
+    case ${BINARY_OP.greaterEqual}u: { return u >= v; }
     default: { return u <= v; }
   }
 }
 
 fn cmp_i(u: i32, v: i32) -> bool {
   switch OP {
-    case 7u: { return u > v; }
-    case 8u: { return u < v; }
-    case 9u: { return u == v; }
-    case 10u: { return u >= v; }
+    case ${BINARY_OP.greater}u: { return u > v; }
+    case ${BINARY_OP.less}u: { return u < v; }
+    case ${BINARY_OP.equal}u: { return u == v; }
+    case ${BINARY_OP.greaterEqual}u: { return u >= v; }
     default: { return u <= v; }
   }
 }
 
 fn arith_f(u: f32, v: f32) -> f32 {
   switch OP {
-    case 0u: { return u + v; }
-    case 1u: { return u - v; }
-    case 2u: { return u * v; }
-    case 3u: { return u / v; }
-    case 4u: { return spow(u, v); }
-    case 5u: { return max(u, v); }
+    case ${BINARY_OP.add}u: { return u + v; }
+    case ${BINARY_OP.sub}u: { return u - v; }
+    case ${BINARY_OP.mul}u: { return u * v; }
+    case ${BINARY_OP.div}u: { return u / v; }
+    case ${BINARY_OP.pow}u: { return spow(u, v); }
+    case ${BINARY_OP.maximum}u: { return max(u, v); }
     default: { return min(u, v); }
   }
 }
@@ -204,20 +211,20 @@ fn arith_f(u: f32, v: f32) -> f32 {
 // i32 arithmetic wraps on overflow; division and pow are rejected on the host.
 fn arith_i(u: i32, v: i32) -> i32 {
   switch OP {
-    case 0u: { return u + v; }
-    case 1u: { return u - v; }
-    case 2u: { return u * v; }
-    case 5u: { return max(u, v); }
+    case ${BINARY_OP.add}u: { return u + v; }
+    case ${BINARY_OP.sub}u: { return u - v; }
+    case ${BINARY_OP.mul}u: { return u * v; }
+    case ${BINARY_OP.maximum}u: { return max(u, v); }
     default: { return min(u, v); }
   }
 }
 
 fn combine(wa: u32, wb: u32) -> u32 {
   if (INT) {
-    if (OP >= 7u) { return bitcast<u32>(select(0.0, 1.0, cmp_i(bitcast<i32>(wa), bitcast<i32>(wb)))); }
+    if (OP >= ${BINARY_OP.greater}u) { return bitcast<u32>(select(0.0, 1.0, cmp_i(bitcast<i32>(wa), bitcast<i32>(wb)))); }
     return bitcast<u32>(arith_i(bitcast<i32>(wa), bitcast<i32>(wb)));
   }
-  if (OP >= 7u) { return bitcast<u32>(select(0.0, 1.0, cmp_f(bitcast<f32>(wa), bitcast<f32>(wb)))); }
+  if (OP >= ${BINARY_OP.greater}u) { return bitcast<u32>(select(0.0, 1.0, cmp_f(bitcast<f32>(wa), bitcast<f32>(wb)))); }
   return bitcast<u32>(arith_f(bitcast<f32>(wa), bitcast<f32>(wb)));
 }
 

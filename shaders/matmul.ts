@@ -24,6 +24,7 @@
 
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
 import type { ShaderModuleDef } from '../src/ops/types.js';
+import { activationsWgsl } from './activations.js';
 import { halfPairWgsl, halfValueWgsl, loadWgsl, quadLoadWgsl, storageType } from './half.js';
 
 /** Activation codes (the ACT override constant). */
@@ -118,8 +119,7 @@ ${loadWgsl('res', halfRes)}
 ${halfA ? quadLoadWgsl('a') : ''}
 ${halfB ? quadLoadWgsl('b') : ''}
 
-const GELU_K: f32 = 0.7978845608028654; // sqrt(2 / pi)
-const GELU_C: f32 = 0.044715;
+${activationsWgsl}
 const STEP = vec4<u32>(0u, 1u, 2u, 3u);
 
 // Element offsets of batch z in a and b (batch dims collapsed to at most four).
@@ -136,12 +136,9 @@ fn batch_offsets(z: u32) -> vec2<u32> {
 
 fn activate(z: f32) -> f32 {
   switch ACT {
-    case 1u: { return max(z, 0.0); }
-    case 2u: {
-      // tanh of large arguments is inf/inf on some drivers; |x| > 15 is +-1 in f32 anyway.
-      return 0.5 * z * (1.0 + tanh(clamp(GELU_K * (z + GELU_C * z * z * z), -15.0, 15.0)));
-    }
-    case 3u: { return z / (1.0 + exp(-z)); }
+    case ${MATMUL_ACT.relu}u: { return max(z, 0.0); }
+    case ${MATMUL_ACT.gelu}u: { return gelu(z); }
+    case ${MATMUL_ACT.silu}u: { return silu(z); }
     default: { return z; }
   }
 }
@@ -149,15 +146,9 @@ fn activate(z: f32) -> f32 {
 // The activation's derivative at z (the gate).
 fn activate_grad(z: f32) -> f32 {
   switch ACT {
-    case 1u: { return select(0.0, 1.0, z > 0.0); }
-    case 2u: {
-      let t = tanh(clamp(GELU_K * (z + GELU_C * z * z * z), -15.0, 15.0));
-      return 0.5 * (1.0 + t) + 0.5 * z * (1.0 - t * t) * GELU_K * (1.0 + 3.0 * GELU_C * z * z);
-    }
-    case 3u: {
-      let sg = 1.0 / (1.0 + exp(-z));
-      return sg * (1.0 + z * (1.0 - sg));
-    }
+    case ${MATMUL_ACT.relu}u: { return select(0.0, 1.0, z > 0.0); }
+    case ${MATMUL_ACT.gelu}u: { return gelu_grad(z); }
+    case ${MATMUL_ACT.silu}u: { return silu_grad(z); }
     default: { return 1.0; }
   }
 }

@@ -7,13 +7,16 @@
 //   reduce_wg:   one workgroup per output, each invocation striding over the reduced elements,
 //                then a tree reduction in workgroup memory. For long contiguous rows.
 // Max and argmax keep (value, index) pairs and prefer the lower index on ties, so argmax
-// returns the first maximum, as numpy does. The override OP selects: 0 sum (times `scale`),
-// 1 max, 2 argmax (writes the i32 index within the reduced elements).
+// returns the first maximum, as numpy does. The override OP selects (REDUCE_OP): sum (times
+// `scale`), max, argmax (writes the i32 index within the reduced elements).
 // Not here: the choice between the strategies and the backward rules (src/ops/reduce.ts).
 
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
 import type { ShaderModuleDef } from '../src/ops/types.js';
 import { flatGroupWgsl, flatIndexWgsl } from '../src/ops/grid.js';
+
+/** The reduce shader's OP codes (src/ops/reduce.ts dispatches by them). */
+export const REDUCE_OP = { sum: 0, max: 1, argmax: 2 } as const;
 
 export const reduceShader: ShaderModuleDef = {
   label: 'reduce',
@@ -65,8 +68,8 @@ fn better(v: f32, i: u32, bv: f32, bi: u32) -> bool {
 
 fn result(acc: f32, best: f32, bi: u32) -> u32 {
   switch OP {
-    case 0u: { return bitcast<u32>(acc * p.scale); }
-    case 1u: { return bitcast<u32>(best); }
+    case ${REDUCE_OP.sum}u: { return bitcast<u32>(acc * p.scale); }
+    case ${REDUCE_OP.max}u: { return bitcast<u32>(best); }
     default: { return bi; }
   }
 }
@@ -79,7 +82,7 @@ fn reduce_loop(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
   var acc = 0.0;
   var best = x[base];
   var bi = 0u;
-  if (OP == 0u && p.rrank == 1u) {
+  if (OP == ${REDUCE_OP.sum}u && p.rrank == 1u) {
     // Sums along one run (column sums of a bias gradient): no index decomposition, and four
     // independent partial sums so consecutive loads do not wait on each other.
     let st = p.rstride[0];
@@ -118,11 +121,11 @@ fn reduce_wg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
     acc += v;
     if (better(v, r, best, bi)) { best = v; bi = r; }
   }
-  if (OP == 0u) { sh_v[t] = acc; } else { sh_v[t] = best; sh_i[t] = bi; }
+  if (OP == ${REDUCE_OP.sum}u) { sh_v[t] = acc; } else { sh_v[t] = best; sh_i[t] = bi; }
   workgroupBarrier();
   for (var s = WG / 2u; s > 0u; s = s / 2u) {
     if (t < s) {
-      if (OP == 0u) {
+      if (OP == ${REDUCE_OP.sum}u) {
         sh_v[t] += sh_v[t + s];
       } else if (better(sh_v[t + s], sh_i[t + s], sh_v[t], sh_i[t])) {
         sh_v[t] = sh_v[t + s];

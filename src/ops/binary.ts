@@ -7,7 +7,7 @@
 
 import { DTypeError, ShapeError, fmtShape } from '../errors.js';
 import { apply, numel, type DType, type Shape, type Tensor, type TensorSpec } from '../tensor.js';
-import { binaryShader, broadcastShader, whereShader } from '../../shaders/elementwise.js';
+import { BINARY_OP, binaryShader, broadcastShader, whereShader } from '../../shaders/elementwise.js';
 import { grid1d } from './grid.js';
 import { full, log, neg, addScalar } from './unary.js';
 import { sum, sumToShape } from './reduce.js';
@@ -142,7 +142,7 @@ type NoAttrs = Record<string, never>;
 
 interface BinarySpec {
   name: string;
-  /** OP code in shaders/elementwise.ts binaryShader. */
+  /** OP code in shaders/elementwise.ts binaryShader (BINARY_OP). */
   code: number;
   /** The float64 specification. */
   f: (a: number, b: number) => number;
@@ -258,7 +258,7 @@ const wrap = (v: number) => v | 0;
 
 export const addDef = binaryDef({
   name: 'add',
-  code: 0,
+  code: BINARY_OP.add,
   f: (a, b) => a + b,
   int: (a, b) => wrap(a + b),
   backward: binaryGrad((_a, _b, _o, dy) => [dy, dy]),
@@ -266,7 +266,7 @@ export const addDef = binaryDef({
 
 export const subDef = binaryDef({
   name: 'sub',
-  code: 1,
+  code: BINARY_OP.sub,
   f: (a, b) => a - b,
   int: (a, b) => wrap(a - b),
   backward: ({ inputs: [a, b] }, [dy]) =>
@@ -275,7 +275,7 @@ export const subDef = binaryDef({
 
 export const mulDef = binaryDef({
   name: 'mul',
-  code: 2,
+  code: BINARY_OP.mul,
   f: (a, b) => a * b,
   int: (a, b) => Math.imul(a, b),
   backward: binaryGrad((a, b, _o, dy) => [mul(dy, b), mul(dy, a)]),
@@ -283,7 +283,7 @@ export const mulDef = binaryDef({
 
 export const divDef = binaryDef({
   name: 'div',
-  code: 3,
+  code: BINARY_OP.div,
   f: (a, b) => a / b,
   // d(a/b)/db = -a/b^2 = -out/b
   backward: ({ inputs: [a, b], outputs: [out] }, [dy]) =>
@@ -295,7 +295,7 @@ export const divDef = binaryDef({
 
 export const powDef = binaryDef({
   name: 'pow',
-  code: 4,
+  code: BINARY_OP.pow,
   f: Math.pow,
   // d(a^b)/da = b a^(b-1); d(a^b)/db = a^b log(a) (defined for a > 0)
   backward: binaryGrad((a, b, out, dy) => [mul(dy, mul(b, pow(a, addScalar(b, -1)))), mul(dy, mul(out, log(a)))]),
@@ -305,7 +305,7 @@ export const powDef = binaryDef({
 // Ties send the whole gradient to `a` (the masks a >= b and a < b partition every element).
 export const maximumDef = binaryDef({
   name: 'maximum',
-  code: 5,
+  code: BINARY_OP.maximum,
   f: (a, b) => Math.max(a, b),
   int: (a, b) => Math.max(a, b),
   backward: binaryGrad((a, b, _o, dy) => [mul(dy, greaterEqual(a, b)), mul(dy, less(a, b))]),
@@ -314,7 +314,7 @@ export const maximumDef = binaryDef({
 
 export const minimumDef = binaryDef({
   name: 'minimum',
-  code: 6,
+  code: BINARY_OP.minimum,
   f: (a, b) => Math.min(a, b),
   int: (a, b) => Math.min(a, b),
   backward: binaryGrad((a, b, _o, dy) => [mul(dy, lessEqual(a, b)), mul(dy, greater(a, b))]),
@@ -326,11 +326,11 @@ function compareDef(name: string, code: number, test: (a: number, b: number) => 
   return binaryDef({ name, code, f, int: f, compare: true, backward: 'none', gen: coarse });
 }
 
-export const greaterDef = compareDef('greater', 7, (a, b) => a > b);
-export const lessDef = compareDef('less', 8, (a, b) => a < b);
-export const equalDef = compareDef('equal', 9, (a, b) => a === b);
-export const greaterEqualDef = compareDef('greaterEqual', 10, (a, b) => a >= b);
-export const lessEqualDef = compareDef('lessEqual', 11, (a, b) => a <= b);
+export const greaterDef = compareDef('greater', BINARY_OP.greater, (a, b) => a > b);
+export const lessDef = compareDef('less', BINARY_OP.less, (a, b) => a < b);
+export const equalDef = compareDef('equal', BINARY_OP.equal, (a, b) => a === b);
+export const greaterEqualDef = compareDef('greaterEqual', BINARY_OP.greaterEqual, (a, b) => a >= b);
+export const lessEqualDef = compareDef('lessEqual', BINARY_OP.lessEqual, (a, b) => a <= b);
 
 /** a + b with numpy broadcasting (f32 or i32). */
 export function add(a: Tensor, b: Tensor): Tensor {

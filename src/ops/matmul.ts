@@ -29,7 +29,7 @@ import { DTypeError, DeviceLimitError, ShapeError, fmtShape } from '../errors.js
 import { apply, numel, type Shape, type Tensor, type TensorSpec } from '../tensor.js';
 import { MATMUL_ACT, MATMUL_FLAGS, REGISTER_TILE, matmulShader } from '../../shaders/matmul.js';
 import { add, geluGrad, reluGrad, siluGrad } from './elementwise.js';
-import { cast, geluGradDef, reluGradDef, siluGradDef } from './unary.js';
+import { activationCpu, cast, geluGradDef, reluGradDef, siluGradDef } from './unary.js';
 import { roundToHalf } from '../half.js';
 import { sumToShape } from './reduce.js';
 import { reshape } from './shape.js';
@@ -352,15 +352,7 @@ function matmulKernel(ins: TensorSpec[], _outs: TensorSpec[], at: MatmulAttrs, e
 // ---------------------------------------------------------------------------------------------
 // CPU reference
 
-const GELU_K = Math.sqrt(2 / Math.PI);
-const GELU_C = 0.044715;
-
-function activate(z: number, act: MatmulActivation): number {
-  if (act === 'relu') return Math.max(z, 0);
-  if (act === 'gelu') return 0.5 * z * (1 + Math.tanh(GELU_K * (z + GELU_C * z * z * z)));
-  if (act === 'silu') return z / (1 + Math.exp(-z));
-  return z;
-}
+const activate = (z: number, act: MatmulActivation): number => (act === 'none' ? z : activationCpu[act](z));
 
 /** The fused derivative ops a gate stands for (their CPU references are the spec). */
 const gateDefs = { relu: reluGradDef, gelu: geluGradDef, silu: siluGradDef } as const;

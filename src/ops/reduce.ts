@@ -8,7 +8,7 @@
 
 import { DTypeError, ShapeError, fmtShape } from '../errors.js';
 import { apply, numel, type Shape, type Tensor, type TensorSpec } from '../tensor.js';
-import { reduceShader } from '../../shaders/reduce.js';
+import { REDUCE_OP, reduceShader } from '../../shaders/reduce.js';
 import { grid1d } from './grid.js';
 import { broadcastInDim, div, equal, hostOf, mul } from './binary.js';
 import { stridesOf } from './shape.js';
@@ -32,10 +32,6 @@ const f32In = (shape: number[]): TensorSpec[] => [{ shape, dtype: 'f32' }];
 
 /** Runs of kept or reduced dims a reduction kernel can describe (one vec4<u32> each). */
 const MAX_RUNS = 4;
-/** OP codes of shaders/reduce.ts. */
-const SUM = 0;
-const MAX = 1;
-const ARGMAX = 2;
 
 // ---------------------------------------------------------------------------------------------
 // Axes and shapes
@@ -250,7 +246,7 @@ const sumCases: OpCase<ReduceAttrs>[] = [
 
 export const sumDef = reduceDef(
   'sum',
-  SUM,
+  REDUCE_OP.sum,
   ([x], { axes, keepdims }) => [
     cpuReduce(x, axes, reducedShape(x.shape, axes, keepdims), () => [0], (a, v) => (a[0] += v), (a) => a[0], 'f32'),
   ],
@@ -262,7 +258,7 @@ export const sumDef = reduceDef(
 
 export const meanDef = reduceDef(
   'mean',
-  SUM,
+  REDUCE_OP.sum,
   ([x], { axes, keepdims }) => {
     const nred = axes.reduce((n, a) => n * x.shape[a], 1);
     const out = reducedShape(x.shape, axes, keepdims);
@@ -298,7 +294,7 @@ const distinct: OpCase<object>['gen'] = (_i, spec, rand) => {
 
 export const maxDef = reduceDef(
   'max',
-  MAX,
+  REDUCE_OP.max,
   ([x], { axes, keepdims }) => [
     cpuReduce(
       x,
@@ -357,7 +353,7 @@ export const argmaxDef: OpDef<ArgmaxAttrs> = {
     runsOf('argmax', x.shape, [axis]);
     return [{ shape: reducedShape(x.shape, [axis], keepdims), dtype: 'i32' }];
   },
-  kernel: ([x], _out, { axis }, env) => reduceKernel('argmax', ARGMAX, x, [axis], 1, env),
+  kernel: ([x], _out, { axis }, env) => reduceKernel('argmax', REDUCE_OP.argmax, x, [axis], 1, env),
   cpu: ([x], { axis, keepdims }) => [
     cpuReduce(
       x,

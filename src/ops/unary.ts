@@ -8,7 +8,8 @@
 
 import { DTypeError, ShapeError, fmtShape } from '../errors.js';
 import { apply, numel, type DType, type Shape, type Tensor, type TensorSpec } from '../tensor.js';
-import { fillShader, unaryShader } from '../../shaders/elementwise.js';
+import { UNARY_OP, fillShader, unaryShader } from '../../shaders/elementwise.js';
+import { GELU } from '../../shaders/activations.js';
 import { grid1d } from './grid.js';
 import { ELEMENTWISE_WG, add, div, hostOf, mul, sub } from './binary.js';
 import { castHalf } from './half.js';
@@ -17,10 +18,16 @@ import { f32, i32, type HostTensor, type OpCase, type OpDef } from './types.js';
 type NoAttrs = Record<string, never>;
 type Gen = NonNullable<OpCase<object>['gen']>;
 
-const GELU_K = Math.sqrt(2 / Math.PI);
-const GELU_C = 0.044715;
+const { K: GELU_K, C: GELU_C } = GELU;
 
 const sigmoidF = (v: number) => 1 / (1 + Math.exp(-v));
+
+/** The activations in float64: the specification of their unary ops and of matmul's fused epilogue. */
+export const activationCpu = {
+  relu: (v: number) => Math.max(v, 0),
+  gelu: (v: number) => 0.5 * v * (1 + Math.tanh(GELU_K * (v + GELU_C * v * v * v))),
+  silu: (v: number) => v * sigmoidF(v),
+} as const;
 
 function requireF32(name: string, x: TensorSpec): void {
   if (x.dtype !== 'f32') {
@@ -108,7 +115,7 @@ function gradDef<A extends object>(
 
 export const reluGradDef = gradDef<NoAttrs>(
   'reluGrad',
-  4,
+  UNARY_OP.relu,
   () => 0,
   { df: (v) => (v > 0 ? 1 : 0), d2: () => null },
   {},
@@ -117,7 +124,7 @@ export const reluGradDef = gradDef<NoAttrs>(
 
 export const leakyReluGradDef = gradDef<{ slope: number }>(
   'leakyReluGrad',
-  11,
+  UNARY_OP.leakyRelu,
   (a) => a.slope,
   { df: (v, a) => (v > 0 ? 1 : a.slope), d2: () => null },
   { slope: 0.1 },
@@ -129,7 +136,7 @@ export const leakyReluGradDef = gradDef<{ slope: number }>(
 // f'' = (1 - t^2) (u' - x t u'^2 + 3 k c x^2)
 export const geluGradDef = gradDef<NoAttrs>(
   'geluGrad',
-  5,
+  UNARY_OP.gelu,
   () => 0,
   {
     df: (v) => {
@@ -152,7 +159,7 @@ export const geluGradDef = gradDef<NoAttrs>(
 // f = x s: f' = s (1 + x (1 - s)); f'' = s (1 - s) (2 + x (1 - 2 s))
 export const siluGradDef = gradDef<NoAttrs>(
   'siluGrad',
-  6,
+  UNARY_OP.silu,
   () => 0,
   {
     df: (v) => {
@@ -168,7 +175,7 @@ export const siluGradDef = gradDef<NoAttrs>(
 // s' = s (1 - s); s'' = s (1 - s) (1 - 2 s)
 export const sigmoidGradDef = gradDef<NoAttrs>(
   'sigmoidGrad',
-  7,
+  UNARY_OP.sigmoid,
   () => 0,
   {
     df: (v) => sigmoidF(v) * (1 - sigmoidF(v)),
@@ -181,7 +188,7 @@ export const sigmoidGradDef = gradDef<NoAttrs>(
 // t' = 1 - t^2; t'' = -2 t (1 - t^2)
 export const tanhGradDef = gradDef<NoAttrs>(
   'tanhGrad',
-  8,
+  UNARY_OP.tanh,
   () => 0,
   {
     df: (v) => 1 - Math.tanh(v) ** 2,
@@ -221,7 +228,7 @@ export function tanhGrad(x: Tensor, dy: Tensor): Tensor {
 
 interface UnarySpec<A extends object> {
   name: string;
-  /** OP code in shaders/elementwise.ts unaryShader. */
+  /** OP code in shaders/elementwise.ts unaryShader (UNARY_OP). */
   code: number;
   /** The float64 specification. */
   f: (v: number, a: A) => number;
@@ -262,14 +269,14 @@ function unaryDef<A extends object>(s: UnarySpec<A>): OpDef<A> {
 
 export const negDef = unaryDef<NoAttrs>({
   name: 'neg',
-  code: 0,
+  code: UNARY_OP.neg,
   f: (v) => -v,
   grad: (_x, _o, dy) => neg(dy),
   attrs: [{}],
 });
 export const expDef = unaryDef<NoAttrs>({
   name: 'exp',
-  code: 1,
+  code: UNARY_OP.exp,
   f: Math.exp,
   grad: (_x, out, dy) => mul(dy, out),
   attrs: [{}],
@@ -277,7 +284,7 @@ export const expDef = unaryDef<NoAttrs>({
 });
 export const logDef = unaryDef<NoAttrs>({
   name: 'log',
-  code: 2,
+  code: UNARY_OP.log,
   f: Math.log,
   grad: (x, _o, dy) => div(dy, x),
   attrs: [{}],
@@ -285,7 +292,7 @@ export const logDef = unaryDef<NoAttrs>({
 });
 export const sqrtDef = unaryDef<NoAttrs>({
   name: 'sqrt',
-  code: 3,
+  code: UNARY_OP.sqrt,
   f: Math.sqrt,
   grad: (_x, out, dy) => div(mulScalar(dy, 0.5), out),
   attrs: [{}],
@@ -293,31 +300,31 @@ export const sqrtDef = unaryDef<NoAttrs>({
 });
 export const reluDef = unaryDef<NoAttrs>({
   name: 'relu',
-  code: 4,
-  f: (v) => Math.max(v, 0),
+  code: UNARY_OP.relu,
+  f: activationCpu.relu,
   grad: (x, _o, dy) => reluGrad(x, dy),
   attrs: [{}],
   gen: uniform(0.05, 1, true),
 });
 export const geluDef = unaryDef<NoAttrs>({
   name: 'gelu',
-  code: 5,
-  f: (v) => 0.5 * v * (1 + Math.tanh(GELU_K * (v + GELU_C * v * v * v))),
+  code: UNARY_OP.gelu,
+  f: activationCpu.gelu,
   grad: (x, _o, dy) => geluGrad(x, dy),
   attrs: [{}],
   gen: uniform(-4, 4),
 });
 export const siluDef = unaryDef<NoAttrs>({
   name: 'silu',
-  code: 6,
-  f: (v) => v * sigmoidF(v),
+  code: UNARY_OP.silu,
+  f: activationCpu.silu,
   grad: (x, _o, dy) => siluGrad(x, dy),
   attrs: [{}],
   gen: uniform(-4, 4),
 });
 export const sigmoidDef = unaryDef<NoAttrs>({
   name: 'sigmoid',
-  code: 7,
+  code: UNARY_OP.sigmoid,
   f: sigmoidF,
   grad: (x, _o, dy) => sigmoidGrad(x, dy),
   attrs: [{}],
@@ -325,7 +332,7 @@ export const sigmoidDef = unaryDef<NoAttrs>({
 });
 export const tanhDef = unaryDef<NoAttrs>({
   name: 'tanh',
-  code: 8,
+  code: UNARY_OP.tanh,
   f: Math.tanh,
   grad: (x, _o, dy) => tanhGrad(x, dy),
   attrs: [{}],
@@ -333,16 +340,16 @@ export const tanhDef = unaryDef<NoAttrs>({
 });
 export const absDef = unaryDef<NoAttrs>({
   name: 'abs',
-  code: 9,
+  code: UNARY_OP.abs,
   f: Math.abs,
   grad: (x, _o, dy) => mul(dy, sign(x)),
   attrs: [{}],
   gen: uniform(0.05, 1, true),
 });
-export const signDef = unaryDef<NoAttrs>({ name: 'sign', code: 10, f: Math.sign, grad: 'none', attrs: [{}] });
+export const signDef = unaryDef<NoAttrs>({ name: 'sign', code: UNARY_OP.sign, f: Math.sign, grad: 'none', attrs: [{}] });
 export const leakyReluDef = unaryDef<{ slope: number }>({
   name: 'leakyRelu',
-  code: 11,
+  code: UNARY_OP.leakyRelu,
   f: (v, a) => (v > 0 ? v : a.slope * v),
   scalar: (a) => a.slope,
   grad: (x, _o, dy, a) => leakyReluGrad(x, dy, a.slope),
@@ -351,7 +358,7 @@ export const leakyReluDef = unaryDef<{ slope: number }>({
 });
 export const addScalarDef = unaryDef<{ value: number }>({
   name: 'addScalar',
-  code: 12,
+  code: UNARY_OP.addScalar,
   f: (v, a) => v + a.value,
   scalar: (a) => a.value,
   grad: (_x, _o, dy) => dy,
@@ -359,7 +366,7 @@ export const addScalarDef = unaryDef<{ value: number }>({
 });
 export const mulScalarDef = unaryDef<{ value: number }>({
   name: 'mulScalar',
-  code: 13,
+  code: UNARY_OP.mulScalar,
   f: (v, a) => v * a.value,
   scalar: (a) => a.value,
   grad: (_x, _o, dy, a) => mulScalar(dy, a.value),
@@ -367,7 +374,7 @@ export const mulScalarDef = unaryDef<{ value: number }>({
 });
 export const powScalarDef = unaryDef<{ exponent: number }>({
   name: 'powScalar',
-  code: 14,
+  code: UNARY_OP.powScalar,
   f: (v, a) => Math.pow(v, a.exponent),
   scalar: (a) => a.exponent,
   // d(x^p)/dx = p x^(p-1); x^0 is constant.
@@ -453,7 +460,7 @@ export const castDef: OpDef<{ dtype: DType }> = {
   name: 'cast',
   shape: ([x], { dtype }) => [{ shape: x.shape, dtype }],
   kernel: ([x], _out, { dtype }) =>
-    elementwiseDispatch('unary_fwd', x.dtype === dtype ? 17 : dtype === 'i32' ? 15 : 16, 1, numel(x.shape), 0),
+    elementwiseDispatch('unary_fwd', x.dtype === dtype ? UNARY_OP.copy : dtype === 'i32' ? UNARY_OP.castToI32 : UNARY_OP.castToF32, 1, numel(x.shape), 0),
   cpu: ([x], { dtype }) => {
     const n = x.data.length;
     const data = dtype === 'i32' ? new Int32Array(n) : new Float64Array(n);

@@ -12,8 +12,8 @@
 //
 // Building (create, reset, import) makes the new session beside the current one and swaps only
 // once it is complete, so a refused config or a bad checkpoint leaves the session as it was. A
-// loaded run continues from the same weights, average, optimizer state and batch order, but on
-// other timesteps and noise (Diffusion keeps that generator private): close, not bit for bit.
+// loaded run continues exactly as the saved one would have: the same weights, average, optimizer
+// state, batch order, and the state of the generator of timesteps and noise.
 // Not here: what every task shares (the swap, the lock, the loop, autosave, recovery from a lost
 // device, the events: worker/session.ts), building, sampling and checkpoint contents of points
 // (points.ts) and images (images.ts), the contract (protocol.ts), the comlink glue (worker.ts,

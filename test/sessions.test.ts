@@ -1,0 +1,163 @@
+// The session core as every task sees it, in Node: the diffusion and GAN sessions come back from
+// a lost device by themselves (a new device, the latest autosave, the same losses as a run never
+// interrupted), offer and resume their autosave, and a checkpoint of one task is refused by
+// another with the page it belongs to, while the run in memory stays. Checkpoints written before
+// the `task` field still load in their own task and are still refused by the others. The
+// transformer's own cases of the same (recovery, resume) are in trainer.test.ts.
+// Not here: what each task trains and draws (gan-demo.test.ts, the pages' tests).
+
+import { describe, expect, it } from 'vitest';
+import { parseSafetensors, writeSafetensors, decodeTensor } from '../src/checkpoint/safetensors.js';
+import { createEngine, type Engine } from '../src/engine.js';
+import { CheckpointError } from '../src/errors.js';
+import { DiffusionSession } from '../src/tasks/diffusion/session.js';
+import { GanSession } from '../src/tasks/gan/session.js';
+import { Trainer } from '../src/tasks/gpt/session.js';
+import { memoryAutosave, type AutosaveStore } from '../src/worker/autosave.js';
+import type { AutosaveInfo } from '../src/worker/protocol.js';
+import { testEngine } from './support/engine.js';
+
+/** What the tests need of any session: its public calls, events as plain objects. */
+interface AnySession {
+  create(c: object): Promise<{ step: number }>;
+  step(n: number): Promise<{ step: number }>;
+  start(): Promise<void>;
+  pause(): Promise<unknown>;
+  subscribe(l: (e: Event) => void): Promise<number>;
+  info(): Promise<{ step: number; state: string }>;
+  exportCheckpoint(): Promise<Uint8Array>;
+  importCheckpoint(bytes: Uint8Array): Promise<{ step: number }>;
+  hasAutosave(): Promise<AutosaveInfo | null>;
+  resumeAutosave(): Promise<{ step: number }>;
+  dispose(): Promise<void>;
+  readonly currentEngine: Engine | null;
+}
+type Event = { type: string; steps?: Record<string, number>[]; [k: string]: unknown };
+
+/** Each task: how to make its session, a small config, and the figure a step record holds. */
+const TASKS = [
+  {
+    name: 'diffusion',
+    make: (engine: Engine, autosave: AutosaveStore) => new DiffusionSession({ engine, autosave }) as unknown as AnySession,
+    config: { dataset: 'moons', batch: 64, hidden: 32, layers: 2, trainPoints: 512, heldOut: 64, sampleCount: 64, fieldGrid: 5, sampleEvery: 0, emaEvery: 2 },
+    figure: (r: Record<string, number>) => r.loss,
+  },
+  {
+    name: 'gan',
+    make: (engine: Engine, autosave: AutosaveStore) => new GanSession({ engine, autosave }) as unknown as AnySession,
+    config: { batch: 32, hidden: 16, sampleCount: 50, heldOut: 50, surfaceGrid: 8, latentLines: 3, snapshotEvery: 0, qualityEvery: 0, dSteps: 2 },
+    figure: (r: Record<string, number>) => r.dLoss + 1000 * r.gLoss,
+  },
+] as const;
+
+/** Every event of a session, and the last record of each step (a step run twice keeps its second). */
+async function recorder(s: AnySession, figure: (r: Record<string, number>) => number) {
+  const all: Event[] = [];
+  const byStep = new Map<number, number>();
+  await s.subscribe((e) => {
+    all.push(e);
+    if (e.type === 'metrics') for (const r of e.steps!) byStep.set(r.step, figure(r));
+  });
+  return { all, byStep };
+}
+
+/** Resolves once a record of step `n` (or an error) has come. */
+function reached(r: Awaited<ReturnType<typeof recorder>>, n: number): Promise<void> {
+  return new Promise((resolve) => {
+    const id = setInterval(() => {
+      if ([...r.byStep.keys()].some((s) => s >= n) || r.all.some((e) => e.type === 'error')) {
+        clearInterval(id);
+        resolve();
+      }
+    }, 5);
+  });
+}
+
+describe.each(TASKS)('$name session: the core', ({ make, config, figure }) => {
+  it('comes back from a lost device by itself: a new device, the latest autosave, the same losses', async () => {
+    const cfg = { ...config, autosaveEvery: 4, metricsIntervalMs: 0 };
+    const ref = make(await testEngine(), memoryAutosave());
+    const rr = await recorder(ref, figure);
+    await ref.create(cfg);
+    await ref.step(12);
+    await ref.dispose();
+
+    const doomed = await createEngine({ tuningCache: false });
+    const s = make(doomed, memoryAutosave());
+    await s.create(cfg);
+    const r = await recorder(s, figure);
+    await s.start();
+    await reached(r, 6);
+    doomed.destroy();
+    await reached(r, 14);
+    await s.pause();
+    expect(r.all.filter((e) => e.type === 'error')).toEqual([]);
+    const recovered = r.all.find((e) => e.type === 'recovered');
+    expect(recovered).toMatchObject({ type: 'recovered', resumedAt: 4 });
+    expect(recovered!.lostAt as number).toBeGreaterThanOrEqual(6);
+    expect(r.all.filter((e) => e.type === 'autosave').length).toBeGreaterThan(0);
+    for (let step = 1; step <= 12; step++) expect(r.byStep.get(step)).toBe(rr.byStep.get(step));
+    expect(s.currentEngine).not.toBe(doomed);
+    await s.dispose();
+  });
+
+  it('offers its autosave and resumes it in a new session', async () => {
+    const store = memoryAutosave();
+    const a = make(await testEngine(), store);
+    await a.create({ ...config, autosaveEvery: 3 });
+    await a.step(7);
+    const b = make(await testEngine(), store);
+    const offer = await b.hasAutosave();
+    expect(offer).toMatchObject({ step: 6, backend: 'memory' });
+    expect(offer!.model.length).toBeGreaterThan(0);
+    expect((await b.resumeAutosave()).step).toBe(6);
+    expect((await b.info()).state).toBe('paused');
+    await a.dispose();
+    await b.dispose();
+  });
+});
+
+/** A copy of a checkpoint with its metadata changed by `edit`: how older versions or other programs wrote it. */
+function withMetadata(bytes: Uint8Array, edit: (m: Record<string, string>) => Record<string, string>): Uint8Array {
+  const file = parseSafetensors(bytes);
+  const tensors = [...file.tensors.entries()].map(([name, t]) => ({ name, shape: t.shape, data: decodeTensor(file, name) }));
+  return writeSafetensors(tensors, edit({ ...file.metadata }));
+}
+
+describe('checkpoints name their task', () => {
+  it('a session refuses another task\'s checkpoint with the page it belongs to, keeping its run; old files still load', async () => {
+    const engine = await testEngine();
+    const gan = make('gan', engine);
+    await gan.create(TASKS[1].config);
+    await gan.step(2);
+    const ganFile = await gan.exportCheckpoint();
+    expect(parseSafetensors(ganFile).metadata.task).toBe('gan');
+
+    const diffusion = make('diffusion', engine);
+    await diffusion.create(TASKS[0].config);
+    await diffusion.step(3);
+    const diffusionFile = await diffusion.exportCheckpoint();
+
+    const refused = (p: Promise<unknown>, words: RegExp) => expect(p).rejects.toSatisfy((e) => e instanceof CheckpointError && words.test(e.message));
+    await refused(diffusion.importCheckpoint(ganFile), /This is a GAN checkpoint; load it on the GAN page/);
+    await refused(gan.importCheckpoint(diffusionFile), /This is a diffusion checkpoint; load it on the diffusion page/);
+    // Written before the task field: told apart by the key of their config.
+    const oldGan = withMetadata(ganFile, ({ task: _task, ...m }) => m);
+    await refused(diffusion.importCheckpoint(oldGan), /GAN checkpoint/);
+    await refused(diffusion.importCheckpoint(withMetadata(ganFile, (m) => ({ ...m, task: 'chess' }))), /task called 'chess'/);
+    expect((await diffusion.info()).step).toBe(3); // every refusal left the run as it was
+    expect((await gan.importCheckpoint(oldGan)).step).toBe(2);
+
+    const trainer = new Trainer({ engine });
+    await refused(trainer.importCheckpoint(diffusionFile), /diffusion checkpoint/);
+    await trainer.create({ preset: 'tiny', batch: 2, evalEvery: 0, sampleEvery: 0, autosaveEvery: 0, data: { kind: 'builtin', lines: 200 } });
+    const gptFile = await trainer.exportCheckpoint();
+    expect(parseSafetensors(gptFile).metadata.task).toBe('gpt');
+    await refused(gan.importCheckpoint(withMetadata(gptFile, ({ task: _task, ...m }) => m)), /transformer checkpoint; load it on the transformer page/);
+    await Promise.all([gan.dispose(), diffusion.dispose(), trainer.dispose()]);
+  });
+});
+
+function make(name: 'gan' | 'diffusion', engine: Engine): AnySession {
+  return TASKS.find((t) => t.name === name)!.make(engine, memoryAutosave());
+}

@@ -7,15 +7,17 @@
 // backward is built from ordinary ops, so groupNorm can be differentiated twice (a gradient
 // penalty through a normalised critic needs that).
 // Any rank >= 2 works: channels at axis 1, everything after it is spatial ((N, C) has S = 1).
-// Not here: the nn.GroupNorm module (src/nn), instance norm (groups = C) or layer norm over
+// Not here: the float64 references and checks it shares with layerNorm (norm.ts), the
+// nn.GroupNorm module (src/nn), instance norm (groups = C) or layer norm over
 // (C, H, W) (groups = 1) as separate ops: both are this op with those groups.
 
-import { EngineError, ShapeError, fmtShape } from '../errors.js';
+import { ShapeError, fmtShape } from '../errors.js';
 import { apply, numel, type Tensor, type TensorSpec } from '../tensor.js';
 import { groupNormShader } from '../../shaders/groupnorm.js';
 import { add, mul, sub } from './binary.js';
 import { sum } from './reduce.js';
 import { grid1d } from './grid.js';
+import { checkAffine, checkBackwardInputs, checkEps, normBackwardGen, normBackwardRule, normalizeBackwardCpu, normalizeCpu, type NormBackwardInputs } from './norm.js';
 import { rowCheck, rowLaunch } from './rows.js';
 import { reshape } from './shape.js';
 import { mulScalar, neg, zerosLike } from './unary.js';
@@ -67,13 +69,7 @@ function checkGroups(op: string, x: TensorSpec, groups: number, gain: TensorSpec
         `groups must divide C (one of ${divisors(C).join(', ')}).`,
     );
   }
-  for (const [what, t] of [['gain', gain], ['bias', bias]] as const) {
-    if (!t) continue;
-    rowCheck(op, what, t, 'f32');
-    if (t.shape.length !== 1 || t.shape[0] !== C) {
-      throw new ShapeError(`${op}: ${what} ${fmtShape(t.shape)} must be [${C}], the channels (axis 1) of x ${fmtShape(x.shape)}.`);
-    }
-  }
+  checkAffine(op, x, C, 'the channels (axis 1)', gain, bias);
   return dimsOf(x.shape, groups);
 }
 
@@ -83,33 +79,17 @@ const groupParams = (d: Dims, eps: number) => [d.N * d.G, d.M, d.S, d.cg, d.G, w
 // ---------------------------------------------------------------------------------------------
 // groupNorm
 
-function groupNormCpu([x, gain, bias]: HostTensor[], { groups, eps }: GroupNormAttrs): HostTensor[] {
-  const { N, G, S, cg, M } = dimsOf(x.shape, groups);
-  const xs = x.data as Float64Array;
-  const g = gain.data as Float64Array;
-  const b = bias.data as Float64Array;
-  const y = new Float64Array(xs.length);
-  const mean = new Float64Array(N * G);
-  const rstd = new Float64Array(N * G);
-  for (let r = 0; r < N * G; r++) {
-    const o = r * M;
-    let s = 0;
-    for (let j = 0; j < M; j++) s += xs[o + j];
-    const mu = s / M;
-    let q = 0;
-    for (let j = 0; j < M; j++) q += (xs[o + j] - mu) ** 2;
-    const rs = 1 / Math.sqrt(q / M + eps);
-    for (let j = 0; j < M; j++) {
-      const c = (r % G) * cg + Math.floor(j / S);
-      y[o + j] = (xs[o + j] - mu) * rs * g[c] + b[c];
-    }
-    mean[r] = mu;
-    rstd[r] = rs;
-  }
+/** The channel of element j of (sample, group) row r. */
+const channelOf = ({ G, S, cg }: Dims) => (r: number, j: number) => (r % G) * cg + Math.floor(j / S);
+
+function groupNormCpu(ins: HostTensor[], { groups, eps }: GroupNormAttrs): HostTensor[] {
+  const { shape } = ins[0];
+  const d = dimsOf(shape, groups);
+  const { y, mean, rstd } = normalizeCpu(ins, d.N * d.G, d.M, eps, channelOf(d));
   return [
-    { shape: x.shape, dtype: 'f32', data: y },
-    { shape: [N, G], dtype: 'f32', data: mean },
-    { shape: [N, G], dtype: 'f32', data: rstd },
+    { shape, dtype: 'f32', data: y },
+    { shape: [d.N, d.G], dtype: 'f32', data: mean },
+    { shape: [d.N, d.G], dtype: 'f32', data: rstd },
   ];
 }
 
@@ -136,9 +116,7 @@ const groupNormCases: OpCase<GroupNormAttrs>[] = [
 export const groupNormDef: OpDef<GroupNormAttrs> = {
   name: 'groupNorm',
   shape: ([x, gain, bias], { groups, eps }) => {
-    if (!(eps >= 0 && Number.isFinite(eps))) {
-      throw new EngineError(`groupNorm: eps must be a finite number >= 0 (1e-5 is usual), got ${eps}.`);
-    }
+    checkEps('groupNorm', eps);
     const { N, G } = checkGroups('groupNorm', x, groups, gain, bias);
     return [
       { shape: x.shape, dtype: 'f32' },
@@ -163,12 +141,7 @@ export const groupNormDef: OpDef<GroupNormAttrs> = {
     };
   },
   cpu: groupNormCpu,
-  backward: ({ inputs: [x, gain], outputs: [, mean, rstd] }, [dy, dmean, drstd]) => {
-    // dy is null when only the saved statistics were used downstream.
-    const dyOrZero = dy ?? zerosLike(x);
-    if (!dmean && !drstd) return groupNormBackward(x, mean, rstd, gain, dyOrZero);
-    return groupNormBackward(x, mean, rstd, gain, dyOrZero, dmean ?? zerosLike(mean), drstd ?? zerosLike(rstd));
-  },
+  backward: normBackwardRule(groupNormBackward),
   cases: groupNormCases,
 };
 
@@ -185,41 +158,9 @@ export function groupNormWithStats(x: Tensor, gain: Tensor, bias: Tensor, groups
 // ---------------------------------------------------------------------------------------------
 // groupNormBackward: inputs (x, mean, rstd, gain, dy[, dmean, drstd]); G is mean's last axis.
 
-function groupNormBackwardCpu([x, mean, rstd, gain, dy, dmean, drstd]: HostTensor[]): HostTensor[] {
-  const { N, C, G, S, cg, M } = dimsOf(x.shape, mean.shape[1]);
-  const xs = x.data as Float64Array;
-  const mu = mean.data as Float64Array;
-  const rs = rstd.data as Float64Array;
-  const g = gain.data as Float64Array;
-  const d = dy.data as Float64Array;
-  const dx = new Float64Array(xs.length);
-  const dgain = new Float64Array(C);
-  const dbias = new Float64Array(C);
-  const chan = (r: number, j: number) => (r % G) * cg + Math.floor(j / S);
-  for (let r = 0; r < N * G; r++) {
-    const o = r * M;
-    const xh = (j: number) => (xs[o + j] - mu[r]) * rs[r];
-    let a = 0;
-    let b = 0;
-    for (let j = 0; j < M; j++) {
-      const c = chan(r, j);
-      a += g[c] * d[o + j];
-      b += g[c] * d[o + j] * xh(j);
-      dgain[c] += d[o + j] * xh(j);
-      dbias[c] += d[o + j];
-    }
-    const dm = dmean ? dmean.data[r] : 0;
-    const dr = drstd ? drstd.data[r] : 0;
-    for (let j = 0; j < M; j++) {
-      const u = g[chan(r, j)] * d[o + j];
-      dx[o + j] = rs[r] * (u - a / M - (xh(j) * b) / M) + dm / M - (dr * rs[r] * rs[r] * xh(j)) / M;
-    }
-  }
-  return [
-    { shape: x.shape, dtype: 'f32', data: dx },
-    { shape: [C], dtype: 'f32', data: dgain },
-    { shape: [C], dtype: 'f32', data: dbias },
-  ];
+function groupNormBackwardCpu(ins: HostTensor[]): HostTensor[] {
+  const d = dimsOf(ins[0].shape, ins[1].shape[1]);
+  return normalizeBackwardCpu(ins, d.N * d.G, d.M, d.C, channelOf(d));
 }
 
 function groupNormBackwardKernel(ins: TensorSpec[], env: KernelEnv): KernelPlan {
@@ -263,27 +204,15 @@ function groupNormBackwardKernel(ins: TensorSpec[], env: KernelEnv): KernelPlan 
 export const groupNormBackwardDef: OpDef<object> = {
   name: 'groupNormBackward',
   shape: (ins) => {
-    const [x, mean, rstd, gain, dy] = ins;
+    const [x, mean, , gain] = ins;
     const op = 'groupNormBackward';
-    if (ins.length !== 5 && ins.length !== 7) {
-      throw new ShapeError(`${op}: takes (x, mean, rstd, gain, dy) or (x, mean, rstd, gain, dy, dmean, drstd); got ${ins.length} inputs.`);
-    }
-    if (mean.shape.length !== 2 || mean.shape[0] !== x.shape[0]) {
-      throw new ShapeError(`${op}: mean ${fmtShape(mean.shape)} must be [N, groups] with N = ${x.shape[0]} for x ${fmtShape(x.shape)}.`);
-    }
-    const { N, G, C } = checkGroups(op, x, mean.shape[1], gain, null);
-    const named: [string, TensorSpec, number[]][] = [
-      ['mean', mean, [N, G]],
-      ['rstd', rstd, [N, G]],
-      ['dy', dy, [...x.shape]],
-      ...(ins.length === 7 ? ([['dmean', ins[5], [N, G]], ['drstd', ins[6], [N, G]]] as [string, TensorSpec, number[]][]) : []),
-    ];
-    for (const [what, t, want] of named) {
-      rowCheck(op, what, t, 'f32');
-      if (fmtShape(t.shape) !== fmtShape(want)) {
-        throw new ShapeError(`${op}: ${what} ${fmtShape(t.shape)} must be ${fmtShape(want)} for x ${fmtShape(x.shape)}.`);
+    const C = checkBackwardInputs(op, ins, () => {
+      if (mean.shape.length !== 2 || mean.shape[0] !== x.shape[0]) {
+        throw new ShapeError(`${op}: mean ${fmtShape(mean.shape)} must be [N, groups] with N = ${x.shape[0]} for x ${fmtShape(x.shape)}.`);
       }
-    }
+      const { N, G, C } = checkGroups(op, x, mean.shape[1], gain, null);
+      return { C, stat: [N, G] };
+    });
     return [f32(...x.shape), f32(C), f32(C)];
   },
   kernel: (ins, _outs, _attrs, env) => groupNormBackwardKernel(ins, env),
@@ -291,29 +220,22 @@ export const groupNormBackwardDef: OpDef<object> = {
   backward: groupNormBackwardBackward,
   cases: [
     // Every input's gradient is checked: this is the check of the second derivative.
-    { inputs: [f32(2, 3, 1, 1), f32(2, 3), f32(2, 3), f32(3), f32(2, 3, 1, 1)], attrs: {}, gen: gnBackwardGen },
-    { inputs: [f32(2, 6, 3, 3), f32(2, 2), f32(2, 2), f32(6), f32(2, 6, 3, 3)], attrs: {}, gen: gnBackwardGen },
+    { inputs: [f32(2, 3, 1, 1), f32(2, 3), f32(2, 3), f32(3), f32(2, 3, 1, 1)], attrs: {}, gen: normBackwardGen },
+    { inputs: [f32(2, 6, 3, 3), f32(2, 2), f32(2, 2), f32(6), f32(2, 6, 3, 3)], attrs: {}, gen: normBackwardGen },
     {
       inputs: [f32(1, 6, 5, 5), f32(1, 3), f32(1, 3), f32(6), f32(1, 6, 5, 5), f32(1, 3), f32(1, 3)],
       attrs: {},
-      gen: gnBackwardGen,
+      gen: normBackwardGen,
     },
     {
       inputs: [f32(3, 4), f32(3, 2), f32(3, 2), f32(4), f32(3, 4), f32(3, 2), f32(3, 2)],
       attrs: {},
-      gen: gnBackwardGen,
+      gen: normBackwardGen,
     },
     // Kernels only: more samples than a workgroup of the 1D passes.
-    { inputs: [f32(67, 2, 3), f32(67, 1), f32(67, 1), f32(2), f32(67, 2, 3)], attrs: {}, gen: gnBackwardGen, gradInputs: [] },
+    { inputs: [f32(67, 2, 3), f32(67, 1), f32(67, 1), f32(2), f32(67, 2, 3)], attrs: {}, gen: normBackwardGen, gradInputs: [] },
   ],
 };
-
-/** rstd must be positive; everything else is uniform in [-1, 1]. */
-function gnBackwardGen(i: number, spec: TensorSpec, rand: () => number): HostTensor {
-  const n = numel(spec.shape);
-  const draw = i === 2 ? () => 0.5 + rand() * 2 : () => rand() * 2 - 1;
-  return { ...spec, data: Float64Array.from({ length: n }, draw) };
-}
 
 /**
  * The vector-Jacobian product of groupNormBackward, from ordinary ops on the view
@@ -376,15 +298,8 @@ function groupNormBackwardBackward(
  * [dx, dgain, dbias] of groupNorm from its input, saved statistics (N, G), gain and output
  * gradient; dmean and drstd (both or neither) add the gradients that reached the statistics.
  */
-export function groupNormBackward(
-  x: Tensor,
-  mean: Tensor,
-  rstd: Tensor,
-  gain: Tensor,
-  dy: Tensor,
-  ...stats: [] | [dmean: Tensor, drstd: Tensor]
-): Tensor[] {
-  return apply(groupNormBackwardDef, [x, mean, rstd, gain, dy, ...stats], {});
+export function groupNormBackward(...ins: NormBackwardInputs): Tensor[] {
+  return apply(groupNormBackwardDef, ins, {});
 }
 
 export const groupNormOps = { groupNorm: groupNormDef, groupNormBackward: groupNormBackwardDef };

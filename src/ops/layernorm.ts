@@ -5,14 +5,15 @@
 // run gives bit-identical results when replayed. In mixed precision y may be stored f16 (it is
 // the next matmul's operand), rounded once from the f32 result; x, the statistics and every
 // gradient stay f32, and the backward does not read y.
-// Not here: RMSNorm, normalisation over other axes, or the nn.LayerNorm module (src/nn).
+// Not here: the float64 references and checks it shares with groupNorm (norm.ts), RMSNorm,
+// normalisation over other axes, or the nn.LayerNorm module (src/nn).
 
 import { EngineError, ShapeError, fmtShape } from '../errors.js';
-import { apply, numel, type Tensor, type TensorSpec } from '../tensor.js';
+import { apply, type Tensor, type TensorSpec } from '../tensor.js';
 import { layerNormShader } from '../../shaders/layernorm.js';
 import { roundToHalf } from '../half.js';
-import { zerosLike } from './elementwise.js';
 import { grid1d } from './grid.js';
+import { checkAffine, checkBackwardInputs, checkEps, normBackwardGen, normBackwardRule, normalizeBackwardCpu, normalizeCpu, type NormBackwardInputs } from './norm.js';
 import { rowCheck, rowLaunch, rowsOf } from './rows.js';
 import { f32 as word, type HostTensor, type KernelEnv, type KernelPlan, type OpCase, type OpDef } from './types.js';
 
@@ -33,45 +34,22 @@ const CHUNK = 64;
 /** Invocations per workgroup of the column passes. */
 const COLS_WG = 64;
 
-function checkAffine(op: string, x: TensorSpec, gain: TensorSpec, bias: TensorSpec | null): number {
+/** Checks gain and bias (when given) against x's last axis; returns C. */
+function checkLayerAffine(op: string, x: TensorSpec, gain: TensorSpec, bias: TensorSpec | null): number {
   const C = x.shape[x.shape.length - 1];
-  for (const [what, t] of [['gain', gain], ['bias', bias]] as const) {
-    if (!t) continue;
-    rowCheck(op, what, t, 'f32');
-    if (t.shape.length !== 1 || t.shape[0] !== C) {
-      throw new ShapeError(
-        `${op}: ${what} ${fmtShape(t.shape)} must be [${C}], the last axis of x ${fmtShape(x.shape)}.`,
-      );
-    }
-  }
+  checkAffine(op, x, C, 'the last axis', gain, bias);
   return C;
 }
 
 // ---------------------------------------------------------------------------------------------
 // layerNorm
 
-function layerNormCpu([x, gain, bias]: HostTensor[], { eps, halfOut }: LayerNormAttrs): HostTensor[] {
-  const { rows, cols } = rowsOf(x.shape);
-  const xs = x.data as Float64Array;
-  const g = gain.data as Float64Array;
-  const b = bias.data as Float64Array;
-  const y = new Float64Array(xs.length);
-  const mean = new Float64Array(rows);
-  const rstd = new Float64Array(rows);
-  for (let r = 0; r < rows; r++) {
-    const o = r * cols;
-    let s = 0;
-    for (let j = 0; j < cols; j++) s += xs[o + j];
-    const mu = s / cols;
-    let q = 0;
-    for (let j = 0; j < cols; j++) q += (xs[o + j] - mu) ** 2;
-    const rs = 1 / Math.sqrt(q / cols + eps);
-    for (let j = 0; j < cols; j++) y[o + j] = (xs[o + j] - mu) * rs * g[j] + b[j];
-    mean[r] = mu;
-    rstd[r] = rs;
-  }
+function layerNormCpu(ins: HostTensor[], { eps, halfOut }: LayerNormAttrs): HostTensor[] {
+  const { shape } = ins[0];
+  const { rows, cols } = rowsOf(shape);
+  const { y, mean, rstd } = normalizeCpu(ins, rows, cols, eps, (_r, j) => j);
   return [
-    halfOut ? { shape: x.shape, dtype: 'f16', data: y.map(roundToHalf) } : { shape: x.shape, dtype: 'f32', data: y },
+    halfOut ? { shape, dtype: 'f16', data: y.map(roundToHalf) } : { shape, dtype: 'f32', data: y },
     { shape: [rows], dtype: 'f32', data: mean },
     { shape: [rows], dtype: 'f32', data: rstd },
   ];
@@ -99,10 +77,8 @@ export const layerNormDef: OpDef<LayerNormAttrs> = {
   name: 'layerNorm',
   shape: ([x, gain, bias], { eps, halfOut }) => {
     rowCheck('layerNorm', 'x', x, 'f32', true);
-    if (!(eps >= 0 && Number.isFinite(eps))) {
-      throw new EngineError(`layerNorm: eps must be a finite number >= 0 (1e-5 is usual), got ${eps}.`);
-    }
-    const C = checkAffine('layerNorm', x, gain, bias);
+    checkEps('layerNorm', eps);
+    const C = checkLayerAffine('layerNorm', x, gain, bias);
     if (halfOut && C % 2 !== 0) {
       throw new ShapeError(`layerNorm: an f16 output needs an even last axis; x is ${fmtShape(x.shape)}. Leave it f32 and cast it.`);
     }
@@ -130,12 +106,7 @@ export const layerNormDef: OpDef<LayerNormAttrs> = {
     };
   },
   cpu: layerNormCpu,
-  backward: ({ inputs: [x, gain], outputs: [, mean, rstd] }, [dy, dmean, drstd]) => {
-    // dy is null when only the saved statistics were used downstream.
-    const dyOrZero = dy ?? zerosLike(x);
-    if (!dmean && !drstd) return layerNormBackward(x, mean, rstd, gain, dyOrZero);
-    return layerNormBackward(x, mean, rstd, gain, dyOrZero, dmean ?? zerosLike(mean), drstd ?? zerosLike(rstd));
-  },
+  backward: normBackwardRule(layerNormBackward),
   cases: layerNormCases,
 };
 
@@ -152,38 +123,9 @@ export function layerNormWithStats(x: Tensor, gain: Tensor, bias: Tensor, eps = 
 // ---------------------------------------------------------------------------------------------
 // layerNormBackward
 
-function layerNormBackwardCpu([x, mean, rstd, gain, dy, dmean, drstd]: HostTensor[]): HostTensor[] {
-  const { rows, cols: C } = rowsOf(x.shape);
-  const xs = x.data as Float64Array;
-  const mu = mean.data as Float64Array;
-  const rs = rstd.data as Float64Array;
-  const g = gain.data as Float64Array;
-  const d = dy.data as Float64Array;
-  const dx = new Float64Array(xs.length);
-  const dgain = new Float64Array(C);
-  const dbias = new Float64Array(C);
-  for (let r = 0; r < rows; r++) {
-    const o = r * C;
-    const xh = (j: number) => (xs[o + j] - mu[r]) * rs[r];
-    let a = 0;
-    let b = 0;
-    for (let j = 0; j < C; j++) {
-      a += g[j] * d[o + j];
-      b += g[j] * d[o + j] * xh(j);
-      dgain[j] += d[o + j] * xh(j);
-      dbias[j] += d[o + j];
-    }
-    const dm = dmean ? dmean.data[r] : 0;
-    const dr = drstd ? drstd.data[r] : 0;
-    for (let j = 0; j < C; j++) {
-      dx[o + j] = rs[r] * (g[j] * d[o + j] - a / C - (xh(j) * b) / C) + dm / C - (dr * rs[r] * rs[r] * xh(j)) / C;
-    }
-  }
-  return [
-    { shape: x.shape, dtype: 'f32', data: dx },
-    { shape: [C], dtype: 'f32', data: dgain },
-    { shape: [C], dtype: 'f32', data: dbias },
-  ];
+function layerNormBackwardCpu(ins: HostTensor[]): HostTensor[] {
+  const { rows, cols } = rowsOf(ins[0].shape);
+  return normalizeBackwardCpu(ins, rows, cols, cols, (_r, j) => j);
 }
 
 function layerNormBackwardKernel(ins: TensorSpec[], env: KernelEnv): KernelPlan {
@@ -228,26 +170,11 @@ function layerNormBackwardKernel(ins: TensorSpec[], env: KernelEnv): KernelPlan 
 export const layerNormBackwardDef: OpDef<object> = {
   name: 'layerNormBackward',
   shape: (ins) => {
-    const [x, mean, rstd, gain, dy] = ins;
-    const op = 'layerNormBackward';
-    if (ins.length !== 5 && ins.length !== 7) {
-      throw new ShapeError(`${op}: takes (x, mean, rstd, gain, dy) or (x, mean, rstd, gain, dy, dmean, drstd); got ${ins.length} inputs.`);
-    }
-    rowCheck(op, 'x', x, 'f32', true);
-    const C = checkAffine(op, x, gain, null);
-    const { rows } = rowsOf(x.shape);
-    const named: [string, TensorSpec, number[]][] = [
-      ['mean', mean, [rows]],
-      ['rstd', rstd, [rows]],
-      ['dy', dy, [...x.shape]],
-      ...(ins.length === 7 ? ([['dmean', ins[5], [rows]], ['drstd', ins[6], [rows]]] as [string, TensorSpec, number[]][]) : []),
-    ];
-    for (const [what, t, want] of named) {
-      rowCheck(op, what, t, 'f32');
-      if (fmtShape(t.shape) !== fmtShape(want)) {
-        throw new ShapeError(`${op}: ${what} ${fmtShape(t.shape)} must be ${fmtShape(want)} for x ${fmtShape(x.shape)}.`);
-      }
-    }
+    const [x, , , gain] = ins;
+    const C = checkBackwardInputs('layerNormBackward', ins, () => {
+      rowCheck('layerNormBackward', 'x', x, 'f32', true);
+      return { C: checkLayerAffine('layerNormBackward', x, gain, null), stat: [rowsOf(x.shape).rows] };
+    });
     return [
       { shape: x.shape, dtype: 'f32' },
       { shape: [C], dtype: 'f32' },
@@ -265,37 +192,23 @@ export const layerNormBackwardDef: OpDef<object> = {
   },
   cases: [
     // The gradient check goes through layerNorm's own cases; these check the kernels directly.
-    { inputs: [f32(3, 1), f32(3), f32(3), f32(1), f32(3, 1)], attrs: {}, gen: lnBackwardGen, gradInputs: [] },
-    { inputs: [f32(5, 37), f32(5), f32(5), f32(37), f32(5, 37)], attrs: {}, gen: lnBackwardGen, gradInputs: [] },
+    { inputs: [f32(3, 1), f32(3), f32(3), f32(1), f32(3, 1)], attrs: {}, gen: normBackwardGen, gradInputs: [] },
+    { inputs: [f32(5, 37), f32(5), f32(5), f32(37), f32(5, 37)], attrs: {}, gen: normBackwardGen, gradInputs: [] },
     {
       inputs: [f32(131, 7), f32(131), f32(131), f32(7), f32(131, 7), f32(131), f32(131)],
       attrs: {},
-      gen: lnBackwardGen,
+      gen: normBackwardGen,
       gradInputs: [],
     },
   ],
 };
 
-/** rstd must be positive; everything else is uniform in [-1, 1]. */
-function lnBackwardGen(i: number, spec: TensorSpec, rand: () => number): HostTensor {
-  const n = numel(spec.shape);
-  const draw = i === 2 ? () => 0.5 + rand() * 2 : () => rand() * 2 - 1;
-  return { ...spec, data: Float64Array.from({ length: n }, draw) };
-}
-
 /**
  * [dx, dgain, dbias] of layerNorm from its input, saved statistics, gain and output gradient;
  * dmean and drstd (both or neither) add the gradients that reached the saved statistics.
  */
-export function layerNormBackward(
-  x: Tensor,
-  mean: Tensor,
-  rstd: Tensor,
-  gain: Tensor,
-  dy: Tensor,
-  ...stats: [] | [dmean: Tensor, drstd: Tensor]
-): Tensor[] {
-  return apply(layerNormBackwardDef, [x, mean, rstd, gain, dy, ...stats], {});
+export function layerNormBackward(...ins: NormBackwardInputs): Tensor[] {
+  return apply(layerNormBackwardDef, ins, {});
 }
 
 export const layerNormOps = { layerNorm: layerNormDef, layerNormBackward: layerNormBackwardDef };

@@ -11,6 +11,7 @@ import { loadCheckpoint, STATE_PREFIX, type CheckpointContents } from '../../che
 import { SeededRandom, modeCoverage, ringCentres, sample2D } from '../../data/toy2d.js';
 import type { Engine } from '../../engine.js';
 import { CheckpointError, ConfigError, NonFiniteError } from '../../errors.js';
+import { pickSaved, savedSection, usableConfig } from '../../worker/saved-config.js';
 import { squareGrid } from '../../data/plane.js';
 import { mmd, slicedWasserstein } from '../../eval/distance.js';
 import type { TrainingMetrics } from '../../metrics.js';
@@ -190,31 +191,15 @@ export async function checkpointContents(s: SessionBase): Promise<CheckpointCont
  * is loaded into a model like the current one.
  */
 export function savedConfig(meta: Record<string, string>, base: DiffusionSessionConfig | null): DiffusionSessionConfig {
-  let saved: { diffusion?: Partial<DiffusionSessionConfig> } | null = null;
-  try {
-    saved = meta.config === undefined ? null : JSON.parse(meta.config);
-  } catch {
-    throw new CheckpointError("The checkpoint's metadata 'config' is not valid JSON.", 'metadata');
-  }
-  const theirs = saved?.diffusion;
+  const theirs = savedSection<DiffusionSessionConfig>(meta, 'diffusion');
   if (!theirs && !base) throw new CheckpointError('The checkpoint has no diffusion config, and there is no model to load it into.', 'metadata');
-  const picked: Partial<DiffusionSessionConfig> = {};
-  for (const k of SAVED_KEYS) if (theirs && Object.hasOwn(theirs, k)) Object.assign(picked, { [k]: theirs[k] });
+  const picked = pickSaved(theirs, SAVED_KEYS);
   // From points to images or back, the page's sampling settings give way to the new kind's defaults.
   const kindOf = (d: string | undefined) => (d !== undefined && isImageDataset(d) ? 'images' : 'points');
   const crossing = base && picked.dataset !== undefined && kindOf(base.dataset) !== kindOf(picked.dataset);
-  const kindDefaults = crossing ? pickKeys(defaultsFor(picked.dataset!), Object.keys(imageSessionDefaults)) : {};
+  const kindDefaults = crossing ? pickSaved(defaultsFor(picked.dataset!), Object.keys(imageSessionDefaults) as (keyof DiffusionSessionConfig)[]) : {};
   const merged = { ...base, ...kindDefaults, ...picked };
-  try {
-    return diffusionSessionConfig({ ...merged, sampleSteps: Math.min(merged.sampleSteps ?? 50, merged.timesteps ?? 100) });
-  } catch (e) {
-    if (e instanceof ConfigError) throw new CheckpointError(`The checkpoint's config cannot be used: ${e.message}`, 'metadata');
-    throw e;
-  }
-}
-
-function pickKeys<T extends object>(o: T, keys: string[]): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([k]) => keys.includes(k))) as Partial<T>;
+  return usableConfig(() => diffusionSessionConfig({ ...merged, sampleSteps: Math.min(merged.sampleSteps ?? 50, merged.timesteps ?? 100) }));
 }
 
 /**

@@ -14,7 +14,8 @@ import { glyphs } from '../../data/glyphs.js';
 import { SeededRandom, gaussian, modeCoverage, ringCentres, sample2D, type Sampler2DName } from '../../data/toy2d.js';
 import type { UserImageSet } from '../../data/user-images.js';
 import type { Engine } from '../../engine.js';
-import { CheckpointError, ConfigError, DataError } from '../../errors.js';
+import { CheckpointError, DataError } from '../../errors.js';
+import { pickSaved, savedSection, usableConfig } from '../../worker/saved-config.js';
 import { mmd, slicedWasserstein } from '../../eval/distance.js';
 import type { ImageScorer } from '../../eval/image-scores.js';
 import { Gan, ganPresets, type GanConfig } from '../../models/gan.js';
@@ -240,22 +241,9 @@ export async function checkpointContents(r: GanRun): Promise<CheckpointContents>
  * (the current config: cadences and display sizes stay the page's).
  */
 export function savedConfig(meta: Record<string, string>, base: GanSessionConfig | null): GanSessionConfig {
-  let saved: { gan?: Partial<GanSessionConfig> } | null = null;
-  try {
-    saved = meta.config === undefined ? null : JSON.parse(meta.config);
-  } catch {
-    throw new CheckpointError("The checkpoint's metadata 'config' is not valid JSON.", 'metadata');
-  }
-  const theirs = saved?.gan;
+  const theirs = savedSection<GanSessionConfig>(meta, 'gan');
   if (!theirs && !base) throw new CheckpointError('The checkpoint has no GAN config, and there is no model to load it into.', 'metadata');
-  const picked: Partial<GanSessionConfig> = {};
-  for (const k of SAVED_KEYS) if (theirs && Object.hasOwn(theirs, k)) Object.assign(picked, { [k]: theirs[k] });
-  try {
-    return ganSessionConfig({ ...base, ...picked });
-  } catch (e) {
-    if (e instanceof ConfigError) throw new CheckpointError(`The checkpoint's config cannot be used: ${e.message}`, 'metadata');
-    throw e;
-  }
+  return usableConfig(() => ganSessionConfig({ ...base, ...pickSaved(theirs, SAVED_KEYS) }));
 }
 
 /** Players, spectral vectors and both optimizers' state into a freshly built run, every entry checked before the first is written. */

@@ -11,6 +11,7 @@ import type { Engine } from '../../engine.js';
 import { CheckpointError, NonFiniteError } from '../../errors.js';
 import { gptForward, type Gpt, type GptConfig } from '../../models/gpt.js';
 import { input } from '../../tensor.js';
+import { savedSection } from '../../worker/saved-config.js';
 import type { TrainerConfig } from './protocol.js';
 
 /** What a checkpoint's metadata 'config' holds besides the tensors. */
@@ -26,19 +27,14 @@ export interface SavedConfig {
  * autosave keeps beside it); a checkpoint of an upload without its text cannot rebuild the data.
  */
 export function savedTrainerConfig(metadata: Record<string, string>, text: Uint8Array | null): TrainerConfig {
-  let saved: SavedConfig | null;
-  try {
-    saved = JSON.parse(metadata.config ?? 'null') as SavedConfig | null;
-  } catch {
-    throw new CheckpointError("The checkpoint's metadata 'config' is not valid JSON.", 'metadata');
-  }
-  if (!saved?.trainer) throw new CheckpointError('The checkpoint has no trainer config, and there is no model to load it into; create one first.', 'metadata');
-  const data = saved.trainer.data;
+  const trainer = savedSection<TrainerConfig>(metadata, 'trainer') as TrainerConfig | null;
+  if (!trainer) throw new CheckpointError('The checkpoint has no trainer config, and there is no model to load it into; create one first.', 'metadata');
+  const { data } = trainer;
   if (data.kind === 'text' && !text) {
     const name = data.name ? ` (${data.name})` : '';
     throw new CheckpointError(`This model was trained on your own text${name}: create a model on that text first, then load the checkpoint.`, 'metadata');
   }
-  return { ...saved.trainer, data: data.kind === 'text' ? { ...data, bytes: text! } : data };
+  return { ...trainer, data: data.kind === 'text' ? { ...data, bytes: text! } : data };
 }
 
 /** A checkpoint whose vocabulary has the model's size but other characters would load and mean nothing. */

@@ -34,6 +34,7 @@ import { attentionWeights } from '../../models/gpt-inspect.js';
 import { sampleText } from '../../sample.js';
 import { Session, type SessionOptions } from '../../worker/session.js';
 import type { AutosaveInfo } from '../../worker/protocol.js';
+import { usableConfig } from '../../worker/saved-config.js';
 import { diagnoseNonFinite, savedTrainerConfig } from './checks.js';
 import { HYPER_KEYS, prepareData, scheduleOf, trainerConfig, type SessionData } from './config.js';
 import {
@@ -223,7 +224,7 @@ export class Trainer
 
   /** The trainer's own config when it has a model (its data and hyperparameters stay); else the checkpoint's. */
   protected savedConfig(metadata: Record<string, string>, current: TrainerConfig | null, attachment: Uint8Array | null): TrainerConfig {
-    return current ?? trainerConfig(savedTrainerConfig(metadata, attachment));
+    return current ?? usableConfig(() => trainerConfig(savedTrainerConfig(metadata, attachment)));
   }
 
   protected load(s: Run, bytes: Uint8Array, _file: SafetensorsFile): Promise<void> {

@@ -86,10 +86,10 @@ export {
   linear, applyLinear, layerNormLayer, applyLayerNorm, paramsOf, type Linear, type LinearOptions, type LayerNorm,
 } from './nn/layers.js';
 export {
-  createGpt, gptConfig, gptParameterCount, gptStateDict, gptForward, gptPresets, gptDefaults, gptTrainDefaults,
+  createGpt, gptConfig, gptParameterCount, gptStateDict, gptForward, gptStages, gptPresets, gptDefaults, gptTrainDefaults,
   createGptTrainer, compileGptEval, compileGptLogits, dropoutSeedFor, GptTrainer, GptEvaluator,
   type Gpt, type GptConfig, type GptShape, type GptPresetName, type GptBlock, type GptForwardOptions, type GptOutput,
-  type GptTrainConfig, type StepResult,
+  type GptTrainConfig, type StepResult, type GptStages, type GptStageOptions,
 } from './models/gpt.js';
 export { sampleTokens, sampleText, pickToken, sampleDefaults, type SampleConfig } from './sample.js';
 export { attentionWeights, gptAttentionWeights } from './models/gpt-inspect.js';

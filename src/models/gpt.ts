@@ -190,6 +190,66 @@ export interface GptOutput {
   loss: Tensor | null; // ()
 }
 
+/**
+ * gptForward's stages, for a forward that stops inside the model or looks into it
+ * (gpt-inspect.ts): the embeddings, one block, a block's packed q k v, and the head. The
+ * residual stream x is (B, T, C).
+ */
+export interface GptStages {
+  /** Token plus position embeddings of token ids idx (B, T): the stream x. */
+  embed(idx: Tensor): Tensor;
+  /** Block l's packed q, k, v (B, T, 3C) from the stream x: its first LayerNorm and projection. */
+  qkv(l: number, x: Tensor): Tensor;
+  /** The stream after block l (attention, then the MLP, each added back to x). */
+  block(l: number, x: Tensor): Tensor;
+  /** The final LayerNorm and the head tied to the token embedding: logits (B, T, V). */
+  head(x: Tensor): Tensor;
+}
+
+export interface GptStageOptions {
+  /** An i32 scalar seed: turns dropout on (at config.dropout). Omit it to evaluate. */
+  dropoutSeed?: Tensor;
+  /** Overrides config.precision ('f32' computes a mixed model's graph in f32). */
+  precision?: GptPrecision;
+}
+
+/** The stages of `model`'s forward, with dropout when a seed is given. */
+export function gptStages(model: Gpt, opts: GptStageOptions = {}): GptStages {
+  const c = model.config;
+  const H = c.nHead;
+  const seed = opts.dropoutSeed;
+  const p = seed ? c.dropout : 0;
+  // Dropout sites share the seed; each draws from its own stream (offset) of it.
+  const drop = (x: Tensor, offset: number) => (p > 0 ? dropout(x, p, seed!, offset) : x);
+  const f16 = (opts.precision ?? c.precision) === 'mixed';
+  // Mixed precision: what feeds a product (a normalised x, q k v, the MLP's hidden layer) is stored f16.
+  const half = { f16Output: f16 };
+  // A residual branch: fused into the projection's epilogue when nothing sits in between.
+  const branch = (x: Tensor, proj: Linear, h: Tensor, offset: number) =>
+    p > 0 ? add(x, drop(applyLinear(proj, h, { f16 }), offset)) : applyLinear(proj, h, { residual: x, f16 });
+  const qkv = (l: number, x: Tensor) => {
+    const blk = model.blocks[l];
+    return applyLinear(blk.attn.cAttn, applyLayerNorm(blk.ln1, x, half), { f16, ...half }); // (B, T, 3C)
+  };
+  return {
+    embed(idx) {
+      const T = idx.shape[1];
+      const pos = constant(Int32Array.from({ length: T }, (_, t) => t), [T], 'i32');
+      return drop(add(embedding(model.wte, idx), embedding(model.wpe, pos)), 0); // (B, T, C)
+    },
+    qkv,
+    block(l, x) {
+      const blk = model.blocks[l];
+      // The heads are read out of qkv in place and written side by side: no permutes.
+      const y = attentionPacked(qkv(l, x), H, { causal: true, dropout: p > 0 ? { p, seed: seed!, offset: 1 + 3 * l } : undefined }); // (B, T, C)
+      x = branch(x, blk.attn.cProj, y, 2 + 3 * l);
+      const hidden = applyLinear(blk.mlp.cFc, applyLayerNorm(blk.ln2, x, half), { activation: 'gelu', f16, ...half }); // (B, T, 4C)
+      return branch(x, blk.mlp.cProj, hidden, 3 + 3 * l);
+    },
+    head: (x) => matmul(applyLayerNorm(model.lnF, x, half), model.wte, { transB: true, f16 }), // (B, T, V)
+  };
+}
+
 /** The forward graph for token ids idx (B, T) i32, T <= blockSize. */
 export function gptForward(model: Gpt, idx: Tensor, opts: GptForwardOptions = {}): GptOutput {
   const c = model.config;
@@ -199,30 +259,10 @@ export function gptForward(model: Gpt, idx: Tensor, opts: GptForwardOptions = {}
       `gptForward: idx must be (B, T) with T <= blockSize ${c.blockSize}, got ${fmtShape(idx.shape)}; crop the context.`,
     );
   }
-  const T = idx.shape[1];
-  const H = c.nHead;
-  const seed = opts.dropoutSeed;
-  const p = seed ? c.dropout : 0;
-  // Dropout sites share the seed; each draws from its own stream (offset) of it.
-  const drop = (x: Tensor, offset: number) => (p > 0 ? dropout(x, p, seed!, offset) : x);
-  const f16 = c.precision === 'mixed';
-  // Mixed precision: what feeds a product (a normalised x, q k v, the MLP's hidden layer) is stored f16.
-  const half = { f16Output: f16 };
-  // A residual branch: fused into the projection's epilogue when nothing sits in between.
-  const branch = (x: Tensor, proj: Linear, h: Tensor, offset: number) =>
-    p > 0 ? add(x, drop(applyLinear(proj, h, { f16 }), offset)) : applyLinear(proj, h, { residual: x, f16 });
-
-  const pos = constant(Int32Array.from({ length: T }, (_, t) => t), [T], 'i32');
-  let x = drop(add(embedding(model.wte, idx), embedding(model.wpe, pos)), 0); // (B, T, C)
-  model.blocks.forEach((blk, l) => {
-    const qkv = applyLinear(blk.attn.cAttn, applyLayerNorm(blk.ln1, x, half), { f16, ...half }); // (B, T, 3C)
-    // The heads are read out of qkv in place and written side by side: no permutes.
-    const y = attentionPacked(qkv, H, { causal: true, dropout: p > 0 ? { p, seed: seed!, offset: 1 + 3 * l } : undefined }); // (B, T, C)
-    x = branch(x, blk.attn.cProj, y, 2 + 3 * l);
-    const hidden = applyLinear(blk.mlp.cFc, applyLayerNorm(blk.ln2, x, half), { activation: 'gelu', f16, ...half }); // (B, T, 4C)
-    x = branch(x, blk.mlp.cProj, hidden, 3 + 3 * l);
-  });
-  const logits = matmul(applyLayerNorm(model.lnF, x, half), model.wte, { transB: true, f16 }); // (B, T, V)
+  const g = gptStages(model, { dropoutSeed: opts.dropoutSeed });
+  let x = g.embed(idx); // (B, T, C)
+  for (let l = 0; l < c.nLayer; l++) x = g.block(l, x);
+  const logits = g.head(x); // (B, T, V)
   return { logits, loss: opts.targets ? crossEntropyMean(logits, opts.targets) : null };
 }
 

@@ -27,7 +27,8 @@ import { DiffusionSampler } from '../src/models/diffusion-sampler.js';
 import { createMlpDenoiser } from '../src/models/denoiser-mlp.js';
 import { createUnet, type UnetConfig } from '../src/models/unet.js';
 import { glyphs } from '../src/data/glyphs.js';
-import { mulberry32, sample2D } from '../src/data/toy2d.js';
+import { mulberry32 } from '../src/data/random.js';
+import { sample2D } from '../src/data/toy2d.js';
 import type { DiffusionPeerMeasurement } from './peer-tfjs-diffusion.js';
 import type { ProgressFn } from './progress.js';
 

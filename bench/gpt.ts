@@ -27,7 +27,7 @@ import {
   createGpt, createGptTrainer, gptParameterCount, gptPresets, type GptPrecision, type GptPresetName, type GptTrainer,
 } from '../src/models/gpt.js';
 import type { Batch } from '../src/data/batches.js';
-import { mulberry32 } from '../src/data/toy2d.js';
+import { mulberry32 } from '../src/data/random.js';
 import type { GptPeerMeasurement } from './peer-tfjs-gpt.js';
 import type { ProgressFn } from './progress.js';
 

@@ -30,7 +30,7 @@ import { rowLayout, type RowLayout } from '../src/ops/rows.js';
 import { softmaxBackwardDef, softmaxDef } from '../src/ops/softmax.js';
 import type { HostTensor, OpDef, Slot } from '../src/ops/types.js';
 import type { DType, TensorSpec } from '../src/tensor.js';
-import { mulberry32 } from '../src/data/toy2d.js';
+import { mulberry32 } from '../src/data/random.js';
 import { calibratePeak, shareOfPeak } from './peak.js';
 import type { KernelPeerMeasurement } from './peer-tfjs-kernels.js';
 import type { ProgressFn } from './progress.js';

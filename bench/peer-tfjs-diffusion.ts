@@ -21,7 +21,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-webgl';
 import '@tensorflow/tfjs-backend-webgpu';
 import { diffusionDefaults, noiseSchedule } from '../src/models/diffusion.js';
-import { mulberry32 } from '../src/data/toy2d.js';
+import { mulberry32 } from '../src/data/random.js';
 import { DIFFUSION_BENCH_SHAPE, diffusionBatch } from './diffusion.js';
 import { PEER_BACKENDS, type PeerBackend } from './peer-tfjs.js';
 

@@ -20,7 +20,7 @@ import '@tensorflow/tfjs-core/dist/register_all_gradients.js';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-webgl';
 import '@tensorflow/tfjs-backend-webgpu';
-import { mulberry32 } from '../src/data/toy2d.js';
+import { mulberry32 } from '../src/data/random.js';
 import { KERNEL_PASSES, minBytes, type KernelOp, type KernelPass, type KernelShape } from './kernels.js';
 import { PEER_BACKENDS, type PeerBackend } from './peer-tfjs.js';
 

@@ -41,10 +41,11 @@ export {
 } from './nn/init.js';
 export { TrainingMetrics, kernelTimes, type StepRecord, type MetricsOptions } from './metrics.js';
 export {
-  spirals, moons, mulberry32, SeededRandom, gaussian, swissRoll, twoMoons2D, spiral2D, ringOfGaussians, ringCentres, ringDefaults,
+  spirals, moons, swissRoll, twoMoons2D, spiral2D, ringOfGaussians, ringCentres, ringDefaults,
   sample2D, samplers2D, modeCoverage,
   type Labelled2D, type RingOptions, type RingSample, type Sampler2DName, type ModeCoverageOptions, type ModeCoverage,
 } from './data/toy2d.js';
+export { SeededRandom, mulberry32, gaussian } from './data/random.js';
 export { glyphs, glyphDefaults, type GlyphOptions, type GlyphSet } from './data/glyphs.js';
 export {
   userImages, pickImageFiles, isImageFile, toGray, resizeArea, checkDimensions, undecodable, userImageLimits,

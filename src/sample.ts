@@ -8,7 +8,7 @@
 import { InputError } from './errors.js';
 import type { Plan } from './executor.js';
 import type { CharTokenizer } from './data/tokenizer.js';
-import { mulberry32 } from './data/toy2d.js';
+import { mulberry32 } from './data/random.js';
 
 export interface SampleConfig {
   /** Tokens to generate after the prompt. */

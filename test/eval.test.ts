@@ -4,7 +4,8 @@
 // equal fits, the diagonal and a non-commuting 2×2 closed form, symmetry, from samples).
 
 import { describe, expect, it } from 'vitest';
-import { gaussian, mulberry32, sample2D } from '../src/data/toy2d.js';
+import { gaussian, mulberry32 } from '../src/data/random.js';
+import { sample2D } from '../src/data/toy2d.js';
 import { mmd, slicedWasserstein } from '../src/eval/distance.js';
 import { featureStats, frechetDistance, frechetFromStats, symmetricEigen, type FeatureStats } from '../src/eval/frechet.js';
 import { ConfigError, InputError } from '../src/errors.js';

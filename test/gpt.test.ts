@@ -10,7 +10,7 @@ import {
   type GptConfig, type Tensor,
 } from '../src/index.js';
 import { gradients } from '../src/autograd.js';
-import { mulberry32 } from '../src/data/toy2d.js';
+import { mulberry32 } from '../src/data/random.js';
 import { evalCpu } from './support/cpugraph.js';
 import { testEngine } from './support/engine.js';
 

@@ -6,7 +6,7 @@
 // Not here: tokenizing (tokenizer.ts) or the text itself (corpus.ts).
 
 import { ConfigError, DataError } from '../errors.js';
-import { mulberry32 } from './toy2d.js';
+import { mulberry32 } from './random.js';
 
 export interface Split {
   train: Int32Array;

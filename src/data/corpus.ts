@@ -7,7 +7,7 @@
 // Not here: tokenizing (tokenizer.ts), splitting and batching (batches.ts).
 
 import { ConfigError, DataError } from '../errors.js';
-import { mulberry32 } from './toy2d.js';
+import { mulberry32 } from './random.js';
 
 export interface CorpusConfig {
   /** Seed of the generator: the same seed gives the same text. */

@@ -9,7 +9,7 @@
 // a tanh output or unit-variance noise expect). For [0, 1] use (v + 1) / 2.
 
 import { ConfigError } from '../errors.js';
-import { mulberry32 } from './toy2d.js';
+import { mulberry32 } from './random.js';
 
 export interface GlyphOptions {
   /** Image side in pixels (16 or 28 are the intended sizes; any integer in [8, 256] works). */

@@ -1,48 +1,20 @@
 // Generated 2D sets (no downloads), from a seeded generator so every run and every environment
 // sees the same points: labelled spirals and two moons for classifiers, and unlabelled samplers
 // (swiss roll, moons, ring of Gaussians, spirals) for generative models, with a mode-coverage
-// score for the ring. Not here: image data (glyphs.ts) or distances between point sets
-// (src/eval/distance.ts).
+// score for the ring. Not here: the seeded generator (random.ts), image data (glyphs.ts) or
+// distances between point sets (src/eval/distance.ts).
 
 import { ConfigError, InputError } from '../errors.js';
+import { gaussian, mulberry32 } from './random.js';
+
+// The generator lives in random.ts; its names stay importable from here for importers not yet moved.
+export { SeededRandom, gaussian, mulberry32 } from './random.js';
 
 /** Points (N, 2) and integer labels (N,). */
 export interface Labelled2D {
   x: Float32Array;
   y: Int32Array;
   classes: number;
-}
-
-/**
- * A small seeded uniform generator (mulberry32) whose whole state is one 32-bit word, so a
- * checkpoint can store it and a resumed run draws exactly what the original would have.
- */
-export class SeededRandom {
-  state: number;
-  constructor(seed: number) {
-    this.state = seed >>> 0;
-  }
-
-  /** Uniform in [0, 1). */
-  next(): number {
-    this.state = (this.state + 0x6d2b79f5) >>> 0;
-    let t = this.state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-}
-
-/** The same generator as a function. */
-export function mulberry32(seed: number): () => number {
-  const g = new SeededRandom(seed);
-  return () => g.next();
-}
-
-/** One standard normal draw (Box-Muller) from a uniform generator. */
-export function gaussian(rand: () => number): number {
-  const u = Math.max(rand(), 1e-12);
-  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rand());
 }
 
 /** `classes` spiral arms of `perClass` points each, 1.5 turns, radius in [0, 1]. */

@@ -6,7 +6,7 @@
 // mode counting (modeCoverage in src/data/toy2d.ts).
 
 import { ConfigError, InputError } from '../errors.js';
-import { gaussian, mulberry32 } from '../data/toy2d.js';
+import { gaussian, mulberry32 } from '../data/random.js';
 
 function rows(fn: string, name: string, x: Float32Array | Float64Array, dims: number): number {
   if (!Number.isInteger(dims) || dims < 1) throw new ConfigError(`${fn}: dims must be a positive integer, got ${dims}`);

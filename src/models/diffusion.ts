@@ -17,7 +17,7 @@ import { mse } from '../ops/losses.js';
 import { randomNormal } from '../ops/random.js';
 import { reshape } from '../ops/shape.js';
 import { constant, input, parameter, type Tensor } from '../tensor.js';
-import { SeededRandom } from '../data/toy2d.js';
+import { SeededRandom } from '../data/random.js';
 
 export type NoiseScheduleKind = 'linear' | 'cosine';
 export type Prediction = 'eps' | 'v';

@@ -24,7 +24,7 @@ import { mean, sum } from '../ops/reduce.js';
 import { concat, reshape } from '../ops/shape.js';
 import { addScalar, full, mulScalar, neg, powScalar, relu, sqrt } from '../ops/unary.js';
 import { constant, input, type Tensor } from '../tensor.js';
-import { SeededRandom } from '../data/toy2d.js';
+import { SeededRandom } from '../data/random.js';
 import { dcganDiscriminator, dcganGenerator, mlpPlayer, type GanPlayer } from './gan-players.js';
 
 export type GanLoss = 'nonsaturating' | 'hinge' | 'wgan-gp';

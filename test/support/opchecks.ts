@@ -15,7 +15,7 @@ import type { HostTensor, OpCase, OpDef } from '../../src/ops/types.js';
 import { gradients } from '../../src/autograd.js';
 import { apply, constant, numel, type Tensor, type TensorSpec } from '../../src/tensor.js';
 import type { Engine } from '../../src/engine.js';
-import { mulberry32 } from '../../src/data/toy2d.js';
+import { mulberry32 } from '../../src/data/random.js';
 import { roundToHalf } from '../../src/half.js';
 
 export interface CheckResult {
@@ -32,7 +32,7 @@ export interface CheckOptions {
 }
 
 /** Cases draw from a seeded generator, so failures reproduce. */
-export { mulberry32 as seededRandom } from '../../src/data/toy2d.js';
+export { mulberry32 as seededRandom } from '../../src/data/random.js';
 
 function defaultInput(spec: TensorSpec, rand: () => number): HostTensor {
   const n = numel(spec.shape);

@@ -62,8 +62,16 @@ export class ImageScorer {
     readonly reference: FeatureStats,
   ) {}
 
-  /** Trains the classifier on generated glyphs (seconds on a GPU, about a minute on SwiftShader). */
-  static async train(engine: Engine, overrides: Partial<ImageScorerConfig> = {}): Promise<ImageScorer> {
+  /**
+   * Trains the classifier on generated glyphs (seconds on a GPU, about a minute on SwiftShader).
+   * `onStep` hears each training step as it is submitted (nothing is read back meanwhile), and
+   * the next waits for it: a caller can report progress or let other GPU work take turns.
+   */
+  static async train(
+    engine: Engine,
+    overrides: Partial<ImageScorerConfig> = {},
+    onStep?: (done: number) => void | Promise<void>,
+  ): Promise<ImageScorer> {
     const c = { ...imageScorerDefaults, ...overrides };
     for (const [k, v] of Object.entries(c)) {
       if (!(typeof v === 'number' && v > 0 && (k === 'lr' || Number.isInteger(v)))) throw new ConfigError(`imageScorer: ${k} must be a positive ${k === 'lr' ? 'number' : 'integer'}, got ${v}.`);
@@ -94,6 +102,7 @@ export class ImageScorer {
         yb[i] = train.labels[at];
       }
       await step.run({ x: xb, y: yb }, []);
+      await onStep?.(s + 1);
     }
     step.dispose();
     opt.dispose();

@@ -14,7 +14,6 @@ import type { UserImageSet } from '../../data/user-images.js';
 import type { Engine } from '../../engine.js';
 import { DataError } from '../../errors.js';
 import { ImageScorer } from '../../eval/image-scores.js';
-import type { Plan } from '../../executor.js';
 import type { TrainingMetrics } from '../../metrics.js';
 import { Diffusion } from '../../models/diffusion.js';
 import { DiffusionSampler } from '../../models/diffusion-sampler.js';
@@ -187,14 +186,21 @@ export class ScorerPool {
     this.entries.set(key, entry);
     this.onChange({ ...status }, key);
     let told = performance.now();
-    const onStep = () => {
-      status.done = Math.min(status.steps, status.done + 1);
+    // Training submits its steps back to back without reading anything, so on a slow adapter a
+    // minute of scorer work would sit in the queue ahead of every model step: every few steps it
+    // waits until the GPU has caught up and yields, so model steps and scorer steps take turns.
+    const onStep = async (done: number) => {
+      status.done = Math.min(status.steps, done);
+      if (done % 4 === 0) {
+        await engine.gpu.device.queue.onSubmittedWorkDone();
+        await yieldToEventLoop();
+      }
       if (performance.now() - told < 250) return;
       told = performance.now();
       this.onChange({ ...status }, key);
     };
     const settings = { size: status.size, steps: c.scorerSteps, trainImages: c.scorerImages, heldOut: c.heldOut };
-    void ImageScorer.train(pacedEngine(engine, onStep), settings).then(
+    void ImageScorer.train(engine, settings, onStep).then(
       (scorer) => {
         entry.scorer = scorer;
         Object.assign(status, { state: 'ready', done: status.steps, heldOutAccuracy: scorer.heldOutAccuracy });
@@ -224,45 +230,6 @@ export class ScorerPool {
   forget(): void {
     this.entries.clear();
   }
-}
-
-/**
- * ImageScorer.train submits its steps back to back without reading anything, so on a slow
- * adapter a minute of scorer work would sit in the GPU's queue ahead of every model step, and
- * nobody could tell how far it got. Seen through this engine, each plan run that reads nothing
- * is one scorer step: it is counted, and every few steps the scorer waits until the GPU has
- * caught up and yields, so model steps and scorer steps take turns. (A progress callback in
- * ImageScorer.train would make this unnecessary.)
- */
-function pacedEngine(engine: Engine, onStep: () => void, every = 4): Engine {
-  let runs = 0;
-  const pace = (plan: Plan): Plan =>
-    new Proxy(plan, {
-      get(target, key) {
-        if (key === 'run') {
-          return async (...args: Parameters<Plan['run']>) => {
-            const out = await target.run(...args);
-            if (args[1]?.length === 0) {
-              onStep();
-              if (++runs % every === 0) {
-                await engine.gpu.device.queue.onSubmittedWorkDone();
-                await yieldToEventLoop();
-              }
-            }
-            return out;
-          };
-        }
-        const v = Reflect.get(target, key, target);
-        return typeof v === 'function' ? v.bind(target) : v;
-      },
-    });
-  return new Proxy(engine, {
-    get(target, key) {
-      if (key === 'compile') return async (...args: Parameters<Engine['compile']>) => pace(await target.compile(...args));
-      const v = Reflect.get(target, key, target);
-      return typeof v === 'function' ? v.bind(target) : v;
-    },
-  });
 }
 
 /** The image side as the session uses it: scorers, the upload, and scoring a grid once its scorer is ready. */

@@ -9,7 +9,7 @@
 // Not here: the session itself (session.ts), the comlink glue (worker.ts, client.ts).
 
 import { samplers2D } from '../../data/toy2d.js';
-import { ConfigError } from '../../errors.js';
+import { fieldChecks, refuseUnknown } from '../../worker/config-check.js';
 import type { StepRecord } from '../../metrics.js';
 import type { NoiseScheduleKind, Prediction } from '../../models/diffusion.js';
 import type { SamplerKind } from '../../models/diffusion-sampler.js';
@@ -156,28 +156,21 @@ export const HYPER_KEYS: readonly (keyof DiffusionHyper)[] = [
 /** A full config from defaults and overrides; every field checked, before any GPU work. */
 export function diffusionSessionConfig(overrides: Partial<DiffusionSessionConfig> = {}): DiffusionSessionConfig {
   const c: DiffusionSessionConfig = { ...defaultsFor(overrides.dataset ?? diffusionSessionDefaults.dataset), ...overrides };
-  const fail = (field: keyof DiffusionSessionConfig, want: string): never => {
-    throw new ConfigError(`diffusion config: ${field} must be ${want}, got ${JSON.stringify(c[field])}.`);
-  };
-  const unknown = Object.keys(overrides).filter((k) => !(k in diffusionSessionDefaults));
-  if (unknown.length) throw new ConfigError(`diffusion config: unknown field(s) ${unknown.join(', ')}; known: ${Object.keys(diffusionSessionDefaults).join(', ')}.`);
+  const { fail, integers, nonNegative } = fieldChecks('diffusion', c);
+  refuseUnknown('diffusion', overrides, diffusionSessionDefaults);
   const names = [...samplers2D, ...imageDatasets].map((s) => s.name);
   if (!names.includes(c.dataset)) fail('dataset', `one of ${names.map((n) => `'${n}'`).join(', ')}`);
   if (c.schedule !== 'linear' && c.schedule !== 'cosine') fail('schedule', "'linear' or 'cosine'");
   if (c.prediction !== 'eps' && c.prediction !== 'v') fail('prediction', "'eps' or 'v'");
   if (c.sampler !== 'ddpm' && c.sampler !== 'ddim') fail('sampler', "'ddpm' or 'ddim'");
-  const ints: [keyof DiffusionSessionConfig, number, number][] = [
+  integers([
     ['trainPoints', 1, 1 << 20], ['heldOut', 2, 20_000], ['timesteps', 2, 10_000], ['hidden', 1, 4096], ['layers', 1, 32],
     ['batch', 1, 1 << 16], ['emaEvery', 1, 10_000], ['sampleCount', 2, 20_000], ['fieldGrid', 2, 101],
     ['sampleEvery', 0, Number.MAX_SAFE_INTEGER], ['totalSteps', 0, Number.MAX_SAFE_INTEGER], ['autosaveEvery', 0, Number.MAX_SAFE_INTEGER],
     ['base', 1, 512], ['levels', 1, 5], ['uploadSize', 8, 64], ['gridColumns', 1, 32], ['scorerSteps', 1, 1_000_000], ['scorerImages', 10, 1_000_000],
-  ];
-  for (const [k, lo, hi] of ints) {
-    const v = c[k] as number;
-    if (!(Number.isInteger(v) && v >= lo && v <= hi)) fail(k, `an integer in [${lo}, ${hi}]`);
-  }
+  ]);
   if (!(Number.isInteger(c.sampleSteps) && c.sampleSteps >= 1 && c.sampleSteps <= c.timesteps)) fail('sampleSteps', `an integer in [1, ${c.timesteps}] (the timesteps)`);
-  if (!(Number.isFinite(c.lr) && c.lr >= 0)) fail('lr', 'a finite number >= 0');
+  nonNegative('lr');
   if (!(c.emaDecay >= 0 && c.emaDecay < 1)) fail('emaDecay', 'in [0, 1)');
   if (!(c.labelDrop >= 0 && c.labelDrop < 1)) fail('labelDrop', 'in [0, 1)');
   if (!(Number.isFinite(c.guidance) && c.guidance >= 0 && c.guidance <= 20)) fail('guidance', 'a number in [0, 20]');
@@ -186,7 +179,7 @@ export function diffusionSessionConfig(overrides: Partial<DiffusionSessionConfig
     if (side % scale !== 0) fail('levels', `at most what the image side allows: ${side} px is not divisible by 2^(levels - 1) = ${scale}`);
   }
   if (!(Number.isSafeInteger(c.seed) && c.seed >= 0)) fail('seed', 'a non-negative integer');
-  if (!(c.metricsIntervalMs >= 0 && Number.isFinite(c.metricsIntervalMs))) fail('metricsIntervalMs', 'a number >= 0');
+  nonNegative('metricsIntervalMs');
   return c;
 }
 

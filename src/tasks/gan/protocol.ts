@@ -10,7 +10,7 @@
 // client.ts).
 
 import { samplers2D, type Sampler2DName } from '../../data/toy2d.js';
-import { ConfigError } from '../../errors.js';
+import { fieldChecks, refuseUnknown } from '../../worker/config-check.js';
 import type { GanLoss } from '../../models/gan.js';
 import { SESSION_METHODS, type BaseInfo, type CoreEvent, type SessionApi } from '../../worker/protocol.js';
 import type { UploadSource, UploadSummary } from '../../data/image-upload.js';
@@ -134,31 +134,25 @@ export const HYPER_KEYS: readonly (keyof GanHyper)[] = ['lrG', 'lrD', 'snapshotE
 
 /** A full config from the dataset's defaults and the overrides; every field checked, before any GPU work. */
 export function ganSessionConfig(overrides: Partial<GanSessionConfig> = {}): GanSessionConfig {
-  const unknown = Object.keys(overrides).filter((k) => !(k in ganSessionDefaults));
-  if (unknown.length) throw new ConfigError(`gan config: unknown field(s) ${unknown.join(', ')}; known: ${Object.keys(ganSessionDefaults).join(', ')}.`);
+  refuseUnknown('gan', overrides, ganSessionDefaults);
   const dataset = overrides.dataset ?? ganSessionDefaults.dataset;
   const c: GanSessionConfig = { ...(GAN_DATASETS.includes(dataset) ? datasetDefaults(dataset) : ganSessionDefaults), ...overrides };
-  const fail = (field: keyof GanSessionConfig, want: string): never => {
-    throw new ConfigError(`gan config: ${field} must be ${want}, got ${JSON.stringify(c[field])}.`);
-  };
+  const { fail, integers, nonNegative } = fieldChecks('gan', c);
   if (!GAN_DATASETS.includes(c.dataset)) fail('dataset', `one of ${GAN_DATASETS.map((s) => `'${s}'`).join(', ')}`);
   if (!GAN_LOSSES.includes(c.loss)) fail('loss', `one of ${GAN_LOSSES.map((s) => `'${s}'`).join(', ')}`);
   if (typeof c.spectralNorm !== 'boolean') fail('spectralNorm', 'true or false');
-  const ints: [keyof GanSessionConfig, number, number][] = [
+  integers([
     ['dSteps', 1, 20], ['batch', 1, 1 << 14], ['hidden', 1, 4096], ['layers', 1, 16], ['width', 1, 512], ['imageLatent', 1, 1024],
     ['trainSize', 1, 1 << 20], ['heldOut', 2, 20_000], ['sampleCount', 2, 20_000], ['surfaceGrid', 2, 256], ['latentLines', 2, 64],
     ['imageCount', 1, 1024], ['scoreSamples', 2, 20_000], ['scorerSteps', 1, 100_000],
     ['snapshotEvery', 0, Number.MAX_SAFE_INTEGER], ['qualityEvery', 0, Number.MAX_SAFE_INTEGER], ['totalSteps', 0, Number.MAX_SAFE_INTEGER],
     ['autosaveEvery', 0, Number.MAX_SAFE_INTEGER],
-  ];
-  for (const [k, lo, hi] of ints) {
-    const v = c[k] as number;
-    if (!(Number.isInteger(v) && v >= lo && v <= hi)) fail(k, `an integer in [${lo}, ${hi}]`);
-  }
-  for (const k of ['lrG', 'lrD'] as const) if (!(typeof c[k] === 'number' && Number.isFinite(c[k]) && c[k] >= 0)) fail(k, 'a finite number >= 0');
+  ]);
+  nonNegative('lrG');
+  nonNegative('lrD');
   if (!(Number.isSafeInteger(c.seed) && c.seed >= 0)) fail('seed', 'a non-negative integer');
   if (!(Number.isInteger(c.uploadSize) && c.uploadSize >= 8 && c.uploadSize <= 64 && c.uploadSize % 4 === 0)) fail('uploadSize', 'a multiple of 4 in [8, 64]');
-  if (!(typeof c.metricsIntervalMs === 'number' && c.metricsIntervalMs >= 0 && Number.isFinite(c.metricsIntervalMs))) fail('metricsIntervalMs', 'a number >= 0');
+  nonNegative('metricsIntervalMs');
   return c;
 }
 

@@ -8,6 +8,7 @@ import { BatchSampler, evalBatches, splitTrainVal, unigramLoss, type Batch, type
 import { generateCorpus, validateUserText } from '../../data/corpus.js';
 import { CharTokenizer } from '../../data/tokenizer.js';
 import { ConfigError } from '../../errors.js';
+import { fieldChecks } from '../../worker/config-check.js';
 import { gptPresets } from '../../models/gpt.js';
 import { cosineDecay, linearWarmup, type Schedule } from '../../optim/schedules.js';
 import { trainerDefaults, type Hyper, type TrainerConfig } from './protocol.js';
@@ -42,9 +43,7 @@ export function scheduleOf(c: TrainerConfig): Schedule {
 /** A full config from defaults and overrides; every field checked (ConfigError names it). */
 export function trainerConfig(overrides: Partial<TrainerConfig> = {}): TrainerConfig {
   const c: TrainerConfig = { ...trainerDefaults, ...overrides };
-  const fail = (field: string, want: string) => {
-    throw new ConfigError(`trainer config: ${field} must be ${want}, got ${JSON.stringify((c as unknown as Record<string, unknown>)[field])}.`);
-  };
+  const { fail, nonNegative } = fieldChecks('trainer', c);
   if (!(c.preset in gptPresets)) fail('preset', `one of ${Object.keys(gptPresets).join(', ')}`);
   if (!(c.precision === 'f32' || c.precision === 'mixed')) fail('precision', "'f32' or 'mixed'");
   if (!(c.schedule === 'cosine' || c.schedule === 'constant')) fail('schedule', "'cosine' or 'constant'");
@@ -56,7 +55,7 @@ export function trainerConfig(overrides: Partial<TrainerConfig> = {}): TrainerCo
   if (!(c.dropout >= 0 && c.dropout < 1)) fail('dropout', 'in [0, 1)');
   if (!(c.valFraction > 0 && c.valFraction < 1)) fail('valFraction', 'in (0, 1)');
   if (!(c.minLrRatio >= 0 && c.minLrRatio <= 1)) fail('minLrRatio', 'in [0, 1]');
-  if (!(c.metricsIntervalMs >= 0)) fail('metricsIntervalMs', 'a number >= 0');
+  nonNegative('metricsIntervalMs');
   if (!Number.isInteger(c.seed)) fail('seed', 'an integer');
   if (c.schedule === 'cosine' && !(c.totalSteps > c.warmup)) {
     throw new ConfigError(

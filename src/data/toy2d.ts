@@ -7,9 +7,6 @@
 import { ConfigError, InputError } from '../errors.js';
 import { gaussian, mulberry32 } from './random.js';
 
-// The generator lives in random.ts; its names stay importable from here for importers not yet moved.
-export { SeededRandom, gaussian, mulberry32 } from './random.js';
-
 /** Points (N, 2) and integer labels (N,). */
 export interface Labelled2D {
   x: Float32Array;

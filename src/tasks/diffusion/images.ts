@@ -18,7 +18,7 @@ import type { TrainingMetrics } from '../../metrics.js';
 import { Diffusion } from '../../models/diffusion.js';
 import { DiffusionSampler } from '../../models/diffusion-sampler.js';
 import { createUnet } from '../../models/unet.js';
-import { SeededRandom } from '../../data/toy2d.js';
+import { SeededRandom } from '../../data/random.js';
 import { batchSeed, freeModel, noiseSeed, sampleSeed, trainSeed, type SessionBase } from './points.js';
 import {
   classesOf, gridShape, imageSizeOf, type DenoiseFrames, type DiffusionEvent, type DiffusionInfo, type DiffusionSessionConfig, type ImageGridData,

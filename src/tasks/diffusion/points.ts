@@ -8,7 +8,8 @@
 // model (models/diffusion*.ts).
 
 import { loadCheckpoint, STATE_PREFIX, type CheckpointContents } from '../../checkpoint/checkpoint.js';
-import { SeededRandom, modeCoverage, ringCentres, sample2D } from '../../data/toy2d.js';
+import { SeededRandom } from '../../data/random.js';
+import { modeCoverage, ringCentres, sample2D } from '../../data/toy2d.js';
 import type { Engine } from '../../engine.js';
 import { CheckpointError, ConfigError, NonFiniteError } from '../../errors.js';
 import { pickSaved, savedSection, usableConfig } from '../../worker/saved-config.js';

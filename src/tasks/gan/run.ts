@@ -11,7 +11,8 @@
 
 import { loadCheckpoint, type CheckpointContents } from '../../checkpoint/checkpoint.js';
 import { glyphs } from '../../data/glyphs.js';
-import { SeededRandom, gaussian, modeCoverage, ringCentres, sample2D, type Sampler2DName } from '../../data/toy2d.js';
+import { SeededRandom, gaussian } from '../../data/random.js';
+import { modeCoverage, ringCentres, sample2D, type Sampler2DName } from '../../data/toy2d.js';
 import type { UserImageSet } from '../../data/user-images.js';
 import type { Engine } from '../../engine.js';
 import { CheckpointError, DataError } from '../../errors.js';

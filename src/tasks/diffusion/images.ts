@@ -15,11 +15,10 @@ import type { Engine } from '../../engine.js';
 import { DataError } from '../../errors.js';
 import { ImageScorer } from '../../eval/image-scores.js';
 import type { TrainingMetrics } from '../../metrics.js';
-import { Diffusion } from '../../models/diffusion.js';
 import { DiffusionSampler } from '../../models/diffusion-sampler.js';
 import { createUnet } from '../../models/unet.js';
 import { SeededRandom } from '../../data/random.js';
-import { batchSeed, freeModel, noiseSeed, sampleSeed, trainSeed, type SessionBase } from './points.js';
+import { batchSeed, createDiffusion, freeModel, sampleSeed, trainSeed, type SessionBase } from './points.js';
 import {
   classesOf, gridShape, imageSizeOf, type DenoiseFrames, type DiffusionEvent, type DiffusionInfo, type DiffusionSessionConfig, type ImageGridData,
   type ImageQualityEvent, type ImagesEvent, type ScorerStatus, type UploadSource, type UploadSummary,
@@ -67,13 +66,7 @@ export async function buildImageSession(engine: Engine, config: DiffusionSession
   const { rows, cols } = gridShape(config);
   const made: { dispose(): void }[] = [];
   try {
-    const diffusion = await Diffusion.create(engine, unet, config.batch, {
-      schedule: config.schedule,
-      prediction: config.prediction,
-      emaDecay: config.emaDecay,
-      labelDrop: classes > 0 ? config.labelDrop : 0,
-      optimizer: { kind: 'adamw', lr: () => live.lr, weightDecay: 0, maxGradNorm: 1 },
-    }, noiseSeed(config.seed));
+    const diffusion = await createDiffusion(engine, unet, config, live, classes > 0 ? config.labelDrop : 0);
     made.push({ dispose: () => freeModel(engine, diffusion) });
     const sampler = await DiffusionSampler.create(engine, diffusion, rows * cols);
     return {

@@ -17,7 +17,7 @@ import { squareGrid } from '../../data/plane.js';
 import { mmd, slicedWasserstein } from '../../eval/distance.js';
 import type { TrainingMetrics } from '../../metrics.js';
 import { createMlpDenoiser } from '../../models/denoiser-mlp.js';
-import { Diffusion } from '../../models/diffusion.js';
+import { Diffusion, type Denoiser } from '../../models/diffusion.js';
 import { DiffusionSampler } from '../../models/diffusion-sampler.js';
 import type { Tensor } from '../../tensor.js';
 import {
@@ -61,6 +61,19 @@ export interface PointSession extends SessionBase {
   x0: Float32Array;
 }
 
+/** The diffusion model of `config` around `denoiser`; its AdamW reads the learning rate from `live`. */
+export function createDiffusion(
+  engine: Engine, denoiser: Denoiser, config: DiffusionSessionConfig, live: { lr: number }, labelDrop: number,
+): Promise<Diffusion> {
+  return Diffusion.create(engine, denoiser, config.batch, {
+    schedule: config.schedule,
+    prediction: config.prediction,
+    emaDecay: config.emaDecay,
+    labelDrop,
+    optimizer: { kind: 'adamw', lr: () => live.lr, weightDecay: 0, maxGradNorm: 1 },
+  }, noiseSeed(config.seed));
+}
+
 /** Data, model and plans for `config`, weights fresh from its seed. */
 export async function buildSession(engine: Engine, config: DiffusionSessionConfig, metrics: TrainingMetrics): Promise<PointSession> {
   const name = config.dataset;
@@ -71,13 +84,7 @@ export async function buildSession(engine: Engine, config: DiffusionSessionConfi
   const denoiser = createMlpDenoiser({ dims: 2, hidden: config.hidden, layers: config.layers, timesteps: config.timesteps, seed: config.seed });
   const made: { dispose(): void }[] = [];
   try {
-    const diffusion = await Diffusion.create(engine, denoiser, config.batch, {
-      schedule: config.schedule,
-      prediction: config.prediction,
-      emaDecay: config.emaDecay,
-      labelDrop: 0,
-      optimizer: { kind: 'adamw', lr: () => live.lr, weightDecay: 0, maxGradNorm: 1 },
-    }, noiseSeed(config.seed));
+    const diffusion = await createDiffusion(engine, denoiser, config, live, 0);
     made.push({ dispose: () => freeModel(engine, diffusion) });
     const sampler = await DiffusionSampler.create(engine, diffusion, config.sampleCount);
     made.push(sampler);

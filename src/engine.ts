@@ -60,22 +60,26 @@ export class Engine {
   // Constants are owned by their tensor: when it is collected, its buffer goes back to the pool.
   private constantsGone = new FinalizationRegistry<GPUBuffer>((b) => this.pool.release(b));
 
-  constructor(readonly gpu: GpuContext, opts: EngineOptions = {}) {
+  constructor(
+    readonly gpu: GpuContext,
+    /** The options it was made with: an engine replacing it after a device loss is made with the same. */
+    readonly options: EngineOptions = {},
+  ) {
     this.pool = new BufferPool(gpu.device, gpu.limits);
     this.kernels = new KernelCache(gpu.device, gpu.features);
-    this.tuning = { ...opts.tuning };
-    this.autotune = opts.tune !== false;
-    this.tuningCache = opts.tuningCache;
+    this.tuning = { ...options.tuning };
+    this.autotune = options.tune !== false;
+    this.tuningCache = options.tuningCache;
     if (!this.autotune) {
       // Written out, so that an engine created with a copy of this one's tuning runs the same kernels.
       for (const t of TUNABLES) {
         for (const c of t.classes) if (!t.chosen(this.tuning, c)) this.tuning[t.key(c)] = t.defaultChoice(gpu.adapter.isSoftware);
       }
     }
-    if (opts.memoryBudget !== undefined && !(opts.memoryBudget > 0)) {
-      throw new ConfigError(`memoryBudget must be a positive number of bytes; got ${opts.memoryBudget}.`);
+    if (options.memoryBudget !== undefined && !(options.memoryBudget > 0)) {
+      throw new ConfigError(`memoryBudget must be a positive number of bytes; got ${options.memoryBudget}.`);
     }
-    this.memoryBudget = opts.memoryBudget;
+    this.memoryBudget = options.memoryBudget;
   }
 
   /** What kernels may know about this device when they choose a variant. */

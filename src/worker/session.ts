@@ -389,8 +389,10 @@ export abstract class Session<
     this.current = null;
     this.pending = [];
     this.forgetKept();
+    const lost = this.engine;
     this.engine = null;
-    this.engine = await createEngine();
+    // The same options and kernel picks: the run goes on with the same kernels, so the same numbers.
+    this.engine = await createEngine(lost ? { ...lost.options, tuning: { ...lost.tuning } } : {});
     const next = await this.loaded(record.checkpoint, run.config, record.attachment);
     this.swap(next);
     this.emit({ type: 'recovered', reason: e.message, lostAt: this.stepsOf(run), resumedAt: this.stepsOf(next) });

@@ -13,13 +13,12 @@
 // Not here: launching anything, or writing files (the runners do).
 
 import type { Engine } from '../src/engine.js';
-import type { AdapterSummary } from '../src/gpu/device.js';
 import { gradients } from '../src/autograd.js';
 import { add, attention, attentionSizeClass, attentionTuningKey, isAttentionVariant, matmul, mulScalar, randomNormal, softmax, type AttentionSizeClass, type AttentionVariant } from '../src/ops/index.js';
 import { tuneAttention, type AttentionTuneResult } from '../src/ops/attention-tune.js';
 import { constant, parameter, type Tensor } from '../src/tensor.js';
 import type { Plan } from '../src/executor.js';
-import type { ProgressFn } from './progress.js';
+import { measuredOn, median, reporters, resultHeader, type ResultHeader, type SuiteOptionsBase } from './common.js';
 
 /** T values measured by default: short on CPU-emulated adapters, where T = 1024 takes minutes. */
 export const ATTENTION_SIZES = { gpu: [64, 128, 256, 512, 1024], software: [64, 128, 256] } as const;
@@ -44,12 +43,7 @@ export interface AttentionMeasurement {
   fwdBwdPeakBytes: number;
 }
 
-export interface AttentionSuiteResult {
-  suite: 'attention';
-  runner: 'node' | 'browser';
-  environment: string;
-  adapter: AdapterSummary;
-  date: string;
+export interface AttentionSuiteResult extends ResultHeader<'attention'> {
   /** The fused kernels' variant on this adapter: one name, or one per class ('small thread-16, medium thread'). */
   layout: string;
   tuner: AttentionTunerSummary;
@@ -72,16 +66,10 @@ export interface AttentionTunerSummary {
   }[];
 }
 
-export interface AttentionSuiteOptions {
-  runner: AttentionSuiteResult['runner'];
-  environment: string;
+/** Every suite's options, and this suite's own; a progress item is one T and implementation. */
+export interface AttentionSuiteOptions extends SuiteOptionsBase {
   /** T values (default ATTENTION_SIZES by adapter kind, or ATTENTION_QUICK_SIZES in quick mode). */
   sizes?: readonly number[];
-  /** Smallest sizes and fewest repetitions that still give every figure (default false). */
-  quick?: boolean;
-  log?: (line: string) => void;
-  /** Called as each item (one T and implementation) starts. */
-  progress?: ProgressFn;
 }
 
 /** o from q, k, v: fused, or the composition of ops it replaces. */
@@ -90,12 +78,6 @@ function build(impl: AttentionImpl, q: Tensor, k: Tensor, v: Tensor, T: number):
   const mask = Float32Array.from({ length: T * T }, (_, e) => (e % T > Math.floor(e / T) ? -1e9 : 0));
   const scores = add(mulScalar(matmul(q, k, { transB: true }), 1 / Math.sqrt(ATTENTION_SHAPE.hs)), constant(mask, [T, T]));
   return matmul(softmax(scores), v); // (B, H, T, hs)
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((x, y) => x - y);
-  const h = s.length >> 1;
-  return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2;
 }
 
 /** Milliseconds per run of `plan`: a warm-up that sizes the loop, then the median of reps. */
@@ -143,8 +125,7 @@ async function measure(engine: Engine, impl: AttentionImpl, T: number, quick: bo
 }
 
 export async function runAttentionSuite(engine: Engine, opts: AttentionSuiteOptions): Promise<AttentionSuiteResult> {
-  const log = opts.log ?? (() => {});
-  const progress = opts.progress ?? (() => {});
+  const { log, progress } = reporters(opts);
   const sizes = opts.sizes ?? (opts.quick ? ATTENTION_QUICK_SIZES : engine.gpu.adapter.isSoftware ? ATTENTION_SIZES.software : ATTENTION_SIZES.gpu);
   const { B, H, hs } = ATTENTION_SHAPE;
   const classes = [...new Set(sizes.map((T) => attentionSizeClass(B * H, T, hs)))];
@@ -174,11 +155,7 @@ export async function runAttentionSuite(engine: Engine, opts: AttentionSuiteOpti
     }
   }
   return {
-    suite: 'attention',
-    runner: opts.runner,
-    environment: opts.environment,
-    adapter: engine.gpu.adapter,
-    date: new Date().toISOString(),
+    ...resultHeader('attention', engine, opts),
     layout,
     tuner: { classes: tuned.map(summary) },
     shape: ATTENTION_SHAPE,
@@ -202,12 +179,9 @@ function summary(r: AttentionTuneResult): AttentionTunerSummary['classes'][numbe
 
 /** A plain-text table: one row per T, fused and unfused side by side, and their ratios. */
 export function formatAttentionSuite(r: AttentionSuiteResult): string {
-  const a = r.adapter;
   const { B, H, hs, causal } = r.shape;
   const lines = [
-    `attention (B=${B}, H=${H}, hs=${hs}${causal ? ', causal' : ''}), ${r.runner} (${r.environment}), adapter: ` +
-      `${[a.vendor, a.architecture, a.device, a.description].filter(Boolean).join(' / ') || 'unnamed'}` +
-      `${a.isSoftware ? ' (software)' : ''}, fused variant: ${r.layout}, timing: ${r.timing}, ${r.date}`,
+    `attention (B=${B}, H=${H}, hs=${hs}${causal ? ', causal' : ''}), ${measuredOn(r)}, fused variant: ${r.layout}, timing: ${r.timing}, ${r.date}`,
     ...tunerLines(r.tuner),
     '',
     ['T', 'fwd ms fused', 'unfused', 'fwd+bwd ms fused', 'unfused', 'speedup fwd+bwd', 'peak MiB fwd fused', 'unfused', 'peak MiB fwd+bwd fused', 'unfused'].join('\t'),

@@ -20,15 +20,14 @@
 // Not here: launching anything, or writing files (the runners do).
 
 import type { Engine } from '../src/engine.js';
-import type { AdapterSummary } from '../src/gpu/device.js';
-import { dispatchTimer, timeLoop, type TimingSource } from '../src/gpu/profiler.js';
+import { dispatchTimer, type TimingSource } from '../src/gpu/profiler.js';
 import { conv2dBackwardInputDef, conv2dBackwardWeightDef, conv2dDef } from '../src/ops/conv.js';
 import { matmulSizeClass, type MatmulTiling } from '../src/ops/matmul.js';
 import { measureMatmul, tuneMatmul } from '../src/ops/matmul-tune.js';
 import type { OpDef, Slot } from '../src/ops/types.js';
 import type { TensorSpec } from '../src/tensor.js';
 import { calibratePeak, shareOfPeak } from './peak.js';
-import type { ProgressFn } from './progress.js';
+import { measuredOn, reporters, resultHeader, timeWarmed, type ResultHeader, type SuiteOptionsBase } from './common.js';
 
 /** One convolution's sizes, as conv2d sees them: x (N, C, H, W), w (O, C, k, k), stride, padding. */
 export interface ConvGeometry {
@@ -75,12 +74,7 @@ export interface ConvMeasurement {
   shareOfPeak: number;
 }
 
-export interface ConvSuiteResult {
-  suite: 'conv';
-  runner: 'node' | 'browser';
-  environment: string;
-  adapter: AdapterSummary;
-  date: string;
+export interface ConvSuiteResult extends ResultHeader<'conv'> {
   timing: TimingSource;
   shapes: readonly ConvGeometry[];
   /** The adapter's arithmetic peak, measured in the same run. */
@@ -88,16 +82,10 @@ export interface ConvSuiteResult {
   results: ConvMeasurement[];
 }
 
-export interface ConvSuiteOptions {
-  runner: ConvSuiteResult['runner'];
-  environment: string;
+/** Every suite's options, and this suite's own; a progress item is one shape and op. */
+export interface ConvSuiteOptions extends SuiteOptionsBase {
   /** Shapes (default CONV_SHAPES, or CONV_QUICK_SHAPES in quick mode). */
   shapes?: readonly ConvGeometry[];
-  /** Smallest shape and fewest repetitions that still give every figure (default false). */
-  quick?: boolean;
-  log?: (line: string) => void;
-  /** Called as each item (one shape and op) starts. */
-  progress?: ProgressFn;
 }
 
 /** Timing loop sizes: submits of ~150 ms, 5 of them unless a slow kernel would pass 5 s; quick mode's are short. */
@@ -147,15 +135,9 @@ async function measureOp(engine: Engine, def: OpDef<object>, inputs: TensorSpec[
     let ms = 0;
     let timing: TimingSource = 'wall-clock';
     for (const d of plan.dispatches) {
-      const timer = await dispatchTimer(gpu, kernels, d, d.reads.map(bound), d.writes.map(bound));
-      try {
-        // The first run pays for compilation; a second one sizes the loops.
-        await timer.run(1);
-        ms += (await timeLoop(timer, loops)).ms;
-        timing = timer.timing;
-      } finally {
-        timer.destroy();
-      }
+      const t = await timeWarmed(await dispatchTimer(gpu, kernels, d, d.reads.map(bound), d.writes.map(bound)), loops);
+      ms += t.ms;
+      timing = t.timing;
     }
     return { ms, dispatches: plan.dispatches.length, timing };
   } finally {
@@ -164,8 +146,7 @@ async function measureOp(engine: Engine, def: OpDef<object>, inputs: TensorSpec[
 }
 
 export async function runConvSuite(engine: Engine, opts: ConvSuiteOptions): Promise<ConvSuiteResult> {
-  const log = opts.log ?? (() => {});
-  const progress = opts.progress ?? (() => {});
+  const { log, progress } = reporters(opts);
   const shapes = opts.shapes ?? (opts.quick ? CONV_QUICK_SHAPES : CONV_SHAPES);
   const loops = opts.quick ? TIMINGS.quick : TIMINGS.full;
   const results: ConvMeasurement[] = [];
@@ -190,11 +171,7 @@ export async function runConvSuite(engine: Engine, opts: ConvSuiteOptions): Prom
     }
   }
   return {
-    suite: 'conv',
-    runner: opts.runner,
-    environment: opts.environment,
-    adapter: engine.gpu.adapter,
-    date: new Date().toISOString(),
+    ...resultHeader('conv', engine, opts),
     timing,
     shapes,
     peakGflops: peak.gflops,
@@ -204,11 +181,8 @@ export async function runConvSuite(engine: Engine, opts: ConvSuiteOptions): Prom
 
 /** A plain-text table: one row per (shape, op), the conv's GFLOP/s next to its matmul's, and the ratio. */
 export function formatConvSuite(r: ConvSuiteResult): string {
-  const a = r.adapter;
   const lines = [
-    `conv GFLOP/s against matmul of the same arithmetic (the tuned tiling of its size class), ${r.runner} (${r.environment}), adapter: ` +
-      `${[a.vendor, a.architecture, a.device, a.description].filter(Boolean).join(' / ') || 'unnamed'}` +
-      `${a.isSoftware ? ' (software)' : ''}, timing: ${r.timing}, ${r.date}`,
+    `conv GFLOP/s against matmul of the same arithmetic (the tuned tiling of its size class), ${measuredOn(r)}, timing: ${r.timing}, ${r.date}`,
     `arithmetic peak: ${r.peakGflops.toFixed(2)} GFLOP/s`,
     ['shape', 'x (N,C,H,W) w (O,C,k,k) s/p', 'op', 'ms', 'GFLOP/s', 'of peak', 'matmul [M,N,K]', 'tiling', 'matmul GFLOP/s', 'conv/matmul'].join('\t'),
   ];

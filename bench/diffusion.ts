@@ -21,7 +21,6 @@
 // Not here: the TensorFlow.js peer (bench/peer-tfjs-diffusion.ts), launching anything, or writing files.
 
 import type { Engine } from '../src/engine.js';
-import type { AdapterSummary } from '../src/gpu/device.js';
 import { Diffusion } from '../src/models/diffusion.js';
 import { DiffusionSampler } from '../src/models/diffusion-sampler.js';
 import { createMlpDenoiser } from '../src/models/denoiser-mlp.js';
@@ -30,10 +29,7 @@ import { glyphs } from '../src/data/glyphs.js';
 import { mulberry32 } from '../src/data/random.js';
 import { sample2D } from '../src/data/toy2d.js';
 import type { DiffusionPeerMeasurement } from './peer-tfjs-diffusion.js';
-import type { ProgressFn } from './progress.js';
-
-/** Timed windows, for the step and for sampling. */
-const WINDOWS = 3;
+import { WINDOWS, measuredOn, median, medianWindow, reporters, resultHeader, type ResultHeader, type SuiteOptionsBase } from './common.js';
 
 /** The problem: the issue's target model and batch, and the sampling figure's size. */
 export const DIFFUSION_BENCH_SHAPE = {
@@ -118,12 +114,7 @@ export interface DiffusionMeasurement {
   profile?: DiffusionKernelTime[];
 }
 
-export interface DiffusionSuiteResult {
-  suite: 'diffusion';
-  runner: 'node' | 'browser';
-  environment: string;
-  adapter: AdapterSummary;
-  date: string;
+export interface DiffusionSuiteResult extends ResultHeader<'diffusion'> {
   timing: 'wall clock';
   shape: DiffusionBenchShape;
   /** The U-Net row's problem and its full config, when that row ran. */
@@ -133,9 +124,8 @@ export interface DiffusionSuiteResult {
   peer?: DiffusionPeerMeasurement[];
 }
 
-export interface DiffusionSuiteOptions {
-  runner: DiffusionSuiteResult['runner'];
-  environment: string;
+/** Every suite's options, and this suite's own; a progress item is one model row. */
+export interface DiffusionSuiteOptions extends SuiteOptionsBase {
   /** Wall-clock time all timed steps of one model should take, roughly (default 6000 ms). */
   targetMs?: number;
   /** The model rows to run (default DIFFUSION_BENCH_MODELS: the MLP, then the U-Net). */
@@ -146,9 +136,6 @@ export interface DiffusionSuiteOptions {
   profile?: boolean;
   /** Two timed steps per row, a small sampling figure and a tiny U-Net (default false). */
   quick?: boolean;
-  log?: (line: string) => void;
-  /** Called as each item (one model row) starts. */
-  progress?: ProgressFn;
 }
 
 /** Parameters of the MLP denoiser: (D + E) H + H, (layers - 1) (H H + H), H D + D. */
@@ -189,7 +176,7 @@ async function medianMs(draw: () => Promise<unknown>, windows = WINDOWS): Promis
     await draw();
     times.push(performance.now() - t0);
   }
-  return times.sort((a, b) => a - b)[windows >> 1];
+  return median(times);
 }
 
 /** One step's dispatches timed one by one, summed by kernel name (the optimizer's are not in the plan's list). */
@@ -236,14 +223,7 @@ async function measure(engine: Engine, model: DiffusionBenchModel, opts: Diffusi
     // Warm-up: pipelines, first-use uploads and the pool's buffers.
     const first = await timeSteps(diffusion, x0, labels, 0);
     if (!quick) await timeSteps(diffusion, x0, labels, 1);
-    // Windows of n steps, each about targetMs / WINDOWS long; the median window is reported,
-    // as the other processes sharing a small machine come and go.
-    const targetMs = opts.targetMs ?? 6000;
-    const count = quick ? 1 : WINDOWS;
-    const n = quick ? 2 : Math.max(2, Math.min(200, Math.round(targetMs / WINDOWS / Math.max(first.ms, 1e-3))));
-    const windows: { ms: number; loss: number }[] = [];
-    for (let w = 0; w < count; w++) windows.push(await timeSteps(diffusion, x0, labels, n - 1));
-    const timed = windows.sort((a, b) => a.ms - b.ms)[count >> 1];
+    const timed = await medianWindow((n) => timeSteps(diffusion, x0, labels, n - 1), first.ms, { targetMs: opts.targetMs ?? 6000, quick });
 
     let msPerSample = NaN;
     if (model === 'mlp' && (opts.sampling ?? true)) {
@@ -251,7 +231,7 @@ async function measure(engine: Engine, model: DiffusionBenchModel, opts: Diffusi
       const draw = (seed: number) => sampler!.sample({ sampler: 'ddim', steps: sampleSteps, seed });
       await draw(0); // warm-up: pipelines and staging buffers
       let seed = 1;
-      msPerSample = await medianMs(() => draw(seed++), count);
+      msPerSample = await medianMs(() => draw(seed++), quick ? 1 : WINDOWS);
     }
 
     const profile = opts.profile && engine.gpu.features.has('timestamp-query') ? await profileStep(diffusion, x0, labels) : undefined;
@@ -261,7 +241,7 @@ async function measure(engine: Engine, model: DiffusionBenchModel, opts: Diffusi
       parameters,
       msPerStep: timed.ms,
       samplesPerSecond: (batch * 1000) / timed.ms,
-      steps: n * count,
+      steps: timed.steps,
       planBytes: diffusion.plan.stats.peakBytes,
       dispatches: diffusion.plan.stats.dispatches,
       loss: timed.loss,
@@ -283,10 +263,9 @@ function modelLabel(m: DiffusionMeasurement, u: UnetBenchShape = UNET_BENCH_SHAP
 }
 
 export async function runDiffusionSuite(engine: Engine, opts: DiffusionSuiteOptions): Promise<DiffusionSuiteResult> {
-  const log = opts.log ?? (() => {});
+  const { log, progress } = reporters(opts);
   const s = opts.quick ? DIFFUSION_QUICK_SHAPE : DIFFUSION_BENCH_SHAPE;
   const u = opts.quick ? UNET_QUICK_SHAPE : UNET_BENCH_SHAPE;
-  const progress = opts.progress ?? (() => {});
   const models = opts.models ?? DIFFUSION_BENCH_MODELS;
   const results: DiffusionMeasurement[] = [];
   for (const model of models) {
@@ -307,11 +286,7 @@ export async function runDiffusionSuite(engine: Engine, opts: DiffusionSuiteOpti
     }
   }
   return {
-    suite: 'diffusion',
-    runner: opts.runner,
-    environment: opts.environment,
-    adapter: engine.gpu.adapter,
-    date: new Date().toISOString(),
+    ...resultHeader('diffusion', engine, opts),
     timing: 'wall clock',
     shape: s,
     ...(models.includes('unet') ? { unet: { ...u, config: { ...unetOf(u).config } } } : {}),
@@ -336,14 +311,11 @@ export function diffusionSpeedup(r: DiffusionSuiteResult): { backend: string; ms
  * target: at least 2x).
  */
 export function formatDiffusionSuite(r: DiffusionSuiteResult): string {
-  const a = r.adapter;
   const s = r.shape;
   const backends = [...new Set((r.peer ?? []).map((p) => p.backend))];
   const lines = [
     `Diffusion training step (MLP denoiser ${s.dims}D, ${s.layers}x${s.hidden} SiLU, t-embedding ${s.embDim}, T ${s.timesteps}, ` +
-      `batch ${s.batch}, eps-MSE, clip 1 + AdamW), ${r.runner} (${r.environment}), adapter: ` +
-      `${[a.vendor, a.architecture, a.device, a.description].filter(Boolean).join(' / ') || 'unnamed'}` +
-      `${a.isSoftware ? ' (software)' : ''}, timing: ${r.timing}, ${r.date}`,
+      `batch ${s.batch}, eps-MSE, clip 1 + AdamW), ${measuredOn(r)}, timing: ${r.timing}, ${r.date}`,
   ];
   if (r.unet) {
     const c = r.unet.config;

@@ -15,15 +15,11 @@
 // Not here: the TensorFlow.js peer (bench/peer-tfjs-gan.ts), launching anything, or writing files.
 
 import type { Engine } from '../src/engine.js';
-import type { AdapterSummary } from '../src/gpu/device.js';
 import type { Plan } from '../src/executor.js';
 import { Gan, ganDefaults, type GanLoss } from '../src/models/gan.js';
 import { sample2D } from '../src/data/toy2d.js';
 import type { GanPeerMeasurement } from './peer-tfjs-gan.js';
-import type { ProgressFn } from './progress.js';
-
-/** Timed windows per loss. */
-const WINDOWS = 3;
+import { measuredOn, medianWindow, reporters, resultHeader, type ResultHeader, type SuiteOptionsBase } from './common.js';
 
 /** The problem: the model's defaults, spelled out so that the peer builds the same pair. */
 export const GAN_BENCH_SHAPE = {
@@ -74,12 +70,7 @@ export interface GanMeasurement {
   profile?: GanKernelTime[];
 }
 
-export interface GanSuiteResult {
-  suite: 'gan';
-  runner: 'node' | 'browser';
-  environment: string;
-  adapter: AdapterSummary;
-  date: string;
+export interface GanSuiteResult extends ResultHeader<'gan'> {
   timing: 'wall clock';
   shape: typeof GAN_BENCH_SHAPE;
   results: GanMeasurement[];
@@ -87,9 +78,8 @@ export interface GanSuiteResult {
   peer?: GanPeerMeasurement[];
 }
 
-export interface GanSuiteOptions {
-  runner: GanSuiteResult['runner'];
-  environment: string;
+/** Every suite's options, and this suite's own; a progress item is one loss. */
+export interface GanSuiteOptions extends SuiteOptionsBase {
   /** Losses to time (default GAN_BENCH_LOSSES). */
   losses?: readonly GanLoss[];
   /** Wall-clock time all timed iterations of one loss should take, roughly (default 6000 ms). */
@@ -98,9 +88,6 @@ export interface GanSuiteOptions {
   profile?: boolean;
   /** One warm-up iteration and one window of two timed ones per loss (default false). */
   quick?: boolean;
-  log?: (line: string) => void;
-  /** Called as each item (one loss) starts. */
-  progress?: ProgressFn;
 }
 
 /** Parameters of both players: G latent -> H ... -> dims, D dims -> H ... -> 1, weights and biases. */
@@ -161,14 +148,7 @@ async function measure(engine: Engine, loss: GanLoss, opts: GanSuiteOptions): Pr
     const quick = opts.quick ?? false;
     const first = await timeIterations(gan, real, 0);
     if (!quick) await timeIterations(gan, real, 1);
-    // Windows of n iterations, each about targetMs / WINDOWS long; the median window is
-    // reported, as the other processes sharing a small machine come and go.
-    const targetMs = opts.targetMs ?? 6000;
-    const count = quick ? 1 : WINDOWS;
-    const n = quick ? 2 : Math.max(2, Math.min(200, Math.round(targetMs / WINDOWS / Math.max(first.ms, 1e-3))));
-    const windows: { ms: number; dLoss: number; gLoss: number }[] = [];
-    for (let w = 0; w < count; w++) windows.push(await timeIterations(gan, real, n - 1));
-    const timed = windows.sort((a, b) => a.ms - b.ms)[count >> 1];
+    const timed = await medianWindow((n) => timeIterations(gan, real, n - 1), first.ms, { targetMs: opts.targetMs ?? 6000, quick });
     const { dPlan, gPlan } = plansOf(gan);
     const profile = opts.profile && engine.gpu.features.has('timestamp-query') ? await profileIteration(gan, real) : undefined;
     return {
@@ -176,7 +156,7 @@ async function measure(engine: Engine, loss: GanLoss, opts: GanSuiteOptions): Pr
       parameters: ganParameterCount(),
       msPerIteration: timed.ms,
       samplesPerSecond: (GAN_BENCH_SHAPE.batch * 1000) / timed.ms,
-      iterations: n * count,
+      iterations: timed.steps,
       dispatches: { d: dPlan.stats.dispatches, g: gPlan.stats.dispatches },
       planBytes: { d: dPlan.stats.peakBytes, g: gPlan.stats.peakBytes },
       dLoss: timed.dLoss,
@@ -190,9 +170,8 @@ async function measure(engine: Engine, loss: GanLoss, opts: GanSuiteOptions): Pr
 }
 
 export async function runGanSuite(engine: Engine, opts: GanSuiteOptions): Promise<GanSuiteResult> {
-  const log = opts.log ?? (() => {});
+  const { log, progress } = reporters(opts);
   const s = GAN_BENCH_SHAPE;
-  const progress = opts.progress ?? (() => {});
   const losses = opts.losses ?? GAN_BENCH_LOSSES;
   const results: GanMeasurement[] = [];
   for (const loss of losses) {
@@ -207,11 +186,7 @@ export async function runGanSuite(engine: Engine, opts: GanSuiteOptions): Promis
     if (r.profile) log(formatGanProfile(r));
   }
   return {
-    suite: 'gan',
-    runner: opts.runner,
-    environment: opts.environment,
-    adapter: engine.gpu.adapter,
-    date: new Date().toISOString(),
+    ...resultHeader('gan', engine, opts),
     timing: 'wall clock',
     shape: s,
     results,
@@ -242,14 +217,11 @@ export function ganSpeedup(r: GanSuiteResult, loss: GanLoss = 'nonsaturating'): 
  * a summary line per loss against the fastest backend (the target: at least 2x).
  */
 export function formatGanSuite(r: GanSuiteResult): string {
-  const a = r.adapter;
   const s = r.shape;
   const backends = [...new Set((r.peer ?? []).map((p) => p.backend))];
   const lines = [
     `GAN training iteration (2D, G ${s.latent}->${s.hidden}x${s.layers}->${s.dims} ReLU, D ${s.dims}->${s.hidden}x${s.layers}->1 leaky ReLU ${s.slope}, ` +
-      `batch ${s.batch}, D on ${2 * s.batch} rows, Adam (${s.beta1}, ${s.beta2}) lr ${s.lr}), ${r.runner} (${r.environment}), adapter: ` +
-      `${[a.vendor, a.architecture, a.device, a.description].filter(Boolean).join(' / ') || 'unnamed'}` +
-      `${a.isSoftware ? ' (software)' : ''}, timing: ${r.timing}, ${r.date}`,
+      `batch ${s.batch}, D on ${2 * s.batch} rows, Adam (${s.beta1}, ${s.beta2}) lr ${s.lr}), ${measuredOn(r)}, timing: ${r.timing}, ${r.date}`,
     [
       'loss', 'params', 'ms/iter', 'samples/s', 'dispatches D+G', 'plan KiB D+G',
       ...backends.flatMap((b) => [`tfjs-${b} ms/iter`, 'speed-up']),

@@ -22,17 +22,13 @@
 // rows), launching anything, or writing files.
 
 import type { Engine } from '../src/engine.js';
-import type { AdapterSummary } from '../src/gpu/device.js';
 import {
   createGpt, createGptTrainer, gptParameterCount, gptPresets, type GptPrecision, type GptPresetName, type GptTrainer,
 } from '../src/models/gpt.js';
 import type { Batch } from '../src/data/batches.js';
 import { mulberry32 } from '../src/data/random.js';
 import type { GptPeerMeasurement } from './peer-tfjs-gpt.js';
-import type { ProgressFn } from './progress.js';
-
-/** Timed windows per preset. */
-const WINDOWS = 3;
+import { measuredOn, medianWindow, reporters, resultHeader, type ResultHeader, type SuiteOptionsBase } from './common.js';
 
 /** Presets measured by default: the two that train in reasonable time on SwiftShader. */
 export const GPT_DEFAULT_PRESETS: readonly GptPresetName[] = ['tiny', 'mini'];
@@ -80,12 +76,7 @@ export interface GptMeasurement {
   ratio?: { msPerStep: number; peakBytes: number };
 }
 
-export interface GptSuiteResult {
-  suite: 'gpt';
-  runner: 'node' | 'browser';
-  environment: string;
-  adapter: AdapterSummary;
-  date: string;
+export interface GptSuiteResult extends ResultHeader<'gpt'> {
   timing: 'wall clock';
   shape: typeof GPT_BENCH_SHAPE;
   results: GptMeasurement[];
@@ -93,9 +84,8 @@ export interface GptSuiteResult {
   peer?: GptPeerMeasurement[];
 }
 
-export interface GptSuiteOptions {
-  runner: GptSuiteResult['runner'];
-  environment: string;
+/** Every suite's options, and this suite's own; a progress item is one preset in one precision. */
+export interface GptSuiteOptions extends SuiteOptionsBase {
   /** Presets to measure (default GPT_DEFAULT_PRESETS, or GPT_QUICK_PRESETS in quick mode). */
   presets?: readonly GptPresetName[];
   /** Precisions to measure each preset in, in this order (default GPT_PRECISIONS, in quick mode too). */
@@ -104,9 +94,6 @@ export interface GptSuiteOptions {
   targetMs?: number;
   /** One warm-up step and one window of two timed steps per row, tiny preset by default (default false). */
   quick?: boolean;
-  log?: (line: string) => void;
-  /** Called as each item (one preset in one precision) starts. */
-  progress?: ProgressFn;
 }
 
 /** Checks preset names given on a command line or in a query string. */
@@ -154,13 +141,7 @@ async function measure(
     // Warm-up: pipelines, first-use uploads and the pool's buffers.
     const first = await timeSteps(trainer, data, 0);
     if (!quick) await timeSteps(trainer, data, 1);
-    // Windows of n steps, each about targetMs / WINDOWS long; the median window is reported,
-    // as the other processes sharing a small machine come and go.
-    const count = quick ? 1 : WINDOWS;
-    const n = quick ? 2 : Math.max(2, Math.min(100, Math.round(targetMs / WINDOWS / Math.max(first.ms, 1e-3))));
-    const windows: { ms: number; loss: number }[] = [];
-    for (let w = 0; w < count; w++) windows.push(await timeSteps(trainer, data, n - 1));
-    const timed = windows.sort((a, b) => a.ms - b.ms)[count >> 1];
+    const timed = await medianWindow((n) => timeSteps(trainer, data, n - 1), first.ms, { targetMs, quick, maxSteps: 100 });
     const paramBytes = arenaBytes(engine, trainer);
     const optimizerBytes = 2 * paramBytes;
     const planBytes = trainer.plan.stats.peakBytes;
@@ -176,7 +157,7 @@ async function measure(
       parameters: gptParameterCount(c),
       msPerStep: timed.ms,
       tokensPerSecond: (batch * c.blockSize * 1000) / timed.ms,
-      steps: n * count,
+      steps: timed.steps,
       planBytes,
       paramBytes,
       optimizerBytes,
@@ -192,8 +173,7 @@ async function measure(
 }
 
 export async function runGptSuite(engine: Engine, opts: GptSuiteOptions): Promise<GptSuiteResult> {
-  const log = opts.log ?? (() => {});
-  const progress = opts.progress ?? (() => {});
+  const { log, progress } = reporters(opts);
   const presets = opts.presets ?? (opts.quick ? GPT_QUICK_PRESETS : GPT_DEFAULT_PRESETS);
   const precisions = opts.precisions ?? GPT_PRECISIONS;
   const total = presets.length * precisions.length;
@@ -214,11 +194,7 @@ export async function runGptSuite(engine: Engine, opts: GptSuiteOptions): Promis
     }
   }
   return {
-    suite: 'gpt',
-    runner: opts.runner,
-    environment: opts.environment,
-    adapter: engine.gpu.adapter,
-    date: new Date().toISOString(),
+    ...resultHeader('gpt', engine, opts),
     timing: 'wall clock',
     shape: GPT_BENCH_SHAPE,
     results,
@@ -235,12 +211,9 @@ const fmtRatio = (x: number) => `${x.toFixed(2)}x`;
  * per backend and our speed-up over each (f32 rows only: the peer trains in f32).
  */
 export function formatGptSuite(r: GptSuiteResult): string {
-  const a = r.adapter;
   const backends = [...new Set((r.peer ?? []).map((p) => p.backend))];
   const lines = [
-    `GPT training step (batch ${r.shape.batch}, vocab ${r.shape.vocabSize}, AdamW), ${r.runner} (${r.environment}), adapter: ` +
-      `${[a.vendor, a.architecture, a.device, a.description].filter(Boolean).join(' / ') || 'unnamed'}` +
-      `${a.isSoftware ? ' (software)' : ''}, timing: ${r.timing}, ${r.date}`,
+    `GPT training step (batch ${r.shape.batch}, vocab ${r.shape.vocabSize}, AdamW), ${measuredOn(r)}, timing: ${r.timing}, ${r.date}`,
     [
       'preset', 'precision', 'L/H/C/T', 'params', 'ms/step', 'tokens/s', 'peak MiB', 'plan MiB', 'dispatches',
       'time vs f32', 'peak vs f32',

@@ -21,7 +21,6 @@
 // (bench/peer-tfjs-kernels.ts).
 
 import type { Engine } from '../src/engine.js';
-import type { AdapterSummary } from '../src/gpu/device.js';
 import { dispatchTimer, timeLoop, type DispatchTimer, type TimingSource } from '../src/gpu/profiler.js';
 import type { BoundBuffer } from '../src/gpu/kernels.js';
 import { crossEntropyBackwardDef, crossEntropyDef } from '../src/ops/crossentropy.js';
@@ -33,7 +32,7 @@ import type { DType, TensorSpec } from '../src/tensor.js';
 import { mulberry32 } from '../src/data/random.js';
 import { calibratePeak, shareOfPeak } from './peak.js';
 import type { KernelPeerMeasurement } from './peer-tfjs-kernels.js';
-import type { ProgressFn } from './progress.js';
+import { measuredOn, reporters, resultHeader, type ResultHeader, type SuiteOptionsBase } from './common.js';
 
 export const KERNEL_OPS = ['softmax', 'layerNorm', 'crossEntropy'] as const;
 export type KernelOp = (typeof KERNEL_OPS)[number];
@@ -116,12 +115,7 @@ export interface KernelMeasurement {
   checkError: number;
 }
 
-export interface KernelsSuiteResult {
-  suite: 'kernels';
-  runner: 'node' | 'browser';
-  environment: string;
-  adapter: AdapterSummary;
-  date: string;
+export interface KernelsSuiteResult extends ResultHeader<'kernels'> {
   timing: TimingSource;
   /** The row kernels' launch layout on this adapter (src/ops/rows.ts). */
   layout: RowLayout;
@@ -133,16 +127,10 @@ export interface KernelsSuiteResult {
   peer?: KernelPeerMeasurement[];
 }
 
-export interface KernelsSuiteOptions {
-  runner: KernelsSuiteResult['runner'];
-  environment: string;
+/** Every suite's options, and this suite's own; a progress item is the peak calibration, then each shape's two passes. */
+export interface KernelsSuiteOptions extends SuiteOptionsBase {
   /** Shapes (default KERNEL_SHAPES by adapter kind, or KERNEL_QUICK_SHAPES in quick mode). */
   shapes?: readonly KernelShape[];
-  /** Smallest shapes and fewest repetitions that still give every figure (default false). */
-  quick?: boolean;
-  log?: (line: string) => void;
-  /** Called as each item (the peak calibration, then each shape's two passes) starts. */
-  progress?: ProgressFn;
 }
 
 /** Timing loops: submits of ~100 ms, 5 of them unless a slow kernel would pass 5 s; quick mode's are short. */
@@ -295,8 +283,7 @@ async function bind(engine: Engine, s: KernelShape) {
 }
 
 export async function runKernelsSuite(engine: Engine, opts: KernelsSuiteOptions): Promise<KernelsSuiteResult> {
-  const log = opts.log ?? (() => {});
-  const progress = opts.progress ?? (() => {});
+  const { log, progress } = reporters(opts);
   const quick = opts.quick ?? false;
   const shapes = opts.shapes ?? (quick ? KERNEL_QUICK_SHAPES : engine.gpu.adapter.isSoftware ? KERNEL_SHAPES.software : KERNEL_SHAPES.gpu);
   const loops = quick ? LOOPS.quick : LOOPS.full;
@@ -342,11 +329,7 @@ export async function runKernelsSuite(engine: Engine, opts: KernelsSuiteOptions)
     }
   }
   return {
-    suite: 'kernels',
-    runner: opts.runner,
-    environment: opts.environment,
-    adapter: engine.gpu.adapter,
-    date: new Date().toISOString(),
+    ...resultHeader('kernels', engine, opts),
     timing,
     layout,
     peak: { gflops, gbPerSecond: peakGbPerSecond },
@@ -360,12 +343,9 @@ export async function runKernelsSuite(engine: Engine, opts: KernelsSuiteOptions)
  * and, when the peer ran, TensorFlow.js's GB/s per backend (the same byte model) and the engine's ratio to it.
  */
 export function formatKernelsSuite(r: KernelsSuiteResult): string {
-  const a = r.adapter;
   const backends = [...new Set((r.peer ?? []).map((p) => p.backend))];
   const lines = [
-    `row kernels: GB/s of each pass's least traffic, ${r.runner} (${r.environment}), adapter: ` +
-      `${[a.vendor, a.architecture, a.device, a.description].filter(Boolean).join(' / ') || 'unnamed'}` +
-      `${a.isSoftware ? ' (software)' : ''}, row layout: ${r.layout}, timing: ${r.timing}, ${r.date}`,
+    `row kernels: GB/s of each pass's least traffic, ${measuredOn(r)}, row layout: ${r.layout}, timing: ${r.timing}, ${r.date}`,
     `peak: ${fmt(r.peak.gbPerSecond)} GB/s copy, ${fmt(r.peak.gflops)} GFLOP/s`,
     ['op', 'pass', 'rows x cols', 'shape', 'ms', 'MB', 'GB/s', 'of peak', ...backends.flatMap((b) => [`tfjs-${b} GB/s`, `engine/tfjs-${b}`])].join('\t'),
   ];

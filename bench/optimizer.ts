@@ -19,14 +19,13 @@
 // launching anything and writing files (the runners do).
 
 import type { Engine } from '../src/engine.js';
-import type { AdapterSummary } from '../src/gpu/device.js';
 import { encodeDispatches, type PreparedDispatch } from '../src/gpu/kernels.js';
-import { timeLoop, type TimingSource } from '../src/gpu/profiler.js';
+import type { TimingSource } from '../src/gpu/profiler.js';
 import { randomNormal } from '../src/ops/random.js';
 import { createOptimizer, type OptimizerKind } from '../src/optim/fused.js';
 import { parameter, type Tensor } from '../src/tensor.js';
 import { calibratePeak, shareOfPeak } from './peak.js';
-import type { ProgressFn } from './progress.js';
+import { measuredOn, reporters, resultHeader, timeWarmed, type ResultHeader, type SuiteOptionsBase } from './common.js';
 
 /** Nominal parameter counts by adapter kind: on SwiftShader a 5M AdamW update takes over a second, a row ten. */
 export const OPTIMIZER_SIZES = { gpu: [1e6, 5e6, 20e6, 50e6], software: [1e6] } as const;
@@ -65,28 +64,17 @@ export interface OptimizerMeasurement {
   skipped?: string;
 }
 
-export interface OptimizerSuiteResult {
-  suite: 'optimizer';
-  runner: 'node' | 'browser';
-  environment: string;
-  adapter: AdapterSummary;
-  date: string;
+export interface OptimizerSuiteResult extends ResultHeader<'optimizer'> {
   timing: TimingSource;
   /** The copy bandwidth the shares are relative to (bench/peak.ts, same mode). */
   peakGbPerSecond: number;
   results: OptimizerMeasurement[];
 }
 
-export interface OptimizerSuiteOptions {
-  runner: OptimizerSuiteResult['runner'];
-  environment: string;
+/** Every suite's options, and this suite's own; a progress item is the peak calibration, then each size and rule. */
+export interface OptimizerSuiteOptions extends SuiteOptionsBase {
   /** Nominal parameter counts (default OPTIMIZER_SIZES by adapter kind, or OPTIMIZER_QUICK_SIZES in quick mode). */
   sizes?: readonly number[];
-  /** Smallest size and fewest repetitions that still give every figure (default false). */
-  quick?: boolean;
-  log?: (line: string) => void;
-  /** Called as each item (the peak calibration, then each size and rule) starts. */
-  progress?: ProgressFn;
 }
 
 /** '64K', '5M': a nominal count as rows are named. */
@@ -169,14 +157,8 @@ async function measure(engine: Engine, kind: BenchKind, nominal: number, loops: 
       engine.pool.write(grads, block.subarray(0, Math.min(block.length, (planned.arenaBytes - at) / 4)), at);
     }
     const bound = await planned.bind(grads);
-    const timer = updateTimer(engine, bound.step);
-    try {
-      // The first loop pays for compilation; a second one sizes the loops.
-      await timer.run(1);
-      return { ms: (await timeLoop(timer, loops)).ms, timing: timer.timing, params: params.reduce((a, p) => a + p.size, 0), tensors: params.length };
-    } finally {
-      timer.destroy();
-    }
+    const { ms, timing } = await timeWarmed(updateTimer(engine, bound.step), loops);
+    return { ms, timing, params: params.reduce((a, p) => a + p.size, 0), tensors: params.length };
   } finally {
     engine.pool.release(grads);
     opt.dispose();
@@ -185,8 +167,7 @@ async function measure(engine: Engine, kind: BenchKind, nominal: number, loops: 
 }
 
 export async function runOptimizerSuite(engine: Engine, opts: OptimizerSuiteOptions): Promise<OptimizerSuiteResult> {
-  const log = opts.log ?? (() => {});
-  const progress = opts.progress ?? (() => {});
+  const { log, progress } = reporters(opts);
   const quick = opts.quick ?? false;
   const sizes = opts.sizes ?? (quick ? OPTIMIZER_QUICK_SIZES : engine.gpu.adapter.isSoftware ? OPTIMIZER_SIZES.software : OPTIMIZER_SIZES.gpu);
   const total = 1 + sizes.length * OPTIMIZER_KINDS.length;
@@ -221,11 +202,7 @@ export async function runOptimizerSuite(engine: Engine, opts: OptimizerSuiteOpti
     }
   }
   return {
-    suite: 'optimizer',
-    runner: opts.runner,
-    environment: opts.environment,
-    adapter: engine.gpu.adapter,
-    date: new Date().toISOString(),
+    ...resultHeader('optimizer', engine, opts),
     timing,
     peakGbPerSecond: peak.gbPerSecond,
     results,
@@ -234,11 +211,8 @@ export async function runOptimizerSuite(engine: Engine, opts: OptimizerSuiteOpti
 
 /** A plain-text table: one row per rule and size. */
 export function formatOptimizerSuite(r: OptimizerSuiteResult): string {
-  const a = r.adapter;
   const lines = [
-    `optimizer (fused, one transformer block's tensors), ${r.runner} (${r.environment}), adapter: ` +
-      `${[a.vendor, a.architecture, a.device, a.description].filter(Boolean).join(' / ') || 'unnamed'}` +
-      `${a.isSoftware ? ' (software)' : ''}, timing: ${r.timing}, copy peak ${r.peakGbPerSecond.toFixed(2)} GB/s, ${r.date}`,
+    `optimizer (fused, one transformer block's tensors), ${measuredOn(r)}, timing: ${r.timing}, copy peak ${r.peakGbPerSecond.toFixed(2)} GB/s, ${r.date}`,
     ['name', 'params', 'ms/update', 'MB touched', 'GB/s', 'share of peak'].join('\t'),
   ];
   for (const x of r.results) {

@@ -17,12 +17,11 @@
 
 import { calibrateShader, FMA_C, FMA_CHAINS, FMA_M, FMA_SEED_PERIOD } from '../shaders/calibrate.js';
 import type { Engine } from '../src/engine.js';
-import type { AdapterSummary } from '../src/gpu/device.js';
-import { dispatchTimer, timeLoop, type TimingSource } from '../src/gpu/profiler.js';
+import { dispatchTimer, type TimingSource } from '../src/gpu/profiler.js';
 import type { BoundBuffer } from '../src/gpu/kernels.js';
 import { grid1d } from '../src/ops/grid.js';
 import type { Dispatch } from '../src/ops/types.js';
-import type { ProgressFn } from './progress.js';
+import { measuredOn, resultHeader, timeWarmed, type ResultHeader, type SuiteOptionsBase } from './common.js';
 
 /** Invocations per workgroup of both kernels. */
 const WG = 256;
@@ -126,14 +125,7 @@ async function timeDispatch(
   writes: BoundBuffer[],
   loops: (typeof LOOPS)[keyof typeof LOOPS],
 ): Promise<{ ms: number; timing: TimingSource }> {
-  const timer = await dispatchTimer(engine.gpu, engine.kernels, d, reads, writes);
-  try {
-    // The first run pays for compilation; a second one (clocks up) sizes the loops.
-    await timer.run(1);
-    return { ms: (await timeLoop(timer, loops)).ms, timing: timer.timing };
-  } finally {
-    timer.destroy();
-  }
+  return timeWarmed(await dispatchTimer(engine.gpu, engine.kernels, d, reads, writes), loops);
 }
 
 /** The calibration sizes for this engine: by adapter kind, within the device's buffer limits. */
@@ -198,22 +190,12 @@ export function calibratePeak(engine: Engine, opts: { quick?: boolean } = {}): P
 /** `value` as a share of `peak` (for example a kernel's GB/s over the copy's). */
 export const shareOfPeak = (value: number, peak: number): number => value / peak;
 
-export interface PeakSuiteResult extends PeakCalibration {
-  suite: 'peak';
-  runner: 'node' | 'browser';
-  environment: string;
-  adapter: AdapterSummary;
-  date: string;
-}
+export interface PeakSuiteResult extends PeakCalibration, ResultHeader<'peak'> {}
 
-export interface PeakSuiteOptions {
-  runner: PeakSuiteResult['runner'];
-  environment: string;
+/** Every suite's options, and this suite's own; progress is called once, as the calibration starts (one item). */
+export interface PeakSuiteOptions extends SuiteOptionsBase {
   /** Small sizes and few repetitions on every adapter (default false). */
   quick?: boolean;
-  log?: (line: string) => void;
-  /** Called once, as the calibration starts (one item). */
-  progress?: ProgressFn;
 }
 
 export async function runPeakSuite(engine: Engine, opts: PeakSuiteOptions): Promise<PeakSuiteResult> {
@@ -223,11 +205,7 @@ export async function runPeakSuite(engine: Engine, opts: PeakSuiteOptions): Prom
   log(`fma:  ${c.gflops.toFixed(1)} GFLOP/s (${c.arithmetic.invocations} invocations x ${c.arithmetic.flopsPerInvocation} flops, ${c.arithmetic.ms.toFixed(3)} ms)`);
   log(`copy: ${c.gbPerSecond.toFixed(2)} GB/s (${mb(c.bandwidth.movedBytes)} MB moved, ${c.bandwidth.ms.toFixed(3)} ms)`);
   return {
-    suite: 'peak',
-    runner: opts.runner,
-    environment: opts.environment,
-    adapter: engine.gpu.adapter,
-    date: new Date().toISOString(),
+    ...resultHeader('peak', engine, opts),
     ...c,
   };
 }
@@ -236,12 +214,9 @@ const mb = (bytes: number) => (bytes / 1e6).toFixed(1);
 
 /** A plain-text table: one row per kernel. */
 export function formatPeakSuite(r: PeakSuiteResult): string {
-  const a = r.adapter;
   const { arithmetic: ar, bandwidth: bw } = r;
   return [
-    `peak, ${r.runner} (${r.environment}), adapter: ` +
-      `${[a.vendor, a.architecture, a.device, a.description].filter(Boolean).join(' / ') || 'unnamed'}` +
-      `${a.isSoftware ? ' (software)' : ''}, timing: ${r.timing}, ${r.date}`,
+    `peak, ${measuredOn(r)}, timing: ${r.timing}, ${r.date}`,
     ['kernel', 'figure', 'ms', 'size'].join('\t'),
     ['fma', `${r.gflops.toFixed(1)} GFLOP/s`, ar.ms.toFixed(3), `${ar.invocations} invocations x ${ar.iterations} iterations (${ar.flopsPerInvocation} flops each)`].join('\t'),
     ['copy', `${r.gbPerSecond.toFixed(2)} GB/s`, bw.ms.toFixed(3), `${mb(bw.movedBytes)} MB read + written (${bw.vec4sPerInvocation} vec4s per invocation)`].join('\t'),

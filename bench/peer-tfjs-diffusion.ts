@@ -23,7 +23,7 @@ import '@tensorflow/tfjs-backend-webgpu';
 import { diffusionDefaults, noiseSchedule } from '../src/models/diffusion.js';
 import { mulberry32 } from '../src/data/random.js';
 import { DIFFUSION_BENCH_SHAPE, diffusionBatch } from './diffusion.js';
-import { PEER_BACKENDS, type PeerBackend } from './peer-tfjs.js';
+import { clippedAdam, peerBackends, timeQueued, timeTraining, type PeerAdamConfig, type PeerBackend } from './peer-tfjs.js';
 
 export interface DiffusionPeerMeasurement {
   backend: PeerBackend;
@@ -43,15 +43,15 @@ export interface DiffusionPeerOptions {
   log?: (line: string) => void;
 }
 
-const WINDOWS = 3;
 // The engine's step: diffusionDefaults' optimizer (AdamW at lr 1e-3, no decay, clip 1) at the
 // fused optimizer's defaults for the rest.
-const opt = diffusionDefaults.optimizer;
-const LR = opt.lr as number;
-const BETA1 = 0.9;
-const BETA2 = 0.999;
-const EPS = 1e-8;
-const MAX_GRAD_NORM = opt.maxGradNorm!;
+const ADAM: PeerAdamConfig = {
+  lr: diffusionDefaults.optimizer.lr as number,
+  beta1: 0.9,
+  beta2: 0.999,
+  eps: 1e-8,
+  maxGradNorm: diffusionDefaults.optimizer.maxGradNorm!,
+};
 
 let models = 0;
 
@@ -101,9 +101,8 @@ function buildModel() {
     return h;
   };
 
-  const moments = vars.map((p) => ({ m: variable(() => tf.zerosLike(p), false), s: variable(() => tf.zerosLike(p), false) }));
+  const adam = clippedAdam(vars, ADAM);
   const rand = mulberry32(1);
-  let step = 0;
   /** One training step on the clean batch x0 (B, D); returns the loss tensor (the caller reads or disposes it). */
   const train = (x0Host: Float32Array): tf.Scalar =>
     tf.tidy(() => {
@@ -115,27 +114,13 @@ function buildModel() {
       const eps = tf.randomNormal([B, D]);
       const xt = tf.add(tf.mul(x0, signal), tf.mul(eps, noise)) as tf.Tensor2D;
       const { value, grads } = tf.variableGrads(() => tf.mean(tf.squaredDifference(predict(xt, t), eps)) as tf.Scalar, vars);
-      const gs = vars.map((p) => grads[p.name]);
-      // Summed one at a time: tf.addN of every gradient binds more storage buffers than
-      // SwiftShader allows a WebGPU pipeline (8), as the GPT peer found.
-      const norm = tf.sqrt(gs.reduce<tf.Tensor>((a, g) => tf.add(a, tf.sum(tf.square(g))), tf.scalar(0)));
-      const clip = tf.minimum(1, tf.div(MAX_GRAD_NORM, tf.add(norm, 1e-6)));
-      step++;
-      const c1 = 1 - BETA1 ** step;
-      const c2 = 1 - BETA2 ** step;
-      vars.forEach((p, i) => {
-        const g = tf.mul(gs[i], clip);
-        const { m, s } = moments[i];
-        m.assign(tf.add(tf.mul(BETA1, m), tf.mul(1 - BETA1, g)));
-        s.assign(tf.add(tf.mul(BETA2, s), tf.mul(1 - BETA2, tf.square(g))));
-        p.assign(tf.sub(p, tf.mul(LR, tf.div(tf.div(m, c1), tf.add(tf.sqrt(tf.div(s, c2)), EPS)))));
-      });
+      adam.update(grads);
       return value;
     });
 
   const dispose = () => {
     for (const p of vars) p.dispose();
-    for (const { m, s } of moments) (m.dispose(), s.dispose());
+    adam.dispose();
     signalTable.dispose();
     noiseTable.dispose();
     embTable.dispose();
@@ -143,31 +128,12 @@ function buildModel() {
   return { train, dispose };
 }
 
-/** Runs `n` steps queued back to back and reads the last loss; returns ms per step and the loss. */
-async function timeSteps(train: (x0: Float32Array) => tf.Scalar, x0: Float32Array, n: number): Promise<{ ms: number; loss: number }> {
-  const t0 = performance.now();
-  let last: tf.Scalar | null = null;
-  for (let i = 0; i < n; i++) {
-    last?.dispose();
-    last = train(x0);
-  }
-  const loss = (await last!.data())[0];
-  last!.dispose();
-  return { ms: (performance.now() - t0) / n, loss };
-}
-
 async function measure(targetMs: number, quick: boolean): Promise<{ ms: number; loss: number; steps: number }> {
   const x0 = diffusionBatch();
   const model = buildModel();
+  const timeSteps = (n: number) => timeQueued(() => [model.train(x0)], n, async ([l]) => ({ loss: (await l.data())[0] }));
   try {
-    const first = await timeSteps(model.train, x0, 1);
-    const second = quick ? first : await timeSteps(model.train, x0, 1);
-    const count = quick ? 1 : WINDOWS;
-    const n = quick ? 2 : Math.max(2, Math.min(200, Math.round(targetMs / WINDOWS / Math.max(second.ms, 1e-3))));
-    const windows: { ms: number; loss: number }[] = [];
-    for (let w = 0; w < count; w++) windows.push(await timeSteps(model.train, x0, n));
-    const timed = windows.sort((a, b) => a.ms - b.ms)[count >> 1];
-    return { ...timed, steps: n * count };
+    return await timeTraining(timeSteps, targetMs, quick);
   } finally {
     model.dispose();
   }
@@ -177,12 +143,7 @@ async function measure(targetMs: number, quick: boolean): Promise<{ ms: number; 
 export async function runTfjsDiffusionPeer(opts: DiffusionPeerOptions = {}): Promise<DiffusionPeerMeasurement[]> {
   const log = opts.log ?? (() => {});
   const out: DiffusionPeerMeasurement[] = [];
-  for (const backend of PEER_BACKENDS) {
-    if (!(await tf.setBackend(backend).catch(() => false))) {
-      log(`tfjs-${backend}: not available in this browser`);
-      continue;
-    }
-    await tf.ready();
+  for await (const backend of peerBackends(log)) {
     const { ms, loss, steps } = await measure(opts.targetMs ?? 6000, opts.quick ?? false);
     out.push({ backend, msPerStep: ms, samplesPerSecond: (DIFFUSION_BENCH_SHAPE.batch * 1000) / ms, steps, loss });
     log(`tfjs-${backend.padEnd(6)} ${ms.toFixed(2).padStart(9)} ms/step  (${steps} steps after a warm-up, loss ${loss.toFixed(3)}, ${tf.memory().numTensors} tensors live)`);

@@ -31,7 +31,7 @@ import '@tensorflow/tfjs-backend-webgl';
 import '@tensorflow/tfjs-backend-webgpu';
 import type { GanLoss } from '../src/models/gan.js';
 import { GAN_BENCH_LOSSES, GAN_BENCH_SHAPE, ganBatch } from './gan.js';
-import { PEER_BACKENDS, type PeerBackend } from './peer-tfjs.js';
+import { peerBackends, timeQueued, timeTraining, type PeerBackend } from './peer-tfjs.js';
 
 export interface GanPeerMeasurement {
   backend: PeerBackend;
@@ -55,7 +55,6 @@ export interface GanPeerOptions {
   log?: (line: string) => void;
 }
 
-const WINDOWS = 3;
 const EPS = 1e-8;
 
 let models = 0;
@@ -149,33 +148,19 @@ function buildModel(loss: GanLoss) {
   return { iterate, dispose };
 }
 
-type Iterate = (real: Float32Array) => [tf.Scalar, tf.Scalar];
-
-/** Runs `n` iterations queued back to back and reads the last losses; returns ms per iteration and the losses. */
-async function timeIterations(iterate: Iterate, real: Float32Array, n: number): Promise<{ ms: number; dLoss: number; gLoss: number }> {
-  const t0 = performance.now();
-  let last: tf.Scalar[] = [];
-  for (let i = 0; i < n; i++) {
-    for (const t of last) t.dispose();
-    last = iterate(real);
-  }
-  const [d, g] = await Promise.all(last.map((t) => t.data()));
-  for (const t of last) t.dispose();
-  return { ms: (performance.now() - t0) / n, dLoss: d[0], gLoss: g[0] };
+/** Both losses of the last iteration queued. */
+async function losses([d, g]: tf.Tensor[]): Promise<{ dLoss: number; gLoss: number }> {
+  const [dv, gv] = await Promise.all([d.data(), g.data()]);
+  return { dLoss: dv[0], gLoss: gv[0] };
 }
 
 async function measure(loss: GanLoss, targetMs: number, quick: boolean): Promise<{ ms: number; dLoss: number; gLoss: number; iterations: number }> {
   const real = ganBatch();
   const model = buildModel(loss);
+  const timeIterations = (n: number) => timeQueued(() => model.iterate(real), n, losses);
   try {
-    const first = await timeIterations(model.iterate, real, 1);
-    const second = quick ? first : await timeIterations(model.iterate, real, 1);
-    const count = quick ? 1 : WINDOWS;
-    const n = quick ? 2 : Math.max(2, Math.min(200, Math.round(targetMs / WINDOWS / Math.max(second.ms, 1e-3))));
-    const windows: { ms: number; dLoss: number; gLoss: number }[] = [];
-    for (let w = 0; w < count; w++) windows.push(await timeIterations(model.iterate, real, n));
-    const timed = windows.sort((a, b) => a.ms - b.ms)[count >> 1];
-    return { ...timed, iterations: n * count };
+    const { steps, ...timed } = await timeTraining(timeIterations, targetMs, quick);
+    return { ...timed, iterations: steps };
   } finally {
     model.dispose();
   }
@@ -185,12 +170,7 @@ async function measure(loss: GanLoss, targetMs: number, quick: boolean): Promise
 export async function runTfjsGanPeer(opts: GanPeerOptions = {}): Promise<GanPeerMeasurement[]> {
   const log = opts.log ?? (() => {});
   const out: GanPeerMeasurement[] = [];
-  for (const backend of PEER_BACKENDS) {
-    if (!(await tf.setBackend(backend).catch(() => false))) {
-      log(`tfjs-${backend}: not available in this browser`);
-      continue;
-    }
-    await tf.ready();
+  for await (const backend of peerBackends(log)) {
     for (const loss of opts.losses ?? GAN_BENCH_LOSSES) {
       const { ms, dLoss, gLoss, iterations } = await measure(loss, opts.targetMs ?? 6000, opts.quick ?? false);
       out.push({ backend, loss, msPerIteration: ms, samplesPerSecond: (GAN_BENCH_SHAPE.batch * 1000) / ms, iterations, dLoss, gLoss });

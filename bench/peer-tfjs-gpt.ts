@@ -17,7 +17,7 @@ import '@tensorflow/tfjs-backend-webgl';
 import '@tensorflow/tfjs-backend-webgpu';
 import { gptPresets, gptTrainDefaults, type GptPresetName } from '../src/models/gpt.js';
 import { GPT_BENCH_SHAPE, randomGptBatch } from './gpt.js';
-import { PEER_BACKENDS, type PeerBackend } from './peer-tfjs.js';
+import { clippedAdam, peerBackends, timeQueued, type PeerAdamConfig, type PeerBackend } from './peer-tfjs.js';
 
 export interface GptPeerMeasurement {
   backend: PeerBackend;
@@ -37,12 +37,14 @@ export interface GptPeerOptions {
 }
 
 // The engine's step: AdamW at its defaults, the same hyperparameters as createGptTrainer's.
-const LR = 1e-3;
-const BETA1 = 0.9;
-const BETA2 = gptTrainDefaults.beta2!;
-const EPS = 1e-8;
-const WEIGHT_DECAY = gptTrainDefaults.weightDecay!;
-const MAX_GRAD_NORM = gptTrainDefaults.maxGradNorm!;
+const ADAMW: PeerAdamConfig = {
+  lr: 1e-3,
+  beta1: 0.9,
+  beta2: gptTrainDefaults.beta2!,
+  eps: 1e-8,
+  weightDecay: gptTrainDefaults.weightDecay!,
+  maxGradNorm: gptTrainDefaults.maxGradNorm!,
+};
 const LN_EPS = 1e-5;
 
 let models = 0;
@@ -110,35 +112,18 @@ function buildModel(preset: GptPresetName) {
     return tf.neg(tf.mean(tf.sum(tf.mul(tf.oneHot(targets, V), logp), 1)));
   };
 
-  const moments = vars.map((p) => ({ m: tf.variable(tf.zerosLike(p), false), s: tf.variable(tf.zerosLike(p), false) }));
-  let t = 0;
+  const adam = clippedAdam(vars, ADAMW);
   /** One training step; returns the loss tensor (the caller reads or disposes it). */
   const step = (idx: tf.Tensor1D, targets: tf.Tensor1D): tf.Scalar =>
     tf.tidy(() => {
       const { value, grads } = tf.variableGrads(() => loss(idx, targets), vars);
-      const gs = vars.map((p) => grads[p.name]);
-      // Summed one at a time: tf.addN of every gradient binds more storage buffers than
-      // SwiftShader allows a WebGPU pipeline (8), and its pipeline fails.
-      const norm = tf.sqrt(gs.reduce<tf.Tensor>((a, g) => tf.add(a, tf.sum(tf.square(g))), tf.scalar(0)));
-      const clip = tf.minimum(1, tf.div(MAX_GRAD_NORM, tf.add(norm, 1e-6)));
-      t++;
-      const c1 = 1 - BETA1 ** t;
-      const c2 = 1 - BETA2 ** t;
-      vars.forEach((p, i) => {
-        const g = tf.mul(gs[i], clip);
-        const { m, s } = moments[i];
-        m.assign(tf.add(tf.mul(BETA1, m), tf.mul(1 - BETA1, g)));
-        s.assign(tf.add(tf.mul(BETA2, s), tf.mul(1 - BETA2, tf.square(g))));
-        const update = tf.div(tf.div(m, c1), tf.add(tf.sqrt(tf.div(s, c2)), EPS));
-        const decayed = p.rank >= 2 ? tf.mul(p, 1 - LR * WEIGHT_DECAY) : p;
-        p.assign(tf.sub(decayed, tf.mul(LR, update)));
-      });
+      adam.update(grads);
       return value;
     });
 
   const dispose = () => {
     for (const p of vars) p.dispose();
-    for (const { m, s } of moments) (m.dispose(), s.dispose());
+    adam.dispose();
     pos.dispose();
     mask.dispose();
   };
@@ -152,19 +137,10 @@ async function measure(preset: GptPresetName, steps: number): Promise<{ ms: numb
   const idx = tf.tensor1d(data.x, 'int32');
   const targets = tf.tensor1d(data.y, 'int32');
   const model = buildModel(preset);
+  const timeSteps = (n: number) => timeQueued(() => [model.step(idx, targets)], n, async ([l]) => ({ loss: (await l.data())[0] }));
   try {
-    const warm = model.step(idx, targets);
-    await warm.data();
-    warm.dispose();
-    const t0 = performance.now();
-    let last: tf.Scalar | null = null;
-    for (let i = 0; i < steps; i++) {
-      last?.dispose();
-      last = model.step(idx, targets);
-    }
-    const loss = (await last!.data())[0];
-    last!.dispose();
-    return { ms: (performance.now() - t0) / steps, loss, tokens: model.tokens };
+    await timeSteps(1);
+    return { ...(await timeSteps(steps)), tokens: model.tokens };
   } finally {
     model.dispose();
     idx.dispose();
@@ -177,12 +153,7 @@ export async function runTfjsGptPeer(presets: readonly GptPresetName[], opts: Gp
   const log = opts.log ?? (() => {});
   const steps = opts.steps ?? 2;
   const out: GptPeerMeasurement[] = [];
-  for (const backend of PEER_BACKENDS) {
-    if (!(await tf.setBackend(backend).catch(() => false))) {
-      log(`tfjs-${backend}: not available in this browser`);
-      continue;
-    }
-    await tf.ready();
+  for await (const backend of peerBackends(log)) {
     for (const preset of presets) {
       const { ms, loss, tokens } = await measure(preset, steps);
       out.push({ backend, preset, msPerStep: ms, tokensPerSecond: (tokens * 1000) / ms, steps, loss });

@@ -22,7 +22,7 @@ import '@tensorflow/tfjs-backend-webgl';
 import '@tensorflow/tfjs-backend-webgpu';
 import { mulberry32 } from '../src/data/random.js';
 import { KERNEL_PASSES, minBytes, type KernelOp, type KernelPass, type KernelShape } from './kernels.js';
-import { PEER_BACKENDS, type PeerBackend } from './peer-tfjs.js';
+import { peerBackends, timeBatches, timeQueued, type PeerBackend } from './peer-tfjs.js';
 
 export interface KernelPeerMeasurement {
   /** Op and pass, as the engine's row is named. */
@@ -87,33 +87,18 @@ function build(s: KernelShape, pass: KernelPass) {
   return { call: () => tf.tidy(call), dispose };
 }
 
-/** ms per call over a batch of `n` calls queued back to back. */
-async function batch(call: () => tf.Tensor[], n: number): Promise<number> {
-  const t0 = performance.now();
-  let last: tf.Tensor[] = [];
-  for (let i = 0; i < n; i++) {
-    tf.dispose(last);
-    last = call();
-  }
-  // One element waits for every queued call without timing a whole output's readback.
-  const probe = tf.tidy(() => tf.slice(tf.reshape(last[0], [-1]), 0, 1));
-  await probe.data();
-  tf.dispose([probe, ...last]);
-  return (performance.now() - t0) / n;
+/** One element of the last call's first output: waits for every queued call without timing a whole output's readback. */
+async function probe([y]: tf.Tensor[]): Promise<object> {
+  const one = tf.tidy(() => tf.slice(tf.reshape(y, [-1]), 0, 1));
+  await one.data();
+  one.dispose();
+  return {};
 }
 
 async function measure(s: KernelShape, pass: KernelPass, targetMs: number): Promise<{ ms: number; reps: number }> {
   const { call, dispose } = build(s, pass);
   try {
-    await batch(call, 1); // shader compilation and upload
-    const first = await batch(call, 1);
-    // A slow pass (the CPU backend on a big shape): one more single call is enough.
-    if (first > 1000) return { ms: (first + (await batch(call, 1))) / 2, reps: 2 };
-    const n = Math.max(1, Math.min(256, Math.round(targetMs / Math.max(first, 1e-3))));
-    const times: number[] = [];
-    for (let r = 0; r < 3; r++) times.push(await batch(call, n));
-    times.sort((a, b) => a - b);
-    return { ms: times[1], reps: 3 * n };
+    return await timeBatches(async (n) => (await timeQueued(call, n, probe)).ms, targetMs, { maxPerBatch: 256, slowMs: 1000 });
   } finally {
     dispose();
   }
@@ -123,12 +108,7 @@ async function measure(s: KernelShape, pass: KernelPass, targetMs: number): Prom
 export async function runTfjsKernelsPeer(shapes: readonly KernelShape[], opts: KernelPeerOptions = {}): Promise<KernelPeerMeasurement[]> {
   const log = opts.log ?? (() => {});
   const out: KernelPeerMeasurement[] = [];
-  for (const backend of PEER_BACKENDS) {
-    if (!(await tf.setBackend(backend).catch(() => false))) {
-      log(`tfjs-${backend}: not available in this browser`);
-      continue;
-    }
-    await tf.ready();
+  for await (const backend of peerBackends(log)) {
     for (const s of shapes) {
       for (const pass of KERNEL_PASSES) {
         const { ms, reps } = await measure(s, pass, opts.quick ? 20 : 200);

@@ -24,8 +24,7 @@
 import type { Engine } from '../src/engine.js';
 import type { PeerMeasurement } from './peer-tfjs.js';
 import { calibratePeak, shareOfPeak } from './peak.js';
-import type { ProgressFn } from './progress.js';
-import type { AdapterSummary } from '../src/gpu/device.js';
+import { measuredOn, reporters, resultHeader, type ResultHeader, type SuiteOptionsBase } from './common.js';
 import {
   MATMUL_SIZE_CLASSES,
   MATMUL_TILINGS,
@@ -148,13 +147,7 @@ export interface TranspositionMeasurement extends ProductMeasurement {
   ratio: number;
 }
 
-export interface SuiteResult {
-  suite: 'matmul';
-  runner: 'node' | 'browser';
-  /** Browser name and version, or Node's version. */
-  environment: string;
-  adapter: AdapterSummary;
-  date: string;
+export interface SuiteResult extends ResultHeader<'matmul'> {
   timing: TimingSource;
   tuner: TunerSummary;
   /** One row per size and tiling (`size` is M = N = K). */
@@ -194,21 +187,14 @@ export interface TunerSummary {
   speedup: Partial<Record<MatmulSizeClass, number>>;
 }
 
-export interface SuiteOptions {
-  runner: SuiteResult['runner'];
-  environment: string;
+/** Every suite's options, and this suite's own; a progress item is the tuner, then each size or product and tiling. */
+export interface SuiteOptions extends SuiteOptionsBase {
   /** Sizes (default SIZES, or QUICK_SIZES in quick mode). */
   sizes?: readonly number[];
-  /** Smallest sizes and fewest repetitions that still give every figure (default false). */
-  quick?: boolean;
   /** The transformer of the shapes table (default GPT_MATMUL_SHAPE; quick: two products of GPT_MATMUL_QUICK_SHAPE's). */
   gpt?: GptMatmulShape;
   /** The transpositions table's size (default TRANSPOSE_SIZE, or QUICK_TRANSPOSE_SIZE in quick mode). */
   transposeSize?: number;
-  /** Called with a line of progress now and then. */
-  log?: (line: string) => void;
-  /** Called as each item (the tuner, then each size or product and tiling) starts. */
-  progress?: ProgressFn;
 }
 
 /** The tuner, measuring each class anew; quick mode leaves out the large class unless a size needs it. */
@@ -231,8 +217,7 @@ async function runTuner(engine: Engine, classes: MatmulSizeClass[], step: (c: Ma
 }
 
 export async function runMatmulSuite(engine: Engine, opts: SuiteOptions): Promise<SuiteResult> {
-  const log = opts.log ?? (() => {});
-  const progress = opts.progress ?? (() => {});
+  const { log, progress } = reporters(opts);
   const sizes = opts.sizes ?? (opts.quick ? QUICK_SIZES : SIZES);
   const timing = opts.quick ? TIMING.quick : TIMING.full;
   const gpt = opts.gpt ?? (opts.quick ? GPT_MATMUL_QUICK_SHAPE : GPT_MATMUL_SHAPE);
@@ -281,11 +266,7 @@ export async function runMatmulSuite(engine: Engine, opts: SuiteOptions): Promis
   const transpositions = rows.filter((m) => names.has(m.name));
   const plainAt = (t: MatmulTiling) => transpositions.find((m) => !m.transA && !m.transB && m.tiling === t)!.gflops;
   return {
-    suite: 'matmul',
-    runner: opts.runner,
-    environment: opts.environment,
-    adapter: engine.gpu.adapter,
-    date: new Date().toISOString(),
+    ...resultHeader('matmul', engine, opts),
     timing: results[0]?.timing ?? rows[0].timing,
     tuner,
     results,
@@ -345,13 +326,11 @@ function productTable<R extends ProductMeasurement>(
  */
 export function formatSuite(r: SuiteResult): string {
   const sizes = [...new Set(r.results.map((x) => x.size))];
-  const a = r.adapter;
   const backends = [...new Set((r.peer ?? []).filter((p) => p.size !== undefined).map((p) => p.backend))];
   const peerAt = (b: string, s: number) => r.peer?.find((p) => p.backend === b && p.size === s)?.gflops;
   const { nEmbd: C, blockSize: T } = gptPresets[r.gpt.preset];
   const lines = [
-    `matmul GFLOP/s, ${r.runner} (${r.environment}), adapter: ${[a.vendor, a.architecture, a.device, a.description].filter(Boolean).join(' / ') || 'unnamed'}` +
-      `${a.isSoftware ? ' (software)' : ''}, timing: ${r.timing}, ${r.date}`,
+    `matmul GFLOP/s, ${measuredOn(r)}, timing: ${r.timing}, ${r.date}`,
     `tuner: ${r.tuner.pick} (${(r.tuner.ms / 1000).toFixed(1)} s, measured anew)`,
     ['class', 'product', ...MATMUL_TILINGS, 'pick', 'won by'].join('\t'),
     ...(Object.keys(r.tuner.picks) as MatmulSizeClass[]).map((c) =>

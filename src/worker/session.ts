@@ -110,7 +110,10 @@ export abstract class Session<
   protected refresh(_run: Run): Promise<void> {
     return Promise.resolve();
   }
-  /** Applies a checked config of changed hyperparameters to `run` (a learning rate, a recompiled step). */
+  /**
+   * Applies a checked config of changed hyperparameters to `run` (a learning rate, a recompiled
+   * step), between two steps; steps may be in flight (drain() waits for them).
+   */
   protected applyHyper(run: Run, next: Config): void | Promise<void> {
     run.config = next;
   }
@@ -299,10 +302,7 @@ export abstract class Session<
       }
     }
     const next = this.configOf({ ...run.config, ...hyper });
-    await this.exclusive(async () => {
-      await this.drain();
-      await this.applyHyper(run, next);
-    });
+    await this.exclusive(async () => this.applyHyper(run, next)); // between two steps
     return this.status();
   }
 

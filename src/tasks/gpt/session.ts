@@ -178,7 +178,10 @@ export class Trainer
   }
 
   protected async applyHyper(s: Run, next: TrainerConfig): Promise<void> {
-    if (next.dropout !== s.config.dropout) await recompileStep(this.engine!, s, next.dropout);
+    if (next.dropout !== s.config.dropout) {
+      await this.drain();
+      await recompileStep(this.engine!, s, next.dropout);
+    }
     s.config = next;
     s.live.schedule = scheduleOf(next);
   }

@@ -12,7 +12,7 @@
 import { samplers2D } from '../../src/data/toy2d.js';
 import {
   defaultsFor, diffusionSessionDefaults, imageDatasets, isImageDataset, type DataKind, type DiffusionHyper, type DiffusionSessionConfig,
-} from '../../src/worker/diffusion-protocol.js';
+} from '../../src/tasks/diffusion/protocol.js';
 
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
 

@@ -10,10 +10,10 @@
 // busy flag, Start/Reset/Save/Load: demos/shared/session-page.ts), the session
 // (src/worker/diffusion-session.ts).
 
-import { createDiffusionClient } from '../../src/worker/diffusion-client.js';
+import { createDiffusionClient } from '../../src/tasks/diffusion/client.js';
 import {
   PLANE_EXTENT, type DiffusionApi, type DiffusionEvent, type DiffusionInfo, type FieldEvent, type SamplesEvent,
-} from '../../src/worker/diffusion-protocol.js';
+} from '../../src/tasks/diffusion/protocol.js';
 import { clearMessage, fingerprint, fmtMs, fmtNum, showMessage } from '../shared/ui.js';
 import { $, probeOrExplain, sessionElements, SessionPage } from '../shared/session-page.js';
 import { LiveChart } from '../shared/live-chart.js';

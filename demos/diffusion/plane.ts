@@ -5,7 +5,7 @@
 // redrawn on resize; points outside the view are clipped.
 // Not here: where the points come from (main.ts asks the worker) or the charts (charts.ts).
 
-import type { DenoiseFrames } from '../../src/worker/diffusion-protocol.js';
+import type { DenoiseFrames } from '../../src/tasks/diffusion/protocol.js';
 
 export const COLORS = { data: '#a1a1aa', samples: '#2563eb', field: '#ea580c', grid: '#f1f1f4', axis: '#dcdce0', label: '#71717a' };
 

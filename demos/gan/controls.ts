@@ -11,7 +11,7 @@
 import { samplers2D } from '../../src/data/toy2d.js';
 import {
   datasetDefaults, ganSessionDefaults, type GanDataset, type GanHyper, type GanSessionConfig,
-} from '../../src/worker/gan-protocol.js';
+} from '../../src/tasks/gan/protocol.js';
 
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
 

@@ -11,10 +11,10 @@
 // every demo page shares (probing WebGPU, the busy flag, Start/Reset/Save/Load:
 // demos/shared/session-page.ts), the session (src/worker/gan-session.ts).
 
-import { createGanClient } from '../../src/worker/gan-client.js';
+import { createGanClient } from '../../src/tasks/gan/client.js';
 import {
   imageSide, PLANE_EXTENT, type GanApi, type GanEvent, type GanImagesEvent, type GanInfo, type GanPlaneEvent, type GanQualityEvent,
-} from '../../src/worker/gan-protocol.js';
+} from '../../src/tasks/gan/protocol.js';
 import { adapterFact, clearMessage, escapeHtml, fingerprint, fmtCount, fmtMs, fmtNum, showMessage } from '../shared/ui.js';
 import { $, probeOrExplain, sessionElements, SessionPage } from '../shared/session-page.js';
 import { makeCharts } from './charts.js';

@@ -8,6 +8,8 @@
 // Not here: where the images come from, or any chart. tileRgba is pure (no DOM): it can be
 // tested in Node.
 
+import { frameDrawer, sizedContext } from './canvas.js';
+
 export interface GridImages {
   /** (n, C, H, W) values, NCHW. */
   images: Float32Array;
@@ -81,7 +83,8 @@ export function tileRgba(g: GridImages, i: number, opts: Pick<ImageGridOptions, 
 export class ImageGrid {
   private grid: GridImages | null = null;
   private opts: ImageGridOptions;
-  private frame = 0;
+  /** Redraws on the next animation frame (many updates in one frame draw once). */
+  readonly draw = frameDrawer(() => this.paint());
 
   constructor(
     readonly canvas: HTMLCanvasElement,
@@ -108,15 +111,6 @@ export class ImageGrid {
     this.draw();
   }
 
-  /** Redraws on the next animation frame (many updates in one frame draw once). */
-  draw(): void {
-    if (this.frame) return;
-    this.frame = requestAnimationFrame(() => {
-      this.frame = 0;
-      this.paint();
-    });
-  }
-
   private paint(): void {
     const c = this.canvas;
     const g = this.grid;
@@ -126,10 +120,8 @@ export class ImageGrid {
     const cs = getComputedStyle(box);
     const avail = box.clientWidth - parseFloat(cs.paddingLeft || '0') - parseFloat(cs.paddingRight || '0');
     if (!(avail > 0)) return;
-    const ctx = c.getContext('2d')!;
     if (!g) {
-      c.style.width = c.style.height = '0px';
-      c.width = c.height = 0;
+      sizedContext(c, 0, 0);
       return;
     }
     const { n, H, W, rows, cols } = gridLayout(g);
@@ -141,12 +133,7 @@ export class ImageGrid {
     const px = Math.max(0.25, Math.min(across, down, maxTile / Math.max(H, W)));
     const tw = W * px, th = H * px;
     const cssW = label + cols * tw + gap * (cols - 1), cssH = rows * th + gap * (rows - 1);
-    const dpr = window.devicePixelRatio || 1;
-    c.style.width = `${cssW}px`;
-    c.style.height = `${cssH}px`;
-    c.width = Math.round(cssW * dpr);
-    c.height = Math.round(cssH * dpr);
-    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    const ctx = sizedContext(c, cssW, cssH);
     ctx.fillStyle = background;
     ctx.fillRect(0, 0, cssW, cssH);
 

@@ -1,8 +1,11 @@
-// The live line charts of the demo pages, drawn by uPlot (loss, learning rate, gradient norm,
-// speed, ...): one x axis of steps, any number of series. Points arrive in
-// batches from the worker's metric events; a chart redraws at most a few times per second, on
-// an animation frame, however fast they come, so the page stays responsive.
-// Not here: where the numbers come from (the workers) or the rest of each page.
+// The line charts of the demo pages, drawn by uPlot: one x axis of steps and any number of
+// series on one or two y axes. Per-step figures (loss, learning rate, speed) arrive in batches
+// from the worker's metric events; measurements (sample quality, modes covered) come every few
+// hundred steps and are drawn as dots joined by lines, on logarithmic scales where they fall by
+// orders of magnitude. A chart redraws at most a few times per second, on an animation frame,
+// however fast points come, so the page stays responsive.
+// Not here: where the numbers come from (the workers), which charts a page has (each page's
+// charts.ts), or the bench page's category charts (demos/bench/plot.ts).
 
 /// <reference types="vite/client" />
 import uPlot from 'uplot';
@@ -12,10 +15,12 @@ import 'uplot/dist/uPlot.min.css';
 export interface SeriesSpec {
   label: string;
   color: string;
-  /** Which y scale it uses; a second scale gets its own axis on the right. */
-  scale?: string;
-  /** Draw only dots (for sparse series such as validation loss). */
+  /** 'right' puts it on a second y axis on the right. */
+  scale?: 'right';
+  /** Dots only, no line (a sparse series among per-step ones, such as validation loss). */
   points?: boolean;
+  /** How the legend shows a value (by default as the axes do). */
+  format?: (v: number) => string;
 }
 
 export interface ChartSpec {
@@ -26,6 +31,13 @@ export interface ChartSpec {
   /** Unit or name of the right axis, when a series uses scale 'right'. */
   rightLabel?: string;
   series: SeriesSpec[];
+  /** Measurements taken now and then rather than every step: each value gets a dot on its line. */
+  measured?: boolean;
+  /** Logarithmic y scales; values at or below `floor` are drawn at it. */
+  log?: { floor: number };
+  /** Fixed ranges, e.g. [0, 8.5] for modes covered. */
+  yRange?: [number, number];
+  rightRange?: [number, number];
 }
 
 // Past this many points a chart halves its resolution (keeps every other point), so drawing
@@ -40,63 +52,35 @@ export class LiveChart {
   private readonly plot: uPlot;
   private readonly xs: number[] = [];
   private readonly ys: (number | null)[][];
+  private readonly floor: number;
   private dirty = false;
   private lastDraw = 0;
   private frame = 0;
 
   constructor(spec: ChartSpec) {
     this.ys = spec.series.map(() => []);
-    const hasRight = spec.series.some((s) => s.scale === 'right');
-    const opts: uPlot.Options = {
-      width: Math.max(200, spec.host.clientWidth),
-      height: HEIGHT,
-      legend: { live: true },
-      cursor: { drag: { x: true, y: false } },
-      scales: {
-        x: { time: false },
-        y: {},
-        ...(hasRight ? { right: {} } : {}),
-      },
-      axes: [
-        { label: 'step', labelSize: 18, size: 32 },
-        { label: spec.yLabel, labelSize: 18, size: 56, values: (_u, v) => v.map(tick) },
-        ...(hasRight
-          ? [{ scale: 'right', side: 1, label: spec.rightLabel, labelSize: 18, size: 56, grid: { show: false }, values: (_u: uPlot, v: number[]) => v.map(tick) }]
-          : []),
-      ],
-      series: [
-        { label: 'step' },
-        ...spec.series.map((s) => ({
-          label: s.label,
-          stroke: s.color,
-          width: 1.5,
-          scale: s.scale === 'right' ? 'right' : 'y',
-          spanGaps: true,
-          points: s.points ? { show: true, size: 6, fill: s.color } : { show: false },
-          ...(s.points ? { paths: () => null } : {}),
-          value: (_u: uPlot, v: number | null) => (v == null ? '–' : tick(v)),
-        })),
-      ],
-    };
-    this.plot = new uPlot(opts, [[], ...this.ys] as uPlot.AlignedData, spec.host);
-    new ResizeObserver(() => this.plot.setSize({ width: Math.max(200, spec.host.clientWidth), height: HEIGHT })).observe(spec.host);
+    this.floor = spec.log?.floor ?? -Infinity;
+    const width = () => Math.max(200, spec.host.clientWidth);
+    this.plot = new uPlot({ ...options(spec), width: width(), height: HEIGHT }, [[], ...this.ys] as uPlot.AlignedData, spec.host);
+    new ResizeObserver(() => this.plot.setSize({ width: width(), height: HEIGHT })).observe(spec.host);
   }
 
   /**
    * Adds points at step x, one value per series (null where a series has none at this step).
-   * A step equal to the last one merges into it, so a validation point can follow its step.
+   * A step equal to the last one merges into it, so a validation point can follow its step and a
+   * measurement taken on request replaces the one of its step.
    */
   push(x: number, values: (number | null)[]): void {
+    const clean = values.map((v) => (v !== null && Number.isFinite(v) ? Math.max(v, this.floor) : null));
     const n = this.xs.length;
+    if (n > 0 && x < this.xs[n - 1]) return; // a step from before a reset that arrived late: not part of this run's curve
     if (n > 0 && this.xs[n - 1] === x) {
-      values.forEach((v, i) => {
+      clean.forEach((v, i) => {
         if (v !== null) this.ys[i][n - 1] = v;
       });
-    } else if (n > 0 && x < this.xs[n - 1]) {
-      return; // a step from before a reset that arrived late: not part of this run's curve
     } else {
       this.xs.push(x);
-      values.forEach((v, i) => this.ys[i].push(v !== null && Number.isFinite(v) ? v : null));
+      clean.forEach((v, i) => this.ys[i].push(v));
       if (this.xs.length > MAX_POINTS) this.halve();
     }
     this.schedule();
@@ -107,13 +91,6 @@ export class LiveChart {
     this.xs.length = 0;
     for (const y of this.ys) y.length = 0;
     this.schedule();
-  }
-
-  /** The most recent value of series i, for a caption. */
-  last(i: number): number | null {
-    const y = this.ys[i];
-    for (let k = y.length - 1; k >= 0; k--) if (y[k] !== null) return y[k];
-    return null;
   }
 
   private halve(): void {
@@ -149,9 +126,41 @@ export class LiveChart {
   }
 }
 
-function tick(v: number): string {
+/** uPlot's options for a spec, but for its size. */
+function options(spec: ChartSpec): Omit<uPlot.Options, 'width' | 'height'> {
+  const hasRight = spec.series.some((s) => s.scale === 'right');
+  const scale = (range?: [number, number]): uPlot.Scale => ({ distr: spec.log ? 3 : 1, ...(range ? { range: range as uPlot.Range.MinMax } : {}) });
+  const axis = (label?: string): uPlot.Axis => ({ label, labelSize: 18, size: 56, values: (_u, v) => v.map(tick) });
+  return {
+    legend: { live: true },
+    cursor: { drag: { x: true, y: false } },
+    scales: { x: { time: false }, y: scale(spec.yRange), ...(hasRight ? { right: scale(spec.rightRange) } : {}) },
+    axes: [
+      { label: 'step', labelSize: 18, size: 32 },
+      axis(spec.yLabel),
+      ...(hasRight ? [{ ...axis(spec.rightLabel), scale: 'right', side: 1, grid: { show: false } }] : []),
+    ],
+    series: [
+      { label: 'step' },
+      ...spec.series.map((s): uPlot.Series => ({
+        label: s.label,
+        stroke: s.color,
+        width: 1.5,
+        scale: s.scale ?? 'y',
+        spanGaps: true,
+        points: s.points || spec.measured ? { show: true, size: s.points ? 6 : 5, fill: s.color } : { show: false },
+        ...(s.points ? { paths: () => null } : {}),
+        value: (_u, v) => (v == null ? '–' : (s.format ?? tick)(v)),
+      })),
+    ],
+  };
+}
+
+/** An axis label: three significant figures, in exponent form when very small or large. */
+function tick(v: number | null): string {
+  if (v == null) return ''; // uPlot passes null for ticks it leaves unlabelled on a log scale
   if (v === 0) return '0';
   const a = Math.abs(v);
-  if (a >= 1e5 || a < 1e-3) return v.toExponential(1);
+  if (a >= 1e5 || a < 1e-3) return Number(v.toPrecision(2)).toExponential();
   return String(Number(v.toPrecision(3)));
 }

@@ -21,7 +21,8 @@ import { SparseChart } from '../shared/sparse-chart.js';
 import { Controls } from './controls.js';
 import { ImagePanels, type ImageModeView } from './images.js';
 import { acceptImages, tookImagesNote } from '../shared/upload.js';
-import { DenoisePlayer, PlaneView } from './plane.js';
+import { PlaneView } from '../shared/plane.js';
+import { DenoisePlayer } from './plane.js';
 import { datasetName, describe, explain, modelAbout } from './text.js';
 
 const { facts, banner, stateLine, startBtn, stepBtn, resetBtn, saveBtn, loadBtn, loadFile } = sessionElements();

@@ -4,11 +4,12 @@
 // grey and the generated points in colour. Each layer can be hidden; each is redrawn only when a
 // new snapshot arrives (every few dozen iterations), on an animation frame.
 // Not here: where the snapshots come from (main.ts asks the worker), the axes and point drawing
-// (PlaneView, demos/diffusion/plane.ts).
+// (PlaneView, demos/shared/plane.ts).
 
 import type { GanLoss } from '../../src/models/gan.js';
 import type { GanPlaneEvent } from '../../src/tasks/gan/protocol.js';
-import { colorsByEnd, PlaneView } from '../diffusion/plane.js';
+import { frameDrawer, squareContext } from '../shared/canvas.js';
+import { colorsByEnd, PlaneView, planeToPixels } from '../shared/plane.js';
 
 /** The heatmap's two sides (and the image frames'): where D says "real" and where it says "generated"; and the lattice's ink. */
 export const GAME_COLORS = { real: [234, 88, 12], fake: [124, 58, 237], lattice: '#0f172a' } as const;
@@ -27,10 +28,11 @@ export class GamePlane {
   private data: Float32Array | null = null;
   private snap: GanPlaneEvent | null = null;
   private zColors: { z: Float32Array; colors: string[] } | null = null;
-  private frame = 0;
   /** How logits read: the non-saturating loss's D is a probability; hinge and WGAN scores are not. */
   loss: GanLoss = 'nonsaturating';
   layers: Layers = { real: true, generated: true, surface: true, lattice: true, byLatent: false };
+  /** Redraws every layer on the next animation frame. */
+  readonly draw = frameDrawer(() => this.paint());
 
   constructor(
     private readonly surface: HTMLCanvasElement,
@@ -65,14 +67,6 @@ export class GamePlane {
     return 'critic score f(x) relative to its median over the plane (only differences matter): orange higher, violet lower';
   }
 
-  /** Redraws every layer on the next animation frame. */
-  draw(): void {
-    if (this.frame) return;
-    this.frame = requestAnimationFrame(() => {
-      this.frame = 0;
-      this.paint();
-    });
-  }
 
   private paint(): void {
     const s = this.snap;
@@ -84,9 +78,9 @@ export class GamePlane {
       colors = this.zColors.colors;
     }
     this.points.setPoints(s && layers.generated ? s.points : null, colors);
-    const g = sized(this.surface);
+    const g = squareContext(this.surface);
     if (g && s && layers.surface) this.paintSurface(g, s);
-    const l = sized(this.lattice);
+    const l = squareContext(this.lattice);
     if (l && s && layers.lattice) this.paintLattice(l, s);
   }
 
@@ -113,10 +107,7 @@ export class GamePlane {
   /** Every `every`-th row and column of the mapped lattice as a polyline. */
   private paintLattice(g: CanvasRenderingContext2D, s: GanPlaneEvent): void {
     const { side, every, points } = s.lattice;
-    const css = this.lattice.clientWidth;
-    const e = this.extent;
-    const sx = (x: number) => ((x + e) / (2 * e)) * css;
-    const sy = (y: number) => ((e - y) / (2 * e)) * css;
+    const { sx, sy } = planeToPixels(this.extent, this.lattice.clientWidth);
     g.strokeStyle = GAME_COLORS.lattice;
     g.globalAlpha = 0.45;
     g.lineWidth = 1;
@@ -140,22 +131,6 @@ export class GamePlane {
     g.stroke();
     g.globalAlpha = 1;
   }
-}
-
-/** A cleared 2D context for a canvas at the device's pixel ratio, drawing in CSS pixels; null while hidden. */
-function sized(c: HTMLCanvasElement): CanvasRenderingContext2D | null {
-  const css = c.clientWidth;
-  if (css === 0) return null;
-  const dpr = window.devicePixelRatio || 1;
-  const px = Math.round(css * dpr);
-  if (c.width !== px || c.height !== px) {
-    c.width = px;
-    c.height = px;
-  }
-  const g = c.getContext('2d')!;
-  g.setTransform(dpr, 0, 0, dpr, 0, 0);
-  g.clearRect(0, 0, css, css);
-  return g;
 }
 
 /** Logits to [-1, 1]: positive where D leans "real". */

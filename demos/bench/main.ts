@@ -10,12 +10,11 @@
 import type { BenchResult } from '../../bench/registry.js';
 import { OPTIONAL_FEATURES } from '../../src/gpu/device.js';
 import { wrapMethods } from '../../src/worker/rpc.js';
-import { adapterLabel, downloadBytes, fmtMs, fmtNum, probeWebGPU, showMessage } from '../shared/ui.js';
+import { $, make } from '../shared/dom.js';
+import { adapterLabel, downloadBytes, fmtMs, fmtNum, probeOrExplain, showMessage } from '../shared/ui.js';
 import { chartsFor, peakOf } from './charts.js';
 import { drawChart } from './plot.js';
 import { BENCH_METHODS, type BenchApi, type BenchEvent, type BenchInfo } from './protocol.js';
-
-const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
 
 const facts = $('facts');
 const banner = $('message');
@@ -51,17 +50,10 @@ const logLines: string[] = [];
 /** The run under way (or the last one) is in quick mode. */
 let quickRun = false;
 /** The adapter's measured peak, filled in by the first result that carries one, and that result's suite. */
-const peakLine = document.createElement('span');
-peakLine.textContent = 'not measured yet: the peak suite measures it (so do kernels and optimizer, for their share of peak)';
+const peakLine = make('span', {}, 'not measured yet: the peak suite measures it (so do kernels and optimizer, for their share of peak)');
 let peakFrom = '';
 
-const probe = await probeWebGPU();
-if (!probe.ok) {
-  facts.textContent = 'No WebGPU in this browser.';
-  showMessage(banner, 'error', probe.message);
-  for (const el of document.querySelectorAll<HTMLInputElement | HTMLButtonElement>('input, button')) el.disabled = true;
-} else {
-  facts.textContent = `Adapter: ${probe.adapterName}. Starting the benchmark worker…`;
+if (await probeOrExplain(facts, banner, 'the benchmark worker')) {
   try {
     const w = connect();
     const info = await Promise.race([w.api.info(), w.died.then((m) => Promise.reject(new Error(m)))]);
@@ -87,30 +79,18 @@ function connect(): NonNullable<typeof worker> {
 }
 
 function adapterFact(info: BenchInfo): HTMLElement {
-  const b = document.createElement('b');
-  b.textContent = `${adapterLabel(info.adapter)}${info.adapter.isSoftware ? ' (software: a CPU emulation)' : ''}`;
-  const span = document.createElement('span');
-  span.append('Adapter: ', b);
-  return span;
+  return make('span', {}, 'Adapter: ', make('b', {}, `${adapterLabel(info.adapter)}${info.adapter.isSoftware ? ' (software: a CPU emulation)' : ''}`));
 }
 
 function showSuites(info: BenchInfo): void {
   const wanted = query.get('suites')?.split(',') ?? ['matmul'];
   suitesBox.replaceChildren(
-    ...info.suites.map((s) => {
-      const label = document.createElement('label');
-      label.className = 'choice';
-      const box = document.createElement('input');
-      box.type = 'checkbox';
-      box.name = 'suite';
-      box.value = s.name;
-      box.checked = wanted.includes(s.name);
-      const hint = document.createElement('span');
-      hint.className = 'hint';
-      hint.textContent = s.title + (s.hasPeer ? '; TensorFlow.js alongside' : '');
-      label.append(box, ` ${s.name}`, hint);
-      return label;
-    }),
+    ...info.suites.map((s) =>
+      make('label', { className: 'choice' },
+        make('input', { type: 'checkbox', name: 'suite', value: s.name, checked: wanted.includes(s.name) }),
+        ` ${s.name}`,
+        make('span', { className: 'hint' }, s.title + (s.hasPeer ? '; TensorFlow.js alongside' : ''))),
+    ),
   );
 }
 
@@ -143,26 +123,13 @@ function showAdapter(info: BenchInfo): void {
     ['Browser', info.environment],
   ];
   adapterPanel.replaceChildren(
-    ...rows.flatMap(([k, v]) => {
-      const dt = document.createElement('dt');
-      const dd = document.createElement('dd');
-      dt.textContent = k;
-      dd.append(v);
-      return [dt, dd];
-    }),
+    ...rows.flatMap(([k, v]) => [make('dt', {}, k), make('dd', {}, v)]),
   );
 }
 
 /** The optional features the engine knows, each marked as there or not. */
 function features(have: string[]): HTMLElement {
-  const span = document.createElement('span');
-  for (const f of OPTIONAL_FEATURES) {
-    const s = document.createElement('span');
-    s.className = have.includes(f) ? 'yes' : 'no';
-    s.textContent = `${have.includes(f) ? '✓' : '✗'} ${f}  `;
-    span.append(s);
-  }
-  return span;
+  return make('span', {}, ...OPTIONAL_FEATURES.map((f) => make('span', { className: have.includes(f) ? 'yes' : 'no' }, `${have.includes(f) ? '✓' : '✗'} ${f}  `)));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -257,74 +224,49 @@ function download(r: BenchResult): void {
 // a suite's section
 
 function section(suite: string): HTMLElement {
-  const s = document.createElement('section');
-  s.id = `result-${suite}`;
-  const h = document.createElement('h2');
-  h.textContent = `${suite}: ${view.info?.suites.find((x) => x.name === suite)?.title ?? ''}`;
-  s.append(h);
+  const s = make('section', { id: `result-${suite}` }, make('h2', {}, `${suite}: ${view.info?.suites.find((x) => x.name === suite)?.title ?? ''}`));
   resultsBox.append(s);
   return s;
 }
 
 function showResult(r: BenchResult & { timing?: string }, table: string): void {
   const s = section(r.suite);
-  const meta = document.createElement('p');
-  meta.className = 'explain';
   const timing = r.timing === 'timestamp' ? 'GPU timestamps' : 'the wall clock';
-  meta.textContent = `Timed by ${timing}${quickRun ? ', in quick mode (rough figures)' : ''}, ${r.date}.`;
-  const save = document.createElement('button');
-  save.type = 'button';
-  save.className = 'download';
-  save.textContent = 'Download JSON';
+  const save = make('button', { type: 'button', className: 'download' }, 'Download JSON');
   save.addEventListener('click', () => download(r));
-  meta.append(' ', save);
-  s.append(meta);
+  s.append(make('p', { className: 'explain' }, `Timed by ${timing}${quickRun ? ', in quick mode (rough figures)' : ''}, ${r.date}.`, ' ', save));
   for (const spec of chartsFor(r)) {
-    const h = document.createElement('h3');
-    h.textContent = spec.title;
-    const note = document.createElement('p');
-    note.className = 'explain';
-    note.textContent = spec.note;
-    const host = document.createElement('div');
-    host.className = 'chart';
-    s.append(h, note, host);
+    const host = make('div', { className: 'chart' });
+    s.append(make('h3', {}, spec.title), make('p', { className: 'explain' }, spec.note), host);
     drawChart(host, spec);
   }
   s.append(tableOf(table));
 }
 
 function showFailure(suite: string, error: string): void {
-  const p = document.createElement('p');
-  p.className = 'bad';
-  p.textContent = error;
-  section(suite).append(p);
+  section(suite).append(make('p', { className: 'bad' }, error));
 }
 
 /** A suite's text table as HTML: runs of tab-separated lines become a table (the first its head), other lines captions. */
 function tableOf(text: string): HTMLElement {
-  const box = document.createElement('div');
-  box.className = 'table';
+  const box = make('div', { className: 'table' });
   let body: HTMLTableSectionElement | null = null;
   for (const line of text.split('\n')) {
     if (!line.includes('\t')) {
       body = null;
-      const p = document.createElement('p');
-      p.textContent = line;
-      box.append(p);
+      box.append(make('p', {}, line));
       continue;
     }
     const head = !body;
     if (!body) {
-      const t = document.createElement('table');
+      const t = make('table');
       box.append(t);
       t.append(t.createTHead());
       body = t.createTBody();
     }
     const row = (head ? (body.parentElement as HTMLTableElement).tHead! : body).insertRow();
     for (const cell of line.split('\t')) {
-      const c = document.createElement(head ? 'th' : 'td');
-      c.textContent = cell;
-      row.append(c);
+      row.append(make(head ? 'th' : 'td', {}, cell));
     }
   }
   return box;

@@ -1,9 +1,12 @@
-// Small pieces every demo page needs: finding out whether WebGPU works here (and saying what to
-// enable when it does not), taking text or files from the user (picker, drag and drop, paste),
-// offering bytes as a download, message banners, number formatting, HTML escaping and the
-// adapter fact every facts line starts with, and array fingerprints for the browser tests.
-// Not here: anything about a particular model or its charts (each demo's own folder), and no
-// framework: plain DOM, so a page stays readable top to bottom.
+// Small pieces every demo page needs: finding out whether WebGPU works here before a worker
+// starts (and, without it, saying what to enable and disabling the form), taking text or files
+// from the user (picker, drag and drop, paste), offering bytes as a download, message banners,
+// number formatting, HTML escaping and the adapter fact every facts line starts with, and array
+// fingerprints for the browser tests.
+// Not here: anything about a particular model or its charts (each demo's own folder), finding
+// and making elements (dom.ts), and no framework: plain DOM, so a page stays readable top to bottom.
+
+import { make } from './dom.js';
 
 /** What a page learns about WebGPU before it starts a worker. */
 export type WebGPUProbe =
@@ -47,6 +50,23 @@ export async function probeWebGPU(): Promise<WebGPUProbe> {
   return { ok: true, adapterName: adapterLabel(adapter.info) };
 }
 
+/**
+ * Probes WebGPU in the page before `worker` starts. Without it: the facts line and the banner say
+ * so and what to enable, every control is disabled, and the answer is false. With it: the facts
+ * line names the adapter.
+ */
+export async function probeOrExplain(facts: HTMLElement, banner: HTMLElement, worker = 'the training worker'): Promise<boolean> {
+  const probe = await probeWebGPU();
+  if (!probe.ok) {
+    facts.textContent = 'No WebGPU in this browser.';
+    showMessage(banner, 'error', probe.message);
+    for (const el of document.querySelectorAll<HTMLInputElement | HTMLButtonElement>('input, button, select, textarea')) el.disabled = true;
+    return false;
+  }
+  facts.textContent = `Adapter: ${probe.adapterName}. Starting ${worker}…`;
+  return true;
+}
+
 function howToEnable(): string {
   const ua = navigator.userAgent;
   if (/Firefox\//.test(ua)) {
@@ -75,9 +95,7 @@ export function showMessage(
   el.hidden = false;
   el.append(document.createTextNode(text));
   for (const a of actions) {
-    const b = document.createElement('button');
-    b.type = 'button';
-    b.textContent = a.label;
+    const b = make('button', { type: 'button' }, a.label);
     b.addEventListener('click', a.run);
     el.append(' ', b);
   }
@@ -145,9 +163,7 @@ export function acceptPaste(area: HTMLTextAreaElement, button: HTMLButtonElement
 /** Offers bytes as a file download (an object URL on a temporary link). */
 export function downloadBytes(bytes: Uint8Array, filename: string, type = 'application/octet-stream'): void {
   const url = URL.createObjectURL(new Blob([bytes as Uint8Array<ArrayBuffer>], { type }));
-  const a = document.createElement('a');
-  a.href = url;
-  a.download = filename;
+  const a = make('a', { href: url, download: filename });
   document.body.append(a);
   a.click();
   a.remove();

@@ -7,14 +7,15 @@
 // (?dataset=ring&sampleCount=200&sampleSteps=10&sampleEvery=20&fieldGrid=9&heldOut=200
 // &metricsIntervalMs=200, or ?dataset=glyphs16&base=8&gridColumns=2&scorerSteps=50...): sizes for
 // a slow adapter or a quick test, too fine for the form. Fields in the form start at its value.
-// Not here: talking to the worker or drawing (main.ts, plane.ts, charts.ts).
+// Not here: talking to the worker or drawing (main.ts, points.ts, images.ts, charts.ts), the
+// upload box whose size field this form reads (demos/shared/upload.ts).
 
 import { samplers2D } from '../../src/data/toy2d.js';
 import {
   defaultsFor, diffusionSessionDefaults, imageDatasets, isImageDataset, type DataKind, type DiffusionHyper, type DiffusionSessionConfig,
 } from '../../src/tasks/diffusion/protocol.js';
-
-const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
+import { $ } from '../shared/dom.js';
+import { fill, fromQuery, intOf, kindsOf, numOf, onValidChange, setDisabled, type Field } from '../shared/form.js';
 
 export interface ControlEvents {
   /** A setting that needs a new model changed. */
@@ -22,8 +23,6 @@ export interface ControlEvents {
   /** A setting that applies from the next step or sample changed. */
   onHyperChange: (h: Partial<DiffusionHyper>) => void;
 }
-
-type Field = HTMLInputElement | HTMLSelectElement;
 
 export class Controls {
   private readonly dataset = $<HTMLSelectElement>('dataset');
@@ -35,24 +34,23 @@ export class Controls {
   private readonly sampler = $<HTMLSelectElement>('sampler');
   private readonly steps = $<HTMLInputElement>('sample-steps');
   private readonly base = $<HTMLInputElement>('base');
-  private readonly uploadSize = $<HTMLSelectElement>('upload-size');
   private readonly guidance = $<HTMLInputElement>('guidance');
   /** Config fields from the query string that the form does not show. */
   private readonly extra: Partial<DiffusionSessionConfig>;
   /** The kind of the dataset last chosen: switching kind resets the kind-dependent fields. */
   private kind: DataKind;
 
-  constructor(events: ControlEvents) {
-    const query = fromQuery();
+  /** `uploadSize`: the upload box's field for the side images are shrunk to. */
+  constructor(
+    events: ControlEvents,
+    private readonly uploadSize: HTMLSelectElement,
+  ) {
+    const query = fromQuery<DiffusionSessionConfig>(kindsOf(diffusionSessionDefaults));
     // Fields the query does not set start at the defaults of its dataset's kind.
     const start = defaultsFor(String(query.dataset ?? this.dataset.value));
-    const inForm: [keyof DiffusionSessionConfig, Field][] = [
-      ['dataset', this.dataset], ['schedule', this.schedule], ['prediction', this.prediction], ['seed', this.seed],
-      ['batch', this.batch], ['base', this.base], ['uploadSize', this.uploadSize], ['lr', this.lr], ['sampler', this.sampler],
-      ['sampleSteps', this.steps], ['guidance', this.guidance],
-    ];
-    for (const [k, el] of inForm) el.value = String(k in query ? query[k] : start[k]);
-    for (const [k] of inForm) delete query[k];
+    const inForm = this.fields();
+    fill(inForm, { ...start, ...query });
+    for (const k of Object.keys(inForm)) delete query[k as keyof DiffusionSessionConfig];
     this.extra = query;
     this.steps.max = String(query.timesteps ?? start.timesteps);
     this.kind = this.mode();
@@ -60,20 +58,12 @@ export class Controls {
 
     // First, so that a switch of kind has reset the form before the model change reads it.
     this.dataset.addEventListener('change', () => this.describeDataset());
-    for (const el of [this.dataset, this.schedule, this.prediction, this.seed, this.batch, this.base]) {
-      el.addEventListener('change', () => {
-        if (el instanceof HTMLSelectElement || el.checkValidity()) events.onModelChange();
-      });
-    }
+    onValidChange([this.dataset, this.schedule, this.prediction, this.seed, this.batch, this.base], () => events.onModelChange());
     // The upload size needs a new model only while the model learns the upload.
     this.uploadSize.addEventListener('change', () => {
       if (this.dataset.value === 'upload') events.onModelChange();
     });
-    for (const el of [this.lr, this.sampler, this.steps, this.guidance]) {
-      el.addEventListener('change', () => {
-        if (el instanceof HTMLSelectElement || el.checkValidity()) events.onHyperChange(this.hyper());
-      });
-    }
+    onValidChange([this.lr, this.sampler, this.steps, this.guidance], () => events.onHyperChange(this.hyper()));
   }
 
   /** The whole config for create(), from the form and the query string. */
@@ -106,11 +96,6 @@ export class Controls {
     return isImageDataset(this.dataset.value) ? 'images' : 'points';
   }
 
-  /** The side uploads are shrunk to. */
-  uploadSide(): number {
-    return Number(this.uploadSize.value);
-  }
-
   /** Offers 'Your images' once an upload is held, and chooses it (without telling: the caller builds). */
   useUpload(): void {
     const option = this.dataset.querySelector<HTMLOptionElement>('option[value=upload]')!;
@@ -121,25 +106,21 @@ export class Controls {
 
   /** Puts the form in line with a config the worker reports (after loading a checkpoint). */
   show(c: DiffusionSessionConfig): void {
-    this.dataset.value = c.dataset;
-    this.schedule.value = c.schedule;
-    this.prediction.value = c.prediction;
-    this.seed.value = String(c.seed);
-    this.batch.value = String(c.batch);
-    this.lr.value = String(c.lr);
-    this.sampler.value = c.sampler;
-    this.steps.value = String(c.sampleSteps);
+    fill(this.fields(), c);
     this.steps.max = String(c.timesteps);
-    this.base.value = String(c.base);
-    this.uploadSize.value = String(c.uploadSize);
-    this.guidance.value = String(c.guidance);
     this.kind = this.mode();
     this.describeDataset();
   }
 
   /** Enables or disables the settings that need a new model (not while training). */
   lockModel(locked: boolean): void {
-    for (const el of [this.dataset, this.schedule, this.prediction, this.seed, this.batch, this.base, this.uploadSize]) el.disabled = locked;
+    setDisabled([this.dataset, this.schedule, this.prediction, this.seed, this.batch, this.base, this.uploadSize], locked);
+  }
+
+  /** The config's fields the form shows, by their keys. */
+  private fields(): Partial<Record<keyof DiffusionSessionConfig, Field>> {
+    const { dataset, schedule, prediction, seed, batch, base, uploadSize, lr, sampler, guidance } = this;
+    return { dataset, schedule, prediction, seed, batch, base, uploadSize, lr, sampler, sampleSteps: this.steps, guidance };
   }
 
   /** Describes the dataset; on a switch between points and images, puts the kind's defaults in the form. */
@@ -156,27 +137,4 @@ export class Controls {
     this.steps.value = String(Math.min(d.sampleSteps, T));
     this.steps.max = String(T);
   }
-}
-
-/** The config fields named in the page's query string: numbers, or the names of a choice. */
-function fromQuery(): Partial<DiffusionSessionConfig> {
-  const query = new URLSearchParams(location.search);
-  const out: Record<string, string | number> = {};
-  const named = ['dataset', 'schedule', 'prediction', 'sampler'];
-  for (const k of Object.keys(diffusionSessionDefaults)) {
-    const raw = query.get(k);
-    if (raw === null) continue;
-    if (named.includes(k)) out[k] = raw;
-    else if (Number.isFinite(Number(raw))) out[k] = Number(raw);
-  }
-  return out as Partial<DiffusionSessionConfig>;
-}
-
-function numOf(el: HTMLInputElement, fallback: number): number {
-  const v = el.valueAsNumber;
-  return Number.isFinite(v) ? v : fallback;
-}
-
-function intOf(el: HTMLInputElement, fallback: number): number {
-  return Math.round(numOf(el, fallback));
 }

@@ -3,18 +3,16 @@
 // them, the scorer's progress and the two score charts (Fréchet distance, class agreement; none
 // for an upload, which has no labels and no classifier). main.ts routes events and the model's
 // lifecycle here.
-// Not here: the form (controls.ts), points (plane.ts), taking files (demos/shared/upload.ts), the
-// worker (src/worker/diffusion-*.ts).
+// Not here: the form (controls.ts), points (points.ts), the player (player.ts), taking files
+// (demos/shared/upload.ts), the worker (src/tasks/diffusion).
 
-import type {
-  DenoiseFrames, DiffusionApi, DiffusionEvent, DiffusionInfo, ImageGridData, ScorerStatus,
-} from '../../src/tasks/diffusion/protocol.js';
+import type { DiffusionApi, DiffusionEvent, DiffusionInfo, ImageGridData, ScorerStatus } from '../../src/tasks/diffusion/protocol.js';
+import { $, make } from '../shared/dom.js';
 import { ImageGrid, type GridImages } from '../shared/image-grid.js';
-import { SparseChart } from '../shared/sparse-chart.js';
+import { LiveChart } from '../shared/live-chart.js';
+import type { Attempt } from '../shared/session-page.js';
 import { fingerprint } from '../shared/ui.js';
-import { DenoisePlayer } from './plane.js';
-
-const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
+import { DenoisePlayer } from './player.js';
 
 /** What the browser test reads about image mode (numbers and short strings only). */
 export interface ImageModeView {
@@ -29,18 +27,29 @@ export interface ImageModeView {
   frames: number;
 }
 
-/** Runs a request, showing a failure in words; undefined when it failed (main.ts's attempt). */
-export type Attempt = <T>(fn: () => Promise<T>, context: string) => Promise<T | undefined>;
-
 export class ImagePanels {
   private readonly samples = new ImageGrid($<HTMLCanvasElement>('img-samples'));
   private readonly anim = new ImageGrid($<HTMLCanvasElement>('img-anim'));
   private readonly data = new ImageGrid($<HTMLCanvasElement>('img-data'));
   private readonly player: DenoisePlayer;
-  private readonly playBtn = $<HTMLButtonElement>('img-play');
   private readonly sampleBtn = $<HTMLButtonElement>('img-sample-now');
-  private readonly frechet: SparseChart;
-  private readonly agreement: SparseChart;
+  private readonly frechet = new LiveChart({
+    host: $('chart-frechet'),
+    measured: true,
+    yLabel: 'Fréchet distance',
+    log: { floor: 1e-2 },
+    series: [{ label: 'Fréchet distance', color: '#7c3aed' }],
+  });
+  private readonly agreement = new LiveChart({
+    host: $('chart-agreement'),
+    measured: true,
+    yLabel: '% of samples',
+    yRange: [0, 105],
+    series: [
+      { label: 'class agreement', color: '#059669', format: (v) => `${v.toFixed(0)}%` },
+      { label: "scorer's accuracy on real digits", color: '#a1a1aa', format: (v) => `${v.toFixed(1)}%` },
+    ],
+  });
   private info: DiffusionInfo | null = null;
   readonly view: ImageModeView = { grids: 0, gridStep: -1, gridKey: '', gridValues: [], quality: null, scorer: null, dataGrids: 0, frames: 0 };
 
@@ -55,26 +64,9 @@ export class ImagePanels {
         show: (f, i) => anim.set(gridOf({ ...f.grid!, images: f.frames[i] })),
         clear: () => anim.set(null),
       },
-      $<HTMLInputElement>('img-frame'),
-      $('img-anim-readout'),
-      (playing) => (this.playBtn.textContent = playing ? 'Stop' : 'Play'),
+      { play: $('img-play'), slider: $('img-frame'), readout: $('img-anim-readout') },
+      { frames: () => attempt(() => api.frames(), 'Could not draw the frames'), info: () => this.info, took: () => this.view.frames++ },
     );
-    this.frechet = new SparseChart({
-      host: $('chart-frechet'),
-      yLabel: 'Fréchet distance',
-      log: { floor: 1e-2 },
-      series: [{ label: 'Fréchet distance', color: '#7c3aed' }],
-    });
-    this.agreement = new SparseChart({
-      host: $('chart-agreement'),
-      yLabel: '% of samples',
-      yRange: [0, 105],
-      series: [
-        { label: 'class agreement', color: '#059669', format: (v) => `${v.toFixed(0)}%` },
-        { label: "scorer's accuracy on real digits", color: '#a1a1aa', format: (v) => `${v.toFixed(1)}%` },
-      ],
-    });
-    this.playBtn.addEventListener('click', () => void this.play());
     this.sampleBtn.addEventListener('click', () => void attempt(() => api.sample(), 'Could not sample'));
   }
 
@@ -112,7 +104,7 @@ export class ImagePanels {
     Object.assign(this.view, { grids: 0, gridStep: -1, gridKey: '', gridValues: [], quality: null });
     this.samples.set(null);
     this.player.clear('Press Play to draw the grid and watch it form, step by step.');
-    this.setInfo(info, true);
+    this.show(info, true);
     const data = await this.attempt(() => this.api.dataGrid(), 'Could not fetch the training images');
     this.data.set(data && data.images.length ? gridOf(data) : null);
     const up = info.kind === 'images' && info.config?.dataset === 'upload';
@@ -124,12 +116,12 @@ export class ImagePanels {
   }
 
   /** Buttons, drawing style and texts for the model in force. */
-  setInfo(info: DiffusionInfo, ready: boolean): void {
+  show(info: DiffusionInfo, ready: boolean): void {
     this.info = info;
     const labelled = (info.images?.classes ?? 0) > 0;
     for (const g of [this.samples, this.anim, this.data]) g.setOptions({ polarity: labelled ? 'ink' : 'light' });
     this.sampleBtn.disabled = !ready;
-    this.playBtn.disabled = !ready && !this.player.playing;
+    this.player.enable(ready);
     document.querySelectorAll<HTMLElement>('.scores').forEach((el) => (el.hidden = !labelled));
     document.querySelectorAll<HTMLElement>('.no-scores').forEach((el) => (el.hidden = labelled));
     $('guidance-row').hidden = !labelled;
@@ -143,24 +135,6 @@ export class ImagePanels {
     if (info.scorer) this.showScorer(info.scorer);
   }
 
-  /** Plays the grid's denoising, drawing fresh frames when the model or the sampler changed. */
-  async play(): Promise<void> {
-    if (this.player.playing) return this.player.stop();
-    const f = this.player.loaded;
-    const c = this.info?.config;
-    if (!f || !c || f.step !== this.info!.step || f.sampler !== c.sampler || f.frames.length - 1 !== c.sampleSteps) {
-      this.playBtn.disabled = true;
-      this.playBtn.textContent = 'Sampling…';
-      const fresh: DenoiseFrames | undefined = await this.attempt(() => this.api.frames(), 'Could not draw the frames');
-      this.playBtn.disabled = false;
-      this.playBtn.textContent = 'Play';
-      if (!fresh) return;
-      this.player.set(fresh);
-      this.view.frames++;
-    }
-    this.player.play();
-  }
-
   private showScorer(s: ScorerStatus): void {
     const el = $('scorer-state');
     const held = s.heldOut.toLocaleString('en-US');
@@ -168,7 +142,7 @@ export class ImagePanels {
       const images = (this.info?.config?.scorerImages ?? 0).toLocaleString('en-US');
       el.replaceChildren(
         `Training the scorer, a small classifier of ${s.size} × ${s.size} digits, on ${images} fresh glyphs (once per size; training goes on meanwhile): `,
-        Object.assign(document.createElement('progress'), { max: s.steps, value: s.done }),
+        make('progress', { max: s.steps, value: s.done }),
         ` ${s.done} of ${s.steps} steps. Scores start once it is ready.`,
       );
     } else if (s.state === 'ready') {

@@ -1,17 +1,11 @@
-// Words of the diffusion page: the name of what a model learns, the facts line under the title,
-// and failures explained for the banner (what went wrong and, where the error says, what to do).
-// Not here: anything that talks to the worker or draws (main.ts, images.ts, plane.ts).
+// Words of the diffusion page: the facts line under the title, the model's line in the form, and
+// failures explained for the banner (what went wrong and, where the error says, what to do).
+// Not here: anything that talks to the worker or draws (main.ts, points.ts, images.ts), the
+// words every page shares (demos/shared/words.ts).
 
 import type { DiffusionInfo } from '../../src/tasks/diffusion/protocol.js';
 import { adapterFact, escapeHtml, fmtCount } from '../shared/ui.js';
-
-export function datasetName(i: DiffusionInfo): string {
-  const names: Record<string, string> = {
-    swissroll: 'swiss roll', moons: 'two moons', ring: 'ring of Gaussians', spirals: 'two spirals',
-    glyphs16: 'digits 16 × 16', glyphs28: 'digits 28 × 28', upload: 'your images',
-  };
-  return i.config ? names[i.config.dataset] ?? i.config.dataset : 'the model';
-}
+import { checkpointRefused, datasetName, explainer, imagesRefused } from '../shared/words.js';
 
 /** The line under the title: what runs where, and how big it is. */
 export function describe(i: DiffusionInfo): string {
@@ -22,8 +16,8 @@ export function describe(i: DiffusionInfo): string {
     ? `U-Net, ${c.levels} level${c.levels === 1 ? '' : 's'} from ${c.base} channels${img.classes ? `, conditioned on ${img.classes} classes` : ''}`
     : `MLP, ${c.layers} × ${c.hidden}`;
   const data = img
-    ? `${datasetName(i)}, <b>${img.trainImages.toLocaleString('en-US')}</b> training images${img.classes ? '' : ` at ${img.size} × ${img.size}`}`
-    : `${datasetName(i)}, <b>${c.trainPoints.toLocaleString('en-US')}</b> training points`;
+    ? `${datasetName(i.config)}, <b>${img.trainImages.toLocaleString('en-US')}</b> training images${img.classes ? '' : ` at ${img.size} × ${img.size}`}`
+    : `${datasetName(i.config)}, <b>${c.trainPoints.toLocaleString('en-US')}</b> training points`;
   return [
     adapterFact(i.adapter, i.isSoftware),
     `denoiser: <b>${fmtCount(i.parameterCount)}</b> parameters (${net})`,
@@ -44,23 +38,7 @@ export function modelAbout(i: DiffusionInfo): string {
 }
 
 /** A failure in words for the banner: what went wrong and, where the error says, what to do. */
-export function explain(e: unknown, context: string): string {
-  const err = e as { name?: string; message?: string; reason?: string };
-  const message = err?.message ?? String(e);
-  const lead = context ? `${context}: ` : '';
-  switch (err?.name) {
-    case 'WebGPUUnavailableError':
-      return `${lead}WebGPU is not available in the training worker. ${message}`;
-    case 'CheckpointError':
-      return ['missing', 'unexpected', 'shape', 'name', 'metadata'].includes(err.reason ?? '')
-        ? `${lead}the checkpoint does not fit a diffusion model of this page. ${message}`
-        : `${lead}the file is not a valid checkpoint (a .safetensors file saved by this page). ${message}`;
-    case 'DeviceLostError':
-      return `${lead}the GPU was lost (a driver reset, or the tab was in the background too long). Reload the page. ${message}`;
-    case 'DataError':
-      return `${lead}${message.replace(/^image upload: /, '')} The model in memory is unchanged.`;
-    default:
-      return `${lead}${message}`;
-  }
-}
-
+export const explain = explainer({
+  CheckpointError: checkpointRefused('a diffusion model of this page'),
+  DataError: imagesRefused,
+});

@@ -1,59 +1,81 @@
 // The GAN page's charts, drawn by the shared uPlot charts: both players' losses every iteration
-// (raw and smoothed), and the sparse figures of each snapshot: MMD² and sliced Wasserstein for
-// points, a Fréchet distance for images, and the modes (ring) or digits (images) covered, where
-// mode collapse shows. The page shows the ones that fit the dataset.
-// Not here: where the numbers come from (main.ts) or the chart drawing (demos/shared).
+// (raw and smoothed), and the figures of each snapshot: MMD² and sliced Wasserstein for points
+// and the user's images, a Fréchet distance for digits, and the modes (ring) or digits covered,
+// where mode collapse shows. It shows the charts that fit the data in force.
+// Not here: where the numbers come from (main.ts routes the worker's events), or the drawing
+// (demos/shared/live-chart.ts).
 
+import type { GanInfo, GanQualityEvent, GanStepRecord } from '../../src/tasks/gan/protocol.js';
+import { $ } from '../shared/dom.js';
+import { Ema } from '../shared/ema.js';
 import { LiveChart } from '../shared/live-chart.js';
-import { SparseChart } from '../shared/sparse-chart.js';
+import { modesChart, qualityChart } from '../shared/quality-charts.js';
+import { qualityAbout } from './text.js';
 
-const $ = (id: string): HTMLElement => document.getElementById(id)!;
+export class GanCharts {
+  private readonly loss = new LiveChart({
+    host: $('chart-loss'),
+    yLabel: 'loss',
+    series: [
+      { label: 'D', color: '#fdba74' },
+      { label: 'G', color: '#93c5fd' },
+      { label: 'D smoothed', color: '#c2410c' },
+      { label: 'G smoothed', color: '#1d4ed8' },
+    ],
+  });
+  private readonly smoothD = new Ema(0.97);
+  private readonly smoothG = new Ema(0.97);
+  private readonly quality = qualityChart($('chart-quality'));
+  private readonly frechet = new LiveChart({
+    host: $('chart-frechet'),
+    measured: true,
+    yLabel: 'Fréchet distance',
+    log: { floor: 1e-3 },
+    series: [{ label: 'Fréchet (scorer features)', color: '#7c3aed' }],
+  });
+  private readonly modes = modesChart($('chart-modes'));
+  private readonly classes = new LiveChart({
+    host: $('chart-classes'),
+    measured: true,
+    yLabel: 'digits covered',
+    yRange: [0, 10.5],
+    series: [{ label: 'digits covered', color: '#059669', format: (v) => `${v} of 10` }],
+  });
 
-/** Every chart of the page, on its host element. */
-export function makeCharts() {
-  return {
-    loss: new LiveChart({
-      host: $('chart-loss'),
-      yLabel: 'loss',
-      series: [
-        { label: 'D', color: '#fdba74' },
-        { label: 'G', color: '#93c5fd' },
-        { label: 'D smoothed', color: '#c2410c' },
-        { label: 'G smoothed', color: '#1d4ed8' },
-      ],
-    }),
-    quality: new SparseChart({
-      host: $('chart-quality'),
-      yLabel: 'MMD²',
-      rightLabel: 'sliced W₂',
-      log: { floor: 1e-5 },
-      series: [
-        { label: 'MMD²', color: '#7c3aed' },
-        { label: 'sliced Wasserstein', color: '#0891b2', scale: 'right' },
-      ],
-    }),
-    frechet: new SparseChart({
-      host: $('chart-frechet'),
-      yLabel: 'Fréchet distance',
-      log: { floor: 1e-3 },
-      series: [{ label: 'Fréchet (scorer features)', color: '#7c3aed' }],
-    }),
-    modes: new SparseChart({
-      host: $('chart-modes'),
-      yLabel: 'modes covered',
-      rightLabel: '% near a mode',
-      yRange: [0, 8.5],
-      rightRange: [0, 105],
-      series: [
-        { label: 'modes covered', color: '#059669', format: (v) => `${v} of 8` },
-        { label: 'near a mode', color: '#d97706', scale: 'right', format: (v) => `${v.toFixed(1)}%` },
-      ],
-    }),
-    classes: new SparseChart({
-      host: $('chart-classes'),
-      yLabel: 'digits covered',
-      yRange: [0, 10.5],
-      series: [{ label: 'digits covered', color: '#059669', format: (v) => `${v} of 10` }],
-    }),
-  };
+  plotLosses(steps: GanStepRecord[]): void {
+    for (const r of steps) {
+      this.smoothD.push(r.dLoss);
+      this.smoothG.push(r.gLoss);
+      this.loss.push(r.step, [r.dLoss, r.gLoss, this.smoothD.value, this.smoothG.value]);
+    }
+  }
+
+  plotQuality(e: GanQualityEvent): void {
+    if (e.kind === 'images') {
+      this.frechet.push(e.step, [e.frechet]);
+      this.classes.push(e.step, [e.classes.covered]);
+      return;
+    }
+    this.quality.push(e.step, [e.mmd, e.slicedWasserstein]);
+    if (e.kind === 'points' && e.modes) this.modes.push(e.step, [e.modes.covered, 100 * e.modes.nearMode]);
+  }
+
+  /** Shows the charts that fit the model's data: digits get a Fréchet distance and their classes, the ring its modes. */
+  show(info: GanInfo): void {
+    if (!info.config) return;
+    const images = info.kind === 'images';
+    const digits = images && info.config.dataset !== 'upload';
+    $('chart-quality').hidden = digits;
+    $('chart-frechet').hidden = !digits;
+    $('modes-section').hidden = info.config.dataset !== 'ring';
+    $('classes-section').hidden = !digits;
+    $('quality-about').textContent = qualityAbout(digits ? 'digits' : images ? 'upload' : 'points');
+  }
+
+  /** Forgets every point (a new model). */
+  clear(): void {
+    for (const c of [this.loss, this.quality, this.frechet, this.modes, this.classes]) c.clear();
+    this.smoothD.clear();
+    this.smoothG.clear();
+  }
 }

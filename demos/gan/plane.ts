@@ -1,10 +1,10 @@
 // The GAN page's view of the 2D game, as layers stacked in one square: the discriminator's
 // decision surface as a heatmap at the bottom, the generator's image of a regular latent lattice
-// (a deformed grid) above it, and on top the diffusion page's PlaneView with the real points in
-// grey and the generated points in colour. Each layer can be hidden; each is redrawn only when a
-// new snapshot arrives (every few dozen iterations), on an animation frame.
-// Not here: where the snapshots come from (main.ts asks the worker), the axes and point drawing
-// (PlaneView, demos/shared/plane.ts).
+// (a deformed grid) above it, and on top the shared PlaneView with the real points in grey and
+// the generated points in colour. Each layer can be hidden; each is redrawn only when a new
+// snapshot arrives (every few dozen iterations), on an animation frame.
+// Not here: the section's controls and readouts (game-panel.ts), where the snapshots come from
+// (main.ts routes the worker's events), the axes and point drawing (PlaneView, demos/shared/plane.ts).
 
 import type { GanLoss } from '../../src/models/gan.js';
 import type { GanPlaneEvent } from '../../src/tasks/gan/protocol.js';

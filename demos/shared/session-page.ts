@@ -1,73 +1,102 @@
-// The scaffolding every training demo page wraps around its worker session, written once:
-// finding WebGPU before a worker starts (and, without it, saying what to enable and disabling
-// the form); a `busy` flag with `attempt` (a request whose failure is explained in the banner)
-// and `whileBusy` (a model-replacing request with the controls locked); and the buttons that
-// mean the same on every page: Start/Pause on one button, Reset, Save checkpoint, Load
-// checkpoint (a hidden file input).
-// Not here: what a page shows (its setInfo decides which control is enabled, from the state and
-// `busy`), what a reset or a loaded file means to it (callbacks), its words for failures (its
-// own explain), the Step button (each page records a step differently), and no model or worker
-// of its own: it reaches the session only through the calls every session has (SessionApi).
+// The scaffolding every training demo page wraps around its worker session, written once: the
+// elements every session page has; the page's copy of the worker's info and what follows each
+// new one (the facts line, the run buttons, the state line, then the page's own panels); the
+// worker's events (status and failures here, the rest to the page); a `busy` flag with `attempt`
+// (a request whose failure is explained in the banner) and `whileBusy` (a model-replacing
+// request with the controls locked); the buttons that mean the same on every page, made here
+// into the rows the page's markup has for them: Start/Pause on one button, Step, Reset, Save
+// checkpoint, Load checkpoint (a hidden file input, its file imported by the worker); and the
+// read-only view of a page that its browser test reads (window.__demo).
+// Not here: what a page shows beyond the run buttons (its `show`), what a step, a reset or a
+// loaded model means to it (callbacks), its words for failures (its own explain), probing WebGPU
+// before the worker starts (ui.ts), and no model or worker of its own: it reaches the session
+// only through the calls every session has (SessionApi).
 
-import { downloadBytes, probeWebGPU, showMessage } from './ui.js';
+import { $, make } from './dom.js';
+import { downloadBytes, showMessage } from './ui.js';
+import type { Explain } from './words.js';
 
-export const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
-
-/** The elements every session page has, by the ids its markup and the browser tests share. */
-export function sessionElements() {
-  return {
+/**
+ * The elements every session page has, by the ids its markup and the browser tests share. The run
+ * buttons are made here, into the page's rows for them (#run-buttons: Start, Step, Reset;
+ * #checkpoint-buttons: Save, Load and its hidden file input), disabled until there is a model;
+ * `stepTitle` says what one step is on this page.
+ */
+export function sessionElements(stepTitle: string) {
+  const button = (id: string, label: string, props: Partial<HTMLButtonElement> = {}) =>
+    make('button', { id, type: 'button', disabled: true, ...props }, label);
+  const els = {
     facts: $('facts'),
     banner: $('message'),
     stateLine: $('state'),
-    startBtn: $<HTMLButtonElement>('start'),
-    stepBtn: $<HTMLButtonElement>('step'),
-    resetBtn: $<HTMLButtonElement>('reset'),
-    saveBtn: $<HTMLButtonElement>('save'),
-    loadBtn: $<HTMLButtonElement>('load'),
-    loadFile: $<HTMLInputElement>('load-file'),
+    startBtn: button('start', 'Start', { className: 'primary' }),
+    stepBtn: button('step', 'Step', { title: stepTitle }),
+    resetBtn: button('reset', 'Reset'),
+    saveBtn: button('save', 'Save checkpoint'),
+    loadBtn: button('load', 'Load checkpoint'),
+    loadFile: make('input', { id: 'load-file', type: 'file', accept: '.safetensors', hidden: true }),
   };
+  $('run-buttons').replaceChildren(els.startBtn, els.stepBtn, els.resetBtn);
+  $('checkpoint-buttons').replaceChildren(els.saveBtn, els.loadBtn, els.loadFile);
+  return els;
 }
 
+export type SessionElements = ReturnType<typeof sessionElements>;
+
 /**
- * Probes WebGPU in the page. Without it: the facts line and the banner say so and what to enable,
- * every control is disabled, and the answer is false. With it: the facts line names the adapter.
+ * Leaves `view` on window.__demo for the page's browser test, which reads it (numbers and short
+ * strings only) and drives the page through its controls like a user. The page keeps it current.
  */
-export async function probeOrExplain(facts: HTMLElement, banner: HTMLElement): Promise<boolean> {
-  const probe = await probeWebGPU();
-  if (!probe.ok) {
-    facts.textContent = 'No WebGPU in this browser.';
-    showMessage(banner, 'error', probe.message);
-    for (const el of document.querySelectorAll<HTMLInputElement | HTMLButtonElement>('input, button, select, textarea')) el.disabled = true;
-    return false;
-  }
-  facts.textContent = `Adapter: ${probe.adapterName}. Starting the training worker…`;
-  return true;
+export function viewForTests<T extends object>(view: T): T {
+  (window as unknown as { __demo: T }).__demo = view;
+  return view;
 }
 
 /** The calls every training worker session (transformer, diffusion, GAN) answers alike. */
-export interface SessionApi<Info> {
+export interface SessionApi<Info, Event, Summary> {
   start(): Promise<void>;
   pause(): Promise<Info>;
+  step(n: number): Promise<Summary>;
   reset(): Promise<Info>;
   exportCheckpoint(): Promise<Uint8Array>;
+  importCheckpoint(bytes: Uint8Array): Promise<Info>;
   info(): Promise<Info>;
+  subscribe(listener: (e: Event) => void): Promise<number>;
 }
 
-export interface SessionPageOptions<Info> {
-  api: SessionApi<Info>;
-  /** The message banner; failures go there in the page's words. */
-  banner: HTMLElement;
-  /** The run's state line: a busy request's label shows there while it runs. */
-  stateLine: HTMLElement;
+/** Runs a request, explaining a failure in the banner in words led by `context`; undefined when it failed (SessionPage.attempt). */
+export type Attempt = <T>(fn: () => Promise<T>, context: string) => Promise<T | undefined>;
+
+/** What every session's info has. */
+export interface BasicInfo {
+  state: 'empty' | 'paused' | 'running';
+  step: number;
+}
+
+/** Where the run stands, as the page's own controls follow it. */
+export interface RunState {
+  running: boolean;
+  /** A model exists and no request is replacing it. */
+  ready: boolean;
+}
+
+export interface SessionPageOptions<Info, Event, Summary> {
+  api: SessionApi<Info, Event, Summary>;
+  elements: SessionElements;
   /** A failure in words for the banner, `context` leading. */
-  explain: (e: unknown, context: string) => string;
-  /** The page's last info (null before the first), and how it shows one; it reads `busy`. */
-  info: () => Info | null;
-  setInfo: (next: Info) => void;
-  /** Disabled while a busy request runs before there is any info to show. */
-  lockBeforeInfo: HTMLButtonElement[];
-  /** Enabled again after a busy request that left no info to show (Load, say, so a file can still be tried). */
-  usableWithoutInfo?: HTMLButtonElement[];
+  explain: Explain;
+  /** The facts line under the title, as HTML. */
+  describe: (info: Info) => string;
+  /** What else the page shows of a new info (its panels, its own buttons), after the run buttons. */
+  show: (info: Info, run: RunState) => void;
+  /** Whether the model can train now (Start and Step); by default whenever there is one. */
+  canTrain?: (info: Info) => boolean;
+  /** Said after "Paused at step N" on the state line (the latest losses, say). */
+  pausedNote?: () => string;
+  /** The page's own buttons, disabled with the run buttons while a busy request runs before any info. */
+  alsoLock?: HTMLButtonElement[];
+  /** Whether Load stays usable after a busy request that left no info (so a file can still be tried). */
+  loadWithoutInfo?: boolean;
 }
 
 /** The leads of failures from Start, Pause and Reset ('' for none). */
@@ -77,55 +106,88 @@ export interface RunWords {
   reset: string;
 }
 
-export interface RunButtons<Info> {
-  start: HTMLButtonElement;
-  reset: HTMLButtonElement;
-  save: HTMLButtonElement;
-  load: HTMLButtonElement;
-  loadFile: HTMLInputElement;
+export interface RunActions<Info, Summary> {
+  /** What the page shows of a step taken with the Step button. */
+  afterStep: (summary: Summary) => Promise<void> | void;
   /** What a reset model means to the page (charts start over, say); called with its info. */
   afterReset: (next: Info) => Promise<void> | void;
   /** The download's name for a checkpoint of the model as it is now. */
   checkpointName: () => string;
-  /** A checkpoint file the user chose, read; runs while busy (the page imports and shows it). */
-  loadCheckpoint: (file: File, bytes: Uint8Array) => Promise<void>;
+  /** Before a checkpoint file the user chose goes to the worker (while busy): false stops there, the page having said why. */
+  beforeLoad?: (file: File, bytes: Uint8Array) => Promise<boolean>;
+  /** What the page shows of the model a checkpoint file brought (while busy). */
+  afterLoad: (info: Info, file: File) => Promise<void> | void;
   words?: Partial<RunWords>;
 }
 
 const DEFAULT_WORDS: RunWords = { start: 'Could not start', pause: 'Could not pause', reset: 'Could not reset' };
 
-/** One page's session: the busy flag and the helpers that run requests with it. */
-export class SessionPage<Info extends { state: string }> {
+/** One page's session: the worker's info as last heard, the busy flag and the helpers that run requests with it. */
+export class SessionPage<Info extends BasicInfo, Event extends { type: string }, Summary> {
   /** True while a request that replaces the model (create, reset, load, resume) is in flight. */
   busy = false;
+  /** The worker's latest info; null before the first. */
+  info: Info | null = null;
 
-  constructor(private readonly o: SessionPageOptions<Info>) {}
+  constructor(private readonly o: SessionPageOptions<Info, Event, Summary>) {}
+
+  /** Shows a new info: the facts line, the run buttons and the state line, then the page's own `show`. */
+  setInfo = (next: Info): void => {
+    const { facts, stateLine, startBtn, stepBtn, resetBtn, saveBtn, loadBtn } = this.o.elements;
+    this.info = next;
+    facts.innerHTML = this.o.describe(next);
+    const running = next.state === 'running';
+    const ready = next.state !== 'empty' && !this.busy;
+    const trains = ready && (this.o.canTrain?.(next) ?? true);
+    startBtn.textContent = running ? 'Pause' : next.step > 0 ? 'Resume' : 'Start';
+    startBtn.disabled = !trains;
+    stepBtn.disabled = !trains || running;
+    resetBtn.disabled = !ready;
+    saveBtn.disabled = !ready || running;
+    loadBtn.disabled = this.busy || running;
+    // While busy the line says what the request is doing; while training the metrics extend it.
+    if (!this.busy) {
+      stateLine.textContent = running ? `Training: step ${next.step}.`
+        : next.state === 'paused' ? `Paused at step ${next.step}${this.o.pausedNote?.() ?? ''}.` : 'No model yet.';
+    }
+    this.o.show(next, { running, ready });
+  };
+
+  /** Follows the worker's events: status and failures here, every other event to `onEvent`. */
+  follow(onEvent: (e: Event) => void): Promise<number> {
+    return this.o.api.subscribe((e) => {
+      const core = e as Event & ({ type: 'status'; info: Info } | { type: 'error'; error: unknown });
+      if (core.type === 'status') this.setInfo(core.info);
+      else if (core.type === 'error') showMessage(this.o.elements.banner, 'error', this.o.explain(core.error, 'Training stopped'));
+      else onEvent(e);
+    });
+  }
 
   /** Runs a request, showing a failure in words; undefined when it failed. */
   attempt = async <T>(fn: () => Promise<T>, context = ''): Promise<T | undefined> => {
     try {
       return await fn();
     } catch (e) {
-      showMessage(this.o.banner, 'error', this.o.explain(e, context));
+      showMessage(this.o.elements.banner, 'error', this.o.explain(e, context));
       return undefined;
     }
   };
 
   /** Disables the controls while a model-replacing request runs; afterwards shows the worker's info. */
   whileBusy = async (label: string, fn: () => Promise<void>): Promise<void> => {
-    const { api, stateLine, setInfo, info } = this.o;
+    const { stateLine, startBtn, stepBtn, resetBtn, saveBtn, loadBtn } = this.o.elements;
     this.busy = true;
     stateLine.textContent = label;
-    const before = info();
-    if (before) setInfo(before);
-    else for (const b of this.o.lockBeforeInfo) b.disabled = true;
+    const before = this.info;
+    if (before) this.setInfo(before);
+    else for (const b of [startBtn, stepBtn, resetBtn, saveBtn, loadBtn, ...(this.o.alsoLock ?? [])]) b.disabled = true;
     try {
       await fn();
     } finally {
       this.busy = false;
-      const now = await api.info().catch(() => info());
-      if (now) setInfo(now);
-      else for (const b of this.o.usableWithoutInfo ?? []) b.disabled = false;
+      const now = await this.o.api.info().catch(() => this.info);
+      if (now) this.setInfo(now);
+      else if (this.o.loadWithoutInfo) loadBtn.disabled = false;
     }
   };
 
@@ -138,29 +200,37 @@ export class SessionPage<Info extends { state: string }> {
     return out;
   };
 
-  /** Wires Start/Pause, Reset, Save and Load; the page enables them in its setInfo. */
-  wireRunButtons(b: RunButtons<Info>): void {
-    const { api, info, setInfo } = this.o;
-    const words = { ...DEFAULT_WORDS, ...b.words };
-    b.start.addEventListener('click', () => {
-      if (info()?.state === 'running') void this.attempt(() => api.pause().then(setInfo), words.pause);
+  /** Wires Start/Pause, Step, Reset, Save and Load; setInfo enables them. */
+  wireRunButtons(a: RunActions<Info, Summary>): void {
+    const { api } = this.o;
+    const { startBtn, stepBtn, resetBtn, saveBtn, loadBtn, loadFile } = this.o.elements;
+    const words = { ...DEFAULT_WORDS, ...a.words };
+    startBtn.addEventListener('click', () => {
+      if (this.info?.state === 'running') void this.attempt(() => api.pause().then(this.setInfo), words.pause);
       else void this.attempt(() => api.start(), words.start);
     });
-    b.reset.addEventListener('click', () =>
+    stepBtn.addEventListener('click', () => void this.attempt(async () => a.afterStep(await api.step(1)), 'Could not run a step'));
+    resetBtn.addEventListener('click', () =>
       void this.whileBusy('Resetting…', async () => {
         const r = await this.attempt(() => api.reset(), words.reset);
-        if (r) await b.afterReset(r);
+        if (r) await a.afterReset(r);
       }),
     );
-    b.save.addEventListener('click', () =>
-      void this.attempt(async () => downloadBytes(await api.exportCheckpoint(), b.checkpointName()), 'Could not save a checkpoint'),
+    saveBtn.addEventListener('click', () =>
+      void this.attempt(async () => downloadBytes(await api.exportCheckpoint(), a.checkpointName()), 'Could not save a checkpoint'),
     );
-    b.load.addEventListener('click', () => b.loadFile.click());
-    b.loadFile.addEventListener('change', () => {
-      const file = b.loadFile.files?.[0];
-      b.loadFile.value = ''; // choosing the same file again still fires change
+    loadBtn.addEventListener('click', () => loadFile.click());
+    loadFile.addEventListener('change', () => {
+      const file = loadFile.files?.[0];
+      loadFile.value = ''; // choosing the same file again still fires change
       if (!file) return;
-      void this.whileBusy(`Loading ${file.name}…`, async () => b.loadCheckpoint(file, new Uint8Array(await file.arrayBuffer())));
+      void this.whileBusy(`Loading ${file.name}…`, async () => {
+        const bytes = new Uint8Array(await file.arrayBuffer());
+        if (a.beforeLoad && !(await a.beforeLoad(file, bytes))) return;
+        // A file that does not load leaves the model in memory as it was.
+        const r = await this.attempt(() => api.importCheckpoint(bytes), `${file.name} was not loaded`);
+        if (r) await a.afterLoad(r, file);
+      });
     });
   }
 }

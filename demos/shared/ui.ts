@@ -9,7 +9,7 @@
 import { make } from './dom.js';
 
 /** What a page learns about WebGPU before it starts a worker. */
-export type WebGPUProbe =
+type WebGPUProbe =
   | { ok: true; adapterName: string }
   | { ok: false; message: string };
 
@@ -24,7 +24,7 @@ export function adapterLabel(info: Partial<GPUAdapterInfo> | null | undefined): 
  * Asks for an adapter in the page itself, so a missing WebGPU is reported before a worker is
  * started, with what to do in words the user can act on.
  */
-export async function probeWebGPU(): Promise<WebGPUProbe> {
+async function probeWebGPU(): Promise<WebGPUProbe> {
   if (!window.isSecureContext) {
     return {
       ok: false,

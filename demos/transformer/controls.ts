@@ -9,9 +9,15 @@
 import { uploadDefaults } from '../../src/data/corpus.js';
 import type { GptPrecision, GptPresetName } from '../../src/models/gpt.js';
 import type { DataSource, Hyper, TrainerConfig } from '../../src/tasks/gpt/protocol.js';
+import { $ } from '../shared/dom.js';
+import { fill, fromQuery, intOf, numOf, onValidChange, setDisabled } from '../shared/form.js';
 import { acceptFiles, acceptPaste, fmtBytes, type UserBytes } from '../shared/ui.js';
 
-const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
+/** The trainer's cadences the query string may set: whole numbers 0 or more. */
+const QUERY_KINDS = {
+  evalEvery: 'count', evalBatches: 'count', sampleEvery: 'count', sampleLength: 'count', autosaveEvery: 'count', totalSteps: 'count',
+  metricsIntervalMs: 'count',
+} as const;
 
 export interface ControlEvents {
   /** A setting that needs a new model changed. */
@@ -35,11 +41,7 @@ export class Controls {
 
   constructor(private readonly events: ControlEvents) {
     for (const el of this.modelFields()) el.addEventListener('change', () => events.onModelChange());
-    for (const el of [this.lr, this.warmup, this.dropout]) {
-      el.addEventListener('change', () => {
-        if (el.checkValidity()) events.onHyperChange(this.hyper());
-      });
-    }
+    onValidChange([this.lr, this.warmup, this.dropout], () => events.onHyperChange(this.hyper()));
     for (const radio of this.dataRadios()) radio.addEventListener('change', () => events.onModelChange());
 
     acceptFiles({
@@ -65,7 +67,7 @@ export class Controls {
       batch: Math.max(1, intOf(this.batch, 16)),
       data: this.dataSource(),
       ...this.hyper(),
-      ...fromQuery(),
+      ...fromQuery<TrainerConfig>(QUERY_KINDS),
     };
   }
 
@@ -85,20 +87,15 @@ export class Controls {
 
   /** Puts the form in line with a config the worker reports (after a resume or a load). */
   show(c: TrainerConfig): void {
-    this.preset.value = c.preset;
-    this.precision.value = c.precision;
-    this.seed.value = String(c.seed);
-    this.batch.value = String(c.batch);
-    this.lr.value = String(c.lr);
-    this.warmup.value = String(c.warmup);
-    this.dropout.value = String(c.dropout);
+    const { preset, precision, seed, batch, lr, warmup, dropout } = this;
+    fill({ preset, precision, seed, batch, lr, warmup, dropout }, c);
     for (const r of this.dataRadios()) r.checked = r.value === c.data.kind;
     if (c.data.kind === 'text') this.dataName.textContent = c.data.name ? `Using ${c.data.name}.` : 'Using your text.';
   }
 
   /** Enables or disables the settings that need a new model (not while training). */
   lockModel(locked: boolean): void {
-    for (const el of [...this.modelFields(), ...this.dataRadios()]) el.disabled = locked;
+    setDisabled([...this.modelFields(), ...this.dataRadios()], locked);
   }
 
   /** The settings besides the text that a model is built for. */
@@ -142,25 +139,4 @@ export class Controls {
   private dataRadios(): HTMLInputElement[] {
     return [...document.querySelectorAll<HTMLInputElement>('input[name=data]')];
   }
-}
-
-/** The numeric trainer settings named in the page's query string. */
-function fromQuery(): Partial<TrainerConfig> {
-  const keys = ['evalEvery', 'evalBatches', 'sampleEvery', 'sampleLength', 'autosaveEvery', 'totalSteps', 'metricsIntervalMs'] as const;
-  const query = new URLSearchParams(location.search);
-  const out: Partial<Record<(typeof keys)[number], number>> = {};
-  for (const k of keys) {
-    const v = Number(query.get(k) ?? NaN);
-    if (query.has(k) && Number.isInteger(v) && v >= 0) out[k] = v;
-  }
-  return out;
-}
-
-function numOf(el: HTMLInputElement, fallback: number): number {
-  const v = el.valueAsNumber;
-  return Number.isFinite(v) ? v : fallback;
-}
-
-function intOf(el: HTMLInputElement, fallback: number): number {
-  return Math.round(numOf(el, fallback));
 }

@@ -3,7 +3,9 @@
 // row sums to 1; causal masking leaves everything right of the diagonal at 0). Tokens label
 // both axes; hovering a cell reports its weight.
 // Not here: computing the weights (the worker's attentionMap) or the controls that pick layer,
-// head and prompt (main.ts).
+// head and prompt (attention.ts).
+
+import { sizedContext } from '../shared/canvas.js';
 
 /** Largest side of the drawn square in CSS pixels. */
 const MAX_SIDE = 420;
@@ -30,14 +32,8 @@ export class AttentionHeatmap {
     this.weights = Float32Array.from(weights);
     this.cell = Math.max(4, Math.min(24, Math.floor(MAX_SIDE / Math.max(1, T))));
     const side = MARGIN + this.cell * T;
+    const g = sizedContext(this.canvas, side, side);
     const dpr = window.devicePixelRatio || 1;
-    this.canvas.width = Math.round(side * dpr);
-    this.canvas.height = Math.round(side * dpr);
-    this.canvas.style.width = `${side}px`;
-    this.canvas.style.height = `${side}px`;
-    const g = this.canvas.getContext('2d')!;
-    g.setTransform(dpr, 0, 0, dpr, 0, 0);
-    g.clearRect(0, 0, side, side);
 
     // Every pixel written directly (putImageData ignores the transform, so in device pixels):
     // one call instead of T*T fillRect calls, so even T = 256 draws in a few milliseconds, and

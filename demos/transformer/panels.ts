@@ -1,35 +1,40 @@
 // The transformer page's text panels: the list of samples (newest first, with the share of
-// correct sums when the text has arithmetic lines), the facts line under the title (adapter,
-// precision, parameters, tokens, state) and the loss scaler's line in mixed precision.
-// Not here: the charts (charts.ts), the attention heatmap (heatmap.ts), the worker (main.ts).
+// correct sums when the text has arithmetic lines) and its Sample now button, the facts line
+// under the title (adapter, precision, parameters, tokens, state), the loss scaler's line in
+// mixed precision and the loss chart's baseline note.
+// Not here: the charts (charts.ts), the attention panel (attention.ts), the worker (main.ts).
 
 import type { LossScaleState, SampleEvent, TrainerInfo } from '../../src/tasks/gpt/protocol.js';
+import { $, make } from '../shared/dom.js';
+import { numOf } from '../shared/form.js';
 import { adapterFact, escapeHtml, fmtBytes, fmtCount, fmtNum } from '../shared/ui.js';
 
 /** Samples kept on screen; older ones scroll away. */
 const KEEP = 12;
 
 export class SamplePanel {
+  private readonly list = $('samples');
+  private readonly score = $('arith');
+  private readonly button = $<HTMLButtonElement>('sample-now');
   private shown = 0;
 
-  constructor(
-    private readonly list: HTMLElement,
-    private readonly score: HTMLElement,
-  ) {}
+  /** `ask`: a sample of the prompt at the temperature, on demand (the page adds it when it comes). */
+  constructor(ask: (prompt: string, temperature: number) => void) {
+    this.button.addEventListener('click', () => ask($<HTMLInputElement>('sample-prompt').value, numOf($<HTMLInputElement>('temperature'), 0.8)));
+  }
+
+  /** Sample now is usable with a model ready. */
+  enable(ready: boolean): void {
+    this.button.disabled = !ready;
+  }
 
   /** Adds a sample at the top; `label` says where it came from (a step, or 'on demand'). */
   add(s: Pick<SampleEvent, 'prompt' | 'text' | 'arithmetic'>, label: string): void {
-    const item = document.createElement('div');
-    item.className = 'sample';
-    const meta = document.createElement('span');
-    meta.className = 'meta';
     const a = s.arithmetic;
-    meta.textContent = a.lines > 0 ? `${label} · sums right: ${a.correct} of ${a.lines}` : label;
-    const prompt = document.createElement('span');
-    prompt.className = 'prompt';
-    prompt.textContent = s.prompt;
-    item.append(meta, prompt, document.createTextNode(s.text));
-    this.list.prepend(item);
+    const meta = a.lines > 0 ? `${label} · sums right: ${a.correct} of ${a.lines}` : label;
+    this.list.prepend(
+      make('div', { className: 'sample' }, make('span', { className: 'meta' }, meta), make('span', { className: 'prompt' }, s.prompt), s.text),
+    );
     while (this.list.children.length > KEEP) this.list.lastElementChild!.remove();
     this.shown++;
     if (a.lines > 0) {

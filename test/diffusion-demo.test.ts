@@ -6,18 +6,21 @@
 // saves a checkpoint through the Save button (a real download), reloads the page, changes the
 // dataset, loads the file through the Load button and gets the saved model back (its dataset,
 // step and exactly the same samples); and refuses a corrupt or truncated checkpoint with a
-// message while the model in memory stays as it was. Also: the message without WebGPU.
-// Not here: the session in Node (the model's own tests are test/diffusion.test.ts).
+// message while the model in memory stays as it was; offers its autosave when reopened and comes
+// back by itself from a lost GPU (test/support/demo-page.ts, as every page). Also: the message
+// without WebGPU.
+// Not here: the session in Node (test/sessions.test.ts; the model's own tests are test/diffusion.test.ts).
 
 import { readFile } from 'node:fs/promises';
 import type { Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LaunchedBrowser, type PageServer, waitForPage } from './support/browser.js';
 import {
-  chooseFile, closeDemoBrowser, openDemoBrowser, openWithoutWebGPU, waitForDownload, watchLongTasks, type LongTaskWindow,
+  checkResumeAndRecovery, chooseFile, closeDemoBrowser, openDemoBrowser, openWithoutWebGPU, waitForDownload, watchLongTasks, type LongTaskWindow,
 } from './support/demo-page.js';
 
-const QUERY = '?dataset=ring&sampleCount=200&heldOut=200&sampleSteps=10&sampleEvery=10&fieldGrid=9&batch=64&metricsIntervalMs=200';
+// No autosave (autosaveEvery=0): a reload finds nothing to offer and builds the model again, until the last test.
+const QUERY = '?dataset=ring&sampleCount=200&heldOut=200&sampleSteps=10&sampleEvery=10&fieldGrid=9&batch=64&metricsIntervalMs=200&autosaveEvery=0';
 const STEPS = 30;
 /** Longest main-thread task (longtask entries) accepted while training, in ms. */
 const MAX_TASK_MS = 50;
@@ -51,9 +54,9 @@ const demo = (): Promise<DemoView> => page.evaluate(() => (window as DemoWindow)
 const waitFor = (what: string, fn: string, timeout?: number) => waitForPage(page, logs, what, fn, timeout);
 
 /** Opens the page and waits for the model, its first sample and its first field. */
-async function openPage(): Promise<void> {
+async function openPage(query = QUERY): Promise<void> {
   const t0 = performance.now();
-  await page.goto(`${server.url}demos/diffusion/index.html${QUERY}`);
+  await page.goto(`${server.url}demos/diffusion/index.html${query}`);
   await waitFor('the model was not built', 'window.__demo?.ready === true && window.__demo.samples >= 1 && window.__demo.fields >= 1', 120_000);
   timings.build ??= performance.now() - t0;
 }
@@ -195,5 +198,13 @@ describe('diffusion demo page (headless Chromium, SwiftShader)', () => {
     await page.click('#sample-now');
     await waitFor('no sample after the refused files', `window.__demo.samples > ${before}`);
     expect((await demo()).samplesKey).toBe(savedKey);
+  });
+
+  it('offers to resume an autosave when reopened, and comes back from a lost GPU by itself from the last autosave', async () => {
+    const t0 = performance.now();
+    const { resumedAt, message } = await checkResumeAndRecovery({ page, waitFor, open: () => openPage(QUERY.replace('autosaveEvery=0', 'autosaveEvery=2')) });
+    expect(message).toMatch(new RegExp(`GPU was lost at step \\d+.*autosave of step ${resumedAt}`));
+    expect((await demo()).info!.step).toBeGreaterThanOrEqual(resumedAt + 3);
+    timings.resumeAndRecovery = performance.now() - t0;
   });
 });

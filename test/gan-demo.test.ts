@@ -10,7 +10,9 @@
 // Save button (a real download) is loaded after a reload into a page set to another loss, and
 // brings back the same generated points; a corrupt or truncated file gets a message and the
 // model stays; the user's image files are taken (a text file refused with a message, the model
-// kept) and a DCGAN trains on them. Also: the message without WebGPU.
+// kept) and a DCGAN trains on them; the page offers its autosave when reopened and comes back by
+// itself from a lost GPU (test/support/demo-page.ts, as every page). Also: the message without
+// WebGPU.
 // Not here: the GAN itself (test/gan.test.ts).
 
 import { readFile } from 'node:fs/promises';
@@ -22,7 +24,7 @@ import { ganSessionConfig, type GanEvent } from '../src/tasks/gan/protocol.js';
 import { GanSession } from '../src/tasks/gan/session.js';
 import { chooseDiscImages, type LaunchedBrowser, type PageServer, waitForPage } from './support/browser.js';
 import {
-  chooseFile, closeDemoBrowser, openDemoBrowser, openWithoutWebGPU, waitForDownload, watchLongTasks, type LongTaskWindow,
+  checkResumeAndRecovery, chooseFile, closeDemoBrowser, openDemoBrowser, openWithoutWebGPU, waitForDownload, watchLongTasks, type LongTaskWindow,
 } from './support/demo-page.js';
 import { testEngine } from './support/engine.js';
 import { collectGarbage, STRAY_BYTES } from './support/memory.js';
@@ -175,8 +177,9 @@ function discs(n: number): RgbaImage[] {
 // the page
 
 // The image fields (width, imageCount, scoreSamples) keep the DCGAN of the upload test small.
+// No autosave (autosaveEvery=0): a reload finds nothing to offer and builds the model again, until the last test.
 const QUERY = '?dataset=ring&sampleCount=200&heldOut=200&surfaceGrid=24&latentLines=5&snapshotEvery=10&qualityEvery=10&batch=64&metricsIntervalMs=200' +
-  '&width=8&imageCount=16&scoreSamples=32';
+  '&width=8&imageCount=16&scoreSamples=32&autosaveEvery=0';
 const STEPS = 30;
 /** Longest main-thread task (longtask entries) accepted while training, in ms. */
 const MAX_TASK_MS = 50;
@@ -209,9 +212,9 @@ const demo = (): Promise<DemoView> => page.evaluate(() => (window as DemoWindow)
 const waitFor = (what: string, fn: string, timeout?: number) => waitForPage(page, logs, what, fn, timeout);
 
 /** Opens the page and waits for the model and its first snapshot. */
-async function openPage(): Promise<void> {
+async function openPage(query = QUERY): Promise<void> {
   const t0 = performance.now();
-  await page.goto(`${server.url}demos/gan/index.html${QUERY}`);
+  await page.goto(`${server.url}demos/gan/index.html${query}`);
   await waitFor('the model was not built', 'window.__demo?.ready === true && window.__demo.planes >= 1 && window.__demo.quality !== null', 120_000);
   timings.build ??= performance.now() - t0;
 }
@@ -379,5 +382,13 @@ describe('GAN demo page (headless Chromium, SwiftShader)', () => {
     expect(await page.$eval('#chart-quality', (el) => (el as HTMLElement).offsetParent)).not.toBeNull();
     await page.click('#step');
     await waitFor('no step on the upload', 'window.__demo.info.step === 1 && window.__demo.imagesStep === 1');
+  });
+
+  it('offers to resume an autosave when reopened, and comes back from a lost GPU by itself from the last autosave', async () => {
+    const t0 = performance.now();
+    const { resumedAt, message } = await checkResumeAndRecovery({ page, waitFor, open: () => openPage(QUERY.replace('autosaveEvery=0', 'autosaveEvery=2')) });
+    expect(message).toMatch(new RegExp(`GPU was lost at step \\d+.*autosave of step ${resumedAt}`));
+    expect((await demo()).info!.step).toBeGreaterThanOrEqual(resumedAt + 3);
+    timings.resumeAndRecovery = performance.now() - t0;
   });
 });

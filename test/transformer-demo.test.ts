@@ -7,8 +7,8 @@
 // the page replaces with the checkpoint's), and checks that training continues exactly where it
 // stopped: the next step's loss and a greedy sample match. Also: the message in a browser
 // without WebGPU, the messages for an empty, binary or oversized upload and a file that is not
-// a checkpoint, the offer to resume an autosave, training that comes back by itself after the
-// GPU device is destroyed mid-run, and the precision select: a mixed-precision model whose facts
+// a checkpoint, the offer to resume an autosave and training that comes back by itself after the
+// GPU device is destroyed mid-run (test/support/demo-page.ts, as every page), and the precision select: a mixed-precision model whose facts
 // line and loss-scale line say what it does.
 // Not here: the trainer's own tests (Node, no page) or the op checks (test/browser.test.ts).
 
@@ -16,7 +16,7 @@ import { stat } from 'node:fs/promises';
 import type { Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LaunchedBrowser, type PageServer, waitForPage } from './support/browser.js';
-import { chooseFile, closeDemoBrowser, openDemoBrowser, openWithoutWebGPU, waitForDownload } from './support/demo-page.js';
+import { checkResumeAndRecovery, chooseFile, closeDemoBrowser, openDemoBrowser, openWithoutWebGPU, waitForDownload } from './support/demo-page.js';
 import { fmtBytes } from '../demos/shared/ui.js';
 
 // Small cadences so a few dozen steps show samples and a validation point; no autosave, so the
@@ -265,33 +265,12 @@ describe('transformer demo page (headless Chromium, SwiftShader)', () => {
     expect((await demo()).info!.step).toBe(savedStep + 1); // the model in memory is untouched
   });
 
-  it('offers to resume an autosave when the page is opened again', async () => {
+  it('offers to resume an autosave when reopened, and comes back from a lost GPU by itself from the last autosave', async () => {
     const t0 = performance.now();
-    await openPage(QUERY.replace('autosaveEvery=0', 'autosaveEvery=2'));
-    for (let i = 0; i < 2; i++) await stepOnce();
-    await waitFor('no autosave', 'window.__demo.autosavedStep === 2');
-    await page.reload();
-    await waitFor('no offer to resume', "[...document.querySelectorAll('#message button')].some((b) => b.textContent === 'Resume it')");
-    expect(await page.$eval('#message', (el) => el.textContent)).toContain('step 2');
-    await page.$$eval('#message button', (bs) => bs.find((b) => b.textContent === 'Resume it')!.click());
-    await waitFor('the autosave was not restored', 'window.__demo.ready && window.__demo.info.step === 2', 60_000);
-    timings.autosaveResume = performance.now() - t0;
-  });
-
-  it('comes back from a lost GPU by itself: a new device, the last autosave, training goes on', async () => {
-    // The page from the test before: an autosave every 2 steps, resumed at step 2.
-    await page.click('#start');
-    await waitFor('no autosave while running', 'window.__demo.autosavedStep >= 4');
-    await waitFor('the button is not enabled while running', "!document.querySelector('#lose-gpu').disabled");
-    await page.click('#lose-gpu');
-    await waitFor('training did not come back', 'window.__demo.resumedAt >= 4', 90_000);
-    const resumedAt = (await demo()).resumedAt;
-    expect(await page.$eval('#message', (el) => el.textContent)).toMatch(new RegExp(`GPU was lost at step \\d+.*autosave of step ${resumedAt}`));
-    await waitFor('no steps after the recovery', `window.__demo.steps >= ${resumedAt + 3}`, 90_000);
-    await page.click('#start'); // Pause
-    await waitFor('training did not pause', "window.__demo.info.state === 'paused'");
-    expect(await page.$('#message.error')).toBeNull();
+    const { resumedAt, message } = await checkResumeAndRecovery({ page, waitFor, open: () => openPage(QUERY.replace('autosaveEvery=0', 'autosaveEvery=2')) });
+    expect(message).toMatch(new RegExp(`GPU was lost at step \\d+.*autosave of step ${resumedAt}`));
     expect(Number.isFinite((await demo()).lastLoss)).toBe(true);
+    timings.resumeAndRecovery = performance.now() - t0;
   });
 
   it('builds a mixed-precision model from the select: it steps, and the page shows its loss scale', async () => {

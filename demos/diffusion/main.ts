@@ -33,7 +33,7 @@ const upload = new ImageUpload($('upload-zone'));
 const view = viewForTests({
   ready: false, steps: 0, firstLoss: NaN, lastLoss: NaN, stepLoss: NaN,
   samples: 0, samplesStep: -1, samplesKey: '', quality: null as { mmd: number; slicedWasserstein: number } | null,
-  fields: 0, frames: 0, info: null as DiffusionInfo | null,
+  fields: 0, frames: 0, info: null as DiffusionInfo | null, autosavedStep: 0, resumedAt: -1,
   /** Image mode: grids, scores and the scorer (see images.ts). */
   img: null as ImageModeView | null,
 });
@@ -83,7 +83,7 @@ async function open(): Promise<void> {
     else await rebuild(p);
   });
   await session.follow((e) => onEvent(p, e));
-  await rebuild(p);
+  await session.offerSavedRun((r) => showLoaded(p, r), () => rebuild(p));
 }
 
 /** A new model from the form; the charts and pictures start over. */
@@ -102,10 +102,15 @@ async function rebuild(p: Page): Promise<void> {
   });
 }
 
-/** The model a checkpoint file brought (the worker built the model it was saved from). */
-async function afterLoad(p: Page, r: DiffusionInfo, file: File): Promise<void> {
+/** A model the worker built from a file or an autosave: the pictures start over, the form shows its config. */
+async function showLoaded(p: Page, r: DiffusionInfo): Promise<void> {
   await startOver(p, r);
   if (r.config) p.controls.show(r.config);
+}
+
+/** The model a checkpoint file brought (the worker built the model it was saved from). */
+async function afterLoad(p: Page, r: DiffusionInfo, file: File): Promise<void> {
+  await showLoaded(p, r);
   const next = r.images && !r.images.canTrain
     ? `Its training images are not in the file: choose them again (at ${r.images.size} × ${r.images.size}) to continue training; it can draw samples meanwhile.`
     : 'Start to continue training from there.';
@@ -114,7 +119,9 @@ async function afterLoad(p: Page, r: DiffusionInfo, file: File): Promise<void> {
 
 function onEvent(p: Page, e: DiffusionEvent): void {
   if (p.points.onEvent(e) || p.images.onEvent(e)) return;
-  if (e.type === 'metrics') {
+  if (e.type === 'autosave') view.autosavedStep = e.step;
+  else if (e.type === 'recovered') view.resumedAt = e.resumedAt;
+  else if (e.type === 'metrics') {
     p.charts.plotLoss(e.steps);
     onMetrics(p, e);
   } else if (e.type === 'quality') {

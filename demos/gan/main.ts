@@ -35,6 +35,7 @@ const upload = new ImageUpload($('upload-zone'));
 const view = viewForTests({
   ready: false, steps: 0, firstD: NaN, lastD: NaN, lastG: NaN, stepLosses: null as { dLoss: number; gLoss: number } | null,
   planes: 0, planeStep: -1, planeKey: '', images: 0, imagesStep: -1, quality: null as GanQualityEvent | null, info: null as GanInfo | null,
+  autosavedStep: 0, resumedAt: -1,
 });
 
 /** The time per iteration, smoothed, and the latest losses and time in words (for the state line). */
@@ -91,7 +92,7 @@ async function open(): Promise<void> {
     if (!took.attached) await rebuild(p);
   });
   await session.follow((e) => onEvent(p, e));
-  await rebuild(p);
+  await session.offerSavedRun((r) => showLoaded(p, r), () => rebuild(p));
 }
 
 /** A new model from the form; the charts and pictures start over. */
@@ -109,10 +110,15 @@ async function rebuild(p: Page): Promise<void> {
   });
 }
 
-/** The model a checkpoint file brought (the worker built the model it was saved from). */
-async function afterLoad(p: Page, r: GanInfo, file: File): Promise<void> {
+/** A model the worker built from a file or an autosave: the pictures start over, the form shows its config. */
+async function showLoaded(p: Page, r: GanInfo): Promise<void> {
   await startOver(p, r);
   if (r.config) p.controls.show(r.config);
+}
+
+/** The model a checkpoint file brought (the worker built the model it was saved from). */
+async function afterLoad(p: Page, r: GanInfo, file: File): Promise<void> {
+  await showLoaded(p, r);
   const next = r.canTrain
     ? 'Start to continue training from there.'
     : `Its training images are not in the file: choose them again (at ${r.config?.uploadSize} × ${r.config?.uploadSize}) to continue training; it can draw samples meanwhile.`;
@@ -136,6 +142,12 @@ function onEvent(p: Page, e: GanEvent): void {
       p.charts.plotQuality(e);
       p.game.onQuality(e);
       p.images.onQuality(e);
+      break;
+    case 'autosave':
+      view.autosavedStep = e.step;
+      break;
+    case 'recovered':
+      view.resumedAt = e.resumedAt;
       break;
   }
 }

@@ -5,22 +5,25 @@
 // (a request whose failure is explained in the banner) and `whileBusy` (a model-replacing
 // request with the controls locked); the buttons that mean the same on every page, made here
 // into the rows the page's markup has for them: Start/Pause on one button, Step, Reset, Save
-// checkpoint, Load checkpoint (a hidden file input, its file imported by the worker); and the
-// read-only view of a page that its browser test reads (window.__demo).
+// checkpoint, Load checkpoint (a hidden file input, its file imported by the worker), Simulate a
+// lost GPU; the run saved in this browser, offered before anything is built; what the page says
+// when the worker autosaves or comes back from a lost device; and the read-only view of a page
+// that its browser test reads (window.__demo).
 // Not here: what a page shows beyond the run buttons (its `show`), what a step, a reset or a
 // loaded model means to it (callbacks), its words for failures (its own explain), probing WebGPU
 // before the worker starts (ui.ts), and no model or worker of its own: it reaches the session
-// only through the calls every session has (SessionApi).
+// only through the calls every session has (SessionApi, from the library).
 
+import type { BaseInfo, CoreEvent, SessionApi as TaskApi } from '../../src/worker/protocol.js';
 import { $, make } from './dom.js';
-import { downloadBytes, showMessage } from './ui.js';
+import { clearMessage, downloadBytes, showMessage } from './ui.js';
 import type { Explain } from './words.js';
 
 /**
  * The elements every session page has, by the ids its markup and the browser tests share. The run
  * buttons are made here, into the page's rows for them (#run-buttons: Start, Step, Reset;
  * #checkpoint-buttons: Save, Load and its hidden file input), disabled until there is a model;
- * `stepTitle` says what one step is on this page.
+ * `stepTitle` says what one step is on this page. #recovery gets the lost-GPU button and its hint.
  */
 export function sessionElements(stepTitle: string) {
   const button = (id: string, label: string, props: Partial<HTMLButtonElement> = {}) =>
@@ -35,9 +38,14 @@ export function sessionElements(stepTitle: string) {
     saveBtn: button('save', 'Save checkpoint'),
     loadBtn: button('load', 'Load checkpoint'),
     loadFile: make('input', { id: 'load-file', type: 'file', accept: '.safetensors', hidden: true }),
+    loseBtn: button('lose-gpu', 'Simulate a lost GPU', { title: 'Destroy the GPU device, as a driver reset would' }),
   };
   $('run-buttons').replaceChildren(els.startBtn, els.stepBtn, els.resetBtn);
   $('checkpoint-buttons').replaceChildren(els.saveBtn, els.loadBtn, els.loadFile);
+  $('recovery').replaceChildren(
+    make('div', { className: 'buttons' }, els.loseBtn),
+    make('p', { className: 'hint' }, 'GPUs get reset (a driver update, a tab in the background too long). While training, the page then takes a new device and picks up from its last autosave.'),
+  );
   return els;
 }
 
@@ -52,26 +60,17 @@ export function viewForTests<T extends object>(view: T): T {
   return view;
 }
 
-/** The calls every training worker session (transformer, diffusion, GAN) answers alike. */
-export interface SessionApi<Info, Event, Summary> {
-  start(): Promise<void>;
-  pause(): Promise<Info>;
-  step(n: number): Promise<Summary>;
-  reset(): Promise<Info>;
-  exportCheckpoint(): Promise<Uint8Array>;
-  importCheckpoint(bytes: Uint8Array): Promise<Info>;
-  info(): Promise<Info>;
-  subscribe(listener: (e: Event) => void): Promise<number>;
-}
+/** The calls of every task's worker (transformer, diffusion, GAN) that the scaffolding makes. */
+export type SessionApi<Info, Event, Summary> = Pick<
+  TaskApi<never, never, Info, Event, Summary>,
+  'start' | 'pause' | 'step' | 'reset' | 'exportCheckpoint' | 'importCheckpoint' | 'info' | 'subscribe' | 'loseDevice' | 'hasAutosave' | 'resumeAutosave'
+>;
 
 /** Runs a request, explaining a failure in the banner in words led by `context`; undefined when it failed (SessionPage.attempt). */
 export type Attempt = <T>(fn: () => Promise<T>, context: string) => Promise<T | undefined>;
 
-/** What every session's info has. */
-export interface BasicInfo {
-  state: 'empty' | 'paused' | 'running';
-  step: number;
-}
+/** What the scaffolding reads of every session's info. */
+export type BasicInfo = Pick<BaseInfo<unknown>, 'state' | 'step'>;
 
 /** Where the run stands, as the page's own controls follow it. */
 export interface RunState {
@@ -93,8 +92,6 @@ export interface SessionPageOptions<Info, Event, Summary> {
   canTrain?: (info: Info) => boolean;
   /** Said after "Paused at step N" on the state line (the latest losses, say). */
   pausedNote?: () => string;
-  /** The page's own buttons, disabled with the run buttons while a busy request runs before any info. */
-  alsoLock?: HTMLButtonElement[];
   /** Whether Load stays usable after a busy request that left no info (so a file can still be tried). */
   loadWithoutInfo?: boolean;
 }
@@ -133,7 +130,7 @@ export class SessionPage<Info extends BasicInfo, Event extends { type: string },
 
   /** Shows a new info: the facts line, the run buttons and the state line, then the page's own `show`. */
   setInfo = (next: Info): void => {
-    const { facts, stateLine, startBtn, stepBtn, resetBtn, saveBtn, loadBtn } = this.o.elements;
+    const { facts, stateLine, startBtn, stepBtn, resetBtn, saveBtn, loadBtn, loseBtn } = this.o.elements;
     this.info = next;
     facts.innerHTML = this.o.describe(next);
     const running = next.state === 'running';
@@ -145,6 +142,7 @@ export class SessionPage<Info extends BasicInfo, Event extends { type: string },
     resetBtn.disabled = !ready;
     saveBtn.disabled = !ready || running;
     loadBtn.disabled = this.busy || running;
+    loseBtn.disabled = !running;
     // While busy the line says what the request is doing; while training the metrics extend it.
     if (!this.busy) {
       stateLine.textContent = running ? `Training: step ${next.step}.`
@@ -153,14 +151,50 @@ export class SessionPage<Info extends BasicInfo, Event extends { type: string },
     this.o.show(next, { running, ready });
   };
 
-  /** Follows the worker's events: status and failures here, every other event to `onEvent`. */
+  /**
+   * Follows the worker's events: status and failures here; autosaves and recoveries are shown
+   * here and passed on too; every other event goes to `onEvent`.
+   */
   follow(onEvent: (e: Event) => void): Promise<number> {
+    const { banner, stateLine } = this.o.elements;
     return this.o.api.subscribe((e) => {
-      const core = e as Event & ({ type: 'status'; info: Info } | { type: 'error'; error: unknown });
+      const core = e as Event & CoreEvent<Info>;
       if (core.type === 'status') this.setInfo(core.info);
-      else if (core.type === 'error') showMessage(this.o.elements.banner, 'error', this.o.explain(core.error, 'Training stopped'));
-      else onEvent(e);
+      else if (core.type === 'error') showMessage(banner, 'error', this.o.explain(core.error, 'Training stopped'));
+      else {
+        if (core.type === 'autosave') stateLine.title = `Autosaved at step ${core.step} (${core.backend}).`;
+        if (core.type === 'recovered') {
+          showMessage(banner, 'warn', `The GPU was lost at step ${core.lostAt} (${core.reason}). Training picked up again on a new device from the autosave of step ${core.resumedAt}; the steps since then run again.`);
+        }
+        onEvent(e);
+      }
     });
+  }
+
+  /**
+   * Offers the run saved in this browser before anything is built: Resume it (the worker builds
+   * and loads it, then `resumed` shows it) or Start a new model (`fresh`, also run when there is none).
+   */
+  async offerSavedRun(resumed: (info: Info) => Promise<void> | void, fresh: () => Promise<void>): Promise<void> {
+    const { api } = this.o;
+    const { banner, loadBtn } = this.o.elements;
+    const saved = await this.attempt(() => api.hasAutosave());
+    if (!saved) return fresh();
+    const when = new Date(saved.savedAt).toLocaleString();
+    showMessage(banner, 'info', `A ${saved.model} model saved at step ${saved.step} (${when}) is in this browser's storage.`, [
+      {
+        label: 'Resume it',
+        run: () =>
+          void this.whileBusy('Restoring the saved run…', async () => {
+            const r = await this.attempt(() => api.resumeAutosave(), 'The saved run could not be restored');
+            if (!r) return;
+            clearMessage(banner);
+            await resumed(r);
+          }),
+      },
+      { label: 'Start a new model', run: () => void fresh() },
+    ]);
+    loadBtn.disabled = false;
   }
 
   /** Runs a request, showing a failure in words; undefined when it failed. */
@@ -175,12 +209,12 @@ export class SessionPage<Info extends BasicInfo, Event extends { type: string },
 
   /** Disables the controls while a model-replacing request runs; afterwards shows the worker's info. */
   whileBusy = async (label: string, fn: () => Promise<void>): Promise<void> => {
-    const { stateLine, startBtn, stepBtn, resetBtn, saveBtn, loadBtn } = this.o.elements;
+    const { stateLine, startBtn, stepBtn, resetBtn, saveBtn, loadBtn, loseBtn } = this.o.elements;
     this.busy = true;
     stateLine.textContent = label;
     const before = this.info;
     if (before) this.setInfo(before);
-    else for (const b of [startBtn, stepBtn, resetBtn, saveBtn, loadBtn, ...(this.o.alsoLock ?? [])]) b.disabled = true;
+    else for (const b of [startBtn, stepBtn, resetBtn, saveBtn, loadBtn, loseBtn]) b.disabled = true;
     try {
       await fn();
     } finally {
@@ -200,11 +234,12 @@ export class SessionPage<Info extends BasicInfo, Event extends { type: string },
     return out;
   };
 
-  /** Wires Start/Pause, Step, Reset, Save and Load; setInfo enables them. */
+  /** Wires Start/Pause, Step, Reset, Save, Load and Simulate a lost GPU; setInfo enables them. */
   wireRunButtons(a: RunActions<Info, Summary>): void {
     const { api } = this.o;
-    const { startBtn, stepBtn, resetBtn, saveBtn, loadBtn, loadFile } = this.o.elements;
+    const { startBtn, stepBtn, resetBtn, saveBtn, loadBtn, loadFile, loseBtn } = this.o.elements;
     const words = { ...DEFAULT_WORDS, ...a.words };
+    loseBtn.addEventListener('click', () => void this.attempt(() => api.loseDevice(), 'Could not simulate a lost GPU'));
     startBtn.addEventListener('click', () => {
       if (this.info?.state === 'running') void this.attempt(() => api.pause().then(this.setInfo), words.pause);
       else void this.attempt(() => api.start(), words.start);

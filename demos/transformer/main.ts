@@ -7,7 +7,8 @@
 // Leaves a small read-only view in window.__demo for the browser test.
 // Not here: the form (controls.ts), the model a checkpoint needs (checkpoint.ts), the charts
 // (charts.ts), the samples and the text lines (panels.ts), the attention map (attention.ts,
-// heatmap.ts), the scaffolding every demo page shares (the info, the busy flag, the run buttons:
+// heatmap.ts), the scaffolding every demo page shares (the info, the busy flag, the run buttons,
+// the saved run's offer, the lost-GPU button:
 // demos/shared/session-page.ts; probing WebGPU: demos/shared/ui.ts), the trainer (src/tasks/gpt).
 
 import { scoreArithmetic } from '../../src/data/corpus.js';
@@ -24,8 +25,7 @@ import { Controls } from './controls.js';
 import { baselineNote, describe, SamplePanel, scalerNote } from './panels.js';
 
 const elements = sessionElements('Run one training step and show its loss');
-const { banner, stateLine, loadBtn } = elements;
-const loseBtn = $<HTMLButtonElement>('lose-gpu');
+const { banner, stateLine } = elements;
 const scalerLine = $('scaler');
 
 const view = viewForTests({
@@ -58,7 +58,7 @@ if (await probeOrExplain(elements.facts, banner)) await open();
 async function open(): Promise<void> {
   const api = createTrainerClient();
   const session = new SessionPage({
-    api, elements, explain, describe, show: (info, run) => show(p, info, run), alsoLock: [loseBtn], loadWithoutInfo: true,
+    api, elements, explain, describe, show: (info, run) => show(p, info, run), loadWithoutInfo: true,
   });
   const p: Page = {
     api,
@@ -90,9 +90,11 @@ async function open(): Promise<void> {
       showMessage(banner, 'info', `Loaded ${file.name}: step ${r.step}. Start to continue training from there.`);
     },
   });
-  loseBtn.addEventListener('click', () => void session.attempt(() => api.loseDevice(), 'Could not simulate a lost GPU'));
   await session.follow((e) => onEvent(p, e));
-  await offerSavedRun(p);
+  await session.offerSavedRun((r) => {
+    startOver(p, r);
+    if (r.config) controls.show(r.config);
+  }, () => rebuild(p));
 }
 
 /** A new model from the form; the charts start over. */
@@ -115,29 +117,6 @@ async function rebuild(p: Page): Promise<void> {
     clearMessage(banner);
     startOver(p, created);
   });
-}
-
-/** A run saved in this browser is offered before anything is built; without one, the form's model is built. */
-async function offerSavedRun(p: Page): Promise<void> {
-  const { api, session } = p;
-  const saved = await session.attempt(() => api.hasAutosave());
-  if (!saved) return rebuild(p);
-  const when = new Date(saved.savedAt).toLocaleString();
-  showMessage(banner, 'info', `A ${saved.model} model saved at step ${saved.step} (${when}) is in this browser's storage.`, [
-    {
-      label: 'Resume it',
-      run: () =>
-        void session.whileBusy('Restoring the saved run…', async () => {
-          const r = await session.attempt(() => api.resumeAutosave(), 'The saved run could not be restored');
-          if (!r) return;
-          clearMessage(banner);
-          startOver(p, r);
-          if (r.config) p.controls.show(r.config);
-        }),
-    },
-    { label: 'Start a new model', run: () => void rebuild(p) },
-  ]);
-  loadBtn.disabled = false;
 }
 
 /** A sample on demand, added to the panel when it comes. */
@@ -163,16 +142,10 @@ function onEvent(p: Page, e: TrainerEvent): void {
       attention.follow();
       break;
     case 'autosave':
-      stateLine.title = `Autosaved at step ${e.step} (${e.backend}).`;
       view.autosavedStep = e.step;
       break;
     case 'recovered':
       view.resumedAt = e.resumedAt;
-      showMessage(
-        banner,
-        'warn',
-        `The GPU was lost at step ${e.lostAt} (${e.reason}). Training picked up again on a new device from the autosave of step ${e.resumedAt}; the steps since then run again.`,
-      );
       break;
   }
 }
@@ -199,7 +172,6 @@ function show({ session, samples, attention, controls }: Page, info: TrainerInfo
   view.info = info;
   showScaler(info.scaler);
   $('baseline').textContent = baselineNote(info);
-  loseBtn.disabled = !running;
   samples.enable(ready);
   attention.show(info, ready);
   controls.lockModel(running || session.busy);

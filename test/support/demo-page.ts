@@ -1,7 +1,8 @@
 // What the browser tests of the demo pages (transformer, diffusion, GAN) do alike around a page:
 // a page server and a headless Chromium on SwiftShader with a page whose downloads land in a
 // temporary folder; closing it all with the timings printed; waiting for a download; a page
-// opened without WebGPU; a file given to a file input; the long-task observer.
+// opened without WebGPU; a file given to a file input; the long-task observer; and the saved run
+// and the lost GPU, which every session page handles the same way.
 // Not here: driving a particular page (its controls, its window.__demo view and what a test
 // expects of them stay in each test), nor launching or serving itself (browser.ts).
 
@@ -96,4 +97,51 @@ export function watchLongTasks(): void {
   new PerformanceObserver((list) => {
     for (const e of list.getEntries()) w.__longTasks!.push(e.duration);
   }).observe({ type: 'longtask', buffered: true });
+}
+
+/** What checkResumeAndRecovery needs of a page's test. */
+export interface RecoveryDriver {
+  page: Page;
+  waitFor: (what: string, fn: string, timeout?: number) => Promise<void>;
+  /** Opens the page with an autosave every 2 steps and waits for its model. */
+  open: () => Promise<void>;
+}
+
+/**
+ * The saved run and a lost GPU, as every session page handles them (the page's window.__demo has
+ * ready, steps, info, autosavedStep and resumedAt): two steps autosave; the page opened again
+ * offers the run and resumes it at step 2; training autosaves again, the lost-GPU button destroys
+ * the device, and training comes back by itself from an autosave and goes on, with the banner
+ * saying so and no error. Run it last: it leaves an autosave in the browser's storage.
+ */
+export async function checkResumeAndRecovery({ page, waitFor, open }: RecoveryDriver): Promise<{ resumedAt: number; message: string }> {
+  await open();
+  for (let i = 1; i <= 2; i++) {
+    await page.click('#step');
+    await waitFor(`step ${i} was not autosaved or finished`, `window.__demo.autosavedStep === ${2 * Math.floor(i / 2)} && window.__demo.steps >= ${i}`, 60_000);
+  }
+  await page.reload();
+  await waitFor('no offer to resume', "[...document.querySelectorAll('#message button')].some((b) => b.textContent === 'Resume it')");
+  const offer = await page.$eval('#message', (el) => el.textContent ?? '');
+  if (!offer.includes('step 2')) throw new Error(`The offer does not name the saved step: ${offer}`);
+  await page.$$eval('#message button', (bs) => bs.find((b) => b.textContent === 'Resume it')!.click());
+  await waitFor('the autosave was not restored', 'window.__demo.ready && window.__demo.info.step === 2', 60_000);
+
+  await page.click('#start');
+  await waitFor('no autosave while running', 'window.__demo.autosavedStep >= 4', 90_000);
+  await waitFor('the button is not enabled while running', "!document.querySelector('#lose-gpu').disabled");
+  await page.click('#lose-gpu');
+  await waitFor('training did not come back', 'window.__demo.resumedAt >= 4', 120_000);
+  // Records of the lost run came before the 'recovered' event; from here on only the new run's come.
+  const resumedAt = await page.evaluate(() => {
+    const view = (window as unknown as { __demo: { resumedAt: number; steps: number } }).__demo;
+    view.steps = -1;
+    return view.resumedAt;
+  });
+  const message = await page.$eval('#message', (el) => el.textContent ?? '');
+  await waitFor('no steps after the recovery', `window.__demo.steps >= ${resumedAt + 3}`, 120_000);
+  await page.click('#start'); // Pause
+  await waitFor('training did not pause', "window.__demo.info.state === 'paused'");
+  if (await page.$('#message.error')) throw new Error(`An error after the recovery: ${await page.$eval('#message', (el) => el.textContent)}`);
+  return { resumedAt, message };
 }

@@ -20,7 +20,7 @@ import '@tensorflow/tfjs-core/dist/register_all_gradients.js';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-webgl';
 import '@tensorflow/tfjs-backend-webgpu';
-import { diffusionDefaults, noiseSchedule } from '../src/models/diffusion.js';
+import { diffusionDefaults, noiseSchedule, sinusoidTable } from '../src/models/diffusion.js';
 import { mulberry32 } from '../src/data/random.js';
 import { DIFFUSION_BENCH_SHAPE, diffusionBatch } from './diffusion.js';
 import { clippedAdam, peerBackends, timeQueued, timeTraining, type PeerAdamConfig, type PeerBackend } from './peer-tfjs.js';
@@ -55,20 +55,6 @@ const ADAM: PeerAdamConfig = {
 
 let models = 0;
 
-/** The sinusoidal table of denoiser-mlp.ts (timestepTable): row t is [sin(t w_i), cos(t w_i)]. */
-function sinusoids(T: number, E: number): Float32Array {
-  const half = E / 2;
-  const data = new Float32Array(T * E);
-  for (let t = 0; t < T; t++) {
-    for (let i = 0; i < half; i++) {
-      const w = Math.exp((-Math.log(10000) * i) / half);
-      data[t * E + i] = Math.sin(t * w);
-      data[t * E + half + i] = Math.cos(t * w);
-    }
-  }
-  return data;
-}
-
 /** The denoiser's variables, the constant tables and one training step, on the current backend. */
 function buildModel() {
   const { batch: B, dims: D, hidden: H, layers: L, embDim: E, timesteps: T } = DIFFUSION_BENCH_SHAPE;
@@ -90,7 +76,7 @@ function buildModel() {
   const { alphaBar } = noiseSchedule(diffusionDefaults.schedule, T);
   const signalTable = tf.tensor2d(Float32Array.from(alphaBar, Math.sqrt), [T, 1]);
   const noiseTable = tf.tensor2d(Float32Array.from(alphaBar, (a) => Math.sqrt(1 - a)), [T, 1]);
-  const embTable = tf.tensor2d(sinusoids(T, E), [T, E]);
+  const embTable = tf.tensor2d(sinusoidTable(T, E), [T, E]);
 
   const predict = (xt: tf.Tensor2D, t: tf.Tensor1D): tf.Tensor2D => {
     let h = tf.concat2d([xt, tf.gather(embTable, t) as tf.Tensor2D], 1);

@@ -201,10 +201,6 @@ describe('diffusion demo page (headless Chromium, SwiftShader)', () => {
   });
 
   it('offers to resume an autosave when reopened, and comes back from a lost GPU by itself from the last autosave', async () => {
-    const t0 = performance.now();
-    const { resumedAt, message } = await checkResumeAndRecovery({ page, waitFor, open: () => openPage(QUERY.replace('autosaveEvery=0', 'autosaveEvery=2')) });
-    expect(message).toMatch(new RegExp(`GPU was lost at step \\d+.*autosave of step ${resumedAt}`));
-    expect((await demo()).info!.step).toBeGreaterThanOrEqual(resumedAt + 3);
-    timings.resumeAndRecovery = performance.now() - t0;
+    timings.resumeAndRecovery = await checkResumeAndRecovery({ page, waitFor, open: () => openPage(QUERY.replace('autosaveEvery=0', 'autosaveEvery=2')) });
   });
 });

@@ -266,11 +266,8 @@ describe('transformer demo page (headless Chromium, SwiftShader)', () => {
   });
 
   it('offers to resume an autosave when reopened, and comes back from a lost GPU by itself from the last autosave', async () => {
-    const t0 = performance.now();
-    const { resumedAt, message } = await checkResumeAndRecovery({ page, waitFor, open: () => openPage(QUERY.replace('autosaveEvery=0', 'autosaveEvery=2')) });
-    expect(message).toMatch(new RegExp(`GPU was lost at step \\d+.*autosave of step ${resumedAt}`));
+    timings.resumeAndRecovery = await checkResumeAndRecovery({ page, waitFor, open: () => openPage(QUERY.replace('autosaveEvery=0', 'autosaveEvery=2')) });
     expect(Number.isFinite((await demo()).lastLoss)).toBe(true);
-    timings.resumeAndRecovery = performance.now() - t0;
   });
 
   it('builds a mixed-precision model from the select: it steps, and the page shows its loss scale', async () => {

@@ -16,7 +16,7 @@
 import { createDiffusionClient, type DiffusionClient } from '../../src/tasks/diffusion/client.js';
 import type { DiffusionEvent, DiffusionInfo, DiffusionMetricsEvent } from '../../src/tasks/diffusion/protocol.js';
 import { $ } from '../shared/dom.js';
-import { sessionElements, SessionPage, viewForTests, type RunState } from '../shared/session-page.js';
+import { sessionElements, SessionPage, trackLosses, viewForTests, type RunState } from '../shared/session-page.js';
 import { clearMessage, fmtMs, fmtNum, probeOrExplain, showMessage } from '../shared/ui.js';
 import { ImageUpload } from '../shared/upload.js';
 import { datasetName } from '../shared/words.js';
@@ -132,11 +132,7 @@ function onEvent(p: Page, e: DiffusionEvent): void {
 
 /** The view's losses, the facts line's step and the state line from a metrics event. */
 function onMetrics({ session }: Page, e: DiffusionMetricsEvent): void {
-  for (const r of e.steps) {
-    if (!Number.isFinite(r.loss)) continue;
-    if (!Number.isFinite(view.firstLoss)) view.firstLoss = r.loss;
-    view.lastLoss = r.loss;
-  }
+  trackLosses(view, e.steps.map((r) => r.loss));
   const last = e.steps.at(-1);
   if (!last) return;
   view.steps = last.step;

@@ -20,18 +20,20 @@ import { clearMessage, downloadBytes, showMessage } from './ui.js';
 import type { Explain } from './words.js';
 
 /**
- * The elements every session page has, by the ids its markup and the browser tests share. The run
- * buttons are made here, into the page's rows for them (#run-buttons: Start, Step, Reset;
- * #checkpoint-buttons: Save, Load and its hidden file input), disabled until there is a model;
- * `stepTitle` says what one step is on this page. #recovery gets the lost-GPU button and its hint.
+ * The elements every session page has, by the ids its markup and the browser tests share, made
+ * here into the page's Run fieldset (#run, which holds its legend and the page's words on its
+ * checkpoints): the run buttons (Start, Step, Reset) and the state line, then `extra` (a page's
+ * own lines), then Save, Load and its hidden file input above those words, and the lost-GPU button
+ * with its hint below them. Buttons are disabled until there is a model; `stepTitle` says what
+ * one step is on this page.
  */
-export function sessionElements(stepTitle: string) {
+export function sessionElements(stepTitle: string, extra: HTMLElement[] = []) {
   const button = (id: string, label: string, props: Partial<HTMLButtonElement> = {}) =>
     make('button', { id, type: 'button', disabled: true, ...props }, label);
   const els = {
     facts: $('facts'),
     banner: $('message'),
-    stateLine: $('state'),
+    stateLine: make('p', { id: 'state', className: 'hint' }, 'Not started.'),
     startBtn: button('start', 'Start', { className: 'primary' }),
     stepBtn: button('step', 'Step', { title: stepTitle }),
     resetBtn: button('reset', 'Reset'),
@@ -40,9 +42,14 @@ export function sessionElements(stepTitle: string) {
     loadFile: make('input', { id: 'load-file', type: 'file', accept: '.safetensors', hidden: true }),
     loseBtn: button('lose-gpu', 'Simulate a lost GPU', { title: 'Destroy the GPU device, as a driver reset would' }),
   };
-  $('run-buttons').replaceChildren(els.startBtn, els.stepBtn, els.resetBtn);
-  $('checkpoint-buttons').replaceChildren(els.saveBtn, els.loadBtn, els.loadFile);
-  $('recovery').replaceChildren(
+  const checkpointWords = $('run').querySelector('p.hint')!;
+  checkpointWords.before(
+    make('div', { id: 'run-buttons', className: 'buttons' }, els.startBtn, els.stepBtn, els.resetBtn),
+    els.stateLine,
+    ...extra,
+    make('div', { id: 'checkpoint-buttons', className: 'buttons' }, els.saveBtn, els.loadBtn, els.loadFile),
+  );
+  checkpointWords.after(
     make('div', { className: 'buttons' }, els.loseBtn),
     make('p', { className: 'hint' }, 'GPUs get reset (a driver update, a tab in the background too long). While training, the page then takes a new device and picks up from its last autosave.'),
   );
@@ -58,6 +65,15 @@ export type SessionElements = ReturnType<typeof sessionElements>;
 export function viewForTests<T extends object>(view: T): T {
   (window as unknown as { __demo: T }).__demo = view;
   return view;
+}
+
+/** Keeps a page's test view at the first and the latest finite loss among `losses`. */
+export function trackLosses(view: { firstLoss: number; lastLoss: number }, losses: Iterable<number>): void {
+  for (const loss of losses) {
+    if (!Number.isFinite(loss)) continue;
+    if (!Number.isFinite(view.firstLoss)) view.firstLoss = loss;
+    view.lastLoss = loss;
+  }
 }
 
 /** The calls of every task's worker (transformer, diffusion, GAN) that the scaffolding makes. */

@@ -14,8 +14,8 @@
 import { scoreArithmetic } from '../../src/data/corpus.js';
 import { createTrainerClient, type TrainerClient } from '../../src/tasks/gpt/client.js';
 import type { LossScaleState, MetricsEvent, StepSummary, TrainerEvent, TrainerInfo } from '../../src/tasks/gpt/protocol.js';
-import { $ } from '../shared/dom.js';
-import { sessionElements, SessionPage, viewForTests, type RunState } from '../shared/session-page.js';
+import { $, make } from '../shared/dom.js';
+import { sessionElements, SessionPage, trackLosses, viewForTests, type RunState } from '../shared/session-page.js';
 import { clearMessage, fmtMs, fmtNum, probeOrExplain, showMessage } from '../shared/ui.js';
 import { checkpointRefused, deviceLost, explainer } from '../shared/words.js';
 import { AttentionPanel } from './attention.js';
@@ -24,9 +24,9 @@ import { modelForCheckpoint } from './checkpoint.js';
 import { Controls } from './controls.js';
 import { baselineNote, describe, SamplePanel, scalerNote } from './panels.js';
 
-const elements = sessionElements('Run one training step and show its loss');
+const scalerLine = make('p', { id: 'scaler', className: 'hint', hidden: true });
+const elements = sessionElements('Run one training step and show its loss', [scalerLine]);
 const { banner, stateLine } = elements;
-const scalerLine = $('scaler');
 
 const view = viewForTests({
   ready: false, steps: 0, firstLoss: NaN, lastLoss: NaN, lastValLoss: NaN, stepLoss: NaN, autosavedStep: 0, resumedAt: -1, samples: 0,
@@ -152,11 +152,7 @@ function onEvent(p: Page, e: TrainerEvent): void {
 
 /** The view's figures and the state line from a metrics event. */
 function onMetrics({ session }: Page, e: MetricsEvent): void {
-  for (const r of e.steps) {
-    if (!Number.isFinite(r.loss)) continue;
-    if (!Number.isFinite(view.firstLoss)) view.firstLoss = r.loss;
-    view.lastLoss = r.loss;
-  }
+  trackLosses(view, e.steps.map((r) => r.loss));
   const val = e.evals.at(-1);
   if (val) view.lastValLoss = val.valLoss;
   if (e.scaler) showScaler(e.scaler);

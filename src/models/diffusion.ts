@@ -53,7 +53,7 @@ export function noiseSchedule(kind: NoiseScheduleKind, T: number): NoiseSchedule
 }
 
 /** Sinusoidal embeddings of t = 0..T-1 (Transformer positions): row t is [sin(t w_i), cos(t w_i)], w_i = 10000^(-i / (E/2)). */
-export function timestepTable(T: number, E: number): Tensor {
+export function sinusoidTable(T: number, E: number): Float32Array {
   if (E % 2 !== 0) throw new ConfigError(`timestepTable: the embedding width must be even, got ${E}.`);
   const half = E / 2;
   const data = new Float32Array(T * E);
@@ -64,7 +64,12 @@ export function timestepTable(T: number, E: number): Tensor {
       data[t * E + half + i] = Math.cos(t * w);
     }
   }
-  return constant(data, [T, E]);
+  return data;
+}
+
+/** The sinusoidal table as a constant (T, E) tensor, as the denoisers look timesteps up in it. */
+export function timestepTable(T: number, E: number): Tensor {
+  return constant(sinusoidTable(T, E), [T, E]);
 }
 
 /**

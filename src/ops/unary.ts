@@ -386,50 +386,31 @@ export const powScalarDef = unaryDef<{ exponent: number }>({
   extra: [{ name: 'cube of negatives', inputs: [{ shape: [37], dtype: 'f32' }], attrs: { exponent: 3 } }],
 });
 
+/** The function users call for a unary op without attributes: x -> op(x). */
+const elementwise = (def: OpDef<NoAttrs>) => (x: Tensor): Tensor => apply(def, [x], {})[0];
+
 /** -x */
-export function neg(x: Tensor): Tensor {
-  return apply(negDef, [x], {})[0];
-}
+export const neg = elementwise(negDef);
 /** e^x */
-export function exp(x: Tensor): Tensor {
-  return apply(expDef, [x], {})[0];
-}
+export const exp = elementwise(expDef);
 /** Natural log. */
-export function log(x: Tensor): Tensor {
-  return apply(logDef, [x], {})[0];
-}
+export const log = elementwise(logDef);
 /** Square root. */
-export function sqrt(x: Tensor): Tensor {
-  return apply(sqrtDef, [x], {})[0];
-}
+export const sqrt = elementwise(sqrtDef);
 /** max(x, 0). */
-export function relu(x: Tensor): Tensor {
-  return apply(reluDef, [x], {})[0];
-}
+export const relu = elementwise(reluDef);
 /** GELU, tanh approximation (as GPT-2). */
-export function gelu(x: Tensor): Tensor {
-  return apply(geluDef, [x], {})[0];
-}
+export const gelu = elementwise(geluDef);
 /** x * sigmoid(x) (swish). */
-export function silu(x: Tensor): Tensor {
-  return apply(siluDef, [x], {})[0];
-}
+export const silu = elementwise(siluDef);
 /** 1 / (1 + e^-x). */
-export function sigmoid(x: Tensor): Tensor {
-  return apply(sigmoidDef, [x], {})[0];
-}
+export const sigmoid = elementwise(sigmoidDef);
 /** Hyperbolic tangent. */
-export function tanh(x: Tensor): Tensor {
-  return apply(tanhDef, [x], {})[0];
-}
+export const tanh = elementwise(tanhDef);
 /** |x|; the gradient at 0 is 0. */
-export function abs(x: Tensor): Tensor {
-  return apply(absDef, [x], {})[0];
-}
+export const abs = elementwise(absDef);
 /** -1, 0 or 1; no gradient. */
-export function sign(x: Tensor): Tensor {
-  return apply(signDef, [x], {})[0];
-}
+export const sign = elementwise(signDef);
 /** x for x > 0, slope * x otherwise. */
 export function leakyRelu(x: Tensor, slope = 0.01): Tensor {
   return apply(leakyReluDef, [x], { slope })[0];

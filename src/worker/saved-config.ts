@@ -6,8 +6,11 @@
 
 import { CheckpointError, ConfigError } from '../errors.js';
 
-/** The section `key` of a checkpoint's metadata 'config' (null when the file has none). */
-export function savedSection<T>(metadata: Record<string, string>, key: string): Partial<T> | null {
+/**
+ * The section `key` of a checkpoint's metadata 'config' (null when the file has none, which is
+ * loaded into a model like `current`; with no current model either, a CheckpointError).
+ */
+export function savedSection<T>(metadata: Record<string, string>, key: string, current: object | null): Partial<T> | null {
   let saved: Record<string, unknown> | null;
   try {
     saved = metadata.config === undefined ? null : JSON.parse(metadata.config);
@@ -15,7 +18,9 @@ export function savedSection<T>(metadata: Record<string, string>, key: string): 
     throw new CheckpointError("The checkpoint's metadata 'config' is not valid JSON.", 'metadata');
   }
   const section = saved?.[key];
-  return typeof section === 'object' && section !== null ? (section as Partial<T>) : null;
+  if (typeof section === 'object' && section !== null) return section as Partial<T>;
+  if (!current) throw new CheckpointError(`The checkpoint has no ${key} config, and there is no model to load it into.`, 'metadata');
+  return null;
 }
 
 /** The fields `keys` of a saved section, where it has them. */

@@ -112,9 +112,11 @@ export interface RecoveryDriver {
  * ready, steps, info, autosavedStep and resumedAt): two steps autosave; the page opened again
  * offers the run and resumes it at step 2; training autosaves again, the lost-GPU button destroys
  * the device, and training comes back by itself from an autosave and goes on, with the banner
- * saying so and no error. Run it last: it leaves an autosave in the browser's storage.
+ * saying so and no error. Run it last: it leaves an autosave in the browser's storage. Resolves
+ * with the time it took, in ms.
  */
-export async function checkResumeAndRecovery({ page, waitFor, open }: RecoveryDriver): Promise<{ resumedAt: number; message: string }> {
+export async function checkResumeAndRecovery({ page, waitFor, open }: RecoveryDriver): Promise<number> {
+  const t0 = performance.now();
   await open();
   for (let i = 1; i <= 2; i++) {
     await page.click('#step');
@@ -143,5 +145,8 @@ export async function checkResumeAndRecovery({ page, waitFor, open }: RecoveryDr
   await page.click('#start'); // Pause
   await waitFor('training did not pause', "window.__demo.info.state === 'paused'");
   if (await page.$('#message.error')) throw new Error(`An error after the recovery: ${await page.$eval('#message', (el) => el.textContent)}`);
-  return { resumedAt, message };
+  if (!new RegExp(`GPU was lost at step \\d+.*autosave of step ${resumedAt}`).test(message)) throw new Error(`The banner does not say what happened: ${message}`);
+  const step = await page.evaluate(() => (window as unknown as { __demo: { info: { step: number } } }).__demo.info.step);
+  if (step < resumedAt + 3) throw new Error(`Paused at step ${step}, fewer than 3 steps after the recovery at ${resumedAt}.`);
+  return performance.now() - t0;
 }

@@ -18,7 +18,7 @@ import type { TrainingMetrics } from '../../metrics.js';
 import { DiffusionSampler } from '../../models/diffusion-sampler.js';
 import { createUnet } from '../../models/unet.js';
 import { SeededRandom } from '../../data/random.js';
-import { batchSeed, createDiffusion, freeModel, sampleSeed, trainSeed, type SessionBase } from './points.js';
+import { batchSeed, createDiffusion, freeModel, sampleSeed, trainSeed, withFrames, type SessionBase } from './points.js';
 import {
   classesOf, gridShape, imageSizeOf, type DenoiseFrames, type DiffusionEvent, type DiffusionInfo, type DiffusionSessionConfig, type ImageGridData,
   type ImageQualityEvent, type ImagesEvent, type ScorerStatus, type UploadSource, type UploadSummary,
@@ -114,12 +114,7 @@ export async function drawGrid(s: ImageSession, onStep?: (x: Float32Array, t: nu
 
 /** The grid again, with every step from the noise on. */
 export async function imageFrames(s: ImageSession): Promise<DenoiseFrames> {
-  const frames: Float32Array[] = [];
-  const ts: number[] = [];
-  const e = await drawGrid(s, (x, t) => {
-    frames.push(x);
-    ts.push(t);
-  });
+  const { drawn: e, frames, ts } = await withFrames((onStep) => drawGrid(s, onStep));
   return { step: e.step, sampler: e.sampler, frames, ts, grid: { labels: e.labels, size: e.size, rows: e.rows, cols: e.cols } };
 }
 

@@ -11,7 +11,7 @@ import { loadCheckpoint, STATE_PREFIX, type CheckpointContents } from '../../che
 import { SeededRandom } from '../../data/random.js';
 import { modeCoverage, ringCentres, sample2D } from '../../data/toy2d.js';
 import type { Engine } from '../../engine.js';
-import { CheckpointError, ConfigError, NonFiniteError } from '../../errors.js';
+import { ConfigError, NonFiniteError } from '../../errors.js';
 import { pickSaved, savedSection, usableConfig } from '../../worker/saved-config.js';
 import { squareGrid } from '../../data/plane.js';
 import { mmd, slicedWasserstein } from '../../eval/distance.js';
@@ -140,15 +140,21 @@ export async function drawSamples(s: PointSession, onStep?: (x: Float32Array, t:
   return { type: 'samples', step: s.diffusion.steps, points, sampler, steps };
 }
 
-/** The samples again, with every step from the noise on. */
-export async function denoiseFrames(s: PointSession): Promise<DenoiseFrames> {
+/** What `draw` draws, with every intermediate step it shows its callback (the frames) and their timesteps. */
+export async function withFrames<E>(draw: (onStep: (x: Float32Array, t: number) => void) => Promise<E>) {
   const frames: Float32Array[] = [];
   const ts: number[] = [];
-  const e = await drawSamples(s, (x, t) => {
+  const drawn = await draw((x, t) => {
     frames.push(x);
     ts.push(t);
   });
-  return { step: e.step, sampler: e.sampler, frames, ts, grid: null };
+  return { drawn, frames, ts };
+}
+
+/** The samples again, with every step from the noise on. */
+export async function denoiseFrames(s: PointSession): Promise<DenoiseFrames> {
+  const { drawn, frames, ts } = await withFrames((onStep) => drawSamples(s, onStep));
+  return { step: drawn.step, sampler: drawn.sampler, frames, ts, grid: null };
 }
 
 /** How far samples are from the held-out set; a diverged model's NaNs come out as NaN distances. */
@@ -199,8 +205,7 @@ export async function checkpointContents(s: SessionBase): Promise<CheckpointCont
  * is loaded into a model like the current one.
  */
 export function savedConfig(meta: Record<string, string>, base: DiffusionSessionConfig | null): DiffusionSessionConfig {
-  const theirs = savedSection<DiffusionSessionConfig>(meta, 'diffusion');
-  if (!theirs && !base) throw new CheckpointError('The checkpoint has no diffusion config, and there is no model to load it into.', 'metadata');
+  const theirs = savedSection<DiffusionSessionConfig>(meta, 'diffusion', base);
   const picked = pickSaved(theirs, SAVED_KEYS);
   // From points to images or back, the page's sampling settings give way to the new kind's defaults.
   const kindOf = (d: string | undefined) => (d !== undefined && isImageDataset(d) ? 'images' : 'points');

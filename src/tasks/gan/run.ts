@@ -15,7 +15,7 @@ import { SeededRandom, gaussian } from '../../data/random.js';
 import { modeCoverage, ringCentres, sample2D, type Sampler2DName } from '../../data/toy2d.js';
 import type { UserImageSet } from '../../data/user-images.js';
 import type { Engine } from '../../engine.js';
-import { CheckpointError, DataError } from '../../errors.js';
+import { DataError } from '../../errors.js';
 import { pickSaved, savedSection, usableConfig } from '../../worker/saved-config.js';
 import { mmd, slicedWasserstein } from '../../eval/distance.js';
 import type { ImageScorer } from '../../eval/image-scores.js';
@@ -242,8 +242,7 @@ export async function checkpointContents(r: GanRun): Promise<CheckpointContents>
  * (the current config: cadences and display sizes stay the page's).
  */
 export function savedConfig(meta: Record<string, string>, base: GanSessionConfig | null): GanSessionConfig {
-  const theirs = savedSection<GanSessionConfig>(meta, 'gan');
-  if (!theirs && !base) throw new CheckpointError('The checkpoint has no GAN config, and there is no model to load it into.', 'metadata');
+  const theirs = savedSection<GanSessionConfig>(meta, 'gan', base);
   return usableConfig(() => ganSessionConfig({ ...base, ...pickSaved(theirs, SAVED_KEYS) }));
 }
 

@@ -27,8 +27,7 @@ export interface SavedConfig {
  * autosave keeps beside it); a checkpoint of an upload without its text cannot rebuild the data.
  */
 export function savedTrainerConfig(metadata: Record<string, string>, text: Uint8Array | null): TrainerConfig {
-  const trainer = savedSection<TrainerConfig>(metadata, 'trainer') as TrainerConfig | null;
-  if (!trainer) throw new CheckpointError('The checkpoint has no trainer config, and there is no model to load it into; create one first.', 'metadata');
+  const trainer = savedSection<TrainerConfig>(metadata, 'trainer', null) as TrainerConfig;
   const { data } = trainer;
   if (data.kind === 'text' && !text) {
     const name = data.name ? ` (${data.name})` : '';

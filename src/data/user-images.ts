@@ -6,7 +6,7 @@
 // is wrong in words and, through its reason, to code: 'empty' (no files), 'format' (not an
 // image, or not decodable), 'too-short' (fewer than minImages), 'too-large' (a file, the total
 // or an image's pixels over the limits).
-// Not here: decoding (browser only: src/worker/image-upload.ts), batching, augmentation.
+// Not here: decoding (browser only: image-upload.ts), batching, augmentation.
 
 import { DataError } from '../errors.js';
 

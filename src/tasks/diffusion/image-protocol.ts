@@ -1,8 +1,8 @@
-// The image side of the diffusion page's contract (re-exported by diffusion-protocol.ts): the
+// The image side of the diffusion page's contract (re-exported by protocol.ts): the
 // image datasets and what follows from a config for them (side, classes, the sample grid's
 // shape), the scorer's status, the user's upload, and the events for images (sample grids, their
 // scores, the scorer's progress). Plain data that survives structured cloning.
-// Not here: the config itself and the API (diffusion-protocol.ts), the work (diffusion-images.ts).
+// Not here: the config itself and the API (protocol.ts), the work (images.ts).
 
 import type { Sampler2DName } from '../../data/toy2d.js';
 import type { SamplerKind } from '../../models/diffusion-sampler.js';

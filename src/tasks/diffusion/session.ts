@@ -1,8 +1,8 @@
-// The diffusion trainer behind the diffusion page: one session (2D points: a training set and a
-// held-out set, the MLP denoiser, the diffusion model and its samplers, see diffusion-model.ts;
-// or images: glyphs or the user's upload and a U-Net, see diffusion-images.ts) and a loop that
-// keeps the GPU busy: a step is submitted without waiting for the previous one's loss, and the
-// loop yields between steps so that pause, field, frames and export calls are served in between.
+// The diffusion trainer behind the diffusion page, a task of the session core (worker/session.ts):
+// one run (2D points: a training set and a held-out set, the MLP denoiser, the diffusion model and
+// its samplers, see points.ts; or images: glyphs or the user's upload and a U-Net, see images.ts)
+// whose steps the core's loop submits without waiting for the previous one's loss, serving pause,
+// field, frames and export calls in between.
 // Every `sampleEvery` steps it draws samples with the moving-average weights from one fixed noise
 // seed (so successive samples show the same noise becoming data) and scores them: points against
 // the held-out set (MMD², sliced Wasserstein, ring modes) with the denoising field recomputed;

@@ -1,7 +1,7 @@
-// The GAN trainer behind the GAN page: one run (data, the two players, their optimizers, see
-// gan-model.ts) and a loop that keeps the GPU busy: an iteration (dSteps discriminator steps and
-// one generator step) is submitted without waiting for the previous one's losses, and the loop
-// yields between iterations so that pause, snapshot and export calls are served in between.
+// The GAN trainer behind the GAN page, a task of the session core (worker/session.ts): one run
+// (data, the two players, their optimizers, see run.ts) whose iterations (dSteps discriminator
+// steps and one generator step) the core's loop submits without waiting for the previous one's
+// losses, serving pause, snapshot and export calls in between.
 // Every `snapshotEvery` iterations it draws the game (points, decision surface, mapped latent
 // lattice; or an image grid), every `qualityEvery` it scores the samples (MMD², sliced
 // Wasserstein, ring modes; or a Fréchet distance and the digits seen by a classifier trained once

@@ -3,7 +3,8 @@
 // interrupted), offer and resume their autosave, and a checkpoint of one task is refused by
 // another with the page it belongs to, while the run in memory stays. Checkpoints written before
 // the `task` field still load in their own task and are still refused by the others. The
-// transformer's own cases of the same (recovery, resume) are in trainer.test.ts.
+// transformer's own cases of the same (recovery, resume) are in trainer.test.ts. An autosave from
+// before the task field is still offered in words.
 // Not here: what each task trains and draws (gan-demo.test.ts, the pages' tests).
 
 import { describe, expect, it } from 'vitest';
@@ -124,6 +125,17 @@ function withMetadata(bytes: Uint8Array, edit: (m: Record<string, string>) => Re
   return writeSafetensors(tensors, edit({ ...file.metadata }));
 }
 
+describe('autosaves from before the task field', () => {
+  it('are offered in words made from their preset and precision', async () => {
+    const store = memoryAutosave();
+    const checkpoint = new Uint8Array(8);
+    // As older versions described a transformer's autosave: no task, no model, its preset and precision.
+    const old = { step: 40, savedAt: 1, preset: 'mini', precision: 'mixed', backend: 'memory' } as unknown as AutosaveInfo;
+    await store.save({ info: old, checkpoint, attachment: null });
+    expect(await new Trainer({ engine: await testEngine(), autosave: store }).hasAutosave()).toMatchObject({ step: 40, model: 'mini mixed-precision' });
+  });
+});
+
 describe('checkpoints name their task', () => {
   it('a session refuses another task\'s checkpoint with the page it belongs to, keeping its run; old files still load', async () => {
     const engine = await testEngine();
@@ -147,13 +159,16 @@ describe('checkpoints name their task', () => {
     await refused(diffusion.importCheckpoint(withMetadata(ganFile, (m) => ({ ...m, task: 'chess' }))), /task called 'chess'/);
     expect((await diffusion.info()).step).toBe(3); // every refusal left the run as it was
     expect((await gan.importCheckpoint(oldGan)).step).toBe(2);
+    expect((await diffusion.importCheckpoint(withMetadata(diffusionFile, ({ task: _task, ...m }) => m))).step).toBe(3);
 
     const trainer = new Trainer({ engine });
     await refused(trainer.importCheckpoint(diffusionFile), /diffusion checkpoint/);
     await trainer.create({ preset: 'tiny', batch: 2, evalEvery: 0, sampleEvery: 0, autosaveEvery: 0, data: { kind: 'builtin', lines: 200 } });
     const gptFile = await trainer.exportCheckpoint();
     expect(parseSafetensors(gptFile).metadata.task).toBe('gpt');
-    await refused(gan.importCheckpoint(withMetadata(gptFile, ({ task: _task, ...m }) => m)), /transformer checkpoint; load it on the transformer page/);
+    const oldGpt = withMetadata(gptFile, ({ task: _task, ...m }) => m);
+    await refused(gan.importCheckpoint(oldGpt), /transformer checkpoint; load it on the transformer page/);
+    expect((await trainer.importCheckpoint(oldGpt)).step).toBe(0);
     await Promise.all([gan.dispose(), diffusion.dispose(), trainer.dispose()]);
   });
 });

@@ -12,7 +12,7 @@
 import { EngineError, ShapeError, fmtShape } from '../errors.js';
 import { apply, numel, type Tensor, type TensorSpec } from '../tensor.js';
 import { crossEntropyShader } from '../../shaders/crossentropy.js';
-import { rowCheck, rowLaunch, rowsOf } from './rows.js';
+import { rowCheck, rowDispatch, rowsOf } from './rows.js';
 import { f32 as f32w, type Dispatch, type HostTensor, type KernelEnv, type KernelPlan, type OpCase, type OpDef } from './types.js';
 
 export interface CrossEntropyAttrs {
@@ -88,15 +88,13 @@ function crossEntropyCpu([logits, targets]: HostTensor[], { reduction, smoothing
 function crossEntropyKernel([logits]: TensorSpec[], { reduction, smoothing }: CrossEntropyAttrs, env: KernelEnv): KernelPlan {
   const { rows, cols } = rowsOf(logits.shape);
   const params = [rows, cols, f32w(smoothing)];
-  const { suffix, ...launch } = rowLaunch(rows, cols, env);
-  const perRow: Dispatch = {
+  const perRow = rowDispatch(rows, cols, env, {
     shader: crossEntropyShader,
-    entry: `ce_fwd${suffix}`,
+    entry: 'ce_fwd',
     reads: [{ in: 0 }, { in: 1 }],
     writes: [reduction === 'none' ? { out: 0 } : { tmp: 0 }],
     params,
-    ...launch,
-  };
+  });
   if (reduction === 'none') return { dispatches: [perRow] };
   const mean: Dispatch = {
     shader: crossEntropyShader,
@@ -230,14 +228,9 @@ function crossEntropyBackwardCpu(
 function crossEntropyBackwardKernel([logits]: TensorSpec[], { reduction, smoothing }: CrossEntropyAttrs, env: KernelEnv): KernelPlan {
   const { rows, cols } = rowsOf(logits.shape);
   const params = [rows, cols, f32w(smoothing)];
-  const { suffix, ...launch } = rowLaunch(rows, cols, env);
   const ins = [{ in: 0 }, { in: 1 }, { in: 2 }];
   if (reduction === 'none') {
-    return {
-      dispatches: [
-        { shader: crossEntropyShader, entry: `ce_bwd${suffix}`, reads: ins, writes: [{ out: 0 }], params, ...launch },
-      ],
-    };
+    return { dispatches: [rowDispatch(rows, cols, env, { shader: crossEntropyShader, entry: 'ce_bwd', reads: ins, writes: [{ out: 0 }], params })] };
   }
   return {
     tmp: [4],
@@ -251,14 +244,7 @@ function crossEntropyBackwardKernel([logits]: TensorSpec[], { reduction, smoothi
         params,
         workgroups: [1],
       },
-      {
-        shader: crossEntropyShader,
-        entry: `ce_bwd_mean${suffix}`,
-        reads: [...ins, { tmp: 0 }],
-        writes: [{ out: 0 }],
-        params,
-        ...launch,
-      },
+      rowDispatch(rows, cols, env, { shader: crossEntropyShader, entry: 'ce_bwd_mean', reads: [...ins, { tmp: 0 }], writes: [{ out: 0 }], params }),
     ],
   };
 }

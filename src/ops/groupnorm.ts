@@ -18,7 +18,7 @@ import { add, mul, sub } from './binary.js';
 import { sum } from './reduce.js';
 import { grid1d } from './grid.js';
 import { checkAffine, checkBackwardInputs, checkEps, normBackwardGen, normBackwardRule, normalizeBackwardCpu, normalizeCpu, type NormBackwardInputs } from './norm.js';
-import { rowCheck, rowLaunch } from './rows.js';
+import { rowCheck, rowDispatch } from './rows.js';
 import { reshape } from './shape.js';
 import { mulScalar, neg, zerosLike } from './unary.js';
 import { f32 as word, type HostTensor, type KernelEnv, type KernelPlan, type OpCase, type OpDef } from './types.js';
@@ -126,19 +126,8 @@ export const groupNormDef: OpDef<GroupNormAttrs> = {
   },
   kernel: ([x], _outs, { groups, eps }, env) => {
     const d = dimsOf(x.shape, groups);
-    const { suffix, ...launch } = rowLaunch(d.N * d.G, d.M, env);
-    return {
-      dispatches: [
-        {
-          shader: groupNormShader,
-          entry: `gn_fwd${suffix}`,
-          reads: [{ in: 0 }, { in: 1 }, { in: 2 }],
-          writes: [{ out: 0 }, { out: 1 }, { out: 2 }],
-          params: groupParams(d, eps),
-          ...launch,
-        },
-      ],
-    };
+    const reads = [{ in: 0 }, { in: 1 }, { in: 2 }], writes = [{ out: 0 }, { out: 1 }, { out: 2 }];
+    return { dispatches: [rowDispatch(d.N * d.G, d.M, env, { shader: groupNormShader, entry: 'gn_fwd', reads, writes, params: groupParams(d, eps) })] };
   },
   cpu: groupNormCpu,
   backward: normBackwardRule(groupNormBackward),
@@ -165,7 +154,6 @@ function groupNormBackwardCpu(ins: HostTensor[]): HostTensor[] {
 
 function groupNormBackwardKernel(ins: TensorSpec[], env: KernelEnv): KernelPlan {
   const d = dimsOf(ins[0].shape, ins[1].shape[1]);
-  const { suffix, ...launch } = rowLaunch(d.N * d.G, d.M, env);
   const stats = ins.length === 7;
   const maxPerDim = env.limits.maxComputeWorkgroupsPerDimension;
   return {
@@ -180,14 +168,13 @@ function groupNormBackwardKernel(ins: TensorSpec[], env: KernelEnv): KernelPlan 
         params: [d.N, d.C, d.S, d.cg, d.G],
         workgroups: grid1d(d.N * d.C, WG, maxPerDim),
       },
-      {
+      rowDispatch(d.N * d.G, d.M, env, {
         shader: groupNormShader,
-        entry: stats ? `gn_dx_stats${suffix}` : `gn_dx${suffix}`,
+        entry: stats ? 'gn_dx_stats' : 'gn_dx',
         reads: [{ in: 0 }, { in: 1 }, { in: 2 }, { in: 3 }, { in: 4 }, { tmp: 0 }, ...(stats ? [{ in: 5 }, { in: 6 }] : [])],
         writes: [{ out: 0 }],
         params: groupParams(d, 0),
-        ...launch,
-      },
+      }),
       {
         shader: groupNormShader,
         entry: 'gn_cols_final',

@@ -14,7 +14,7 @@ import { layerNormShader } from '../../shaders/layernorm.js';
 import { roundToHalf } from '../half.js';
 import { grid1d } from './grid.js';
 import { checkAffine, checkBackwardInputs, checkEps, normBackwardGen, normBackwardRule, normalizeBackwardCpu, normalizeCpu, type NormBackwardInputs } from './norm.js';
-import { rowCheck, rowLaunch, rowsOf } from './rows.js';
+import { rowCheck, rowDispatch, rowsOf } from './rows.js';
 import { f32 as word, type HostTensor, type KernelEnv, type KernelPlan, type OpCase, type OpDef } from './types.js';
 
 export interface LayerNormAttrs {
@@ -91,19 +91,8 @@ export const layerNormDef: OpDef<LayerNormAttrs> = {
   },
   kernel: ([x], _outs, { eps, halfOut }, env) => {
     const { rows, cols } = rowsOf(x.shape);
-    const { suffix, ...launch } = rowLaunch(rows, cols, env);
-    return {
-      dispatches: [
-        {
-          shader: layerNormShader(halfOut),
-          entry: `ln_fwd${suffix}`,
-          reads: [{ in: 0 }, { in: 1 }, { in: 2 }],
-          writes: [{ out: 0 }, { out: 1 }, { out: 2 }],
-          params: [rows, cols, word(eps)],
-          ...launch,
-        },
-      ],
-    };
+    const reads = [{ in: 0 }, { in: 1 }, { in: 2 }], writes = [{ out: 0 }, { out: 1 }, { out: 2 }];
+    return { dispatches: [rowDispatch(rows, cols, env, { shader: layerNormShader(halfOut), entry: 'ln_fwd', reads, writes, params: [rows, cols, word(eps)] })] };
   },
   cpu: layerNormCpu,
   backward: normBackwardRule(layerNormBackward),
@@ -130,21 +119,19 @@ function layerNormBackwardCpu(ins: HostTensor[]): HostTensor[] {
 
 function layerNormBackwardKernel(ins: TensorSpec[], env: KernelEnv): KernelPlan {
   const { rows, cols } = rowsOf(ins[0].shape);
-  const { suffix, ...launch } = rowLaunch(rows, cols, env);
   const stats = ins.length === 7;
   const chunks = Math.ceil(rows / CHUNK);
   const maxPerDim = env.limits.maxComputeWorkgroupsPerDimension;
   return {
     tmp: [chunks * 2 * cols * 4],
     dispatches: [
-      {
+      rowDispatch(rows, cols, env, {
         shader: layerNormShader(),
-        entry: stats ? `ln_dx_stats${suffix}` : `ln_dx${suffix}`,
+        entry: stats ? 'ln_dx_stats' : 'ln_dx',
         reads: ins.map((_, i) => ({ in: i })),
         writes: [{ out: 0 }],
         params: [rows, cols, word(0)],
-        ...launch,
-      },
+      }),
       {
         shader: layerNormShader(),
         entry: 'ln_cols_partial',

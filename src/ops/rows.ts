@@ -39,7 +39,7 @@ export function rowThreads(cols: number, limits: GPUSupportedLimits): number {
  * Entry point suffix, WG override and workgroup count for `rows` rows of `cols` elements.
  * Entry points come in pairs `<name>_rows` / `<name>_wg` with the same bindings.
  */
-export function rowLaunch(
+function rowLaunch(
   rows: number,
   cols: number,
   env: KernelEnv,
@@ -49,6 +49,15 @@ export function rowLaunch(
     return { suffix: '_rows', constants: { WG: ROWS_WG }, workgroups: grid1d(rows, ROWS_WG, maxPerDim) };
   }
   return { suffix: '_wg', constants: { WG: rowThreads(cols, env.limits) }, workgroups: grid1d(rows, 1, maxPerDim) };
+}
+
+/**
+ * A row kernel's dispatch over `rows` rows of `cols`: the entry point `d.entry` of the layout in
+ * force (its name plus '_rows' or '_wg'), with that layout's workgroup size and grid.
+ */
+export function rowDispatch(rows: number, cols: number, env: KernelEnv, d: Omit<Dispatch, 'constants' | 'workgroups'>): Dispatch {
+  const { suffix, ...launch } = rowLaunch(rows, cols, env);
+  return { ...d, entry: d.entry + suffix, ...launch };
 }
 
 /** Splits a shape into (rows, cols) over its last axis. */

@@ -8,7 +8,7 @@ import { apply, numel, type Tensor, type TensorSpec } from '../tensor.js';
 import { softmaxShader } from '../../shaders/softmax.js';
 import { mul, sub } from './elementwise.js';
 import { sum } from './reduce.js';
-import { rowCheck, rowLaunch, rowsOf } from './rows.js';
+import { rowCheck, rowDispatch, rowsOf } from './rows.js';
 import type { HostTensor, OpCase, OpDef } from './types.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -56,12 +56,7 @@ export const softmaxDef: OpDef<object> = {
   },
   kernel: ([x], _outs, _attrs, env) => {
     const { rows, cols } = rowsOf(x.shape);
-    const { suffix, ...launch } = rowLaunch(rows, cols, env);
-    return {
-      dispatches: [
-        { shader: softmaxShader, entry: `softmax${suffix}`, reads: [{ in: 0 }], writes: [{ out: 0 }], params: [rows, cols], ...launch },
-      ],
-    };
+    return { dispatches: [rowDispatch(rows, cols, env, { shader: softmaxShader, entry: 'softmax', reads: [{ in: 0 }], writes: [{ out: 0 }], params: [rows, cols] })] };
   },
   cpu: softmaxCpu,
   backward: ({ outputs: [y] }, [dy]) => [softmaxBackward(y, dy!)],
@@ -104,19 +99,8 @@ export const softmaxBackwardDef: OpDef<object> = {
   },
   kernel: ([y], _outs, _attrs, env) => {
     const { rows, cols } = rowsOf(y.shape);
-    const { suffix, ...launch } = rowLaunch(rows, cols, env);
-    return {
-      dispatches: [
-        {
-          shader: softmaxShader,
-          entry: `softmax_bwd${suffix}`,
-          reads: [{ in: 0 }, { in: 1 }],
-          writes: [{ out: 0 }],
-          params: [rows, cols],
-          ...launch,
-        },
-      ],
-    };
+    const entry = { shader: softmaxShader, entry: 'softmax_bwd', reads: [{ in: 0 }, { in: 1 }], writes: [{ out: 0 }], params: [rows, cols] };
+    return { dispatches: [rowDispatch(rows, cols, env, entry)] };
   },
   cpu: softmaxBackwardCpu,
   // With z = y * (dy - s), s = sum(dy * y) per row, and dz the gradient reaching z:

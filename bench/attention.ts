@@ -14,7 +14,7 @@
 
 import type { Engine } from '../src/engine.js';
 import { gradients } from '../src/autograd.js';
-import { add, attention, attentionSizeClass, attentionTuningKey, isAttentionVariant, matmul, mulScalar, randomNormal, softmax, type AttentionSizeClass, type AttentionVariant } from '../src/ops/index.js';
+import { add, attention, attentionSizeClass, ATTENTION_CHOICES, matmul, mulScalar, randomNormal, softmax, type AttentionSizeClass, type AttentionVariant } from '../src/ops/index.js';
 import { tuneAttention, type AttentionTuneResult } from '../src/ops/attention-tune.js';
 import { constant, parameter, type Tensor } from '../src/tensor.js';
 import type { Plan } from '../src/executor.js';
@@ -140,7 +140,7 @@ export async function runAttentionSuite(engine: Engine, opts: AttentionSuiteOpti
     const times = Object.keys(r.fwdMs).map((x) => `${x} ${r.fwdMs[x as AttentionVariant]!.toFixed(2)} + ${r.bwdMs[x as AttentionVariant]!.toFixed(2)} ms`);
     log(`tuner: ${c.padEnd(6)} (${shapeOf(r)}) picked '${r.pick}', ${r.speedup.toFixed(2)}x the slowest; fwd + bwd: ${times.join(', ')} (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
     // The fused rows run the fresh pick, whatever the engine had for the class.
-    if (!isFixed(engine)) engine.tuning[attentionTuningKey(c)] = r.pick;
+    if (!isFixed(engine)) engine.tuning[ATTENTION_CHOICES.key(c)] = r.pick;
   }
   const picks = tuned.map((r) => r.pick);
   const layout = isFixed(engine) ? engine.tuning.attention : new Set(picks).size === 1 ? picks[0] : tuned.map((r) => `${r.sizeClass} ${r.pick}`).join(', ');
@@ -167,7 +167,7 @@ export async function runAttentionSuite(engine: Engine, opts: AttentionSuiteOpti
 const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(3);
 
 /** Whether the user fixed one variant for every size (engine tuning 'attention'). */
-const isFixed = (engine: Engine) => isAttentionVariant(engine.tuning.attention);
+const isFixed = (engine: Engine) => ATTENTION_CHOICES.isChoice(engine.tuning.attention);
 
 const shapeOf = (r: AttentionTuneResult) => [r.problem.B, r.problem.H, r.problem.T, r.problem.hs].join('x');
 

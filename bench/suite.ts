@@ -29,7 +29,7 @@ import {
   MATMUL_SIZE_CLASSES,
   MATMUL_TILINGS,
   matmulSizeClass,
-  matmulTiling,
+  MATMUL_CHOICES,
   type MatmulSizeClass,
   type MatmulTiling,
 } from '../src/ops/matmul.js';
@@ -235,7 +235,7 @@ export async function runMatmulSuite(engine: Engine, opts: SuiteOptions): Promis
     log(`tuner: ${c.padEnd(6)} (${tuner.shapes[c]}) picked '${tuner.picks[c]}', ${tuner.speedup[c]!.toFixed(2)}x the GFLOP/s of ${others} (${(tuner.classMs[c]! / 1000).toFixed(1)} s)`);
   }
   // The pick for a product is its class's (the engine's choice for a class the tuner left out).
-  const pickFor = (c: MatmulSizeClass) => tuner.picks[c] ?? matmulTiling(engine.env, c);
+  const pickFor = (c: MatmulSizeClass) => tuner.picks[c] ?? MATMUL_CHOICES.choose(engine.env, c);
   const results: SuiteResult['results'] = [];
   for (const size of sizes) {
     for (const tiling of MATMUL_TILINGS) {

@@ -127,14 +127,6 @@ export const ATTENTION_CHOICES = kernelChoices<AttentionSizeClass, AttentionVari
   choices: ATTENTION_VARIANT_NAMES,
   defaultChoice: (isSoftware) => (isSoftware ? 'thread' : 'workgroup'),
 });
-/** attentionVariant: the variant a class runs (fixed by the user, else its pick, else the adapter kind's default). */
-export const {
-  key: attentionTuningKey,
-  isChoice: isAttentionVariant,
-  defaultChoice: defaultAttentionVariant,
-  chosen: attentionVariantChosen,
-  choose: attentionVariant,
-} = ATTENTION_CHOICES;
 
 /** Invocations per workgroup of the backward's row-dot pre-pass (one row each). */
 const ROWS_WG = 64;
@@ -266,7 +258,7 @@ function rowDispatch(
   const maxPerDim = env.limits.maxComputeWorkgroupsPerDimension;
   const DROPOUT = a.p > 0 ? 1 : 0;
   const params = attnParams(L, a);
-  const v: AttentionVariantSpec = ATTENTION_VARIANTS[attentionVariant(env, attentionSizeClass(bh, t, hs))];
+  const v: AttentionVariantSpec = ATTENTION_VARIANTS[ATTENTION_CHOICES.choose(env, attentionSizeClass(bh, t, hs))];
   if (v.layout === 'thread') {
     // Four rows per invocation.
     const workgroups = grid1d(bh * Math.ceil(t / 4), v.wg, maxPerDim);

@@ -125,14 +125,6 @@ export const MATMUL_CHOICES = kernelChoices<MatmulSizeClass, MatmulTiling>({
   choices: MATMUL_TILINGS,
   defaultChoice: (isSoftware) => (isSoftware ? 'register' : 'shared'),
 });
-/** matmulTiling: the tiling kernels of a size class use (a fixed one, else the class's pick, else the default). */
-export const {
-  key: matmulTuningKey,
-  isChoice: isMatmulTiling,
-  defaultChoice: defaultMatmulTiling,
-  chosen: matmulTilingChosen,
-  choose: matmulTiling,
-} = MATMUL_CHOICES;
 
 /** Batch dims the kernel addresses after merging (vec4 fields of its uniform). */
 const MAX_BATCH_DIMS = 4;
@@ -305,7 +297,7 @@ function matmulKernel(ins: TensorSpec[], _outs: TensorSpec[], at: MatmulAttrs, e
   }
   const count = dims.reduce((x, y) => x * y, 1);
   const pad = (v: number[], fill: number) => [...v, ...new Array<number>(MAX_BATCH_DIMS - v.length).fill(fill)];
-  const tiling = matmulTiling(env, matmulSizeClass(M, g.N, g.K, count));
+  const tiling = MATMUL_CHOICES.choose(env, matmulSizeClass(M, g.N, g.K, count));
   // Narrow products on the register tiling take 4x4 blocks, laid out along the long side.
   const small = tiling === 'register' && (g.N <= SMALL_EDGE || M <= SMALL_EDGE);
   const wg = small ? smallWorkgroup(g.N) : tiling === 'register' ? REGISTER_WG : SHARED_WG;

@@ -4,9 +4,9 @@
 // charts of the loss and of sample quality (for images: the sample grid, its animation and the
 // scorer's figures). The page only sends requests and draws what comes back: every step, sample
 // and checkpoint is computed in the worker, so the main thread stays free.
-// This file wires the page's parts to the worker: it builds the model the form describes (or the
-// user's images), loads checkpoints, shows the panels of the kind of data in force and routes
-// the worker's events to the parts that show them.
+// This file wires the page's parts to the worker: it offers the run saved in this browser or builds
+// the model the form describes (or the user's images), loads checkpoints, shows the panels of the
+// kind of data in force and routes the worker's events to the parts that show them.
 // Leaves a small read-only view in window.__demo for the browser test.
 // Not here: the form (controls.ts), point mode (points.ts), image mode (images.ts), the charts
 // (charts.ts), words (text.ts), taking files (demos/shared/upload.ts), the scaffolding every demo
@@ -50,7 +50,7 @@ interface Page {
 
 if (await probeOrExplain(facts, banner)) await open();
 
-/** Starts the worker, wires every part to it and builds the model the form describes. */
+/** Starts the worker, wires every part to it, then builds the model the form describes or offers the run saved in this browser. */
 async function open(): Promise<void> {
   const api = createDiffusionClient();
   const session = new SessionPage({ api, elements, explain, describe, show: (info, run) => show(p, info, run) });

@@ -5,8 +5,9 @@
 // noise framed by the discriminator's verdict. Live charts of both losses, of sample quality and
 // of the modes (or digit classes) covered, where mode collapse shows. The page only sends
 // requests and draws what comes back, at most once per snapshot, so the main thread stays free.
-// This file wires the page's parts to the worker: it builds the model the form describes (or the
-// user's images), loads checkpoints and routes the worker's events to the parts that show them.
+// This file wires the page's parts to the worker: it offers the run saved in this browser or builds
+// the model the form describes (or the user's images), loads checkpoints and routes the worker's
+// events to the parts that show them.
 // Leaves a small read-only view in window.__demo for the browser test.
 // Not here: the form (controls.ts), the charts (charts.ts), the plane's section (game-panel.ts,
 // drawn by plane.ts), the images' section (images-panel.ts), words (text.ts), taking files
@@ -54,7 +55,7 @@ interface Page {
 
 if (await probeOrExplain(elements.facts, banner)) await open();
 
-/** Starts the worker, wires every part to it and builds the model the form describes. */
+/** Starts the worker, wires every part to it, then builds the model the form describes or offers the run saved in this browser. */
 async function open(): Promise<void> {
   const api = createGanClient();
   const session = new SessionPage({

@@ -244,9 +244,16 @@ export abstract class Session<
         // A lost device shows up as whatever the call in progress failed with (an aborted
         // read-back, a DeviceLostError), sometimes before the device reports the loss itself.
         const lost = await lostDevice(this.engine);
-        if (lost && !this.stopRequested && (await this.exclusive(() => this.recover(lost)))) continue;
+        let failure: unknown = lost ?? e;
+        if (lost && !this.stopRequested) {
+          try {
+            if (await this.exclusive(() => this.recover(lost))) continue;
+          } catch (again) {
+            failure = again; // no new device, or the autosave would not load: the loop stops with that
+          }
+        }
         await this.settle();
-        this.emit({ type: 'error', error: toWireError(lost ?? e) });
+        this.emit({ type: 'error', error: toWireError(failure) });
       }
       break;
     }

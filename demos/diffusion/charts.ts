@@ -6,28 +6,15 @@
 
 import type { DiffusionMetricsEvent, QualityEvent } from '../../src/tasks/diffusion/protocol.js';
 import { $ } from '../shared/dom.js';
-import { Ema } from '../shared/ema.js';
-import { LiveChart } from '../shared/live-chart.js';
-import { modesChart, qualityChart } from '../shared/quality-charts.js';
+import { modesChart, qualityChart, SmoothedLosses } from '../shared/quality-charts.js';
 
 export class DiffusionCharts {
-  private readonly loss = new LiveChart({
-    host: $('chart-loss'),
-    yLabel: 'loss (MSE)',
-    series: [
-      { label: 'loss', color: '#93c5fd' },
-      { label: 'smoothed', color: '#1d4ed8' },
-    ],
-  });
-  private readonly smoothed = new Ema(0.97);
+  private readonly loss = new SmoothedLosses($('chart-loss'), 'loss (MSE)', [{ label: 'loss', light: '#93c5fd', dark: '#1d4ed8' }]);
   private readonly quality = qualityChart($('chart-quality'));
   private readonly modes = modesChart($('chart-modes'));
 
   plotLoss(steps: DiffusionMetricsEvent['steps']): void {
-    for (const r of steps) {
-      this.smoothed.push(r.loss);
-      this.loss.push(r.step, [r.loss, this.smoothed.value]);
-    }
+    for (const r of steps) this.loss.push(r.step, [r.loss]);
   }
 
   plotQuality(e: QualityEvent): void {
@@ -38,6 +25,5 @@ export class DiffusionCharts {
   /** Forgets every point (a new model). */
   clear(): void {
     for (const c of [this.loss, this.quality, this.modes]) c.clear();
-    this.smoothed.clear();
   }
 }

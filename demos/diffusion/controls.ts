@@ -15,7 +15,7 @@ import {
   defaultsFor, diffusionSessionDefaults, imageDatasets, isImageDataset, type DataKind, type DiffusionHyper, type DiffusionSessionConfig,
 } from '../../src/tasks/diffusion/protocol.js';
 import { $ } from '../shared/dom.js';
-import { fill, fromQuery, intOf, kindsOf, numOf, onValidChange, setDisabled, type Field } from '../shared/form.js';
+import { fill, fromQuery, intOf, inputsOf, kindsOf, numOf, onValidChange, selectsOf, setDisabled, type Field } from '../shared/form.js';
 
 export interface ControlEvents {
   /** A setting that needs a new model changed. */
@@ -25,16 +25,9 @@ export interface ControlEvents {
 }
 
 export class Controls {
-  private readonly dataset = $<HTMLSelectElement>('dataset');
-  private readonly schedule = $<HTMLSelectElement>('schedule');
-  private readonly prediction = $<HTMLSelectElement>('prediction');
-  private readonly seed = $<HTMLInputElement>('seed');
-  private readonly batch = $<HTMLInputElement>('batch');
-  private readonly lr = $<HTMLInputElement>('lr');
-  private readonly sampler = $<HTMLSelectElement>('sampler');
-  private readonly steps = $<HTMLInputElement>('sample-steps');
-  private readonly base = $<HTMLInputElement>('base');
-  private readonly guidance = $<HTMLInputElement>('guidance');
+  /** The config's fields the form shows, by their keys. */
+  private readonly choice = selectsOf('dataset', 'schedule', 'prediction', 'sampler');
+  private readonly num = inputsOf('seed', 'batch', 'lr', 'sampleSteps', 'base', 'guidance');
   /** Config fields from the query string that the form does not show. */
   private readonly extra: Partial<DiffusionSessionConfig>;
   /** The kind of the dataset last chosen: switching kind resets the kind-dependent fields. */
@@ -47,35 +40,35 @@ export class Controls {
   ) {
     const query = fromQuery<DiffusionSessionConfig>(kindsOf(diffusionSessionDefaults));
     // Fields the query does not set start at the defaults of its dataset's kind.
-    const start = defaultsFor(String(query.dataset ?? this.dataset.value));
+    const start = defaultsFor(String(query.dataset ?? this.choice.dataset.value));
     const inForm = this.fields();
     fill(inForm, { ...start, ...query });
     for (const k of Object.keys(inForm)) delete query[k as keyof DiffusionSessionConfig];
     this.extra = query;
-    this.steps.max = String(query.timesteps ?? start.timesteps);
+    this.num.sampleSteps.max = String(query.timesteps ?? start.timesteps);
     this.kind = this.mode();
     this.describeDataset();
 
     // First, so that a switch of kind has reset the form before the model change reads it.
-    this.dataset.addEventListener('change', () => this.describeDataset());
-    onValidChange([this.dataset, this.schedule, this.prediction, this.seed, this.batch, this.base], () => events.onModelChange());
+    this.choice.dataset.addEventListener('change', () => this.describeDataset());
+    onValidChange([this.choice.dataset, this.choice.schedule, this.choice.prediction, this.num.seed, this.num.batch, this.num.base], () => events.onModelChange());
     // The upload size needs a new model only while the model learns the upload.
     this.uploadSize.addEventListener('change', () => {
-      if (this.dataset.value === 'upload') events.onModelChange();
+      if (this.choice.dataset.value === 'upload') events.onModelChange();
     });
-    onValidChange([this.lr, this.sampler, this.steps, this.guidance], () => events.onHyperChange(this.hyper()));
+    onValidChange([this.num.lr, this.choice.sampler, this.num.sampleSteps, this.num.guidance], () => events.onHyperChange(this.hyper()));
   }
 
   /** The whole config for create(), from the form and the query string. */
   config(): Partial<DiffusionSessionConfig> {
     return {
       ...this.extra,
-      dataset: this.dataset.value as DiffusionSessionConfig['dataset'],
-      schedule: this.schedule.value as DiffusionSessionConfig['schedule'],
-      prediction: this.prediction.value as DiffusionSessionConfig['prediction'],
-      seed: Math.max(0, intOf(this.seed, 1)),
-      batch: Math.max(1, intOf(this.batch, diffusionSessionDefaults.batch)),
-      base: Math.max(1, intOf(this.base, diffusionSessionDefaults.base)),
+      dataset: this.choice.dataset.value as DiffusionSessionConfig['dataset'],
+      schedule: this.choice.schedule.value as DiffusionSessionConfig['schedule'],
+      prediction: this.choice.prediction.value as DiffusionSessionConfig['prediction'],
+      seed: Math.max(0, intOf(this.num.seed, 1)),
+      batch: Math.max(1, intOf(this.num.batch, diffusionSessionDefaults.batch)),
+      base: Math.max(1, intOf(this.num.base, diffusionSessionDefaults.base)),
       uploadSize: Number(this.uploadSize.value),
       ...this.hyper(),
     };
@@ -84,57 +77,56 @@ export class Controls {
   /** The settings setHyper accepts from the form. */
   hyper(): Pick<DiffusionHyper, 'lr' | 'sampler' | 'sampleSteps' | 'guidance'> {
     return {
-      lr: Math.max(0, numOf(this.lr, diffusionSessionDefaults.lr)),
-      sampler: this.sampler.value as DiffusionHyper['sampler'],
-      sampleSteps: Math.min(intOf(this.steps, 50), Number(this.steps.max) || Infinity),
-      guidance: Math.min(20, Math.max(0, numOf(this.guidance, diffusionSessionDefaults.guidance))),
+      lr: Math.max(0, numOf(this.num.lr, diffusionSessionDefaults.lr)),
+      sampler: this.choice.sampler.value as DiffusionHyper['sampler'],
+      sampleSteps: Math.min(intOf(this.num.sampleSteps, 50), Number(this.num.sampleSteps.max) || Infinity),
+      guidance: Math.min(20, Math.max(0, numOf(this.num.guidance, diffusionSessionDefaults.guidance))),
     };
   }
 
   /** Points or images, by the dataset chosen. */
   mode(): DataKind {
-    return isImageDataset(this.dataset.value) ? 'images' : 'points';
+    return isImageDataset(this.choice.dataset.value) ? 'images' : 'points';
   }
 
   /** Offers 'Your images' once an upload is held, and chooses it (without telling: the caller builds). */
   useUpload(): void {
-    const option = this.dataset.querySelector<HTMLOptionElement>('option[value=upload]')!;
+    const option = this.choice.dataset.querySelector<HTMLOptionElement>('option[value=upload]')!;
     option.disabled = false;
-    this.dataset.value = 'upload';
+    this.choice.dataset.value = 'upload';
     this.describeDataset();
   }
 
   /** Puts the form in line with a config the worker reports (after loading a checkpoint). */
   show(c: DiffusionSessionConfig): void {
     fill(this.fields(), c);
-    this.steps.max = String(c.timesteps);
+    this.num.sampleSteps.max = String(c.timesteps);
     this.kind = this.mode();
     this.describeDataset();
   }
 
   /** Enables or disables the settings that need a new model (not while training). */
   lockModel(locked: boolean): void {
-    setDisabled([this.dataset, this.schedule, this.prediction, this.seed, this.batch, this.base, this.uploadSize], locked);
+    setDisabled([this.choice.dataset, this.choice.schedule, this.choice.prediction, this.num.seed, this.num.batch, this.num.base, this.uploadSize], locked);
   }
 
   /** The config's fields the form shows, by their keys. */
   private fields(): Partial<Record<keyof DiffusionSessionConfig, Field>> {
-    const { dataset, schedule, prediction, seed, batch, base, uploadSize, lr, sampler, guidance } = this;
-    return { dataset, schedule, prediction, seed, batch, base, uploadSize, lr, sampler, sampleSteps: this.steps, guidance };
+    return { ...this.choice, ...this.num, uploadSize: this.uploadSize };
   }
 
   /** Describes the dataset; on a switch between points and images, puts the kind's defaults in the form. */
   private describeDataset(): void {
-    const name = this.dataset.value;
+    const name = this.choice.dataset.value;
     $('dataset-about').textContent = [...samplers2D, ...imageDatasets].find((s) => s.name === name)?.description ?? '';
     const kind = this.mode();
     if (kind === this.kind) return;
     this.kind = kind;
     const d = defaultsFor(name);
     const T = this.extra.timesteps ?? d.timesteps;
-    this.batch.value = String(d.batch);
-    this.lr.value = String(d.lr);
-    this.steps.value = String(Math.min(d.sampleSteps, T));
-    this.steps.max = String(T);
+    this.num.batch.value = String(d.batch);
+    this.num.lr.value = String(d.lr);
+    this.num.sampleSteps.value = String(Math.min(d.sampleSteps, T));
+    this.num.sampleSteps.max = String(T);
   }
 }

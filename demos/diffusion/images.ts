@@ -10,6 +10,7 @@ import type { DiffusionApi, DiffusionEvent, DiffusionInfo, ImageGridData, Scorer
 import { $, make } from '../shared/dom.js';
 import { ImageGrid, type GridImages } from '../shared/image-grid.js';
 import { LiveChart } from '../shared/live-chart.js';
+import { frechetChart } from '../shared/quality-charts.js';
 import type { Attempt } from '../shared/session-page.js';
 import { fingerprint } from '../shared/ui.js';
 import { DenoisePlayer } from './player.js';
@@ -33,13 +34,7 @@ export class ImagePanels {
   private readonly data = new ImageGrid($<HTMLCanvasElement>('img-data'));
   private readonly player: DenoisePlayer;
   private readonly sampleBtn = $<HTMLButtonElement>('img-sample-now');
-  private readonly frechet = new LiveChart({
-    host: $('chart-frechet'),
-    measured: true,
-    yLabel: 'Fréchet distance',
-    log: { floor: 1e-2 },
-    series: [{ label: 'Fréchet distance', color: '#7c3aed' }],
-  });
+  private readonly frechet = frechetChart($('chart-frechet'), 'Fréchet distance', 1e-2);
   private readonly agreement = new LiveChart({
     host: $('chart-agreement'),
     measured: true,

@@ -7,32 +7,17 @@
 
 import type { GanInfo, GanQualityEvent, GanStepRecord } from '../../src/tasks/gan/protocol.js';
 import { $ } from '../shared/dom.js';
-import { Ema } from '../shared/ema.js';
 import { LiveChart } from '../shared/live-chart.js';
-import { modesChart, qualityChart } from '../shared/quality-charts.js';
+import { frechetChart, modesChart, qualityChart, SmoothedLosses } from '../shared/quality-charts.js';
 import { qualityAbout } from './text.js';
 
 export class GanCharts {
-  private readonly loss = new LiveChart({
-    host: $('chart-loss'),
-    yLabel: 'loss',
-    series: [
-      { label: 'D', color: '#fdba74' },
-      { label: 'G', color: '#93c5fd' },
-      { label: 'D smoothed', color: '#c2410c' },
-      { label: 'G smoothed', color: '#1d4ed8' },
-    ],
-  });
-  private readonly smoothD = new Ema(0.97);
-  private readonly smoothG = new Ema(0.97);
+  private readonly loss = new SmoothedLosses($('chart-loss'), 'loss', [
+    { label: 'D', light: '#fdba74', dark: '#c2410c' },
+    { label: 'G', light: '#93c5fd', dark: '#1d4ed8' },
+  ]);
   private readonly quality = qualityChart($('chart-quality'));
-  private readonly frechet = new LiveChart({
-    host: $('chart-frechet'),
-    measured: true,
-    yLabel: 'Fréchet distance',
-    log: { floor: 1e-3 },
-    series: [{ label: 'Fréchet (scorer features)', color: '#7c3aed' }],
-  });
+  private readonly frechet = frechetChart($('chart-frechet'), 'Fréchet (scorer features)', 1e-3);
   private readonly modes = modesChart($('chart-modes'));
   private readonly classes = new LiveChart({
     host: $('chart-classes'),
@@ -43,11 +28,7 @@ export class GanCharts {
   });
 
   plotLosses(steps: GanStepRecord[]): void {
-    for (const r of steps) {
-      this.smoothD.push(r.dLoss);
-      this.smoothG.push(r.gLoss);
-      this.loss.push(r.step, [r.dLoss, r.gLoss, this.smoothD.value, this.smoothG.value]);
-    }
+    for (const r of steps) this.loss.push(r.step, [r.dLoss, r.gLoss]);
   }
 
   plotQuality(e: GanQualityEvent): void {
@@ -75,7 +56,5 @@ export class GanCharts {
   /** Forgets every point (a new model). */
   clear(): void {
     for (const c of [this.loss, this.quality, this.frechet, this.modes, this.classes]) c.clear();
-    this.smoothD.clear();
-    this.smoothG.clear();
   }
 }

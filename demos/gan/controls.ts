@@ -14,7 +14,7 @@ import {
   datasetDefaults, ganSessionDefaults, type GanDataset, type GanHyper, type GanSessionConfig,
 } from '../../src/tasks/gan/protocol.js';
 import { $ } from '../shared/dom.js';
-import { fill, fromQuery, intOf, kindsOf, numOf, onValidChange, setDisabled, type Field } from '../shared/form.js';
+import { fill, fromQuery, inputsOf, intOf, kindsOf, numOf, onValidChange, selectsOf, setDisabled, type Field } from '../shared/form.js';
 
 export interface ControlEvents {
   /** A setting that needs a new model changed. */
@@ -31,14 +31,9 @@ const ABOUT: Record<string, string> = {
 };
 
 export class Controls {
-  private readonly dataset = $<HTMLSelectElement>('dataset');
-  private readonly loss = $<HTMLSelectElement>('loss');
-  private readonly spectral = $<HTMLInputElement>('spectral');
-  private readonly dSteps = $<HTMLInputElement>('d-steps');
-  private readonly seed = $<HTMLInputElement>('seed');
-  private readonly batch = $<HTMLInputElement>('batch');
-  private readonly lrG = $<HTMLInputElement>('lr-g');
-  private readonly lrD = $<HTMLInputElement>('lr-d');
+  /** The config's fields the form shows, by their keys. */
+  private readonly choice = selectsOf('dataset', 'loss');
+  private readonly num = inputsOf('spectralNorm', 'dSteps', 'seed', 'batch', 'lrG', 'lrD');
   /** Config fields from the query string that the form does not show. */
   private readonly extra: Partial<GanSessionConfig>;
 
@@ -55,29 +50,29 @@ export class Controls {
     this.extra = query;
     this.describe();
 
-    this.dataset.addEventListener('change', () => {
-      this.fillDefaults(datasetDefaults(this.dataset.value as GanDataset));
+    this.choice.dataset.addEventListener('change', () => {
+      this.fillDefaults(datasetDefaults(this.choice.dataset.value as GanDataset));
       this.describe();
     });
-    onValidChange([this.dataset, this.loss, this.spectral, this.dSteps, this.seed, this.batch], () => events.onModelChange());
+    onValidChange([this.choice.dataset, this.choice.loss, this.num.spectralNorm, this.num.dSteps, this.num.seed, this.num.batch], () => events.onModelChange());
     // The upload size needs a new model only while the model learns the upload.
     this.uploadSize.addEventListener('change', () => {
-      if (this.dataset.value === 'upload') events.onModelChange();
+      if (this.choice.dataset.value === 'upload') events.onModelChange();
     });
-    onValidChange([this.lrG, this.lrD], () => events.onHyperChange(this.hyper()));
+    onValidChange([this.num.lrG, this.num.lrD], () => events.onHyperChange(this.hyper()));
   }
 
   /** The whole config for create(), from the form and the query string. */
   config(): Partial<GanSessionConfig> {
-    const d = datasetDefaults(this.dataset.value as GanDataset);
+    const d = datasetDefaults(this.choice.dataset.value as GanDataset);
     return {
       ...this.extra,
-      dataset: this.dataset.value as GanDataset,
-      loss: this.loss.value as GanSessionConfig['loss'],
-      spectralNorm: this.spectral.checked,
-      dSteps: Math.min(20, Math.max(1, intOf(this.dSteps, 1))),
-      seed: Math.max(0, intOf(this.seed, 1)),
-      batch: Math.max(1, intOf(this.batch, d.batch)),
+      dataset: this.choice.dataset.value as GanDataset,
+      loss: this.choice.loss.value as GanSessionConfig['loss'],
+      spectralNorm: this.num.spectralNorm.checked,
+      dSteps: Math.min(20, Math.max(1, intOf(this.num.dSteps, 1))),
+      seed: Math.max(0, intOf(this.num.seed, 1)),
+      batch: Math.max(1, intOf(this.num.batch, d.batch)),
       uploadSize: Number(this.uploadSize.value),
       ...this.hyper(),
     };
@@ -85,15 +80,15 @@ export class Controls {
 
   /** The learning rates, which setHyper accepts while training. */
   hyper(): Pick<GanHyper, 'lrG' | 'lrD'> {
-    const d = datasetDefaults(this.dataset.value as GanDataset);
-    return { lrG: Math.max(0, numOf(this.lrG, d.lrG)), lrD: Math.max(0, numOf(this.lrD, d.lrD)) };
+    const d = datasetDefaults(this.choice.dataset.value as GanDataset);
+    return { lrG: Math.max(0, numOf(this.num.lrG, d.lrG)), lrD: Math.max(0, numOf(this.num.lrD, d.lrD)) };
   }
 
   /** Offers 'Your images' once an upload is held, and chooses it (without telling: the caller builds). */
   useUpload(): void {
-    this.dataset.querySelector<HTMLOptionElement>('option[value=upload]')!.disabled = false;
-    if (this.dataset.value !== 'upload') {
-      this.dataset.value = 'upload';
+    this.choice.dataset.querySelector<HTMLOptionElement>('option[value=upload]')!.disabled = false;
+    if (this.choice.dataset.value !== 'upload') {
+      this.choice.dataset.value = 'upload';
       this.fillDefaults(datasetDefaults('upload'));
       this.describe();
     }
@@ -101,29 +96,28 @@ export class Controls {
 
   /** Puts the form in line with a config the worker reports (after loading a checkpoint). */
   show(c: GanSessionConfig): void {
-    if (c.dataset === 'upload') this.dataset.querySelector<HTMLOptionElement>('option[value=upload]')!.disabled = false;
+    if (c.dataset === 'upload') this.choice.dataset.querySelector<HTMLOptionElement>('option[value=upload]')!.disabled = false;
     fill(this.fields(), c);
     this.describe();
   }
 
   /** Enables or disables the settings that need a new model (not while training). */
   lockModel(locked: boolean): void {
-    setDisabled([this.dataset, this.loss, this.spectral, this.dSteps, this.seed, this.batch, this.uploadSize], locked);
+    setDisabled([this.choice.dataset, this.choice.loss, this.num.spectralNorm, this.num.dSteps, this.num.seed, this.num.batch, this.uploadSize], locked);
   }
 
   /** The config's fields the form shows, by their keys. */
   private fields(): Partial<Record<keyof GanSessionConfig, Field>> {
-    const { dataset, loss, dSteps, seed, batch, lrG, lrD, uploadSize } = this;
-    return { dataset, loss, spectralNorm: this.spectral, dSteps, seed, batch, lrG, lrD, uploadSize };
+    return { ...this.choice, ...this.num, uploadSize: this.uploadSize };
   }
 
   /** A dataset's learning rates and batch. */
   private fillDefaults(d: GanSessionConfig): void {
-    const { lrG, lrD, batch } = this;
+    const { lrG, lrD, batch } = this.num;
     fill({ lrG, lrD, batch }, d);
   }
 
   private describe(): void {
-    $('dataset-about').textContent = ABOUT[this.dataset.value] ?? '';
+    $('dataset-about').textContent = ABOUT[this.choice.dataset.value] ?? '';
   }
 }

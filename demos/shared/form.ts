@@ -1,4 +1,5 @@
-// Reading and writing a demo page's form, and the settings its query string names: numbers from
+// Reading and writing a demo page's form, and the settings its query string names: the fields of
+// config keys found by id; numbers from
 // inputs with a fallback for an empty or unparsable field, change listeners that fire only for a
 // value the field accepts, locking a group of fields, putting a config's values back into the
 // fields that show them, and config fields read from the query string by their kind (a name, a
@@ -7,6 +8,20 @@
 
 /** A form field that holds a setting. */
 export type Field = HTMLInputElement | HTMLSelectElement;
+
+/**
+ * The form's fields for config keys, each found by its key in kebab case (sampleSteps:
+ * #sample-steps), so that a record of them is keyed as the config is (fill, config reading).
+ */
+function byKey<F extends Field, K extends string>(keys: K[]): Record<K, F> {
+  const kebab = (k: string) => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+  return Object.fromEntries(keys.map((k) => [k, document.getElementById(kebab(k))])) as Record<K, F>;
+}
+
+/** The select fields of these config keys (see byKey). */
+export const selectsOf = <K extends string>(...keys: K[]) => byKey<HTMLSelectElement, K>(keys);
+/** The input fields of these config keys (see byKey). */
+export const inputsOf = <K extends string>(...keys: K[]) => byKey<HTMLInputElement, K>(keys);
 
 /** The input's number, or `fallback` when it is empty or not a number. */
 export function numOf(el: HTMLInputElement, fallback: number): number {

@@ -10,7 +10,7 @@ import { uploadDefaults } from '../../src/data/corpus.js';
 import type { GptPrecision, GptPresetName } from '../../src/models/gpt.js';
 import type { DataSource, Hyper, TrainerConfig } from '../../src/tasks/gpt/protocol.js';
 import { $ } from '../shared/dom.js';
-import { fill, fromQuery, intOf, numOf, onValidChange, setDisabled } from '../shared/form.js';
+import { fill, fromQuery, inputsOf, intOf, numOf, onValidChange, selectsOf, setDisabled } from '../shared/form.js';
 import { acceptFiles, acceptPaste, fmtBytes, type UserBytes } from '../shared/ui.js';
 
 /** The trainer's cadences the query string may set: whole numbers 0 or more. */
@@ -29,19 +29,15 @@ export interface ControlEvents {
 }
 
 export class Controls {
-  private readonly preset = $<HTMLSelectElement>('preset');
-  private readonly precision = $<HTMLSelectElement>('precision');
-  private readonly seed = $<HTMLInputElement>('seed');
-  private readonly batch = $<HTMLInputElement>('batch');
-  private readonly lr = $<HTMLInputElement>('lr');
-  private readonly warmup = $<HTMLInputElement>('warmup');
-  private readonly dropout = $<HTMLInputElement>('dropout');
+  /** The config's fields the form shows, by their keys. */
+  private readonly choice = selectsOf('preset', 'precision');
+  private readonly num = inputsOf('seed', 'batch', 'lr', 'warmup', 'dropout');
   private readonly dataName = $<HTMLElement>('data-name');
   private userText: UserBytes | null = null;
 
   constructor(private readonly events: ControlEvents) {
     for (const el of this.modelFields()) el.addEventListener('change', () => events.onModelChange());
-    onValidChange([this.lr, this.warmup, this.dropout], () => events.onHyperChange(this.hyper()));
+    onValidChange([this.num.lr, this.num.warmup, this.num.dropout], () => events.onHyperChange(this.hyper()));
     for (const radio of this.dataRadios()) radio.addEventListener('change', () => events.onModelChange());
 
     acceptFiles({
@@ -61,10 +57,10 @@ export class Controls {
   /** The whole config for create(), from the form. */
   config(): Partial<TrainerConfig> {
     return {
-      preset: this.preset.value as GptPresetName,
-      precision: this.precision.value as GptPrecision,
-      seed: intOf(this.seed, 1),
-      batch: Math.max(1, intOf(this.batch, 16)),
+      preset: this.choice.preset.value as GptPresetName,
+      precision: this.choice.precision.value as GptPrecision,
+      seed: intOf(this.num.seed, 1),
+      batch: Math.max(1, intOf(this.num.batch, 16)),
       data: this.dataSource(),
       ...this.hyper(),
       ...fromQuery<TrainerConfig>(QUERY_KINDS),
@@ -74,9 +70,9 @@ export class Controls {
   /** The settings that setHyper accepts. */
   hyper(): Pick<Hyper, 'lr' | 'warmup' | 'dropout'> {
     return {
-      lr: numOf(this.lr, 1e-3),
-      warmup: Math.max(0, intOf(this.warmup, 0)),
-      dropout: Math.min(0.9, Math.max(0, numOf(this.dropout, 0))),
+      lr: numOf(this.num.lr, 1e-3),
+      warmup: Math.max(0, intOf(this.num.warmup, 0)),
+      dropout: Math.min(0.9, Math.max(0, numOf(this.num.dropout, 0))),
     };
   }
 
@@ -87,8 +83,7 @@ export class Controls {
 
   /** Puts the form in line with a config the worker reports (after a resume or a load). */
   show(c: TrainerConfig): void {
-    const { preset, precision, seed, batch, lr, warmup, dropout } = this;
-    fill({ preset, precision, seed, batch, lr, warmup, dropout }, c);
+    fill({ ...this.choice, ...this.num }, c);
     for (const r of this.dataRadios()) r.checked = r.value === c.data.kind;
     if (c.data.kind === 'text') this.dataName.textContent = c.data.name ? `Using ${c.data.name}.` : 'Using your text.';
   }
@@ -100,7 +95,7 @@ export class Controls {
 
   /** The settings besides the text that a model is built for. */
   private modelFields(): (HTMLSelectElement | HTMLInputElement)[] {
-    return [this.preset, this.precision, this.seed, this.batch];
+    return [this.choice.preset, this.choice.precision, this.num.seed, this.num.batch];
   }
 
   /** Forgets the user's text after the worker refused it; the built-in corpus is chosen again. */

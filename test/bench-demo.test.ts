@@ -2,7 +2,10 @@
 // names the adapter and lists the registry's suites; Stop ends a run at once; the conv suite in quick mode, without the
 // TensorFlow.js peer, runs in the worker and shows its table with finite figures and a drawn
 // chart of both series; the Download button gives the result as bench/save.ts would write it.
-// Also: the message without WebGPU.
+// The matmul suite in quick mode (one size): its chart still draws every series as a bar of its
+// own, the adapter panel shows the peak its table prints, and each of its tables scrolls
+// sideways in a box of its own (row names wrapping first, and staying in view) while the page
+// itself never does. Also: the message without WebGPU.
 // Not here: the suites' own figures (test/bench*.test.ts) or the runners (bench/).
 
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
@@ -42,6 +45,36 @@ function coloured(selector: string): Promise<number> {
       return n;
     }, 0),
   );
+}
+
+/** For each series in the legend of the chart at `selector` (the x row left out): the canvas's pixels of its colour. */
+function seriesPixels(selector: string): Promise<{ label: string; pixels: number }[]> {
+  return page.$eval(selector, (chart) => {
+    const canvas = chart.querySelector('canvas')!;
+    const d = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height).data;
+    return [...chart.querySelectorAll('.u-legend .u-series')].slice(1).map((row) => {
+      const [r, g, b] = getComputedStyle(row.querySelector('.u-marker')!).borderTopColor.match(/\d+/g)!.map(Number);
+      let pixels = 0;
+      for (let i = 0; i < d.length; i += 4) {
+        if (d[i + 3] > 200 && Math.abs(d[i] - r) + Math.abs(d[i + 1] - g) + Math.abs(d[i + 2] - b) < 12) pixels++;
+      }
+      return { label: row.querySelector('.u-label')!.textContent!, pixels };
+    });
+  });
+}
+
+/** Each table of a section: how many tables share its parent, the parent's overflow-x and widths, the page's widths. */
+function tableBoxes(selector: string) {
+  return page.$$eval(`${selector} .table table`, (tables) => tables.map((t) => {
+    const box = t.parentElement!;
+    return {
+      tablesInBox: box.querySelectorAll('table').length,
+      overflowX: getComputedStyle(box).overflowX,
+      scrollWidth: box.scrollWidth,
+      clientWidth: box.clientWidth,
+      pageScrolls: document.documentElement.scrollWidth > document.documentElement.clientWidth,
+    };
+  }));
 }
 
 describe('bench demo page (headless Chromium, SwiftShader)', () => {
@@ -133,6 +166,57 @@ describe('bench demo page (headless Chromium, SwiftShader)', () => {
     expect(saved).toMatchObject({ suite: 'conv', runner: 'browser', adapter: { architecture: 'swiftshader' } });
     expect(saved.results).toHaveLength(3);
     for (const m of saved.results) expect(Number.isFinite(m.gflops) && Number.isFinite(m.matmulGflops)).toBe(true);
+  });
+
+  it('runs the matmul suite in quick mode: its one size charted as bars, the peak in the panel, its tables scrolling in boxes of their own', async () => {
+    await page.goto(`${server.url}demos/bench/index.html`);
+    await waitFor('the worker did not describe the adapter', 'window.__bench?.info != null && !document.getElementById("run").disabled', 60_000);
+    await page.$$eval('input[name=suite]', (boxes) => boxes.forEach((b) => ((b as HTMLInputElement).checked = (b as HTMLInputElement).value === 'matmul')));
+    await page.$eval('#quick', (b) => ((b as HTMLInputElement).checked = true));
+    await page.$eval('#peer', (b) => ((b as HTMLInputElement).checked = false));
+    await page.click('#run');
+    await waitFor('the matmul suite did not finish', 'window.__bench.running === false', 120_000);
+    const v = await view();
+    expect(v.failed).toEqual([]);
+    expect(v.results.map((r) => r.suite)).toEqual(['matmul']);
+
+    // Quick mode measures one size; every series still shows, as a bar of its own (as dots at
+    // one x they were a few pixels each, the pick's hiding the tiling it picked).
+    expect(await page.$$eval('#result-matmul .table tbody', (bodies) => bodies[1].rows.length)).toBe(1);
+    const drawn = await seriesPixels('#result-matmul .chart');
+    expect(drawn.map((s) => s.label)).toEqual(['register tiling', 'shared tiling', expect.stringMatching(/^autotuned pick/)]);
+    for (const s of drawn) expect(s.pixels, s.label).toBeGreaterThan(300);
+
+    // The panel names the peak the table prints and divides its shares by.
+    const peakText = await page.$eval('#adapter', (dl) => [...dl.querySelectorAll('dt')].find((dt) => dt.textContent === 'Measured peak')!.nextElementSibling!.textContent!);
+    expect(peakText).toMatch(/^[\d.]+ GFLOP\/s of FMAs \(from the matmul suite, quick mode\)$/);
+    const printed = Number((await page.$eval('#result-matmul .table', (el) => el.textContent!)).match(/arithmetic peak: ([\d.]+) GFLOP\/s/)![1]);
+    expect(printed).toBeGreaterThan(0);
+    expect(Math.abs(parseFloat(peakText) - printed)).toBeLessThanOrEqual(0.005 + 1e-3 * printed);
+
+    // Tables: each in a box of its own that scrolls sideways. In a narrow column the products'
+    // names wrap and the table fits; on a phone's width it scrolls in its box, not the page,
+    // and its row names stay in view when scrolled to the end.
+    try {
+      await page.setViewport({ width: 1000, height: 1000 });
+      const boxes = await tableBoxes('#result-matmul');
+      expect(boxes).toHaveLength(4);
+      for (const b of boxes) expect(b).toMatchObject({ tablesInBox: 1, overflowX: 'auto', pageScrolls: false });
+      expect(boxes[2].scrollWidth).toBeLessThanOrEqual(boxes[2].clientWidth);
+
+      await page.setViewport({ width: 480, height: 1000 });
+      const narrow = await tableBoxes('#result-matmul');
+      expect(narrow.some((b) => b.scrollWidth > b.clientWidth)).toBe(true);
+      for (const b of narrow) expect(b).toMatchObject({ overflowX: 'auto', pageScrolls: false });
+      const [boxLeft, nameLeft] = await page.$$eval('#result-matmul .table table', (tables) => {
+        const box = tables[2].parentElement!;
+        box.scrollLeft = box.scrollWidth;
+        return [box.getBoundingClientRect().left, tables[2].tBodies[0].rows[0].cells[0].getBoundingClientRect().left];
+      });
+      expect(nameLeft).toBeCloseTo(boxLeft, 0);
+    } finally {
+      await page.setViewport({ width: 1300, height: 1000 });
+    }
   });
 
   it('says what to enable in a browser without WebGPU', async () => {

@@ -24,7 +24,7 @@ export interface ChartSpec {
   title: string;
   /** One sentence on how to read it. */
   note: string;
-  /** 'lines': a quantity against sizes, points joined; 'bars': one group of bars per category. */
+  /** 'lines': a quantity against sizes, points joined (bars when there is one size: plot.ts); 'bars': one group of bars per category. */
   kind: 'lines' | 'bars';
   xLabel: string;
   categories: string[];
@@ -198,12 +198,18 @@ export const ADAPTERS: Record<string, (r: BenchResult) => ChartSpec[]> = {
   kernels: adapter(kernels),
 };
 
-/** The adapter's measured peak, from any result that carries it (the peak suite, kernels, optimizer). */
+/**
+ * The adapter's measured peak, from any result that carries it: the peak suite's own figures, or
+ * the calibration a suite makes for its shares of peak (`peak` in kernels, `peakGflops` in
+ * matmul and conv, `peakGbPerSecond` in optimizer).
+ */
 export function peakOf(r: BenchResult): { gflops?: number; gbPerSecond?: number } | null {
-  const x = r as unknown as { gflops?: unknown; gbPerSecond?: unknown; peak?: { gflops?: unknown; gbPerSecond?: unknown }; peakGbPerSecond?: unknown };
+  const x = r as unknown as {
+    gflops?: unknown; gbPerSecond?: unknown; peak?: { gflops?: unknown; gbPerSecond?: unknown }; peakGflops?: unknown; peakGbPerSecond?: unknown;
+  };
   const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
   const found = r.suite === 'peak' ? { gflops: num(x.gflops), gbPerSecond: num(x.gbPerSecond) }
-    : { gflops: num(x.peak?.gflops), gbPerSecond: num(x.peak?.gbPerSecond) ?? num(x.peakGbPerSecond) };
+    : { gflops: num(x.peak?.gflops) ?? num(x.peakGflops), gbPerSecond: num(x.peak?.gbPerSecond) ?? num(x.peakGbPerSecond) };
   return found.gflops !== undefined || found.gbPerSecond !== undefined ? found : null;
 }
 

@@ -1,8 +1,9 @@
 // The bench page: picks suites of bench/registry.ts (a checkbox each, the soak run left out),
 // runs them in a Web Worker (bench-worker.ts) on this browser's adapter, and shows each finished
-// suite as charts (charts.ts, drawn by plot.ts) above its table, with the adapter's name,
-// features and limits at the top, progress and log lines as they come, and each result as the
-// JSON bench/save.ts writes, for `npm run bench:compare`.
+// suite as charts (charts.ts, drawn by plot.ts) above its tables, with the adapter's name,
+// features, limits and measured peak (from whichever suite measured it) at the top, progress and
+// log lines as they come, and each result as the JSON bench/save.ts writes, for
+// `npm run bench:compare`.
 // Query string: ?suites=conv,matmul&quick=0&peer=0 sets the form.
 // Leaves a small read-only view in window.__bench for the browser test.
 // Not here: the suites (bench/), the worker's side (bench-worker.ts), the charts (charts.ts).
@@ -49,9 +50,11 @@ let worker: { api: BenchApi & { terminate(): void }; died: Promise<string> } | n
 const logLines: string[] = [];
 /** The run under way (or the last one) is in quick mode. */
 let quickRun = false;
-/** The adapter's measured peak, filled in by the first result that carries one, and that result's suite. */
-const peakLine = make('span', {}, 'not measured yet: the peak suite measures it (so do kernels and optimizer, for their share of peak)');
-let peakFrom = '';
+/** A figure of the adapter's measured peak, the suite that measured it, and whether in quick mode. */
+interface PeakFigure { value: number; suite: string; quick: boolean }
+/** The peak's two figures as the results so far give them: each kept apart, as a suite may measure one only. */
+const peak: { gflops?: PeakFigure; gbPerSecond?: PeakFigure } = {};
+const peakLine = make('span', {}, 'not measured yet: the peak suite measures it (so do matmul, conv, kernels and optimizer, for their shares of peak)');
 
 if (await probeOrExplain(facts, banner, 'the benchmark worker')) {
   try {
@@ -100,13 +103,22 @@ function bytes(n: number): string {
   return `${Number((n / size).toPrecision(4))} ${unit}`;
 }
 
+/** Shows the peak a result carries, so the panel says what the shares of peak below divide by. */
 function showPeak(r: BenchResult): void {
   const p = peakOf(r);
-  // The peak suite's own figures win over the quick calibrations other suites make.
-  if (!p || (peakFrom === 'peak' && r.suite !== 'peak')) return;
-  peakFrom = r.suite;
-  const parts = [p.gflops !== undefined && `${fmtNum(p.gflops)} GFLOP/s of FMAs`, p.gbPerSecond !== undefined && `${fmtNum(p.gbPerSecond)} GB/s of copying`];
-  peakLine.textContent = `${parts.filter(Boolean).join(', ')} (from the ${r.suite} suite${quickRun ? ', quick mode' : ''})`;
+  if (!p) return;
+  for (const k of ['gflops', 'gbPerSecond'] as const) {
+    const value = p[k];
+    // The peak suite's own figures win over the calibrations other suites make for their shares.
+    if (value === undefined || (peak[k]?.suite === 'peak' && r.suite !== 'peak')) continue;
+    peak[k] = { value, suite: r.suite, quick: quickRun };
+  }
+  const from = (f: PeakFigure) => `(from the ${f.suite} suite${f.quick ? ', quick mode' : ''})`;
+  const parts = [
+    peak.gflops && `${fmtNum(peak.gflops.value)} GFLOP/s of FMAs ${from(peak.gflops)}`,
+    peak.gbPerSecond && `${fmtNum(peak.gbPerSecond.value)} GB/s of copying ${from(peak.gbPerSecond)}`,
+  ];
+  peakLine.textContent = parts.filter(Boolean).join(', ');
 }
 
 function showAdapter(info: BenchInfo): void {
@@ -247,7 +259,11 @@ function showFailure(suite: string, error: string): void {
   section(suite).append(make('p', { className: 'bad' }, error));
 }
 
-/** A suite's text table as HTML: runs of tab-separated lines become a table (the first its head), other lines captions. */
+/**
+ * A suite's text table as HTML: runs of tab-separated lines become a table (the first its head),
+ * other lines captions. Each table gets a scroll box of its own, so one too wide for the page
+ * scrolls sideways right where it is, under its caption, not the whole stack of tables at once.
+ */
 function tableOf(text: string): HTMLElement {
   const box = make('div', { className: 'table' });
   let body: HTMLTableSectionElement | null = null;
@@ -260,14 +276,19 @@ function tableOf(text: string): HTMLElement {
     const head = !body;
     if (!body) {
       const t = make('table');
-      box.append(t);
+      box.append(make('div', { className: 'scroll' }, t));
       t.append(t.createTHead());
       body = t.createTBody();
     }
     const row = (head ? (body.parentElement as HTMLTableElement).tHead! : body).insertRow();
-    for (const cell of line.split('\t')) {
-      row.append(make(head ? 'th' : 'td', {}, cell));
+    for (const [i, cell] of line.split('\t').entries()) {
+      row.append(make(head ? 'th' : 'td', {}, ...(i === 0 ? rowName(cell) : [cell])));
     }
   }
   return box;
+}
+
+/** A row's name with each parenthesised part kept on one line: 'fc up dW (512x64^T . 512x256)' wraps before its shape, not inside it. */
+function rowName(text: string): (string | HTMLElement)[] {
+  return text.split(/(\([^)]*\))/).filter(Boolean).map((part) => (part.startsWith('(') ? make('span', { className: 'unit' }, part) : part));
 }

@@ -1,9 +1,12 @@
 // Draws the bench page's charts (charts.ts specs) with uPlot: categories along x at 0, 1, 2, ...
 // (sizes, presets, shapes), so one size or many, powers of two or names, all space evenly; lines
 // through points for a quantity against size, grouped bars (uPlot's bars path builder, each
-// series shifted within its category) for side-by-side comparisons. Long category names wrap
-// onto lines as wide as a category. The y axis turns logarithmic (whole decades) when the values
-// span more than 30x, as an engine against TF.js's CPU backend often does.
+// series shifted within its category) for side-by-side comparisons. A line chart of a single
+// category (quick mode's one size) is drawn as bars: a line through one point is a dot, and the
+// series' dots would hide one another. A bar carries its value above it where the figure fits
+// its width. Long category names wrap onto lines as wide as a category. The y axis turns
+// logarithmic (whole decades) when the values span more than 30x, as an engine against TF.js's
+// CPU backend often does.
 // Not here: what a chart shows (charts.ts) or the demos' per-step charts (demos/shared).
 
 /// <reference types="vite/client" />
@@ -15,6 +18,8 @@ import { ENGINE, type ChartSpec } from './charts.js';
 const HEIGHT = 240;
 /** Share of a category's width its group of bars takes. */
 const GROUP = 0.8;
+/** Share of a series' slot within the group its bar takes (the rest parts it from the next bar). */
+const BAR = 0.9;
 
 /** Fixed colours for the things compared across suites; others take the palette in turn. */
 const NAMED: Record<string, string> = {
@@ -53,9 +58,30 @@ function wrap(text: string, max: number): string {
 /** A tick label: short, whatever the magnitude. */
 const tick = (v: number | null) => (v == null ? '' : fmtNum(v, 3));
 
+/** Writes each bar's value above it (inside the plot's top edge) where the figure fits the bar's width; `slot` is a series' share of a category. */
+function labelBars(u: uPlot, spec: ChartSpec, slot: number): void {
+  const px = devicePixelRatio;
+  const ctx = u.ctx;
+  ctx.save();
+  ctx.font = `${11 * px}px system-ui, sans-serif`;
+  ctx.fillStyle = '#52525b';
+  ctx.textAlign = 'center';
+  ctx.textBaseline = 'bottom';
+  spec.series.forEach((s, k) => s.values.forEach((v, i) => {
+    if (v === null || !Number.isFinite(v)) return;
+    const left = u.valToPos(i - GROUP / 2 + k * slot, 'x', true);
+    const right = u.valToPos(i - GROUP / 2 + (k + BAR) * slot, 'x', true);
+    const text = tick(v);
+    if (ctx.measureText(text).width > right - left) return;
+    ctx.fillText(text, (left + right) / 2, Math.max(u.valToPos(v, 'y', true) - 2 * px, u.bbox.top + 12 * px));
+  }));
+  ctx.restore();
+}
+
 /** Draws `spec` into `host` (whose width sets the chart's) and returns the plot. */
 export function drawChart(host: HTMLElement, spec: ChartSpec): uPlot {
   const n = spec.categories.length;
+  const kind = n > 1 ? spec.kind : 'bars';
   const xs = spec.categories.map((_, i) => i);
   const log = wantsLog(spec);
   const colour = colours(spec.series.map((s) => s.label));
@@ -69,7 +95,7 @@ export function drawChart(host: HTMLElement, spec: ChartSpec): uPlot {
       disp: {
         // Left edges in x units: series k's bar sits k-th within its category's group.
         x0: { unit: 1 as uPlot.Series.BarsPathBuilderFacetUnit, values: (u) => Array.from(u.data[0], (i) => i - GROUP / 2 + k * width) },
-        size: { unit: 1 as uPlot.Series.BarsPathBuilderFacetUnit, values: () => [width * 0.9] },
+        size: { unit: 1 as uPlot.Series.BarsPathBuilderFacetUnit, values: () => [width * BAR] },
       },
     }),
   });
@@ -79,13 +105,14 @@ export function drawChart(host: HTMLElement, spec: ChartSpec): uPlot {
     height: HEIGHT,
     legend: { live: true },
     // A bar is not at its category's centre, so the cursor's dots would float beside it.
-    cursor: { points: { show: spec.kind === 'lines' }, drag: { x: false, y: false } },
+    cursor: { points: { show: kind === 'lines' }, drag: { x: false, y: false } },
     scales: {
       x: { time: false, range: [-0.5, n - 0.5] },
-      // Whole decades on a log scale, so the smallest bar still stands a decade tall; from 0 otherwise.
+      // Whole decades on a log scale, so the smallest bar still stands a decade tall; from 0
+      // otherwise, with room above the tallest bar for its value.
       y: log
         ? { distr: 3, range: (_u, min, max) => [10 ** Math.floor(Math.log10(min) - 1e-9), 10 ** Math.ceil(Math.log10(max))] }
-        : { range: (_u, _min, max) => [0, max > 0 ? max * 1.08 : 1] },
+        : { range: (_u, _min, max) => [0, max > 0 ? max * (kind === 'bars' ? 1.15 : 1.08) : 1] },
     },
     axes: [
       {
@@ -94,7 +121,7 @@ export function drawChart(host: HTMLElement, spec: ChartSpec): uPlot {
         splits: () => xs,
         values: (_u, splits) => splits.map((i) => ticks[i] ?? ''),
         size: 12 + 18 * Math.max(1, ...ticks.map((t) => t.split('\n').length)),
-        grid: { show: spec.kind === 'lines' },
+        grid: { show: kind === 'lines' },
       },
       { label: spec.yLabel, labelSize: 18, size: 56, values: (_u, v) => v.map(tick) },
     ],
@@ -104,9 +131,10 @@ export function drawChart(host: HTMLElement, spec: ChartSpec): uPlot {
         label: s.label,
         stroke: colour[k],
         value: (_u: uPlot, v: number | null) => (v == null ? '–' : tick(v)),
-        ...(spec.kind === 'bars' ? bars(k) : lines(k)),
+        ...(kind === 'bars' ? bars(k) : lines(k)),
       })),
     ],
+    hooks: kind === 'bars' ? { draw: [(u) => labelBars(u, spec, width)] } : {},
   };
   const data = [xs, ...spec.series.map((s) => s.values.map((v) => (v !== null && Number.isFinite(v) ? v : null)))] as uPlot.AlignedData;
   const plot = new uPlot(opts, data, host);

@@ -4,7 +4,8 @@
 // another with the page it belongs to, while the run in memory stays. Checkpoints written before
 // the `task` field still load in their own task and are still refused by the others. The
 // transformer's own cases of the same (recovery, resume) are in trainer.test.ts. An autosave from
-// before the task field is still offered in words.
+// before the task field is still offered in words. The cadence of periodic pictures (steps, clock,
+// restart), on a clock of its own.
 // Not here: what each task trains and draws (gan-demo.test.ts, the pages' tests).
 
 import { describe, expect, it } from 'vitest';
@@ -15,6 +16,7 @@ import { DiffusionSession } from '../src/tasks/diffusion/session.js';
 import { GanSession } from '../src/tasks/gan/session.js';
 import { Trainer } from '../src/tasks/gpt/session.js';
 import { memoryAutosave, type AutosaveStore } from '../src/worker/autosave.js';
+import { Cadence } from '../src/worker/cadence.js';
 import type { AutosaveInfo } from '../src/worker/protocol.js';
 import { testEngine } from './support/engine.js';
 
@@ -150,9 +152,11 @@ describe('checkpoints name their task', () => {
     await diffusion.step(3);
     const diffusionFile = await diffusion.exportCheckpoint();
 
-    const refused = (p: Promise<unknown>, words: RegExp) => expect(p).rejects.toSatisfy((e) => e instanceof CheckpointError && words.test(e.message));
-    await refused(diffusion.importCheckpoint(ganFile), /This is a GAN checkpoint; load it on the GAN page/);
-    await refused(gan.importCheckpoint(diffusionFile), /This is a diffusion checkpoint; load it on the diffusion page/);
+    // One line in the user's words, the reason 'task' for a page to react to, never a class name.
+    const refused = (p: Promise<unknown>, words: RegExp) => expect(p).rejects.toSatisfy((e) =>
+      e instanceof CheckpointError && e.reason === 'task' && words.test(e.message) && !/\n|Error|Session/.test(e.message));
+    await refused(diffusion.importCheckpoint(ganFile), /^This is a GAN checkpoint, and this page trains a diffusion model: load it on the GAN page\.$/);
+    await refused(gan.importCheckpoint(diffusionFile), /^This is a diffusion checkpoint, and this page trains a GAN: load it on the diffusion page\.$/);
     // Written before the task field: told apart by the key of their config.
     const oldGan = withMetadata(ganFile, ({ task: _task, ...m }) => m);
     await refused(diffusion.importCheckpoint(oldGan), /GAN checkpoint/);
@@ -162,12 +166,12 @@ describe('checkpoints name their task', () => {
     expect((await diffusion.importCheckpoint(withMetadata(diffusionFile, ({ task: _task, ...m }) => m))).step).toBe(3);
 
     const trainer = new Trainer({ engine });
-    await refused(trainer.importCheckpoint(diffusionFile), /diffusion checkpoint/);
+    await refused(trainer.importCheckpoint(diffusionFile), /^This is a diffusion checkpoint, and this page trains a character-level GPT: load it on the diffusion page\.$/);
     await trainer.create({ preset: 'tiny', batch: 2, evalEvery: 0, sampleEvery: 0, autosaveEvery: 0, data: { kind: 'builtin', lines: 200 } });
     const gptFile = await trainer.exportCheckpoint();
     expect(parseSafetensors(gptFile).metadata.task).toBe('gpt');
     const oldGpt = withMetadata(gptFile, ({ task: _task, ...m }) => m);
-    await refused(gan.importCheckpoint(oldGpt), /transformer checkpoint; load it on the transformer page/);
+    await refused(gan.importCheckpoint(oldGpt), /transformer checkpoint, and this page trains a GAN: load it on the transformer page/);
     expect((await trainer.importCheckpoint(oldGpt)).step).toBe(0);
     await Promise.all([gan.dispose(), diffusion.dispose(), trainer.dispose()]);
   });
@@ -176,3 +180,19 @@ describe('checkpoints name their task', () => {
 function make(name: 'gan' | 'diffusion', engine: Engine): AnySession {
   return TASKS.find((t) => t.name === name)!.make(engine, memoryAutosave());
 }
+
+describe('the cadence of periodic pictures', () => {
+  it('is due every `every` steps, after `seconds` on the clock, and at the first step after a restart', () => {
+    let now = 0;
+    const c = new Cadence(() => now);
+    const dueAt = (steps: number[], every: number, seconds: number) => steps.filter((s) => c.due(s, every, seconds));
+    expect(dueAt([1, 2, 3, 4, 5, 6], 3, 0)).toEqual([3, 6]);
+    c.restart();
+    expect(dueAt([7, 8, 9], 3, 0)).toEqual([7, 9]);
+    // 10 s on the clock between steps, a sample every 25 s or 100 steps: by the clock, from the last one on.
+    const byClock = [10, 11, 12, 13, 14, 15, 16].filter((s) => ((now += 10_000), c.due(s, 100, 25)));
+    expect(byClock).toEqual([12, 15]);
+    c.restart();
+    expect(dueAt([17], 0, 25)).toEqual([]); // every 0: never, not even after a restart
+  });
+});

@@ -11,7 +11,7 @@
 // of a softmax, causal, equal to a host computation from the parameters).
 // Not here: the real Web Worker in a browser (test/transformer-demo.test.ts drives it).
 
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
   CheckpointError, ConfigError, DataError, InputError, createEngine, decodeTensor, parseSafetensors, type Engine,
 } from '../src/index.js';
@@ -123,7 +123,7 @@ describe('trainer: running', () => {
     const engine = await testEngine();
     const store = memoryAutosave();
     const t = new Trainer({ engine, autosave: store });
-    await t.create({ ...base, evalEvery: 2, evalBatches: 2, sampleEvery: 2, sampleLength: 8, autosaveEvery: 2 });
+    await t.create({ ...base, evalEvery: 2, evalBatches: 2, sampleEvery: 2, sampleSeconds: 0, sampleLength: 8, autosaveEvery: 2 });
     const { all } = await recorder(t);
     await t.step(2);
     const evals = all.flatMap((e) => (e.type === 'metrics' ? e.evals : []));
@@ -259,7 +259,7 @@ describe('trainer: checkpoints', () => {
     await k.dispose();
   });
 
-  it('refuses a checkpoint of another vocabulary or preset, naming the tensor and shapes, and leaves the model as it was', async () => {
+  it('refuses a checkpoint of another vocabulary or preset, saying what differs in one line, and leaves the model as it was', async () => {
     const engine = await testEngine();
     const t = await trainer(engine);
     await t.step(1);
@@ -280,13 +280,23 @@ describe('trainer: checkpoints', () => {
 
     const err = await t.importCheckpoint(otherBytes).catch((e) => e);
     expect(err).toBeInstanceOf(CheckpointError);
-    expect(err.tensor).toBe('transformer.wte.weight');
-    expect(err.message).toMatch(/\[\d+, 64\].*\[\d+, 64\]/);
+    expect(err.reason).toBe('shape');
+    expect(err.message).toMatch(/^This transformer checkpoint was trained on another text: its vocabulary has 4 characters, this model's \d+\. Build the model on that text first/);
 
     const mini = await trainer(engine, { preset: 'mini' });
     const miniBytes = await mini.exportCheckpoint();
     await mini.dispose();
-    await expect(t.importCheckpoint(miniBytes)).rejects.toThrow(/shape \[\d+, 128\] in the file; the model expects shape \[\d+, 64\]/);
+    const shape = await t.importCheckpoint(miniBytes).catch((e) => e);
+    expect([shape.reason, shape.message]).toEqual(['shape',
+      'This transformer checkpoint is of another shape: a width of 128 and a context of 64, where this model has a width of 64 and a context of 32. ' +
+        'Choose the preset it was trained with (mini) first, then load the checkpoint again.']);
+    // Written elsewhere (no config to compare): the tensors say it, one line counting them, every name in details.
+    const foreign = writeSafetensors([{ name: 'unet.down.0.weight', shape: [2], data: new Float32Array(2) }]);
+    const alien = await t.importCheckpoint(foreign).catch((e) => e);
+    expect(alien.reason).toBe('missing');
+    const [, count] = /^The checkpoint has none of the model's (\d+) tensors \(such as 'transformer\.[^']+'\): it was saved from another model\.$/.exec(alien.message) ?? [];
+    expect(alien.details).toHaveLength(Number(count));
+    expect(alien.details).toContain('transformer.h.1.attn.c_attn.weight');
 
     await expect(t.importCheckpoint(new Uint8Array([1, 2, 3]))).rejects.toThrow(CheckpointError);
     const after = await t.exportCheckpoint();
@@ -437,9 +447,29 @@ describe('trainer: user input', () => {
     expect(e.reason).toBe('vocabulary');
     await expect(t.sample('')).rejects.toThrow(InputError);
     expect((await t.info()).step).toBe(1); // the model survived every refusal
-    expect((await t.sample('1+1=', { length: 4 })).length).toBe(4);
+    expect(Array.from((await t.sample('1+1=', { length: 4 })).text).length).toBe(4);
     await t.dispose();
     await expect(t.step(1)).rejects.toThrow(/call create/);
+  });
+
+  it('samples at the first step after Start, then every sampleEvery steps or sampleSeconds seconds', async () => {
+    const t = await trainer(await testEngine(), { sampleEvery: 1000, sampleSeconds: 0, sampleLength: 4 });
+    const { all } = await recorder(t);
+    const sampled = () => all.flatMap((e) => (e.type === 'sample' ? [e.step] : []));
+    await t.step(2);
+    expect(sampled()).toEqual([]); // steps taken one by one: by the schedule only
+    await t.start();
+    await vi.waitUntil(() => sampled().length > 0, { timeout: 120_000, interval: 20 });
+    await t.pause();
+    expect(sampled()[0]).toBe(3); // the loop's first step
+    // The clock: a sample whenever sampleSeconds have passed, here at every step.
+    await t.setHyper({ sampleSeconds: 1e-6 });
+    const before = sampled().length;
+    await t.step(2);
+    expect(sampled().slice(before)).toEqual([(await t.info()).step - 1, (await t.info()).step]);
+    // An on-demand sample says at which step the model was.
+    expect((await t.sample('1', { length: 2 })).step).toBe((await t.info()).step);
+    await t.dispose();
   });
 
   it('keeps class, message and fields of typed errors across the wire form', () => {

@@ -130,16 +130,14 @@ function onEvent(p: Page, e: DiffusionEvent): void {
   }
 }
 
-/** The view's losses, the facts line's step and the state line from a metrics event. */
+/** The view's losses and the state line from a metrics event. */
 function onMetrics({ session }: Page, e: DiffusionMetricsEvent): void {
   trackLosses(view, e.steps.map((r) => r.loss));
   const last = e.steps.at(-1);
   if (!last) return;
   view.steps = last.step;
-  const info = session.info;
-  if (info && info.state !== 'empty') facts.innerHTML = describe({ ...info, step: last.step });
   stateLine.textContent =
-    `${info?.state === 'running' ? 'Training' : 'Paused'}: step ${last.step}, loss ${fmtNum(last.loss, 4)}, ${fmtMs(last.stepMs)} per step.`;
+    `${session.info?.state === 'running' ? 'Training' : 'Paused'}: step ${last.step}, loss ${fmtNum(last.loss, 4)}, ${fmtMs(last.stepMs)} per step.`;
 }
 
 /** Shows the panels of points or images (before a model of that kind exists, while it builds). */

@@ -14,7 +14,7 @@
 // before the worker starts (ui.ts), and no model or worker of its own: it reaches the session
 // only through the calls every session has (SessionApi, from the library).
 
-import type { BaseInfo, CoreEvent, SessionApi as TaskApi } from '../../src/worker/protocol.js';
+import type { BaseInfo, CoreEvent, MetricsEventBase, SessionApi as TaskApi } from '../../src/worker/protocol.js';
 import { $, make } from './dom.js';
 import { clearMessage, downloadBytes, showMessage } from './ui.js';
 import type { Explain } from './words.js';
@@ -168,16 +168,18 @@ export class SessionPage<Info extends BasicInfo, Event extends { type: string },
   };
 
   /**
-   * Follows the worker's events: status and failures here; autosaves and recoveries are shown
-   * here and passed on too; every other event goes to `onEvent`.
+   * Follows the worker's events: status and failures here; the step of every metrics event goes
+   * into the info and the facts line (the loop sends no status while it runs); autosaves and
+   * recoveries are shown here; every event but status and failures goes on to `onEvent`.
    */
   follow(onEvent: (e: Event) => void): Promise<number> {
     const { banner, stateLine } = this.o.elements;
     return this.o.api.subscribe((e) => {
-      const core = e as Event & CoreEvent<Info>;
+      const core = e as Event & (CoreEvent<Info> | MetricsEventBase);
       if (core.type === 'status') this.setInfo(core.info);
       else if (core.type === 'error') showMessage(banner, 'error', this.o.explain(core.error, 'Training stopped'));
       else {
+        if (core.type === 'metrics') this.atStep(core.steps.at(-1)?.step);
         if (core.type === 'autosave') stateLine.title = `Autosaved at step ${core.step} (${core.backend}).`;
         if (core.type === 'recovered') {
           showMessage(banner, 'warn', `The GPU was lost at step ${core.lostAt} (${core.reason}). Training picked up again on a new device from the autosave of step ${core.resumedAt}; the steps since then run again.`);
@@ -185,6 +187,14 @@ export class SessionPage<Info extends BasicInfo, Event extends { type: string },
         onEvent(e);
       }
     });
+  }
+
+  /** The info and the facts line at the step a metrics event reached. */
+  private atStep(step: number | undefined): void {
+    const { info } = this;
+    if (step === undefined || !info || info.state === 'empty' || step === info.step) return;
+    this.info = { ...info, step };
+    this.o.elements.facts.innerHTML = this.o.describe(this.info);
   }
 
   /**

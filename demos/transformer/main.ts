@@ -11,7 +11,6 @@
 // the saved run's offer, the lost-GPU button:
 // demos/shared/session-page.ts; probing WebGPU: demos/shared/ui.ts), the trainer (src/tasks/gpt).
 
-import { scoreArithmetic } from '../../src/data/corpus.js';
 import { createTrainerClient, type TrainerClient } from '../../src/tasks/gpt/client.js';
 import type { LossScaleState, MetricsEvent, StepSummary, TrainerEvent, TrainerInfo } from '../../src/tasks/gpt/protocol.js';
 import { $, make } from '../shared/dom.js';
@@ -122,8 +121,8 @@ async function rebuild(p: Page): Promise<void> {
 /** A sample on demand, added to the panel when it comes. */
 async function sampleNow({ api, session, samples }: Page, prompt: string, temperature: number): Promise<void> {
   await session.attempt(async () => {
-    const text = await api.sample(prompt, { length: 120, temperature });
-    samples.add({ prompt, text, arithmetic: scoreArithmetic(prompt + text) }, `step ${session.info?.step ?? 0}, on demand`);
+    const e = await api.sample(prompt, { length: 120, temperature });
+    samples.add(e, `step ${e.step}, on demand`);
     view.samples = samples.count;
   }, 'Could not sample');
 }

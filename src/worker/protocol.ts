@@ -81,7 +81,13 @@ export interface ErrorEvent {
   error: WireError;
 }
 
-/** The events of every session; a task's event union adds its metrics event and its own. */
+/** What every task's metrics event holds at least: the records of the steps since the last one, oldest first. */
+export interface MetricsEventBase {
+  type: 'metrics';
+  steps: { step: number }[];
+}
+
+/** The events of every session; a task's event union adds its metrics event (a MetricsEventBase) and its own. */
 export type CoreEvent<Info> = StatusEvent<Info> | AutosaveEvent | RecoveredEvent | ErrorEvent;
 
 /**

@@ -13,7 +13,7 @@ import { fieldChecks, refuseUnknown } from '../../worker/config-check.js';
 import type { StepRecord } from '../../metrics.js';
 import type { NoiseScheduleKind, Prediction } from '../../models/diffusion.js';
 import type { SamplerKind } from '../../models/diffusion-sampler.js';
-import { SESSION_METHODS, type BaseInfo, type CoreEvent, type SessionApi } from '../../worker/protocol.js';
+import { SESSION_METHODS, type BaseInfo, type CoreEvent, type MetricsEventBase, type SessionApi } from '../../worker/protocol.js';
 import {
   imageDatasets, imageSizeOf, isImageDataset, type DataKind, type DiffusionDatasetName, type ImageGridData, type ImageQualityEvent,
   type ImagesEvent, type ScorerEvent, type ScorerStatus, type UploadSource, type UploadSummary,
@@ -201,7 +201,7 @@ export interface DiffusionInfo extends BaseInfo<DiffusionSessionConfig> {
 
 
 /** Step records since the previous metrics event (loss, ms per step, points per second, lr). */
-export interface DiffusionMetricsEvent {
+export interface DiffusionMetricsEvent extends MetricsEventBase {
   type: 'metrics';
   steps: StepRecord[];
 }

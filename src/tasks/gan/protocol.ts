@@ -12,7 +12,7 @@
 import { samplers2D, type Sampler2DName } from '../../data/toy2d.js';
 import { fieldChecks, refuseUnknown } from '../../worker/config-check.js';
 import type { GanLoss } from '../../models/gan.js';
-import { SESSION_METHODS, type BaseInfo, type CoreEvent, type SessionApi } from '../../worker/protocol.js';
+import { SESSION_METHODS, type BaseInfo, type CoreEvent, type MetricsEventBase, type SessionApi } from '../../worker/protocol.js';
 import type { UploadSource, UploadSummary } from '../../data/image-upload.js';
 
 /** Half the side of the square of the plane that the page draws and the discriminator's grid covers. */
@@ -186,7 +186,7 @@ export interface GanStepRecord {
 }
 
 /** Records since the previous metrics event, in step order. */
-export interface GanMetricsEvent {
+export interface GanMetricsEvent extends MetricsEventBase {
   type: 'metrics';
   steps: GanStepRecord[];
 }

@@ -4,13 +4,14 @@
 // an unusable upload is refused while the model in memory stays as it was.
 // Not here: the model and the training loop (trainer.ts), the contract types (protocol.ts).
 
-import { BatchSampler, evalBatches, splitTrainVal, unigramLoss, type Batch, type Split } from '../../data/batches.js';
+import { evalBatches, splitTrainVal, unigramLoss, type Batch, type Split } from '../../data/batches.js';
 import { generateCorpus, validateUserText } from '../../data/corpus.js';
 import { CharTokenizer } from '../../data/tokenizer.js';
 import { ConfigError } from '../../errors.js';
 import { fieldChecks } from '../../worker/config-check.js';
 import { gptPresets } from '../../models/gpt.js';
 import { cosineDecay, linearWarmup, type Schedule } from '../../optim/schedules.js';
+import { checkTextLength } from './checks.js';
 import { trainerDefaults, type Hyper, type TrainerConfig } from './protocol.js';
 
 /** The data side of a session: checked and tokenized before any GPU work. */
@@ -26,7 +27,7 @@ export interface SessionData {
 
 /** The fields setHyper may change. */
 export const HYPER_KEYS: (keyof Hyper)[] = [
-  'lr', 'warmup', 'schedule', 'totalSteps', 'minLrRatio', 'dropout', 'evalEvery', 'sampleEvery', 'autosaveEvery', 'metricsIntervalMs',
+  'lr', 'warmup', 'schedule', 'totalSteps', 'minLrRatio', 'dropout', 'evalEvery', 'sampleEvery', 'sampleSeconds', 'autosaveEvery', 'metricsIntervalMs',
   'nonFinite',
 ];
 
@@ -56,6 +57,7 @@ export function trainerConfig(overrides: Partial<TrainerConfig> = {}): TrainerCo
   if (!(c.valFraction > 0 && c.valFraction < 1)) fail('valFraction', 'in (0, 1)');
   if (!(c.minLrRatio >= 0 && c.minLrRatio <= 1)) fail('minLrRatio', 'in [0, 1]');
   nonNegative('metricsIntervalMs');
+  nonNegative('sampleSeconds');
   if (!Number.isInteger(c.seed)) fail('seed', 'an integer');
   if (c.schedule === 'cosine' && !(c.totalSteps > c.warmup)) {
     throw new ConfigError(
@@ -79,9 +81,8 @@ export function prepareData(config: TrainerConfig): SessionData {
     : generateCorpus({ ...(d.lines !== undefined ? { lines: d.lines } : {}), ...(d.seed !== undefined ? { seed: d.seed } : {}) });
   const tokenizer = CharTokenizer.fromText(text);
   const split = splitTrainVal(tokenizer.encode(text), config.valFraction);
+  checkTextLength(split.train.length + split.val.length, config);
   const { blockSize } = gptPresets[config.preset];
-  // Both throw DataError ('too-short') when the text cannot fill one window.
-  new BatchSampler(split.train, { batch: config.batch, block: blockSize });
   const evalSet = evalBatches(split.val, config.batch, blockSize).slice(0, config.evalBatches);
   return { config, upload, tokenizer, split, unigram: unigramLoss(split.train, split.val, tokenizer.vocabSize), evalSet };
 }

@@ -6,7 +6,7 @@
 
 import type { GptPrecision, GptPresetName } from '../../models/gpt.js';
 import type { StepRecord } from '../../metrics.js';
-import type { BaseInfo, CoreEvent, SessionApi, StatusEvent as CoreStatusEvent } from '../../worker/protocol.js';
+import type { BaseInfo, CoreEvent, MetricsEventBase, SessionApi, StatusEvent as CoreStatusEvent } from '../../worker/protocol.js';
 import { SESSION_METHODS } from '../../worker/protocol.js';
 
 export type { AutosaveBackend, AutosaveEvent, AutosaveInfo, ErrorEvent, RecoveredEvent } from '../../worker/protocol.js';
@@ -53,8 +53,10 @@ export interface TrainerConfig {
   evalEvery: number;
   /** Most validation batches per evaluation (bounds its cost on a large text). */
   evalBatches: number;
-  /** A text sample every this many steps (0: never). */
+  /** A text sample every this many steps, and at the first step after Start (0: never). */
   sampleEvery: number;
+  /** Also a sample once this many seconds passed since the last one, whatever the step (0: by steps only). */
+  sampleSeconds: number;
   /** Characters per periodic sample. */
   sampleLength: number;
   /** Autosave every this many steps (0: never). */
@@ -85,6 +87,7 @@ export const trainerDefaults: TrainerConfig = {
   evalEvery: 250,
   evalBatches: 8,
   sampleEvery: 500,
+  sampleSeconds: 20,
   sampleLength: 200,
   autosaveEvery: 500,
   metricsIntervalMs: 250,
@@ -102,6 +105,7 @@ export interface Hyper {
   dropout: number;
   evalEvery: number;
   sampleEvery: number;
+  sampleSeconds: number;
   autosaveEvery: number;
   metricsIntervalMs: number;
   nonFinite: 'stop' | 'skip';
@@ -151,7 +155,7 @@ export interface EvalRecord {
 export type StatusEvent = CoreStatusEvent<TrainerInfo>;
 
 /** Records since the previous metrics event, in step order (at most one event per metricsIntervalMs). */
-export interface MetricsEvent {
+export interface MetricsEvent extends MetricsEventBase {
   type: 'metrics';
   steps: StepRecord[];
   evals: EvalRecord[];
@@ -196,7 +200,8 @@ export interface StepSummary {
 
 /** What the transformer's worker exposes: every session's calls, samples and attention maps. */
 export interface TrainerApi extends SessionApi<TrainerConfig, Hyper, TrainerInfo, TrainerEvent, StepSummary> {
-  sample(prompt: string, opts?: SampleOptions): Promise<string>;
+  /** A sample of the model as it is now (between two steps while training): the same as the periodic ones. */
+  sample(prompt: string, opts?: SampleOptions): Promise<SampleEvent>;
   attentionMap(prompt: string, layer: number, head: number): Promise<AttentionMap>;
 }
 

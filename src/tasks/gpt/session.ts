@@ -32,6 +32,7 @@ import { TrainingMetrics, type StepRecord } from '../../metrics.js';
 import type { StepResult } from '../../models/gpt.js';
 import { attentionWeights } from '../../models/gpt-inspect.js';
 import { sampleText } from '../../sample.js';
+import { Cadence } from '../../worker/cadence.js';
 import { Session, type SessionOptions } from '../../worker/session.js';
 import type { AutosaveInfo } from '../../worker/protocol.js';
 import { usableConfig } from '../../worker/saved-config.js';
@@ -41,7 +42,7 @@ import {
   buildSession, checkpointContents, disposeSession, loadInto, recompileStep, scalerOf, sessionInfo, stepOutcome, type Session as Run,
 } from './run.js';
 import type {
-  AttentionMap, EvalRecord, MetricsEvent, SampleOptions, StepSummary, TrainerApi, TrainerConfig, TrainerEvent, TrainerInfo,
+  AttentionMap, EvalRecord, MetricsEvent, SampleEvent, SampleOptions, StepSummary, TrainerApi, TrainerConfig, TrainerEvent, TrainerInfo,
 } from './protocol.js';
 
 export type TrainerOptions = SessionOptions;
@@ -56,6 +57,9 @@ export class Trainer
   protected readonly hyperKeys = HYPER_KEYS;
   /** The data checkData prepared for the config it was given, so build does not prepare it again. */
   private prepared: SessionData | null = null;
+
+  /** When the next periodic sample is due. */
+  private readonly samples = new Cadence();
 
   constructor(opts: TrainerOptions = {}) {
     super('gpt', opts);
@@ -100,6 +104,12 @@ export class Trainer
 
   // ----------------------------------------------------------------------------------------
   // running
+
+  /** Starts the loop; its first step brings a sample. */
+  async start(): Promise<void> {
+    this.samples.restart();
+    return super.start();
+  }
 
   async step(n: number): Promise<StepSummary> {
     const r = await this.runSteps(n);
@@ -155,15 +165,9 @@ export class Trainer
       s.lossSum = 0;
       s.lossCount = 0;
     }
-    if (sampleEvery > 0 && step % sampleEvery === 0) {
+    if (this.samples.due(step, sampleEvery, s.config.sampleSeconds)) {
       const prompt = s.tokenizer.covers('\n') ? '\n' : s.tokenizer.vocab[0];
-      const text = await sampleText(s.logits, s.gpt.model.config.blockSize, s.tokenizer, prompt, {
-        maxNewTokens: s.config.sampleLength,
-        temperature: 0.8,
-        seed: step,
-      });
-      const { lines, correct, fraction } = scoreArithmetic(text);
-      this.emit({ type: 'sample', step, prompt, text, arithmetic: { lines, correct, fraction } });
+      this.emit(await sampleOf(s, prompt, { length: s.config.sampleLength, temperature: 0.8, seed: step }));
     }
   }
 
@@ -189,21 +193,13 @@ export class Trainer
   // ----------------------------------------------------------------------------------------
   // looking at the model
 
-  async sample(prompt: string, opts: SampleOptions = {}): Promise<string> {
+  async sample(prompt: string, opts: SampleOptions = {}): Promise<SampleEvent> {
     const s = this.need();
     if (typeof prompt !== 'string' || prompt.length === 0) {
       throw new InputError('sample: the prompt is empty; give at least one character (a newline is a good start).');
     }
     s.tokenizer.encode(prompt); // DataError naming an unknown character, before any GPU work
-    const length = opts.length ?? s.config.sampleLength;
-    return this.exclusive(() =>
-      sampleText(s.logits, s.gpt.model.config.blockSize, s.tokenizer, prompt, {
-        maxNewTokens: length,
-        temperature: opts.temperature ?? 0.8,
-        topK: opts.topK ?? 0,
-        seed: opts.seed ?? 0,
-      }),
-    );
+    return this.exclusive(() => sampleOf(s, prompt, opts));
   }
 
   async attentionMap(prompt: string, layer: number, head: number): Promise<AttentionMap> {
@@ -248,4 +244,20 @@ export class Trainer
   protected details(s: Run | null) {
     return sessionInfo(s);
   }
+}
+
+/**
+ * A sample of the model as its submitted steps leave it (they run before it on the GPU), with
+ * the arithmetic its text gets right.
+ */
+async function sampleOf(s: Run, prompt: string, opts: SampleOptions): Promise<SampleEvent> {
+  const step = s.gpt.steps;
+  const text = await sampleText(s.logits, s.gpt.model.config.blockSize, s.tokenizer, prompt, {
+    maxNewTokens: opts.length ?? s.config.sampleLength,
+    temperature: opts.temperature ?? 0.8,
+    topK: opts.topK ?? 0,
+    seed: opts.seed ?? 0,
+  });
+  const { lines, correct, fraction } = scoreArithmetic(prompt + text);
+  return { type: 'sample', step, prompt, text, arithmetic: { lines, correct, fraction } };
 }

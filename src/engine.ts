@@ -15,6 +15,7 @@ import type { Tunable, TuneResult } from './ops/tunable.js';
 import type { TuneOptions } from './ops/tune-cache.js';
 import { storageBytes, topoOrder, type HostArray, type Tensor } from './tensor.js';
 import { packHalves } from './half.js';
+import { inNode, ProgressReporter, stderrProgress, type ProgressListener } from './progress.js';
 
 export interface EngineOptions extends DeviceOptions {
   /**
@@ -37,6 +38,12 @@ export interface EngineOptions extends DeviceOptions {
   tuningCache?: string | false;
   /** Bytes the pool may hold; compiling a plan that would pass it throws (default: no budget). */
   memoryBudget?: number;
+  /**
+   * Told the progress of long waits (autotuning, compiling a plan's pipelines); more listeners
+   * with onProgress. Default: in Node, a line on stderr for a wait past a second
+   * (stderrProgress); elsewhere none. false: none.
+   */
+  progress?: ProgressListener | false;
 }
 
 export class Engine {
@@ -52,6 +59,8 @@ export class Engine {
   private readonly tuningCache: string | false | undefined;
   /** Bytes the pool may hold, checked before a plan acquires anything (undefined: no budget). */
   memoryBudget: number | undefined;
+  /** The phases of long waits report here (onProgress listens). */
+  readonly progress = new ProgressReporter();
   private params = new Map<Tensor, Place>();
   private pendingParams = new Map<Tensor, Promise<Place>>();
   /** Buffers holding several parameters, with how many of them are still alive. */
@@ -80,6 +89,13 @@ export class Engine {
       throw new ConfigError(`memoryBudget must be a positive number of bytes; got ${options.memoryBudget}.`);
     }
     this.memoryBudget = options.memoryBudget;
+    const listener = options.progress ?? (inNode() ? stderrProgress() : false);
+    if (listener) this.progress.listen(listener);
+  }
+
+  /** Calls `listener` with the progress of every long wait (tuning, compiling) until the returned function is called. */
+  onProgress(listener: ProgressListener): () => void {
+    return this.progress.listen(listener);
   }
 
   /** What kernels may know about this device when they choose a variant. */
@@ -129,7 +145,10 @@ export class Engine {
 
   /** Runs `t`'s tuner (unless the device is lost) and uses its picks for the classes that still have none. */
   private async takePicks(t: Tunable, opts: TuneOptions<string>): Promise<TuneResult[]> {
-    const results = await this.measuring(() => t.tune(this, { ...opts, cache: this.tuningCache }));
+    const classes = opts.classes ?? t.classes;
+    // Only measuring takes long enough to report; cached picks come at once.
+    const phase = opts.measure === false ? null : this.progress.phase(`tuning ${t.name}`, 'size classes', classes.length);
+    const results = await this.measuring(() => t.tune(this, { ...opts, cache: this.tuningCache, onClass: phase ? () => phase.advance() : undefined }));
     // A choice made meanwhile (by the user, or by a compile that ran alongside) stands.
     const taken = results.filter((r) => !t.chosen(this.tuning, r.sizeClass));
     for (const r of taken) this.tuning[t.key(r.sizeClass)] = r.pick;

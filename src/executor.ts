@@ -59,6 +59,8 @@ export interface CompileSpec {
   checkFinite?: boolean;
   /** Eager mode: no buffer reuse, and one submit per op. */
   eager?: boolean;
+  /** What the plan is, in words, for the progress of its compile: 'the training step'. */
+  label?: string;
 }
 
 export interface PlanStats {
@@ -377,6 +379,10 @@ async function buildPlan(engine: Engine, spec: CompileSpec, layout: Layout, owne
     uniformOf.set(u.d, { buffer: arena, offset: u.offset, size: u.data.byteLength });
   }
 
+  // A first compile on a software adapter spends seconds per pipeline: its progress is reported.
+  const dispatchCount = stepsDispatches.reduce((n, ds) => n + ds.length, 0);
+  const compiling = spec.eager ? null : engine.progress.phase(`compiling ${spec.label ?? 'a plan'}`, 'kernels', dispatchCount);
+  const counted = <T>(p: Promise<T>) => (compiling ? p.then((r) => (compiling.advance(), r)) : p);
   const steps: Step[] = await Promise.all(
     plans.map(async (p, i) => {
       const { node } = p;
@@ -387,10 +393,10 @@ async function buildPlan(engine: Engine, spec: CompileSpec, layout: Layout, owne
         return tmpBufs[slot.tmp];
       };
       const kernelDispatches = (p.kernel?.dispatches ?? []).map((d) =>
-        engine.kernels.prepare(d, d.reads.map(resolve), d.writes.map(resolve), uniformOf.get(d)),
+        counted(engine.kernels.prepare(d, d.reads.map(resolve), d.writes.map(resolve), uniformOf.get(d))),
       );
       const checkDispatches = checks[i].map(({ j, d }) =>
-        engine.kernels.prepare(d, [resolve({ out: j })], [{ buffer: flagBuffer!, size: flagBytes }], uniformOf.get(d)),
+        counted(engine.kernels.prepare(d, [resolve({ out: j })], [{ buffer: flagBuffer!, size: flagBytes }], uniformOf.get(d))),
       );
       const prepared = await Promise.all([...kernelDispatches, ...checkDispatches]).catch((e: Error) => {
         const shapes = node.inputs.map((t) => fmtShape(t.shape)).join(', ');

@@ -1,19 +1,21 @@
 // The scaffolding every training demo page wraps around its worker session, written once: the
 // elements every session page has; the page's copy of the worker's info and what follows each
 // new one (the facts line, the run buttons, the state line, then the page's own panels); the
-// worker's events (status and failures here, the rest to the page); a `busy` flag with `attempt`
-// (a request whose failure is explained in the banner) and `whileBusy` (a model-replacing
-// request with the controls locked); the buttons that mean the same on every page, made here
-// into the rows the page's markup has for them: Start/Pause on one button, Step, Reset, Save
-// checkpoint, Load checkpoint (a hidden file input, its file imported by the worker), Simulate a
-// lost GPU; the run saved in this browser, offered before anything is built; what the page says
-// when the worker autosaves or comes back from a lost device; and the read-only view of a page
-// that its browser test reads (window.__demo).
+// worker's events (status, failures and the engine's progress bar here, the rest to the page); a
+// `busy` flag with `attempt` (a request whose failure is explained in the banner) and
+// `whileBusy` (a model-replacing request with the controls locked); the buttons that mean the
+// same on every page, made here into the rows the page's markup has for them: Start/Pause on one
+// button, Step, Reset, Save checkpoint (pausing a running loop for the file), Load checkpoint (a
+// hidden file input, its file imported by the worker, which pauses first), Simulate a lost GPU;
+// the run saved in this browser, offered before anything is built; what the page says when the
+// worker autosaves or comes back from a lost device; and the read-only view of a page that its
+// browser test reads (window.__demo).
 // Not here: what a page shows beyond the run buttons (its `show`), what a step, a reset or a
 // loaded model means to it (callbacks), its words for failures (its own explain), probing WebGPU
 // before the worker starts (ui.ts), and no model or worker of its own: it reaches the session
 // only through the calls every session has (SessionApi, from the library).
 
+import { describeProgress, type Progress } from '../../src/progress.js';
 import type { BaseInfo, CoreEvent, MetricsEventBase, SessionApi as TaskApi } from '../../src/worker/protocol.js';
 import { $, make } from './dom.js';
 import { clearMessage, downloadBytes, showMessage } from './ui.js';
@@ -34,6 +36,8 @@ export function sessionElements(stepTitle: string, extra: HTMLElement[] = []) {
     facts: $('facts'),
     banner: $('message'),
     stateLine: make('p', { id: 'state', className: 'hint' }, 'Not started.'),
+    progressBar: make('progress', { id: 'progress-bar' }),
+    progressWords: make('span', { id: 'progress-words' }),
     startBtn: button('start', 'Start', { className: 'primary' }),
     stepBtn: button('step', 'Step', { title: stepTitle }),
     resetBtn: button('reset', 'Reset'),
@@ -46,6 +50,7 @@ export function sessionElements(stepTitle: string, extra: HTMLElement[] = []) {
   checkpointWords.before(
     make('div', { id: 'run-buttons', className: 'buttons' }, els.startBtn, els.stepBtn, els.resetBtn),
     els.stateLine,
+    make('p', { id: 'progress', className: 'hint progress', hidden: true }, els.progressBar, els.progressWords),
     ...extra,
     make('div', { id: 'checkpoint-buttons', className: 'buttons' }, els.saveBtn, els.loadBtn, els.loadFile),
   );
@@ -156,8 +161,9 @@ export class SessionPage<Info extends BasicInfo, Event extends { type: string },
     startBtn.disabled = !trains;
     stepBtn.disabled = !trains || running;
     resetBtn.disabled = !ready;
-    saveBtn.disabled = !ready || running;
-    loadBtn.disabled = this.busy || running;
+    // While training, Save pauses for the file and trains on, and Load pauses (the worker does).
+    saveBtn.disabled = !ready;
+    loadBtn.disabled = this.busy;
     loseBtn.disabled = !running;
     // While busy the line says what the request is doing; while training the metrics extend it.
     if (!this.busy) {
@@ -178,6 +184,7 @@ export class SessionPage<Info extends BasicInfo, Event extends { type: string },
       const core = e as Event & (CoreEvent<Info> | MetricsEventBase);
       if (core.type === 'status') this.setInfo(core.info);
       else if (core.type === 'error') showMessage(banner, 'error', this.o.explain(core.error, 'Training stopped'));
+      else if (core.type === 'progress') this.showProgress(core);
       else {
         if (core.type === 'metrics') this.atStep(core.steps.at(-1)?.step);
         if (core.type === 'autosave') stateLine.title = `Autosaved at step ${core.step} (${core.backend}).`;
@@ -187,6 +194,16 @@ export class SessionPage<Info extends BasicInfo, Event extends { type: string },
         onEvent(e);
       }
     });
+  }
+
+  /** A long wait of the worker's engine (tuning, compiling): a bar and its words while a phase runs. */
+  private showProgress(p: Progress): void {
+    const { progressBar, progressWords } = this.o.elements;
+    const line = progressBar.parentElement!;
+    line.hidden = p.done >= p.total;
+    progressBar.max = Math.max(1, p.total);
+    progressBar.value = p.done;
+    progressWords.textContent = describeProgress(p);
   }
 
   /** The info and the facts line at the step a metrics event reached. */
@@ -277,8 +294,15 @@ export class SessionPage<Info extends BasicInfo, Event extends { type: string },
         if (r) await a.afterReset(r);
       }),
     );
+    // The file is the model the page shows: a running loop pauses for it (so its step is the
+    // name's and the state line's), then trains on.
     saveBtn.addEventListener('click', () =>
-      void this.attempt(async () => downloadBytes(await api.exportCheckpoint(), a.checkpointName()), 'Could not save a checkpoint'),
+      void this.attempt(async () => {
+        const running = this.info?.state === 'running';
+        if (running) this.setInfo(await api.pause());
+        downloadBytes(await api.exportCheckpoint(), a.checkpointName());
+        if (running) await api.start();
+      }, 'Could not save a checkpoint'),
     );
     loadBtn.addEventListener('click', () => loadFile.click());
     loadFile.addEventListener('change', () => {

@@ -86,7 +86,7 @@ export class DiffusionSampler {
     const z = randomNormal(shape, input('seed', [], 'i32'));
     const next = add(add(mul(x, scalar('ca')), mul(out, scalar('cb'))), mul(z, scalar('cc')));
     const x0 = add(mul(x, scalar('da')), mul(out, scalar('db')));
-    return new DiffusionSampler(diffusion, n, await engine.compile({ outputs: { x: next, x0 } }));
+    return new DiffusionSampler(diffusion, n, await engine.compile({ outputs: { x: next, x0 }, label: 'sampling' }));
   }
 
   private labelFeeds(labels: Int32Array | undefined, guidance: number): Feeds {

@@ -172,7 +172,7 @@ export class Diffusion {
     const loss = mse(denoiser.predict(denoiser.weights, xt, t, label), target);
     const params = Object.values(denoiser.weights);
     const optimizer = await createOptimizer(engine, params, config.optimizer);
-    const plan = await engine.compile({ outputs: { loss }, optimizer: optimizer.minimize(loss) });
+    const plan = await engine.compile({ outputs: { loss }, optimizer: optimizer.minimize(loss), label: 'the training step' });
 
     const emaWeights = Object.fromEntries(
       Object.entries(denoiser.weights).map(([name, p]) => {
@@ -183,6 +183,7 @@ export class Diffusion {
     const decay = input('decay', []);
     const emaPlan = await engine.compile({
       updates: Object.entries(emaWeights).map(([name, e]) => [e, add(e, mul(sub(denoiser.weights[name], e), decay))]),
+      label: 'the moving average',
     });
     return new Diffusion(engine, denoiser, config, batch, plan, optimizer, emaPlan, emaWeights, seed);
   }

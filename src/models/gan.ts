@@ -190,12 +190,12 @@ export class Gan {
       const mixed = add(mul(real, eps), mul(fake, addScalar(neg(eps), 1)));
       dLoss = add(mulScalar(mean(mul(logits, sign)), -2), mulScalar(gradientPenalty(D, mixed), c.gpWeight));
     }
-    const dPlan = await engine.compile({ outputs: { dLoss }, optimizer: dOptimizer.minimize(dLoss), updates: sn.updates });
+    const dPlan = await engine.compile({ outputs: { dLoss }, optimizer: dOptimizer.minimize(dLoss), updates: sn.updates, label: 'the discriminator step' });
 
     // Generator step: fool the current discriminator (its spectral estimate read, not advanced).
     const score = discriminator.apply(generator.apply(z), spectralNormalized(discriminator).swap);
     const gLoss = c.loss === 'nonsaturating' ? bceWithLogits(score, full([B, 1], 1)) : neg(mean(score));
-    const gPlan = await engine.compile({ outputs: { gLoss }, optimizer: gOptimizer.minimize(gLoss) });
+    const gPlan = await engine.compile({ outputs: { gLoss }, optimizer: gOptimizer.minimize(gLoss), label: 'the generator step' });
     return new Gan(engine, c, generator, discriminator, gOptimizer, dOptimizer, dPlan, gPlan);
   }
 
@@ -249,7 +249,7 @@ export class Gan {
     if (!plan) {
       const x = input('x', [n, ...player.inShape]);
       const swap = name === 'discriminate' ? spectralNormalized(player).swap : undefined;
-      plan = await this.engine.compile({ outputs: { y: player.apply(x, swap) } });
+      plan = await this.engine.compile({ outputs: { y: player.apply(x, swap) }, label: `the ${name === 'discriminate' ? 'discriminator' : 'generator'} on its own` });
       this.plans.set(key, plan);
     }
     return (await plan.run({ x: values }))['y'] as Float32Array;

@@ -345,7 +345,7 @@ export async function createGptTrainer(engine: Engine, model: Gpt, config: GptTr
   // vanish nor overflow there (a step that overflows is skipped and the scale lowered).
   const lossScale = model.config.precision === 'mixed' ? { lossScale: {} } : {};
   const optimizer = await createOptimizer(engine, model.params, { ...gptTrainDefaults, ...lossScale, ...config.optimizer } as OptimizerConfig);
-  const plan = await engine.compile({ outputs: { loss: loss! }, optimizer: optimizer.minimize(loss!) });
+  const plan = await engine.compile({ outputs: { loss: loss! }, optimizer: optimizer.minimize(loss!), label: 'the training step' });
   return new GptTrainer(model, plan, optimizer);
 }
 
@@ -369,11 +369,11 @@ export async function compileGptEval(engine: Engine, model: Gpt, batch: number, 
   const idx = input('idx', [batch, block], 'i32');
   const targets = input('targets', [batch, block], 'i32');
   const { loss } = gptForward(model, idx, { targets });
-  return new GptEvaluator(await engine.compile({ outputs: { loss: loss! } }));
+  return new GptEvaluator(await engine.compile({ outputs: { loss: loss! }, label: 'the evaluation' }));
 }
 
 /** Logits (1, blockSize, V) of one window fed as `idx` (1, blockSize): the plan sampling replays. */
 export function compileGptLogits(engine: Engine, model: Gpt): Promise<Plan> {
   const idx = input('idx', [1, model.config.blockSize], 'i32');
-  return engine.compile({ outputs: { logits: gptForward(model, idx).logits } });
+  return engine.compile({ outputs: { logits: gptForward(model, idx).logits }, label: 'sampling' });
 }

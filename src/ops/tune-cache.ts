@@ -33,6 +33,8 @@ export interface TuneOptions<C extends string> {
    * by default defaultTuningCachePath(); false: memory only.
    */
   cache?: string | false;
+  /** Called as each class has its pick, cached or measured (the engine's progress). */
+  onClass?: () => void;
 }
 
 /** A class's entry and where it came from. */
@@ -195,17 +197,19 @@ export async function tuneClasses<C extends string, E>(
     const key = cacheKey(family, adapter, c);
     const hit = opts.force ? null : await lookup(family, key, store);
     if (hit) out.push({ sizeClass: c, ...hit });
-    if (hit || opts.measure === false) continue;
-    out.push(
-      await serially(async () => {
-        // Another call may have measured this class while this one waited.
-        if (!opts.force && memory.has(key)) return { sizeClass: c, entry: memory.get(key) as E, source: 'memory' as const };
-        const entry = await measure(c);
-        memory.set(key, entry);
-        await store?.set(key, entry, family);
-        return { sizeClass: c, entry, source: 'measured' as const };
-      }),
-    );
+    if (!hit && opts.measure !== false) {
+      out.push(
+        await serially(async () => {
+          // Another call may have measured this class while this one waited.
+          if (!opts.force && memory.has(key)) return { sizeClass: c, entry: memory.get(key) as E, source: 'memory' as const };
+          const entry = await measure(c);
+          memory.set(key, entry);
+          await store?.set(key, entry, family);
+          return { sizeClass: c, entry, source: 'measured' as const };
+        }),
+      );
+    }
+    opts.onClass?.();
   }
   return out;
 }

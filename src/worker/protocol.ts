@@ -1,10 +1,12 @@
 // What every session says to its page, whatever the task: the calls every worker API answers
 // (SessionApi), the fields every info has, the events every session sends (status, metrics,
-// autosave, recovered, error) and the autosave's description. A task's protocol.ts extends these
-// with its config, its own events and its own calls. Plain data that survives structured cloning.
+// autosave, recovered, error, progress) and the autosave's description. A task's protocol.ts
+// extends these with its config, its own events and its own calls. Plain data that survives
+// structured cloning.
 // Not here: the session core (session.ts), the wire form of errors (wire.ts), any task.
 
 import type { OptionalFeature } from '../gpu/device.js';
+import type { Progress } from '../progress.js';
 import type { WireError } from './wire.js';
 
 /** 'empty': no model yet; 'paused': a model, not training; 'running': the loop is on. */
@@ -75,6 +77,9 @@ export interface RecoveredEvent {
   resumedAt: number;
 }
 
+/** Where a long wait of the engine stands (tuning kernels, compiling a plan): see progress.ts. */
+export type ProgressEvent = { type: 'progress' } & Progress;
+
 /** A failure inside the running loop (the loop stops; state becomes 'paused'). */
 export interface ErrorEvent {
   type: 'error';
@@ -88,7 +93,7 @@ export interface MetricsEventBase {
 }
 
 /** The events of every session; a task's event union adds its metrics event (a MetricsEventBase) and its own. */
-export type CoreEvent<Info> = StatusEvent<Info> | AutosaveEvent | RecoveredEvent | ErrorEvent;
+export type CoreEvent<Info> = StatusEvent<Info> | AutosaveEvent | RecoveredEvent | ErrorEvent | ProgressEvent;
 
 /**
  * The calls every session answers. Every method may reject with a typed error (re-created by the

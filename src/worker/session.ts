@@ -7,7 +7,7 @@
 // the batched metrics; hyperparameters that change between steps; autosave every few steps and
 // resume on reopening; recovery from a lost device (a new device, the latest autosave, the loop
 // goes on by itself); checkpoints with a `task` field, so a file of another task is refused with
-// the page it belongs to; the listeners and the status events.
+// the page it belongs to; the listeners, the status events and the engine's progress.
 // A task extends it and says what is its own: its config, how a run is built and freed, what one
 // step submits, how a result is checked, what is due after a step, what its info and checkpoint
 // hold. Its extra calls (samples, pictures, uploads) are methods of its subclass.
@@ -22,6 +22,9 @@ import { openAutosave, type AutosaveRecord, type AutosaveStore } from './autosav
 import { Listeners, MetricsOutbox, yieldToEventLoop } from './events.js';
 import type { AutosaveBackend, AutosaveInfo, BaseInfo, CoreConfig, CoreEvent } from './protocol.js';
 import { toWireError } from './wire.js';
+
+/** At most one progress event per this many ms within a phase (its first and last always go). */
+const PROGRESS_INTERVAL_MS = 100;
 
 export interface SessionOptions {
   /** The engine to train on; default: one created (createEngine) on the first create(). */
@@ -66,10 +69,27 @@ export abstract class Session<
     readonly task: TaskName,
     opts: SessionOptions,
   ) {
-    this.engine = opts.engine ?? null;
+    this.engine = opts.engine ? this.follow(opts.engine) : null;
     this.inFlight = opts.inFlight ?? 2;
     this.store = opts.autosave ? Promise.resolve(opts.autosave) : openAutosave(task);
     this.store.then((s) => (this.backend = s.backend)).catch(() => {});
+  }
+
+  /**
+   * Passes `engine`'s progress (tuning, compiling) on as progress events: each phase's first and
+   * last report, and at most one in between per PROGRESS_INTERVAL_MS.
+   */
+  private follow(engine: Engine): Engine {
+    let phase = '';
+    let sentAt = -Infinity;
+    engine.onProgress((p) => {
+      const now = performance.now();
+      if (p.phase === phase && p.done > 0 && p.done < p.total && now - sentAt < PROGRESS_INTERVAL_MS) return;
+      phase = p.phase;
+      sentAt = now;
+      this.emit({ type: 'progress', ...p });
+    });
+    return engine;
   }
 
   /** The engine it trains on now: a new one after a device loss (for accounting, such as the soak bench's). */
@@ -162,7 +182,7 @@ export abstract class Session<
   /** Makes a run with `make` beside the current one, then swaps it in. */
   private rebuild(make: () => Promise<Run>): Promise<Info> {
     return this.exclusive(async () => {
-      this.engine ??= await createEngine(); // WebGPUUnavailableError leaves the old session in place
+      this.engine ??= this.follow(await createEngine()); // WebGPUUnavailableError leaves the old session in place
       await this.drain();
       this.swap(await make());
       return this.status();
@@ -399,7 +419,7 @@ export abstract class Session<
     const lost = this.engine;
     this.engine = null;
     // The same options and kernel picks: the run goes on with the same kernels, so the same numbers.
-    this.engine = await createEngine(lost ? { ...lost.options, tuning: { ...lost.tuning } } : {});
+    this.engine = this.follow(await createEngine(lost ? { ...lost.options, tuning: { ...lost.tuning } } : {}));
     const next = await this.loaded(record.checkpoint, run.config, record.attachment);
     this.swap(next);
     this.emit({ type: 'recovered', reason: e.message, lostAt: this.stepsOf(run), resumedAt: this.stepsOf(next) });

@@ -1,15 +1,16 @@
 // What the browser tests of the demo pages (transformer, diffusion, GAN) do alike around a page:
 // a page server and a headless Chromium on SwiftShader with a page whose downloads land in a
 // temporary folder; closing it all with the timings printed; waiting for a download; a page
-// opened without WebGPU; a file given to a file input; the long-task observer; and the saved run
-// and the lost GPU, which every session page handles the same way.
+// opened without WebGPU; a file given to a file input; the long-task observer; and the saved run,
+// the lost GPU and Save while training, which every session page handles the same way.
 // Not here: driving a particular page (its controls, its window.__demo view and what a test
 // expects of them stay in each test), nor launching or serving itself (browser.ts).
 
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { Browser, Page } from 'puppeteer-core';
+import { parseSafetensors } from '../../src/checkpoint/safetensors.js';
 import { collectLogs, launchBrowser, startPageServer, type LaunchedBrowser, type PageServer } from './browser.js';
 
 export interface DemoBrowser {
@@ -99,6 +100,27 @@ export function watchLongTasks(): void {
   }).observe({ type: 'longtask', buffered: true });
 }
 
+/**
+ * Save while training: the page pauses for the file, whose step is the one in its name, then
+ * trains on.
+ */
+async function saveWhileTraining(page: Page, waitFor: RecoveryDriver['waitFor']): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'webgpu-train-save-'));
+  try {
+    await (await page.createCDPSession()).send('Browser.setDownloadBehavior', { behavior: 'allow', downloadPath: dir });
+    await waitFor('Save is not enabled while training', "window.__demo.info.state === 'running' && !document.querySelector('#save').disabled");
+    await page.click('#save');
+    const file = await waitForDownload(dir, 60_000);
+    if (!file) throw new Error('Save while training gave no file.');
+    const named = Number(/step(\d+)\.safetensors$/.exec(file)?.[1]);
+    const saved = JSON.parse(parseSafetensors(new Uint8Array(await readFile(file))).metadata.step ?? 'null');
+    if (saved !== named) throw new Error(`${basename(file)} holds step ${saved}.`);
+    await waitFor('training did not go on after the save', `window.__demo.info.state === 'running' && window.__demo.steps > ${named}`, 120_000);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 /** What checkResumeAndRecovery needs of a page's test. */
 export interface RecoveryDriver {
   page: Page;
@@ -112,7 +134,8 @@ export interface RecoveryDriver {
  * ready, steps, info, autosavedStep and resumedAt): two steps autosave; the page opened again
  * offers the run and resumes it at step 2; training autosaves again, the lost-GPU button destroys
  * the device, and training comes back by itself from an autosave and goes on, with the banner
- * saying so and no error. Run it last: it leaves an autosave in the browser's storage. Resolves
+ * saying so and no error; Save while training gives the model of the step its name says, and
+ * training goes on. Run it last: it leaves an autosave in the browser's storage. Resolves
  * with the time it took, in ms.
  */
 export async function checkResumeAndRecovery({ page, waitFor, open }: RecoveryDriver): Promise<number> {
@@ -142,6 +165,7 @@ export async function checkResumeAndRecovery({ page, waitFor, open }: RecoveryDr
   });
   const message = await page.$eval('#message', (el) => el.textContent ?? '');
   await waitFor('no steps after the recovery', `window.__demo.steps >= ${resumedAt + 3}`, 120_000);
+  await saveWhileTraining(page, waitFor);
   await page.click('#start'); // Pause
   await waitFor('training did not pause', "window.__demo.info.state === 'paused'");
   if (await page.$('#message.error')) throw new Error(`An error after the recovery: ${await page.$eval('#message', (el) => el.textContent)}`);

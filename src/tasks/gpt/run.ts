@@ -112,7 +112,7 @@ export async function recompileStep(engine: Engine, s: Session, dropout: number)
   const targets = input('targets', [batch, T], 'i32');
   const dropoutSeed = dropout > 0 ? input('dropoutSeed', [], 'i32') : undefined;
   const { loss } = gptForward(model, idx, { targets, dropoutSeed });
-  const plan = await engine.compile({ outputs: { loss: loss! }, optimizer: old.optimizer.minimize(loss!) });
+  const plan = await engine.compile({ outputs: { loss: loss! }, optimizer: old.optimizer.minimize(loss!), label: 'the training step' });
   old.plan.dispose();
   s.gpt = new GptTrainer(model, plan, old.optimizer);
   s.gpt.steps = old.steps;

@@ -5,12 +5,14 @@
 // an image grid and a Fréchet figure; the user's images train with pixel-space figures, and a
 // checkpoint of them loaded without the images waits for them. In the page, with small sizes
 // from the query string: the model is built and the plane drawn (decision surface, deformed
-// latent grid, points); Start
-// trains while the main thread stays free; layers hide and show; a checkpoint saved through the
-// Save button (a real download) is loaded after a reload into a page set to another loss, and
-// brings back the same generated points; a corrupt or truncated file gets a message and the
-// model stays; the user's image files are taken (a text file refused with a message, the model
-// kept) and a DCGAN trains on them; the page offers its autosave when reopened and comes back by
+// latent grid, points), every select of the form shows its longest option whole, and the upload
+// box is hidden for a 2D dataset; Start trains while the main thread stays free, and the charts'
+// legends read the latest values while not hovered (a hovered point's while hovered); layers
+// hide and show; a checkpoint saved through the Save button (a real download) is loaded after a
+// reload into a page set to another loss, and brings back the same generated points; a corrupt or truncated file gets a message and the
+// model stays; choosing 'Your images' shows the upload box and keeps the model until images come;
+// the user's image files are taken (a text file refused with a message, the model kept) and a
+// DCGAN trains on them; the page offers its autosave when reopened and comes back by
 // itself from a lost GPU (test/support/demo-page.ts, as every page). Also: the message without
 // WebGPU.
 // Not here: the GAN itself (test/gan.test.ts).
@@ -243,6 +245,29 @@ function pixels(id: string): Promise<{ painted: number; coloured: number; dark: 
   });
 }
 
+/** The visible selects of the form narrower than their longest option needs (its text would be cut), as 'id: width < needed'. */
+function cutSelects(): Promise<string[]> {
+  return page.$$eval('aside select', (els) => els.flatMap((el) => {
+    const s = el as HTMLSelectElement;
+    if (s.offsetParent === null) return [];
+    // A copy outside any grid, at its natural width: as wide as its longest option with the arrow beside it.
+    const natural = s.cloneNode(true) as HTMLSelectElement;
+    natural.style.cssText = 'position: absolute; width: auto; visibility: hidden';
+    document.body.append(natural);
+    const needed = natural.offsetWidth;
+    natural.remove();
+    return s.offsetWidth < needed ? [`${s.id}: ${s.offsetWidth} < ${needed}px`] : [];
+  }));
+}
+
+/** The values of a chart's legend, the step first. */
+function legendValues(chart: string): Promise<string[]> {
+  return page.$$eval(`#${chart} .u-legend .u-value`, (els) => els.map((el) => el.textContent ?? ''));
+}
+
+/** A page expression: the step the loss chart's legend shows. */
+const LEGEND_STEP = "Number(document.querySelector('#chart-loss .u-legend .u-value').textContent.replace(/\\D/g, ''))";
+
 describe('GAN demo page (headless Chromium, SwiftShader)', () => {
   beforeAll(async () => {
     ({ server, browser, page, logs, downloads } = await openDemoBrowser({
@@ -264,6 +289,8 @@ describe('GAN demo page (headless Chromium, SwiftShader)', () => {
     expect([v.info!.generatorParams, v.info!.discriminatorParams]).toEqual([17_154, 17_025]);
     expect(await page.$eval('#facts', (el) => el.textContent)).toMatch(/G 17\.15K, D 17\.02K parameters/);
     expect(await page.$eval('#modes-section', (el) => (el as HTMLElement).hidden)).toBe(false);
+    expect(await page.$eval('#upload-zone', (el) => (el as HTMLElement).hidden)).toBe(true); // nothing to upload for a 2D dataset
+    expect(await cutSelects()).toEqual([]);
     expect((await pixels('surface')).painted).toBeGreaterThan(10_000); // the heatmap (near white while D is unsure)
     expect((await pixels('lattice')).dark).toBeGreaterThan(100); // the grid's lines
     expect((await pixels('plane')).coloured).toBeGreaterThan(100); // blue generated points
@@ -295,6 +322,22 @@ describe('GAN demo page (headless Chromium, SwiftShader)', () => {
     const longTasks = await page.evaluate(() => (window as DemoWindow).__longTasks!.slice());
     timings.maxLongTask = Math.max(0, ...longTasks);
     expect(longTasks.filter((d) => d > MAX_TASK_MS)).toEqual([]);
+
+    // The pointer is on the Start button: each legend reads its series' latest value, not a dash.
+    await waitFor('the loss legend does not show the latest step', `${LEGEND_STEP} === window.__demo.steps`);
+    const last = await demo();
+    const losses = await legendValues('chart-loss'); // the step, D, G, D smoothed, G smoothed
+    expect(losses).toHaveLength(5);
+    expect(Math.abs(Number(losses[1]) - last.lastD)).toBeLessThanOrEqual(0.01 * Math.abs(last.lastD));
+    expect(Math.abs(Number(losses[2]) - last.lastG)).toBeLessThanOrEqual(0.01 * Math.abs(last.lastG));
+    for (const chart of ['chart-loss', 'chart-quality', 'chart-modes']) {
+      for (const value of await legendValues(chart)) expect(value, chart).toMatch(/^-?\d/);
+    }
+    // Hovered (at the middle of the run), the legend reads the point under the pointer; left, the latest again.
+    await (await page.$('#chart-loss .u-over'))!.hover(); // scrolls the chart into view first
+    await waitFor('hovering the chart did not show an earlier step', `${LEGEND_STEP} < window.__demo.steps`);
+    await page.mouse.move(1, 1); // the page's margin
+    await waitFor('leaving the chart did not bring back the latest step', `${LEGEND_STEP} === window.__demo.steps`);
   });
 
   it('hides and shows the layers', async () => {
@@ -359,7 +402,10 @@ describe('GAN demo page (headless Chromium, SwiftShader)', () => {
     }
   });
 
-  it('refuses a file that is not an image with a message, keeping the model', async () => {
+  it("shows the upload box for 'Your images', and refuses a file that is not an image with a message, keeping the model", async () => {
+    await setField('dataset', 'upload');
+    expect(await page.$eval('#upload-zone', (el) => (el as HTMLElement).hidden)).toBe(false);
+    expect(await cutSelects()).toEqual([]);
     await chooseFile(page, 'upload-input', downloads, 'notes.txt', 'not a picture');
     await waitFor('no message for notes.txt', "document.querySelector('#message.error')?.textContent.includes('notes.txt')");
     expect(await page.$eval('#message', (el) => el.textContent)).toMatch(/Your images were not used: notes\.txt is not an image.*The model in memory is unchanged/);
@@ -367,7 +413,7 @@ describe('GAN demo page (headless Chromium, SwiftShader)', () => {
     expect(v.ready).toBe(true);
     expect(v.info!.step).toBe(savedStep);
     expect(v.planeKey).toBe(savedKey);
-    expect(await page.$eval('#dataset option[value=upload]', (el) => (el as HTMLOptionElement).disabled)).toBe(true);
+    expect(v.info!.config.dataset).toBe('ring'); // no images yet: nothing was built for 'Your images'
   });
 
   it("trains on the user's images: decoded in the worker, a DCGAN on them, pixel-space figures", async () => {

@@ -5,9 +5,10 @@
 // dataset puts its default learning rates and batch in the form (the DCGAN for images wants
 // smaller ones). The query string may preset any numeric or named field of the config
 // (?dataset=ring&sampleCount=200&surfaceGrid=24&snapshotEvery=5...): sizes for a slow adapter or
-// a quick test, too fine for the form.
-// Not here: talking to the worker or drawing (main.ts and the panels), the upload box whose size
-// field this form reads (demos/shared/upload.ts).
+// a quick test, too fine for the form. 'Your images' can always be chosen: choosing it shows the
+// upload box that takes them (hidden for every other dataset).
+// Not here: talking to the worker or drawing (main.ts and the panels), the upload box itself, whose
+// size field this form reads (demos/shared/upload.ts).
 
 import { samplers2D } from '../../src/data/toy2d.js';
 import {
@@ -15,6 +16,7 @@ import {
 } from '../../src/tasks/gan/protocol.js';
 import { $ } from '../shared/dom.js';
 import { fill, fromQuery, inputsOf, intOf, kindsOf, numOf, onValidChange, selectsOf, setDisabled, type Field } from '../shared/form.js';
+import type { ImageUpload } from '../shared/upload.js';
 
 export interface ControlEvents {
   /** A setting that needs a new model changed. */
@@ -27,7 +29,7 @@ const ABOUT: Record<string, string> = {
   ...Object.fromEntries(samplers2D.map((s) => [s.name, s.description])),
   glyphs16: '16 × 16 images of the ten digits, drawn from a stroke font with random pose and stroke width; a DCGAN pair of convolutional players.',
   glyphs28: 'The same digits at 28 × 28 pixels, as MNIST: about three times the work per step.',
-  upload: 'Your own images, in grayscale, cropped to a square and shrunk. No classifier knows them, so quality is measured as distances in pixel space.',
+  upload: 'Your own images, in grayscale, cropped to a square and shrunk. No classifier knows them, so quality is measured as distances in pixel space. Choose them below: the model is built once they are taken.',
 };
 
 export class Controls {
@@ -37,10 +39,10 @@ export class Controls {
   /** Config fields from the query string that the form does not show. */
   private readonly extra: Partial<GanSessionConfig>;
 
-  /** `uploadSize`: the upload box's field for the side images are shrunk to. */
+  /** `upload`: the box that takes the user's images, shown while they are the dataset chosen; its size field is the config's uploadSize. */
   constructor(
     events: ControlEvents,
-    private readonly uploadSize: HTMLSelectElement,
+    private readonly upload: ImageUpload,
   ) {
     const query = fromQuery<GanSessionConfig>(kindsOf(ganSessionDefaults));
     this.fillDefaults(datasetDefaults(query.dataset ?? ganSessionDefaults.dataset));
@@ -56,7 +58,7 @@ export class Controls {
     });
     onValidChange([this.choice.dataset, this.choice.loss, this.num.spectralNorm, this.num.dSteps, this.num.seed, this.num.batch], () => events.onModelChange());
     // The upload size needs a new model only while the model learns the upload.
-    this.uploadSize.addEventListener('change', () => {
+    this.upload.size.addEventListener('change', () => {
       if (this.choice.dataset.value === 'upload') events.onModelChange();
     });
     onValidChange([this.num.lrG, this.num.lrD], () => events.onHyperChange(this.hyper()));
@@ -73,7 +75,7 @@ export class Controls {
       dSteps: Math.min(20, Math.max(1, intOf(this.num.dSteps, 1))),
       seed: Math.max(0, intOf(this.num.seed, 1)),
       batch: Math.max(1, intOf(this.num.batch, d.batch)),
-      uploadSize: Number(this.uploadSize.value),
+      uploadSize: Number(this.upload.size.value),
       ...this.hyper(),
     };
   }
@@ -84,31 +86,20 @@ export class Controls {
     return { lrG: Math.max(0, numOf(this.num.lrG, d.lrG)), lrD: Math.max(0, numOf(this.num.lrD, d.lrD)) };
   }
 
-  /** Offers 'Your images' once an upload is held, and chooses it (without telling: the caller builds). */
-  useUpload(): void {
-    this.choice.dataset.querySelector<HTMLOptionElement>('option[value=upload]')!.disabled = false;
-    if (this.choice.dataset.value !== 'upload') {
-      this.choice.dataset.value = 'upload';
-      this.fillDefaults(datasetDefaults('upload'));
-      this.describe();
-    }
-  }
-
   /** Puts the form in line with a config the worker reports (after loading a checkpoint). */
   show(c: GanSessionConfig): void {
-    if (c.dataset === 'upload') this.choice.dataset.querySelector<HTMLOptionElement>('option[value=upload]')!.disabled = false;
     fill(this.fields(), c);
     this.describe();
   }
 
   /** Enables or disables the settings that need a new model (not while training). */
   lockModel(locked: boolean): void {
-    setDisabled([this.choice.dataset, this.choice.loss, this.num.spectralNorm, this.num.dSteps, this.num.seed, this.num.batch, this.uploadSize], locked);
+    setDisabled([this.choice.dataset, this.choice.loss, this.num.spectralNorm, this.num.dSteps, this.num.seed, this.num.batch, this.upload.size], locked);
   }
 
   /** The config's fields the form shows, by their keys. */
   private fields(): Partial<Record<keyof GanSessionConfig, Field>> {
-    return { ...this.choice, ...this.num, uploadSize: this.uploadSize };
+    return { ...this.choice, ...this.num, uploadSize: this.upload.size };
   }
 
   /** A dataset's learning rates and batch. */
@@ -117,7 +108,9 @@ export class Controls {
     fill({ lrG, lrD, batch }, d);
   }
 
+  /** Says what the dataset chosen is, and shows the upload box only for the user's images. */
   private describe(): void {
     $('dataset-about').textContent = ABOUT[this.choice.dataset.value] ?? '';
+    this.upload.showFor(this.choice.dataset.value);
   }
 }

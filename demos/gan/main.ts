@@ -67,9 +67,9 @@ async function open(): Promise<void> {
     api,
     session,
     controls: new Controls({
-      onModelChange: () => void rebuild(p),
+      onModelChange: () => void rebuildUnlessWaiting(p),
       onHyperChange: (h) => void session.attempt(() => api.setHyper(h).then(session.setInfo), 'Could not change the learning rate'),
-    }, upload.size),
+    }, upload),
     charts: new GanCharts(),
     game: new GamePanel(view),
     images: new ImagesPanel(view),
@@ -87,13 +87,19 @@ async function open(): Promise<void> {
     },
     afterLoad: (r, file) => afterLoad(p, r, file),
   });
+  // The box shows only while 'Your images' is the dataset chosen, so images come in for it.
   upload.accept({ api, session, banner }, async (took) => {
-    p.controls.useUpload();
     // A loaded model of an upload gets its images back and goes on; otherwise a new model on them.
     if (!took.attached) await rebuild(p);
   });
   await session.follow((e) => onEvent(p, e));
-  await session.offerSavedRun((r) => showLoaded(p, r), () => rebuild(p));
+  await session.offerSavedRun((r) => showLoaded(p, r), () => rebuildUnlessWaiting(p));
+}
+
+/** A new model from the form, but not for 'Your images' before any are held: the box shown for them builds once it takes them. */
+async function rebuildUnlessWaiting(p: Page): Promise<void> {
+  if (p.controls.config().dataset === 'upload' && !p.session.info?.upload) return;
+  await rebuild(p);
 }
 
 /** A new model from the form; the charts and pictures start over. */

@@ -2,8 +2,9 @@
 // series on one or two y axes. Per-step figures (loss, learning rate, speed) arrive in batches
 // from the worker's metric events; measurements (sample quality, modes covered) come every few
 // hundred steps and are drawn as dots joined by lines, on logarithmic scales where they fall by
-// orders of magnitude. A chart redraws at most a few times per second, on an animation frame,
-// however fast points come, so the page stays responsive.
+// orders of magnitude. The legend reads the point under the cursor, and each series' latest value
+// while the cursor is elsewhere. A chart redraws at most a few times per second, on an animation
+// frame, however fast points come, so the page stays responsive.
 // Not here: where the numbers come from (the workers), which charts a page has (each page's
 // charts.ts), or the bench page's category charts (demos/bench/plot.ts).
 
@@ -141,7 +142,7 @@ function options(spec: ChartSpec): Omit<uPlot.Options, 'width' | 'height'> {
       ...(hasRight ? [{ ...axis(spec.rightLabel), scale: 'right', side: 1, grid: { show: false } }] : []),
     ],
     series: [
-      { label: 'step' },
+      { label: 'step', value: legendValue((v) => v.toLocaleString()) },
       ...spec.series.map((s): uPlot.Series => ({
         label: s.label,
         stroke: s.color,
@@ -150,10 +151,31 @@ function options(spec: ChartSpec): Omit<uPlot.Options, 'width' | 'height'> {
         spanGaps: true,
         points: s.points || spec.measured ? { show: true, size: s.points ? 6 : 5, fill: s.color } : { show: false },
         ...(s.points ? { paths: () => null } : {}),
-        value: (_u, v) => (v == null ? '–' : (s.format ?? tick)(v)),
+        value: legendValue(s.format ?? tick),
       })),
     ],
   };
+}
+
+/**
+ * A series' legend value: the point's under the cursor; with the cursor off the chart (uPlot asks
+ * for index null), the series' latest, so that a legend left alone reads as the current figures
+ * rather than a row of dashes. A sparse series shows its latest measurement.
+ */
+function legendValue(format: (v: number) => string): uPlot.Series.Value {
+  return (u, v, seriesIdx, idx) => {
+    const shown = idx == null ? latest(u.data[seriesIdx]) : v;
+    return shown == null ? '–' : format(shown);
+  };
+}
+
+/** The last value that is not null (uPlot's data has null where a series has no point). */
+function latest(values: ArrayLike<number | null | undefined>): number | null {
+  for (let k = values.length - 1; k >= 0; k--) {
+    const v = values[k];
+    if (v != null) return v;
+  }
+  return null;
 }
 
 /** An axis label: three significant figures, in exponent form when very small or large. */

@@ -2,8 +2,9 @@
 // their hidden file inputs, a drop zone, the side the images are shrunk to and a line on what
 // happens to them. The page's markup has only the box (`<div id="upload-zone" class="upload">`);
 // this module makes what goes in it (ids upload-files, upload-folder, upload-input, upload-dir,
-// upload-size) and runs an upload: the files go to the worker as they are, to be checked and
-// decoded there, while the page is busy; once taken, the page builds on them.
+// upload-size), shows it only while the form's dataset is the user's images, and runs an upload:
+// the files go to the worker as they are, to be checked and decoded there, while the page is
+// busy; once taken, the page builds on them.
 // Not here: what the worker does with them (src/data/image-upload.ts), or what a page builds.
 
 import type { UploadSummary } from '../../src/data/image-upload.js';
@@ -88,6 +89,14 @@ export class ImageUpload {
       const files = Array.from(e.dataTransfer?.files ?? []);
       if (!this.locked && files.length) void take(files);
     });
+  }
+
+  /**
+   * Shows the box only while `dataset` (the form's choice) is the user's images ('upload'): beside
+   * any other dataset it offers files that dataset would not use.
+   */
+  showFor(dataset: string): void {
+    this.zone.hidden = dataset !== 'upload';
   }
 
   /** Locks the buttons and the drop zone (while training, or while a request replaces the model). */

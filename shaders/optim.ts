@@ -3,13 +3,11 @@
 // holds the per-tensor table, so one dispatch updates every parameter of a model.
 //
 // table (u32): [0] workgroups W, [1] tensors T, then W pairs (tensor, start), then T records
-//             (offset in floats, size, weight decay as f32 bits, first workgroup, workgroups).
-// scal (f32): hyperparameters written by the host each step, then state kept by the GPU:
-//             [0] lr [1] beta1 [2] beta2 [3] eps [6] max grad norm (0: no clipping)
-//             [7] 1/micro-batches [8] momentum [9] nesterov [10] read acc [12] first micro-batch
-//             [13] dynamic loss scaling [14] growth interval [15] growth factor;
-//             [16] gradient norm [17] clipping scale [18] skip this update [19] updates applied
-//             [20] good steps since the scale changed [21] 1/loss scale of this step.
+//             (offset in floats, size, weight decay as f32 bits, first workgroup, workgroups),
+//             then beta1 and beta2 as 64-bit fractions (high word, low word).
+// scal (f32): words named in SCAL. Those below HOST_WORDS are hyperparameters the host writes
+// each step (1 - beta is written too: f32(0.999) is 0.99900001, and 1 - f32(0.999) is 1.3e-5
+// off); the rest is state kept by the GPU.
 // scale (f32): [0] the loss scale, read by the graph as the backward pass's seed. On a
 // non-finite gradient the update is skipped and the scale shrinks; after `interval` good
 // steps it grows. Skipped updates do not count for Adam's bias correction.
@@ -22,15 +20,27 @@ import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
 import type { ShaderModuleDef } from '../src/ops/types.js';
 import { flatGroupWgsl, flatIndexWgsl } from '../src/ops/grid.js';
 
+/** Words of `scal`. */
+export const SCAL = {
+  // Written by the host each step: MAX_NORM 0 is no clipping, INV_ACC is 1/micro-batches,
+  // USE_ACC says the update adds the accumulator, FIRST_MICRO restarts it, SCALING turns on
+  // dynamic loss scaling with its growth INTERVAL and FACTOR.
+  LR: 0, B1: 1, B2: 2, EPS: 3, ONE_MINUS_B1: 4, ONE_MINUS_B2: 5, MAX_NORM: 6, INV_ACC: 7,
+  MOMENTUM: 8, NESTEROV: 9, USE_ACC: 10, FIRST_MICRO: 12, SCALING: 13, INTERVAL: 14, FACTOR: 15,
+  // Kept by the GPU: the gradient norm, the clipping scale, whether this update is skipped,
+  // updates applied, good steps since the scale changed, 1/loss scale of this step, and the
+  // bias corrections 1 - beta1^t and sqrt(1 - beta2^t) for t updates applied.
+  NORM: 16, CLIP: 17, SKIP: 18, APPLIED: 19, GOOD: 20, INV_SCALE: 21, BC1: 22, BC2_SQRT: 23,
+} as const;
+/** The host writes the words below this one; the GPU owns the rest. */
+export const HOST_WORDS = 16;
+
 export const optimShader: ShaderModuleDef = {
   label: 'optim',
   code: () => wgsl`
 override WG: u32 = 64u;
 override PER: u32 = 4u;
-const LR = 0u; const B1 = 1u; const B2 = 2u; const EPS = 3u;
-const MAX_NORM = 6u; const INV_ACC = 7u; const MOMENTUM = 8u; const NESTEROV = 9u;
-const USE_ACC = 10u; const FIRST_MICRO = 12u; const SCALING = 13u; const INTERVAL = 14u; const FACTOR = 15u;
-const NORM = 16u; const CLIP = 17u; const SKIP = 18u; const APPLIED = 19u; const GOOD = 20u; const INV_SCALE = 21u;
+${Object.entries(SCAL).map(([name, word]) => `const ${name} = ${word}u;`).join('\n')}
 ${flatIndexWgsl}
 ${flatGroupWgsl}
 
@@ -75,6 +85,56 @@ fn grad_sumsq(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
   partials[w * WG + lid] = s;
 }
 
+// ---- bias corrections: 1 - beta^t in 64-bit fixed point ----
+// f32 pow cancels badly in 1 - beta^t (with beta2 = 0.999, AdamW's first step is 3e-5 too
+// large), and the host cannot take it in f64: t counts applied updates, and whether one is
+// skipped is decided here, possibly several queued steps after the host wrote its scalars. So
+// the host passes each beta as an exact 64-bit fraction and the power is taken in integer
+// arithmetic, which compilers neither reassociate nor fuse, then rounded once to f32.
+
+// The full product of two u32, as (high word, low word).
+fn mul_wide(a: u32, b: u32) -> vec2<u32> {
+  let a0 = a & 0xffffu; let a1 = a >> 16u; let b0 = b & 0xffffu; let b1 = b >> 16u;
+  let p00 = a0 * b0; let p01 = a0 * b1; let p10 = a1 * b0;
+  let mid = (p00 >> 16u) + (p01 & 0xffffu) + (p10 & 0xffffu);
+  return vec2<u32>(a1 * b1 + (p01 >> 16u) + (p10 >> 16u) + (mid >> 16u), (mid << 16u) | (p00 & 0xffffu));
+}
+
+fn add_wide(a: vec2<u32>, b: vec2<u32>) -> vec2<u32> {
+  let lo = a.y + b.y;
+  return vec2<u32>(a.x + b.x + select(0u, 1u, lo < a.y), lo);
+}
+
+// a * b for fractions of 2^64, rounded down (error under 2^-64).
+fn frac_mul(a: vec2<u32>, b: vec2<u32>) -> vec2<u32> {
+  let lo = mul_wide(a.y, b.y);
+  let part = add_wide(mul_wide(a.x, b.y), vec2<u32>(0u, lo.x));
+  let mid = add_wide(part, mul_wide(a.y, b.x));
+  let carry = select(0u, 1u, mid.x < part.x || (mid.x == part.x && mid.y < part.y));
+  return add_wide(mul_wide(a.x, b.x), vec2<u32>(carry, mid.x));
+}
+
+// 1 - beta^t for t >= 1, rounded to the nearest f32.
+fn bias_correction(beta: vec2<u32>, t: u32) -> f32 {
+  var r = beta;
+  for (var k = 30i - i32(countLeadingZeros(t)); k >= 0i; k--) {
+    r = frac_mul(r, r);
+    if (((t >> u32(k)) & 1u) == 1u) { r = frac_mul(r, beta); }
+  }
+  if (r.x == 0u && r.y == 0u) { return 1.0; }
+  // 2^64 - r, then normalised so that the high word's top bit is set: value = (hi, lo) * 2^e.
+  var lo = ~r.y + 1u;
+  var hi = ~r.x + select(0u, 1u, lo == 0u);
+  var e = -64i;
+  if (hi == 0u) { hi = lo; lo = 0u; e -= 32i; }
+  let s = countLeadingZeros(hi);
+  if (s > 0u) { hi = (hi << s) | (lo >> (32u - s)); lo = lo << s; e -= i32(s); }
+  let m = hi >> 8u;
+  let rest = hi & 0xffu;
+  let up = rest > 0x80u || (rest == 0x80u && (lo != 0u || (m & 1u) == 1u));
+  return ldexp(f32(m + select(0u, 1u, up)), e + 40i);
+}
+
 @group(0) @binding(0) var<storage, read> n_partials: array<f32>;
 @group(0) @binding(1) var<storage, read> n_table: array<u32>;
 @group(0) @binding(2) var<storage, read_write> n_scal: array<f32>;
@@ -100,6 +160,12 @@ fn grad_norm(@builtin(local_invocation_index) lid: u32) {
     n_scal[CLIP] = select(1.0, min(1.0, m / (norm + 1e-6)), m > 0.0 && !bad);
     n_scal[SKIP] = select(0.0, 1.0, bad);
     n_scal[APPLIED] += select(1.0, 0.0, bad);
+    if (!bad) {
+      let t = u32(n_scal[APPLIED]);
+      let betas = 2u + 2u * n_table[0] + 5u * n_table[1];
+      n_scal[BC1] = bias_correction(vec2<u32>(n_table[betas], n_table[betas + 1u]), t);
+      n_scal[BC2_SQRT] = sqrt(bias_correction(vec2<u32>(n_table[betas + 2u], n_table[betas + 3u]), t));
+    }
     let s = n_scale[0];
     n_scal[INV_SCALE] = 1.0 / s;
     if (n_scal[SCALING] != 0.0) {
@@ -144,19 +210,19 @@ fn adamw(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
   if (w >= table[0] || scal[SKIP] != 0.0) { return; }
   let c = chunk_of(w);
   let lr = scal[LR];
-  let bc1 = 1.0 - pow(scal[B1], scal[APPLIED]);
-  let bc2 = 1.0 - pow(scal[B2], scal[APPLIED]);
+  // PyTorch's order of operations, so that its results are matched to f32 rounding.
+  let step_size = lr / scal[BC1];
   for (var e = 0u; e < PER; e++) {
     let j = c.start + lid + e * WG;
     if (j < c.size) {
       let i = c.offset + j;
       let g = step_grad(i);
-      let m = scal[B1] * s1[i] + (1.0 - scal[B1]) * g;
-      let v = scal[B2] * s2[i] + (1.0 - scal[B2]) * g * g;
+      let m = scal[B1] * s1[i] + scal[ONE_MINUS_B1] * g;
+      let v = scal[B2] * s2[i] + scal[ONE_MINUS_B2] * g * g;
       s1[i] = m;
       s2[i] = v;
       let p = params[i] * (1.0 - lr * c.decay);
-      params[i] = p - lr * (m / bc1) / (sqrt(v / bc2) + scal[EPS]);
+      params[i] = p - step_size * m / (sqrt(v) / scal[BC2_SQRT] + scal[EPS]);
     }
   }
 }
@@ -191,9 +257,7 @@ fn sgd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3
 @group(0) @binding(7) var<storage, read_write> norms: array<f32>;
 
 fn lamb_u(i: u32, decay: f32) -> f32 {
-  let bc1 = 1.0 - pow(scal[B1], scal[APPLIED]);
-  let bc2 = 1.0 - pow(scal[B2], scal[APPLIED]);
-  return (s1[i] / bc1) / (sqrt(s2[i] / bc2) + scal[EPS]) + decay * params[i];
+  return (s1[i] / scal[BC1]) / (sqrt(s2[i]) / scal[BC2_SQRT] + scal[EPS]) + decay * params[i];
 }
 
 @compute @workgroup_size(WG)
@@ -209,8 +273,8 @@ fn lamb_moments(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
     if (j < c.size) {
       let i = c.offset + j;
       let g = step_grad(i);
-      s1[i] = scal[B1] * s1[i] + (1.0 - scal[B1]) * g;
-      s2[i] = scal[B2] * s2[i] + (1.0 - scal[B2]) * g * g;
+      s1[i] = scal[B1] * s1[i] + scal[ONE_MINUS_B1] * g;
+      s2[i] = scal[B2] * s2[i] + scal[ONE_MINUS_B2] * g * g;
       let u = lamb_u(i, c.decay);
       ww += params[i] * params[i];
       uu += u * u;

@@ -3,10 +3,11 @@
 // same per-tensor offsets; a small table maps workgroups to (tensor, chunk). The global gradient
 // norm is computed on the GPU and applied as a clipping scale inside the update, and gradients
 // of several micro-batches can be accumulated before one update. Hyperparameters (the learning
-// rate from a schedule, bias corrections) are written each step, never by recompiling.
+// rate from a schedule) are written each step, never by recompiling; the bias corrections are
+// taken on the GPU, which alone knows how many updates were applied.
 // Not here: the kernels (shaders/optim.ts) or the plain-loop specification (reference.ts).
 
-import { optimShader } from '../../shaders/optim.js';
+import { HOST_WORDS, SCAL, optimShader } from '../../shaders/optim.js';
 import { grad, gradients } from '../autograd.js';
 import { detach } from '../ops/identity.js';
 import { reshape } from '../ops/shape.js';
@@ -57,10 +58,6 @@ const PER = 4;
 const WG = 64;
 const CHUNK = PER * WG;
 const SCAL_WORDS = 32;
-/** Words of `scal` kept by the GPU (see shaders/optim.ts). */
-const NORM_WORD = 16;
-const SKIP_WORD = 18;
-const APPLIED_WORD = 19;
 
 /** Per-tensor offsets in floats, aligned so each tensor can also be bound on its own. */
 function layout(params: Tensor[], alignBytes: number): { offsets: number[]; floats: number } {
@@ -108,6 +105,10 @@ export class FusedOptimizer {
     if (!(this.config.accumulate >= 1 && Number.isInteger(this.config.accumulate))) {
       throw new InputError(`optimizer: accumulate must be a positive integer, got ${this.config.accumulate}.`);
     }
+    for (const name of ['beta1', 'beta2'] as const) {
+      const b = this.config[name];
+      if (!(b >= 0 && b < 1)) throw new InputError(`optimizer: ${name} must be in [0, 1), got ${b}.`);
+    }
     const l = layout(params, engine.gpu.limits.minStorageBufferOffsetAlignment);
     this.offsets = l.offsets;
     this.floats = l.floats;
@@ -130,7 +131,8 @@ export class FusedOptimizer {
   private buildMeta(): Uint32Array {
     const chunks = this.params.map((p) => Math.ceil(p.size / CHUNK));
     const W = chunks.reduce((a, b) => a + b, 0);
-    const meta = new Uint32Array(2 + 2 * W + 5 * this.params.length);
+    const betas = 2 + 2 * W + 5 * this.params.length;
+    const meta = new Uint32Array(betas + 4);
     const f = new Float32Array(meta.buffer);
     meta[0] = W;
     meta[1] = this.params.length;
@@ -147,6 +149,7 @@ export class FusedOptimizer {
         meta[3 + 2 * w] = c * CHUNK;
       }
     });
+    meta.set([...fraction64(this.config.beta1), ...fraction64(this.config.beta2)], betas);
     return meta;
   }
 
@@ -250,8 +253,8 @@ export class FusedOptimizer {
     return {
       step: () => this.nextStep(norm, update, accumulate),
       outputs: {
-        gradNorm: { place: { buffer: this.scal, offset: NORM_WORD * 4 }, size: 4 },
-        skipped: { place: { buffer: this.scal, offset: SKIP_WORD * 4 }, size: 4 },
+        gradNorm: { place: { buffer: this.scal, offset: SCAL.NORM * 4 }, size: 4 },
+        skipped: { place: { buffer: this.scal, offset: SCAL.SKIP * 4 }, size: 4 },
         lossScale: { place: scalePlace, size: 4 },
       },
     };
@@ -262,14 +265,23 @@ export class FusedOptimizer {
     const k = this.config.accumulate;
     const last = this.micro === k - 1;
     const c = this.config;
-    const s = new Float32Array(16);
-    s.set([this.lr, c.beta1, c.beta2, c.eps, 0, 0, c.maxGradNorm, 1 / k, c.momentum]);
-    s[9] = c.nesterov ? 1 : 0;
-    s[10] = k > 1 ? 1 : 0; // the update adds the accumulator to the last micro-batch's gradients
-    s[12] = this.micro === 0 ? 1 : 0;
-    s[13] = c.lossScale ? 1 : 0;
-    s[14] = c.lossScale?.interval ?? 2000;
-    s[15] = c.lossScale?.factor ?? 2;
+    const s = new Float32Array(HOST_WORDS);
+    s[SCAL.LR] = this.lr;
+    s[SCAL.B1] = c.beta1;
+    s[SCAL.B2] = c.beta2;
+    s[SCAL.EPS] = c.eps;
+    // In f64 before rounding: 1 - f32(beta) would carry beta's rounding error, 1.3e-5 for 0.999.
+    s[SCAL.ONE_MINUS_B1] = 1 - c.beta1;
+    s[SCAL.ONE_MINUS_B2] = 1 - c.beta2;
+    s[SCAL.MAX_NORM] = c.maxGradNorm;
+    s[SCAL.INV_ACC] = 1 / k;
+    s[SCAL.MOMENTUM] = c.momentum;
+    s[SCAL.NESTEROV] = c.nesterov ? 1 : 0;
+    s[SCAL.USE_ACC] = k > 1 ? 1 : 0; // the update adds the accumulator to the last micro-batch's gradients
+    s[SCAL.FIRST_MICRO] = this.micro === 0 ? 1 : 0;
+    s[SCAL.SCALING] = c.lossScale ? 1 : 0;
+    s[SCAL.INTERVAL] = c.lossScale?.interval ?? 2000;
+    s[SCAL.FACTOR] = c.lossScale?.factor ?? 2;
     // Only the hyperparameter words: the words after them belong to the GPU.
     this.engine.pool.write(this.scal, s);
     if (!last) {
@@ -288,7 +300,7 @@ export class FusedOptimizer {
    */
   async readState(): Promise<Record<string, Float32Array>> {
     const names = this.config.kind === 'sgd' ? ['momentum_buffer'] : ['exp_avg', 'exp_avg_sq'];
-    const counters = await this.engine.pool.read(this.scal, 8, APPLIED_WORD * 4);
+    const counters = await this.engine.pool.read(this.scal, 8, SCAL.APPLIED * 4);
     const out: Record<string, Float32Array> = {
       counters: Float32Array.of(counters[0], counters[1], (await this.engine.readParameter(this.lossScale))[0]),
     };
@@ -317,7 +329,7 @@ export class FusedOptimizer {
     const counters = state.counters;
     if (!counters || counters.length !== 3) throw new InputError(`optimizer state 'counters': expected 3 values.`);
     checked.forEach((vs, i) => vs.forEach((v, t) => this.engine.pool.write(this.state[i], v, this.offsets[t] * 4)));
-    this.engine.pool.write(this.scal, counters.subarray(0, 2), APPLIED_WORD * 4);
+    this.engine.pool.write(this.scal, counters.subarray(0, 2), SCAL.APPLIED * 4);
     await this.engine.writeParameter(this.lossScale, counters.slice(2, 3));
   }
 
@@ -328,6 +340,13 @@ export class FusedOptimizer {
     this.state = [];
     this.engine.freeParameter(this.lossScale);
   }
+}
+
+/** x in [0, 1) times 2^64, in two u32 words (high, low): exact for x from 2^-11 up, else rounded down. */
+function fraction64(x: number): [number, number] {
+  const scaled = x * 2 ** 32;
+  const hi = Math.floor(scaled);
+  return [hi, Math.floor((scaled - hi) * 2 ** 32)];
 }
 
 function paramName(p: Tensor): string {

@@ -1,12 +1,12 @@
 // The op checks that run in Node, run again in headless Chromium: once in a page and once in a
 // Web Worker, through the public module, on the browser's own WebGPU implementation. Catches
 // what Node cannot: module loading in the browser, WorkerNavigator.gpu, and differences
-// between Chromium's WGSL compiler and that of Dawn in Node.
+// between Chromium's WGSL compiler and that of Dawn in Node. Also: kernel picks measured in one
+// worker are found by the next (a page's engine lives in a worker).
 // Not here: the checks themselves (test/support/opchecks.ts) or the page (test/browser/).
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { collectLogs, launchBrowser, startPageServer, type LaunchedBrowser, type PageServer } from './support/browser.js';
-import type { ContextReport } from './browser/checks.js';
 
 // Every registered op runs, forward and gradient (a few seconds per context on SwiftShader);
 // these must be among them, since training depends on them (castHalf: mixed precision).
@@ -16,7 +16,7 @@ const WAIT_MS = 540_000;
 
 let server: PageServer | undefined;
 let browser: LaunchedBrowser | undefined;
-let reports: { page: ContextReport; worker: ContextReport };
+let reports: NonNullable<Window['__results']>;
 
 beforeAll(async () => {
   server = await startPageServer();
@@ -38,6 +38,15 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   await server?.close();
+});
+
+describe('headless Chromium, kernel picks in workers', () => {
+  it('a worker keeps what it measured for the next one (IndexedDB), so a reloaded page runs the same kernels', () => {
+    const { first, second } = reports.tuning;
+    expect(first.length).toBeGreaterThan(0);
+    expect(second.map((r) => r.source)).toEqual(first.map(() => 'indexedDB'));
+    expect(second.map((r) => `${r.family}.${r.sizeClass}=${r.pick}`)).toEqual(first.map((r) => `${r.family}.${r.sizeClass}=${r.pick}`));
+  });
 });
 
 describe.each(['page', 'worker'] as const)('headless Chromium, %s', (context) => {

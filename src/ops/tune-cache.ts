@@ -1,15 +1,16 @@
 // Where measured kernel picks are kept, for every tuner (matmul-tune.ts, attention-tune.ts): per
-// adapter and size class, in memory, then in localStorage in a page or in a JSON file in Node
-// (written atomically; a corrupt file or entry is measured over and replaced), so a machine
-// measures a class once. Keys are versioned per family ('matmul/v3/<adapter>/<class>'): a
-// family bumps its version when its kernels or classes change, and a write drops that family's
-// older entries. In a Worker (no localStorage, no files) picks last as long as the worker.
+// adapter and size class, in memory, then in localStorage in a page, IndexedDB in a worker or a
+// JSON file in Node (written atomically; a corrupt file or entry is measured over and replaced),
+// so a machine measures a class once. Keys are versioned per family ('matmul/v3/<adapter>/<class>'):
+// a family bumps its version when its kernels or classes change, and a write drops that family's
+// older entries.
 // Also the queue every measurement runs in, so that no two tuners time each other.
 // Not here: what is measured or how (the tuners), or when tuning runs (Engine.tuneForPlan).
 
 import type { AdapterSummary } from '../gpu/device.js';
+import { openIdbStore, type IdbStore } from '../idb.js';
 
-export type TuneSource = 'measured' | 'memory' | 'localStorage' | 'file';
+export type TuneSource = 'measured' | 'memory' | 'localStorage' | 'indexedDB' | 'file';
 
 /** One tuner's entries: their key prefix and how to read a stored one back. */
 export interface TuneFamily<E> {
@@ -61,9 +62,9 @@ function cacheKey(f: TuneFamily<unknown>, a: AdapterSummary, c: string): string 
   return `${prefixOf(f)}${adapter}/${c}`;
 }
 
-/** A persistent cache: a page's localStorage or a JSON file in Node. */
+/** A persistent cache: a page's localStorage, a worker's IndexedDB or a JSON file in Node. */
 interface Store {
-  source: 'localStorage' | 'file';
+  source: 'localStorage' | 'indexedDB' | 'file';
   get(key: string): Promise<unknown>;
   /** Never throws: a cache that cannot be written costs a measurement next time, nothing more. */
   set(key: string, entry: unknown, family: TuneFamily<unknown>): Promise<void>;
@@ -82,6 +83,26 @@ function localStore(s: Storage): Store {
     async set(key, entry) {
       try {
         s.setItem(STORAGE_PREFIX + key, JSON.stringify(entry));
+      } catch {
+        // Full or disabled.
+      }
+    },
+  };
+}
+
+/**
+ * A worker's store (IndexedDB; a worker has no localStorage): the engine of every page runs in a
+ * worker, and picks measured again at every load could differ on a busy machine, so a reloaded
+ * checkpoint would run other kernels than the ones it was trained with and round differently.
+ */
+function idbStore(db: IdbStore): Store {
+  return {
+    source: 'indexedDB',
+    get: (key) => db.get(key).catch(() => null),
+    async set(key, entry, family) {
+      try {
+        for (const k of await db.keys()) if (k.startsWith(`${family.name}/`) && !k.startsWith(prefixOf(family))) await db.delete(k);
+        await db.put(key, entry);
       } catch {
         // Full or disabled.
       }
@@ -161,8 +182,14 @@ async function storeFor(cache: string | false | undefined): Promise<Store | null
   if (cache === false) return null;
   const ls = localStorageOrNull();
   if (ls) return localStore(ls);
-  return isNode() ? fileStore(cache ?? (await defaultTuningCachePath())) : null;
+  if (isNode()) return fileStore(cache ?? (await defaultTuningCachePath()));
+  idb ??= openIdbStore('webgpu-train-tuning', 'picks');
+  const db = await idb;
+  return db && idbStore(db);
 }
+
+/** The worker's IndexedDB store, opened once. */
+let idb: Promise<IdbStore | null> | undefined;
 
 /** Measurements run one at a time, across engines and tuners: two at once would time each other. */
 let queue: Promise<unknown> = Promise.resolve();

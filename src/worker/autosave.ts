@@ -6,6 +6,7 @@
 // Not here: what a checkpoint contains (each task, checkpoint/), when to save (session.ts).
 
 import type { AutosaveBackend, AutosaveInfo } from './protocol.js';
+import { openIdbStore } from '../idb.js';
 
 export interface AutosaveRecord {
   info: AutosaveInfo;
@@ -118,36 +119,19 @@ async function opfsAutosave(slot: string): Promise<AutosaveStore | null> {
 // -------------------------------------------------------------------------------------------
 // IndexedDB: one object store, the slot's record under one key, written in one transaction.
 
-function request<T>(r: IDBRequest<T>): Promise<T> {
-  return new Promise((resolve, reject) => {
-    r.onsuccess = () => resolve(r.result);
-    r.onerror = () => reject(r.error);
-  });
-}
-
 async function indexedDbAutosave(slot: string): Promise<AutosaveStore | null> {
-  const idb = (globalThis as { indexedDB?: IDBFactory }).indexedDB;
-  if (!idb) return null;
-  let db: IDBDatabase;
-  try {
-    const open = idb.open('webgpu-train-autosave', 1);
-    open.onupgradeneeded = () => open.result.createObjectStore('slots');
-    db = await request(open);
-  } catch {
-    return null;
-  }
-  const tx = async <T>(mode: IDBTransactionMode, fn: (s: IDBObjectStore) => IDBRequest<T>): Promise<T> =>
-    request(fn(db.transaction('slots', mode).objectStore('slots')));
+  const db = await openIdbStore('webgpu-train-autosave', 'slots');
+  if (!db) return null;
   const load = async () => {
-    const r = (await tx('readonly', (s) => s.get(slot))) as StoredRecord | undefined;
+    const r = (await db.get(slot)) as StoredRecord | undefined;
     return r ? upgrade(r) : null;
   };
   return {
     backend: 'indexeddb',
-    save: async (r) => void (await tx('readwrite', (s) => s.put(r, slot))),
+    save: (r) => db.put(slot, r),
     info: async () => (await load())?.info ?? null,
     load,
-    clear: async () => void (await tx('readwrite', (s) => s.delete(slot))),
+    clear: () => db.delete(slot),
   };
 }
 

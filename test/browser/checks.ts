@@ -3,7 +3,7 @@
 // return a plain report that survives structured cloning back to the page and to Puppeteer.
 // Not here: rendering (main.ts) or assertions (test/browser.test.ts).
 
-import { createEngine } from '../../src/index.js';
+import { createEngine, input, matmul, parameter } from '../../src/index.js';
 import { runOpChecks, type CheckResult } from '../support/opchecks.js';
 
 export interface CheckRequest {
@@ -26,7 +26,7 @@ export interface ContextReport {
 declare global {
   interface Window {
     /** Set by the check page when both contexts have reported. */
-    __results?: { page: ContextReport; worker: ContextReport };
+    __results?: { page: ContextReport; worker: ContextReport; tuning: { first: TunedPick[]; second: TunedPick[] } };
   }
 }
 
@@ -51,4 +51,24 @@ export async function runChecks(context: ContextReport['context'], req: CheckReq
   }
   report.ms = Math.round(performance.now() - start);
   return report;
+}
+
+/** A tuned family's pick for a size class, and where the engine found it. */
+export interface TunedPick {
+  family: string;
+  sizeClass: string;
+  pick: string;
+  source: string;
+}
+
+/** The picks an engine made here takes to compile a small matmul step (measured, or found where an earlier engine kept them). */
+export async function tunedPicks(): Promise<TunedPick[]> {
+  const engine = await createEngine();
+  const x = input('x', [16, 24]);
+  const w = parameter('w', new Float32Array(24 * 8).fill(0.25), [24, 8]);
+  const plan = await engine.compile({ outputs: { y: matmul(x, w) } });
+  plan.dispose();
+  const picks = engine.tuneResults.map(({ family, sizeClass, pick, source }) => ({ family, sizeClass, pick, source }));
+  engine.destroy();
+  return picks;
 }

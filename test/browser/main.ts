@@ -1,9 +1,10 @@
 // The browser check page: runs the op checks in the page, then in a Web Worker, shows both as
-// a table, and leaves the reports in window.__results for Puppeteer (test/browser.test.ts).
+// a table, then has two workers in turn compile the same small plan (their kernel picks), and
+// leaves it all in window.__results for Puppeteer (test/browser.test.ts).
 // Query string: ?ops=matmul,softmax checks only those ops; ?grad=1 adds gradient checks.
 // Not here: the checks themselves (test/support/opchecks.ts).
 
-import { wrap } from 'comlink';
+import { wrap, type Remote } from 'comlink';
 import { runChecks, type CheckRequest, type ContextReport } from './checks.js';
 import type { CheckWorker } from './worker.js';
 
@@ -36,16 +37,14 @@ function show(report: ContextReport): void {
   }
 }
 
-/** Runs the checks in a fresh worker; a worker that fails to load rejects instead of hanging. */
-async function inWorker(): Promise<ContextReport> {
+/** Runs `call` in a fresh worker, then ends the worker; a worker that fails to load rejects instead of hanging. */
+async function inWorker<T>(call: (w: Remote<CheckWorker>) => Promise<T>): Promise<T> {
   const worker = new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' });
   const failed = new Promise<never>((_, reject) => {
     worker.addEventListener('error', (e) => reject(new Error(`the worker failed to load: ${e.message || 'no message'}`)));
   });
   try {
-    return await Promise.race([wrap<CheckWorker>(worker).run(request), failed]);
-  } catch (e) {
-    return { context: 'worker', adapter: null, results: [], error: String(e), ms: 0 };
+    return await Promise.race([call(wrap<CheckWorker>(worker)), failed]);
   } finally {
     worker.terminate();
   }
@@ -58,7 +57,12 @@ status.textContent = '';
 show(page);
 const pending = status.appendChild(document.createElement('p'));
 pending.textContent = 'Running in a Web Worker…';
-const worker = await inWorker();
+const worker = await inWorker((w) => w.run(request)).catch(
+  (e): ContextReport => ({ context: 'worker', adapter: null, results: [], error: String(e), ms: 0 }),
+);
 pending.remove();
 show(worker);
-window.__results = { page, worker };
+// Two workers one after the other, as two loads of a page: the second takes the first one's picks.
+const first = await inWorker((w) => w.tunedPicks());
+const second = await inWorker((w) => w.tunedPicks());
+window.__results = { page, worker, tuning: { first, second } };

@@ -16,14 +16,12 @@ import type { Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LaunchedBrowser, type PageServer, waitForPage } from './support/browser.js';
 import {
-  checkResumeAndRecovery, chooseFile, closeDemoBrowser, openDemoBrowser, openWithoutWebGPU, waitForDownload, watchLongTasks, type LongTaskWindow,
+  checkResumeAndRecovery, chooseFile, closeDemoBrowser, openDemoBrowser, openWithoutWebGPU, waitForDownload, expectBlockingCaught, expectFreeMainThread, watchMainThread, type MainThreadWindow,
 } from './support/demo-page.js';
 
 // No autosave (autosaveEvery=0): a reload finds nothing to offer and builds the model again, until the last test.
 const QUERY = '?dataset=ring&sampleCount=200&heldOut=200&sampleSteps=10&sampleEvery=10&fieldGrid=9&batch=64&metricsIntervalMs=200&autosaveEvery=0';
 const STEPS = 30;
-/** Longest main-thread task (longtask entries) accepted while training, in ms. */
-const MAX_TASK_MS = 50;
 
 interface DemoView {
   ready: boolean;
@@ -40,7 +38,7 @@ interface DemoView {
 }
 
 /** The page's window with what the page and this test leave on it (no global augmentation: the transformer's test has its own __demo). */
-type DemoWindow = LongTaskWindow & { __demo?: DemoView };
+type DemoWindow = MainThreadWindow & { __demo?: DemoView };
 
 let server: PageServer;
 let browser: LaunchedBrowser;
@@ -81,7 +79,7 @@ function colouredPixels(id: string): Promise<number> {
 
 beforeAll(async () => {
   ({ server, browser, page, logs, downloads } = await openDemoBrowser({
-    prefix: 'webgpu-train-diffusion-', viewport: { width: 1300, height: 1000 }, beforePage: watchLongTasks,
+    prefix: 'webgpu-train-diffusion-', viewport: { width: 1300, height: 1000 }, beforePage: watchMainThread,
   }));
 }, 120_000);
 
@@ -111,7 +109,7 @@ describe('diffusion demo page (headless Chromium, SwiftShader)', () => {
   });
 
   it('trains: the loss falls, samples and quality follow, the main thread stays free', async () => {
-    await page.evaluate(() => ((window as DemoWindow).__longTasks!.length = 0));
+    await page.evaluate(() => (window as DemoWindow).__mainThread!.reset());
     const t0 = performance.now();
     await page.click('#start');
     await waitFor(`fewer than ${STEPS} steps`, `window.__demo.steps >= ${STEPS} && window.__demo.samplesStep >= 20`, 120_000);
@@ -124,9 +122,10 @@ describe('diffusion demo page (headless Chromium, SwiftShader)', () => {
     expect(v.samplesStep % 10).toBe(0);
     expect(Number.isFinite(v.quality!.mmd) && Number.isFinite(v.quality!.slicedWasserstein)).toBe(true);
     expect(await page.$eval('#plane-readout', (el) => el.textContent)).toContain(`samples at step ${v.samplesStep} (DDIM, 10 steps)`);
-    const longTasks = await page.evaluate(() => (window as DemoWindow).__longTasks!.slice());
-    timings.maxLongTask = Math.max(0, ...longTasks);
-    expect(longTasks.filter((d) => d > MAX_TASK_MS)).toEqual([]);
+    const use = await expectFreeMainThread(page);
+    timings.pageScriptShare = use.share;
+    timings.longestPageScript = use.longestMs;
+    await expectBlockingCaught(page, waitFor);
   });
 
   it('plays the denoising animation from noise to data', async () => {

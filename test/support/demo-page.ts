@@ -1,7 +1,8 @@
 // What the browser tests of the demo pages (transformer, diffusion, GAN) do alike around a page:
 // a page server and a headless Chromium on SwiftShader with a page whose downloads land in a
 // temporary folder; closing it all with the timings printed; waiting for a download; a page
-// opened without WebGPU; a file given to a file input; the long-task observer; and the saved run,
+// opened without WebGPU; a file given to a file input; the watcher of the page's own scripts on
+// its main thread; and the saved run,
 // the lost GPU and Save while training, which every session page handles the same way.
 // Not here: driving a particular page (its controls, its window.__demo view and what a test
 // expects of them stay in each test), nor launching or serving itself (browser.ts).
@@ -88,16 +89,87 @@ export async function chooseFile(page: Page, inputId: string, dir: string, name:
   await (await page.$(`input#${inputId}`))!.uploadFile(path);
 }
 
-/** A page window with the long tasks seen so far (watchLongTasks). */
-export type LongTaskWindow = Window & { __longTasks?: number[] };
+/** What watchMainThread keeps on the page's window. */
+interface MainThreadRecord {
+  /** Since when (performance.now()) the record runs. */
+  since: number;
+  /** Runs of the page's own scripts inside long animation frames: what ran and for how long. */
+  runs: { name: string; ms: number }[];
+  reset(): void;
+}
 
-/** For beforePage: records the duration of every long task (the browser's own measure of a blocked main thread) in window.__longTasks. */
-export function watchLongTasks(): void {
-  const w = window as LongTaskWindow;
-  w.__longTasks = [];
+export type MainThreadWindow = Window & { __mainThread?: MainThreadRecord };
+
+/**
+ * For beforePage: records, from the browser's long-animation-frame entries (frames of more than
+ * 50 ms), every run of the page's own scripts in them (its modules, its inline scripts) with
+ * what invoked it, in window.__mainThread. A frame made long by something else (the OS giving
+ * the thread to another process, the browser's own work, a script run from DevTools) has no run
+ * of the page's in it, and counts for nothing.
+ */
+export function watchMainThread(): void {
+  const w = window as MainThreadWindow;
+  const r: MainThreadRecord = {
+    since: performance.now(),
+    runs: [],
+    reset() {
+      r.since = performance.now();
+      r.runs.length = 0;
+    },
+  };
+  w.__mainThread = r;
+  type ScriptTiming = { sourceURL: string; invoker: string; sourceFunctionName: string; duration: number };
   new PerformanceObserver((list) => {
-    for (const e of list.getEntries()) w.__longTasks!.push(e.duration);
-  }).observe({ type: 'longtask', buffered: true });
+    for (const frame of list.getEntries() as (PerformanceEntry & { scripts: ScriptTiming[] })[]) {
+      for (const sc of frame.scripts) {
+        if (sc.sourceURL !== '' && !sc.sourceURL.startsWith(location.origin)) continue;
+        r.runs.push({ name: `${sc.invoker} ${sc.sourceFunctionName || '(anonymous)'} ${sc.sourceURL.slice(location.origin.length)}`, ms: sc.duration });
+      }
+    }
+  }).observe({ type: 'long-animation-frame', buffered: true });
+}
+
+/** How much of the main thread the page's own scripts took in long frames since the record's reset. */
+export interface MainThreadUse {
+  /** The share of the time since the reset: a page that does training work on its thread is near 1. */
+  share: number;
+  /** The longest run, in ms, and what it was. */
+  longestMs: number;
+  longest: string;
+}
+
+/** Whether a page that blocks its thread would fail it: a tenth of the time, or one run of a quarter second. */
+export const MAIN_THREAD_LIMITS = { share: 0.1, longestMs: 250 };
+
+export async function mainThreadUse(page: Page): Promise<MainThreadUse> {
+  return page.evaluate(() => {
+    const r = (window as MainThreadWindow).__mainThread!;
+    const total = r.runs.reduce((n, x) => n + x.ms, 0);
+    const longest = r.runs.reduce((a, b) => (b.ms > a.ms ? b : a), { name: 'none', ms: 0 });
+    return { share: total / Math.max(1, performance.now() - r.since), longestMs: longest.ms, longest: longest.name };
+  });
+}
+
+/**
+ * The page's thread stayed free since the record's reset: its own scripts took under a tenth of
+ * the time in long frames, and none ran for a quarter of a second. A page that trains, decodes or
+ * waits on its own thread fails both by far; a busy machine that slows every script a few times
+ * over, or takes the thread away in the middle of one, passes. Throws in words otherwise.
+ */
+export async function expectFreeMainThread(page: Page): Promise<MainThreadUse> {
+  const use = await mainThreadUse(page);
+  if (use.share >= MAIN_THREAD_LIMITS.share || use.longestMs >= MAIN_THREAD_LIMITS.longestMs) {
+    throw new Error(`The page's own scripts held its thread: ${(100 * use.share).toFixed(1)}% of the time in long frames, the longest run ${use.longestMs.toFixed(0)} ms (${use.longest}).`);
+  }
+  return use;
+}
+
+/** The watcher catches a page script that blocks: a run of 300 ms from a script of the page's (an inline script tag). */
+export async function expectBlockingCaught(page: Page, waitFor: RecoveryDriver['waitFor']): Promise<void> {
+  await page.evaluate(() => (window as MainThreadWindow).__mainThread!.reset());
+  await page.addScriptTag({ content: 'setTimeout(function blockOnPurpose() { const end = performance.now() + 300; while (performance.now() < end); }, 0);' });
+  await waitFor('the watcher missed a blocking script', "window.__mainThread.runs.some((r) => r.name.includes('blockOnPurpose'))", 10_000);
+  if (!(await expectFreeMainThread(page).then(() => false, () => true))) throw new Error('A 300 ms block of the page\'s own passed the check.');
 }
 
 /**

@@ -56,15 +56,19 @@ export class DeviceLostError extends EngineError {}
 
 /**
  * A checkpoint that is not valid safetensors or does not fit the model it is loaded into.
- * `reason` says what is wrong, for code that reacts to it; `tensor` names the entry at fault.
+ * `reason` says what is wrong, for code that reacts to it ('task': a file of another task);
+ * `tensor` names the entry at fault. `details` is the whole list behind a message that only
+ * counts it (every missing tensor's name), so the message stays one line and a page can show
+ * the list on request.
  */
 export class CheckpointError extends EngineError {
   constructor(
     message: string,
     readonly reason:
-      | 'truncated' | 'header-length' | 'header-json' | 'entry' | 'dtype' | 'offsets' | 'overlap'
-      | 'size' | 'gap' | 'metadata' | 'duplicate' | 'name' | 'value' | 'missing' | 'unexpected' | 'shape',
+      | 'truncated' | 'header-length' | 'header-json' | 'entry' | 'dtype' | 'offsets' | 'overlap' | 'size'
+      | 'gap' | 'metadata' | 'duplicate' | 'name' | 'value' | 'missing' | 'unexpected' | 'shape' | 'task',
     readonly tensor: string | null = null,
+    readonly details: readonly string[] = [],
   ) {
     super(message);
   }
@@ -72,13 +76,15 @@ export class CheckpointError extends EngineError {
 
 /**
  * Text or token data that cannot be used: an empty, binary, badly encoded or oversized upload,
- * a character outside a tokenizer's vocabulary, a corpus too short for the context.
- * `reason` says which, for code (a page) that reacts to it.
+ * a character outside a tokenizer's vocabulary, a corpus too short for the context, files that
+ * are not images. `reason` says which, for code (a page) that reacts to it; `details` is the
+ * whole list behind a message that only counts it (the names of the files passed over).
  */
 export class DataError extends EngineError {
   constructor(
     message: string,
     readonly reason: 'empty' | 'binary' | 'encoding' | 'too-large' | 'too-short' | 'vocabulary' | 'format',
+    readonly details: readonly string[] = [],
   ) {
     super(message);
   }

@@ -286,8 +286,8 @@ describe('checkpoints', () => {
       ['metadata not an object', handFile(meta(['x']), data), 'metadata', null, /object of strings/],
       ['duplicate name', handFile(`{"a":${JSON.stringify(A)},"b":${JSON.stringify(B)},"b":${JSON.stringify(B)}}`, data), 'duplicate', 'b', /repeats the key 'b'/],
       ['duplicate field', handFile(`{"a":${JSON.stringify(A)},"b":{"dtype":"F32","dtype":"I32","shape":[4],"data_offsets":[24,40]}}`, data), 'duplicate', 'b', /repeats the key 'dtype' inside the entry 'b'/],
-      ['missing tensor', handFile({ a: A }, data.subarray(0, 24)), 'missing', 'b', /lacks 1 expected tensor\(s\): b/],
-      ['unexpected tensor', handFile({ a: A, b: B, c: { ...B, data_offsets: [40, 56] } }, concat(data, data.subarray(0, 16))), 'unexpected', 'c', /does not: c/],
+      ['missing tensor', handFile({ a: A }, data.subarray(0, 24)), 'missing', 'b', /lacks the model's tensor 'b'/],
+      ['unexpected tensor', handFile({ a: A, b: B, c: { ...B, data_offsets: [40, 56] } }, concat(data, data.subarray(0, 16))), 'unexpected', 'c', /a tensor the model does not have: 'c'/],
       ['shape mismatch', withB({ shape: [2, 2] }), 'shape', 'b', /\[2, 2\] in the file; the model expects shape \[4\]/],
       ['integer dtype for f32', withB({ dtype: 'I32' }), 'dtype', 'b', /I32 in the file/],
       ['bad step JSON', handFile(meta({ format: CHECKPOINT_FORMAT, step: 'x' }), data), 'metadata', null, /'step' is not valid JSON/],
@@ -306,6 +306,24 @@ describe('checkpoints', () => {
     // The uncorrupted file does load, so each case above failed for its one change.
     await loadCheckpoint(engine, good, { params });
     expect(Array.from(await engine.readParameter(params.b))).toEqual([-7, -8, -9, -10]);
+  });
+
+  it('says a file of another model in one line, counting the names and listing them all in details', async () => {
+    const engine = await testEngine();
+    const params = Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`h.${i}.w`, parameter(`h.${i}.w`, [1], [1])]));
+    const other = writeSafetensors(Array.from({ length: 25 }, (_, i) => ({ name: `down.${i}.conv`, shape: [1], data: new Float32Array(1) })));
+    const none = await loadCheckpoint(engine, other, { params }).catch((e) => e);
+    expect(none).toBeInstanceOf(CheckpointError);
+    expect(none.message).toBe("The checkpoint has none of the model's 30 tensors (such as 'h.0.w'): it was saved from another model.");
+    expect(none.details).toEqual(Object.keys(params));
+    const half = writeSafetensors(Array.from({ length: 20 }, (_, i) => ({ name: `h.${i}.w`, shape: [1], data: new Float32Array(1) })));
+    const some = await loadCheckpoint(engine, half, { params }).catch((e) => e);
+    expect([some.reason, some.message]).toEqual(['missing', "The checkpoint lacks 10 of the model's 30 tensors, such as 'h.20.w'."]);
+    expect(some.details).toHaveLength(10);
+    const extra = await loadCheckpoint(engine, other, { params: {} }).catch((e) => e);
+    expect([extra.reason, extra.details.length]).toEqual(['unexpected', 25]);
+    expect(extra.message).toMatch(/^The checkpoint has 25 tensors the model does not have, such as 'down\.0\.conv'\. [^\n]*$/);
+    for (const e of [none, some, extra]) expect(e.message).not.toMatch(/\n|CheckpointError/);
   });
 
   it('in non-strict mode fills what matches and reports missing and unexpected names', async () => {

@@ -55,7 +55,7 @@ describe('character tokenizer', () => {
 
   it('names an unknown character and an out-of-range id', () => {
     const tok = CharTokenizer.fromText('abc');
-    expect(() => tok.encode('abd')).toThrow(/"d" at position 2/);
+    expect(() => tok.encode('abd')).toThrow(/"d" at position 3/); // counted from 1, as the user reads
     expect(() => tok.decode([0, 3])).toThrow(/id 3 at position 1/);
     expect(tok.covers('cab')).toBe(true);
     expect(tok.covers('cat')).toBe(false);
@@ -142,5 +142,24 @@ describe('uploaded text', () => {
     expect(reason(() => validateUserText(controls))).toBe('binary');
     expect(reason(() => validateUserText(Uint8Array.from([0x68, 0x69, 0xc3, 0x28])))).toBe('encoding');
     expect(reason(() => validateUserText(Uint8Array.from([0xff, 0xfe, 0x41])))).toBe('encoding');
+  });
+
+  it('says what is wrong with a text in words that fit a paste as well as a file, led by no function name', () => {
+    const message = (f: () => unknown) => {
+      try {
+        f();
+      } catch (e) {
+        return (e as Error).message;
+      }
+      throw new Error('no error thrown');
+    };
+    expect(message(() => validateUserText(new Uint8Array(0)))).toBe('The text is empty; choose a file with some text in it, or paste some.');
+    expect(message(() => validateUserText(enc(' \n ')))).toBe('The text is only whitespace; choose a file with some text in it, or paste some.');
+    expect(message(() => validateUserText(Uint8Array.from([72, 105, 0, 33])))).toMatch(/^This looks like a binary file, not text \(byte 2 is NUL\)/);
+    expect(message(() => CharTokenizer.fromText('ab').encode('abc'))).toBe(
+      'The character "c" at position 3 is not in the model\'s vocabulary of 2 characters; use only characters of the training text.');
+    for (const m of [new Uint8Array(0), enc(' '), enc('x'.repeat(9)), Uint8Array.from([0]), Uint8Array.from([0xff])].map((b) => message(() => validateUserText(b, { maxBytes: 8 })))) {
+      expect(m).not.toMatch(/^[\w .]+: /);
+    }
   });
 });

@@ -13,7 +13,7 @@
 
 import { describe, expect, it, vi } from 'vitest';
 import {
-  CheckpointError, ConfigError, DataError, InputError, createEngine, decodeTensor, parseSafetensors, type Engine,
+  CheckpointError, ConfigError, DataError, InputError, createEngine, decodeTensor, parseSafetensors, writeSafetensors, type Engine,
 } from '../src/index.js';
 import { Trainer } from '../src/tasks/gpt/session.js';
 import { stepOutcome } from '../src/tasks/gpt/run.js';
@@ -439,15 +439,29 @@ describe('trainer: user input', () => {
       const e = await t.create({ ...base, data: { kind: 'text', bytes: data } }).catch((x) => x);
       expect(e, reason).toBeInstanceOf(DataError);
       expect(e.reason).toBe(reason);
+      // The user's words: no class or function name leads, and a paste is not called a file.
+      expect(e.message, reason).not.toMatch(/^\w+(\.\w+)?: |Sampler|evalBatches|Tokenizer/);
     }
+    const said = async (text: string, preset: TrainerConfig['preset'] = 'tiny') =>
+      (await t.create({ ...base, preset, data: { kind: 'text', bytes: bytes(text) } }).catch((x) => x)).message;
+    expect(await said('')).toBe('The text is empty; choose a file with some text in it, or paste some.');
+    expect(await said('abc')).toBe(
+      'The text has 3 characters; training needs at least 326: the context of 32 plus the next character, both in the first 90% ' +
+        '(to train on) and in the last 10% (to validate on). Use a longer text.');
+    expect(await said('abc'.repeat(200), 'mini')).toMatch(
+      /^The text has 600 characters; training needs at least 646: .* Use a longer text, or choose a preset with a shorter context: tiny \(a context of 32\)\.$/);
     await expect(t.create({ ...base, batch: 0 })).rejects.toThrow(/batch must be an integer >= 1/);
     await expect(t.create({ ...base, schedule: 'cosine', warmup: 10, totalSteps: 5 })).rejects.toThrow(ConfigError);
     const e = await t.sample('snow ☃', { length: 2 }).catch((x) => x);
     expect(e).toBeInstanceOf(DataError);
     expect(e.reason).toBe('vocabulary');
+    expect(e.message).toMatch(/^The character "☃" at position 6 is not in the model's vocabulary of \d+ characters/);
     await expect(t.sample('')).rejects.toThrow(InputError);
     expect((await t.info()).step).toBe(1); // the model survived every refusal
     expect(Array.from((await t.sample('1+1=', { length: 4 })).text).length).toBe(4);
+    // The shortest text it asks for does train.
+    await t.create({ ...base, data: { kind: 'text', bytes: bytes('abcdefghij'.repeat(33).slice(0, 326)) } });
+    await t.step(1);
     await t.dispose();
     await expect(t.step(1)).rejects.toThrow(/call create/);
   });
@@ -479,6 +493,11 @@ describe('trainer: user input', () => {
     const c = fromWireError(toWireError(new CheckpointError('bad shape', 'shape', 'transformer.wte.weight')));
     expect(c).toBeInstanceOf(CheckpointError);
     expect([(c as CheckpointError).reason, (c as CheckpointError).tensor, c.message]).toEqual(['shape', 'transformer.wte.weight', 'bad shape']);
+    // The list behind a one-line message survives as plain data, for the page's toggle.
+    const listed = fromWireError(structuredClone(toWireError(new CheckpointError('lacks 2', 'missing', 'a', ['a', 'b']))));
+    expect((listed as CheckpointError).details).toEqual(['a', 'b']);
+    expect((fromWireError(toWireError(new DataError('skipped 2', 'format', ['x.png', 'y.png']))) as DataError).details).toEqual(['x.png', 'y.png']);
+    expect((fromWireError(toWireError(new DataError('none', 'empty'))) as DataError).details).toEqual([]);
     expect(fromWireError(toWireError(new ConfigError('x')))).toBeInstanceOf(ConfigError);
     const plain = fromWireError(toWireError(new TypeError('y')));
     expect([plain.name, plain.message]).toEqual(['TypeError', 'y']);

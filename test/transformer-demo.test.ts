@@ -6,10 +6,11 @@
 // the page, loads the file through the Load button (into a model of another batch size, which
 // the page replaces with the checkpoint's), and checks that training continues exactly where it
 // stopped: the next step's loss and a greedy sample match. Also: the message in a browser
-// without WebGPU, the messages for an empty, binary or oversized upload and a file that is not
-// a checkpoint, the offer to resume an autosave and training that comes back by itself after the
-// GPU device is destroyed mid-run (test/support/demo-page.ts, as every page), and the precision select: a mixed-precision model whose facts
-// line and loss-scale line say what it does.
+// without WebGPU, the messages for an empty, binary or oversized upload, a file that is not
+// a checkpoint and one of another model (one line, its tensor names behind a toggle), the
+// offer to resume an autosave and training that comes back by itself after the GPU device is
+// destroyed mid-run (test/support/demo-page.ts, as every page), and the precision select: a
+// mixed-precision model whose facts line and loss-scale line say what it does.
 // Not here: the trainer's own tests (Node, no page) or the op checks (test/browser.test.ts).
 
 import { stat } from 'node:fs/promises';
@@ -18,6 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LaunchedBrowser, type PageServer, waitForPage } from './support/browser.js';
 import { checkResumeAndRecovery, chooseFile, closeDemoBrowser, openDemoBrowser, openWithoutWebGPU, waitForDownload } from './support/demo-page.js';
 import { fmtBytes } from '../demos/shared/ui.js';
+import { writeSafetensors } from '../src/checkpoint/safetensors.js';
 
 // Small cadences so a few dozen steps show samples and a validation point; no autosave, so the
 // reload below finds nothing to offer and builds a fresh model.
@@ -246,7 +248,7 @@ describe('transformer demo page (headless Chromium, SwiftShader)', () => {
     expect(Math.abs(loss - nextLoss)).toBeLessThan(1e-5 * Math.max(1, Math.abs(nextLoss)));
   });
 
-  it('says why an empty, binary or huge upload or a file that is not a checkpoint is refused', async () => {
+  it('says why an empty, binary or huge upload, a file that is not a checkpoint or one of another model is refused', async () => {
     const uploads: [string, string | Uint8Array, string][] = [
       ['empty.txt', '', 'empty'],
       ['binary.txt', Uint8Array.from({ length: 4096 }, (_, i) => (i * 7919) % 256), 'binary'],
@@ -262,6 +264,21 @@ describe('transformer demo page (headless Chromium, SwiftShader)', () => {
     await waitFor('no message for a bad checkpoint', "document.querySelector('#message.error')?.textContent.includes('junk.safetensors')");
     const text = await page.$eval('#message', (el) => el.textContent ?? '');
     expect(text).toContain('not a valid checkpoint');
+
+    // Another model's checkpoint: one line that says so, its tensor names behind a closed toggle.
+    const unet = writeSafetensors(Array.from({ length: 25 }, (_, i) => ({ name: `unet.down.${i}.weight`, shape: [1], data: new Float32Array(1) })));
+    await chooseFile(page, 'load-file', downloads, 'unet.safetensors', unet);
+    await waitFor('no message for another model', "document.querySelector('#message.error')?.textContent.includes('unet.safetensors')");
+    const banner = await page.$eval('#message', (el) => ({
+      line: [...el.childNodes].filter((n) => n.nodeType === Node.TEXT_NODE).map((n) => n.textContent).join(''),
+      open: el.querySelector('details')?.open,
+      names: [...el.querySelectorAll('details li')].map((li) => li.textContent),
+    }));
+    expect(banner.line).toMatch(/^unet\.safetensors was not loaded: the checkpoint does not fit this model\. The checkpoint has none of the model's \d+ tensors \(such as 'transformer\.wte\.weight'\): it was saved from another model\.$/);
+    expect(banner.line).not.toMatch(/\n|Error/);
+    expect(banner.open).toBe(false);
+    expect(banner.names).toHaveLength(Number(/(\d+) tensors/.exec(banner.line)?.[1]));
+    expect(banner.names).toContain('transformer.h.0.attn.c_attn.weight');
     expect((await demo()).info!.step).toBe(savedStep + 1); // the model in memory is untouched
   });
 

@@ -2,12 +2,12 @@
 // Rec. 601 luma with transparency over white, area-average resizing (exact means on whole-pixel
 // blocks, overlap weights on fractional ones, growing by repetition), the centre crop, the range
 // [-1, 1] and the NCHW layout; and every refusal as a DataError with its reason: no files, files
-// that are not images, undecodable ones, too few, too many, too large.
+// that are not images (by type, name or first bytes), undecodable ones, too few, too many, too large.
 // Not here: decoding with createImageBitmap (the browser test uploads files through the page).
 
 import { describe, expect, it } from 'vitest';
 import {
-  checkDimensions, isImageFile, pickImageFiles, resizeArea, toGray, undecodable, userImages, type RgbaImage,
+  checkDimensions, isImageFile, looksLikeImage, pickImageFiles, resizeArea, toGray, undecodable, userImages, type RgbaImage,
 } from '../src/data/user-images.js';
 import { DataError } from '../src/errors.js';
 
@@ -115,6 +115,36 @@ describe('user images: refusals', () => {
     expect(e.message).toMatch(/notes\.txt is not an image \(its type is text\/plain\); choose PNG, JPEG/);
     const many = dataError(() => pickImageFiles([file('.DS_Store'), file('a.txt'), file('b.pdf', 5, 'application/pdf')]));
     expect(many.message).toMatch(/none of the 3 files is an image \(a\.txt, for one\)/);
+  });
+
+  it('tells a file named as an image by its first bytes: one that is not is named, skipped, and counted apart', () => {
+    const head = (...b: number[]) => Uint8Array.from([...b, ...new Array(16).fill(0)].slice(0, 16));
+    const ascii = (t: string) => head(...Array.from(t, (c) => c.charCodeAt(0)));
+    const heads: [string, Uint8Array][] = [
+      ['png', head(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a)], ['jpeg', head(0xff, 0xd8, 0xff, 0xe0)], ['gif', ascii('GIF89a')],
+      ['webp', ascii('RIFF\0\0\0\0WEBPVP8 ')], ['bmp', ascii('BM')], ['avif', ascii('\0\0\0\x1cftypavif')], ['ico', head(0, 0, 1, 0)],
+      ['svg', new TextEncoder().encode('\uFEFF  <svg xmlns')],
+    ];
+    for (const [what, h] of heads) expect(looksLikeImage(h), what).toBe(true);
+    expect(looksLikeImage(ascii('hello, world'))).toBe(false);
+    expect(looksLikeImage(new Uint8Array(0))).toBe(false);
+
+    // The case of one text file named .png: not "1 image is too few", but which file and why.
+    const fake = { ...file('notes.png', 12, 'image/png'), head: ascii('hello, world') };
+    const one = dataError(() => pickImageFiles([fake]));
+    expect([one.reason, one.message]).toEqual(['format',
+      'image upload: notes.png is not an image: its name says image, but its bytes are not those of any image format; choose PNG, JPEG, GIF, WebP or BMP files.']);
+    const real = (n: number) => photos(n).map((f) => ({ ...f, head: heads[1][1] }));
+    const few = dataError(() => pickImageFiles([...real(3), fake]));
+    expect([few.reason, few.message]).toEqual(['too-short',
+      'image upload: 3 images are too few to learn from; give at least 16 (a few hundred is better). ' +
+        'notes.png was skipped: its name says image, but its bytes are not those of any image format.']);
+    const fakes = ['a.png', 'b.jpg', 'c.webp'].map((name) => ({ ...file(name), head: ascii('not an image') }));
+    const many = dataError(() => pickImageFiles([...real(2), ...fakes]));
+    expect(many.message).toMatch(/ 3 files were skipped, such as a\.png: their names say image/);
+    expect(many.details).toEqual(['a.png', 'b.jpg', 'c.webp']);
+    const { images, skipped } = pickImageFiles([...real(16), fake]);
+    expect([images.length, skipped]).toEqual([16, ['notes.png']]);
   });
 
   it('passes over hidden files and other files in a folder of images, and names them', () => {

@@ -1,8 +1,8 @@
 // Small pieces every demo page needs: finding out whether WebGPU works here before a worker
 // starts (and, without it, saying what to enable and disabling the form), taking text or files
-// from the user (picker, drag and drop, paste), offering bytes as a download, message banners,
-// number formatting, HTML escaping and the adapter fact every facts line starts with, and array
-// fingerprints for the browser tests.
+// from the user (picker, drag and drop, paste), offering bytes as a download, message banners
+// (one line, a long list behind a toggle), number formatting, HTML escaping and the adapter fact
+// every facts line starts with, and array fingerprints for the browser tests.
 // Not here: anything about a particular model or its charts (each demo's own folder), finding
 // and making elements (dom.ts), and no framework: plain DOM, so a page stays readable top to bottom.
 
@@ -83,13 +83,24 @@ function howToEnable(): string {
 
 export type MessageKind = 'info' | 'warn' | 'error';
 
-/** Puts one message in a banner element; an action adds a button after the text. */
+/**
+ * A banner's words: one line, and the list behind it (the names the line counts and names the
+ * first of). A list of two or more waits behind a toggle.
+ */
+export type Said = string | { text: string; details: readonly string[] };
+
+/**
+ * Puts one message in a banner element; an action adds a button after the text. A message with
+ * details keeps them in a closed toggle, so a list of 40 tensor names does not become a banner
+ * 25 lines tall.
+ */
 export function showMessage(
   el: HTMLElement,
   kind: MessageKind,
-  text: string,
+  said: Said,
   actions: { label: string; run: () => void }[] = [],
 ): void {
+  const { text, details } = typeof said === 'string' ? { text: said, details: [] } : said;
   el.replaceChildren();
   el.className = `message ${kind}`;
   el.hidden = false;
@@ -98,6 +109,10 @@ export function showMessage(
     const b = make('button', { type: 'button' }, a.label);
     b.addEventListener('click', a.run);
     el.append(' ', b);
+  }
+  if (details.length > 1) {
+    const list = make('ul', {}, ...details.map((d) => make('li', {}, d)));
+    el.append(make('details', {}, make('summary', {}, `Show all ${details.length} names`), list));
   }
 }
 

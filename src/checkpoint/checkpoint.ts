@@ -147,13 +147,18 @@ export async function loadCheckpoint(engine: Engine, bytes: Uint8Array, opts: Lo
   const unexpected = [...file.tensors.keys()].filter(
     (n) => !asked.has(n) && !(opts.state === undefined && n.startsWith(STATE_PREFIX)),
   );
+  // One line that counts the names and shows the first; the whole list goes in `details`.
   if (strict && missing.length) {
-    throw new CheckpointError(`The checkpoint lacks ${missing.length} expected tensor(s): ${missing.join(', ')}.`, 'missing', missing[0]);
+    const what = missing.length === 1 ? `lacks the model's tensor '${missing[0]}'`
+      : missing.length === bound.length ? `has none of the model's ${bound.length} tensors (such as '${missing[0]}'): it was saved from another model`
+      : `lacks ${missing.length} of the model's ${bound.length} tensors, such as '${missing[0]}'`;
+    throw new CheckpointError(`The checkpoint ${what}.`, 'missing', missing[0], missing);
   }
   if (strict && unexpected.length) {
-    throw new CheckpointError(
-      `The checkpoint has ${unexpected.length} tensor(s) the model does not: ${unexpected.join(', ')}. ` +
-        'Load with strict: false to ignore them.', 'unexpected', unexpected[0]);
+    const what = unexpected.length === 1
+      ? `a tensor the model does not have: '${unexpected[0]}'. Load with strict: false to ignore it`
+      : `${unexpected.length} tensors the model does not have, such as '${unexpected[0]}'. Load with strict: false to ignore them`;
+    throw new CheckpointError(`The checkpoint has ${what}.`, 'unexpected', unexpected[0], unexpected);
   }
 
   // Decode everything first: a conversion or shape error must not leave a half-loaded model.

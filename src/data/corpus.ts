@@ -123,17 +123,17 @@ export const uploadDefaults: Required<UploadLimits> = { maxBytes: 8 * 1024 * 102
 export function validateUserText(data: Uint8Array | ArrayBuffer, limits: UploadLimits = {}): string {
   const { maxBytes, maxControlShare } = { ...uploadDefaults, ...limits };
   const bytes = data instanceof Uint8Array ? data : new Uint8Array(data);
-  if (bytes.length === 0) throw new DataError('text upload: the file is empty; choose a file with some text in it.', 'empty');
+  if (bytes.length === 0) throw new DataError('The text is empty; choose a file with some text in it, or paste some.', 'empty');
   if (bytes.length > maxBytes) {
     throw new DataError(
-      `text upload: the file has ${bytes.length} bytes, more than the ${maxBytes} accepted; upload a shorter excerpt.`,
+      `The text has ${bytes.length} bytes, more than the ${maxBytes} accepted; use a shorter excerpt.`,
       'too-large',
     );
   }
   const nul = bytes.indexOf(0);
   if (nul >= 0) {
     throw new DataError(
-      `text upload: byte ${nul} is NUL, so this looks like a binary file, not text; upload a plain-text (.txt) file.`,
+      `This looks like a binary file, not text (byte ${nul} is NUL); choose a plain-text (.txt) file.`,
       'binary',
     );
   }
@@ -141,7 +141,7 @@ export function validateUserText(data: Uint8Array | ArrayBuffer, limits: UploadL
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
   } catch {
-    throw new DataError('text upload: the file is not valid UTF-8; save it as UTF-8 text and upload it again.', 'encoding');
+    throw new DataError('The file is not valid UTF-8; save it as UTF-8 text and choose it again.', 'encoding');
   }
   let control = 0;
   for (let i = 0; i < text.length; i++) {
@@ -150,11 +150,11 @@ export function validateUserText(data: Uint8Array | ArrayBuffer, limits: UploadL
   }
   if (control > maxControlShare * text.length) {
     throw new DataError(
-      `text upload: ${control} of ${text.length} characters are control characters, so this looks like a binary file; ` +
-        'upload a plain-text file.',
+      `${control} of ${text.length} characters are control characters, so this looks like a binary file, not text; ` +
+        'choose a plain-text (.txt) file.',
       'binary',
     );
   }
-  if (text.trim().length === 0) throw new DataError('text upload: the file holds only whitespace; upload some text.', 'empty');
+  if (text.trim().length === 0) throw new DataError('The text is only whitespace; choose a file with some text in it, or paste some.', 'empty');
   return text;
 }

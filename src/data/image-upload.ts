@@ -1,13 +1,13 @@
 // Turning the user's image files into training data, in the diffusion and GAN workers: the file
-// list is checked first (src/data/user-images.ts: no files, not images, too many or too large),
-// then each file is decoded with createImageBitmap, drawn onto an OffscreenCanvas and read back as
-// RGBA, and shrunk at once to the model's side, so a folder of photographs never sits in memory
-// at full size. Also takes pixels decoded elsewhere (Node has no createImageBitmap: tests pass
+// list and each file's first bytes are checked first (src/data/user-images.ts: no files, not
+// images, too many or too large), then each file is decoded with createImageBitmap, drawn onto an
+// OffscreenCanvas and read back as RGBA, and shrunk at once to the model's side, so a folder of
+// photographs never sits in memory at full size. Also takes pixels decoded elsewhere (Node has no createImageBitmap: tests pass
 // RGBA arrays). Every failure is a DataError naming the file.
 // The files are held as given, so the set can be shrunk again to another size when asked.
 // Not here: the pixel arithmetic (data/user-images.ts), what a session does with the set.
 
-import { checkDimensions, pickImageFiles, undecodable, userImages, type RgbaImage, type UserImageSet } from './user-images.js';
+import { HEAD_BYTES, checkDimensions, pickImageFiles, undecodable, userImages, type RgbaImage, type UserImageSet } from './user-images.js';
 import { DataError } from '../errors.js';
 
 /** Images the user gave, decoded and shrunk in the worker. */
@@ -39,7 +39,13 @@ const DRAW_MAX = 256;
 /** The images of `source` at `size` × `size`, and the names of the files passed over. */
 export async function uploadedImages(source: UploadSource, size: number): Promise<{ set: UserImageSet; skipped: string[] }> {
   if ('decoded' in source) return { set: userImages(source.decoded, { size }), skipped: [] };
-  const { images: files, skipped } = pickImageFiles(source.files);
+  // The first bytes of each file, so one named .png that holds no image is skipped by name.
+  const infos = await Promise.all(source.files.map(async (file) => ({
+    file, name: file.name, size: file.size, type: file.type, head: new Uint8Array(await file.slice(0, HEAD_BYTES).arrayBuffer()),
+  })));
+  const picked = pickImageFiles(infos);
+  const files = picked.images.map((i) => i.file);
+  const { skipped } = picked;
   if (typeof createImageBitmap !== 'function' || typeof OffscreenCanvas !== 'function') {
     throw new DataError('image upload: this environment cannot decode images (no createImageBitmap); pass decoded pixels instead.', 'format');
   }

@@ -23,7 +23,7 @@ export class CharTokenizer {
   /** The vocabulary of `text`: its distinct code points in code-point order. */
   static fromText(text: string): CharTokenizer {
     const chars = [...new Set(Array.from(text))].sort((a, b) => a.codePointAt(0)! - b.codePointAt(0)!);
-    if (chars.length === 0) throw new DataError('CharTokenizer.fromText: the text is empty, so there is no vocabulary.', 'empty');
+    if (chars.length === 0) throw new DataError('The text is empty, so there is no vocabulary; give some text.', 'empty');
     return new CharTokenizer(chars);
   }
 
@@ -60,8 +60,8 @@ export class CharTokenizer {
       const id = this.ids.get(chars[i]);
       if (id === undefined) {
         throw new DataError(
-          `CharTokenizer.encode: character ${JSON.stringify(chars[i])} at position ${i} is not in the ` +
-            `${this.vocabSize}-character vocabulary; use only characters of the training text.`,
+          `The character ${JSON.stringify(chars[i])} at position ${i + 1} is not in the model's vocabulary of ${this.vocabSize} ` +
+            'characters; use only characters of the training text.',
           'vocabulary',
         );
       }

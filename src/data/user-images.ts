@@ -2,10 +2,11 @@
 // worker decodes files with createImageBitmap and an OffscreenCanvas) become grayscale (Rec. 601
 // luma, transparency over white), are cropped to their centre square (or stretched), shrunk or
 // grown by area averaging to S × S and scaled to [-1, 1]: NCHW (n, 1, S, S) like the glyphs,
-// black -1 and white +1. Before any decoding, the file list is checked; a DataError says what
-// is wrong in words and, through its reason, to code: 'empty' (no files), 'format' (not an
-// image, or not decodable), 'too-short' (fewer than minImages), 'too-large' (a file, the total
-// or an image's pixels over the limits).
+// black -1 and white +1. Before any decoding, the file list is checked (by type or extension,
+// and by the first bytes where they were read, so a text file named .png is told apart); a
+// DataError says what is wrong in words and, through its reason, to code: 'empty' (no files),
+// 'format' (not an image, or not decodable), 'too-short' (fewer than minImages), 'too-large' (a
+// file, the total or an image's pixels over the limits).
 // Not here: decoding (browser only: image-upload.ts), batching, augmentation.
 
 import { DataError } from '../errors.js';
@@ -18,13 +19,18 @@ export interface RgbaImage {
   data: Uint8ClampedArray | Uint8Array;
 }
 
-/** What the checks read of a file before decoding it (File has all three). */
+/** What the checks read of a file before decoding it (File has the first three). */
 export interface ImageFileInfo {
   name: string;
   /** Bytes. */
   size: number;
   /** MIME type; often '' for files from a folder, then the extension decides. */
   type: string;
+  /**
+   * The file's first bytes (HEAD_BYTES of them), when read: a file whose name says image but
+   * whose bytes start as no image format does is passed over by name, not counted as an image.
+   */
+  head?: Uint8Array;
 }
 
 export interface UserImageLimits {
@@ -75,6 +81,24 @@ export function isImageFile(f: ImageFileInfo): boolean {
   return IMAGE_EXTENSIONS.includes(ext);
 }
 
+/** Bytes of a file's start that looksLikeImage reads. */
+export const HEAD_BYTES = 16;
+
+/**
+ * True when `head` starts as one of the formats a browser decodes: PNG, JPEG, GIF, WebP, BMP,
+ * AVIF/HEIF (an ISO 'ftyp' box), ICO, or SVG (text whose first non-blank character is '<').
+ * Only the signature: a file that passes can still fail to decode.
+ */
+export function looksLikeImage(head: Uint8Array): boolean {
+  const at = (offset: number, text: string) => [...text].every((c, i) => head[offset + i] === c.charCodeAt(0));
+  const bytes = (...b: number[]) => b.every((v, i) => head[i] === v);
+  if (bytes(0x89, 0x50, 0x4e, 0x47) || bytes(0xff, 0xd8, 0xff) || at(0, 'GIF8') || at(0, 'BM') || bytes(0, 0, 1, 0)) return true;
+  if (at(0, 'RIFF') && at(8, 'WEBP')) return true;
+  if (at(4, 'ftyp')) return true;
+  const text = new TextDecoder().decode(head).trimStart(); // the decoder drops a byte-order mark
+  return text.startsWith('<');
+}
+
 /**
  * The image files of a selection (a folder brings hidden files and notes along: those are passed
  * over and named in `skipped`), checked against the limits before anything is decoded.
@@ -83,12 +107,16 @@ export function pickImageFiles<F extends ImageFileInfo>(files: readonly F[], lim
   const l = { ...userImageLimits, ...limits };
   if (files.length === 0) throw new DataError('image upload: no files were chosen; choose some image files or a folder of images.', 'empty');
   const hidden = (f: F) => baseName(f.name).startsWith('.');
-  const images = files.filter((f) => !hidden(f) && isImageFile(f));
+  // Named as images, but their bytes are not: said by name, since the user thinks them images.
+  const posing = files.filter((f) => !hidden(f) && isImageFile(f) && f.head !== undefined && !looksLikeImage(f.head));
+  const images = files.filter((f) => !hidden(f) && isImageFile(f) && !posing.includes(f));
   const skipped = files.filter((f) => !images.includes(f)).map((f) => f.name);
   if (images.length === 0) {
     const first = files.find((f) => !hidden(f)) ?? files[0];
     const what = files.length === 1 ? `${first.name} is not an image` : `none of the ${files.length} files is an image (${first.name}, for one)`;
-    throw new DataError(`image upload: ${what}${first.type ? ` (its type is ${first.type})` : ''}; choose PNG, JPEG, GIF, WebP or BMP files.`, 'format');
+    const why = posing.includes(first) ? ': its name says image, but its bytes are not those of any image format'
+      : first.type ? ` (its type is ${first.type})` : '';
+    throw new DataError(`image upload: ${what}${why}; choose PNG, JPEG, GIF, WebP or BMP files.`, 'format', skipped);
   }
   if (images.length > l.maxImages) {
     throw new DataError(`image upload: ${images.length.toLocaleString('en-US')} images are more than the ${l.maxImages.toLocaleString('en-US')} this page takes; choose fewer.`, 'too-large');
@@ -97,7 +125,7 @@ export function pickImageFiles<F extends ImageFileInfo>(files: readonly F[], lim
   if (big) throw new DataError(`image upload: ${big.name} is ${mb(big.size)}, over the ${mb(l.maxFileBytes)} a file may have; shrink it or leave it out.`, 'too-large');
   const total = images.reduce((a, f) => a + f.size, 0);
   if (total > l.maxTotalBytes) throw new DataError(`image upload: the images come to ${mb(total)}, over the ${mb(l.maxTotalBytes)} this page takes at once; choose fewer.`, 'too-large');
-  if (images.length < l.minImages) throw tooFew(images.length, l.minImages);
+  if (images.length < l.minImages) throw tooFew(images.length, l.minImages, posing.map((f) => f.name));
   return { images, skipped };
 }
 
@@ -202,8 +230,16 @@ function areaWeights(start: number, len: number, limit: number, n: number): { st
   return { start: first, idx: Int32Array.from(idx), w: Float32Array.from(w) };
 }
 
-function tooFew(n: number, min: number): DataError {
-  return new DataError(`image upload: ${n} image${n === 1 ? ' is' : 's are'} too few to learn from; give at least ${min} (a few hundred is better).`, 'too-short');
+/** The DataError for too few images; `posing` names files passed over that were named as images but are not. */
+function tooFew(n: number, min: number, posing: string[] = []): DataError {
+  const passed = posing.length === 0 ? ''
+    : posing.length === 1 ? ` ${posing[0]} was skipped: its name says image, but its bytes are not those of any image format.`
+    : ` ${posing.length} files were skipped, such as ${posing[0]}: their names say image, but their bytes are not those of any image format.`;
+  return new DataError(
+    `image upload: ${n} image${n === 1 ? ' is' : 's are'} too few to learn from; give at least ${min} (a few hundred is better).${passed}`,
+    'too-short',
+    posing,
+  );
 }
 
 function baseName(path: string): string {

@@ -9,6 +9,8 @@ export interface TaskEntry {
   title: string;
   /** Where its page is, in words: 'load it on the GAN page'. */
   page: string;
+  /** What its page trains, in words: 'this page trains a GAN'. */
+  model: string;
   /**
    * Checkpoints from before the `task` field kept their config under one key of 'config'; this
    * is that key, so such files are still recognised. New tasks have none.
@@ -17,9 +19,9 @@ export interface TaskEntry {
 }
 
 export const TASKS = {
-  gpt: { title: 'transformer', page: 'the transformer page', legacyConfigKey: 'trainer' },
-  diffusion: { title: 'diffusion', page: 'the diffusion page', legacyConfigKey: 'diffusion' },
-  gan: { title: 'GAN', page: 'the GAN page', legacyConfigKey: 'gan' },
+  gpt: { title: 'transformer', page: 'the transformer page', model: 'a character-level GPT', legacyConfigKey: 'trainer' },
+  diffusion: { title: 'diffusion', page: 'the diffusion page', model: 'a diffusion model', legacyConfigKey: 'diffusion' },
+  gan: { title: 'GAN', page: 'the GAN page', model: 'a GAN', legacyConfigKey: 'gan' },
 } as const satisfies Record<string, TaskEntry>;
 
 export type TaskName = keyof typeof TASKS;

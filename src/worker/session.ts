@@ -17,7 +17,7 @@ import { saveCheckpoint, type CheckpointContents } from '../checkpoint/checkpoin
 import { parseSafetensors, type SafetensorsFile } from '../checkpoint/safetensors.js';
 import { createEngine, type Engine } from '../engine.js';
 import { CheckpointError, ConfigError, InputError, type DeviceLostError } from '../errors.js';
-import { TASKS, taskOfCheckpoint, type TaskName } from '../tasks/registry.js';
+import { TASKS, taskOfCheckpoint, type TaskEntry, type TaskName } from '../tasks/registry.js';
 import { openAutosave, type AutosaveRecord, type AutosaveStore } from './autosave.js';
 import { Listeners, MetricsOutbox, yieldToEventLoop } from './events.js';
 import type { AutosaveBackend, AutosaveInfo, BaseInfo, CoreConfig, CoreEvent } from './protocol.js';
@@ -375,12 +375,13 @@ export abstract class Session<
     const file = parseSafetensors(bytes); // CheckpointError for anything that is not safetensors
     const theirs = taskOfCheckpoint(file.metadata);
     if (theirs !== null && theirs !== this.task) {
-      const entry = (TASKS as Record<string, { title: string; page: string }>)[theirs];
+      const entry = (TASKS as Record<string, TaskEntry>)[theirs];
+      const ours = `this page trains ${TASKS[this.task].model}`;
       throw new CheckpointError(
         entry
-          ? `This is a ${entry.title} checkpoint; load it on ${entry.page}.`
-          : `This checkpoint is of a task called '${theirs}', which this version does not have; load it where it was made.`,
-        'metadata',
+          ? `This is a ${entry.title} checkpoint, and ${ours}: load it on ${entry.page}.`
+          : `This checkpoint is of a task called '${theirs}', which this version does not have, and ${ours}: load it where it was made.`,
+        'task',
       );
     }
     const next = await this.build(this.savedConfig(file.metadata, current, attachment));

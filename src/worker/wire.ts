@@ -1,6 +1,7 @@
 // Typed errors across the worker boundary. Comlink alone keeps only an Error's name and message,
-// not fields such as DataError.reason or CheckpointError.tensor, so the worker throws a plain
-// { wireError } object and the page's client re-creates the same class with the same fields.
+// not fields such as DataError.reason, CheckpointError.tensor or either's details, so the worker
+// throws a plain { wireError } object and the page's client re-creates the same class with the
+// same fields.
 // Not here: serving or wrapping an API (rpc.ts), the errors themselves (errors.ts).
 
 import {
@@ -25,6 +26,8 @@ export interface WireError {
   reason?: string;
   /** CheckpointError: the entry at fault. */
   tensor?: string | null;
+  /** DataError / CheckpointError: the list behind the message (tensor or file names). */
+  details?: string[];
   /** NonFiniteError: the op that first produced a non-finite value. */
   op?: string;
 }
@@ -37,7 +40,10 @@ export interface WireThrow {
 export function toWireError(e: unknown): WireError {
   if (!(e instanceof Error)) return { name: 'Error', message: String(e) };
   const w: WireError = { name: e.name, message: e.message };
-  if (e instanceof DataError || e instanceof CheckpointError) w.reason = e.reason;
+  if (e instanceof DataError || e instanceof CheckpointError) {
+    w.reason = e.reason;
+    w.details = [...e.details];
+  }
   if (e instanceof CheckpointError) w.tensor = e.tensor;
   if (e instanceof NonFiniteError) w.op = e.op;
   return w;
@@ -55,8 +61,9 @@ export function fromWireError(w: WireError): Error {
     ConfigError,
     DeviceLostError,
   };
-  if (w.name === 'DataError') return new DataError(w.message, w.reason as DataError['reason']);
-  if (w.name === 'CheckpointError') return new CheckpointError(w.message, w.reason as CheckpointError['reason'], w.tensor ?? null);
+  const details = w.details ?? [];
+  if (w.name === 'DataError') return new DataError(w.message, w.reason as DataError['reason'], details);
+  if (w.name === 'CheckpointError') return new CheckpointError(w.message, w.reason as CheckpointError['reason'], w.tensor ?? null, details);
   if (w.name === 'NonFiniteError') return new NonFiniteError(w.message, w.op ?? '');
   const Cls = plain[w.name];
   if (Cls) return new Cls(w.message);

@@ -20,7 +20,7 @@ import {
 } from '../../models/gpt.js';
 import { input } from '../../tensor.js';
 import { samplerSeed, type SessionData } from './config.js';
-import { checkTokenizer, type SavedConfig } from './checks.js';
+import { checkFits, type SavedConfig } from './checks.js';
 import type { BaseInfo } from '../../worker/protocol.js';
 import type { LossScaleState, TrainerConfig, TrainerInfo } from './protocol.js';
 
@@ -146,7 +146,7 @@ export async function checkpointContents(s: Session): Promise<CheckpointContents
  * from its own scale rather than an f32 run's 1, which would let small f16 gradients vanish.
  */
 export async function loadInto(engine: Engine, s: Session, bytes: Uint8Array): Promise<void> {
-  checkTokenizer(bytes, s.tokenizer);
+  checkFits(bytes, s.gpt.model.config, s.tokenizer);
   const { gpt } = s;
   // Host arrays of the right lengths: loadCheckpoint checks every entry before it writes one.
   const state: Record<string, Float32Array> = { counters: new Float32Array(3) };

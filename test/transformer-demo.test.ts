@@ -1,7 +1,7 @@
 // The transformer demo page, end to end in headless Chromium on SwiftShader: the page builds
 // the tiny model in its worker, trains a few dozen steps through its Start button, and the test
-// checks that the loss falls, samples appear and the main thread never blocks for long (no
-// 'longtask' entry over 50 ms; the observer is shown to work on a deliberate 120 ms task). It
+// checks that the loss falls, samples appear (the first at the first step) and the page's own
+// scripts leave its main thread free (the watcher is shown to catch a deliberate block). It
 // draws an attention map, saves a checkpoint through the Save button (a real download), reloads
 // the page, loads the file through the Load button (into a model of another batch size, which
 // the page replaces with the checkpoint's), and checks that training continues exactly where it
@@ -11,13 +11,17 @@
 // offer to resume an autosave and training that comes back by itself after the GPU device is
 // destroyed mid-run (test/support/demo-page.ts, as every page), and the precision select: a
 // mixed-precision model whose facts line and loss-scale line say what it does.
+// The build shows its progress: the bar's words name the plans compiled and count their kernels.
 // Not here: the trainer's own tests (Node, no page) or the op checks (test/browser.test.ts).
 
 import { stat } from 'node:fs/promises';
 import type { Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LaunchedBrowser, type PageServer, waitForPage } from './support/browser.js';
-import { checkResumeAndRecovery, chooseFile, closeDemoBrowser, openDemoBrowser, openWithoutWebGPU, waitForDownload } from './support/demo-page.js';
+import {
+  checkResumeAndRecovery, chooseFile, closeDemoBrowser, expectBlockingCaught, expectFreeMainThread, openDemoBrowser, openWithoutWebGPU,
+  waitForDownload, watchMainThread, type MainThreadWindow,
+} from './support/demo-page.js';
 import { fmtBytes } from '../demos/shared/ui.js';
 import { writeSafetensors } from '../src/checkpoint/safetensors.js';
 
@@ -25,8 +29,6 @@ import { writeSafetensors } from '../src/checkpoint/safetensors.js';
 // reload below finds nothing to offer and builds a fresh model.
 const QUERY = '?evalEvery=15&evalBatches=2&sampleEvery=15&sampleLength=60&autosaveEvery=0&metricsIntervalMs=200';
 const STEPS = 30;
-/** Longest main-thread task (longtask entries) and event-loop lag accepted, in ms. */
-const MAX_TASK_MS = 50;
 
 interface DemoView {
   ready: boolean;
@@ -38,19 +40,14 @@ interface DemoView {
   autosavedStep: number;
   resumedAt: number;
   samples: number;
+  firstSampleStep: number;
   info: { state: string; step: number; parameterCount: number; stepBytes: number; adapter: string; config: { batch: number; precision: string } } | null;
   scaler: { lossScale: number; overflowSteps: number } | null;
-}
-
-interface Responsiveness {
-  longTasks: number[];
-  lags: number[];
 }
 
 declare global {
   interface Window {
     __demo?: DemoView;
-    __resp?: Responsiveness & { reset(): void };
   }
 }
 
@@ -61,31 +58,6 @@ let logs: string[];
 let downloads: string;
 const timings: Record<string, number> = {};
 const losses: Record<string, number> = {};
-
-/**
- * Installed before the page's own scripts: long tasks (the browser's own measure of a blocked
- * main thread) and the lateness of a 20 ms interval timer (event-loop lag).
- */
-function watchMainThread(): void {
-  const r = {
-    longTasks: [] as number[],
-    lags: [] as number[],
-    reset() {
-      r.longTasks.length = 0;
-      r.lags.length = 0;
-    },
-  };
-  new PerformanceObserver((list) => {
-    for (const e of list.getEntries()) r.longTasks.push(e.duration);
-  }).observe({ type: 'longtask', buffered: true });
-  let last = performance.now();
-  setInterval(() => {
-    const now = performance.now();
-    r.lags.push(Math.max(0, now - last - 20));
-    last = now;
-  }, 20);
-  window.__resp = r;
-}
 
 const demo = (): Promise<DemoView> => page.evaluate(() => window.__demo!);
 
@@ -150,6 +122,8 @@ describe('transformer demo page (headless Chromium, SwiftShader)', () => {
     expect(facts).toContain('precision: f32 (shader-f16: no)');
     expect(await page.$eval('#precision', (el) => (el as HTMLSelectElement).value)).toBe('f32');
     expect(await page.$eval('#scaler', (el) => (el as HTMLElement).hidden)).toBe(true);
+    // The build's progress came to the page: the last phase's words, all its kernels done.
+    expect(await page.$eval('#progress-words', (el) => el.textContent)).toMatch(/^compiling [a-z ]+: (\d+) of \1 kernels \(\d+ s\)$/);
   });
 
   it('says what to enable in a browser without WebGPU', async () => {
@@ -161,40 +135,27 @@ describe('transformer demo page (headless Chromium, SwiftShader)', () => {
   it('trains: the loss falls, samples appear, the main thread stays free', async () => {
     await setField('lr', '0.003');
     await setField('warmup', '5');
-    await page.evaluate(() => window.__resp!.reset());
+    await page.evaluate(() => (window as MainThreadWindow).__mainThread!.reset());
     const t0 = performance.now();
     await page.click('#start');
     await waitFor(`fewer than ${STEPS} steps`, `window.__demo.steps >= ${STEPS} && window.__demo.samples >= 1`, 90_000);
     timings.train = performance.now() - t0;
-    const resp = await page.evaluate(() => ({ longTasks: window.__resp!.longTasks.slice(), lags: window.__resp!.lags.slice() }));
     await page.click('#start'); // now labelled Pause
     await waitFor('training did not pause', "window.__demo.info.state === 'paused'");
 
     const v = await demo();
     timings.steps = v.steps;
     Object.assign(losses, { first: v.firstLoss, last: v.lastLoss, val: v.lastValLoss });
-    const lags = resp.lags.sort((a, b) => a - b);
-    timings.maxLongTask = Math.max(0, ...resp.longTasks);
-    timings.lagP95 = lags[Math.floor(0.95 * (lags.length - 1))];
-    timings.lagMax = lags.at(-1)!;
     expect(v.lastLoss).toBeLessThan(v.firstLoss - 0.5);
     expect(v.samples).toBeGreaterThanOrEqual(1);
+    expect(v.firstSampleStep).toBe(1); // the first step after Start brings a sample
     expect(await page.$eval('#samples', (el) => el.textContent?.length ?? 0)).toBeGreaterThan(20);
-    expect(resp.longTasks.filter((d) => d > MAX_TASK_MS)).toEqual([]);
-    // The timer's worst lateness is not asserted: with SwiftShader's threads on the same two
-    // cores, the OS alone can keep the page's thread waiting ~100 ms while it has no work to
-    // do. Typical lateness is what a blocked main thread would show.
-    expect(timings.lagP95).toBeLessThan(MAX_TASK_MS);
-
-    // The observer does see a long task when there is one: a 120 ms busy loop in a page task
-    // (a script run from DevTools' evaluate is not reported as one).
-    await page.evaluate(() =>
-      setTimeout(() => {
-        const end = performance.now() + 120;
-        while (performance.now() < end);
-      }, 0),
-    );
-    await waitFor('the long-task observer missed a 120 ms task', 'window.__resp.longTasks.some((d) => d >= 100)', 5_000);
+    // The facts line follows the steps while training, not only on pause.
+    expect(await page.$eval('#facts', (el) => el.textContent)).toContain(`step ${v.info!.step}`);
+    const use = await expectFreeMainThread(page);
+    timings.pageScriptShare = use.share;
+    timings.longestPageScript = use.longestMs;
+    await expectBlockingCaught(page, waitFor);
   });
 
   it('draws the attention map of a chosen head', async () => {

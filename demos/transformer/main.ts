@@ -28,7 +28,7 @@ const elements = sessionElements('Run one training step and show its loss', [sca
 const { banner, stateLine } = elements;
 
 const view = viewForTests({
-  ready: false, steps: 0, firstLoss: NaN, lastLoss: NaN, lastValLoss: NaN, stepLoss: NaN, autosavedStep: 0, resumedAt: -1, samples: 0,
+  ready: false, steps: 0, firstLoss: NaN, lastLoss: NaN, lastValLoss: NaN, stepLoss: NaN, autosavedStep: 0, resumedAt: -1, samples: 0, firstSampleStep: -1,
   info: null as TrainerInfo | null, scaler: null as LossScaleState | null,
 });
 
@@ -137,6 +137,7 @@ function onEvent(p: Page, e: TrainerEvent): void {
     case 'sample':
       samples.add(e, `step ${e.step}`);
       view.samples = samples.count;
+      if (view.firstSampleStep < 0) view.firstSampleStep = e.step;
       // The attention map follows training at the pace of the samples, not every step.
       attention.follow();
       break;
@@ -184,6 +185,6 @@ function showScaler(sc: LossScaleState | null): void {
 function startOver({ session, charts, samples }: Page, info: TrainerInfo): void {
   charts.clear();
   samples.clear();
-  Object.assign(view, { steps: 0, firstLoss: NaN, lastLoss: NaN, lastValLoss: NaN, samples: 0 });
+  Object.assign(view, { steps: 0, firstLoss: NaN, lastLoss: NaN, lastValLoss: NaN, samples: 0, firstSampleStep: -1 });
   session.setInfo(info);
 }

@@ -196,7 +196,7 @@ export class Trainer
   async sample(prompt: string, opts: SampleOptions = {}): Promise<SampleEvent> {
     const s = this.need();
     if (typeof prompt !== 'string' || prompt.length === 0) {
-      throw new InputError('sample: the prompt is empty; give at least one character (a newline is a good start).');
+      throw new InputError('The prompt is empty; type at least one character to start the sample from (a new line is a good start).');
     }
     s.tokenizer.encode(prompt); // DataError naming an unknown character, before any GPU work
     return this.exclusive(() => sampleOf(s, prompt, opts));
@@ -204,7 +204,7 @@ export class Trainer
 
   async attentionMap(prompt: string, layer: number, head: number): Promise<AttentionMap> {
     const s = this.need();
-    if (typeof prompt !== 'string' || prompt.length === 0) throw new InputError('attentionMap: the prompt is empty; give at least one character.');
+    if (typeof prompt !== 'string' || prompt.length === 0) throw new InputError('The prompt is empty; type at least one character to see where the heads look.');
     const ids = s.tokenizer.encode(prompt).slice(-s.gpt.model.config.blockSize);
     const weights = await this.exclusive(() => attentionWeights(this.engine!, s.gpt.model, ids, layer, head));
     return { tokens: Array.from(ids, (id) => s.tokenizer.vocab[id]), weights };

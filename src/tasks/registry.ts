@@ -22,6 +22,7 @@ export const TASKS = {
   gpt: { title: 'transformer', page: 'the transformer page', model: 'a character-level GPT', legacyConfigKey: 'trainer' },
   diffusion: { title: 'diffusion', page: 'the diffusion page', model: 'a diffusion model', legacyConfigKey: 'diffusion' },
   gan: { title: 'GAN', page: 'the GAN page', model: 'a GAN', legacyConfigKey: 'gan' },
+  vae: { title: 'VAE', page: 'the VAE page', model: 'a variational autoencoder' },
   rl: { title: 'reinforcement-learning', page: 'the reinforcement-learning page', model: 'a CartPole policy' },
 } as const satisfies Record<string, TaskEntry>;
 

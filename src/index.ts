@@ -67,6 +67,10 @@ export {
 export { createMlpDenoiser, mlpDenoiserDefaults, type MlpDenoiserConfig } from './models/denoiser-mlp.js';
 export { Gan, ganConfig, ganDefaults, ganPresets, gradientPenalty, type GanConfig, type GanLoss, type GanStepResult } from './models/gan.js';
 export { createUnet, unetDefaults, unetParameterCount, type UnetConfig } from './models/unet.js';
+export {
+  Vae, vaeConfig, vaeDefaults, betaAt, gaussianKl, reconstructionNats,
+  type VaeConfig, type VaeArch, type VaeLikelihood, type VaeStepResult, type VaeEvaluation,
+} from './models/vae.js';
 export { ImageScorer, imageScorerDefaults, type ImageScorerConfig, type ImageScores } from './eval/image-scores.js';
 export {
   saveCheckpoint, loadCheckpoint, CHECKPOINT_FORMAT, STATE_PREFIX,
@@ -122,3 +126,8 @@ export {
   ganSessionConfig, ganSessionDefaults, GAN_METHODS,
   type GanSessionConfig, type GanHyper, type GanInfo, type GanEvent, type GanApi,
 } from './tasks/gan/protocol.js';
+export { VaeSession, type VaeSessionOptions } from './tasks/vae/session.js';
+export {
+  vaeSessionConfig, vaeSessionDefaults, VAE_METHODS,
+  type VaeSessionConfig, type VaeHyper, type VaeInfo, type VaeEvent, type VaeApi, type VaeStepRecord, type VaePicturesEvent,
+} from './tasks/vae/protocol.js';

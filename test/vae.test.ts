@@ -5,7 +5,7 @@
 // equals float64 of its own mu and logvar, and whose KL weight ramps as configured; the conv
 // variant at 16 and 28 pixels; and the VAE session: config refusals by field, step records and
 // pictures (a 2D latent's means by class and decoded grid), a checkpoint that continues bit for
-// bit in a new session, and the user's images.
+// bit in a new session, an autosave resumed, and the user's images.
 // Not here: what every session shares (sessions.test.ts), the ops it is built from (ops.test.ts).
 
 import { describe, expect, it } from 'vitest';
@@ -117,6 +117,7 @@ describe('a VAE trained on 16x16 digits in Node', () => {
     // The reconstructions are what reconstruct() and the encoder give.
     const { mu } = await vae.encode(heldOut.subarray(0, 4 * P));
     for (let i = 0; i < 4 * 8; i++) expect(mu[i]).toBeCloseTo(ev.mu[i], 4);
+    await expect(vae.decode(new Float32Array(3))).rejects.toThrow(/z must be \(n, 8\) values/);
     vae.dispose();
   });
 
@@ -205,6 +206,22 @@ describe('the VAE session', () => {
     const fa = parseSafetensors(await a.exportCheckpoint()), fb = parseSafetensors(await b.exportCheckpoint());
     expect([...fb.tensors.keys()].sort()).toEqual([...fa.tensors.keys()].sort());
     for (const name of fa.tensors.keys()) expect(decodeTensor(fb, name)).toEqual(decodeTensor(fa, name));
+    await a.dispose();
+    await b.dispose();
+  });
+
+  it('autosaves, and a resumed autosave steps on as the run it came from', async () => {
+    const engine = await testEngine();
+    const store = memoryAutosave();
+    const config = { latent: 2, hidden: 32, batch: 16, trainSize: 128, heldOut: 8, pictureCount: 2, sampleCount: 2, gridSide: 2, pictureEvery: 0, autosaveEvery: 3 };
+    const a = new VaeSession({ engine, autosave: store });
+    await a.create(config);
+    await a.step(3);
+    const fourth = await a.step(1);
+    const b = new VaeSession({ engine, autosave: store });
+    expect(await b.hasAutosave()).toMatchObject({ task: 'vae', step: 3, model: 'glyphs16, mlp, latent 2' });
+    expect((await b.resumeAutosave()).step).toBe(3);
+    expect(await b.step(1)).toEqual(fourth);
     await a.dispose();
     await b.dispose();
   });

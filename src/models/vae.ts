@@ -313,16 +313,19 @@ export class Vae {
     return plan;
   }
 
-  private rows(method: string, values: Float32Array, per: number, what: string): number {
+  /** Rows n of `values`, which must be images (n, C, S, S) or, for 'z', latent points (n, L). */
+  private rows(method: string, values: Float32Array, what: 'x' | 'z'): number {
+    const { channels: C, size: S, latent: L } = this.config;
+    const per = what === 'z' ? L : this.imageSize;
     if (values.length === 0 || values.length % per !== 0) {
-      throw new InputError(`Vae.${method}: ${what} must be (n, ${per === this.config.latent ? per : [this.config.channels, this.config.size, this.config.size].join(', ')}) values; got ${values.length}.`);
+      throw new InputError(`Vae.${method}: ${what} must be (n, ${what === 'z' ? L : `${C}, ${S}, ${S}`}) values, n >= 1; got ${values.length} values.`);
     }
     return values.length / per;
   }
 
   /** The per-image terms, posteriors and reconstructions of images x (n, C, S, S) in [0, 1]; z drawn from `seed`. */
   async evaluate(x: Float32Array, seed = 0): Promise<VaeEvaluation> {
-    const n = this.rows('evaluate', x, this.imageSize, 'x');
+    const n = this.rows('evaluate', x, 'x');
     const { channels: C, size: S } = this.config;
     const plan = await this.planFor(`evaluation:${n}`, () => {
       const t = Vae.terms(this.nets, this.config, input('x', [n, C, S, S]), input('seed', [], 'i32'));
@@ -334,7 +337,7 @@ export class Vae {
 
   /** Posterior means and log-variances (n, L) of images x (n, C, S, S). */
   async encode(x: Float32Array): Promise<{ mu: Float32Array; logvar: Float32Array }> {
-    const n = this.rows('encode', x, this.imageSize, 'x');
+    const n = this.rows('encode', x, 'x');
     const { channels: C, size: S } = this.config;
     const plan = await this.planFor(`encoder:${n}`, () => this.nets.encode(input('x', [n, C, S, S])));
     const out = await plan.run({ x });
@@ -343,7 +346,7 @@ export class Vae {
 
   /** sigmoid(decode(z)) (n, C, S, S) in [0, 1] for latent points z (n, L): prior samples, a grid over the plane. */
   async decode(z: Float32Array): Promise<Float32Array> {
-    const n = this.rows('decode', z, this.config.latent, 'z');
+    const n = this.rows('decode', z, 'z');
     const plan = await this.planFor(`decoder:${n}`, () => ({ images: sigmoid(this.nets.decode(input('z', [n, this.config.latent]))) }));
     return (await plan.run({ z }))['images'] as Float32Array;
   }

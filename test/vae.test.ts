@@ -5,7 +5,7 @@
 // equals float64 of its own mu and logvar, and whose KL weight ramps as configured; the conv
 // variant at 16 and 28 pixels; and the VAE session: config refusals by field, step records and
 // pictures (a 2D latent's means by class and decoded grid), a checkpoint that continues bit for
-// bit in a new session, an autosave resumed, and the user's images.
+// bit in a new session, an autosave resumed, and the user's images, binarised.
 // Not here: what every session shares (sessions.test.ts), the ops it is built from (ops.test.ts).
 
 import { describe, expect, it } from 'vitest';
@@ -226,7 +226,7 @@ describe('the VAE session', () => {
     await b.dispose();
   });
 
-  it('trains on the user\'s images and evaluates them as its held-out set', async () => {
+  it('trains on the user\'s images, binarised, and evaluates them as its held-out set', async () => {
     const s = new VaeSession({ engine: await testEngine(), autosave: memoryAutosave() });
     const decoded = Array.from({ length: 16 }, (_, i) => ({
       name: `img${i}.png`, width: 20, height: 20,
@@ -234,12 +234,13 @@ describe('the VAE session', () => {
     }));
     await expect(s.create({ dataset: 'upload' })).rejects.toThrow(/no images yet/);
     await s.upload({ decoded }, 16);
-    const info = await s.create({ dataset: 'upload', latent: 3, hidden: 32, batch: 8, heldOut: 10, pictureCount: 4, sampleCount: 2, pictureEvery: 0 });
+    const info = await s.create({ dataset: 'upload', latent: 3, hidden: 32, batch: 8, heldOut: 10, pictureCount: 4, sampleCount: 2, pictureEvery: 0, binarize: true });
     expect(info).toMatchObject({ trainImages: 16, heldOutIsTrain: true, canTrain: true, size: 16 });
     const r = await s.step(2);
     expect(Number.isFinite(r.elbo)).toBe(true);
     const p = await s.pictures();
     expect(p.heldOut!.count).toBe(10);
+    expect(p.inputs.every((v) => v === 0 || v === 1)).toBe(true);
     expect(p.latent).toBeNull();
     await s.dispose();
   });

@@ -46,6 +46,12 @@ export interface VaeSessionConfig {
   likelihood: VaeLikelihood;
   /** Gaussian: the decoder's standard deviation, in pixel units. */
   sigma: number;
+  /**
+   * Train and evaluate on binarised pixels: each training image drawn afresh as x ~ Bernoulli(pixel)
+   * every time it is batched, the held-out ones once (dynamic binarisation, as the VAE papers'
+   * MNIST figures are). Off, the Bernoulli term includes the grey pixels' own entropy, a floor it cannot pass.
+   */
+  binarize: boolean;
   /** Weight of the KL term after warm-up (1: the ELBO; above 1: a beta-VAE). May change between steps. */
   beta: number;
   /** Steps over which the KL weight ramps linearly from 0 to beta (0: no warm-up). May change between steps. */
@@ -87,6 +93,7 @@ export const vaeSessionDefaults: VaeSessionConfig = {
   width: 16,
   likelihood: 'bernoulli',
   sigma: 0.1,
+  binarize: false,
   beta: 1,
   warmupSteps: 200,
   lr: 1e-3,
@@ -106,7 +113,7 @@ export const vaeSessionDefaults: VaeSessionConfig = {
 
 /** Fields a checkpoint brings with it (the model, its data and training); the others stay as the page set them. */
 export const SAVED_KEYS = [
-  'dataset', 'arch', 'latent', 'hidden', 'layers', 'width', 'likelihood', 'sigma', 'beta', 'warmupSteps', 'lr', 'batch', 'seed', 'uploadSize', 'trainSize',
+  'dataset', 'arch', 'latent', 'hidden', 'layers', 'width', 'likelihood', 'sigma', 'binarize', 'beta', 'warmupSteps', 'lr', 'batch', 'seed', 'uploadSize', 'trainSize',
 ] as const satisfies readonly (keyof VaeSessionConfig)[];
 
 /** Fields setHyper may change between steps. */
@@ -129,6 +136,7 @@ export function vaeSessionConfig(overrides: Partial<VaeSessionConfig> = {}): Vae
     ['autosaveEvery', 0, Number.MAX_SAFE_INTEGER],
   ]);
   if (c.pictureCount > c.heldOut) fail('pictureCount', `at most heldOut (${c.heldOut}): the pictures show held-out images`);
+  if (typeof c.binarize !== 'boolean') fail('binarize', 'true or false');
   nonNegative('lr');
   nonNegative('beta');
   if (!(typeof c.sigma === 'number' && Number.isFinite(c.sigma) && c.sigma > 0)) fail('sigma', 'a finite number > 0');

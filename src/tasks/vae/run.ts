@@ -25,6 +25,7 @@ const batchSeed = (seed: number) => (seed ^ 0x5bd1e995) >>> 0;
 const latentSeed = (seed: number) => (seed ^ 0x68e31da4) >>> 0;
 const HELD_OUT_SEED = 0x7e57_0001;
 const EVAL_SEED = 0x7e57_0002;
+const BINARIZE_SEED = 0x7e57_0003;
 
 /** Images (count, C, S, S) in [0, 1], with their classes when they have any. */
 export interface ImageSet {
@@ -41,7 +42,7 @@ export interface VaeRun {
   train: ImageSet | null;
   /** What the pictures evaluate: held-out digits, or the first of the user's images (null without them). */
   heldOut: ImageSet | null;
-  /** The mean training image, per pixel: the baseline reconstructions are compared with. */
+  /** The mean training image per pixel (binarised pixels have the same mean): the baseline for reconstructions. */
   meanImage: Float64Array | null;
   /** The batch order; its state goes into checkpoints. */
   batches: SeededRandom;
@@ -78,6 +79,10 @@ export function runData(config: VaeSessionConfig, upload: UserImageSet | null): 
     train = { images: toUnit(g.images), labels: g.labels, count: config.trainSize };
     const h = glyphs(config.heldOut, { size: S, seed: HELD_OUT_SEED });
     heldOut = { images: toUnit(h.images), labels: h.labels, count: config.heldOut };
+  }
+  if (heldOut && config.binarize) {
+    const rb = new SeededRandom(BINARIZE_SEED);
+    heldOut.images = heldOut.images.map((p) => (rb.next() < p ? 1 : 0)); // once: every picture evaluates the same bits
   }
   return { train, heldOut, meanImage: train && meanImage(train, S * S) };
 }
@@ -129,7 +134,10 @@ export function nextBatch(r: VaeRun): Float32Array {
   const per = r.vae.imageSize;
   for (let i = 0; i < r.config.batch; i++) {
     const k = Math.min(t.count - 1, Math.floor(r.batches.next() * t.count));
-    r.x.set(t.images.subarray(k * per, (k + 1) * per), i * per);
+    const image = t.images.subarray(k * per, (k + 1) * per);
+    // Fresh bits from the batch order's generator, whose state checkpoints keep.
+    if (r.config.binarize) for (let j = 0; j < per; j++) r.x[i * per + j] = r.batches.next() < image[j] ? 1 : 0;
+    else r.x.set(image, i * per);
   }
   return r.x;
 }

@@ -3,10 +3,13 @@
 // GAE against hand-worked rollouts, action sampling against the softmax, the config's refusals;
 // then with a fixed seed, in Node, PPO and REINFORCE with a baseline each lifting the mean
 // return far above a random policy's within a fixed budget of environment steps, and a
-// checkpoint of either continuing bit for bit in a new session.
+// checkpoint of either continuing bit for bit in a new session. The losses are composed from the
+// registry's ops (no op of their own), so they are checked here as a whole: values and gradients
+// against a float64 statement of PPO's and REINFORCE's objectives.
 
 import { describe, expect, it } from 'vitest';
-import { ConfigError, SeededRandom } from '../src/index.js';
+import { ConfigError, SeededRandom, gradients, input, parameter } from '../src/index.js';
+import { rlLosses, type RlAlgorithm } from '../src/tasks/rl/agent.js';
 import { CartPoleBatch, cartPoleDefaults } from '../src/tasks/rl/cartpole.js';
 import { rlSessionConfig, type RlSessionConfig, type RlStepRecord } from '../src/tasks/rl/protocol.js';
 import { discountedReturns, gae, normalize, type RolloutSignals } from '../src/tasks/rl/returns.js';
@@ -128,6 +131,71 @@ describe('action sampling', () => {
     const right = action.reduce((s, a) => s + a, 0) / action.length;
     expect(Math.abs(right - 0.75)).toBeLessThan(0.01); // 4 standard errors
     action.forEach((a, k) => expect(logp[k]).toBeCloseTo(Math.log(a ? 0.75 : 0.25), 6));
+  });
+});
+
+describe('losses', () => {
+  // Six rows of two logits; the last is padding (weight 0). PPO's ratios exp(logp - oldLogp) are
+  // 1, 0.61, 1.65, 0.74, 1.49, 0.90: rows 1 and 2 are clipped (no gradient), rows 0, 3, 4 are not.
+  const N = 6;
+  const z0 = [0.3, -0.8, 1.1, 0.2, -0.5, 0.9, 0.7, -1.2, 0.1, 0.4, -0.3, -0.6];
+  const v0 = [0.5, 1.5, -0.2, 2.0, 0.8, 1.0];
+  const action = [0, 1, 1, 0, 1, 0];
+  const advantage = [1, -1, 0.5, 2, -1.5, 0.3];
+  const returns = [1, 2, 0, 1.5, 1, 3];
+  const weight = [0.2, 0.2, 0.2, 0.2, 0.2, 0];
+  const shift = [0, 0.5, -0.5, 0.3, -0.4, 0.1];
+  const [clip, valueCoef, entropyCoef] = [0.2, 0.5, 0.01];
+  const logpOf = (z: number[]) => action.map((a, i) => z[2 * i + a] - Math.log(Math.exp(z[2 * i]) + Math.exp(z[2 * i + 1])));
+  const oldLogp = logpOf(z0).map((l, i) => l + shift[i]);
+
+  /** The objective in float64, plain loops: the specification. */
+  function reference(algorithm: RlAlgorithm, z: number[], v: number[]) {
+    const logp = logpOf(z);
+    let policyLoss = 0, valueLoss = 0, entropy = 0;
+    for (let i = 0; i < N; i++) {
+      const r = Math.exp(logp[i] - oldLogp[i]);
+      const clipped = Math.min(Math.max(r, 1 - clip), 1 + clip);
+      const surrogate = algorithm === 'ppo' ? Math.min(r * advantage[i], clipped * advantage[i]) : logp[i] * advantage[i];
+      policyLoss -= weight[i] * surrogate;
+      valueLoss += weight[i] * (v[i] - returns[i]) ** 2;
+      const lse = Math.log(Math.exp(z[2 * i]) + Math.exp(z[2 * i + 1]));
+      entropy -= weight[i] * [0, 1].reduce((h, a) => h + Math.exp(z[2 * i + a] - lse) * (z[2 * i + a] - lse), 0);
+    }
+    return { policyLoss, valueLoss, entropy, loss: policyLoss + valueCoef * valueLoss - entropyCoef * entropy };
+  }
+
+  it.each(['ppo', 'reinforce'] as const)('%s: values and gradients are those of the objective in float64', async (algorithm) => {
+    const engine = await testEngine();
+    const z = parameter('z', Float32Array.from(z0), [N, 2]);
+    const v = parameter('v', Float32Array.from(v0), [N]);
+    const names = ['action', 'advantage', 'returns', 'weight', 'oldLogp'] as const;
+    const inputs = Object.fromEntries(names.map((k) => [k, input(k, [N], k === 'action' ? 'i32' : 'f32')]));
+    const l = rlLosses(algorithm, z, v, {
+      ...(inputs as Record<(typeof names)[number], ReturnType<typeof input>>),
+      clip: input('clip', []), valueCoef: input('valueCoef', []), entropyCoef: input('entropyCoef', []),
+    });
+    const feeds = { action, advantage, returns, weight, valueCoef, entropyCoef, ...(algorithm === 'ppo' ? { oldLogp, clip } : {}) };
+    const [pl, vl, ent, dz, dv] = await engine.run([l.policyLoss, l.valueLoss, l.entropy, ...gradients([l.loss], [z, v])], feeds);
+    const want = reference(algorithm, z0, v0);
+    expect(pl[0]).toBeCloseTo(want.policyLoss, 5);
+    expect(vl[0]).toBeCloseTo(want.valueLoss, 5);
+    expect(ent[0]).toBeCloseTo(want.entropy, 5);
+    const h = 1e-5;
+    const central = (f: (x: number[]) => number, x0: number[], k: number) => {
+      const up = [...x0], down = [...x0];
+      up[k] += h;
+      down[k] -= h;
+      return (f(up) - f(down)) / (2 * h);
+    };
+    z0.forEach((_, k) => expect(dz[k]).toBeCloseTo(central((z) => reference(algorithm, z, v0).loss, z0, k), 4));
+    v0.forEach((_, k) => expect(dv[k]).toBeCloseTo(central((v) => reference(algorithm, z0, v).loss, v0, k), 4));
+    if (algorithm === 'ppo') {
+      // The clipped rows move the logits through the entropy bonus only, which is small.
+      for (const i of [1, 2]) expect(Math.abs(dz[2 * i]) + Math.abs(dz[2 * i + 1])).toBeLessThan(0.01);
+      expect(Math.abs(dz[6])).toBeGreaterThan(0.02);
+    }
+    for (const g of [dz[10], dz[11], dv[5]]) expect(Math.abs(g)).toBe(0); // padding
   });
 });
 

@@ -9,8 +9,9 @@
 // softmax of each row's logits. Every mean is a sum weighted by a fed per-row weight, so padded
 // rows (weight 0) of a batch of whole episodes cost compute and nothing else. The clip range and
 // the coefficients are fed each step, so changing them recompiles nothing.
-// Everything is composed from the registry's ops: log pi(a|s) is -crossEntropy of the row (its
-// fused backward), the log-softmax is z - logsumexp(z) with the max held constant.
+// The losses are composed from the registry's ops, so they need no op of their own: log pi(a|s)
+// is -crossEntropy of the row (its fused backward), the clip is maximum/minimum against the fed
+// range, the log-softmax of the entropy is z - logsumexp(z) with the max held constant.
 // Not here: the environment, sampling and returns (cartpole.ts, rollout.ts, returns.ts), the
 // update loops (update.ts).
 
@@ -115,6 +116,45 @@ function logSoftmax(z: Tensor): Tensor {
   return sub(shifted, log(sum(exp(shifted), -1, true)));
 }
 
+/** What the losses read of a batch of N rows: (N) tensors, and () for the clip range and the coefficients. */
+export interface LossInputs {
+  action: Tensor;
+  advantage: Tensor;
+  returns: Tensor;
+  /** Each row's share of every mean (0 for padding). */
+  weight: Tensor;
+  /** PPO: log pi_old(a|s), and the clip range epsilon (REINFORCE's graph does not read them). */
+  oldLogp: Tensor;
+  clip: Tensor;
+  valueCoef: Tensor;
+  entropyCoef: Tensor;
+}
+
+/**
+ * The losses of `algorithm` from the logits z (N, ACTIONS) and values v (N): the policy loss, the
+ * value loss, the mean entropy, log pi(a|s) of each row, and the loss minimised,
+ * policyLoss + valueCoef * valueLoss - entropyCoef * entropy (all scalars but logp).
+ */
+export function rlLosses(algorithm: RlAlgorithm, z: Tensor, v: Tensor, b: LossInputs) {
+  const logp = neg(crossEntropy(z, b.action)); // (N)
+  const wmean = (t: Tensor) => sum(mul(b.weight, t));
+  let policyLoss: Tensor;
+  if (algorithm === 'ppo') {
+    const ratio = exp(sub(logp, b.oldLogp));
+    const clipped = minimum(maximum(ratio, addScalar(neg(b.clip), 1)), addScalar(b.clip, 1));
+    // On a tie the gradient goes to the unclipped term, which is the one that has it.
+    policyLoss = neg(wmean(minimum(mul(ratio, b.advantage), mul(clipped, b.advantage))));
+  } else {
+    policyLoss = neg(wmean(mul(logp, b.advantage)));
+  }
+  const err = sub(v, b.returns);
+  const valueLoss = wmean(mul(err, err));
+  const lsm = logSoftmax(z); // (N, ACTIONS)
+  const entropy = wmean(neg(sum(mul(exp(lsm), lsm), -1)));
+  const loss = add(add(policyLoss, mul(b.valueCoef, valueLoss)), mulScalar(mul(b.entropyCoef, entropy), -1));
+  return { policyLoss, valueLoss, entropy, logp, loss };
+}
+
 export class Agent {
   private constructor(
     readonly config: AgentConfig,
@@ -143,32 +183,14 @@ export class Agent {
 
     const N = c.rows;
     const obs = input('obs', [N, OBS]);
-    const action = input('action', [N], 'i32');
-    const adv = input('advantage', [N]);
-    const ret = input('returns', [N]);
-    const weight = input('weight', [N]);
-    const z = policy.apply(obs); // (N, ACTIONS)
-    const logp = neg(crossEntropy(z, action)); // (N)
-    const wmean = (t: Tensor) => sum(mul(weight, t));
-    let policyLoss: Tensor;
-    if (c.algorithm === 'ppo') {
-      const clip = input('clip', []);
-      const ratio = exp(sub(logp, input('oldLogp', [N])));
-      const clipped = minimum(maximum(ratio, addScalar(neg(clip), 1)), addScalar(clip, 1));
-      // On a tie the gradient goes to the unclipped term, which is the one that has it.
-      policyLoss = neg(wmean(minimum(mul(ratio, adv), mul(clipped, adv))));
-    } else {
-      policyLoss = neg(wmean(mul(logp, adv)));
-    }
-    const v = reshape(value.apply(obs), [N]);
-    const err = sub(v, ret);
-    const valueLoss = wmean(mul(err, err));
-    const lsm = logSoftmax(z);
-    const entropy = wmean(neg(sum(mul(exp(lsm), lsm), -1))); // (N) -> ()
-    const loss = add(add(policyLoss, mul(input('valueCoef', []), valueLoss)), mulScalar(mul(input('entropyCoef', []), entropy), -1));
+    const losses = rlLosses(c.algorithm, policy.apply(obs), reshape(value.apply(obs), [N]), {
+      action: input('action', [N], 'i32'), advantage: input('advantage', [N]), returns: input('returns', [N]), weight: input('weight', [N]),
+      oldLogp: input('oldLogp', [N]), clip: input('clip', []), valueCoef: input('valueCoef', []), entropyCoef: input('entropyCoef', []),
+    });
+    const { policyLoss, valueLoss, entropy, logp } = losses;
     const trainPlan = await engine.compile({
-      outputs: { policyLoss, valueLoss, entropy, logp },
-      optimizer: optimizer.minimize(loss),
+      outputs: { policyLoss, valueLoss, entropy, logp }, // (), (), (), (N)
+      optimizer: optimizer.minimize(losses.loss),
       label: `the ${c.algorithm === 'ppo' ? 'PPO' : 'REINFORCE'} step`,
     });
     return new Agent(c, policy, value, optimizer, actPlan, trainPlan);

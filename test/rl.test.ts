@@ -3,12 +3,16 @@
 // GAE against hand-worked rollouts, action sampling against the softmax, the config's refusals;
 // then with a fixed seed, in Node, PPO and REINFORCE with a baseline each lifting the mean
 // return far above a random policy's within a fixed budget of environment steps, and a
-// checkpoint of either continuing bit for bit in a new session. The losses are composed from the
+// checkpoint of either continuing bit for bit in a new session; the session core's services
+// (the loop, autosave and resume, hyperparameters, refused files, recovery from a lost device). The losses are composed from the
 // registry's ops (no op of their own), so they are checked here as a whole: values and gradients
 // against a float64 statement of PPO's and REINFORCE's objectives.
 
 import { describe, expect, it } from 'vitest';
-import { ConfigError, SeededRandom, gradients, input, parameter } from '../src/index.js';
+import {
+  CheckpointError, ConfigError, SeededRandom, createEngine, decodeTensor, gradients, input, memoryAutosave, parameter, parseSafetensors,
+  writeSafetensors,
+} from '../src/index.js';
 import { rlLosses, type RlAlgorithm } from '../src/tasks/rl/agent.js';
 import { CartPoleBatch, cartPoleDefaults } from '../src/tasks/rl/cartpole.js';
 import { rlSessionConfig, type RlSessionConfig, type RlStepRecord } from '../src/tasks/rl/protocol.js';
@@ -205,6 +209,7 @@ describe('config', () => {
     expect(() => rlSessionConfig({ clip: 1.5 })).toThrow(ConfigError);
     expect(() => rlSessionConfig({ algorithm: 'dqn' as never })).toThrow(/algorithm must be one of 'ppo', 'reinforce'/);
     expect(() => rlSessionConfig({ epsilon: 0.2 } as never)).toThrow(/unknown field\(s\) epsilon/);
+    expect(() => rlSessionConfig({ algorithm: 'reinforce', envs: 1024 })).toThrow(/envs must be at most 524 for episodes of up to 500 steps/);
     expect(rlSessionConfig({ algorithm: 'reinforce' }).envs).toBe(8);
   });
 });
@@ -270,7 +275,7 @@ describe('learning CartPole', () => {
     expect(last.meanReturn).toBeGreaterThan(4 * random);
     // The policy sharpened as it learned, and every figure is a number.
     expect(last.entropy).toBeLessThan(records[0].entropy);
-    for (const r of records) for (const k of ['policyLoss', 'valueLoss', 'entropy'] as const) expect(Number.isFinite(r[k])).toBe(true);
+    for (const r of records) for (const k of ['policyLoss', 'valueLoss', 'entropy', 'gradNorm'] as const) expect(Number.isFinite(r[k])).toBe(true);
     if (config.algorithm === 'ppo') {
       expect(records.every((r) => r.approxKl >= 0 && r.clipFraction >= 0 && r.clipFraction <= 1)).toBe(true);
     } else {
@@ -303,5 +308,84 @@ describe('checkpoints', () => {
     expect(await b.s.exportCheckpoint()).toEqual(await a.s.exportCheckpoint());
     await a.s.dispose();
     await b.s.dispose();
+  });
+});
+
+/** A copy of a checkpoint with its metadata changed by `edit`. */
+function withMetadata(bytes: Uint8Array, edit: (m: Record<string, string>) => Record<string, string>): Uint8Array {
+  const file = parseSafetensors(bytes);
+  const tensors = [...file.tensors.entries()].map(([name, t]) => ({ name, shape: t.shape, data: decodeTensor(file, name) }));
+  return writeSafetensors(tensors, edit({ ...file.metadata }));
+}
+
+/** Resolves once `pred` holds, polling. */
+const until = (pred: () => boolean) =>
+  new Promise<void>((resolve) => {
+    const id = setInterval(() => pred() && (clearInterval(id), resolve()), 5);
+  });
+
+describe('session', () => {
+  const SMALL_PPO = { algorithm: 'ppo', envs: 4, horizon: 32, minibatches: 2, epochs: 2, hidden: 16, seed: 3 } as const;
+
+  it('runs its loop to totalSteps, autosaves, changes hyperparameters between updates and refuses files that do not fit', async () => {
+    const store = memoryAutosave();
+    const s = new RlSession({ engine: await testEngine(), autosave: store });
+    await s.create({ ...SMALL_PPO, autosaveEvery: 2, totalSteps: 5, metricsIntervalMs: 0 });
+    const states: string[] = [];
+    await s.subscribe((e) => e.type === 'status' && states.push(e.info.state));
+    await s.start();
+    await until(() => states.at(-1) === 'paused');
+    const info = await s.info();
+    expect(info).toMatchObject({ step: 5, state: 'paused', episodes: expect.any(Number), envSteps: 5 * 4 * 32 });
+    expect(info.policyParams).toBe(4 * 16 + 16 + 16 * 16 + 16 + 16 * 2 + 2);
+    expect(await s.hasAutosave()).toMatchObject({ task: 'rl', step: 4, model: 'CartPole, PPO' });
+
+    await s.setHyper({ clip: 0.1, lr: 5e-4, epochs: 3 });
+    expect((await s.info()).config).toMatchObject({ clip: 0.1, lr: 5e-4, epochs: 3 });
+    await expect(s.setHyper({ envs: 8 })).rejects.toThrow(/'envs' cannot change during a run/);
+    await expect(s.setHyper({ clip: 2 })).rejects.toThrow(ConfigError);
+
+    const bytes = await s.exportCheckpoint();
+    const gan = withMetadata(bytes, (m) => ({ ...m, task: 'gan' }));
+    await expect(s.importCheckpoint(gan)).rejects.toThrow(/This is a GAN checkpoint.*load it on the GAN page/);
+    const broken = withMetadata(bytes, (m) => {
+      const config = JSON.parse(m.config);
+      config.progress.env.state.pop();
+      return { ...m, config: JSON.stringify(config) };
+    });
+    await expect(s.importCheckpoint(broken)).rejects.toThrow(CheckpointError);
+    expect((await s.info()).step).toBe(5); // the run in place is untouched
+
+    const b = new RlSession({ engine: await testEngine(), autosave: store });
+    expect((await b.resumeAutosave()).step).toBe(4);
+    await s.dispose();
+    await b.dispose();
+  });
+
+  it('comes back from a lost device by itself, from the latest autosave, with the same records', async () => {
+    const cfg = { ...SMALL_PPO, autosaveEvery: 2 };
+    const ref = await session(cfg);
+    await ref.s.step(8);
+    await ref.s.dispose();
+
+    const doomed = await createEngine({ tuningCache: false });
+    const s = new RlSession({ engine: doomed, autosave: memoryAutosave() });
+    const byStep = new Map<number, RlStepRecord>();
+    const events: { type: string }[] = [];
+    await s.subscribe((e) => {
+      events.push(e);
+      if (e.type === 'metrics') for (const r of e.steps) byStep.set(r.step, r);
+    });
+    await s.create({ ...cfg, metricsIntervalMs: 0 });
+    await s.start();
+    await until(() => byStep.has(3));
+    doomed.destroy();
+    await until(() => byStep.has(8) || events.some((e) => e.type === 'error'));
+    await s.pause();
+    expect(events.filter((e) => e.type === 'error')).toEqual([]);
+    expect(events.find((e) => e.type === 'recovered')).toMatchObject({ resumedAt: expect.any(Number) });
+    const strip = ({ ms: _, ...r }: RlStepRecord) => r;
+    for (let step = 1; step <= 8; step++) expect(strip(byStep.get(step)!)).toEqual(strip(ref.records[step - 1]));
+    await s.dispose();
   });
 });

@@ -75,6 +75,8 @@ export interface TrainResult {
   policyLoss: number;
   valueLoss: number;
   entropy: number;
+  /** The global gradient norm, before clipping. */
+  gradNorm: number;
   /** log pi(a|s) of each row before the step (for PPO's KL and clip fraction). */
   logp: Float32Array;
 }
@@ -212,8 +214,8 @@ export class Agent {
       valueCoef: s.valueCoef, entropyCoef: s.entropyCoef,
     };
     if (this.config.algorithm === 'ppo') Object.assign(feeds, { oldLogp: rows.oldLogp, clip: s.clip });
-    return this.trainPlan.run(feeds).then((o) => ({
-      policyLoss: o.policyLoss[0], valueLoss: o.valueLoss[0], entropy: o.entropy[0], logp: o.logp as Float32Array,
+    return this.trainPlan.run(feeds, ['policyLoss', 'valueLoss', 'entropy', 'logp', 'gradNorm']).then((o) => ({
+      policyLoss: o.policyLoss[0], valueLoss: o.valueLoss[0], entropy: o.entropy[0], gradNorm: o.gradNorm[0], logp: o.logp as Float32Array,
     }));
   }
 

@@ -1,7 +1,7 @@
 // The contract between the reinforcement-learning page and its worker: the session's config
 // (checked field by field, ConfigError naming the field), what info() says, the events the
 // session pushes (status and one record per update: episode returns and lengths, the losses,
-// the entropy, PPO's KL and clip fraction), and the API the worker exposes through comlink,
+// the entropy, the gradient norm, PPO's KL and clip fraction), and the API the worker exposes through comlink,
 // with its own call that plays one episode to watch. Plain data that survives structured
 // cloning; the calls and events every session has come from worker/protocol.ts.
 // Not here: the session (session.ts), what it builds (run.ts), the comlink glue (worker.ts,
@@ -103,6 +103,9 @@ export const HYPER_KEYS: readonly (keyof RlHyper)[] = [
   'lr', 'gamma', 'gaeLambda', 'clip', 'epochs', 'valueCoef', 'entropyCoef', 'totalSteps', 'metricsIntervalMs', 'autosaveEvery',
 ];
 
+/** Rows REINFORCE's gradient step may hold: every step of every episode of an update, padded to the time limit. */
+const REINFORCE_ROWS = 1 << 18;
+
 /** A full config from the algorithm's defaults and the overrides; every field checked, before any GPU work. */
 export function rlSessionConfig(overrides: Partial<RlSessionConfig> = {}): RlSessionConfig {
   refuseUnknown('rl', overrides, rlSessionDefaults);
@@ -124,6 +127,9 @@ export function rlSessionConfig(overrides: Partial<RlSessionConfig> = {}): RlSes
   for (const k of ['lr', 'valueCoef', 'entropyCoef', 'maxGradNorm', 'metricsIntervalMs'] as const) nonNegative(k);
   if (c.algorithm === 'ppo' && (c.envs * c.horizon) % c.minibatches !== 0) {
     fail('minibatches', `a divisor of envs * horizon = ${c.envs * c.horizon}, so every minibatch has the same rows`);
+  }
+  if (c.algorithm === 'reinforce' && c.envs * c.maxEpisodeSteps > REINFORCE_ROWS) {
+    fail('envs', `at most ${Math.floor(REINFORCE_ROWS / c.maxEpisodeSteps)} for episodes of up to ${c.maxEpisodeSteps} steps (REINFORCE's gradient step holds envs * maxEpisodeSteps rows)`);
   }
   if (!(Number.isSafeInteger(c.seed) && c.seed >= 0)) fail('seed', 'a non-negative integer');
   return c;
@@ -151,6 +157,8 @@ export interface RlStepRecord {
   policyLoss: number;
   valueLoss: number;
   entropy: number;
+  /** The global gradient norm before clipping (to maxGradNorm). */
+  gradNorm: number;
   /** PPO: mean of the estimate (r - 1) - log r of KL(old || new), and the share of rows whose ratio was clipped; NaN for REINFORCE. */
   approxKl: number;
   clipFraction: number;

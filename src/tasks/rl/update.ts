@@ -31,7 +31,7 @@ function rowsOf(n: number): TrainRows {
 }
 
 /** The means over the gradient steps of an update. */
-function meanOf(results: TrainResult[], key: 'policyLoss' | 'valueLoss' | 'entropy'): number {
+function meanOf(results: TrainResult[], key: 'policyLoss' | 'valueLoss' | 'entropy' | 'gradNorm'): number {
   return results.reduce((s, x) => s + x[key], 0) / results.length;
 }
 
@@ -84,6 +84,7 @@ async function ppoUpdate(r: RlRun): Promise<UpdateReport> {
   return {
     ...r.stats.means(), envSteps: r.stats.envSteps, episodes: r.stats.episodes,
     policyLoss: meanOf(results, 'policyLoss'), valueLoss: meanOf(results, 'valueLoss'), entropy: meanOf(results, 'entropy'),
+    gradNorm: meanOf(results, 'gradNorm'),
     approxKl: kl / counted, clipFraction: clipped / counted, lr: r.agent.optimizer.config.lr as number,
   };
 }
@@ -115,7 +116,7 @@ async function reinforceUpdate(r: RlRun): Promise<UpdateReport> {
   const x = await r.agent.train(rows, { clip: 0, valueCoef: c.valueCoef, entropyCoef: c.entropyCoef });
   return {
     ...r.stats.means(), envSteps: r.stats.envSteps, episodes: r.stats.episodes,
-    policyLoss: x.policyLoss, valueLoss: x.valueLoss, entropy: x.entropy, approxKl: NaN, clipFraction: NaN,
+    policyLoss: x.policyLoss, valueLoss: x.valueLoss, entropy: x.entropy, gradNorm: x.gradNorm, approxKl: NaN, clipFraction: NaN,
     lr: r.agent.optimizer.config.lr as number,
   };
 }

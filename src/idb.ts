@@ -29,12 +29,20 @@ export async function openIdbStore(db: string, store: string): Promise<IdbStore 
   } catch {
     return null;
   }
-  const tx = <T>(mode: IDBTransactionMode, fn: (s: IDBObjectStore) => IDBRequest<T>): Promise<T> =>
-    request(fn(conn.transaction(store, mode).objectStore(store)));
+  const read = <T>(fn: (s: IDBObjectStore) => IDBRequest<T>): Promise<T> => request(fn(conn.transaction(store, 'readonly').objectStore(store)));
+  // A write is done when its transaction commits, not when its request succeeds: a worker ended
+  // (or a page reloaded) in between would lose it.
+  const write = (fn: (s: IDBObjectStore) => IDBRequest): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const t = conn.transaction(store, 'readwrite');
+      t.oncomplete = () => resolve();
+      t.onerror = t.onabort = () => reject(t.error);
+      fn(t.objectStore(store));
+    });
   return {
-    get: (key) => tx('readonly', (s) => s.get(key)),
-    put: async (key, value) => void (await tx('readwrite', (s) => s.put(value, key))),
-    delete: async (key) => void (await tx('readwrite', (s) => s.delete(key))),
-    keys: async () => (await tx('readonly', (s) => s.getAllKeys())).map(String),
+    get: (key) => read((s) => s.get(key)),
+    put: (key, value) => write((s) => s.put(value, key)),
+    delete: (key) => write((s) => s.delete(key)),
+    keys: async () => (await read((s) => s.getAllKeys())).map(String),
   };
 }

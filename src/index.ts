@@ -133,8 +133,8 @@ export {
 } from './tasks/vae/protocol.js';
 export { RlSession, type RlSessionOptions } from './tasks/rl/session.js';
 export {
-  rlSessionConfig, rlSessionDefaults, RL_ALGORITHMS, RL_METHODS,
-  type RlSessionConfig, type RlHyper, type RlInfo, type RlEvent, type RlApi, type RlStepRecord, type RlEpisode, type EpisodeOptions,
-  type RlAlgorithm,
+  rlSessionConfig, rlSessionDefaults, RL_ALGORITHMS, RL_METHODS, EPISODE_SEED,
+  type RlSessionConfig, type RlHyper, type RlInfo, type RlEvent, type RlApi, type RlStepRecord, type RlEpisode, type RlEpisodeEvent,
+  type EpisodeOptions, type RlAlgorithm,
 } from './tasks/rl/protocol.js';
 export { CartPoleBatch, cartPoleDefaults, type CartPoleConfig, type StepOutcome } from './tasks/rl/cartpole.js';

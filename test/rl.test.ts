@@ -15,7 +15,7 @@ import {
 } from '../src/index.js';
 import { rlLosses, type RlAlgorithm } from '../src/tasks/rl/agent.js';
 import { CartPoleBatch, cartPoleDefaults } from '../src/tasks/rl/cartpole.js';
-import { rlSessionConfig, type RlSessionConfig, type RlStepRecord } from '../src/tasks/rl/protocol.js';
+import { rlSessionConfig, type RlEpisodeEvent, type RlSessionConfig, type RlStepRecord } from '../src/tasks/rl/protocol.js';
 import { discountedReturns, gae, normalize, type RolloutSignals } from '../src/tasks/rl/returns.js';
 import { sampleActions } from '../src/tasks/rl/rollout.js';
 import { RlSession } from '../src/tasks/rl/session.js';
@@ -232,15 +232,17 @@ function randomPolicyReturn(n: number): number {
   return total / n;
 }
 
-/** A session of `config` with every update's record collected. */
+/** A session of `config` with every update's record and every episode it sent collected. */
 async function session(config: Partial<RlSessionConfig>) {
   const s = new RlSession({ engine: await testEngine() });
   const records: RlStepRecord[] = [];
+  const episodes: RlEpisodeEvent[] = [];
   await s.subscribe((e) => {
     if (e.type === 'metrics') records.push(...e.steps);
+    if (e.type === 'episode') episodes.push(e);
   });
   await s.create({ metricsIntervalMs: 0, ...config });
-  return { s, records };
+  return { s, records, episodes };
 }
 
 /**
@@ -263,7 +265,7 @@ describe('learning CartPole', () => {
   });
 
   it.each(LEARNING)('$name lifts the mean return to $target within its budget', async ({ name, config, updates, target }) => {
-    const { s, records } = await session(config);
+    const { s, records, episodes } = await session(config);
     while (records.length < updates && !(records[records.length - 1]?.meanReturn >= target)) await s.step(1);
     const last = records[records.length - 1];
     console.log(
@@ -285,6 +287,9 @@ describe('learning CartPole', () => {
     const ep = await s.episode({ seed: 5, greedy: true });
     expect(ep.states.length).toBe((ep.length + 1) * 4);
     expect(ep.length).toBeGreaterThan(4 * random);
+    // The episodes sent on the way (every 10 updates, from the same start) start where the first did.
+    expect(episodes.map((e) => e.step)).toEqual([0, 10, 20].filter((k) => k <= last.step));
+    for (const e of episodes) expect(Array.from(e.states.subarray(0, 4))).toEqual(Array.from(episodes[0].states.subarray(0, 4)));
     await s.dispose();
   });
 });

@@ -2,7 +2,7 @@
 // (checked field by field, ConfigError naming the field), what info() says, the events the
 // session pushes (status and one record per update: episode returns and lengths, the losses,
 // the entropy, the gradient norm, PPO's KL and clip fraction), and the API the worker exposes through comlink,
-// with its own call that plays one episode to watch. Plain data that survives structured
+// with its own call that plays one episode to watch (and the event that sends one periodically). Plain data that survives structured
 // cloning; the calls and events every session has come from worker/protocol.ts.
 // Not here: the session (session.ts), what it builds (run.ts), the comlink glue (worker.ts,
 // client.ts).
@@ -44,6 +44,8 @@ export interface RlSessionConfig {
   maxGradNorm: number;
   /** Episodes the reported mean return and length are taken over. */
   returnWindow: number;
+  /** Play and send one greedy episode from the same start every this many updates (0: only on request). */
+  episodeEvery: number;
   /** Seed of the weights, the resets, the actions drawn and the minibatch order. */
   seed: number;
   /** Updates after which a run started with start() stops by itself (0: never). */
@@ -71,6 +73,7 @@ export const rlSessionDefaults: RlSessionConfig = {
   entropyCoef: 0,
   maxGradNorm: 0.5,
   returnWindow: 20,
+  episodeEvery: 10,
   seed: 1,
   totalSteps: 0,
   metricsIntervalMs: 250,
@@ -97,10 +100,10 @@ export const SAVED_KEYS = [
 /** Fields setHyper may change between updates. */
 export type RlHyper = Pick<
   RlSessionConfig,
-  'lr' | 'gamma' | 'gaeLambda' | 'clip' | 'epochs' | 'valueCoef' | 'entropyCoef' | 'totalSteps' | 'metricsIntervalMs' | 'autosaveEvery'
+  'lr' | 'gamma' | 'gaeLambda' | 'clip' | 'epochs' | 'valueCoef' | 'entropyCoef' | 'episodeEvery' | 'totalSteps' | 'metricsIntervalMs' | 'autosaveEvery'
 >;
 export const HYPER_KEYS: readonly (keyof RlHyper)[] = [
-  'lr', 'gamma', 'gaeLambda', 'clip', 'epochs', 'valueCoef', 'entropyCoef', 'totalSteps', 'metricsIntervalMs', 'autosaveEvery',
+  'lr', 'gamma', 'gaeLambda', 'clip', 'epochs', 'valueCoef', 'entropyCoef', 'episodeEvery', 'totalSteps', 'metricsIntervalMs', 'autosaveEvery',
 ];
 
 /** Rows REINFORCE's gradient step may hold: every step of every episode of an update, padded to the time limit. */
@@ -115,7 +118,7 @@ export function rlSessionConfig(overrides: Partial<RlSessionConfig> = {}): RlSes
   if (!RL_ALGORITHMS.includes(c.algorithm)) fail('algorithm', `one of ${RL_ALGORITHMS.map((s) => `'${s}'`).join(', ')}`);
   integers([
     ['envs', 1, 1024], ['horizon', 1, 4096], ['maxEpisodeSteps', 1, 100_000], ['hidden', 1, 1024], ['layers', 1, 8], ['epochs', 1, 100],
-    ['minibatches', 1, 1 << 16], ['returnWindow', 1, 10_000],
+    ['minibatches', 1, 1 << 16], ['returnWindow', 1, 10_000], ['episodeEvery', 0, Number.MAX_SAFE_INTEGER],
     ['totalSteps', 0, Number.MAX_SAFE_INTEGER], ['autosaveEvery', 0, Number.MAX_SAFE_INTEGER],
   ]);
   const unit = (k: 'gamma' | 'gaeLambda') => {
@@ -173,7 +176,10 @@ export interface RlMetricsEvent extends MetricsEventBase {
   steps: RlStepRecord[];
 }
 
-export type RlEvent = CoreEvent<RlInfo> | RlMetricsEvent;
+/** One greedy episode of the current policy from the same start (EPISODE_SEED), every episodeEvery updates. */
+export type RlEpisodeEvent = { type: 'episode'; step: number } & RlEpisode;
+
+export type RlEvent = CoreEvent<RlInfo> | RlMetricsEvent | RlEpisodeEvent;
 
 /** One episode played by the current policy, to watch. */
 export interface RlEpisode {
@@ -188,9 +194,12 @@ export interface RlEpisode {
   ended: 'terminated' | 'truncated';
 }
 
+/** The seed of the periodic episodes' start, the default of episode(). */
+export const EPISODE_SEED = 0;
+
 /** What a played episode draws its actions by. */
 export interface EpisodeOptions {
-  /** Seed of its reset state and of its actions (default 0). */
+  /** Seed of its reset state and of its actions (default EPISODE_SEED). */
   seed?: number;
   /** true: the likelier action every step; false (default): drawn from the policy. */
   greedy?: boolean;

@@ -17,7 +17,7 @@ import { CheckpointError } from '../../errors.js';
 import { pickSaved, savedSection, usableConfig } from '../../worker/saved-config.js';
 import { Agent } from './agent.js';
 import { ACTIONS, CartPoleBatch, OBS, type CartPoleSnapshot } from './cartpole.js';
-import { rlSessionConfig, SAVED_KEYS, type EpisodeOptions, type RlEpisode, type RlSessionConfig } from './protocol.js';
+import { EPISODE_SEED, rlSessionConfig, SAVED_KEYS, type EpisodeOptions, type RlEpisode, type RlSessionConfig } from './protocol.js';
 import { EpisodeStats, emptyRollout, sampleActions, type EpisodeSnapshot, type Rollout } from './rollout.js';
 
 // Seeds derived from the config's, so weights, resets, actions and minibatch order draw separate streams.
@@ -67,7 +67,7 @@ export function freeRun(engine: Engine, r: RlRun): void {
  * state in row 0.
  */
 export async function playEpisode(r: RlRun, opts: EpisodeOptions = {}): Promise<RlEpisode> {
-  const rng = new SeededRandom(opts.seed ?? 0);
+  const rng = new SeededRandom(opts.seed ?? EPISODE_SEED);
   const env = new CartPoleBatch(1, rng, r.env.config);
   env.reset(0);
   const obs = new Float32Array(r.config.envs * OBS);

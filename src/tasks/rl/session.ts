@@ -5,7 +5,8 @@
 // episode and export calls in between. Unlike a supervised step, an update cannot be submitted
 // ahead of the previous one: its rollout acts with the weights that update produces, so the
 // session keeps no update in flight. Update records go out batched, at most one metrics event
-// per metricsIntervalMs. It runs as is in Node and in the Web Worker (worker.ts).
+// per metricsIntervalMs; every episodeEvery updates it plays one greedy episode from the same
+// start, for the page to animate. It runs as is in Node and in the Web Worker (worker.ts).
 //
 // Building (create, reset, import) makes the new run beside the current one and swaps only once
 // it is complete, so a refused config or a bad checkpoint leaves the session as it was. A loaded
@@ -82,6 +83,21 @@ export class RlSession extends Session<RlRun, RlSessionConfig, RlInfo, RlEvent, 
         'loss',
       );
     }
+  }
+
+  /** A greedy episode from the same start when due: the page watches the same balance improve. */
+  protected async periodic(r: RlRun, step: number): Promise<void> {
+    const every = r.config.episodeEvery;
+    if (every > 0 && step % every === 0) await this.sendEpisode(r);
+  }
+
+  protected async refresh(r: RlRun): Promise<void> {
+    if (r.config.episodeEvery > 0) await this.sendEpisode(r);
+  }
+
+  private async sendEpisode(r: RlRun): Promise<void> {
+    if (r !== this.current) return;
+    this.emit({ type: 'episode', step: r.updates, ...(await playEpisode(r, { greedy: true })) });
   }
 
   protected metricsEvent(steps: RlStepRecord[]): RlMetricsEvent {

@@ -1,4 +1,4 @@
-// The session core as every task sees it, in Node: the diffusion and GAN sessions come back from
+// The session core as every task sees it, in Node: the diffusion, GAN and VAE sessions come back from
 // a lost device by themselves (a new device, the latest autosave, the same losses as a run never
 // interrupted), offer and resume their autosave, and a checkpoint of one task is refused by
 // another with the page it belongs to, while the run in memory stays. Checkpoints written before
@@ -15,6 +15,7 @@ import { CheckpointError } from '../src/errors.js';
 import { DiffusionSession } from '../src/tasks/diffusion/session.js';
 import { GanSession } from '../src/tasks/gan/session.js';
 import { Trainer } from '../src/tasks/gpt/session.js';
+import { VaeSession } from '../src/tasks/vae/session.js';
 import { memoryAutosave, type AutosaveStore } from '../src/worker/autosave.js';
 import { Cadence } from '../src/worker/cadence.js';
 import type { AutosaveInfo } from '../src/worker/protocol.js';
@@ -50,6 +51,12 @@ const TASKS = [
     make: (engine: Engine, autosave: AutosaveStore) => new GanSession({ engine, autosave }) as unknown as AnySession,
     config: { batch: 32, hidden: 16, sampleCount: 50, heldOut: 50, surfaceGrid: 8, latentLines: 3, snapshotEvery: 0, qualityEvery: 0, dSteps: 2 },
     figure: (r: Record<string, number>) => r.dLoss + 1000 * r.gLoss,
+  },
+  {
+    name: 'vae',
+    make: (engine: Engine, autosave: AutosaveStore) => new VaeSession({ engine, autosave }) as unknown as AnySession,
+    config: { hidden: 32, batch: 16, trainSize: 128, heldOut: 16, pictureCount: 4, sampleCount: 4, gridSide: 3, pictureEvery: 0, warmupSteps: 4 },
+    figure: (r: Record<string, number>) => r.loss,
   },
 ] as const;
 

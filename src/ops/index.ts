@@ -7,6 +7,7 @@ import type { OpDef } from './types.js';
 // Each family file exports its definitions as one record; keys equal each def's `name`.
 // FAMILY-IMPORTS (one line per family, kept sorted)
 import { attentionOps } from './attention.js';
+import { augmentOps } from './augment.js';
 import { binaryOps } from './binary.js';
 import { convOps } from './conv.js';
 import { crossEntropyOps } from './crossentropy.js';
@@ -27,6 +28,7 @@ import { unaryOps } from './unary.js';
 export const registry: Record<string, OpDef<any>> = {
   // FAMILY-SPREAD (one line per family, kept sorted)
   ...attentionOps,
+  ...augmentOps,
   ...binaryOps,
   ...convOps,
   ...crossEntropyOps,
@@ -47,6 +49,7 @@ export const registry: Record<string, OpDef<any>> = {
 
 // FAMILY-EXPORTS (one line per family: export * from './family.js';)
 export * from './attention.js';
+export * from './augment.js';
 export * from './binary.js';
 export * from './conv.js';
 export * from './crossentropy.js';

@@ -99,6 +99,7 @@ describe('diffusion demo page (headless Chromium, SwiftShader)', () => {
     expect(await page.$eval('#facts', (el) => el.textContent)).toMatch(/Adapter:.*37\.76K parameters/);
     expect(await page.$eval('#modes-section', (el) => (el as HTMLElement).hidden)).toBe(false);
     expect(await page.$eval('#img-samples', (el) => (el as HTMLElement).offsetParent)).toBeNull(); // image mode's panels are away
+    expect(await page.$eval('#upload-zone', (el) => (el as HTMLElement).hidden)).toBe(true); // no image upload beside points
     expect(await colouredPixels('plane')).toBeGreaterThan(200); // blue samples and orange arrows
   });
 

@@ -7,8 +7,9 @@
 // (?dataset=ring&sampleCount=200&sampleSteps=10&sampleEvery=20&fieldGrid=9&heldOut=200
 // &metricsIntervalMs=200, or ?dataset=glyphs16&base=8&gridColumns=2&scorerSteps=50...): sizes for
 // a slow adapter or a quick test, too fine for the form. Fields in the form start at its value.
+// The upload box shows beside the image datasets, not beside the 2D ones.
 // Not here: talking to the worker or drawing (main.ts, points.ts, images.ts, charts.ts), the
-// upload box whose size field this form reads (demos/shared/upload.ts).
+// upload box itself, whose size field this form reads (demos/shared/upload.ts).
 
 import { samplers2D } from '../../src/data/toy2d.js';
 import {
@@ -16,6 +17,7 @@ import {
 } from '../../src/tasks/diffusion/protocol.js';
 import { $ } from '../shared/dom.js';
 import { fill, fromQuery, intOf, inputsOf, kindsOf, numOf, onValidChange, selectsOf, setDisabled, type Field } from '../shared/form.js';
+import type { ImageUpload } from '../shared/upload.js';
 
 export interface ControlEvents {
   /** A setting that needs a new model changed. */
@@ -33,10 +35,10 @@ export class Controls {
   /** The kind of the dataset last chosen: switching kind resets the kind-dependent fields. */
   private kind: DataKind;
 
-  /** `uploadSize`: the upload box's field for the side images are shrunk to. */
+  /** `upload`: the box that takes the user's images, shown beside the image datasets only; its size field is the config's uploadSize. */
   constructor(
     events: ControlEvents,
-    private readonly uploadSize: HTMLSelectElement,
+    private readonly upload: ImageUpload,
   ) {
     const query = fromQuery<DiffusionSessionConfig>(kindsOf(diffusionSessionDefaults));
     // Fields the query does not set start at the defaults of its dataset's kind.
@@ -53,7 +55,7 @@ export class Controls {
     this.choice.dataset.addEventListener('change', () => this.describeDataset());
     onValidChange([this.choice.dataset, this.choice.schedule, this.choice.prediction, this.num.seed, this.num.batch, this.num.base], () => events.onModelChange());
     // The upload size needs a new model only while the model learns the upload.
-    this.uploadSize.addEventListener('change', () => {
+    this.upload.size.addEventListener('change', () => {
       if (this.choice.dataset.value === 'upload') events.onModelChange();
     });
     onValidChange([this.num.lr, this.choice.sampler, this.num.sampleSteps, this.num.guidance], () => events.onHyperChange(this.hyper()));
@@ -69,7 +71,7 @@ export class Controls {
       seed: Math.max(0, intOf(this.num.seed, 1)),
       batch: Math.max(1, intOf(this.num.batch, diffusionSessionDefaults.batch)),
       base: Math.max(1, intOf(this.num.base, diffusionSessionDefaults.base)),
-      uploadSize: Number(this.uploadSize.value),
+      uploadSize: Number(this.upload.size.value),
       ...this.hyper(),
     };
   }
@@ -107,12 +109,12 @@ export class Controls {
 
   /** Enables or disables the settings that need a new model (not while training). */
   lockModel(locked: boolean): void {
-    setDisabled([this.choice.dataset, this.choice.schedule, this.choice.prediction, this.num.seed, this.num.batch, this.num.base, this.uploadSize], locked);
+    setDisabled([this.choice.dataset, this.choice.schedule, this.choice.prediction, this.num.seed, this.num.batch, this.num.base, this.upload.size], locked);
   }
 
   /** The config's fields the form shows, by their keys. */
   private fields(): Partial<Record<keyof DiffusionSessionConfig, Field>> {
-    return { ...this.choice, ...this.num, uploadSize: this.uploadSize };
+    return { ...this.choice, ...this.num, uploadSize: this.upload.size };
   }
 
   /** Describes the dataset; on a switch between points and images, puts the kind's defaults in the form. */
@@ -120,6 +122,8 @@ export class Controls {
     const name = this.choice.dataset.value;
     $('dataset-about').textContent = [...samplers2D, ...imageDatasets].find((s) => s.name === name)?.description ?? '';
     const kind = this.mode();
+    // The user's images are an image dataset: the box that takes them shows beside the digits too, never beside points.
+    this.upload.show(kind === 'images');
     if (kind === this.kind) return;
     this.kind = kind;
     const d = defaultsFor(name);

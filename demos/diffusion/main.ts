@@ -60,7 +60,7 @@ async function open(): Promise<void> {
     controls: new Controls({
       onModelChange: () => void rebuild(p),
       onHyperChange: (h) => void session.attempt(() => api.setHyper(h).then(session.setInfo), 'Could not change the setting'),
-    }, upload.size),
+    }, upload),
     charts: new DiffusionCharts(),
     points: new PointPanels(api, session.attempt, view),
     images: new ImagePanels(api, session.attempt),

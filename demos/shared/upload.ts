@@ -96,7 +96,12 @@ export class ImageUpload {
    * any other dataset it offers files that dataset would not use.
    */
   showFor(dataset: string): void {
-    this.zone.hidden = dataset !== 'upload';
+    this.show(dataset === 'upload');
+  }
+
+  /** Shows or hides the box (a page whose image datasets all take the user's images beside them shows it for each). */
+  show(visible: boolean): void {
+    this.zone.hidden = !visible;
   }
 
   /** Locks the buttons and the drop zone (while training, or while a request replaces the model). */

@@ -4,7 +4,7 @@
 // model on 16 × 16 digits and draws a sample grid and the training images; trains through its
 // Start button while the grids follow and the scorer, trained in the worker meanwhile, reports
 // its accuracy and scores them; plays the grid denoising from noise; saves a checkpoint, reloads,
-// loads it and gets the same model back (its step and, up to rounding, its samples); refuses a
+// loads it and gets the same model back (its step and exactly its samples); refuses a
 // file that is not an image with a message while the model stays; and trains on images of the
 // user's (PNG files made in the page, decoded in the worker).
 // Not here: points (test/diffusion-demo.test.ts), the pixel arithmetic (test/user-images.test.ts).

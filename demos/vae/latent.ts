@@ -66,10 +66,10 @@ export class LatentPanel {
   onPictures(e: VaePicturesEvent): void {
     this.grid = e.latent;
     this.size = e.size;
-    if (!e.latent) return;
+    this.drawGrid();
+    if (!e.latent) return this.points.setPoints(null); // no images to encode (an upload's model loaded without them)
     const { mu, labels } = e.latent;
     this.points.setPoints(mu, labels ? Array.from(labels, (k) => CLASS_COLORS[k % CLASS_COLORS.length]) : Array.from({ length: mu.length / 2 }, () => ONE_COLOR));
-    this.drawGrid();
     this.view.latentMaps++;
   }
 

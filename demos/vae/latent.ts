@@ -80,6 +80,9 @@ export class LatentPanel {
     const plane = c.latent === 2;
     $('latent-section').hidden = !plane;
     $('latent-key').hidden = c.dataset === 'upload';
+    $('latent-dots-explain').innerHTML = c.dataset === 'upload'
+      ? "<b>Dots:</b> the encoder's mean code μ(x) of each of your images: similar images land near each other."
+      : "<b>Dots:</b> the encoder's mean code μ(x) of each held-out image, coloured by its digit. Without labels the encoder sorts digits into regions of their own: unsupervised learning.";
     this.enabled = plane && ready;
     const polarity = c.dataset === 'upload' ? 'light' : 'ink';
     if (polarity !== this.polarity) {

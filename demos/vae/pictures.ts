@@ -54,6 +54,10 @@ export class PicturesPanel {
     const polarity = info.config?.dataset === 'upload' ? 'light' : 'ink';
     for (const g of [this.pairs, this.samples]) g.setOptions({ polarity });
     $('reconstructions-title').textContent = info.heldOutIsTrain ? 'Your images and their reconstructions' : 'Held-out digits and their reconstructions';
+    const pairs = "Each row of images x is followed by its reconstruction x̂: the decoder's picture of the encoder's mean code for it.";
+    $('reconstructions-explain').textContent = info.heldOutIsTrain
+      ? `${pairs} Your images are too few to hold some out, so these are images the model trains on.`
+      : `${pairs} The digits are held out: the model never trained on them.`;
   }
 
   /** A new model: no pictures yet. */

@@ -27,6 +27,8 @@ export interface SeriesSpec {
 export interface ChartSpec {
   /** The element the chart lives in; its width sets the chart's. */
   host: HTMLElement;
+  /** What the x axis counts: 'step' unless said ('update', 'environment steps'). */
+  xLabel?: string;
   /** Unit or name of the left axis. */
   yLabel: string;
   /** Unit or name of the right axis, when a series uses scale 'right'. */
@@ -137,12 +139,12 @@ function options(spec: ChartSpec): Omit<uPlot.Options, 'width' | 'height'> {
     cursor: { drag: { x: true, y: false } },
     scales: { x: { time: false }, y: scale(spec.yRange), ...(hasRight ? { right: scale(spec.rightRange) } : {}) },
     axes: [
-      { label: 'step', labelSize: 18, size: 32 },
+      { label: spec.xLabel ?? 'step', labelSize: 18, size: 32 },
       axis(spec.yLabel),
       ...(hasRight ? [{ ...axis(spec.rightLabel), scale: 'right', side: 1, grid: { show: false } }] : []),
     ],
     series: [
-      { label: 'step', value: legendValue((v) => v.toLocaleString()) },
+      { label: spec.xLabel ?? 'step', value: legendValue((v) => v.toLocaleString()) },
       ...spec.series.map((s): uPlot.Series => ({
         label: s.label,
         stroke: s.color,

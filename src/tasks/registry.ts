@@ -24,6 +24,7 @@ export const TASKS = {
   gan: { title: 'GAN', page: 'the GAN page', model: 'a GAN', legacyConfigKey: 'gan' },
   vae: { title: 'VAE', page: 'the VAE page', model: 'a variational autoencoder' },
   rl: { title: 'reinforcement-learning', page: 'the reinforcement-learning page', model: 'a CartPole policy' },
+  contrastive: { title: 'contrastive-learning', page: 'the contrastive-learning page', model: 'a contrastive encoder' },
 } as const satisfies Record<string, TaskEntry>;
 
 export type TaskName = keyof typeof TASKS;

@@ -71,6 +71,11 @@ export {
   Vae, vaeConfig, vaeDefaults, betaAt, gaussianKl, reconstructionNats,
   type VaeConfig, type VaeArch, type VaeLikelihood, type VaeStepResult, type VaeEvaluation,
 } from './models/vae.js';
+export {
+  Contrastive, contrastiveConfig, contrastiveDefaults, augmentView, l2NormalizeRows, ntXent, tripletLoss,
+  type ContrastiveConfig, type ContrastiveLoss, type AugmentConfig, type ContrastiveStepResult,
+} from './models/contrastive.js';
+export { linearProbe, pca2, probeDefaults, type ProbeConfig, type ProbeResult, type FeatureSet, type Pca2 } from './models/contrastive-eval.js';
 export { ImageScorer, imageScorerDefaults, type ImageScorerConfig, type ImageScores } from './eval/image-scores.js';
 export {
   saveCheckpoint, loadCheckpoint, CHECKPOINT_FORMAT, STATE_PREFIX,
@@ -131,6 +136,12 @@ export {
   vaeSessionConfig, vaeSessionDefaults, VAE_METHODS,
   type VaeSessionConfig, type VaeHyper, type VaeInfo, type VaeEvent, type VaeApi, type VaeStepRecord, type VaePicturesEvent,
 } from './tasks/vae/protocol.js';
+export { ContrastiveSession, type ContrastiveSessionOptions } from './tasks/contrastive/session.js';
+export {
+  contrastiveSessionConfig, contrastiveSessionDefaults, CONTRASTIVE_METHODS,
+  type ContrastiveSessionConfig, type ContrastiveHyper, type ContrastiveInfo, type ContrastiveEvent, type ContrastiveApi,
+  type ContrastiveStepRecord, type ContrastiveProbeEvent, type ContrastiveEmbeddingEvent,
+} from './tasks/contrastive/protocol.js';
 export { RlSession, type RlSessionOptions } from './tasks/rl/session.js';
 export {
   rlSessionConfig, rlSessionDefaults, RL_ALGORITHMS, RL_METHODS, EPISODE_SEED,

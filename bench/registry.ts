@@ -12,6 +12,8 @@ import { formatAttentionSuite, runAttentionSuite } from './attention.js';
 import { formatGptSuite, GPT_DEFAULT_PRESETS, GPT_QUICK_PRESETS, parseGptPresets, runGptSuite } from './gpt.js';
 import { formatDiffusionSuite, parseDiffusionModels, runDiffusionSuite, type DiffusionBenchModel } from './diffusion.js';
 import { formatGanSuite, runGanSuite } from './gan.js';
+import { formatRlSuite, runRlSuite } from './rl.js';
+import { formatVaeSuite, runVaeSuite } from './vae.js';
 import { formatConvSuite, runConvSuite } from './conv.js';
 import { formatPeakSuite, runPeakSuite } from './peak.js';
 import { formatSoakSuite, runSoakSuite } from './soak.js';
@@ -135,6 +137,24 @@ export const SUITE_TABLE: Record<SuiteName, SuiteEntry<BenchResult>> = {
     peer: async (r, p) => {
       const { runTfjsGanPeer } = await import('./peer-tfjs-gan.js');
       return { ...r, peer: await runTfjsGanPeer({ log: p.log, quick: p.quick }) };
+    },
+  }),
+  rl: entry({
+    title: "the RL task's rollout (CartPole on the CPU, the policy on the GPU) in env steps/s, and one PPO and one REINFORCE gradient step",
+    run: runRlSuite,
+    format: formatRlSuite,
+    peer: async (r, p) => {
+      const { runTfjsRlPeer } = await import('./peer-tfjs-rl.js');
+      return { ...r, peer: await runTfjsRlPeer({ log: p.log, quick: p.quick }) };
+    },
+  }),
+  vae: entry({
+    title: "one VAE training step per variant (MLP and convolutional, 16x16 digits): ms and images/s",
+    run: runVaeSuite,
+    format: formatVaeSuite,
+    peer: async (r, p) => {
+      const { runTfjsVaePeer } = await import('./peer-tfjs-vae.js');
+      return { ...r, peer: await runTfjsVaePeer({ log: p.log, quick: p.quick }) };
     },
   }),
   conv: entry({

@@ -15,6 +15,8 @@ import { ATTENTION_QUICK_SIZES, formatAttentionSuite, runAttentionSuite } from '
 import { formatGptSuite, GPT_PRECISIONS, GPT_QUICK_PRESETS, runGptSuite } from '../bench/gpt.js';
 import { formatDiffusionSuite, runDiffusionSuite, UNET_QUICK_SHAPE } from '../bench/diffusion.js';
 import { formatGanSuite, GAN_BENCH_LOSSES, runGanSuite } from '../bench/gan.js';
+import { formatRlSuite, RL_BENCH_ALGORITHMS, runRlSuite } from '../bench/rl.js';
+import { formatVaeSuite, runVaeSuite, VAE_BENCH_ARCHS } from '../bench/vae.js';
 import { CONV_OPS, CONV_QUICK_SHAPES, formatConvSuite, runConvSuite } from '../bench/conv.js';
 import { expectFigures, expectTable, recorder } from './support/bench.js';
 import { createProgress } from '../bench/progress.js';
@@ -125,6 +127,35 @@ describe('bench suites in quick mode', () => {
     expect(r.results.map((x) => [x.loss, x.iterations])).toEqual(GAN_BENCH_LOSSES.map((l) => [l, 2]));
     expect(expectFigures(r)).toBe(4 * r.results.length);
     expectTable(formatGanSuite(r));
+    p.expectCounted();
+  });
+
+  it('rl: a rollout and a gradient step of each algorithm, two timed of each', async () => {
+    const p = recorder();
+    const r = await runRlSuite(engine, { ...common, progress: p.progress });
+    expect(r.results.map((x) => [x.name, x.rollouts, x.updateSteps])).toEqual(RL_BENCH_ALGORITHMS.map((a) => [a, 2, 2]));
+    // PPO's rollout is its whole horizon of every environment; REINFORCE's at least a step of each.
+    const [ppo, reinforce] = r.results;
+    expect(ppo.envStepsPerRollout).toBe(ppo.envs * ppo.horizon);
+    expect(reinforce.envStepsPerRollout).toBeGreaterThanOrEqual(reinforce.envs);
+    // Rollout rate and time, step time and rate, per row.
+    expect(expectFigures(r)).toBe(4 * r.results.length);
+    const keys = new Set(figures(r).keys());
+    for (const a of RL_BENCH_ALGORITHMS) expect(keys).toContain(`results[name=${a}].msPerUpdateStep`);
+    const table = formatRlSuite(r);
+    expectTable(table);
+    for (const a of RL_BENCH_ALGORITHMS) expect(table).toMatch(new RegExp(`^${a}\\t`, 'm'));
+    p.expectCounted();
+  });
+
+  it('vae: the MLP and the conv variant, two timed steps each', async () => {
+    const p = recorder();
+    const r = await runVaeSuite(engine, { ...common, progress: p.progress });
+    expect(r.results.map((x) => [x.model, x.steps])).toEqual(VAE_BENCH_ARCHS.map((m) => [m, 2]));
+    expect(expectFigures(r)).toBe(2 * r.results.length);
+    const keys = new Set(figures(r).keys());
+    for (const m of VAE_BENCH_ARCHS) expect(keys).toContain(`results[model=${m}].imagesPerSecond`);
+    expectTable(formatVaeSuite(r));
     p.expectCounted();
   });
 

@@ -62,7 +62,7 @@ export interface ContrastiveSessionConfig {
 
 export const contrastiveSessionDefaults: ContrastiveSessionConfig = {
   loss: 'ntxent',
-  temperature: 0.2,
+  temperature: 0.5,
   margin: 0.5,
   hidden: 128,
   features: 64,

@@ -140,6 +140,8 @@ describe('RL demo page (headless Chromium, SwiftShader)', () => {
     expect(v.stage.frames).toBeGreaterThan(v.stage.played);
     expect(v.stage.ended).toMatch(/pole fell|ran off the track|time limit/);
     expect(await page.$eval('#stage-readout', (el) => el.textContent)).toMatch(/^Update [1-9]\d*, greedy from start 0: step \d+ of \d+\./);
+    // While it plays, the readout says what the critic expects from the state shown (or, at the end, how it ended).
+    await waitFor('no value estimate in the readout', "/critic expects a return of -?\\d+\\.\\d/.test(document.getElementById('stage-readout').textContent)");
     expect(await page.$eval('#state', (el) => el.textContent)).toMatch(/^Paused.*: .*mean return [\d.]+ over the last \d+ episodes/);
     const use = await expectFreeMainThread(page);
     timings.pageScriptShare = use.share;

@@ -287,6 +287,10 @@ describe('learning CartPole', () => {
     const ep = await s.episode({ seed: 5, greedy: true });
     expect(ep.states.length).toBe((ep.length + 1) * 4);
     expect(ep.length).toBeGreaterThan(4 * random);
+    // The critic's estimate in each state: finite, and positive where every step pays 1.
+    expect(ep.values.length).toBe(ep.length);
+    expect(ep.values.every((v) => Number.isFinite(v))).toBe(true);
+    expect(ep.values[0]).toBeGreaterThan(0);
     // The episodes sent on the way (every 10 updates, from the same start) start where the first did.
     expect(episodes.map((e) => e.step)).toEqual([0, 10, 20].filter((k) => k <= last.step));
     for (const e of episodes) expect(Array.from(e.states.subarray(0, 4))).toEqual(Array.from(episodes[0].states.subarray(0, 4)));

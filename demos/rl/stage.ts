@@ -120,7 +120,9 @@ export class Stage {
     });
     if (!ep) return;
     const where = `x = ${s[0].toFixed(2)} m, θ = ${((s[2] * 180) / Math.PI).toFixed(1)}°.`;
-    const now = last ? ending(ep) : `P(right) = ${ep.pRight[i].toFixed(2)}, pushes ${ep.actions[i] === 1 ? 'right' : 'left'}.`;
+    const now = last
+      ? ending(ep)
+      : `P(right) = ${ep.pRight[i].toFixed(2)}, pushes ${ep.actions[i] === 1 ? 'right' : 'left'}; the critic expects a return of ${ep.values[i].toFixed(1)} from here.`;
     this.readout.textContent = `${this.current!.label}: step ${i} of ${ep.length}. ${now} ${where}`;
   }
 }

@@ -189,6 +189,8 @@ export interface RlEpisode {
   actions: Int32Array;
   /** Probability of pushing right in each state. */
   pRight: Float32Array;
+  /** The value network's estimate in each state: the discounted return it expects from there. */
+  values: Float32Array;
   length: number;
   /** How it ended: the pole fell or the cart left the track, or the time limit. */
   ended: 'terminated' | 'truncated';

@@ -74,11 +74,12 @@ export async function playEpisode(r: RlRun, opts: EpisodeOptions = {}): Promise<
   const states: number[] = Array.from(env.state);
   const actions: number[] = [];
   const pRight: number[] = [];
+  const values: number[] = [];
   const action = new Int32Array(r.config.envs);
   const logp = new Float64Array(r.config.envs);
   for (;;) {
     env.observe(obs);
-    const { logits } = await r.agent.act(obs);
+    const { logits, value } = await r.agent.act(obs);
     const row = logits.subarray(0, ACTIONS);
     const p1 = 1 / (1 + Math.exp(row[0] - row[1]));
     if (opts.greedy) action[0] = p1 > 0.5 ? 1 : 0;
@@ -86,10 +87,12 @@ export async function playEpisode(r: RlRun, opts: EpisodeOptions = {}): Promise<
     const o = env.step(action, false);
     actions.push(action[0]);
     pRight.push(p1);
+    values.push(value[0]);
     states.push(...o.finalObs);
     if (o.terminated[0] || o.truncated[0]) {
       return {
-        states: Float32Array.from(states), actions: Int32Array.from(actions), pRight: Float32Array.from(pRight), length: actions.length,
+        states: Float32Array.from(states), actions: Int32Array.from(actions), pRight: Float32Array.from(pRight),
+        values: Float32Array.from(values), length: actions.length,
         ended: o.terminated[0] ? 'terminated' : 'truncated',
       };
     }

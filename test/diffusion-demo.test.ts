@@ -16,7 +16,7 @@ import type { Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LaunchedBrowser, type PageServer, waitForPage } from './support/browser.js';
 import {
-  checkResumeAndRecovery, chooseFile, closeDemoBrowser, openDemoBrowser, openWithoutWebGPU, waitForDownload, expectBlockingCaught, expectFreeMainThread, watchMainThread, type MainThreadWindow,
+  checkResumeAndRecovery, chooseFile, closeDemoBrowser, openDemoBrowser, openWithoutWebGPU, waitForDownload, expectBlockingCaught, expectFreeMainThread, watchMainThread, type MainThreadWindow, setField as setFieldOf, colouredPixels as colouredPixelsOf
 } from './support/demo-page.js';
 
 // No autosave (autosaveEvery=0): a reload finds nothing to offer and builds the model again, until the last test.
@@ -59,23 +59,9 @@ async function openPage(query = QUERY): Promise<void> {
   timings.build ??= performance.now() - t0;
 }
 
-async function setField(id: string, value: string, event = 'change'): Promise<void> {
-  await page.$eval(`#${id}`, (el, v, ev) => {
-    (el as HTMLInputElement).value = v;
-    el.dispatchEvent(new Event(ev));
-  }, value, event);
-}
+const setField = (id: string, value: string, event?: string) => setFieldOf(page, id, value, event);
 
-/** Pixels of a canvas that are clearly coloured (not white, grey or the grid). */
-function colouredPixels(id: string): Promise<number> {
-  return page.$eval(`#${id}`, (c) => {
-    const canvas = c as HTMLCanvasElement;
-    const d = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height).data;
-    let n = 0;
-    for (let i = 0; i < d.length; i += 4) if (Math.max(d[i], d[i + 1], d[i + 2]) - Math.min(d[i], d[i + 1], d[i + 2]) > 60) n++;
-    return n;
-  });
-}
+const colouredPixels = (id: string) => colouredPixelsOf(page, id);
 
 beforeAll(async () => {
   ({ server, browser, page, logs, downloads } = await openDemoBrowser({

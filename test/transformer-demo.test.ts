@@ -20,7 +20,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LaunchedBrowser, type PageServer, waitForPage } from './support/browser.js';
 import {
   checkResumeAndRecovery, chooseFile, closeDemoBrowser, expectBlockingCaught, expectFreeMainThread, openDemoBrowser, openWithoutWebGPU,
-  waitForDownload, watchMainThread, type MainThreadWindow,
+  waitForDownload, watchMainThread, type MainThreadWindow, setField as setFieldOf
 } from './support/demo-page.js';
 import { fmtBytes } from '../demos/shared/ui.js';
 import { writeSafetensors } from '../src/checkpoint/safetensors.js';
@@ -70,13 +70,7 @@ async function openPage(query = QUERY): Promise<void> {
   timings.build ??= performance.now() - t0;
 }
 
-/** Sets a form field and fires change, as a user leaving the field would. */
-async function setField(id: string, value: string): Promise<void> {
-  await page.$eval(`#${id}`, (el, v) => {
-    (el as HTMLInputElement).value = v;
-    el.dispatchEvent(new Event('change'));
-  }, value);
-}
+const setField = (id: string, value: string, event?: string) => setFieldOf(page, id, value, event);
 
 /** The newest sample's text (prompt and continuation), from a greedy draw. */
 async function greedySample(): Promise<string> {

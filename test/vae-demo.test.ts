@@ -18,7 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LaunchedBrowser, type PageServer, waitForPage } from './support/browser.js';
 import {
   checkResumeAndRecovery, chooseFile, closeDemoBrowser, expectBlockingCaught, expectFreeMainThread, openDemoBrowser, openWithoutWebGPU,
-  waitForDownload, watchMainThread, type MainThreadWindow,
+  waitForDownload, watchMainThread, type MainThreadWindow, setField as setFieldOf
 } from './support/demo-page.js';
 
 // No autosave (autosaveEvery=0): a reload finds nothing to offer and builds the model again, until the last test.
@@ -67,12 +67,7 @@ async function openPage(query = QUERY): Promise<void> {
   timings.build ??= performance.now() - t0;
 }
 
-async function setField(id: string, value: string): Promise<void> {
-  await page.$eval(`#${id}`, (el, v) => {
-    (el as HTMLInputElement).value = v;
-    el.dispatchEvent(new Event('change'));
-  }, value);
-}
+const setField = (id: string, value: string, event?: string) => setFieldOf(page, id, value, event);
 
 /** Pixels of a canvas by darkness, among its opaque ones: [dark (< 96), light (> 160)]. */
 function tones(id: string): Promise<[number, number]> {

@@ -1,8 +1,8 @@
 // What the browser tests of the demo pages (transformer, diffusion, GAN) do alike around a page:
 // a page server and a headless Chromium on SwiftShader with a page whose downloads land in a
 // temporary folder; closing it all with the timings printed; waiting for a download; a page
-// opened without WebGPU; a file given to a file input; the watcher of the page's own scripts on
-// its main thread; and the saved run,
+// opened without WebGPU; a file given to a file input; a form field set and a canvas's coloured
+// pixels counted; the watcher of the page's own scripts on its main thread; and the saved run,
 // the lost GPU and Save while training, which every session page handles the same way.
 // Not here: driving a particular page (its controls, its window.__demo view and what a test
 // expects of them stay in each test), nor launching or serving itself (browser.ts).
@@ -87,6 +87,25 @@ export async function chooseFile(page: Page, inputId: string, dir: string, name:
   await writeFile(path, content);
   await page.evaluate(() => document.getElementById('message')!.replaceChildren());
   await (await page.$(`input#${inputId}`))!.uploadFile(path);
+}
+
+/** Sets a form field and fires `event` (change: as a user leaving the field would). */
+export async function setField(page: Page, id: string, value: string, event = 'change'): Promise<void> {
+  await page.$eval(`#${id}`, (el, v, ev) => {
+    (el as HTMLInputElement).value = v;
+    el.dispatchEvent(new Event(ev));
+  }, value, event);
+}
+
+/** Pixels of a canvas that are clearly coloured (not white, grey or black): what a drawing put there. */
+export function colouredPixels(page: Page, id: string): Promise<number> {
+  return page.$eval(`#${id}`, (c) => {
+    const canvas = c as HTMLCanvasElement;
+    const d = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height).data;
+    let n = 0;
+    for (let i = 0; i < d.length; i += 4) if (Math.max(d[i], d[i + 1], d[i + 2]) - Math.min(d[i], d[i + 1], d[i + 2]) > 60) n++;
+    return n;
+  });
 }
 
 /** What watchMainThread keeps on the page's window. */

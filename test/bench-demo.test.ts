@@ -64,7 +64,10 @@ function seriesPixels(selector: string): Promise<{ label: string; pixels: number
 }
 
 /** Each table of a section: how many tables share its parent, the parent's overflow-x and widths, the page's widths. */
-function tableBoxes(selector: string) {
+async function tableBoxes(selector: string) {
+  // After a change of viewport the charts follow the new width in a ResizeObserver callback, which
+  // runs with the next rendered frame: measure once two frames have passed, not before.
+  await page.evaluate(() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done))));
   return page.$$eval(`${selector} .table table`, (tables) => tables.map((t) => {
     const box = t.parentElement!;
     return {

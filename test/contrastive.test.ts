@@ -4,7 +4,8 @@
 // and the session on 16x16 digits from a fixed seed: after 200 steps a linear probe on the
 // learned features, with 10 labels per digit, beats the same probe on the encoder as initialised
 // by at least 10 points of held-out accuracy; the embedding by class; a checkpoint continues
-// bit for bit in a new session.
+// bit for bit in a new session; views of training images shown without touching training, and
+// a run with every augmentation off.
 // Not here: what every session shares (sessions.test.ts), the other ops (ops.test.ts).
 
 import { describe, expect, it } from 'vitest';
@@ -182,5 +183,47 @@ describe('the contrastive session', () => {
     for (const name of fa.tensors.keys()) expect(decodeTensor(fb, name)).toEqual(decodeTensor(fa, name));
     await a.dispose();
     await b.dispose();
+  });
+
+  it('shows views of training images as the step draws them, without changing training; and trains with every augmentation off', async () => {
+    const engine = await testEngine();
+    const config = { batch: 8, hidden: 16, features: 8, projHidden: 8, projection: 4, trainSize: 64, heldOut: 10, probePerClass: 1, probeEvery: 0, embeddingEvery: 0, metricsIntervalMs: 0, autosaveEvery: 0 };
+    const losses = async (s: ContrastiveSession, look: boolean) => {
+      const out: number[] = [];
+      const shown: ContrastiveEvent[] = [];
+      await s.subscribe((e: ContrastiveEvent) => {
+        if (e.type === 'metrics') out.push(...e.steps.map((r) => r.loss));
+        else shown.push(e);
+      });
+      await s.create(config);
+      for (let i = 0; i < 3; i++) {
+        if (look) await s.views();
+        await s.step(1);
+      }
+      return { out, shown };
+    };
+    const plain = new ContrastiveSession({ engine, autosave: memoryAutosave() });
+    const looked = new ContrastiveSession({ engine, autosave: memoryAutosave() });
+    const a = await losses(plain, false), b = await losses(looked, true);
+    expect(b.out).toEqual(a.out); // the views draw from a stream of their own
+    // A new run shows its views and its embedding (with the held-out digits) by itself.
+    const embedded = a.shown.find((e) => e.type === 'embedding');
+    expect(embedded?.type === 'embedding' && embedded.images.length).toBe(10 * 256);
+    const v = await looked.views();
+    expect(v.images.length).toBe(8 * 256);
+    expect(v.first.length).toBe(v.images.length);
+    expect(v.second.length).toBe(v.images.length);
+    expect(v.first).not.toEqual(v.second);
+    expect(v.first).not.toEqual(v.images);
+    expect((await looked.views()).first).not.toEqual(v.first); // a fresh draw each time
+    expect(b.shown.filter((e) => e.type === 'views').length).toBeGreaterThanOrEqual(4);
+
+    const bare = new ContrastiveSession({ engine, autosave: memoryAutosave() });
+    await bare.create({ ...config, shift: 0, rotate: 0, cutout: 0, noise: 0 });
+    expect(Number.isFinite((await bare.step(2)).loss)).toBe(true);
+    const same = await bare.views();
+    expect(same.first).toEqual(same.images);
+    expect(same.second).toEqual(same.images);
+    for (const s of [plain, looked, bare]) await s.dispose();
   });
 });

@@ -234,6 +234,8 @@ export class Contrastive {
   /** Draws the per-step augmentation seeds; its `state` goes into checkpoints. */
   readonly rng: SeededRandom;
   private plans = new Map<number, Plan>();
+  /** The views' plans, by image count. */
+  private viewPlans = new Map<number, Plan>();
 
   private constructor(
     readonly engine: Engine,
@@ -296,7 +298,9 @@ export class Contrastive {
     if (x.length !== this.config.batch * this.imageSize) {
       throw new InputError(`Contrastive.step: x must hold ${this.config.batch} images of ${this.imageSize} values, got ${x.length} values.`);
     }
-    const feeds: Feeds = { x, seed: (this.rng.next() * 2 ** 31) | 0 };
+    const seed = (this.rng.next() * 2 ** 31) | 0;
+    // With every augmentation off the plan reads no seed; the stream still advances, as ever.
+    const feeds: Feeds = this.hasAugmentation ? { x, seed } : { x };
     this.steps++;
     const keys = ['loss', 'posSim', 'negSim', 'accuracy', 'gradNorm'] as const;
     const out = await this.plan.run(feeds, read ? [...keys] : []);
@@ -308,8 +312,36 @@ export class Contrastive {
     return encodeWith(this.engine, this.nets, this.config, x, this.plans);
   }
 
+  /**
+   * Both views of images x (n, C, S, S) in [0, 1] as a training step augments them, from
+   * `seed`: (2, n, C, S, S) values, the first views then the second. What the loss is told is
+   * "the same image"; an augmentation set to 0 leaves its part out, as in the step.
+   */
+  async views(x: Float32Array, seed: number): Promise<Float32Array> {
+    const c = this.config, per = this.imageSize;
+    if (x.length === 0 || x.length % per !== 0) {
+      throw new InputError(`views: x must be (n, ${c.channels}, ${c.size}, ${c.size}) values, n >= 1; got ${x.length} values.`);
+    }
+    const n = x.length / per;
+    let plan = this.viewPlans.get(n);
+    if (!plan) {
+      const xs = input('x', [n, c.channels, c.size, c.size]);
+      const s = input('seed', [], 'i32');
+      const v = concat([augmentView(xs, c, s, 0), augmentView(xs, c, s, 1)], 0); // (2n, C, S, S)
+      plan = await this.engine.compile({ outputs: { v }, label: 'the contrastive views' });
+      this.viewPlans.set(n, plan);
+    }
+    return (await plan.run(this.hasAugmentation ? { x, seed: seed | 0 } : { x }))['v'] as Float32Array;
+  }
+
+  /** Whether any augmentation is on (without one, the two views are the image itself). */
+  private get hasAugmentation(): boolean {
+    const c = this.config;
+    return c.shift > 0 || c.rotate > 0 || c.cutout > 0 || c.noise > 0;
+  }
+
   dispose(): void {
-    for (const p of [this.plan, ...this.plans.values()]) p.dispose();
+    for (const p of [this.plan, ...this.plans.values(), ...this.viewPlans.values()]) p.dispose();
     this.optimizer.dispose();
   }
 }

@@ -1,8 +1,8 @@
 // The contract between a contrastive-learning page and its worker: the session's config (checked
 // field by field, ConfigError naming the field), the events the session pushes (status; per-step
 // records of the loss, the positive and negative similarities and the top-1 accuracy of the
-// positive; periodic linear probes beside their baselines, and the features' 2D embedding by
-// class), and the API the worker exposes through comlink. Plain data that survives structured
+// positive; periodic linear probes beside their baselines, the features' 2D embedding by
+// class, and views of training images as the step augments them), and the API the worker exposes through comlink. Plain data that survives structured
 // cloning; the calls and events every session has come from worker/protocol.ts. Images are
 // generated 16x16 digits in [0, 1], 1 being ink.
 // Not here: the session (session.ts), what it builds (run.ts), the model (models/contrastive.ts),
@@ -168,17 +168,34 @@ export interface ContrastiveProbeEvent {
   randomEncoder: ProbeScore;
 }
 
-/** The held-out digits' features by PCA: (heldOut, 2) points and their classes. */
+/** The held-out digits' features by PCA: (heldOut, 2) points, their classes and the digits themselves. */
 export interface ContrastiveEmbeddingEvent {
   type: 'embedding';
   step: number;
   points: Float32Array;
   labels: Int32Array;
+  /** The held-out digits (heldOut, 1, S, S) in [0, 1], in the points' order. */
+  images: Float32Array;
   /** Share of the features' variance along each of the two components. */
   explained: [number, number];
 }
 
-export type ContrastiveEvent = CoreEvent<ContrastiveInfo> | ContrastiveMetricsEvent | ContrastiveProbeEvent | ContrastiveEmbeddingEvent;
+/**
+ * Training images and both of their views as the step augments them (fresh augmentation seeds
+ * of a stream of their own, so showing them changes nothing about training): what the loss is
+ * told is the same image.
+ */
+export interface ContrastiveViewsEvent {
+  type: 'views';
+  step: number;
+  /** Images n (n, 1, S, S) in [0, 1], and their first and second views (n, 1, S, S) each. */
+  images: Float32Array;
+  first: Float32Array;
+  second: Float32Array;
+  size: number;
+}
+
+export type ContrastiveEvent = CoreEvent<ContrastiveInfo> | ContrastiveMetricsEvent | ContrastiveProbeEvent | ContrastiveEmbeddingEvent | ContrastiveViewsEvent;
 
 export type ContrastiveStepSummary = { step: number; loss: number; accuracy: number };
 
@@ -188,7 +205,9 @@ export interface ContrastiveApi extends SessionApi<ContrastiveSessionConfig, Con
   probe(): Promise<ContrastiveProbeEvent>;
   /** The embedding now (emitted as an event too). */
   embedding(): Promise<ContrastiveEmbeddingEvent>;
+  /** New views of the same training images (emitted as an event too). */
+  views(): Promise<ContrastiveViewsEvent>;
 }
 
 /** Every ContrastiveApi method, in the order the worker serves them. */
-export const CONTRASTIVE_METHODS = [...SESSION_METHODS, 'probe', 'embedding'] as const satisfies readonly (keyof ContrastiveApi)[];
+export const CONTRASTIVE_METHODS = [...SESSION_METHODS, 'probe', 'embedding', 'views'] as const satisfies readonly (keyof ContrastiveApi)[];

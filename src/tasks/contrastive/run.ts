@@ -3,7 +3,8 @@
 // subset of them for the probe, held-out labelled digits from a seed of their own), the model
 // and its optimizer from a checked config; filling batches from a resumable batch order; the
 // linear probe with its two baselines (raw pixels, and the encoder as the seed initialises it:
-// computed once per run) and the 2D embedding of the held-out features; and the checkpoint's
+// computed once per run), the 2D embedding of the held-out features and views of training
+// images as the step augments them; and the checkpoint's
 // contents, written and read back into a freshly built model (the caller swaps it in only once
 // the load succeeded).
 // Not here: the loop, events and API (session.ts), the model and the evaluations themselves
@@ -18,7 +19,7 @@ import { Contrastive, contrastiveNets, encodeWith, type ContrastiveConfig } from
 import { linearProbe, pca2, type FeatureSet } from '../../models/contrastive-eval.js';
 import { pickSaved, savedSection, usableConfig } from '../../worker/saved-config.js';
 import {
-  contrastiveSessionConfig, SAVED_KEYS, type ContrastiveEmbeddingEvent, type ContrastiveProbeEvent, type ContrastiveSessionConfig, type ProbeScore,
+  contrastiveSessionConfig, SAVED_KEYS, type ContrastiveEmbeddingEvent, type ContrastiveProbeEvent, type ContrastiveViewsEvent, type ContrastiveSessionConfig, type ProbeScore,
 } from './protocol.js';
 
 /** The side of the generated digits. */
@@ -29,6 +30,7 @@ const CLASSES = 10;
 // held-out digits do not depend on the seed: every run is scored on the same images.
 const trainSeed = (seed: number) => (Math.imul(seed, 0x9e3779b1) ^ 0x51ed) >>> 0;
 const batchSeed = (seed: number) => (seed ^ 0x5bd1e995) >>> 0;
+const viewSeed = (seed: number) => (seed ^ 0x7f4a7c15) >>> 0;
 const HELD_OUT_SEED = 0x7e57_0011;
 
 /** Everything built from one config. */
@@ -46,7 +48,12 @@ export interface ContrastiveRun {
   batches: SeededRandom;
   /** The batch being filled. */
   x: Float32Array;
+  /** Seeds of the views shown (never of training, never saved). */
+  viewSeeds: SeededRandom;
 }
+
+/** Training images whose views are shown. */
+export const VIEW_COUNT = 8;
 
 /** The model's config for a session config: one channel of 16x16 digits. */
 export function modelConfig(c: ContrastiveSessionConfig): Partial<ContrastiveConfig> {
@@ -79,6 +86,7 @@ export async function buildRun(engine: Engine, config: ContrastiveSessionConfig)
   return {
     config, model, train, labelled: balanced(train, g.labels, config.probePerClass), heldOut: { images: toUnit(h.images), labels: h.labels },
     baselines: null, batches: new SeededRandom(batchSeed(config.seed)), x: new Float32Array(config.batch * model.imageSize),
+    viewSeeds: new SeededRandom(viewSeed(config.seed)),
   };
 }
 
@@ -136,7 +144,15 @@ export async function probe(r: ContrastiveRun): Promise<ContrastiveProbeEvent> {
 export async function embedding(r: ContrastiveRun): Promise<ContrastiveEmbeddingEvent> {
   const h = await r.model.features(r.heldOut.images);
   const p = await pca2(r.model.engine, h, r.model.config.features);
-  return { type: 'embedding', step: r.model.steps, points: p.points, labels: r.heldOut.labels, explained: p.explained };
+  return { type: 'embedding', step: r.model.steps, points: p.points, labels: r.heldOut.labels, images: r.heldOut.images, explained: p.explained };
+}
+
+/** The first VIEW_COUNT training images and both their views, from the next seed of the views' own stream. */
+export async function views(r: ContrastiveRun): Promise<ContrastiveViewsEvent> {
+  const per = r.model.imageSize;
+  const images = r.train.slice(0, Math.min(VIEW_COUNT, r.config.trainSize) * per);
+  const v = await r.model.views(images, (r.viewSeeds.next() * 2 ** 31) | 0);
+  return { type: 'views', step: r.model.steps, images, first: v.slice(0, images.length), second: v.slice(images.length), size: IMAGE_SIDE };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,12 +1,13 @@
 // The contrastive-learning trainer, a task of the session core (worker/session.ts): one run
 // (generated digits, the encoder and projection head and their optimizer, see run.ts) whose
 // steps the core's loop submits without waiting for the previous one's figures, serving pause,
-// probe, embedding and export calls in between.
+// probe, embedding, views and export calls in between.
 // Every `probeEvery` steps it trains a linear probe on the frozen features and sends its
 // held-out accuracy beside the raw-pixel and initial-encoder baselines; every `embeddingEvery`
 // steps the held-out digits' features in 2D by PCA. Step records (loss, positive and negative
 // similarities, top-1 accuracy of the positive) go out batched, at most one metrics event per
-// metricsIntervalMs. It runs as is in Node and in the Web Worker (worker.ts).
+// metricsIntervalMs. A new run shows views of training images and its embedding by itself.
+// It runs as is in Node and in the Web Worker (worker.ts).
 //
 // A loaded run continues exactly as the saved one would have: same weights, Adam moments, batch
 // order and augmentation seeds.
@@ -20,8 +21,9 @@ import { Session, type SessionOptions } from '../../worker/session.js';
 import {
   contrastiveSessionConfig, HYPER_KEYS, type ContrastiveApi, type ContrastiveEmbeddingEvent, type ContrastiveEvent, type ContrastiveInfo,
   type ContrastiveMetricsEvent, type ContrastiveProbeEvent, type ContrastiveSessionConfig, type ContrastiveStepRecord, type ContrastiveStepSummary,
+  type ContrastiveViewsEvent,
 } from './protocol.js';
-import { buildRun, checkpointContents, embedding, freeRun, IMAGE_SIDE, loadInto, nextBatch, probe, savedConfig, type ContrastiveRun } from './run.js';
+import { buildRun, checkpointContents, embedding, freeRun, IMAGE_SIDE, loadInto, nextBatch, probe, savedConfig, views, type ContrastiveRun } from './run.js';
 
 export type ContrastiveSessionOptions = SessionOptions;
 
@@ -130,6 +132,11 @@ export class ContrastiveSession
     });
   }
 
+  async views(): Promise<ContrastiveViewsEvent> {
+    this.need();
+    return this.exclusive(async () => (await this.show(this.need(), views))!);
+  }
+
   async embedding(): Promise<ContrastiveEmbeddingEvent> {
     this.need();
     return this.exclusive(async () => {
@@ -139,11 +146,12 @@ export class ContrastiveSession
   }
 
   protected async refresh(r: ContrastiveRun): Promise<void> {
+    await this.show(r, views);
     await this.show(r, embedding);
   }
 
   /** Computes and sends one evaluation of `r` while it is the current run. */
-  private async show<E extends ContrastiveProbeEvent | ContrastiveEmbeddingEvent>(r: ContrastiveRun, what: (r: ContrastiveRun) => Promise<E>): Promise<E | null> {
+  private async show<E extends ContrastiveProbeEvent | ContrastiveEmbeddingEvent | ContrastiveViewsEvent>(r: ContrastiveRun, what: (r: ContrastiveRun) => Promise<E>): Promise<E | null> {
     if (r !== this.current) return null;
     const e = await what(r);
     this.emit(e);

@@ -56,7 +56,14 @@ export function checkBpeParts(parts: BpeParts): BpeTables {
   const src = parts.vocabSource;
   const tokens = denseTokens(parts.vocab, src);
   const n = tokens.length;
-  const ids = new Map(tokens.map((t, i) => [t, i]));
+  const ids = new Map<string, number>();
+  tokens.forEach((t, id) => {
+    const other = ids.get(t);
+    if (other !== undefined) {
+      throw new DataError(`${src} has the token ${quote(t)} twice, as ids ${other} and ${id}; each token must have one id.`, 'format');
+    }
+    ids.set(t, id);
+  });
 
   const specialIds = new Map<string, number>();
   for (const s of parts.specials) {

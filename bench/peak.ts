@@ -1,87 +1,180 @@
 // Peak calibration, and the 'peak' benchmark suite that reports it: what this adapter does at
-// best, measured with the kernels of shaders/calibrate.ts, so that other suites can say what
-// share of it their kernels reach (shareOfPeak). Two figures:
-//   gflops       an arithmetic-bound kernel: 8 independent vec4<f32> FMA chains per invocation
-//                (an FMA counts 2 flops; the seed and final sum are not counted);
-//   gbPerSecond  a bandwidth-bound kernel: a vec4<f32> copy of a large buffer (a few vec4s per
-//                invocation, grid-strided), bytes read plus bytes written.
-// Sizes fill a big GPU (millions of invocations, 256 MB buffers: past any cache) and shrink on
-// CPU-emulated adapters; every buffer stays within maxStorageBufferBindingSize and maxBufferSize.
-// Each figure is the median of several timed submits after a warm-up, each submit a loop of
-// back-to-back dispatches (src/gpu/profiler.ts's dispatchTimer: GPU timestamps when the adapter
-// has them, else the wall clock). calibratePeak memoizes per engine and mode, so several
-// suites in one run calibrate once.
-// Quick mode (--quick): small sizes on every adapter and three short submits per kernel, for CI,
-// not for numbers. Not a vendor's datasheet peak: what WebGPU lets a plain kernel reach here.
+// best, measured the way a roofline's ceilings are, so that other suites can say what share of it
+// their kernels reach (shareOfPeak) and no kernel of theirs can pass it. Two figures, each the
+// best of a sweep:
+//   gflops       an arithmetic-bound kernel (fma_chains below): CHAINS independent vec4<f32> FMA
+//                chains per invocation, swept over the chain count (1 to 16: one chain is
+//                latency-bound, more hide the FMA latency until registers run out) and the
+//                workgroup size, every dispatch millions of invocations on a GPU (an FMA counts
+//                2 flops; the seeds and the final sum are not counted);
+//   gbPerSecond  a bandwidth-bound kernel (shaders/calibrate.ts's copy_peak: vec4<f32> loads and
+//                stores, grid-strided), swept over the copied size from cache-resident (1 MB) to
+//                well past any cache (256 MB on a GPU), bytes read plus bytes written.
+// The chain count and workgroup size are WGSL override constants: one module, one pipeline per
+// configuration, no text built per configuration. Every buffer stays within
+// maxStorageBufferBindingSize and maxBufferSize, every workgroup within the device's limits.
+// Each configuration's figure is the median of several timed submits after a warm-up, each
+// submit a loop of back-to-back dispatches (src/gpu/profiler.ts's dispatchTimer: GPU timestamps
+// when the adapter has timestamp-query, else the wall clock from submit to onSubmittedWorkDone;
+// `timing` says which). calibratePeak memoizes per engine and mode, so several suites in one run
+// calibrate once. Quick mode (--quick): small sizes on every adapter, the whole sweep, three
+// short submits per configuration: for CI, not for numbers.
+// Not a vendor's datasheet peak: what WebGPU lets a plain kernel reach here.
 // Not here: launching anything, or writing files (the runners do).
 
-import { calibrateShader, FMA_C, FMA_CHAINS, FMA_M, FMA_SEED_PERIOD } from '../shaders/calibrate.js';
+import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
+import { calibrateShader, FMA_C, FMA_M } from '../shaders/calibrate.js';
 import type { Engine } from '../src/engine.js';
 import { dispatchTimer, type TimingSource } from '../src/gpu/profiler.js';
 import type { BoundBuffer } from '../src/gpu/kernels.js';
-import { grid1d } from '../src/ops/grid.js';
-import type { Dispatch } from '../src/ops/types.js';
+import { flatIndexWgsl, grid1d } from '../src/ops/grid.js';
+import type { Dispatch, ShaderModuleDef } from '../src/ops/types.js';
 import { measuredOn, resultHeader, timeWarmed, type ResultHeader, type SuiteOptionsBase } from './common.js';
 
-/** Invocations per workgroup of both kernels. */
-const WG = 256;
+/** Chain counts the FMA sweep times (at most MAX_CHAINS). */
+export const FMA_CHAIN_COUNTS = [1, 2, 4, 8, 16] as const;
+/** Workgroup sizes the FMA sweep times, those the device allows. */
+export const FMA_WORKGROUP_SIZES = [32, 64, 128, 256] as const;
+/** The accumulators fma_chains holds; CHAINS of them are live. */
+const MAX_CHAINS = 16;
+/** Invocation i's seeds step by 1 / SEED_PERIOD with i mod SEED_PERIOD (exact in f32). */
+const SEED_PERIOD = 4096;
+/** Workgroup size of the copy (its sweep is over sizes). */
+const COPY_WG = 256;
+
+/**
+ * Steps of every live chain in one loop trip of fma_chains, written out: a loop trip costs an
+ * emulated adapter a dozen instructions or more (SwiftShader reached 8 GFLOP/s with one step a
+ * trip, 20 with 16 steps), which a GPU's compiler would unroll away by itself.
+ */
+export const FMA_UNROLL = 16;
+
+// Chain k, lane j of invocation i starts at -0.5 - (i mod P) / P - (4k + j) / 64: exact in f32,
+// distinct in every lane, and at least 1.5 below each lane's fixed point C / (1 - M) (1 to 1.9),
+// so every step moves every lane by a part in a thousand or more and a check can tell one step
+// count from another. The steps of chains past CHAINS, and their terms of the sum, sit under
+// conditions on an override constant, which the pipeline's compiler folds: a configuration runs
+// its own chains only (on SwiftShader one chain runs 4x the flop rate of sixteen at the same
+// counted work, which could not be if the sixteen ran every time).
+const accumulators = Array.from({ length: MAX_CHAINS }, (_, k) => k);
+const step = ['    a0 = fma(a0, m, c);', ...accumulators.slice(1).map((k) => `    if (CHAINS > ${k}u) { a${k} = fma(a${k}, m, c); }`)].join('\n');
+export const fmaShader: ShaderModuleDef = {
+  label: 'peak fma chains',
+  code: () => wgsl`
+override WG: u32 = 64u;
+// Live accumulators, 1 to ${MAX_CHAINS}.
+override CHAINS: u32 = 4u;
+// Loop trips of ${FMA_UNROLL} steps each: a constant trip count the compiler sees.
+override ITERS: u32 = 4u;
+${flatIndexWgsl}
+
+@group(0) @binding(0) var<storage, read_write> fma_out: array<vec4<f32>>;
+
+@compute @workgroup_size(WG)
+fn fma_chains(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = flat_index(gid, nwg, WG);
+  if (i >= arrayLength(&fma_out)) { return; }
+  let m = vec4<f32>(${FMA_M.join(', ')});
+  let c = vec4<f32>(${FMA_C.join(', ')});
+  let s = vec4<f32>(-0.5 - f32(i % ${SEED_PERIOD}u) / ${SEED_PERIOD}.0) - vec4<f32>(0.0, 1.0, 2.0, 3.0) / 64.0;
+${accumulators.map((k) => `  var a${k} = s - ${k / 16};`).join('\n')}
+  for (var t = 0u; t < ITERS; t++) {
+${Array.from({ length: FMA_UNROLL }, () => step).join('\n')}
+  }
+  // One vec4 per invocation, the sum of the live chains: each one stays live to the end.
+  var sum = a0;
+${accumulators.slice(1).map((k) => `  if (CHAINS > ${k}u) { sum += a${k}; }`).join('\n')}
+  fma_out[i] = sum;
+}
+`,
+};
+
+/** One configuration of the FMA sweep and what it reached. */
+export interface FmaMeasurement {
+  /** "wg 64, 4 chains": names the row for bench:compare. */
+  name: string;
+  wg: number;
+  chains: number;
+  invocations: number;
+  /** Loop trips, FMA_UNROLL steps of every chain each. */
+  iterations: number;
+  flopsPerInvocation: number;
+  /** Median ms per dispatch. */
+  ms: number;
+  gflops: number;
+}
+
+/** One size of the copy sweep and what it reached. */
+export interface CopyMeasurement {
+  /** "copy 16 MB": names the row for bench:compare. */
+  name: string;
+  /** Bytes of the copied buffer. */
+  copiedBytes: number;
+  /** Bytes read + written by one dispatch (twice copiedBytes). */
+  movedBytes: number;
+  vec4sPerInvocation: number;
+  /** Median ms per dispatch. */
+  ms: number;
+  gbPerSecond: number;
+}
 
 /** The sizes of one calibration. */
 export interface PeakSizes {
-  /** Invocations of the FMA kernel. */
+  /** Invocations of every FMA configuration. */
   invocations: number;
-  /** Loop trips of each invocation (8 vec4 FMAs each). */
-  iterations: number;
-  /** Bytes of the copied buffer (the copy moves twice this). */
-  copyBytes: number;
+  /** vec4 FMAs per invocation in every configuration (a multiple of 16 x FMA_UNROLL): iterations = fmas / (chains x FMA_UNROLL). */
+  fmas: number;
+  /** Sizes of the copy sweep in MB (2^20 bytes), smallest first. */
+  copyMb: readonly number[];
   /** vec4s each copy invocation moves: more amortise an invocation's cost on CPU-emulated adapters. */
   vec4sPerInvocation: number;
 }
 
-/** By adapter kind: a GPU gets millions of invocations and 256 MB; SwiftShader a few MB. */
+/**
+ * By adapter kind. A GPU: 4M invocations (some fifteen waves of an H100's 270k resident
+ * invocations) of 1024 vec4 FMAs, ~34 GFLOP a dispatch; copies up to 256 MB, five times a large
+ * GPU's L2. SwiftShader: 16k invocations and copies up to 128 MB, past its host's caches, in
+ * seconds. Quick: a few ms of work per configuration.
+ */
 export const PEAK_SIZES: Record<'gpu' | 'software' | 'quick', PeakSizes> = {
-  gpu: { invocations: 1 << 22, iterations: 256, copyBytes: 256 << 20, vec4sPerInvocation: 4 },
-  software: { invocations: 1 << 15, iterations: 64, copyBytes: 32 << 20, vec4sPerInvocation: 16 },
-  quick: { invocations: 1 << 13, iterations: 32, copyBytes: 4 << 20, vec4sPerInvocation: 16 },
+  gpu: { invocations: 1 << 22, fmas: 1024, copyMb: [1, 2, 4, 8, 16, 32, 64, 128, 256], vec4sPerInvocation: 4 },
+  software: { invocations: 1 << 14, fmas: 256, copyMb: [1, 2, 4, 8, 16, 32, 64, 128], vec4sPerInvocation: 16 },
+  quick: { invocations: 1 << 11, fmas: 256, copyMb: [1, 4], vec4sPerInvocation: 16 },
 };
 
-/** Timing loops: submits of ~100 ms, 5 of them; quick mode's are short and few. */
+/** Timing loops: submits of ~50 ms, 5 of them, per configuration; quick mode's are short and few. */
 const LOOPS = {
-  full: { reps: 5, targetMs: 100, maxPerRep: 256 },
-  quick: { reps: 3, targetMs: 10, maxPerRep: 16 },
+  full: { reps: 5, targetMs: 50, maxPerRep: 256 },
+  quick: { reps: 3, targetMs: 5, maxPerRep: 16 },
 } as const;
 
 export interface PeakCalibration {
-  /** FMA throughput, GFLOP/s (an FMA = 2 flops). */
+  /** The best FMA throughput of the sweep, GFLOP/s (an FMA = 2 flops). */
   gflops: number;
-  /** Copy bandwidth, GB/s (1e9 bytes; bytes read + bytes written). */
+  /** The best copy bandwidth of the sweep, GB/s (1e9 bytes; bytes read + bytes written). */
   gbPerSecond: number;
   timing: TimingSource;
-  arithmetic: {
-    invocations: number;
-    iterations: number;
-    flopsPerInvocation: number;
-    /** Median ms per dispatch. */
-    ms: number;
-  };
-  bandwidth: {
-    /** Bytes read + written by one dispatch. */
-    movedBytes: number;
-    vec4sPerInvocation: number;
-    /** Median ms per dispatch. */
-    ms: number;
-  };
+  /** The FMA configuration that reached gflops. */
+  arithmetic: FmaMeasurement;
+  /** The copy size that reached gbPerSecond. */
+  bandwidth: CopyMeasurement;
+  /** Every FMA configuration, by workgroup size then chain count. */
+  fmaSweep: FmaMeasurement[];
+  /** Every copy size, smallest first. */
+  copySweep: CopyMeasurement[];
 }
 
-/** The FMA kernel over `invocations`, `iterations` loop trips each. */
-export function arithmeticDispatch(invocations: number, iterations: number): Dispatch {
+/** fma_chains over `invocations` with `chains` live accumulators, `iterations` loop trips of FMA_UNROLL steps, workgroups of `wg`. */
+export function arithmeticDispatch(invocations: number, { wg, chains, iterations }: { wg: number; chains: number; iterations: number }): Dispatch {
+  if (!Number.isInteger(chains) || chains < 1 || chains > MAX_CHAINS) throw new Error(`fma_chains: ${chains} chains; it holds 1 to ${MAX_CHAINS}.`);
+  if (!Number.isInteger(iterations) || iterations < 1) throw new Error(`fma_chains: ${iterations} loop trips; give a whole number, at least 1.`);
   return {
-    shader: calibrateShader,
-    entry: 'fma_peak',
-    constants: { WG, ITERS: iterations },
+    shader: fmaShader,
+    entry: 'fma_chains',
+    constants: { WG: wg, CHAINS: chains, ITERS: iterations },
     reads: [],
     writes: [{ out: 0 }],
-    workgroups: grid1d(invocations, WG),
+    workgroups: grid1d(invocations, wg),
   };
 }
 
@@ -91,95 +184,126 @@ export function bandwidthDispatch(vec4s: number, per: number): Dispatch {
   return {
     shader: calibrateShader,
     entry: 'copy_peak',
-    constants: { WG, PER: per },
+    constants: { WG: COPY_WG, PER: per },
     reads: [{ in: 0 }],
     writes: [{ out: 0 }],
-    workgroups: grid1d(vec4s / per, WG),
+    workgroups: grid1d(vec4s / per, COPY_WG),
   };
 }
 
-/** Flops counted per invocation of the FMA kernel. */
-export const flopsPerInvocation = (iterations: number) => iterations * FMA_CHAINS * 4 * 2;
+/** Flops counted per invocation: iterations x FMA_UNROLL x chains vec4 FMAs of 8 flops. */
+export const flopsPerInvocation = (chains: number, iterations: number) => iterations * FMA_UNROLL * chains * 4 * 2;
 
-/** What fma_peak writes for invocation i, recomputed in f32 steps (fma taken as rounded once). */
-export function fmaPeakReference(i: number, iterations: number): number {
+/**
+ * What fma_chains writes for invocation i (a vec4) after `steps` FMAs of each of its `chains`
+ * (iterations x FMA_UNROLL), recomputed in f32 (an fma rounded once).
+ */
+export function fmaReference(i: number, chains: number, steps: number): number[] {
   const f = Math.fround;
-  const s = (i % FMA_SEED_PERIOD) / FMA_SEED_PERIOD;
   const m = FMA_M.map(f);
   const c = FMA_C.map(f);
-  const chains = Array.from({ length: FMA_CHAINS }, (_, k) => [0, 1, 2, 3].map((j) => f(s + j / 32 + k * 0.125)));
-  for (let t = 0; t < iterations; t++) {
-    for (const a of chains) for (let j = 0; j < 4; j++) a[j] = f(a[j] * m[j] + c[j]);
+  const s = [0, 1, 2, 3].map((j) => f(f(-0.5 - (i % SEED_PERIOD) / SEED_PERIOD) - j / 64));
+  const acc = Array.from({ length: chains }, (_, k) => s.map((v) => f(v - k / 16)));
+  for (let t = 0; t < steps; t++) {
+    for (const a of acc) for (let j = 0; j < 4; j++) a[j] = f(a[j] * m[j] + c[j]);
   }
-  const add = (x: number[], y: number[]) => x.map((v, j) => f(v + y[j]));
-  const [a0, a1, a2, a3, a4, a5, a6, a7] = chains;
-  const t = add(add(add(a0, a1), add(a2, a3)), add(add(a4, a5), add(a6, a7)));
-  return f(f(t[0] + t[1]) + f(t[2] + t[3]));
-}
-
-/** Median ms per dispatch of `d` over the given buffers: a warm-up sizes the loops. */
-async function timeDispatch(
-  engine: Engine,
-  d: Dispatch,
-  reads: BoundBuffer[],
-  writes: BoundBuffer[],
-  loops: (typeof LOOPS)[keyof typeof LOOPS],
-): Promise<{ ms: number; timing: TimingSource }> {
-  return timeWarmed(await dispatchTimer(engine.gpu, engine.kernels, d, reads, writes), loops);
+  return acc.reduce((sum, a) => sum.map((v, j) => f(v + a[j])));
 }
 
 /** The calibration sizes for this engine: by adapter kind, within the device's buffer limits. */
 export function peakSizes(engine: Engine, quick: boolean): PeakSizes {
   const s = quick ? PEAK_SIZES.quick : engine.gpu.adapter.isSoftware ? PEAK_SIZES.software : PEAK_SIZES.gpu;
-  const l = engine.gpu.limits;
-  const maxBytes = Math.min(l.maxStorageBufferBindingSize, l.maxBufferSize);
-  return {
-    ...s,
-    // Whole vec4s, a multiple of the vec4s per invocation; the FMA kernel writes one f32 per invocation.
-    copyBytes: Math.floor(Math.min(s.copyBytes, maxBytes) / (16 * s.vec4sPerInvocation)) * 16 * s.vec4sPerInvocation,
-    invocations: Math.min(s.invocations, Math.floor(maxBytes / 4)),
-  };
+  const maxMb = maxBindingBytes(engine) / 2 ** 20;
+  const fit = s.copyMb.filter((mb) => mb <= maxMb);
+  // A device that binds less than the largest size copies the most it can bind, in whole MB.
+  if (fit.length < s.copyMb.length && Math.floor(maxMb) > (fit.at(-1) ?? 0)) fit.push(Math.floor(maxMb));
+  return { ...s, copyMb: fit, invocations: Math.min(s.invocations, Math.floor(maxBindingBytes(engine) / 16)) };
 }
 
-async function calibrate(engine: Engine, quick: boolean): Promise<PeakCalibration> {
+const maxBindingBytes = (engine: Engine) => Math.min(engine.gpu.limits.maxStorageBufferBindingSize, engine.gpu.limits.maxBufferSize);
+
+/** The FMA sweep's configurations on this engine: every allowed workgroup size by every chain count. */
+export function fmaConfigs(engine: Engine, quick: boolean): { wg: number; chains: number; iterations: number }[] {
+  const l = engine.gpu.limits;
+  const { fmas } = peakSizes(engine, quick);
+  const wgs = FMA_WORKGROUP_SIZES.filter((wg) => wg <= l.maxComputeInvocationsPerWorkgroup && wg <= l.maxComputeWorkgroupSizeX);
+  return wgs.flatMap((wg) => FMA_CHAIN_COUNTS.map((chains) => ({ wg, chains, iterations: fmas / (chains * FMA_UNROLL) })));
+}
+
+const mbLabel = (bytes: number) => `${+(bytes / 2 ** 20).toFixed(2)} MB`;
+const chainsLabel = (n: number) => `${n} chain${n === 1 ? '' : 's'}`;
+
+/** Progress of one calibration: item n of the sweep's total (FMA configurations, then copy sizes). */
+type SweepProgress = (item: number, total: number, label: string) => void;
+
+async function calibrate(engine: Engine, quick: boolean, progress: SweepProgress): Promise<PeakCalibration> {
   const { pool } = engine;
   const sizes = peakSizes(engine, quick);
+  const configs = fmaConfigs(engine, quick);
   const loops = quick ? LOOPS.quick : LOOPS.full;
-  const out = pool.acquire(sizes.invocations * 4, 'peak calibration fma output');
-  const src = pool.acquire(sizes.copyBytes, 'peak calibration copy source');
-  const dst = pool.acquire(sizes.copyBytes, 'peak calibration copy destination');
+  const total = configs.length + sizes.copyMb.length;
+  const time = async (d: Dispatch, reads: BoundBuffer[], writes: BoundBuffer[]) =>
+    timeWarmed(await dispatchTimer(engine.gpu, engine.kernels, d, reads, writes), loops);
+  let timing: TimingSource = 'wall-clock';
+
+  const fmaSweep: FmaMeasurement[] = [];
+  const outBytes = sizes.invocations * 16;
+  const out = pool.acquire(outBytes, 'peak calibration fma output');
   try {
-    const a = await timeDispatch(engine, arithmeticDispatch(sizes.invocations, sizes.iterations), [], [{ buffer: out, size: sizes.invocations * 4 }], loops);
+    for (const cfg of configs) {
+      const name = `wg ${cfg.wg}, ${chainsLabel(cfg.chains)}`;
+      progress(fmaSweep.length + 1, total, `fma ${name}`);
+      const r = await time(arithmeticDispatch(sizes.invocations, cfg), [], [{ buffer: out, size: outBytes }]);
+      timing = r.timing;
+      const fpi = flopsPerInvocation(cfg.chains, cfg.iterations);
+      fmaSweep.push({ name, ...cfg, invocations: sizes.invocations, flopsPerInvocation: fpi, ms: r.ms, gflops: (sizes.invocations * fpi) / (r.ms * 1e6) });
+    }
+  } finally {
+    pool.release(out);
+  }
+
+  const copySweep: CopyMeasurement[] = [];
+  const per = sizes.vec4sPerInvocation;
+  // Whole vec4s, a multiple of the vec4s per invocation; every size binds a prefix of one pair.
+  const bytesOf = (mb: number) => Math.floor((mb * 2 ** 20) / (16 * per)) * 16 * per;
+  const largest = bytesOf(sizes.copyMb.at(-1)!);
+  const src = pool.acquire(largest, 'peak calibration copy source');
+  const dst = pool.acquire(largest, 'peak calibration copy destination');
+  try {
     // Any finite, non-denormal contents do for a copy: a repeated ramp, written in one go.
-    const ramp = new Float32Array(sizes.copyBytes / 4);
+    const ramp = new Float32Array(largest / 4);
     for (let i = 0; i < ramp.length; i++) ramp[i] = (i & 1023) + 1;
     pool.write(src, ramp);
-    const vec4s = sizes.copyBytes / 16;
-    const b = await timeDispatch(engine, bandwidthDispatch(vec4s, sizes.vec4sPerInvocation), [{ buffer: src, size: sizes.copyBytes }], [{ buffer: dst, size: sizes.copyBytes }], loops);
-    const fpi = flopsPerInvocation(sizes.iterations);
-    const movedBytes = 2 * sizes.copyBytes;
-    return {
-      gflops: (sizes.invocations * fpi) / (a.ms * 1e6),
-      gbPerSecond: movedBytes / (b.ms * 1e6),
-      timing: a.timing,
-      arithmetic: { invocations: sizes.invocations, iterations: sizes.iterations, flopsPerInvocation: fpi, ms: a.ms },
-      bandwidth: { movedBytes, vec4sPerInvocation: sizes.vec4sPerInvocation, ms: b.ms },
-    };
+    for (const mb of sizes.copyMb) {
+      const bytes = bytesOf(mb);
+      progress(configs.length + copySweep.length + 1, total, `copy ${mbLabel(bytes)}`);
+      const r = await time(bandwidthDispatch(bytes / 16, per), [{ buffer: src, size: bytes }], [{ buffer: dst, size: bytes }]);
+      timing = r.timing;
+      copySweep.push({ name: `copy ${mbLabel(bytes)}`, copiedBytes: bytes, movedBytes: 2 * bytes, vec4sPerInvocation: per, ms: r.ms, gbPerSecond: (2 * bytes) / (r.ms * 1e6) });
+    }
   } finally {
-    for (const buf of [out, src, dst]) pool.release(buf);
+    pool.release(src);
+    pool.release(dst);
   }
+
+  const arithmetic = fmaSweep.reduce((a, b) => (b.gflops > a.gflops ? b : a));
+  const bandwidth = copySweep.reduce((a, b) => (b.gbPerSecond > a.gbPerSecond ? b : a));
+  return { gflops: arithmetic.gflops, gbPerSecond: bandwidth.gbPerSecond, timing, arithmetic, bandwidth, fmaSweep, copySweep };
 }
 
 const memo = new WeakMap<Engine, Map<boolean, Promise<PeakCalibration>>>();
 
-/** The adapter's measured peaks, measured once per engine and mode (later calls share the result). */
-export function calibratePeak(engine: Engine, opts: { quick?: boolean } = {}): Promise<PeakCalibration> {
+/**
+ * The adapter's measured peaks, measured once per engine and mode (later calls share the
+ * result). `progress` hears the sweep's items if this call is the one that measures.
+ */
+export function calibratePeak(engine: Engine, opts: { quick?: boolean; progress?: SweepProgress } = {}): Promise<PeakCalibration> {
   const quick = opts.quick ?? false;
   let byMode = memo.get(engine);
   if (!byMode) memo.set(engine, (byMode = new Map()));
   let p = byMode.get(quick);
   if (!p) {
-    p = calibrate(engine, quick);
+    p = calibrate(engine, quick, opts.progress ?? (() => {}));
     byMode.set(quick, p);
     // A failed calibration is not remembered: the next call measures again.
     p.catch(() => byMode!.delete(quick));
@@ -192,7 +316,11 @@ export const shareOfPeak = (value: number, peak: number): number => value / peak
 
 export interface PeakSuiteResult extends PeakCalibration, ResultHeader<'peak'> {}
 
-/** Every suite's options, and this suite's own; progress is called once, as the calibration starts (one item). */
+/**
+ * Every suite's options, and this suite's own; a progress item is a configuration of the sweep
+ * (FMA configurations, then copy sizes), or the whole calibration as one item when an earlier
+ * suite of the run has measured it already.
+ */
 export interface PeakSuiteOptions extends SuiteOptionsBase {
   /** Small sizes and few repetitions on every adapter (default false). */
   quick?: boolean;
@@ -200,25 +328,36 @@ export interface PeakSuiteOptions extends SuiteOptionsBase {
 
 export async function runPeakSuite(engine: Engine, opts: PeakSuiteOptions): Promise<PeakSuiteResult> {
   const log = opts.log ?? (() => {});
-  opts.progress?.(1, 1, 'fma and copy kernels');
-  const c = await calibratePeak(engine, { quick: opts.quick });
-  log(`fma:  ${c.gflops.toFixed(1)} GFLOP/s (${c.arithmetic.invocations} invocations x ${c.arithmetic.flopsPerInvocation} flops, ${c.arithmetic.ms.toFixed(3)} ms)`);
-  log(`copy: ${c.gbPerSecond.toFixed(2)} GB/s (${mb(c.bandwidth.movedBytes)} MB moved, ${c.bandwidth.ms.toFixed(3)} ms)`);
-  return {
-    ...resultHeader('peak', engine, opts),
-    ...c,
-  };
+  let counted = false;
+  const c = await calibratePeak(engine, {
+    quick: opts.quick,
+    progress: (item, total, label) => {
+      counted = true;
+      opts.progress?.(item, total, label);
+    },
+  });
+  if (!counted) opts.progress?.(1, 1, 'fma and copy sweeps (measured earlier in this run)');
+  for (const f of c.fmaSweep) log(`fma  ${f.name.padEnd(18)} ${f.gflops.toFixed(2).padStart(9)} GFLOP/s (${f.ms.toFixed(3)} ms, ${c.timing})`);
+  for (const b of c.copySweep) log(`${b.name.padEnd(23)} ${b.gbPerSecond.toFixed(2).padStart(9)} GB/s (${b.ms.toFixed(3)} ms, ${c.timing})`);
+  return { ...resultHeader('peak', engine, opts), ...c };
 }
 
-const mb = (bytes: number) => (bytes / 1e6).toFixed(1);
-
-/** A plain-text table: one row per kernel. */
+/**
+ * A plain-text table: the two peaks first, then one row per configuration of each sweep with
+ * its share of that sweep's peak.
+ */
 export function formatPeakSuite(r: PeakSuiteResult): string {
   const { arithmetic: ar, bandwidth: bw } = r;
+  const pct = (x: number, peak: number) => `${((100 * x) / peak).toFixed(1)}%`;
   return [
-    `peak, ${measuredOn(r)}, timing: ${r.timing}, ${r.date}`,
-    ['kernel', 'figure', 'ms', 'size'].join('\t'),
-    ['fma', `${r.gflops.toFixed(1)} GFLOP/s`, ar.ms.toFixed(3), `${ar.invocations} invocations x ${ar.iterations} iterations (${ar.flopsPerInvocation} flops each)`].join('\t'),
-    ['copy', `${r.gbPerSecond.toFixed(2)} GB/s`, bw.ms.toFixed(3), `${mb(bw.movedBytes)} MB read + written (${bw.vec4sPerInvocation} vec4s per invocation)`].join('\t'),
+    `peak, ${measuredOn(r)}, timing: ${r.timing === 'timestamp' ? 'GPU timestamps' : 'wall clock to onSubmittedWorkDone'}, ${r.date}`,
+    `arithmetic peak: ${r.gflops.toFixed(2)} GFLOP/s (${ar.name}, ${ar.invocations} invocations x ${ar.flopsPerInvocation} flops); ` +
+      `copy peak: ${r.gbPerSecond.toFixed(2)} GB/s (${mbLabel(bw.copiedBytes)} copied, read + written)`,
+    '',
+    ['fma', 'wg', 'chains', 'iterations', 'ms', 'GFLOP/s', 'of peak'].join('\t'),
+    ...r.fmaSweep.map((f) => [f.name, f.wg, f.chains, f.iterations, f.ms.toFixed(3), f.gflops.toFixed(2), pct(f.gflops, r.gflops)].join('\t')),
+    '',
+    ['copy', 'MB moved', 'vec4s/invocation', 'ms', 'GB/s', 'of peak'].join('\t'),
+    ...r.copySweep.map((b) => [b.name, (b.movedBytes / 1e6).toFixed(1), b.vec4sPerInvocation, b.ms.toFixed(3), b.gbPerSecond.toFixed(2), pct(b.gbPerSecond, r.gbPerSecond)].join('\t')),
   ].join('\n');
 }

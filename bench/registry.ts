@@ -80,7 +80,7 @@ const gptPresets = (p: SuiteParams) => p.presets ?? (p.quick ? GPT_QUICK_PRESETS
 
 export const SUITE_TABLE: Record<SuiteName, SuiteEntry<BenchResult>> = {
   peak: entry({
-    title: "the adapter's measured peak: GFLOP/s of a chain of FMAs, GB/s of a copy (what 'share of peak' divides by)",
+    title: "the adapter's measured peak: the best GFLOP/s of independent FMA chains by chain count and workgroup size, the best GB/s of a copy by size (what 'share of peak' divides by)",
     run: runPeakSuite,
     format: formatPeakSuite,
   }),

@@ -1,15 +1,18 @@
 // The peak calibration (bench/peak.ts) and the fused optimizer suite (bench/optimizer.ts) in
-// quick mode on the test engine: every figure produced and finite, rows as expected, tables
-// without holes, progress counted, calibration memoized per engine. Also the calibration
-// kernels themselves against the CPU: the copy copies, and the FMA chain computes what its
-// reference says for the iteration count it was given (so a figure is not a kernel that
-// skipped its work). How fast anything runs is not checked.
+// quick mode on the test engine: the sweeps cover every configuration (every workgroup size the
+// device allows by every chain count, every copy size), each peak is the best of its sweep,
+// every figure produced and finite, tables without holes, progress counted, calibration memoized
+// per engine. Also the calibration kernels themselves against the CPU: the copy copies, and
+// every chain count of the FMA kernel computes exactly the chains and steps its flops are
+// counted from (so a figure is not a kernel that skipped its work). How fast anything runs is
+// not checked.
 
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Engine } from '../src/engine.js';
 import { dispatchTimer } from '../src/gpu/profiler.js';
 import {
-  arithmeticDispatch, bandwidthDispatch, calibratePeak, fmaPeakReference, formatPeakSuite, runPeakSuite,
+  arithmeticDispatch, bandwidthDispatch, calibratePeak, FMA_CHAIN_COUNTS, FMA_UNROLL, FMA_WORKGROUP_SIZES, fmaReference, formatPeakSuite,
+  peakSizes, runPeakSuite,
 } from '../bench/peak.js';
 import { countLabel, formatOptimizerSuite, OPTIMIZER_KINDS, OPTIMIZER_QUICK_SIZES, runOptimizerSuite } from '../bench/optimizer.js';
 import { expectFigures, expectTable, recorder } from './support/bench.js';
@@ -23,27 +26,54 @@ describe('peak calibration and the optimizer suite in quick mode', () => {
     engine = await testEngine();
   });
 
-  it('peak: both figures, measured once per engine, and the suite table', async () => {
-    const c = await calibratePeak(engine, { quick: true });
-    for (const v of [c.gflops, c.gbPerSecond, c.arithmetic.ms, c.bandwidth.ms]) expect(Number.isFinite(v) && v > 0).toBe(true);
-    const t0 = performance.now();
-    expect(await calibratePeak(engine, { quick: true })).toBe(c);
-    expect(performance.now() - t0).toBeLessThan(50);
+  it('peak: every configuration swept, each peak the best of its sweep, measured once per engine, and the suite table', async () => {
     const p = recorder();
     const r = await runPeakSuite(engine, { ...common, progress: p.progress });
-    expect(r.gbPerSecond).toBe(c.gbPerSecond);
-    // gflops, gbPerSecond, the two ms and movedBytes.
-    expect(expectFigures(r)).toBe(5);
-    expectTable(formatPeakSuite(r));
     p.expectCounted();
+    const l = engine.gpu.limits;
+    const wgs = FMA_WORKGROUP_SIZES.filter((wg) => wg <= l.maxComputeInvocationsPerWorkgroup && wg <= l.maxComputeWorkgroupSizeX);
+    expect(wgs.length).toBeGreaterThan(0);
+    expect(r.fmaSweep.map((f) => [f.wg, f.chains])).toEqual(wgs.flatMap((wg) => FMA_CHAIN_COUNTS.map((chains) => [wg, chains])));
+    const { fmas, invocations, copyMb } = peakSizes(engine, true);
+    for (const f of r.fmaSweep) {
+      // The same counted work in every configuration: only how it is split into chains differs.
+      expect(f.iterations * FMA_UNROLL * f.chains).toBe(fmas);
+      expect(f.flopsPerInvocation).toBe(fmas * 8);
+      expect(f.invocations).toBe(invocations);
+      expect(f.gflops).toBeCloseTo((f.invocations * f.flopsPerInvocation) / (f.ms * 1e6), 9);
+    }
+    expect(r.copySweep.map((b) => b.copiedBytes / 2 ** 20)).toEqual(copyMb);
+    for (const b of r.copySweep) expect(b.movedBytes).toBe(2 * b.copiedBytes);
+    expect(r.gflops).toBe(Math.max(...r.fmaSweep.map((f) => f.gflops)));
+    expect(r.arithmetic).toBe(r.fmaSweep.find((f) => f.gflops === r.gflops));
+    expect(r.gbPerSecond).toBe(Math.max(...r.copySweep.map((b) => b.gbPerSecond)));
+    expect(r.bandwidth).toBe(r.copySweep.find((b) => b.gbPerSecond === r.gbPerSecond));
+    expect(['timestamp', 'wall-clock']).toContain(r.timing);
+
+    // Measured once: the suite's calibration is the one every other suite divides by.
+    const t0 = performance.now();
+    const c = await calibratePeak(engine, { quick: true });
+    expect(performance.now() - t0).toBeLessThan(50);
+    expect(c.gflops).toBe(r.gflops);
+    expect(c.gbPerSecond).toBe(r.gbPerSecond);
+    // A second suite in the run counts the calibration it found as one item.
+    const again = recorder();
+    expect((await runPeakSuite(engine, { ...common, progress: again.progress })).fmaSweep).toBe(r.fmaSweep);
+    again.expectCounted();
+
+    // The peaks, then ms and gflops per FMA row, then copiedBytes, movedBytes, ms and gbPerSecond per copy row.
+    expect(expectFigures(r)).toBe(2 + 2 * (1 + r.fmaSweep.length) + 4 * (1 + r.copySweep.length));
+    const table = formatPeakSuite(r);
+    expectTable(table);
+    for (const row of [...r.fmaSweep, ...r.copySweep]) expect(table).toContain(`${row.name}\t`);
   });
 
-  it('peak kernels: the copy copies and the FMA chain matches its f32 recomputation', async () => {
+  it('peak kernels: the copy copies, and every chain count computes its f32 recomputation step for step', async () => {
     const { pool } = engine;
     // Sizes that are not multiples of the workgroup: the guards and the stride are exercised.
-    const [per, vec4s, invocations, iterations] = [4, 4 * 300, 1000, 16];
+    const [per, vec4s, invocations, iterations] = [4, 4 * 300, 1000, 2];
     const src = Float32Array.from({ length: vec4s * 4 }, (_, i) => i * 0.5 - 7);
-    const a = pool.acquire(src.byteLength), b = pool.acquire(src.byteLength), out = pool.acquire(invocations * 4);
+    const a = pool.acquire(src.byteLength), b = pool.acquire(src.byteLength), out = pool.acquire(invocations * 16);
     try {
       pool.write(a, src);
       pool.write(b, new Float32Array(src.length).fill(-1));
@@ -52,17 +82,27 @@ describe('peak calibration and the optimizer suite in quick mode', () => {
       copy.destroy();
       expect(Array.from(await pool.read(b, src.byteLength))).toEqual(Array.from(src));
 
-      const fma = await dispatchTimer(engine.gpu, engine.kernels, arithmeticDispatch(invocations, iterations), [], [{ buffer: out, size: invocations * 4 }]);
-      await fma.run(1);
-      fma.destroy();
-      const got = await pool.read(out, invocations * 4);
-      const close = (x: number, y: number) => Math.abs(x - y) <= 1e-5 * Math.abs(y);
-      for (let i = 0; i < invocations; i++) {
-        const want = fmaPeakReference(i, iterations);
-        if (!close(got[i], want)) throw new Error(`fma_peak invocation ${i}: ${got[i]}, the reference says ${want}`);
+      const steps = iterations * FMA_UNROLL;
+      const close = (x: number, y: number) => Math.abs(x - y) <= 1e-5 * Math.max(1, Math.abs(y));
+      for (const [n, chains] of FMA_CHAIN_COUNTS.entries()) {
+        // Every workgroup size too, one per chain count.
+        const wg = FMA_WORKGROUP_SIZES[n % FMA_WORKGROUP_SIZES.length];
+        pool.write(out, new Float32Array(invocations * 4).fill(NaN));
+        const fma = await dispatchTimer(engine.gpu, engine.kernels, arithmeticDispatch(invocations, { wg, chains, iterations }), [], [{ buffer: out, size: invocations * 16 }]);
+        await fma.run(1);
+        fma.destroy();
+        const got = await pool.read(out, invocations * 16);
+        for (let i = 0; i < invocations; i++) {
+          const want = fmaReference(i, chains, steps);
+          // The check can tell the counted steps from one fewer, and these chains from one fewer.
+          const short = fmaReference(i, chains, steps - 1), fewer = chains > 1 ? fmaReference(i, chains - 1, steps) : null;
+          for (let j = 0; j < 4; j++) {
+            const v = got[4 * i + j];
+            if (!close(v, want[j])) throw new Error(`fma_chains (${chains} chains, wg ${wg}) invocation ${i} lane ${j}: ${v}, the reference says ${want[j]}`);
+            expect(close(short[j], want[j]) || (fewer !== null && close(fewer[j], want[j]))).toBe(false);
+          }
+        }
       }
-      // The check can tell one iteration from another.
-      for (const i of [0, 999]) expect(close(fmaPeakReference(i, iterations - 1), fmaPeakReference(i, iterations))).toBe(false);
     } finally {
       for (const buf of [a, b, out]) pool.release(buf);
     }

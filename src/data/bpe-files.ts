@@ -45,12 +45,15 @@ function vocabEntries(v: unknown, name: string): Array<[string, number]> {
   if (!isRecord(v)) {
     throw new DataError(`${name} should map each token to its id ({"!": 0, ...}), but it holds ${Array.isArray(v) ? 'a list' : typeof v}.`, 'format');
   }
+  if (isRecord(v.model) && Array.isArray(v.added_tokens ?? [])) {
+    throw new DataError(`${name} holds a "model" object, so it looks like a tokenizer.json: load it as one.`, 'format');
+  }
   const entries = Object.entries(v);
   for (const [token, id] of entries) {
     if (typeof id !== 'number') {
       throw new DataError(
-        `${name} maps ${quote(token)} to ${quote(JSON.stringify(id) ?? String(id))} rather than to an id; ` +
-          (token === 'model' ? 'this looks like a tokenizer.json: load it as one.' : `choose the vocabulary file (vocab.json) of the model.`),
+        `${name} maps ${quote(token)} to ${JSON.stringify(id) ?? String(id)} rather than to an id; ` +
+          'choose the vocabulary file (vocab.json) of the model.',
         'format',
       );
     }
@@ -129,7 +132,7 @@ export function readTokenizerJson(data: FileContents, name = 'tokenizer.json'): 
     const pair = typeof m === 'string' ? m.split(' ') : m;
     if (!Array.isArray(pair) || pair.length !== 2 || pair.some((p) => typeof p !== 'string' || p === '')) {
       throw new DataError(
-        `${at} is ${quote(JSON.stringify(m) ?? String(m))}, but a merge must be "left right" or ["left", "right"].`,
+        `${at} is ${JSON.stringify(m) ?? String(m)}, but a merge must be "left right" or ["left", "right"].`,
         'format',
       );
     }

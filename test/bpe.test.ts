@@ -263,6 +263,7 @@ describe('bad tokenizer files', () => {
     refused(edit((j) => (j.model.type = 'WordPiece')), /"WordPiece" tokenizer, not BPE/);
     refused(edit((j) => (j.pre_tokenizer = { type: 'Metaspace' })), /pre-tokenizer is "Metaspace", not GPT-2's ByteLevel/);
     refused(edit((j) => (j.pre_tokenizer.add_prefix_space = true)), /"ByteLevel" with a prefix space/);
+    refused(edit((j) => (j.normalizer = { type: 'NFC' })), /normalises text \("NFC"\)/);
     refused(edit((j) => (j.model.merges[2] = 'abc')), /model\.merges\[2\] is "abc"/);
     refused(edit((j) => (j.added_tokens[0].id = 7)), /added token "<\|endoftext\|>" the id 7, but model\.vocab gives it 50256/);
   });

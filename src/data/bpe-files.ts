@@ -102,8 +102,8 @@ export function readVocabAndMerges(vocab: FileContents, merges: FileContents, sp
 /**
  * The parts of a Hugging Face `tokenizer.json`: model.type "BPE", model.vocab, model.merges as
  * "left right" strings or [left, right] pairs, and added_tokens as the special tokens (an added
- * token missing from model.vocab joins it with its id). Refuses a pre-tokeniser other than
- * GPT-2's byte level, since such a tokenizer would encode differently.
+ * token missing from model.vocab joins it with its id). Refuses a normaliser, or a pre-tokeniser
+ * other than GPT-2's byte level, since such a tokenizer would encode differently.
  */
 export function readTokenizerJson(data: FileContents, name = 'tokenizer.json'): BpeParts {
   const json = parseJson(fileText(data, name), name);
@@ -123,6 +123,13 @@ export function readTokenizerJson(data: FileContents, name = 'tokenizer.json'): 
     );
   }
   checkPreTokenizer(json.pre_tokenizer, name);
+  if (json.normalizer !== undefined && json.normalizer !== null) {
+    const type = isRecord(json.normalizer) ? String(json.normalizer.type) : typeof json.normalizer;
+    throw new DataError(
+      `${name} normalises text (${quote(type)}) before it is split, which GPT-2 does not; only GPT-2-style tokenizers can be loaded.`,
+      'format',
+    );
+  }
   const entries = vocabEntries(model.vocab, `${name}'s model.vocab`);
   if (!Array.isArray(model.merges)) {
     throw new DataError(`${name} has no model.merges list; choose the tokenizer.json of a BPE model.`, 'format');

@@ -127,7 +127,10 @@ export class BpeTokenizer {
     };
   }
 
-  /** The ids of `text`; special tokens only as `options.allowedSpecial` allows (default none). */
+  /**
+   * The ids of `text`; special tokens only as `options.allowedSpecial` allows (default none). A
+   * lone surrogate (not a character) is encoded as U+FFFD, as UTF-8 cannot hold it.
+   */
   encode(text: string, options: EncodeOptions = {}): Int32Array {
     const allowed = this.allowedSpecials(options.allowedSpecial);
     const out: number[] = [];
@@ -228,8 +231,11 @@ export class BpeTokenizer {
   }
 }
 
+/** Either tokenizer: both have vocabSize, encode(text) → Int32Array, decode(ids) and toJSON(). */
+export type AnyTokenizer = CharTokenizer | BpeTokenizer;
+
 /** A tokenizer of either kind from its saved JSON, chosen by `kind`. */
-export function tokenizerFromJSON(json: unknown): CharTokenizer | BpeTokenizer {
+export function tokenizerFromJSON(json: unknown): AnyTokenizer {
   const kind = (json as { kind?: unknown } | null)?.kind;
   if (kind === 'bpe') return BpeTokenizer.fromJSON(json);
   if (kind === 'char') return CharTokenizer.fromJSON(json);

@@ -83,8 +83,12 @@ export {
 } from './checkpoint/checkpoint.js';
 export {
   parseSafetensors, writeSafetensors, decodeTensor, FLOAT_DTYPES, INT_DTYPES,
-  type SafetensorsFile, type SafetensorsTensor, type SafetensorsDType, type TensorInfo,
+  parseSafetensorsHeader, decodeTensorBytes,
+  type SafetensorsFile, type SafetensorsHeader, type SafetensorsTensor, type SafetensorsDType, type TensorInfo,
 } from './checkpoint/safetensors.js';
+export {
+  bytesSource, blobSource, fileHandleSource, openSafetensors, type ByteSource, type FileHandleLike, type SafetensorsReader,
+} from './checkpoint/source.js';
 export * from './errors.js';
 export {
   generateCorpus, scoreArithmetic, validateUserText, corpusDefaults, uploadDefaults,
@@ -97,10 +101,16 @@ export {
 } from './nn/layers.js';
 export {
   createGpt, gptConfig, gptParameterCount, gptStateDict, gptForward, gptStages, gptPresets, gptDefaults, gptTrainDefaults,
-  createGptTrainer, compileGptEval, compileGptLogits, dropoutSeedFor, GptTrainer, GptEvaluator,
+  createGptTrainer, compileGptEval, compileGptLogits, dropoutSeedFor, gptLinears, gptDropsOut, GptTrainer, GptEvaluator,
   type Gpt, type GptConfig, type GptShape, type GptPresetName, type GptBlock, type GptForwardOptions, type GptOutput,
   type GptTrainConfig, type StepResult, type GptStages, type GptStageOptions,
 } from './models/gpt.js';
+export { openGpt2, gpt2ConfigFromJson, type Gpt2Checkpoint, type Gpt2Layout } from './models/gpt2-import.js';
+export {
+  prepareFinetune, finetuneMemory, checkFinetuneFits, mergedWeights, exportMerged, exportAdapters, loadAdapters, gpt2ConfigJson,
+  LORA_TARGETS, loraStrategyDefaults, type FinetuneStrategy, type Finetune, type FinetuneMemory, type LoraTarget,
+} from './models/gpt-finetune.js';
+export { loraAdapter, loraDelta, mergeLora, loraDefaults, type Lora, type LoraConfig } from './nn/lora.js';
 export { sampleTokens, sampleText, pickToken, sampleDefaults, type SampleConfig } from './sample.js';
 export { attentionWeights, gptAttentionWeights } from './models/gpt-inspect.js';
 export { Session, type SessionOptions } from './worker/session.js';

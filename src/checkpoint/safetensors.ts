@@ -56,29 +56,51 @@ const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 /** Parses and validates a whole file; throws CheckpointError naming the tensor and the fault. */
 export function parseSafetensors(bytes: Uint8Array): SafetensorsFile {
-  if (bytes.length < 8) {
-    throw new CheckpointError(`Not a safetensors file: ${bytes.length} bytes, shorter than the 8-byte header length.`, 'truncated');
+  const { tensors, metadata, dataStart } = parseSafetensorsHeader(bytes, bytes.length);
+  return { tensors, metadata, data: bytes.subarray(dataStart) };
+}
+
+/** A file's header without its data: where each tensor lies, relative to `dataStart`. */
+export interface SafetensorsHeader {
+  tensors: Map<string, TensorInfo>;
+  metadata: Record<string, string>;
+  /** Byte offset of the data buffer in the file. */
+  dataStart: number;
+}
+
+/** Bytes of the length prefix plus the header a file starts with, read from its first 8 bytes. */
+export function headerExtent(first8: Uint8Array, fileBytes: number): number {
+  if (fileBytes < 8 || first8.length < 8) {
+    throw new CheckpointError(`Not a safetensors file: ${fileBytes} bytes, shorter than the 8-byte header length.`, 'truncated');
   }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const n = view.getBigUint64(0, true);
-  if (n > BigInt(bytes.length - 8)) {
+  const n = new DataView(first8.buffer, first8.byteOffset, 8).getBigUint64(0, true);
+  if (n > BigInt(fileBytes - 8)) {
     throw new CheckpointError(
-      `The header claims ${n} bytes but the file has only ${bytes.length - 8} after the length: truncated or not safetensors.`,
+      `The header claims ${n} bytes but the file has only ${fileBytes - 8} after the length: truncated or not safetensors.`,
       'header-length',
     );
   }
-  const headerEnd = 8 + Number(n);
-  const header = parseHeader(bytes.subarray(8, headerEnd));
-  const data = bytes.subarray(headerEnd);
+  return 8 + Number(n);
+}
 
+/**
+ * Parses and validates the header at the start of `prefix` (at least headerExtent bytes) of a
+ * file of `fileBytes` bytes: every entry is checked against the data the file holds, so a
+ * reader may then fetch one tensor's bytes at a time (a large model need not sit in memory).
+ */
+export function parseSafetensorsHeader(prefix: Uint8Array, fileBytes: number): SafetensorsHeader {
+  const dataStart = headerExtent(prefix, fileBytes);
+  if (prefix.length < dataStart) throw new CheckpointError(`The header needs ${dataStart} bytes; ${prefix.length} were read.`, 'truncated');
+  const header = parseHeader(prefix.subarray(8, dataStart));
+  const dataBytes = fileBytes - dataStart;
   const tensors = new Map<string, TensorInfo>();
   let metadata: Record<string, string> = {};
   for (const [name, value] of header) {
     if (name === METADATA) metadata = checkMetadata(value);
-    else tensors.set(name, checkEntry(name, value, data.length));
+    else tensors.set(name, checkEntry(name, value, dataBytes));
   }
-  checkLayout([...tensors.values()], data.length);
-  return { tensors, metadata, data };
+  checkLayout([...tensors.values()], dataBytes);
+  return { tensors, metadata, dataStart };
 }
 
 /** The header's top-level entries in file order, after checking it is one JSON object without repeated keys. */
@@ -223,7 +245,15 @@ function checkLayout(infos: TensorInfo[], dataBytes: number): void {
 export function decodeTensor(file: SafetensorsFile, name: string): HostArray {
   const t = file.tensors.get(name);
   if (!t) throw new CheckpointError(`No tensor '${name}' in the file.`, 'missing', name);
-  const bytes = file.data.subarray(t.begin, t.end);
+  return decodeTensorBytes(t, file.data.subarray(t.begin, t.end));
+}
+
+/** The values of tensor `t` from its own bytes (end - begin of them), as decodeTensor gives them. */
+export function decodeTensorBytes(t: TensorInfo, bytes: Uint8Array): HostArray {
+  const name = t.name;
+  if (bytes.length !== t.end - t.begin) {
+    throw new CheckpointError(`Tensor '${name}': ${bytes.length} bytes were read where the file holds ${t.end - t.begin}.`, 'truncated', name);
+  }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const n = bytes.length / DTYPE_BYTES[t.dtype];
   switch (t.dtype) {

@@ -222,14 +222,16 @@ export function gptStages(model: Gpt, opts: GptStageOptions = {}): GptStages {
   // Dropout sites share the seed; each draws from its own stream (offset) of it.
   const drop = (x: Tensor, offset: number) => (p > 0 ? dropout(x, p, seed!, offset) : x);
   const f16 = (opts.precision ?? c.precision) === 'mixed';
+  // LoRA adapters' dropout (nn/lora.ts) draws from streams after the model's own: 4 per block.
+  const adapter = (l: number, k: number) => (seed ? { lora: { dropout: { seed, offset: 1 + 3 * c.nLayer + 4 * l + k } } } : {});
   // Mixed precision: what feeds a product (a normalised x, q k v, the MLP's hidden layer) is stored f16.
   const half = { f16Output: f16 };
   // A residual branch: fused into the projection's epilogue when nothing sits in between.
-  const branch = (x: Tensor, proj: Linear, h: Tensor, offset: number) =>
-    p > 0 ? add(x, drop(applyLinear(proj, h, { f16 }), offset)) : applyLinear(proj, h, { residual: x, f16 });
+  const branch = (x: Tensor, proj: Linear, h: Tensor, offset: number, l: number, k: number) =>
+    p > 0 ? add(x, drop(applyLinear(proj, h, { f16, ...adapter(l, k) }), offset)) : applyLinear(proj, h, { residual: x, f16, ...adapter(l, k) });
   const qkv = (l: number, x: Tensor) => {
     const blk = model.blocks[l];
-    return applyLinear(blk.attn.cAttn, applyLayerNorm(blk.ln1, x, half), { f16, ...half }); // (B, T, 3C)
+    return applyLinear(blk.attn.cAttn, applyLayerNorm(blk.ln1, x, half), { f16, ...half, ...adapter(l, 0) }); // (B, T, 3C)
   };
   return {
     embed(idx) {
@@ -242,9 +244,9 @@ export function gptStages(model: Gpt, opts: GptStageOptions = {}): GptStages {
       const blk = model.blocks[l];
       // The heads are read out of qkv in place and written side by side: no permutes.
       const y = attentionPacked(qkv(l, x), H, { causal: true, dropout: p > 0 ? { p, seed: seed!, offset: 1 + 3 * l } : undefined }); // (B, T, C)
-      x = branch(x, blk.attn.cProj, y, 2 + 3 * l);
-      const hidden = applyLinear(blk.mlp.cFc, applyLayerNorm(blk.ln2, x, half), { activation: 'gelu', f16, ...half }); // (B, T, 4C)
-      return branch(x, blk.mlp.cProj, hidden, 3 + 3 * l);
+      x = branch(x, blk.attn.cProj, y, 2 + 3 * l, l, 1);
+      const hidden = applyLinear(blk.mlp.cFc, applyLayerNorm(blk.ln2, x, half), { activation: 'gelu', f16, ...half, ...adapter(l, 2) }); // (B, T, 4C)
+      return branch(x, blk.mlp.cProj, hidden, 3 + 3 * l, l, 3);
     },
     head: (x) => matmul(applyLayerNorm(model.lnF, x, half), model.wte, { transB: true, f16 }), // (B, T, V)
   };
@@ -273,6 +275,21 @@ export interface GptTrainConfig {
   block?: number;
   /** The fused optimizer; default AdamW, lr 1e-3, betas (0.9, 0.99), weight decay 0.1, clip 1. */
   optimizer?: Partial<OptimizerConfig>;
+  /**
+   * The parameters to train (default: every one of model.params). The others are frozen: no
+   * gradient is computed for them and they get no optimizer state (gpt-finetune.ts).
+   */
+  trainable?: Tensor[];
+}
+
+/** The Linears of a model's blocks, in block order. */
+export function gptLinears(model: Gpt): Linear[] {
+  return model.blocks.flatMap((b) => [b.attn.cAttn, b.attn.cProj, b.mlp.cFc, b.mlp.cProj]);
+}
+
+/** Whether a training step draws dropout: the model's own, or a LoRA adapter's. */
+export function gptDropsOut(model: Gpt): boolean {
+  return model.config.dropout > 0 || gptLinears(model).some((l) => (l.lora?.dropout ?? 0) > 0);
 }
 
 export const gptTrainDefaults: OptimizerConfig = { kind: 'adamw', lr: 1e-3, beta2: 0.99, weightDecay: 0.1, maxGradNorm: 1 };
@@ -304,9 +321,8 @@ export class GptTrainer {
    * so a loop can queue several steps and read only every n-th.
    */
   async step(batch: Batch, read = true): Promise<StepResult | null> {
-    const { seed, dropout } = this.model.config;
     const feeds: Feeds = { idx: batch.x, targets: batch.y };
-    if (dropout > 0) feeds['dropoutSeed'] = dropoutSeedFor(seed, this.steps);
+    if (gptDropsOut(this.model)) feeds['dropoutSeed'] = dropoutSeedFor(this.model.config.seed, this.steps);
     this.steps++;
     const out = await this.plan.run(feeds, read ? ['loss', 'gradNorm', 'skipped', 'lossScale'] : []);
     return read ? { loss: out['loss'][0], gradNorm: out['gradNorm'][0], skipped: out['skipped'][0], lossScale: out['lossScale'][0] } : null;
@@ -339,12 +355,13 @@ export async function createGptTrainer(engine: Engine, model: Gpt, config: GptTr
   const idx = input('idx', [config.batch, T], 'i32');
   const targets = input('targets', [config.batch, T], 'i32');
   // Without dropout the graph reads no seed, and the plan would refuse one fed to it.
-  const dropoutSeed = model.config.dropout > 0 ? input('dropoutSeed', [], 'i32') : undefined;
+  const dropoutSeed = gptDropsOut(model) ? input('dropoutSeed', [], 'i32') : undefined;
   const { loss } = gptForward(model, idx, { targets, dropoutSeed });
   // Mixed precision rounds gradients to f16 inside the backward: scale the loss so they neither
   // vanish nor overflow there (a step that overflows is skipped and the scale lowered).
   const lossScale = model.config.precision === 'mixed' ? { lossScale: {} } : {};
-  const optimizer = await createOptimizer(engine, model.params, { ...gptTrainDefaults, ...lossScale, ...config.optimizer } as OptimizerConfig);
+  const trainable = config.trainable ?? model.params;
+  const optimizer = await createOptimizer(engine, trainable, { ...gptTrainDefaults, ...lossScale, ...config.optimizer } as OptimizerConfig);
   const plan = await engine.compile({ outputs: { loss: loss! }, optimizer: optimizer.minimize(loss!), label: 'the training step' });
   return new GptTrainer(model, plan, optimizer);
 }

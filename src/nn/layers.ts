@@ -1,19 +1,24 @@
 // Building blocks with named parameters: Linear (a weight (C_in, C_out) and an optional bias,
 // applied by one matmul with its fused bias/activation/residual epilogue) and LayerNorm (a gain
 // and an optional bias). Each is a plain record of tensors plus a function that applies it, so
-// a model is a tree of records whose parameter names read like PyTorch's state_dict keys.
+// a model is a tree of records whose parameter names read like PyTorch's state_dict keys. A
+// Linear may carry a LoRA adapter (lora.ts), added to its output by applyLinear.
 // Not here: initialisation schemes (init.ts; callers pass the weight's init tensor), attention
 // or any model (models/).
 
 import { constant, parameter, type Tensor } from '../tensor.js';
 import { matmul, type MatmulActivation } from '../ops/matmul.js';
 import { layerNorm, type LayerNormOptions } from '../ops/layernorm.js';
-import { full } from '../ops/unary.js';
+import { add } from '../ops/binary.js';
+import { full, gelu, relu, silu } from '../ops/unary.js';
+import { loraDelta, type Lora, type LoraApplyOptions } from './lora.js';
 
 /** y = x @ weight + bias; weight is (C_in, C_out), the layout of GPT-2's Conv1D checkpoints. */
 export interface Linear {
   weight: Tensor; // (C_in, C_out)
   bias: Tensor | null; // (C_out)
+  /** A low-rank update trained beside a frozen weight (attachLora in models/gpt-finetune.ts). */
+  lora?: Lora;
 }
 
 /** A Linear named `${name}.weight` / `${name}.bias`; the bias starts at zero. */
@@ -34,11 +39,26 @@ export interface LinearOptions {
   f16?: boolean;
   /** Store the output (and what the activation's backward keeps) as f16; the width must be even. */
   f16Output?: boolean;
+  /** The adapter's dropout seed, if the Linear has one and is training. */
+  lora?: LoraApplyOptions;
 }
 
-/** (..., C_in) -> (..., C_out), as one matmul dispatch with its epilogue. */
+const activations = { none: (x: Tensor) => x, relu, gelu, silu } satisfies Record<MatmulActivation, (x: Tensor) => Tensor>;
+
+/**
+ * (..., C_in) -> (..., C_out), as one matmul dispatch with its epilogue. With an adapter its
+ * update rides in the epilogue's residual slot, or, under an activation (which the epilogue
+ * applies before the residual), is added to the pre-activation.
+ */
 export function applyLinear(l: Linear, x: Tensor, opts: LinearOptions = {}): Tensor {
-  return matmul(x, l.weight, { ...opts, bias: l.bias ?? undefined });
+  const { lora, ...mm } = opts;
+  const bias = l.bias ?? undefined;
+  if (!l.lora) return matmul(x, l.weight, { ...mm, bias });
+  const delta = loraDelta(l.lora, x, { ...lora, f16: mm.f16 });
+  const { activation, residual } = mm;
+  if (!activation || activation === 'none') return matmul(x, l.weight, { ...mm, bias, residual: residual ? add(residual, delta) : delta });
+  const y = activations[activation](matmul(x, l.weight, { f16: mm.f16, bias, residual: delta }));
+  return residual ? add(y, residual) : y;
 }
 
 /** Normalisation over the last axis with a gain (starts at 1) and an optional bias (at 0). */

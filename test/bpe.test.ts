@@ -57,6 +57,9 @@ describe('GPT-2 encoding', () => {
     expect(Array.from(gpt2.encode('Hello world'))).toEqual([15496, 995]);
     expect(gpt2.vocabSize).toBe(50257);
     expect(gpt2.specialTokens).toEqual(['<|endoftext|>']);
+    expect(gpt2.covers('any text ✓')).toBe(true);
+    expect(gpt2.vocab[995]).toBe('Ġworld');
+    expect(gpt2.decode([995])).toBe(' world');
   });
 
   it.each([

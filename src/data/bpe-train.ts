@@ -26,7 +26,9 @@ export const bpeTrainDefaults = { specialTokens: [] as readonly string[], minFre
 
 /** A byte-level BPE tokenizer of at most `config.vocabSize` tokens, trained on `text`. */
 export function trainBpe(text: string, config: BpeTrainConfig): BpeTokenizer {
-  const { vocabSize, specialTokens, minFrequency, onProgress } = { ...bpeTrainDefaults, ...config };
+  const { vocabSize, onProgress } = config;
+  const specialTokens = config.specialTokens ?? bpeTrainDefaults.specialTokens;
+  const minFrequency = config.minFrequency ?? bpeTrainDefaults.minFrequency;
   checkConfig(vocabSize, specialTokens, minFrequency);
   if (text.length === 0) throw new DataError('The text to train the tokenizer on is empty; give some text.', 'empty');
 

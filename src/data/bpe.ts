@@ -96,7 +96,10 @@ export class BpeTokenizer {
     return this.t.tokens.length;
   }
 
-  /** Token strings, index = id, in GPT-2's byte alphabet (specials as written). */
+  /**
+   * Token strings, index = id, in GPT-2's byte alphabet (specials as written): 'Ġthe' is " the".
+   * To show a token as text, decode([id]).
+   */
   get vocab(): readonly string[] {
     return this.t.tokens;
   }
@@ -109,6 +112,11 @@ export class BpeTokenizer {
   /** The special tokens, in id order. */
   get specialTokens(): string[] {
     return [...this.t.specialIds].sort((a, b) => a[1] - b[1]).map(([s]) => s);
+  }
+
+  /** Whether `text` can be encoded: always, since every byte has a token (CharTokenizer's question). */
+  covers(_text: string): boolean {
+    return true;
   }
 
   /** The id of a special token such as '<|endoftext|>'; DataError if the tokenizer has no such token. */

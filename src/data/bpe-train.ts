@@ -1,10 +1,11 @@
 // Trains a small byte-level BPE on the user's text: the 256 byte tokens (id = byte value), then,
 // merge after merge, the adjacent pair that occurs most often inside GPT-2's pre-tokenised words
 // (ties to the smaller pair of ids), then the special tokens. Pair counts are kept up to date
-// incrementally: a merge touches only the distinct words that hold its pair, so ~1 MB of text to
-// a few thousand tokens runs in a worker in seconds. The result is the same BpeTokenizer a
-// pretrained model loads, so decode(encode(text)) === text for any text.
-// Not here: merges across word boundaries or special tokens, dropout, a minimum word frequency.
+// incrementally: a merge touches only the distinct words that hold its pair, never a recount, so
+// ~1 MB of text to a few thousand tokens is quick enough for a worker. The result is the same
+// BpeTokenizer a pretrained model loads, so decode(encode(text)) === text for any text.
+// Not here: merges across word boundaries or special tokens, dropout, dropping rare words
+// (minFrequency is a floor on a pair's count, not a word's).
 
 import { ConfigError, DataError } from '../errors.js';
 import { BYTE_CHARS, splitSpecials, splitWords, utf8Bytes } from './bpe-bytes.js';

@@ -95,6 +95,10 @@ export {
   type CorpusConfig, type ArithmeticScore, type UploadLimits,
 } from './data/corpus.js';
 export { CharTokenizer, type TokenizerJson } from './data/tokenizer.js';
+export { BpeTokenizer, tokenizerFromJSON, type BpeTokenizerJson, type AnyTokenizerJson, type AnyTokenizer, type EncodeOptions } from './data/bpe.js';
+export { trainBpe, bpeTrainDefaults, type BpeTrainConfig } from './data/bpe-train.js';
+export type { BpeParts, MergeEntry } from './data/bpe-vocab.js';
+export type { FileContents } from './data/bpe-files.js';
 export { BatchSampler, splitTrainVal, evalBatches, unigramLoss, type Batch, type BatchConfig, type Split } from './data/batches.js';
 export {
   linear, applyLinear, layerNormLayer, applyLayerNorm, paramsOf, type Linear, type LinearOptions, type LayerNorm,

@@ -1,4 +1,4 @@
-// The session core as every task sees it, in Node: the diffusion, GAN and VAE sessions come back from
+// The session core as every task sees it, in Node: the diffusion, GAN, VAE and contrastive sessions come back from
 // a lost device by themselves (a new device, the latest autosave, the same losses as a run never
 // interrupted), offer and resume their autosave, and a checkpoint of one task is refused by
 // another with the page it belongs to, while the run in memory stays. Checkpoints written before
@@ -12,6 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { parseSafetensors, writeSafetensors, decodeTensor } from '../src/checkpoint/safetensors.js';
 import { createEngine, type Engine } from '../src/engine.js';
 import { CheckpointError } from '../src/errors.js';
+import { ContrastiveSession } from '../src/tasks/contrastive/session.js';
 import { DiffusionSession } from '../src/tasks/diffusion/session.js';
 import { GanSession } from '../src/tasks/gan/session.js';
 import { Trainer } from '../src/tasks/gpt/session.js';
@@ -56,6 +57,12 @@ const TASKS = [
     name: 'vae',
     make: (engine: Engine, autosave: AutosaveStore) => new VaeSession({ engine, autosave }) as unknown as AnySession,
     config: { hidden: 32, batch: 16, trainSize: 128, heldOut: 16, pictureCount: 4, sampleCount: 4, gridSide: 3, pictureEvery: 0, warmupSteps: 4 },
+    figure: (r: Record<string, number>) => r.loss,
+  },
+  {
+    name: 'contrastive',
+    make: (engine: Engine, autosave: AutosaveStore) => new ContrastiveSession({ engine, autosave }) as unknown as AnySession,
+    config: { batch: 8, hidden: 16, features: 8, projHidden: 8, projection: 4, trainSize: 64, heldOut: 10, probePerClass: 1, probeEvery: 0, embeddingEvery: 0 },
     figure: (r: Record<string, number>) => r.loss,
   },
 ] as const;

@@ -19,7 +19,7 @@ import { Contrastive, contrastiveNets, encodeWith, type ContrastiveConfig } from
 import { linearProbe, pca2, type FeatureSet } from '../../models/contrastive-eval.js';
 import { pickSaved, savedSection, usableConfig } from '../../worker/saved-config.js';
 import {
-  contrastiveSessionConfig, SAVED_KEYS, type ContrastiveEmbeddingEvent, type ContrastiveProbeEvent, type ContrastiveViewsEvent, type ContrastiveSessionConfig, type ProbeScore,
+  contrastiveSessionConfig, contrastiveSessionDefaults, SAVED_KEYS, type ContrastiveEmbeddingEvent, type ContrastiveProbeEvent, type ContrastiveViewsEvent, type ContrastiveSessionConfig, type ProbeScore,
 } from './protocol.js';
 
 /** The side of the generated digits. */
@@ -177,7 +177,11 @@ export async function checkpointContents(r: ContrastiveRun): Promise<CheckpointC
 /** The config to build for a checkpoint: its model and training fields (SAVED_KEYS) over `base`. */
 export function savedConfig(meta: Record<string, string>, base: ContrastiveSessionConfig | null): ContrastiveSessionConfig {
   const theirs = savedSection<ContrastiveSessionConfig>(meta, 'contrastive', base);
-  return usableConfig(() => contrastiveSessionConfig({ ...base, ...pickSaved(theirs, SAVED_KEYS) }));
+  const next = { ...base, ...pickSaved(theirs, SAVED_KEYS) };
+  // The probe's labels come from the file's training images: no more per class than they allow.
+  const most = Math.max(1, Math.floor((next.trainSize ?? contrastiveSessionDefaults.trainSize) / 10));
+  const probePerClass = Math.min(next.probePerClass ?? contrastiveSessionDefaults.probePerClass, most);
+  return usableConfig(() => contrastiveSessionConfig({ ...next, probePerClass }));
 }
 
 /** Weights and optimizer state into a freshly built run, every entry checked before the first is written. */

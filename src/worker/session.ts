@@ -92,6 +92,15 @@ export abstract class Session<
     return engine;
   }
 
+  /**
+   * The engine, created (and followed for progress) on first need: a task that looks at the
+   * device before its first run (its limits, to say what fits) asks here.
+   */
+  protected async device(): Promise<Engine> {
+    this.engine ??= this.follow(await createEngine());
+    return this.engine;
+  }
+
   /** The engine it trains on now: a new one after a device loss (for accounting, such as the soak bench's). */
   get currentEngine(): Engine | null {
     return this.engine;
@@ -182,7 +191,7 @@ export abstract class Session<
   /** Makes a run with `make` beside the current one, then swaps it in. */
   private rebuild(make: () => Promise<Run>): Promise<Info> {
     return this.exclusive(async () => {
-      this.engine ??= this.follow(await createEngine()); // WebGPUUnavailableError leaves the old session in place
+      await this.device(); // WebGPUUnavailableError leaves the old session in place
       await this.drain();
       this.swap(await make());
       return this.status();

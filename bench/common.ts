@@ -46,10 +46,15 @@ export const resultHeader = <S extends string>(suite: S, engine: Engine, opts: S
 /** A suite's log and progress callbacks, silent where the options have none. */
 export const reporters = (opts: SuiteOptionsBase) => ({ log: opts.log ?? (() => {}), progress: opts.progress ?? (() => {}) });
 
-/** "node (v22), adapter: Google / swiftshader (software)": where a result was measured, as each table's first line says. */
-export function measuredOn({ runner, environment, adapter: a }: Pick<ResultHeader<string>, 'runner' | 'environment' | 'adapter'>): string {
+/** "Google / swiftshader (software)": the adapter as every table names it. */
+export function adapterName(a: AdapterSummary): string {
   const name = [a.vendor, a.architecture, a.device, a.description].filter(Boolean).join(' / ') || 'unnamed';
-  return `${runner} (${environment}), adapter: ${name}${a.isSoftware ? ' (software)' : ''}`;
+  return `${name}${a.isSoftware ? ' (software)' : ''}`;
+}
+
+/** "node (v22), adapter: Google / swiftshader (software)": where a result was measured, as each table's first line says. */
+export function measuredOn({ runner, environment, adapter }: Pick<ResultHeader<string>, 'runner' | 'environment' | 'adapter'>): string {
+  return `${runner} (${environment}), adapter: ${adapterName(adapter)}`;
 }
 
 /**

@@ -9,6 +9,7 @@
 //        [-- --profile=1] (the diffusion and gan suites add a per-kernel profile of a step, given timestamps)
 //        [-- --quick] (each suite's smallest sizes and fewest repetitions: every figure, in seconds; see each suite's header)
 //        [-- --out=PATH] (the JSON's path; with several suites, PATH with each suite's name before the extension)
+//        [-- --require-gpu] (exit 2, naming the adapter, when it is a software one: bench/gpu.sh passes it)
 // Not here: the suites (bench/registry.ts names them) or the browser runner (bench/browser.ts).
 
 import { useSwiftShaderWithoutGpu } from '../test/support/vulkan.js';
@@ -17,6 +18,7 @@ import { arg, flag, outPath, parseSuites } from './args.js';
 import { createProgress } from './progress.js';
 import { formatResult, readParams, SUITE_TABLE } from './registry.js';
 import { saveResult } from './save.js';
+import { adapterName } from './common.js';
 
 const suites = parseSuites(arg('suite'));
 const out = arg('out');
@@ -25,7 +27,12 @@ const out = arg('out');
 const icd = useSwiftShaderWithoutGpu();
 const engine = await createEngine({ powerPreference: 'high-performance' });
 const environment = `Node ${process.version}, webgpu (Dawn)`;
-console.log(`Dawn (Node ${process.version})${icd ? `, no GPU found: SwiftShader via ${icd}` : ''}${flag('quick') ? ', quick mode' : ''}`);
+console.log(`Dawn (Node ${process.version})${icd ? `, no GPU found: SwiftShader via ${icd}` : ''}${flag('quick') ? ', quick mode' : ''}, adapter: ${adapterName(engine.gpu.adapter)}`);
+if (flag('require-gpu') && engine.gpu.adapter.isSoftware) {
+  console.error(`--require-gpu: the adapter is a software one (${adapterName(engine.gpu.adapter)}), not a GPU; nothing measured.`);
+  engine.destroy();
+  process.exit(2);
+}
 const t0 = performance.now();
 for (const [i, suite] of suites.entries()) {
   const progress = createProgress(suites.length > 1 ? `${suite} (${i + 1}/${suites.length})` : suite);

@@ -14,6 +14,7 @@ import { formatDiffusionSuite, parseDiffusionModels, runDiffusionSuite, type Dif
 import { formatGanSuite, runGanSuite } from './gan.js';
 import { formatRlSuite, runRlSuite } from './rl.js';
 import { formatVaeSuite, runVaeSuite } from './vae.js';
+import { formatContrastiveSuite, runContrastiveSuite } from './contrastive.js';
 import { formatConvSuite, runConvSuite } from './conv.js';
 import { formatPeakSuite, runPeakSuite } from './peak.js';
 import { formatSoakSuite, runSoakSuite } from './soak.js';
@@ -155,6 +156,15 @@ export const SUITE_TABLE: Record<SuiteName, SuiteEntry<BenchResult>> = {
     peer: async (r, p) => {
       const { runTfjsVaePeer } = await import('./peer-tfjs-vae.js');
       return { ...r, peer: await runTfjsVaePeer({ log: p.log, quick: p.quick }) };
+    },
+  }),
+  contrastive: entry({
+    title: 'one contrastive training step per loss (two augmented views of 64 digits, MLP encoder and head, NT-Xent or triplet, AdamW): ms and images/s',
+    run: runContrastiveSuite,
+    format: formatContrastiveSuite,
+    peer: async (r, p) => {
+      const { runTfjsContrastivePeer } = await import('./peer-tfjs-contrastive.js');
+      return { ...r, peer: await runTfjsContrastivePeer({ log: p.log, quick: p.quick }) };
     },
   }),
   conv: entry({

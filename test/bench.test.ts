@@ -17,6 +17,7 @@ import { formatDiffusionSuite, runDiffusionSuite, UNET_QUICK_SHAPE } from '../be
 import { formatGanSuite, GAN_BENCH_LOSSES, runGanSuite } from '../bench/gan.js';
 import { formatRlSuite, RL_BENCH_ALGORITHMS, runRlSuite } from '../bench/rl.js';
 import { formatVaeSuite, runVaeSuite, VAE_BENCH_ARCHS } from '../bench/vae.js';
+import { CONTRASTIVE_BENCH_LOSSES, formatContrastiveSuite, runContrastiveSuite } from '../bench/contrastive.js';
 import { CONV_OPS, CONV_QUICK_SHAPES, formatConvSuite, runConvSuite } from '../bench/conv.js';
 import { expectFigures, expectTable, recorder } from './support/bench.js';
 import { createProgress } from '../bench/progress.js';
@@ -156,6 +157,18 @@ describe('bench suites in quick mode', () => {
     const keys = new Set(figures(r).keys());
     for (const m of VAE_BENCH_ARCHS) expect(keys).toContain(`results[model=${m}].imagesPerSecond`);
     expectTable(formatVaeSuite(r));
+    p.expectCounted();
+  });
+
+  it('contrastive: the NT-Xent and the triplet step, two timed steps each', async () => {
+    const p = recorder();
+    const r = await runContrastiveSuite(engine, { ...common, progress: p.progress });
+    expect(r.results.map((x) => [x.loss, x.steps])).toEqual(CONTRASTIVE_BENCH_LOSSES.map((l) => [l, 2]));
+    expect(expectFigures(r)).toBe(2 * r.results.length);
+    for (const m of r.results) expect(m.accuracy).toBeLessThanOrEqual(1);
+    const keys = new Set(figures(r).keys());
+    for (const l of CONTRASTIVE_BENCH_LOSSES) expect(keys).toContain(`results[loss=${l}].msPerStep`);
+    expectTable(formatContrastiveSuite(r));
     p.expectCounted();
   });
 

@@ -40,10 +40,16 @@ describe('peak calibration and the optimizer suite in quick mode', () => {
       expect(f.iterations * FMA_UNROLL * f.chains).toBe(fmas);
       expect(f.flopsPerInvocation).toBe(fmas * 8);
       expect(f.invocations).toBe(invocations);
+      // The rate is the fastest submit's.
       expect(f.gflops).toBeCloseTo((f.invocations * f.flopsPerInvocation) / (f.ms * 1e6), 9);
+      expect(f.ms).toBeLessThanOrEqual(f.medianMs);
     }
     expect(r.copySweep.map((b) => b.copiedBytes / 2 ** 20)).toEqual(copyMb);
-    for (const b of r.copySweep) expect(b.movedBytes).toBe(2 * b.copiedBytes);
+    for (const b of r.copySweep) {
+      expect(b.movedBytes).toBe(2 * b.copiedBytes);
+      expect(b.gbPerSecond).toBeCloseTo(b.movedBytes / (b.ms * 1e6), 9);
+      expect(b.ms).toBeLessThanOrEqual(b.medianMs);
+    }
     expect(r.gflops).toBe(Math.max(...r.fmaSweep.map((f) => f.gflops)));
     expect(r.arithmetic).toBe(r.fmaSweep.find((f) => f.gflops === r.gflops));
     expect(r.gbPerSecond).toBe(Math.max(...r.copySweep.map((b) => b.gbPerSecond)));
@@ -61,8 +67,8 @@ describe('peak calibration and the optimizer suite in quick mode', () => {
     expect((await runPeakSuite(engine, { ...common, progress: again.progress })).fmaSweep).toBe(r.fmaSweep);
     again.expectCounted();
 
-    // The peaks, then ms and gflops per FMA row, then copiedBytes, movedBytes, ms and gbPerSecond per copy row.
-    expect(expectFigures(r)).toBe(2 + 2 * (1 + r.fmaSweep.length) + 4 * (1 + r.copySweep.length));
+    // The peaks, then ms, medianMs and gflops per FMA row, then copiedBytes, movedBytes, ms, medianMs and gbPerSecond per copy row.
+    expect(expectFigures(r)).toBe(2 + 3 * (1 + r.fmaSweep.length) + 5 * (1 + r.copySweep.length));
     const table = formatPeakSuite(r);
     expectTable(table);
     for (const row of [...r.fmaSweep, ...r.copySweep]) expect(table).toContain(`${row.name}\t`);

@@ -25,6 +25,7 @@ export const TASKS = {
   vae: { title: 'VAE', page: 'the VAE page', model: 'a variational autoencoder' },
   rl: { title: 'reinforcement-learning', page: 'the reinforcement-learning page', model: 'a CartPole policy' },
   contrastive: { title: 'contrastive-learning', page: 'the contrastive-learning page', model: 'a contrastive encoder' },
+  finetune: { title: 'fine-tuning', page: 'the fine-tuning page', model: 'a pretrained GPT-2 on your text' },
 } as const satisfies Record<string, TaskEntry>;
 
 export type TaskName = keyof typeof TASKS;

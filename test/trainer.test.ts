@@ -312,6 +312,43 @@ describe('trainer: checkpoints', () => {
   });
 });
 
+describe('trainer: a byte-level BPE of the text', () => {
+  it('trains on tokens of a BPE learned from the text, samples text through it, and keeps it through checkpoints', async () => {
+    const engine = await testEngine();
+    const words = 'the cat sat on the mat and the dog sat on the log; ';
+    const data = { kind: 'text' as const, bytes: new TextEncoder().encode(words.repeat(60)) };
+    const t = await trainer(engine, { tokenizer: 'bpe', bpeVocab: 300, data, batch: 8 });
+    const info = await t.info();
+    expect(info.vocabSize).toBeGreaterThan(256);
+    expect(info.vocabSize).toBeLessThanOrEqual(300);
+    const first = (await t.step(1)).loss;
+    const { loss } = await t.step(59);
+    expect(loss).toBeLessThan(first / 4);
+    const sample = await t.sample('the ', { length: 12, temperature: 0 });
+    // Every token of an ASCII text's BPE is ASCII: the sample decodes to whole characters of it.
+    expect(sample.text).toMatch(/^[\x20-\x7e]+$/);
+    const map = await t.attentionMap('the cat sat', 0, 0);
+    expect(map.tokens.join('')).toBe('the cat sat');
+    expect(map.tokens.length).toBeLessThan('the cat sat'.length);
+
+    // Another trainer on the same text and settings learns the same tokenizer: the checkpoint fits
+    // it and continues the same.
+    const bytes = await t.exportCheckpoint();
+    const next = (await t.step(2)).loss;
+    const u = await trainer(engine, { tokenizer: 'bpe', bpeVocab: 300, data, batch: 8 });
+    expect((await u.importCheckpoint(bytes)).step).toBe(60);
+    expect((await u.info()).vocabSize).toBe(info.vocabSize);
+    expect((await u.step(2)).loss).toBe(next);
+
+    // A character model of the same text is another model: refused in one line, saying why.
+    const chars = await trainer(engine, { data, batch: 8 });
+    const err = await chars.importCheckpoint(bytes).catch((e) => e);
+    expect(err).toBeInstanceOf(CheckpointError);
+    expect(err.message).toBe("The checkpoint's model reads byte-level BPE tokens; this model reads characters. Choose the tokenizer it was trained with, then load the checkpoint again.");
+    await Promise.all([t.dispose(), u.dispose(), chars.dispose()]);
+  });
+});
+
 describe('trainer: mixed precision', () => {
   /** The optimizer counters in a checkpoint: updates applied, good steps since the scale changed, loss scale. */
   const counters = (bytes: Uint8Array) => Array.from(decodeTensor(parseSafetensors(bytes), 'optimizer.counters') as Float32Array);

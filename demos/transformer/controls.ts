@@ -1,6 +1,6 @@
 // The transformer page's form: reads the model and optimisation settings into the worker's
-// TrainerConfig, tells which changes need a new model (preset, precision, seed, batch, training
-// text) and which apply between steps (learning rate, warmup, dropout), and holds the user's own
+// TrainerConfig, tells which changes need a new model (preset, precision, tokens, seed, batch,
+// training text) and which apply between steps (learning rate, warmup, dropout), and holds the user's own
 // text once it is within the upload size limit. The page's query string may set the trainer's cadences
 // (?evalEvery=20&sampleEvery=20&autosaveEvery=0&sampleLength=80&totalSteps=2000&evalBatches=4
 // &metricsIntervalMs=250): settings for a slow adapter or a quick look, too fine for the form.
@@ -30,8 +30,8 @@ export interface ControlEvents {
 
 export class Controls {
   /** The config's fields the form shows, by their keys. */
-  private readonly choice = selectsOf('preset', 'precision');
-  private readonly num = inputsOf('seed', 'batch', 'lr', 'warmup', 'dropout');
+  private readonly choice = selectsOf('preset', 'precision', 'tokenizer');
+  private readonly num = inputsOf('seed', 'batch', 'bpeVocab', 'lr', 'warmup', 'dropout');
   private readonly dataName = $<HTMLElement>('data-name');
   private userText: UserBytes | null = null;
 
@@ -59,6 +59,8 @@ export class Controls {
     return {
       preset: this.choice.preset.value as GptPresetName,
       precision: this.choice.precision.value as GptPrecision,
+      tokenizer: this.choice.tokenizer.value as TrainerConfig['tokenizer'],
+      bpeVocab: Math.min(65536, Math.max(257, intOf(this.num.bpeVocab, 512))),
       seed: intOf(this.num.seed, 1),
       batch: Math.max(1, intOf(this.num.batch, 16)),
       data: this.dataSource(),
@@ -95,7 +97,7 @@ export class Controls {
 
   /** The settings besides the text that a model is built for. */
   private modelFields(): (HTMLSelectElement | HTMLInputElement)[] {
-    return [this.choice.preset, this.choice.precision, this.num.seed, this.num.batch];
+    return [this.choice.preset, this.choice.precision, this.choice.tokenizer, this.num.bpeVocab, this.num.seed, this.num.batch];
   }
 
   /** Forgets the user's text after the worker refused it; the built-in corpus is chosen again. */

@@ -7,7 +7,7 @@
 
 import { parseSafetensors } from '../../checkpoint/safetensors.js';
 import type { Batch } from '../../data/batches.js';
-import { CharTokenizer } from '../../data/tokenizer.js';
+import { BpeTokenizer, tokenizerFromJSON, type AnyTokenizer } from '../../data/bpe.js';
 import { grad } from '../../autograd.js';
 import type { Engine } from '../../engine.js';
 import { CheckpointError, DataError, NonFiniteError } from '../../errors.js';
@@ -84,7 +84,7 @@ const SHAPE_WORDS = {
  * vocabulary: another size, or the same size with other characters, which would load and mean
  * nothing). A file with no config of ours passes here; its tensors are checked when loaded.
  */
-export function checkFits(bytes: Uint8Array, model: GptConfig, tokenizer: CharTokenizer): void {
+export function checkFits(bytes: Uint8Array, model: GptConfig, tokenizer: AnyTokenizer): void {
   const meta = parseSafetensors(bytes).metadata;
   let saved: Partial<SavedConfig> | null = null;
   try {
@@ -92,30 +92,39 @@ export function checkFits(bytes: Uint8Array, model: GptConfig, tokenizer: CharTo
   } catch {
     return; // loadCheckpoint reports bad metadata JSON in its own words
   }
-  if (saved?.gpt) checkShape(saved as Partial<SavedConfig> & { gpt: Partial<GptConfig> }, model);
-  if (!saved?.tokenizer) return;
-  let theirs: readonly string[];
+  let theirs: AnyTokenizer | null = null;
   try {
-    theirs = CharTokenizer.fromJSON(saved.tokenizer).vocab;
+    theirs = saved?.tokenizer ? tokenizerFromJSON(saved.tokenizer) : null;
   } catch {
-    throw new CheckpointError("The checkpoint's vocabulary is not a list of distinct characters: the file is damaged, or was not saved by this page.", 'metadata');
+    throw new CheckpointError("The checkpoint's vocabulary cannot be read: the file is damaged, or was not saved by this page.", 'metadata');
   }
-  const ours = tokenizer.vocab;
-  if (theirs.length === ours.length && theirs.some((ch, i) => ch !== ours[i])) {
+  const kind = (t: AnyTokenizer) => (t instanceof BpeTokenizer ? 'byte-level BPE tokens' : 'characters');
+  if (theirs && kind(theirs) !== kind(tokenizer)) {
     throw new CheckpointError(
-      `The checkpoint's ${theirs.length}-character vocabulary differs from this model's (${JSON.stringify(theirs.join(''))} vs ` +
-        `${JSON.stringify(ours.join(''))}): it was trained on another text. Build the model on that text first, then load the checkpoint again.`,
+      `The checkpoint's model reads ${kind(theirs)}; this model reads ${kind(tokenizer)}. Choose the tokenizer it was trained with, then load the checkpoint again.`,
+      'metadata',
+    );
+  }
+  if (saved?.gpt) checkShape(saved as Partial<SavedConfig> & { gpt: Partial<GptConfig> }, model, tokenizer instanceof BpeTokenizer ? 'tokens' : 'characters');
+  if (!theirs) return;
+  const ours = tokenizer.vocab;
+  const other = theirs.vocab;
+  if (other.length === ours.length && other.some((tok, i) => tok !== ours[i])) {
+    const which = theirs instanceof BpeTokenizer ? '' : ` (${JSON.stringify(other.join(''))} vs ${JSON.stringify(ours.join(''))})`;
+    throw new CheckpointError(
+      `The checkpoint's ${other.length}-token vocabulary differs from this model's${which}: it was trained on another text. ` +
+        'Build the model on that text first, then load the checkpoint again.',
       'metadata',
     );
   }
 }
 
-function checkShape(saved: Partial<SavedConfig> & { gpt: Partial<GptConfig> }, model: GptConfig): void {
+function checkShape(saved: Partial<SavedConfig> & { gpt: Partial<GptConfig> }, model: GptConfig, unit: string): void {
   const keys = (Object.keys(SHAPE_WORDS) as (keyof typeof SHAPE_WORDS)[]).filter((k) => k in saved.gpt && saved.gpt[k] !== model[k]);
   if (!keys.length) return;
   if (keys.length === 1 && keys[0] === 'vocabSize') {
     throw new CheckpointError(
-      `This transformer checkpoint was trained on another text: its vocabulary has ${saved.gpt.vocabSize} characters, this model's ` +
+      `This transformer checkpoint was trained on another text: its vocabulary has ${saved.gpt.vocabSize} ${unit}, this model's ` +
         `${model.vocabSize}. Build the model on that text first, then load the checkpoint again.`,
       'shape',
     );

@@ -7,6 +7,8 @@
 import { evalBatches, splitTrainVal, unigramLoss, type Batch, type Split } from '../../data/batches.js';
 import { generateCorpus, validateUserText } from '../../data/corpus.js';
 import { CharTokenizer } from '../../data/tokenizer.js';
+import type { AnyTokenizer } from '../../data/bpe.js';
+import { trainBpe } from '../../data/bpe-train.js';
 import { ConfigError } from '../../errors.js';
 import { fieldChecks } from '../../worker/config-check.js';
 import { gptPresets } from '../../models/gpt.js';
@@ -19,7 +21,7 @@ export interface SessionData {
   config: TrainerConfig;
   /** The uploaded bytes (kept for autosave), or null for the generated corpus. */
   upload: Uint8Array | null;
-  tokenizer: CharTokenizer;
+  tokenizer: AnyTokenizer;
   split: Split;
   unigram: number;
   evalSet: Batch[];
@@ -49,6 +51,8 @@ export function trainerConfig(overrides: Partial<TrainerConfig> = {}): TrainerCo
   if (!(c.precision === 'f32' || c.precision === 'mixed')) fail('precision', "'f32' or 'mixed'");
   if (!(c.schedule === 'cosine' || c.schedule === 'constant')) fail('schedule', "'cosine' or 'constant'");
   if (!(c.nonFinite === 'stop' || c.nonFinite === 'skip')) fail('nonFinite', "'stop' or 'skip'");
+  if (!(c.tokenizer === 'char' || c.tokenizer === 'bpe')) fail('tokenizer', "'char' or 'bpe'");
+  if (!(Number.isInteger(c.bpeVocab) && c.bpeVocab >= 257 && c.bpeVocab <= 65536)) fail('bpeVocab', 'an integer from 257 to 65536');
   for (const k of ['batch', 'evalBatches', 'sampleLength'] as const) if (!(Number.isInteger(c[k]) && c[k] >= 1)) fail(k, 'an integer >= 1');
   for (const k of ['warmup', 'totalSteps', 'evalEvery', 'sampleEvery', 'autosaveEvery'] as const) {
     if (!(Number.isInteger(c[k]) && c[k] >= 0)) fail(k, 'an integer >= 0');
@@ -79,7 +83,7 @@ export function prepareData(config: TrainerConfig): SessionData {
   const text = d.kind === 'text'
     ? validateUserText(d.bytes)
     : generateCorpus({ ...(d.lines !== undefined ? { lines: d.lines } : {}), ...(d.seed !== undefined ? { seed: d.seed } : {}) });
-  const tokenizer = CharTokenizer.fromText(text);
+  const tokenizer = config.tokenizer === 'bpe' ? trainBpe(text, { vocabSize: config.bpeVocab }) : CharTokenizer.fromText(text);
   const split = splitTrainVal(tokenizer.encode(text), config.valFraction);
   checkTextLength(split.train.length + split.val.length, config);
   const { blockSize } = gptPresets[config.preset];

@@ -47,6 +47,14 @@ export interface TrainerConfig {
   seed: number;
   /** The training text. */
   data: DataSource;
+  /**
+   * How the text becomes tokens: 'char', one token per distinct character of the text; 'bpe', a
+   * byte-level BPE trained on the text (data/bpe-train.ts) of at most bpeVocab tokens, so a
+   * token is often a whole word and a context holds more text. A model setting, like the preset.
+   */
+  tokenizer: 'char' | 'bpe';
+  /** Tokens of the BPE vocabulary (256 bytes plus merges), when tokenizer is 'bpe'. */
+  bpeVocab: number;
   /** Fraction of the tokens held out for validation (the tail of the text). */
   valFraction: number;
   /** Validation loss every this many steps (0: never). */
@@ -57,7 +65,7 @@ export interface TrainerConfig {
   sampleEvery: number;
   /** Also a sample once this many seconds passed since the last one, whatever the step (0: by steps only). */
   sampleSeconds: number;
-  /** Characters per periodic sample. */
+  /** Tokens per periodic sample (characters with the 'char' tokenizer). */
   sampleLength: number;
   /** Autosave every this many steps (0: never). */
   autosaveEvery: number;
@@ -83,6 +91,8 @@ export const trainerDefaults: TrainerConfig = {
   dropout: 0,
   seed: 1,
   data: { kind: 'builtin' },
+  tokenizer: 'char',
+  bpeVocab: 512,
   valFraction: 0.1,
   evalEvery: 250,
   evalBatches: 8,

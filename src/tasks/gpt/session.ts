@@ -31,7 +31,7 @@ import { InputError } from '../../errors.js';
 import { TrainingMetrics, type StepRecord } from '../../metrics.js';
 import type { StepResult } from '../../models/gpt.js';
 import { attentionWeights } from '../../models/gpt-inspect.js';
-import { sampleText } from '../../sample.js';
+import { sampleTokens } from '../../sample.js';
 import { Cadence } from '../../worker/cadence.js';
 import { Session, type SessionOptions } from '../../worker/session.js';
 import type { AutosaveInfo } from '../../worker/protocol.js';
@@ -166,7 +166,7 @@ export class Trainer
       s.lossCount = 0;
     }
     if (this.samples.due(step, sampleEvery, s.config.sampleSeconds)) {
-      const prompt = s.tokenizer.covers('\n') ? '\n' : s.tokenizer.vocab[0];
+      const prompt = s.tokenizer.covers('\n') ? '\n' : s.tokenizer.decode([0]);
       this.emit(await sampleOf(s, prompt, { length: s.config.sampleLength, temperature: 0.8, seed: step }));
     }
   }
@@ -207,7 +207,7 @@ export class Trainer
     if (typeof prompt !== 'string' || prompt.length === 0) throw new InputError('The prompt is empty; type at least one character to see where the heads look.');
     const ids = s.tokenizer.encode(prompt).slice(-s.gpt.model.config.blockSize);
     const weights = await this.exclusive(() => attentionWeights(this.engine!, s.gpt.model, ids, layer, head));
-    return { tokens: Array.from(ids, (id) => s.tokenizer.vocab[id]), weights };
+    return { tokens: Array.from(ids, (id) => s.tokenizer.decode([id])), weights };
   }
 
   // ----------------------------------------------------------------------------------------
@@ -252,12 +252,12 @@ export class Trainer
  */
 async function sampleOf(s: Run, prompt: string, opts: SampleOptions): Promise<SampleEvent> {
   const step = s.gpt.steps;
-  const text = await sampleText(s.logits, s.gpt.model.config.blockSize, s.tokenizer, prompt, {
+  const text = s.tokenizer.decode(await sampleTokens(s.logits, s.gpt.model.config.blockSize, s.tokenizer.encode(prompt), {
     maxNewTokens: opts.length ?? s.config.sampleLength,
     temperature: opts.temperature ?? 0.8,
     topK: opts.topK ?? 0,
     seed: opts.seed ?? 0,
-  });
+  }));
   const { lines, correct, fraction } = scoreArithmetic(prompt + text);
   return { type: 'sample', step, prompt, text, arithmetic: { lines, correct, fraction } };
 }

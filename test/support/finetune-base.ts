@@ -27,18 +27,20 @@ export interface FinetuneBase {
   merges: string;
   vocabSize: number;
   shape: Gpt2Shape;
+  /** The weights as stored, by GPT-2's names without prefix ('h.0.attn.c_attn.weight'). */
+  canonical: Map<string, { shape: number[]; data: Float64Array }>;
   /** The text's bytes. */
   text: Uint8Array;
 }
 
 /** The files of a tiny GPT-2 whose tokenizer was trained on `text`; `seed` draws its random weights. */
-export function finetuneBase(opts: { seed?: number; context?: number; text?: string } = {}): FinetuneBase {
+export function finetuneBase(opts: { seed?: number; context?: number; width?: number; vocab?: number; text?: string } = {}): FinetuneBase {
   const text = opts.text ?? repetitiveText();
-  const tokenizer = trainBpe(text, { vocabSize: 300, specialTokens: ['<|endoftext|>'] });
+  const tokenizer = trainBpe(text, { vocabSize: opts.vocab ?? 300, specialTokens: ['<|endoftext|>'] });
   const json = tokenizer.toJSON();
   const vocab = JSON.stringify(Object.fromEntries(json.vocab.map((t, id) => [t, id])));
   const merges = ['#version: 0.2', ...json.merges].join('\n') + '\n';
-  const shape: Gpt2Shape = { vocabSize: tokenizer.vocabSize, nPositions: opts.context ?? 32, nLayer: 2, nHead: 2, nEmbd: 32 };
+  const shape: Gpt2Shape = { vocabSize: tokenizer.vocabSize, nPositions: opts.context ?? 32, nLayer: 2, nHead: 2, nEmbd: opts.width ?? 32 };
   const files = gpt2Files(shape, { seed: opts.seed ?? 7 });
-  return { weights: files.weights, config: JSON.stringify(files.config), vocab, merges, vocabSize: tokenizer.vocabSize, shape, text: new TextEncoder().encode(text) };
+  return { weights: files.weights, config: JSON.stringify(files.config), vocab, merges, vocabSize: tokenizer.vocabSize, shape, canonical: files.canonical, text: new TextEncoder().encode(text) };
 }

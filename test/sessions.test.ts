@@ -14,6 +14,7 @@ import { createEngine, type Engine } from '../src/engine.js';
 import { CheckpointError } from '../src/errors.js';
 import { ContrastiveSession } from '../src/tasks/contrastive/session.js';
 import { DiffusionSession } from '../src/tasks/diffusion/session.js';
+import { FinetuneSession } from '../src/tasks/finetune/session.js';
 import { GanSession } from '../src/tasks/gan/session.js';
 import { Trainer } from '../src/tasks/gpt/session.js';
 import { VaeSession } from '../src/tasks/vae/session.js';
@@ -21,6 +22,7 @@ import { memoryAutosave, type AutosaveStore } from '../src/worker/autosave.js';
 import { Cadence } from '../src/worker/cadence.js';
 import type { AutosaveInfo } from '../src/worker/protocol.js';
 import { testEngine } from './support/engine.js';
+import { finetuneBase } from './support/finetune-base.js';
 
 /** What the tests need of any session: its public calls, events as plain objects. */
 interface AnySession {
@@ -38,6 +40,20 @@ interface AnySession {
   readonly currentEngine: Engine | null;
 }
 type Event = { type: string; steps?: Record<string, number>[]; [k: string]: unknown };
+
+/** The tiny GPT-2 the fine-tuning session starts from, its files held from the start as a page gives them before a run. */
+const tinyBase = finetuneBase();
+class FinetuneWithBase extends FinetuneSession {
+  private readonly given = this.base({ weights: tinyBase.weights, config: tinyBase.config, vocab: tinyBase.vocab, merges: tinyBase.merges });
+  async create(c: Parameters<FinetuneSession['create']>[0]) {
+    await this.given;
+    return super.create(c);
+  }
+  async resumeAutosave() {
+    await this.given;
+    return super.resumeAutosave();
+  }
+}
 
 /** Each task: how to make its session, a small config, and the figure a step record holds. */
 const TASKS = [
@@ -63,6 +79,15 @@ const TASKS = [
     name: 'contrastive',
     make: (engine: Engine, autosave: AutosaveStore) => new ContrastiveSession({ engine, autosave }) as unknown as AnySession,
     config: { batch: 8, hidden: 16, features: 8, projHidden: 8, projection: 4, trainSize: 64, heldOut: 10, probePerClass: 1, probeEvery: 0, embeddingEvery: 0 },
+    figure: (r: Record<string, number>) => r.loss,
+  },
+  {
+    name: 'finetune',
+    make: (engine: Engine, autosave: AutosaveStore) => new FinetuneWithBase({ engine, autosave }) as unknown as AnySession,
+    config: {
+      text: tinyBase.text, strategy: { kind: 'lora', targets: ['attn.c_attn'], rank: 2, alpha: 4, dropout: 0 }, batch: 2, block: 8, lr: 1e-2,
+      schedule: 'constant', totalSteps: 0, evalEvery: 0, sampleEvery: 0, sampleLength: 0, evalBatches: 1,
+    },
     figure: (r: Record<string, number>) => r.loss,
   },
 ] as const;

@@ -13,10 +13,11 @@
 # How it runs the TypeScript: through node_modules/tsx when that is there, else through the
 # bundle `bench/gpu.sh --prepare` builds here (dist/gpu-bench/: the runner and the suites in one
 # ES module with its chunks, Dawn's linux-x64 binding, and a libvulkan1 .deb), so that a machine
-# needs only the checkout and that one folder.
-# Usage: bench/gpu.sh [--prepare] [--allow-software] [--quick] [--suite=all|peak,matmul,...]
+# needs only the checkout and that one folder; with --with-node, also this machine's node,
+# xz-compressed, for a machine that has none (it needs only glibc and libstdc++).
+# Usage: bench/gpu.sh [--prepare [--with-node]] [--allow-software] [--quick] [--suite=all|peak,matmul,...]
 #                     [--out=DIR] [--time-limit=SECONDS] [--bundle]
-#   --prepare         here, with node_modules: build dist/gpu-bench/ and exit
+#   --prepare         here, with node_modules: build dist/gpu-bench/ and exit (--with-node: add node.xz)
 #   --allow-software  measure a software adapter too (a dry run of this script without a GPU)
 #   --quick           each suite's smallest sizes (a dry run; the figures mean nothing)
 #   --suite=          what bench/node.ts runs (default all: every suite but soak)
@@ -28,10 +29,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PREP=dist/gpu-bench
-prepare=0 allow_software=0 quick=0 bundle=0 suite=all out_dir='' limit=0
+prepare=0 with_node=0 allow_software=0 quick=0 bundle=0 suite=all out_dir='' limit=0
 for a in "$@"; do
   case "$a" in
     --prepare) prepare=1 ;;
+    --with-node) with_node=1 ;;
     --allow-software) allow_software=1 ;;
     --quick) quick=1 ;;
     --bundle) bundle=1 ;;
@@ -60,12 +62,28 @@ if [[ $prepare == 1 ]]; then
     (cd "$PREP" && apt-get -q -oAPT::Architecture=amd64 download libvulkan1:amd64 >/dev/null 2>&1) ||
       echo "bench/gpu.sh: could not download libvulkan1 (amd64); a machine without libvulkan.so.1 then needs one in $PREP/." >&2
   fi
+  if [[ $with_node == 1 ]]; then
+    xz -T1 -6 -c "$(command -v node)" >"$PREP/node.xz"
+    node --version >"$PREP/node.version"
+  else
+    rm -f "$PREP/node.xz" "$PREP/node.version"
+  fi
   echo "built $PREP ($(du -sh "$PREP" | cut -f1)): carry '$PREP' to the GPU machine and run bench/gpu.sh there."
   ls "$PREP" "$PREP/node_modules/webgpu/dist"
   exit 0
 fi
 
-command -v node >/dev/null || die "no node on PATH."
+# Node: the machine's, else the one --prepare --with-node carried.
+if ! command -v node >/dev/null; then
+  [[ -f $PREP/node.xz ]] || die "no node on PATH, and none carried (bench/gpu.sh --prepare --with-node puts one in $PREP/)."
+  mkdir -p /tmp/gpu-bench-node
+  if command -v xz >/dev/null; then xz -dc "$PREP/node.xz" >/tmp/gpu-bench-node/node
+  else python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' "$PREP/node.xz" /tmp/gpu-bench-node/node
+  fi
+  chmod +x /tmp/gpu-bench-node/node
+  export PATH="/tmp/gpu-bench-node:$PATH"
+  echo "node: the carried one, $(node --version)"
+fi
 
 # The Vulkan loader: the system's, else a carried libvulkan1 .deb unpacked beside /tmp.
 if ! ldconfig -p 2>/dev/null | grep -q 'libvulkan\.so\.1 '; then

@@ -5,8 +5,9 @@
 //   gflops       an arithmetic-bound kernel (fma_chains below): CHAINS independent vec4<f32> FMA
 //                chains per invocation, swept over the chain count (1 to 16: one chain is
 //                latency-bound, more hide the FMA latency until registers run out) and the
-//                workgroup size, every dispatch millions of invocations on a GPU (an FMA counts
-//                2 flops; the seeds and the final sum are not counted);
+//                workgroup size, FMA_UNROLL steps of every chain per loop trip, every dispatch
+//                millions of invocations on a GPU (an FMA counts 2 flops; the seeds and the
+//                final sum are not counted);
 //   gbPerSecond  a bandwidth-bound kernel (shaders/calibrate.ts's copy_peak: vec4<f32> loads and
 //                stores, grid-strided), swept over the copied size from cache-resident (1 MB) to
 //                well past any cache (256 MB on a GPU), bytes read plus bytes written.
@@ -18,9 +19,9 @@
 // dispatchTimer: GPU timestamps when the adapter has timestamp-query, else the wall clock from
 // submit to onSubmittedWorkDone; `timing` says which). The fastest, as STREAM reports its best
 // trial: a ceiling is what the adapter was seen to reach, and the other processes of a shared
-// machine only ever slow a submit down. calibratePeak memoizes per engine and mode, so several suites in one run
-// calibrate once. Quick mode (--quick): small sizes on every adapter, the whole sweep, three
-// short submits per configuration: for CI, not for numbers.
+// machine only ever slow a submit down. calibratePeak memoizes per engine and mode, so several
+// suites in one run calibrate once. Quick mode (--quick): small sizes on every adapter, the
+// whole sweep, three short submits per configuration: for CI, not for numbers.
 // Not a vendor's datasheet peak: what WebGPU lets a plain kernel reach here.
 // Not here: launching anything, or writing files (the runners do).
 

@@ -15,6 +15,7 @@ import { formatGanSuite, runGanSuite } from './gan.js';
 import { formatRlSuite, runRlSuite } from './rl.js';
 import { formatVaeSuite, runVaeSuite } from './vae.js';
 import { formatContrastiveSuite, runContrastiveSuite } from './contrastive.js';
+import { formatFinetuneSuite, runFinetuneSuite } from './finetune.js';
 import { formatConvSuite, runConvSuite } from './conv.js';
 import { formatPeakSuite, runPeakSuite } from './peak.js';
 import { formatSoakSuite, runSoakSuite } from './soak.js';
@@ -166,6 +167,11 @@ export const SUITE_TABLE: Record<SuiteName, SuiteEntry<BenchResult>> = {
       const { runTfjsContrastivePeer } = await import('./peer-tfjs-contrastive.js');
       return { ...r, peer: await runTfjsContrastivePeer({ log: p.log, quick: p.quick }) };
     },
+  }),
+  finetune: entry({
+    title: 'one fine-tuning step of a GPT-2-shaped model per strategy (full, last block, LoRA on c_attn, LoRA on every projection): ms, tokens/s, values trained, bytes counted and held at peak',
+    run: runFinetuneSuite,
+    format: formatFinetuneSuite,
   }),
   conv: entry({
     title: 'convolution kernels (forward, input and weight gradients) next to a matmul of the same arithmetic',

@@ -17,6 +17,7 @@ import { formatDiffusionSuite, runDiffusionSuite, UNET_QUICK_SHAPE } from '../be
 import { formatGanSuite, GAN_BENCH_LOSSES, runGanSuite } from '../bench/gan.js';
 import { formatRlSuite, RL_BENCH_ALGORITHMS, runRlSuite } from '../bench/rl.js';
 import { formatVaeSuite, runVaeSuite, VAE_BENCH_ARCHS } from '../bench/vae.js';
+import { FINETUNE_BENCH_STRATEGIES, formatFinetuneSuite, runFinetuneSuite } from '../bench/finetune.js';
 import { CONTRASTIVE_BENCH_LOSSES, formatContrastiveSuite, runContrastiveSuite } from '../bench/contrastive.js';
 import { CONV_OPS, CONV_QUICK_SHAPES, formatConvSuite, runConvSuite } from '../bench/conv.js';
 import { expectFigures, expectTable, recorder } from './support/bench.js';
@@ -146,6 +147,22 @@ describe('bench suites in quick mode', () => {
     const table = formatRlSuite(r);
     expectTable(table);
     for (const a of RL_BENCH_ALGORITHMS) expect(table).toMatch(new RegExp(`^${a}\\t`, 'm'));
+    p.expectCounted();
+  });
+
+  it('finetune: every strategy, two timed steps each; frozen weights hold less at peak', async () => {
+    const p = recorder();
+    const r = await runFinetuneSuite(engine, { ...common, progress: p.progress });
+    expect(r.results.map((x) => [x.name, x.steps])).toEqual(FINETUNE_BENCH_STRATEGIES.map((s) => [s.name, 2]));
+    expect(expectFigures(r)).toBe(4 * r.results.length); // time, rate, bytes counted and at peak
+    const [full, last, loraAttn] = r.results;
+    expect(last.trainableParameters).toBeLessThan(full.trainableParameters);
+    expect(loraAttn.trainableParameters).toBeLessThan(last.trainableParameters);
+    for (const m of r.results) expect(m.peakBytes).toBeGreaterThanOrEqual(m.countedBytes);
+    expect(loraAttn.peakBytes).toBeLessThan(full.peakBytes);
+    const table = formatFinetuneSuite(r);
+    expectTable(table);
+    for (const s of FINETUNE_BENCH_STRATEGIES) expect(table).toMatch(new RegExp(`^${s.name}\\t`, 'm'));
     p.expectCounted();
   });
 

@@ -9,7 +9,7 @@
 # them (a kernel past the peak means the peak is no ceiling).
 # Where the JSON goes: --out=DIR, else $OUT when set (packed with the log into one .tar.gz, as a
 # folder that brings back few files wants), else bench/results/; one file per suite,
-# gpu-<time>-<suite>.json.
+# gpu-<time>-<suite>.json (gpu-<time>.json when --suite= names one).
 # How it runs the TypeScript: through node_modules/tsx when that is there, else through the
 # bundle `bench/gpu.sh --prepare` builds here (dist/gpu-bench/: the runner and the suites in one
 # ES module with its chunks, Dawn's linux-x64 binding, and a libvulkan1 .deb), so that a machine

@@ -115,7 +115,15 @@ if [[ -z ${VK_ICD_FILENAMES:-}${VK_DRIVER_FILES:-} ]]; then
   [[ -n $icd ]] || die "no GPU Vulkan driver found (no nvidia_icd.json, no hardware ICD file under /etc/vulkan, /usr/share/vulkan, /usr/local/share/vulkan); set VK_ICD_FILENAMES to one, or pass --allow-software for a dry run on SwiftShader."
   export VK_ICD_FILENAMES=$icd VK_DRIVER_FILES=$icd
 fi
-echo "Vulkan driver: ${VK_ICD_FILENAMES:-$VK_DRIVER_FILES}"
+driver=${VK_ICD_FILENAMES:-$VK_DRIVER_FILES}
+echo "Vulkan driver: $driver"
+# The library the driver's ICD file names must load too: NVIDIA's often sits in /usr/local/nvidia/lib64.
+icd_lib=$(sed -n 's/.*"library_path"[^"]*"\([^"]*\)".*/\1/p' "${driver%%:*}" 2>/dev/null | head -n 1 || true)
+if [[ -n $icd_lib && $icd_lib != /* ]] && ! ldconfig -p 2>/dev/null | grep -q " $icd_lib "; then
+  for d in /usr/local/nvidia/lib64 /usr/local/nvidia/lib /usr/lib/x86_64-linux-gnu; do
+    [[ -e $d/$icd_lib ]] && { export LD_LIBRARY_PATH="$d${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"; echo "driver library: $d/$icd_lib (LD_LIBRARY_PATH)"; break; }
+  done
+fi
 if command -v nvidia-smi >/dev/null; then
   echo "nvidia-smi: $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 | head -n 1)"
 fi
@@ -155,6 +163,9 @@ case $rc in
   124) failure="stopped after --time-limit=$limit s; the suites that finished are written." ;;
   *) failure="the runner failed (exit $rc); the suites that finished are written." ;;
 esac
+if [[ $rc != 0 ]] && grep -q 'no adapter was found' "$log"; then
+  failure="no GPU adapter found: Dawn's Vulkan could load no driver (tried $driver; the loader's warnings are above). Nothing measured."
+fi
 
 # The summary: the adapter, the peaks, and each suite's best rates against them.
 node --input-type=module - "$out_dir" "gpu-$stamp" <<'EOF' | tee -a "$log"

@@ -1,12 +1,13 @@
 // The fine-tuning session in Node, on a tiny random GPT-2 whose byte-level BPE was trained on a
 // short repetitive text (test/support/finetune-base.ts): the user's files are taken and
-// summarised (the model, the tokenizer, each strategy's memory and whether it fits); every bad
-// file is refused in its own words while the files held before stay; the text is checked as the
-// transformer page checks one; a LoRA run lowers the held-out perplexity measured before
-// training, leaves every pretrained weight as it was loaded, and samples from the same prompts
-// before and after; its merged export (through openGpt2) and its adapters (through loadAdapters)
-// load back to the same logits; a strategy past the device's memory is refused with what fits;
-// its checkpoint loads back over the same base and is refused over another one.
+// summarised (the model, the tokenizer, each strategy's memory and whether it fits; GPT-2's own
+// tokenizer.json too); every bad file is refused in its own words while the files held before
+// stay; the text is checked as the transformer page checks one; a LoRA run lowers the held-out
+// perplexity measured before training, leaves every pretrained weight as it was loaded, and
+// samples from the same prompts before and after; its merged export (through openGpt2) and its
+// adapters (through loadAdapters) load back to the same logits; its checkpoint loads back over
+// the same base and is refused over another one; a partial run trains only its last block; a
+// strategy past the device's memory is refused with what fits.
 // Not here: the core's recovery and autosave cases (sessions.test.ts), the strategies and exports
 // at the model level (finetune.test.ts), the page (finetune-demo.test.ts).
 
@@ -26,6 +27,7 @@ import { input } from '../src/tensor.js';
 import { testEngine } from './support/engine.js';
 import { finetuneBase } from './support/finetune-base.js';
 import { gpt2Files } from './support/gpt2-checkpoint.js';
+import { gpt2Files as gpt2Tokenizer } from './support/gpt2-files.js';
 
 const base = finetuneBase();
 const files: BaseFiles = { weights: base.weights, weightsName: 'model.safetensors', config: base.config, vocab: base.vocab, merges: base.merges };
@@ -87,6 +89,12 @@ describe('the base model', () => {
     expect(lo.total).toBeLessThan(last.total);
     expect(last.total).toBeLessThan(full.total);
     expect((await s.info()).base).toEqual(summary);
+
+    // GPT-2's own tokenizer.json, beside a model of its vocabulary (only the header is read).
+    const gpt2 = gpt2Files({ vocabSize: 50257, nPositions: 64, nLayer: 1, nHead: 1, nEmbd: 8 }, { prefix: 'transformer.', dtype: 'F16' });
+    const t = await session();
+    const real = await t.base({ weights: new Blob([gpt2.weights as Uint8Array<ArrayBuffer>]), config: JSON.stringify(gpt2.config), tokenizer: gpt2Tokenizer().tokenizerJson });
+    expect(real).toMatchObject({ vocabSize: 50257, context: 64, dtypes: ['F16'], specials: ['<|endoftext|>'], names: { weights: 'model.safetensors', tokenizer: 'tokenizer.json' } });
 
     const other = gpt2Files({ ...base.shape, nEmbd: 16 }, { seed: 3 });
     const bad: [string, Partial<BaseFiles>, string, RegExp][] = [
@@ -213,6 +221,25 @@ describe('a LoRA run', () => {
     expect(loaded).toMatchObject({ step: 80, config: { strategy: lora } });
     expect(await logitsOf(engine, runOf(b).finetune.model)).toEqual(tuned);
     await b.dispose();
+  });
+
+  it('trains only the last block and ln_f under a partial strategy: every other weight keeps its pretrained value bit for bit', async () => {
+    const engine = await testEngine();
+    const s = await session(engine);
+    await s.base(files);
+    const info = await s.create({ ...run, strategy: { kind: 'partial', lastBlocks: 1, head: false }, evalEvery: 0, sampleEvery: 0, sampleLength: 0 });
+    await s.step(10);
+    const r = runOf(s);
+    const trained = new Set(r.finetune.trainable);
+    expect([...trained].every((p) => /^transformer\.(h\.1\.|ln_f\.)/.test(p.label))).toBe(true);
+    expect(info.trainableParameters).toBe([...trained].reduce((a, p) => a + p.size, 0));
+    for (const p of r.finetune.model.params) {
+      const want = Float32Array.from(base.canonical.get(p.label.slice('transformer.'.length))!.data);
+      const got = await engine.readParameter(p);
+      if (trained.has(p)) expect(maxDiff(got, want), p.label).toBeGreaterThan(0);
+      else expect(got, p.label).toEqual(want);
+    }
+    expect(await refusal(s.exportAdapters())).toMatchObject({ name: 'ConfigError', message: expect.stringMatching(/Only a LoRA fine-tune has adapters/) });
   });
 
   it("refuses a strategy past the device's memory, saying which would fit", async () => {

@@ -5,7 +5,7 @@
 // and a head 64 -> 64 -> 32, both ReLU but the last layer; AdamW lr 1e-3, weight decay 1e-4 of
 // the matrices, no clipping), one row per loss (NT-Xent at temperature 0.5, triplet at margin 0.5).
 // One step is Contrastive.step: the batch uploaded, a fresh augmentation seed, two views of
-// every image drawn on the GPU (shift by up to 2 pixels, rotation by up to 15 degrees, a 4-pixel
+// every image drawn on the GPU (shift by up to 1 pixel, rotation by up to 15 degrees, a 4-pixel
 // cut-out, Gaussian noise of std 0.1), encoder and head over the 2N views, the cosine
 // similarities, the loss with its figures (the similarities with the positive and the
 // negatives, the share of positives found), backward and AdamW, one compiled plan.

@@ -2,7 +2,7 @@
 // written with TensorFlow.js 4.22 ops and trained on each of its backends (WebGPU, WebGL, the
 // pure-JS CPU backend) in the same page, at the suite's shapes (the triplet row has no peer).
 // The step, as Contrastive.step's plan computes it: the batch of 64 16x16 images uploaded; two
-// views of each, drawn on the device from tf's random ops: a shift by integers in [-2, 2] and a
+// views of each, drawn on the device from tf's random ops: a shift by integers in [-1, 1] and a
 // rotation by up to 15 degrees about the centre, composed into one tf.image.transform per view
 // (bilinear, zero outside: what a TF.js user would write, one resampling where the engine does
 // two passes), a 4-pixel cut-out from a mask of comparisons, and Gaussian noise of std 0.1;

@@ -3,9 +3,9 @@
 // their similarity figures and gradients against float64 statements of them on random inputs;
 // and the session on 16x16 digits from a fixed seed: after 200 steps a linear probe on the
 // learned features, with 10 labels per digit, beats the same probe on the encoder as initialised
-// by at least 10 points of held-out accuracy; the embedding by class; a checkpoint continues
-// bit for bit in a new session; views of training images shown without touching training, and
-// a run with every augmentation off.
+// by at least 10 points of held-out accuracy, and the probe on the raw pixels; the embedding by
+// class; a checkpoint continues bit for bit in a new session; views of training images shown
+// without touching training, and a run with every augmentation off.
 // Not here: what every session shares (sessions.test.ts), the other ops (ops.test.ts).
 
 import { describe, expect, it } from 'vitest';
@@ -131,7 +131,7 @@ describe('the losses', () => {
 });
 
 describe('the contrastive session', () => {
-  it('learns features a linear probe reads better than the initial encoder, and shows them by class', async () => {
+  it('learns features a linear probe reads better than the initial encoder and the raw pixels, and shows them by class', async () => {
     const engine = await testEngine();
     const s = new ContrastiveSession({ engine, autosave: memoryAutosave() });
     await s.create({ batch: 64, hidden: 128, trainSize: 2048, heldOut: 512, probePerClass: 10, probeEvery: 0, embeddingEvery: 0, autosaveEvery: 0 });
@@ -141,6 +141,7 @@ describe('the contrastive session', () => {
     console.log(`probe (100 labels, 512 held out): learned ${p.learned.testAccuracy}, random encoder ${p.randomEncoder.testAccuracy}, raw pixels ${p.rawPixels.testAccuracy}`);
     expect(p.labelled).toBe(100);
     expect(p.learned.testAccuracy).toBeGreaterThanOrEqual(p.randomEncoder.testAccuracy + 0.1);
+    expect(p.learned.testAccuracy).toBeGreaterThan(p.rawPixels.testAccuracy); // learned without labels, it reads better than the pixels
     const e = await s.embedding();
     expect(e.points.length).toBe(2 * 512);
     expect(e.labels.length).toBe(512);

@@ -68,7 +68,7 @@ export interface ContrastiveConfig extends AugmentConfig {
 
 export const contrastiveDefaults: ContrastiveConfig = {
   channels: 1, size: 16, hidden: 256, features: 64, projHidden: 64, projection: 32, loss: 'ntxent', temperature: 0.5,
-  margin: 0.5, shift: 2, rotate: 15, cutout: 4, noise: 0.1, lr: 1e-3, weightDecay: 1e-4, batch: 64, seed: 1,
+  margin: 0.5, shift: 1, rotate: 15, cutout: 4, noise: 0.1, lr: 1e-3, weightDecay: 1e-4, batch: 64, seed: 1,
 };
 
 export function contrastiveConfig(overrides: Partial<ContrastiveConfig> = {}): ContrastiveConfig {

@@ -68,7 +68,10 @@ export const contrastiveSessionDefaults: ContrastiveSessionConfig = {
   features: 64,
   projHidden: 64,
   projection: 32,
-  shift: 2,
+  // One pixel, not two: on 16x16 digits a 2-pixel shift moves a stroke onto where another
+  // digit's would be, and the probe of the learned features falls below the raw pixels' (84% against
+  // 87% after 200 steps, seed 1); with 1 it is 94%.
+  shift: 1,
   rotate: 15,
   cutout: 4,
   noise: 0.1,

@@ -10,6 +10,8 @@
 // rows from earlier text; the mask gives them no weight.
 // The maths is the model's causal attention, softmax(q k^T / sqrt(hs)) v over positions <= pos,
 // written with existing ops (matmuls over heads as a batch dim, where, softmax): no new kernel.
+// Per layer that is 11 dispatches: the cache row written by one where over k and v together,
+// the mask added in the scores' matmul epilogue, k and v read out of the cache as views.
 // A mixed-precision model decodes in f32 (its weights are f32; only training rounds operands).
 // When the cache is full (pos = blockSize), the most recent `keep` tokens are fed again from
 // position 0 (a re-prefill) and decoding goes on from there.
@@ -40,11 +42,8 @@ export interface GptDecoderOptions {
   keep?: number;
 }
 
-/** One layer's caches, heads first so that no permute is needed: (H, T, hs) each. */
-export interface KvCache {
-  k: Tensor; // (H, T, hs)
-  v: Tensor; // (H, T, hs)
-}
+/** One layer's keys and values, heads first so that no permute is needed: (2, H, T, hs), k then v. */
+export type KvCache = Tensor;
 
 /** The graph of one decoding step: logits (1, 1, V) and the caches' new values. */
 export interface GptDecodeGraph {
@@ -52,15 +51,11 @@ export interface GptDecodeGraph {
   updates: [Tensor, Tensor][];
 }
 
-/** Zeroed caches for every layer of `model`, named decode.h.<l>.{k,v}_cache. */
+/** Zeroed caches for every layer of `model`, named decode.h.<l>.kv_cache. */
 export function createKvCaches(model: Gpt): KvCache[] {
   const { nHead: H, nEmbd: C, blockSize: T } = model.config;
   const hs = C / H;
-  const zeros = () => new Float32Array(H * T * hs);
-  return model.blocks.map((_, l) => ({
-    k: parameter(`decode.h.${l}.k_cache`, zeros(), [H, T, hs]),
-    v: parameter(`decode.h.${l}.v_cache`, zeros(), [H, T, hs]),
-  }));
+  return model.blocks.map((_, l) => parameter(`decode.h.${l}.kv_cache`, new Float32Array(2 * H * T * hs), [2, H, T, hs]));
 }
 
 /**
@@ -73,22 +68,23 @@ export function gptDecodeStep(model: Gpt, token: Tensor, pos: Tensor, caches: Kv
   const hs = C / H;
   return noGrad(() => {
     const g = gptStages(model, { precision: 'f32' });
-    const iota = Int32Array.from({ length: T }, (_, t) => t);
+    const iota = (shape: number[]) => constant(Int32Array.from({ length: T }, (_, t) => t), shape, 'i32');
     const p = reshape(pos, [1, 1, 1]);
-    const atPos = equal(constant(iota, [1, T, 1], 'i32'), p); // (1, T, 1): the row this token writes
-    const seen = lessEqual(constant(iota, [1, 1, T], 'i32'), p); // (1, 1, T): the rows it may attend to
-    const masked = constant([-1e30], []);
+    const atPos = equal(iota([T, 1]), p); // (1, T, 1): the cache row this token writes
+    // Added to the scores inside their matmul: 0 where a head may attend (rows 0..pos), else -1e30.
+    const seen = lessEqual(iota([1, 1, T]), p); // (1, 1, T)
+    const mask = where(seen, constant(new Float32Array(H * T), [H, 1, T]), constant([-1e30], [])); // (H, 1, T)
     let x = add(embedding(model.wte, token), embedding(model.wpe, pos)); // (1, 1, C)
     const updates: [Tensor, Tensor][] = [];
     model.blocks.forEach((blk, l) => {
       const qkv = g.qkv(l, x); // (1, 1, 3C)
-      // q, k, v of one position are (1, 1, H hs): as (H, 1, hs) each head is a batch row.
-      const head = (i: number) => reshape(sliceAxis(qkv, 2, i * C, (i + 1) * C), [H, 1, hs]);
-      const k = where(atPos, head(1), caches[l].k); // (H, T, hs)
-      const v = where(atPos, head(2), caches[l].v); // (H, T, hs)
-      updates.push([caches[l].k, k], [caches[l].v, v]);
-      const scores = mulScalar(matmul(head(0), k, { transB: true }), 1 / Math.sqrt(hs)); // (H, 1, T)
-      const att = softmax(where(seen, scores, masked)); // (H, 1, T)
+      // One position's q and (k, v) are (1, 1, H hs): as (H, 1, hs) each head is a batch row.
+      const q = mulScalar(reshape(sliceAxis(qkv, 2, 0, C), [H, 1, hs]), 1 / Math.sqrt(hs)); // (H, 1, hs)
+      const kv = where(atPos, reshape(sliceAxis(qkv, 2, C, 3 * C), [2, H, 1, hs]), caches[l]); // (2, H, T, hs)
+      updates.push([caches[l], kv]);
+      const k = reshape(sliceAxis(kv, 0, 0, 1), [H, T, hs]); // (H, T, hs)
+      const v = reshape(sliceAxis(kv, 0, 1, 2), [H, T, hs]); // (H, T, hs)
+      const att = softmax(matmul(q, k, { transB: true, residual: mask })); // (H, 1, T)
       const y = reshape(matmul(att, v), [1, 1, C]); // (1, 1, C): heads side by side, as attentionPacked
       x = applyLinear(blk.attn.cProj, y, { residual: x }); // (1, 1, C)
       const hidden = applyLinear(blk.mlp.cFc, applyLayerNorm(blk.ln2, x), { activation: 'gelu' }); // (1, 1, 4C)
@@ -153,18 +149,13 @@ export class GptDecoder implements TokenDecoder {
   /** Forgets every token: the next one goes to position 0, over zeroed caches. */
   async reset(): Promise<void> {
     this.held = [];
-    for (const c of this.caches) {
-      for (const t of [c.k, c.v]) await this.engine.writeParameter(t, new Float32Array(t.size));
-    }
+    for (const c of this.caches) await this.engine.writeParameter(c, new Float32Array(c.size));
   }
 
   /** Returns the plan's buffers and the caches' storage; the model's parameters stay. */
   dispose(): void {
     this.plan.dispose();
-    for (const c of this.caches) {
-      this.engine.freeParameter(c.k);
-      this.engine.freeParameter(c.v);
-    }
+    for (const c of this.caches) this.engine.freeParameter(c);
   }
 
   private checkTokens(tokens: ArrayLike<number>, what: string): void {

@@ -26,6 +26,7 @@ export function describe(i: FinetuneInfo): string {
       `${escapeHtml(i.config.textName)}: ${i.trainTokens.toLocaleString('en-US')} tokens to train on, ${i.valTokens.toLocaleString('en-US')} held out, windows of ${i.block}`,
       `step <b>${i.step}</b>`,
     );
+    if (!i.sameBase) parts.push('built from other base files than the ones chosen now');
   }
   return parts.join(' · ');
 }

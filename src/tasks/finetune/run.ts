@@ -45,7 +45,9 @@ export interface FinetuneRun extends FinetuneData {
   finetune: Finetune;
   gpt: GptTrainer;
   evaluator: GptEvaluator;
+  /** Logits of one window of `sampleWindow` tokens, which samples replay token by token. */
   logits: Plan;
+  sampleWindow: number;
   /** The learning-rate schedule the optimizer reads at every step (0-based); setHyper replaces it. */
   live: { schedule: Schedule };
   sampler: BatchSampler;
@@ -123,12 +125,14 @@ export async function buildRun(engine: Engine, base: HeldBase, config: FinetuneC
   try {
     const evaluator = await compileGptEval(engine, model, batch, block);
     made.push(evaluator);
-    const logits = await compileGptLogits(engine, model, block);
+    // A window just long enough for a prompt and its sample: each token reads back (sampleWindow, V) logits.
+    const sampleWindow = Math.max(1, Math.min(block, Math.max(0, ...data.prompts.map((p) => p.ids.length)) + config.sampleLength));
+    const logits = await compileGptLogits(engine, model, sampleWindow);
     made.push(logits);
     await base.checkpoint.load(engine, model);
     const sampler = new BatchSampler(data.split.train, { batch, block, seed: samplerSeed(config.seed) });
     const run: FinetuneRun = {
-      ...data, config, base, finetune, gpt, evaluator, logits, live, sampler, drawn: 0,
+      ...data, config, base, finetune, gpt, evaluator, logits, sampleWindow, live, sampler, drawn: 0,
       before: { perplexity: NaN, samples: [] }, perplexity: NaN, lossSum: 0, lossCount: 0,
     };
     const perplexity = await measure(run);
@@ -166,7 +170,7 @@ export async function samplesOf(r: FinetuneRun): Promise<Sample[]> {
   if (maxNewTokens === 0) return [];
   const out: Sample[] = [];
   for (const [i, p] of r.prompts.entries()) {
-    const ids = await sampleTokens(r.logits, r.block, p.ids, { maxNewTokens, temperature, topK: 40, seed: seed + i });
+    const ids = await sampleTokens(r.logits, r.sampleWindow, p.ids, { maxNewTokens, temperature, topK: 40, seed: seed + i });
     out.push({ prompt: p.text, text: r.base.tokenizer.decode(ids) });
   }
   return out;

@@ -108,7 +108,7 @@ async function takeBase(p: Page, files: BaseFiles): Promise<void> {
   if (!offered && session.info?.state === 'empty') {
     offered = true;
     // Nothing is shown yet, so the resumed run's first figures need no clearing before it.
-    await session.offerSavedRun((r) => showLoaded(p, r), async () => {});
+    await session.offerSavedRun((r) => showLoaded(p, r), async () => clearMessage(banner));
   }
 }
 

@@ -15,16 +15,25 @@
 // Timing runs the way the trainer does: after a warm-up, N - 1 steps queued back to back with
 // no read-back, then one that reads the loss; the wall clock around the N steps is divided by N.
 // Of three such windows the median is reported.
+// Generation (one row per preset, f32, batch 1, greedy): tokens per second without the cache (the
+// full-window logits plan replayed per token, as sampleTokens does) and with it (GptDecoder, one
+// position per token, as sampleTokensCached does). Each token is one awaited plan run with its
+// logits read back; the wall clock around it is taken per token, after a warm-up of a few tokens,
+// and the median per token is reported, for a prompt of one token and tokens that stay inside
+// the window (a re-prefill, which the median leaves out, costs keep more runs without read-back).
 // Quick mode (--quick): preset tiny only, in both precisions, one warm-up step, then one window of
-// two timed steps: every figure of the suite, for CI, not for numbers. The steps take seconds on
-// SwiftShader; compiling (and autotuning) each precision's kernels the first time takes longer.
+// two timed steps, and four generated tokens each way: every figure of the suite, for CI, not for
+// numbers. The steps take seconds on SwiftShader; compiling (and autotuning) each precision's
+// kernels the first time takes longer.
 // Not here: the TensorFlow.js peer (bench/peer-tfjs-gpt.ts; f32 only, compared with the f32
 // rows), launching anything, or writing files.
 
 import type { Engine } from '../src/engine.js';
 import {
-  createGpt, createGptTrainer, gptParameterCount, gptPresets, type GptPrecision, type GptPresetName, type GptTrainer,
+  compileGptLogits, createGpt, createGptTrainer, gptParameterCount, gptPresets, type GptPrecision, type GptPresetName, type GptTrainer,
 } from '../src/models/gpt.js';
+import { createGptDecoder } from '../src/models/gpt-decode.js';
+import { pickToken } from '../src/sample.js';
 import type { Batch } from '../src/data/batches.js';
 import { mulberry32 } from '../src/data/random.js';
 import type { GptPeerMeasurement } from './peer-tfjs-gpt.js';
@@ -76,10 +85,35 @@ export interface GptMeasurement {
   ratio?: { msPerStep: number; peakBytes: number };
 }
 
+/** How a generation row is timed, in its own words. */
+export const GPT_GENERATION_TIMING = 'median wall clock of one awaited plan run per token, logits read back, after a warm-up';
+
+/** Generated tokens timed per way (quick mode: 4); a preset with a shorter window times blockSize - 4. */
+export const GPT_GENERATION_TOKENS = 48;
+
+export interface GptGenerationMeasurement {
+  preset: GptPresetName;
+  /** 'tiny generation': keeps bench:compare from matching the row with the training row of its preset. */
+  label: string;
+  timing: typeof GPT_GENERATION_TIMING;
+  block: number;
+  parameters: number;
+  /** Tokens timed each way. */
+  tokens: number;
+  /** The logits plan over the whole window per token (sampleTokens). */
+  uncached: { msPerToken: number; tokensPerSecond: number; dispatches: number };
+  /** The KV-cache decoder, one position per token (sampleTokensCached). */
+  cached: { msPerToken: number; tokensPerSecond: number; dispatches: number };
+  /** Cached tokens/s over uncached: what the cache buys. */
+  ratio: number;
+}
+
 export interface GptSuiteResult extends ResultHeader<'gpt'> {
   timing: 'wall clock';
   shape: typeof GPT_BENCH_SHAPE;
   results: GptMeasurement[];
+  /** Generation with and without the KV cache, one row per preset. */
+  generation: GptGenerationMeasurement[];
   /** TensorFlow.js on the same model, shapes and machine, when the runner measured it (browser only). */
   peer?: GptPeerMeasurement[];
 }
@@ -172,15 +206,74 @@ async function measure(
   }
 }
 
+/** The median of the per-token times of `n` awaited calls of `next`. */
+async function medianTokenMs(n: number, next: () => Promise<void>): Promise<number> {
+  const times: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    await next();
+    times.push(performance.now() - t0);
+  }
+  return times.sort((a, b) => a - b)[n >> 1];
+}
+
+/** Greedy generation from one token, per token without and with the KV cache. */
+async function measureGeneration(engine: Engine, preset: GptPresetName, quick: boolean): Promise<GptGenerationMeasurement> {
+  const { vocabSize } = GPT_BENCH_SHAPE;
+  const model = createGpt({ preset, vocabSize });
+  const T = model.config.blockSize;
+  const warm = quick ? 1 : 3;
+  const tokens = quick ? 4 : Math.min(GPT_GENERATION_TOKENS, T - 1 - warm);
+  const logitsPlan = await compileGptLogits(engine, model);
+  const decoder = await createGptDecoder(engine, model);
+  try {
+    // Without the cache: the window holds the text so far, padded; the last real row is read.
+    const text = [0];
+    const window = new Int32Array(T);
+    const uncachedToken = async () => {
+      window.set(text);
+      const all = (await logitsPlan.run({ idx: window }, ['logits']))['logits'] as Float32Array; // (1, T, V)
+      text.push(pickToken(all.subarray((text.length - 1) * vocabSize, text.length * vocabSize), 0, 0, () => 0));
+    };
+    await medianTokenMs(warm, uncachedToken);
+    const uncachedMs = await medianTokenMs(tokens, uncachedToken);
+    // With it: the same text, one token per run.
+    await decoder.reset();
+    let last = await decoder.feed(0);
+    const cachedToken = async () => {
+      last = await decoder.feed(pickToken(last, 0, 0, () => 0));
+    };
+    await medianTokenMs(warm, cachedToken);
+    const cachedMs = await medianTokenMs(tokens, cachedToken);
+    return {
+      preset,
+      label: `${preset} generation`,
+      timing: GPT_GENERATION_TIMING,
+      block: T,
+      parameters: gptParameterCount(model.config),
+      tokens,
+      uncached: { msPerToken: uncachedMs, tokensPerSecond: 1000 / uncachedMs, dispatches: logitsPlan.stats.dispatches },
+      cached: { msPerToken: cachedMs, tokensPerSecond: 1000 / cachedMs, dispatches: decoder.plan.stats.dispatches },
+      ratio: uncachedMs / cachedMs,
+    };
+  } finally {
+    logitsPlan.dispose();
+    decoder.dispose();
+    for (const p of model.params) engine.freeParameter(p);
+  }
+}
+
 export async function runGptSuite(engine: Engine, opts: GptSuiteOptions): Promise<GptSuiteResult> {
   const { log, progress } = reporters(opts);
   const presets = opts.presets ?? (opts.quick ? GPT_QUICK_PRESETS : GPT_DEFAULT_PRESETS);
   const precisions = opts.precisions ?? GPT_PRECISIONS;
-  const total = presets.length * precisions.length;
+  const total = presets.length * (precisions.length + 1);
   const results: GptMeasurement[] = [];
+  const generation: GptGenerationMeasurement[] = [];
+  let item = 0;
   for (const preset of presets) {
     for (const precision of precisions) {
-      progress(results.length + 1, total, `preset ${preset} ${precision}`);
+      progress(++item, total, `preset ${preset} ${precision}`);
       const r = await measure(engine, preset, precision, opts.targetMs ?? 6000, opts.quick ?? false);
       const base = results.find((x) => x.preset === preset && x.precision === 'f32');
       if (precision !== 'f32' && base) r.ratio = { msPerStep: r.msPerStep / base.msPerStep, peakBytes: r.peakBytes / base.peakBytes };
@@ -192,12 +285,20 @@ export async function runGptSuite(engine: Engine, opts: GptSuiteOptions): Promis
           `  (${r.steps} steps, loss ${r.loss.toFixed(3)})`,
       );
     }
+    progress(++item, total, `preset ${preset} generation`);
+    const g = await measureGeneration(engine, preset, opts.quick ?? false);
+    generation.push(g);
+    log(
+      `${preset.padEnd(6)} generate ${g.uncached.tokensPerSecond.toFixed(1).padStart(8)} tok/s uncached  ` +
+        `${g.cached.tokensPerSecond.toFixed(1).padStart(8)} tok/s cached  (${fmtRatio(g.ratio)}; ${g.tokens} tokens each, ${g.timing})`,
+    );
   }
   return {
     ...resultHeader('gpt', engine, opts),
     timing: 'wall clock',
     shape: GPT_BENCH_SHAPE,
     results,
+    generation,
   };
 }
 
@@ -232,6 +333,20 @@ export function formatGptSuite(r: GptSuiteResult): string {
         m.ratio ? fmtRatio(m.ratio.msPerStep) : '-', m.ratio ? fmtRatio(m.ratio.peakBytes) : '-', ...peers,
       ].join('\t'),
     );
+  }
+  if (r.generation?.length) {
+    lines.push('', `GPT generation (batch 1, greedy, f32, from one token), timing: ${r.generation[0].timing}`);
+    lines.push(['preset', 'L/H/C/T', 'params', 'tokens', 'uncached ms/token', 'uncached tokens/s', 'cached ms/token', 'cached tokens/s', 'speed-up'].join('\t'));
+    for (const g of r.generation) {
+      const shape = gptPresets[g.preset];
+      lines.push(
+        [
+          g.preset, `${shape.nLayer}/${shape.nHead}/${shape.nEmbd}/${g.block}`, fmtParams(g.parameters), g.tokens,
+          g.uncached.msPerToken.toFixed(2), g.uncached.tokensPerSecond.toFixed(1), g.cached.msPerToken.toFixed(2),
+          g.cached.tokensPerSecond.toFixed(1), fmtRatio(g.ratio),
+        ].join('\t'),
+      );
+    }
   }
   return lines.join('\n');
 }

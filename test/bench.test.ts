@@ -102,12 +102,20 @@ describe('bench suites in quick mode', () => {
       expect(keys).toContain(`results[preset=${s},label=${s} mixed].msPerStep`);
       expect(keys).toContain(`results[preset=${s},label=${s} mixed].ratio.msPerStep`);
     }
-    // Six figures a row (time, rate, four byte counts), and the two ratios of a mixed row.
+    // Generation per preset, without and with the KV cache, keyed apart from the training rows.
+    expect(r.generation.map((g) => [g.preset, g.tokens])).toEqual(GPT_QUICK_PRESETS.map((s) => [s, 4]));
+    for (const s of GPT_QUICK_PRESETS) {
+      expect(keys).toContain(`generation[preset=${s},label=${s} generation].uncached.tokensPerSecond`);
+      expect(keys).toContain(`generation[preset=${s},label=${s} generation].cached.tokensPerSecond`);
+    }
+    // Six figures a row (time, rate, four byte counts), the two ratios of a mixed row, and five a
+    // generation row (time and rate each way, their ratio).
     const mixed = r.results.filter((x) => x.precision === 'mixed').length;
-    expect(expectFigures(r)).toBe(6 * r.results.length + 2 * mixed);
+    expect(expectFigures(r)).toBe(6 * r.results.length + 2 * mixed + 5 * r.generation.length);
     const table = formatGptSuite(r);
     expectTable(table);
     for (const x of r.results) expect(table).toMatch(new RegExp(`^${x.preset}\\t${x.precision}\\t`, 'm'));
+    for (const g of r.generation) expect(table).toMatch(new RegExp(`^${g.preset}\\t\\d+/\\d+/\\d+/${g.block}\\t`, 'm'));
     p.expectCounted();
   });
 

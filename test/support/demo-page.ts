@@ -187,7 +187,7 @@ export async function expectFreeMainThread(page: Page): Promise<MainThreadUse> {
 export async function expectBlockingCaught(page: Page, waitFor: RecoveryDriver['waitFor']): Promise<void> {
   await page.evaluate(() => (window as MainThreadWindow).__mainThread!.reset());
   await page.addScriptTag({ content: 'setTimeout(function blockOnPurpose() { const end = performance.now() + 300; while (performance.now() < end); }, 0);' });
-  await waitFor('the watcher missed a blocking script', "window.__mainThread.runs.some((r) => r.name.includes('blockOnPurpose'))", 10_000);
+  await waitFor('the watcher missed a blocking script', "window.__mainThread.runs.some((r) => r.name.includes('blockOnPurpose'))", 60_000);
   if (!(await expectFreeMainThread(page).then(() => false, () => true))) throw new Error('A 300 ms block of the page\'s own passed the check.');
 }
 

@@ -19,7 +19,7 @@ import { mulberry32 } from './data/random.js';
 export interface SampleConfig {
   /** Tokens to generate after the prompt (fewer when a stop token is drawn). */
   maxNewTokens: number;
-  /** Softmax temperature: below 1 sharper, above 1 flatter; 0 always picks the most likely token. */
+  /** Softmax temperature: below 1 sharper, above 1 flatter; 0 (or below) always picks the most likely token. */
   temperature?: number;
   /** Draw only from the k most likely tokens (0: from all). */
   topK?: number;
@@ -121,9 +121,8 @@ function resolve(config: SampleConfig, who: string) {
   if (!(Number.isInteger(maxNewTokens) && maxNewTokens >= 0)) {
     throw new InputError(`${who}: maxNewTokens must be an integer >= 0, got ${maxNewTokens}.`);
   }
-  if (!(temperature >= 0 && Number.isFinite(temperature))) {
-    throw new ConfigError(`${who}: temperature must be a finite number >= 0 (0: always the most likely token), got ${temperature}.`);
-  }
+  // At or below 0 the most likely token is picked, as pickToken always has.
+  if (Number.isNaN(temperature)) throw new ConfigError(`${who}: temperature must be a number (0: always the most likely token), got NaN.`);
   if (!(Number.isInteger(topK) && topK >= 0)) throw new ConfigError(`${who}: topK must be an integer >= 0 (0: no limit), got ${topK}.`);
   if (!(topP > 0 && topP <= 1)) {
     throw new ConfigError(`${who}: topP must be in (0, 1] (the probability the kept tokens reach; 1: all tokens), got ${topP}.`);

@@ -178,7 +178,7 @@ describe('KV-cache decoding', () => {
       await expect(sampleTokens(full, T, [1], { maxNewTokens: 2, topP })).rejects.toThrow(/topP must be in \(0, 1\]/);
     }
     await expect(sampleTokensCached(decoder, [1], { maxNewTokens: 2, topK: 1.5 })).rejects.toThrow(/topK/);
-    await expect(sampleTokensCached(decoder, [1], { maxNewTokens: 2, temperature: -1 })).rejects.toThrow(/temperature/);
+    await expect(sampleTokensCached(decoder, [1], { maxNewTokens: 2, temperature: NaN })).rejects.toThrow(/temperature/);
     await expect(sampleTokensCached(decoder, [1], { maxNewTokens: 2, stop: [-2] })).rejects.toThrow(/stop token ids/);
     await expect(sampleTokensCached(decoder, [1], { maxNewTokens: -1 })).rejects.toThrow(InputError);
     // The refused calls did not reset or feed the decoder.

@@ -63,8 +63,11 @@ if [[ $prepare == 1 ]]; then
       echo "bench/gpu.sh: could not download libvulkan1 (amd64); a machine without libvulkan.so.1 then needs one in $PREP/." >&2
   fi
   if [[ $with_node == 1 ]]; then
-    xz -T1 -6 -c "$(command -v node)" >"$PREP/node.xz"
-    node --version >"$PREP/node.version"
+    # A minute of compression, so only when the node here is not the one already packed.
+    if [[ ! -f $PREP/node.xz || $(cat "$PREP/node.version" 2>/dev/null) != "$(node --version)" ]]; then
+      xz -T1 -6 -c "$(command -v node)" >"$PREP/node.xz"
+      node --version >"$PREP/node.version"
+    fi
   else
     rm -f "$PREP/node.xz" "$PREP/node.version"
   fi

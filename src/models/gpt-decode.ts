@@ -11,7 +11,10 @@
 // The maths is the model's causal attention, softmax(q k^T / sqrt(hs)) v over positions <= pos,
 // written with existing ops (matmuls over heads as a batch dim, where, softmax): no new kernel.
 // Per layer that is 11 dispatches: the cache row written by one where over k and v together,
-// the mask added in the scores' matmul epilogue, k and v read out of the cache as views.
+// the mask added in the scores' matmul epilogue, k and v read out of the cache as views (and
+// q, k, v out of the projection as views too when C is a multiple of 64).
+// Cached keys and values belong to the weights they were computed with: after the weights
+// change (a training step), reset and prefill again (sampleTokensCached does, every call).
 // A mixed-precision model decodes in f32 (its weights are f32; only training rounds operands).
 // When the cache is full (pos = blockSize), the most recent `keep` tokens are fed again from
 // position 0 (a re-prefill) and decoding goes on from there.

@@ -205,7 +205,7 @@ function best(v, key, path = '') {
 }
 const over = [];
 for (const { file, r } of results) {
-  if (r.suite === 'peak') { console.log(`${r.suite.padEnd(10)} ${file.slice(dir.length + 1)}`); continue; }
+  if (r.suite === 'peak') { console.log(`${r.suite.padEnd(12)} ${file.slice(dir.length + 1)}`); continue; }
   const parts = [];
   for (const [key, unit, ceiling] of [['gflops', 'GFLOP/s', peakGflops], ['gbPerSecond', 'GB/s', peakGbs]]) {
     const b = best(r, key);
@@ -214,7 +214,7 @@ for (const { file, r } of results) {
     parts.push(`best ${b.value.toFixed(1)} ${unit} (${b.path})${share}`);
     if (ceiling && b.value > ceiling) over.push(`${r.suite} ${b.path}: ${b.value.toFixed(1)} ${unit} > peak ${ceiling.toFixed(1)}`);
   }
-  console.log(`${r.suite.padEnd(10)} ${file.slice(dir.length + 1)}${parts.length ? `: ${parts.join('; ')}` : ''}`);
+  console.log(`${r.suite.padEnd(12)} ${file.slice(dir.length + 1)}${parts.length ? `: ${parts.join('; ')}` : ''}`);
 }
 console.log(over.length ? `NOT A CEILING: ${over.join('; ')}` : peakGflops ? 'ceiling holds: no kernel passed the peak.' : '');
 EOF

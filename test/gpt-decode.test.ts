@@ -1,9 +1,10 @@
 // Decoding with a key/value cache: the decoder's logits at every position equal the full
 // forward's at that position, after a reset, past blockSize (each re-prefill against the full
-// forward of the window it keeps) and with LoRA adapters; the cached and uncached samplers draw
-// the same tokens for a seed; top-p keeps exactly the nucleus computed by hand, ties broken
-// towards the lower id; a stop token ends generation; bad ids, prompts and settings are refused
-// with typed errors and change nothing.
+// forward of the window it keeps) and with LoRA adapters; a mixed-precision model decodes in
+// f32 within f16 rounding of its forward; the cached and uncached samplers draw the same tokens
+// for a seed; top-p keeps exactly the nucleus computed by hand, ties broken towards the lower
+// id; a stop token ends generation; bad ids, prompts and settings are refused with typed
+// errors and change nothing.
 // Not here: the model's own forward and training (gpt.test.ts), LoRA's training (finetune.test.ts).
 
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -210,6 +211,27 @@ describe('KV-cache decoding with LoRA adapters', () => {
       expect(relErr(await fullLogits(basePlan, tokens), await fullLogits(full, tokens))).toBeGreaterThan(1e-3);
       basePlan.dispose();
       for (const p of base.params) engine.freeParameter(p);
+    } finally {
+      decoder.dispose();
+      full.dispose();
+    }
+  });
+});
+
+describe('KV-cache decoding of a mixed-precision model', () => {
+  it('decodes in f32, within f16 rounding of the mixed forward', async () => {
+    const engine = await testEngine();
+    const model = createGpt({ ...small, seed: 5, precision: 'mixed' });
+    await randomize(engine, model.params, 13);
+    const full = await compileGptLogits(engine, model);
+    const decoder = await createGptDecoder(engine, model);
+    try {
+      let worst = 0;
+      for (const t of seq(T, 14)) {
+        const got = await decoder.feed(t);
+        worst = Math.max(worst, relErr(got, await fullLogits(full, decoder.tokens)));
+      }
+      expect(worst).toBeLessThan(2e-2);
     } finally {
       decoder.dispose();
       full.dispose();

@@ -115,7 +115,11 @@ export {
   LORA_TARGETS, loraStrategyDefaults, type FinetuneStrategy, type Finetune, type FinetuneMemory, type LoraTarget,
 } from './models/gpt-finetune.js';
 export { loraAdapter, loraDelta, mergeLora, loraDefaults, type Lora, type LoraConfig } from './nn/lora.js';
-export { sampleTokens, sampleText, pickToken, sampleDefaults, type SampleConfig } from './sample.js';
+export {
+  sampleTokens, sampleText, sampleTokensCached, sampleTextCached, pickToken, tokenWeights, sampleDefaults,
+  type SampleConfig, type TokenDecoder, type TextCodec,
+} from './sample.js';
+export { createGptDecoder, gptDecodeStep, createKvCaches, GptDecoder, type GptDecoderOptions, type GptDecodeGraph, type KvCache } from './models/gpt-decode.js';
 export { attentionWeights, gptAttentionWeights } from './models/gpt-inspect.js';
 export { Session, type SessionOptions } from './worker/session.js';
 export {

@@ -2,7 +2,7 @@
 // best, measured the way a roofline's ceilings are, so that other suites can say what share of it
 // their kernels reach (shareOfPeak) and no kernel of theirs can pass it. Two figures, each the
 // best of a sweep:
-//   gflops       an arithmetic-bound kernel (fma_chains below): CHAINS independent vec4<f32> FMA
+//   gflops       an arithmetic-bound kernel (shaders/calibrate.ts's fma_chains): CHAINS independent vec4<f32> FMA
 //                chains per invocation, swept over the chain count (1 to 16: one chain is
 //                latency-bound, more hide the FMA latency until registers run out) and the
 //                workgroup size, FMA_UNROLL steps of every chain per loop trip, every dispatch
@@ -25,72 +25,22 @@
 // Not a vendor's datasheet peak: what WebGPU lets a plain kernel reach here.
 // Not here: launching anything, or writing files (the runners do).
 
-import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
-import { calibrateShader, FMA_C, FMA_M } from '../shaders/calibrate.js';
+import { calibrateShader, fmaShader, FMA_MAX_CHAINS as MAX_CHAINS, FMA_SEED_PERIOD as SEED_PERIOD, FMA_UNROLL, FMA_C, FMA_M } from '../shaders/calibrate.js';
+
+export { FMA_UNROLL };
 import type { Engine } from '../src/engine.js';
 import { dispatchTimer, type DispatchTimer, type TimingSource } from '../src/gpu/profiler.js';
 import type { BoundBuffer } from '../src/gpu/kernels.js';
-import { flatIndexWgsl, grid1d } from '../src/ops/grid.js';
-import type { Dispatch, ShaderModuleDef } from '../src/ops/types.js';
+import { grid1d } from '../src/ops/grid.js';
+import type { Dispatch } from '../src/ops/types.js';
 import { measuredOn, median, resultHeader, type ResultHeader, type SuiteOptionsBase } from './common.js';
 
 /** Chain counts the FMA sweep times (at most MAX_CHAINS). */
 export const FMA_CHAIN_COUNTS = [1, 2, 4, 8, 16] as const;
 /** Workgroup sizes the FMA sweep times, those the device allows. */
 export const FMA_WORKGROUP_SIZES = [32, 64, 128, 256] as const;
-/** The accumulators fma_chains holds; CHAINS of them are live. */
-const MAX_CHAINS = 16;
-/** Invocation i's seeds step by 1 / SEED_PERIOD with i mod SEED_PERIOD (exact in f32). */
-const SEED_PERIOD = 4096;
 /** Workgroup size of the copy (its sweep is over sizes). */
 const COPY_WG = 256;
-
-/**
- * Steps of every live chain in one loop trip of fma_chains, written out: a loop trip costs an
- * emulated adapter a dozen instructions or more (SwiftShader reached 8 GFLOP/s with one step a
- * trip, 20 with 16 steps), which a GPU's compiler would unroll away by itself.
- */
-export const FMA_UNROLL = 16;
-
-// Chain k, lane j of invocation i starts at -0.5 - (i mod P) / P - (4k + j) / 64: exact in f32,
-// distinct in every lane, and at least 1.5 below each lane's fixed point C / (1 - M) (1 to 1.9),
-// so every step moves every lane by a part in a thousand or more and a check can tell one step
-// count from another. The steps of chains past CHAINS, and their terms of the sum, sit under
-// conditions on an override constant, which the pipeline's compiler folds: a configuration runs
-// its own chains only (on SwiftShader one chain runs 4x the flop rate of sixteen at the same
-// counted work, which could not be if the sixteen ran every time).
-const accumulators = Array.from({ length: MAX_CHAINS }, (_, k) => k);
-const step = ['    a0 = fma(a0, m, c);', ...accumulators.slice(1).map((k) => `    if (CHAINS > ${k}u) { a${k} = fma(a${k}, m, c); }`)].join('\n');
-export const fmaShader: ShaderModuleDef = {
-  label: 'peak fma chains',
-  code: () => wgsl`
-override WG: u32 = 64u;
-// Live accumulators, 1 to ${MAX_CHAINS}.
-override CHAINS: u32 = 4u;
-// Loop trips of ${FMA_UNROLL} steps each: a constant trip count the compiler sees.
-override ITERS: u32 = 4u;
-${flatIndexWgsl}
-
-@group(0) @binding(0) var<storage, read_write> fma_out: array<vec4<f32>>;
-
-@compute @workgroup_size(WG)
-fn fma_chains(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = flat_index(gid, nwg, WG);
-  if (i >= arrayLength(&fma_out)) { return; }
-  let m = vec4<f32>(${FMA_M.join(', ')});
-  let c = vec4<f32>(${FMA_C.join(', ')});
-  let s = vec4<f32>(-0.5 - f32(i % ${SEED_PERIOD}u) / ${SEED_PERIOD}.0) - vec4<f32>(0.0, 1.0, 2.0, 3.0) / 64.0;
-${accumulators.map((k) => `  var a${k} = s - ${k / 16};`).join('\n')}
-  for (var t = 0u; t < ITERS; t++) {
-${Array.from({ length: FMA_UNROLL }, () => step).join('\n')}
-  }
-  // One vec4 per invocation, the sum of the live chains: each one stays live to the end.
-  var sum = a0;
-${accumulators.slice(1).map((k) => `  if (CHAINS > ${k}u) { sum += a${k}; }`).join('\n')}
-  fma_out[i] = sum;
-}
-`,
-};
 
 /** One configuration of the FMA sweep and what it reached. */
 export interface FmaMeasurement {

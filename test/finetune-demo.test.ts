@@ -5,7 +5,9 @@
 // the summary with each strategy's memory; the user's text comes as a file; Prepare measures the
 // pretrained model's perplexity and samples; a LoRA run trains through Start while the loss and
 // the held-out perplexity fall and the main thread stays free; the samples before and after sit
-// side by side from the same prompts; the adapters export as PEFT's two files (real downloads).
+// side by side from the same prompts; the adapters export as PEFT's two files (real downloads);
+// reopened, the page offers its autosave once the same files are given again, resumes it, and
+// comes back by itself from a lost GPU.
 // Not here: the session in Node (finetune-session.test.ts), the core's recovery (sessions.test.ts).
 
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
@@ -52,6 +54,18 @@ const base = finetuneBase();
 const demo = (): Promise<DemoView> => page.evaluate(() => (window as DemoWindow).__demo!);
 const waitFor = (what: string, fn: string, timeout?: number) => waitForPage(page, logs, what, fn, timeout);
 const message = () => page.$eval('#message', (el) => el.textContent ?? '');
+
+/** Gives the model's files and the text through the page's pickers, and prepares the run. */
+async function prepareRun(): Promise<void> {
+  await choose('base-weights', 'model.safetensors');
+  await choose('base-config', 'config.json');
+  await choose('base-tokenizer', 'vocab.json', 'merges.txt');
+  await waitFor('no summary', 'window.__demo.info.base !== null', 60_000);
+  await choose('text-file', 'cats.txt');
+  await waitFor('Prepare is not enabled', "!document.querySelector('#create').disabled");
+  await page.click('#create');
+  await waitFor('the run was not prepared', 'window.__demo.ready && window.__demo.samplesBefore === 2', 300_000);
+}
 
 /** Gives the files at `paths` (in the model folder) to the file input `id`. */
 async function choose(id: string, ...paths: string[]): Promise<void> {
@@ -154,5 +168,45 @@ describe('fine-tuning demo page (headless Chromium, SwiftShader)', () => {
       await new Promise((r) => setTimeout(r, 100));
     }
     expect(JSON.parse(await readFile(join(downloads, 'adapter_config.json'), 'utf8'))).toMatchObject({ peft_type: 'LORA', r: 8, lora_alpha: 16, target_modules: ['attn.c_attn'] });
+  });
+
+  it('offers its autosave once the same files are given again, resumes it, and comes back from a lost GPU by itself', async () => {
+    const t0 = performance.now();
+    await page.goto(`${server.url}demos/finetune/index.html${QUERY.replace('autosaveEvery=0', 'autosaveEvery=2')}`);
+    await waitFor('the page did not start', 'window.__demo?.info != null', 60_000);
+    await prepareRun();
+    for (let i = 1; i <= 2; i++) {
+      await page.click('#step');
+      await waitFor(`step ${i} was not run`, `window.__demo.info.step === ${i}`, 60_000);
+    }
+    await waitFor('no autosave at step 2', 'window.__demo.autosavedStep === 2', 60_000);
+
+    await page.reload();
+    await waitFor('the page did not start again', 'window.__demo?.info != null', 60_000);
+    expect(await message()).toMatch(/A LoRA rank 8 fine-tuned model saved at step 2 is in this browser's storage: give the files of the base it was fine-tuned from to resume it\./);
+    await choose('base-weights', 'model.safetensors');
+    await choose('base-config', 'config.json');
+    await choose('base-tokenizer', 'vocab.json', 'merges.txt');
+    await waitFor('no offer to resume', "[...document.querySelectorAll('#message button')].some((b) => b.textContent === 'Resume it')", 60_000);
+    await page.$$eval('#message button', (bs) => bs.find((b) => b.textContent === 'Resume it')!.click());
+    await waitFor('the autosave was not restored', 'window.__demo.ready && window.__demo.info.step === 2 && window.__demo.samplesBefore === 2', 300_000);
+    expect(await page.$eval('#text-name', (el) => el.textContent)).toMatch(/Using cats\.txt/);
+
+    await page.click('#start');
+    await waitFor('no autosave while running', 'window.__demo.autosavedStep >= 4', 120_000);
+    await waitFor('the button is not enabled while running', "!document.querySelector('#lose-gpu').disabled");
+    await page.click('#lose-gpu');
+    await waitFor('training did not come back', 'window.__demo.resumedAt >= 4', 120_000);
+    const resumedAt = await page.evaluate(() => {
+      const v = (window as DemoWindow).__demo! as DemoView & { resumedAt: number };
+      v.steps = -1; // records of the lost run came before the event; from here on only the new run's
+      return v.resumedAt;
+    });
+    await waitFor('no steps after the recovery', `window.__demo.steps >= ${resumedAt + 3}`, 120_000);
+    await page.click('#start'); // Pause
+    await waitFor('training did not pause', "window.__demo.info.state === 'paused'");
+    expect(await page.$('#message.error')).toBeNull();
+    expect(await message()).toMatch(new RegExp(`GPU was lost at step \\d+.*autosave of step ${resumedAt}`));
+    timings.resumeAndRecovery = performance.now() - t0;
   });
 });

@@ -94,7 +94,10 @@ async function open(): Promise<void> {
   adaptersBtn.addEventListener('click', () => void exportFiles(p, 'adapters'));
   await session.follow((e) => onEvent(p, e));
   session.setInfo(await api.info());
-  showMessage(banner, 'info', 'Choose or drop the pretrained model\'s files to begin: model.safetensors, config.json, and vocab.json with merges.txt (or tokenizer.json).');
+  // A saved run holds only what training changed: it can be resumed once its base files are given.
+  const saved = await api.hasAutosave().catch(() => null);
+  const resume = saved ? ` A ${saved.model} model saved at step ${saved.step} is in this browser's storage: give the files of the base it was fine-tuned from to resume it.` : '';
+  showMessage(banner, 'info', `Choose or drop the pretrained model's files to begin: model.safetensors, config.json, and vocab.json with merges.txt (or tokenizer.json).${resume}`);
 }
 
 /** The worker checks and holds the files; its summary shows; the first time, the run saved in this browser is offered. */

@@ -21,7 +21,7 @@ import { cosineDecay, linearWarmup, type Schedule } from '../../optim/schedules.
 import { sampleTokens } from '../../sample.js';
 import { pickSaved, savedSection, usableConfig } from '../../worker/saved-config.js';
 import { checkSameBase, type BaseIdentity, type HeldBase } from './base.js';
-import { finetuneConfig, SAVED_KEYS, type FinetuneConfig, type Sample } from './protocol.js';
+import { finetuneConfig, finetuneDefaults, SAVED_KEYS, type FinetuneConfig, type Sample } from './protocol.js';
 
 /** The longest window a run takes by default (block 0), whatever the model's context. */
 const DEFAULT_BLOCK = 128;
@@ -213,8 +213,8 @@ export async function checkpointContents(r: FinetuneRun): Promise<CheckpointCont
 
 /**
  * The config to build for a checkpoint: refused unless `base` (held now) is the one it was
- * fine-tuned from; its strategy and training over `current`; the text from `attachment` (an
- * autosave's) or the current run's.
+ * fine-tuned from; its strategy and training over `current` (or, with none, over its own
+ * cadences); the text from `attachment` (an autosave's) or the current run's.
  */
 export function savedConfig(meta: Record<string, string>, base: HeldBase | null, current: FinetuneConfig | null, attachment: Uint8Array | null): FinetuneConfig {
   let identity: BaseIdentity | undefined;
@@ -230,7 +230,9 @@ export function savedConfig(meta: Record<string, string>, base: HeldBase | null,
     const name = theirs?.textName ? ` (${theirs.textName})` : '';
     throw new CheckpointError(`This model was fine-tuned on your own text${name}, which the checkpoint does not hold: start a run on that text first, then load the checkpoint.`, 'metadata');
   }
-  return usableConfig(() => finetuneConfig({ ...current, ...pickSaved(theirs, SAVED_KEYS), text }));
+  // With no run in force (a resumed autosave), the saved run's cadences too: they are its own.
+  const kept = current ?? pickSaved(theirs, Object.keys(finetuneDefaults) as (keyof FinetuneConfig)[]);
+  return usableConfig(() => finetuneConfig({ ...kept, ...pickSaved(theirs, SAVED_KEYS), text }));
 }
 
 /** Trained tensors and optimizer state into a freshly built run (every entry checked before the first is written). */

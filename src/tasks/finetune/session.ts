@@ -229,9 +229,10 @@ export class FinetuneSession extends Session<Run, FinetuneConfig, FinetuneInfo, 
   }
 
   protected describe(r: Run): string {
+    // Read as "A LoRA rank 8 fine-tuned model saved at step ..." by the page's offer.
     const s = r.config.strategy;
-    const how = s.kind === 'full' ? 'full fine-tune' : s.kind === 'partial' ? `last ${s.lastBlocks} block${s.lastBlocks === 1 ? '' : 's'}${s.head ? ' and head' : ''}` : `LoRA rank ${s.rank}`;
-    return `${how} of ${r.base.identity.name} on ${r.config.textName}`;
+    const how = s.kind === 'full' ? 'fully' : s.kind === 'partial' ? `last-${s.lastBlocks === 1 ? 'block' : `${s.lastBlocks}-blocks`}${s.head ? '-and-head' : ''}` : `LoRA rank ${s.rank}`;
+    return `${how} fine-tuned`;
   }
 
   protected details(r: Run | null): Omit<FinetuneInfo, keyof import('../../worker/protocol.js').BaseInfo<FinetuneConfig>> {

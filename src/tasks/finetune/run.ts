@@ -14,11 +14,11 @@ import { BatchSampler, evalBatches, splitTrainVal, type Batch, type Split } from
 import { validateUserText } from '../../data/corpus.js';
 import type { Engine } from '../../engine.js';
 import { CheckpointError, ConfigError, DataError } from '../../errors.js';
-import type { Plan } from '../../executor.js';
 import { checkFinetuneFits, prepareFinetune, type Finetune } from '../../models/gpt-finetune.js';
-import { compileGptEval, compileGptLogits, createGpt, createGptTrainer, type GptEvaluator, type GptTrainer } from '../../models/gpt.js';
+import { createGptDecoder, type GptDecoder } from '../../models/gpt-decode.js';
+import { compileGptEval, createGpt, createGptTrainer, type GptEvaluator, type GptTrainer } from '../../models/gpt.js';
 import { cosineDecay, linearWarmup, type Schedule } from '../../optim/schedules.js';
-import { sampleTokens } from '../../sample.js';
+import { sampleTokensCached } from '../../sample.js';
 import { pickSaved, savedSection, usableConfig } from '../../worker/saved-config.js';
 import { checkSameBase, type BaseIdentity, type HeldBase } from './base.js';
 import { finetuneConfig, finetuneDefaults, SAVED_KEYS, type FinetuneConfig, type Sample } from './protocol.js';
@@ -45,9 +45,8 @@ export interface FinetuneRun extends FinetuneData {
   finetune: Finetune;
   gpt: GptTrainer;
   evaluator: GptEvaluator;
-  /** Logits of one window of `sampleWindow` tokens, which samples replay token by token. */
-  logits: Plan;
-  sampleWindow: number;
+  /** The key/value-cache decoder samples run through: one position's work per token. */
+  decoder: GptDecoder;
   /** The learning-rate schedule the optimizer reads at every step (0-based); setHyper replaces it. */
   live: { schedule: Schedule };
   sampler: BatchSampler;
@@ -125,14 +124,12 @@ export async function buildRun(engine: Engine, base: HeldBase, config: FinetuneC
   try {
     const evaluator = await compileGptEval(engine, model, batch, block);
     made.push(evaluator);
-    // A window just long enough for a prompt and its sample: each token reads back (sampleWindow, V) logits.
-    const sampleWindow = Math.max(1, Math.min(block, Math.max(0, ...data.prompts.map((p) => p.ids.length)) + config.sampleLength));
-    const logits = await compileGptLogits(engine, model, sampleWindow);
-    made.push(logits);
+    const decoder = await createGptDecoder(engine, model); // after the trainer: the optimizer places the trained weights first
+    made.push(decoder);
     await base.checkpoint.load(engine, model);
     const sampler = new BatchSampler(data.split.train, { batch, block, seed: samplerSeed(config.seed) });
     const run: FinetuneRun = {
-      ...data, config, base, finetune, gpt, evaluator, logits, sampleWindow, live, sampler, drawn: 0,
+      ...data, config, base, finetune, gpt, evaluator, decoder, live, sampler, drawn: 0,
       before: { perplexity: NaN, samples: [] }, perplexity: NaN, lossSum: 0, lossCount: 0,
     };
     const perplexity = await measure(run);
@@ -153,7 +150,7 @@ function freeWeights(engine: Engine, f: Finetune): void {
 export function freeRun(engine: Engine, r: FinetuneRun): void {
   r.gpt.dispose();
   r.evaluator.dispose();
-  r.logits.dispose();
+  r.decoder.dispose();
   freeWeights(engine, r.finetune);
 }
 
@@ -170,7 +167,8 @@ export async function samplesOf(r: FinetuneRun): Promise<Sample[]> {
   if (maxNewTokens === 0) return [];
   const out: Sample[] = [];
   for (const [i, p] of r.prompts.entries()) {
-    const ids = await sampleTokens(r.logits, r.sampleWindow, p.ids, { maxNewTokens, temperature, topK: 40, seed: seed + i });
+    // The decoder is reset and prefilled each time: its cache belongs to the weights it was computed with.
+    const ids = await sampleTokensCached(r.decoder, p.ids, { maxNewTokens, temperature, topK: 40, seed: seed + i });
     out.push({ prompt: p.text, text: r.base.tokenizer.decode(ids) });
   }
   return out;

@@ -389,11 +389,8 @@ export async function compileGptEval(engine: Engine, model: Gpt, batch: number, 
   return new GptEvaluator(await engine.compile({ outputs: { loss: loss! }, label: 'the evaluation' }));
 }
 
-/**
- * Logits (1, block, V) of one window fed as `idx` (1, block): the plan sampling replays. A block
- * shorter than the model's context (a fine-tune's) makes each sampled token cheaper.
- */
-export function compileGptLogits(engine: Engine, model: Gpt, block = model.config.blockSize): Promise<Plan> {
-  const idx = input('idx', [1, block], 'i32');
+/** Logits (1, blockSize, V) of one window fed as `idx` (1, blockSize): the plan sampling replays. */
+export function compileGptLogits(engine: Engine, model: Gpt): Promise<Plan> {
+  const idx = input('idx', [1, model.config.blockSize], 'i32');
   return engine.compile({ outputs: { logits: gptForward(model, idx).logits }, label: 'sampling' });
 }

@@ -36,6 +36,8 @@ const run = {
   text: base.text, textName: 'cats.txt', strategy: lora, lr: 1e-2, batch: 4, block: 16, warmup: 2, totalSteps: 80, evalEvery: 20, sampleEvery: 40,
   sampleLength: 12, evalBatches: 2, autosaveEvery: 0, metricsIntervalMs: 0,
 };
+/** The tensors a GPT-2 of the test's shape has, which the load reports one by one. */
+const tensorCount = () => createGpt({ vocabSize: base.vocabSize, blockSize: 32, nLayer: 2, nHead: 2, nEmbd: 32 }).params.length;
 const ids = Array.from({ length: 12 }, (_, i) => (i * 37 + 5) % base.vocabSize);
 
 const sessions: FinetuneSession[] = [];
@@ -143,6 +145,9 @@ describe('a LoRA run', () => {
     await s.subscribe((e) => events.push(e));
     const info = await s.create(run);
     expect(info).toMatchObject({ state: 'paused', step: 0, block: 16, sameBase: true });
+    // The weights were streamed in tensor by tensor, and said so.
+    const loading = events.filter((e) => e.type === 'progress' && e.phase === 'loading the model');
+    expect(loading.at(-1)).toMatchObject({ done: tensorCount(), total: tensorCount() });
     expect(info.trainableParameters).toBe(2 * 4 * ((32 + 96) + (32 + 32) + (32 + 128) + (128 + 32)));
     expect(info.valTokens).toBeGreaterThan(16);
     const before = info.perplexityBefore;

@@ -20,6 +20,7 @@ import { InputError, NonFiniteError } from '../../errors.js';
 import { TrainingMetrics, type StepRecord } from '../../metrics.js';
 import { exportAdapters, exportMerged } from '../../models/gpt-finetune.js';
 import type { StepResult } from '../../models/gpt.js';
+import type { BaseInfo } from '../../worker/protocol.js';
 import { Session, type SessionOptions } from '../../worker/session.js';
 import { openBase, summaryOf, type HeldBase } from './base.js';
 import {
@@ -235,7 +236,7 @@ export class FinetuneSession extends Session<Run, FinetuneConfig, FinetuneInfo, 
     return `${how} fine-tuned`;
   }
 
-  protected details(r: Run | null): Omit<FinetuneInfo, keyof import('../../worker/protocol.js').BaseInfo<FinetuneConfig>> {
+  protected details(r: Run | null): Omit<FinetuneInfo, keyof BaseInfo<FinetuneConfig>> {
     const count = (ts: { size: number }[]) => ts.reduce((a, t) => a + t.size, 0);
     const trainable = r ? count(r.finetune.trainable) : 0;
     const adapters = r?.finetune.strategy.kind === 'lora' ? trainable : 0;

@@ -154,6 +154,12 @@ export {
   vaeSessionConfig, vaeSessionDefaults, VAE_METHODS,
   type VaeSessionConfig, type VaeHyper, type VaeInfo, type VaeEvent, type VaeApi, type VaeStepRecord, type VaePicturesEvent,
 } from './tasks/vae/protocol.js';
+export { FinetuneSession, type FinetuneSessionOptions } from './tasks/finetune/session.js';
+export {
+  finetuneConfig, finetuneDefaults, FINETUNE_METHODS,
+  type FinetuneConfig, type FinetuneHyper, type FinetuneInfo, type FinetuneEvent, type FinetuneApi, type FinetuneMetricsEvent,
+  type BaseFiles, type BaseSummary, type StrategyFit, type Sample, type SamplesEvent, type ExportedFiles, type EvalRecord as FinetuneEvalRecord,
+} from './tasks/finetune/protocol.js';
 export { ContrastiveSession, type ContrastiveSessionOptions } from './tasks/contrastive/session.js';
 export {
   contrastiveSessionConfig, contrastiveSessionDefaults, CONTRASTIVE_METHODS,

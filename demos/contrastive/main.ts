@@ -19,7 +19,7 @@ import { createContrastiveClient, type ContrastiveClient } from '../../src/tasks
 import type { ContrastiveEvent, ContrastiveInfo, ContrastiveStepRecord, ContrastiveStepSummary } from '../../src/tasks/contrastive/protocol.js';
 import { $ } from '../shared/dom.js';
 import { Ema } from '../shared/ema.js';
-import { sessionElements, SessionPage, trackLosses, viewForTests, type RunState } from '../shared/session-page.js';
+import { sessionElements, SessionPage, trackLosses, viewForTests, trackCoreEvent, type RunState } from '../shared/session-page.js';
 import { clearMessage, fmtMs, fmtNum, probeOrExplain, showMessage } from '../shared/ui.js';
 import { ContrastiveCharts } from './charts.js';
 import { Controls } from './controls.js';
@@ -131,6 +131,7 @@ async function afterLoad(p: Page, r: ContrastiveInfo, file: File): Promise<void>
 }
 
 function onEvent(p: Page, e: ContrastiveEvent): void {
+  if (trackCoreEvent(view, e)) return;
   switch (e.type) {
     case 'metrics':
       p.charts.plot(e.steps);
@@ -145,12 +146,6 @@ function onEvent(p: Page, e: ContrastiveEvent): void {
       break;
     case 'embedding':
       p.embedding.onEmbedding(e);
-      break;
-    case 'autosave':
-      view.autosavedStep = e.step;
-      break;
-    case 'recovered':
-      view.resumedAt = e.resumedAt;
       break;
   }
 }

@@ -16,7 +16,7 @@
 import { createDiffusionClient, type DiffusionClient } from '../../src/tasks/diffusion/client.js';
 import type { DiffusionEvent, DiffusionInfo, DiffusionMetricsEvent } from '../../src/tasks/diffusion/protocol.js';
 import { $ } from '../shared/dom.js';
-import { sessionElements, SessionPage, trackLosses, viewForTests, type RunState } from '../shared/session-page.js';
+import { sessionElements, SessionPage, trackLosses, viewForTests, trackCoreEvent, type RunState } from '../shared/session-page.js';
 import { clearMessage, fmtMs, fmtNum, probeOrExplain, showMessage } from '../shared/ui.js';
 import { ImageUpload } from '../shared/upload.js';
 import { datasetName } from '../shared/words.js';
@@ -118,10 +118,8 @@ async function afterLoad(p: Page, r: DiffusionInfo, file: File): Promise<void> {
 }
 
 function onEvent(p: Page, e: DiffusionEvent): void {
-  if (p.points.onEvent(e) || p.images.onEvent(e)) return;
-  if (e.type === 'autosave') view.autosavedStep = e.step;
-  else if (e.type === 'recovered') view.resumedAt = e.resumedAt;
-  else if (e.type === 'metrics') {
+  if (p.points.onEvent(e) || p.images.onEvent(e) || trackCoreEvent(view, e)) return;
+  if (e.type === 'metrics') {
     p.charts.plotLoss(e.steps);
     onMetrics(p, e);
   } else if (e.type === 'quality') {

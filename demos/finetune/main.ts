@@ -16,7 +16,7 @@ import type { StepRecord } from '../../src/metrics.js';
 import { createFinetuneClient, type FinetuneClient } from '../../src/tasks/finetune/client.js';
 import type { BaseFiles, EvalRecord, FinetuneEvent, FinetuneInfo } from '../../src/tasks/finetune/protocol.js';
 import { $ } from '../shared/dom.js';
-import { sessionElements, SessionPage, trackLosses, viewForTests, type RunState } from '../shared/session-page.js';
+import { sessionElements, SessionPage, trackLosses, viewForTests, trackCoreEvent, type RunState } from '../shared/session-page.js';
 import { clearMessage, downloadBytes, fmtNum, probeOrExplain, showMessage } from '../shared/ui.js';
 import { FinetuneCharts } from './charts.js';
 import { Controls } from './controls.js';
@@ -137,6 +137,7 @@ async function exportFiles({ api, session }: Page, which: 'merged' | 'adapters')
 }
 
 function onEvent(p: Page, e: FinetuneEvent): void {
+  if (trackCoreEvent(view, e)) return;
   switch (e.type) {
     case 'metrics':
       p.charts.plot(e.steps, e.evals);
@@ -146,12 +147,6 @@ function onEvent(p: Page, e: FinetuneEvent): void {
       p.samples.showAfter(e);
       view.samplesAfter = p.samples.shown;
       view.samplesStep = p.samples.step;
-      break;
-    case 'autosave':
-      view.autosavedStep = e.step;
-      break;
-    case 'recovered':
-      view.resumedAt = e.resumedAt;
       break;
   }
 }

@@ -19,7 +19,7 @@ import { createGanClient, type GanClient } from '../../src/tasks/gan/client.js';
 import type { GanEvent, GanInfo, GanQualityEvent, GanStepRecord } from '../../src/tasks/gan/protocol.js';
 import { $ } from '../shared/dom.js';
 import { Ema } from '../shared/ema.js';
-import { sessionElements, SessionPage, viewForTests, type RunState } from '../shared/session-page.js';
+import { sessionElements, SessionPage, viewForTests, trackCoreEvent, type RunState } from '../shared/session-page.js';
 import { clearMessage, fmtMs, fmtNum, probeOrExplain, showMessage } from '../shared/ui.js';
 import { ImageUpload } from '../shared/upload.js';
 import { datasetName } from '../shared/words.js';
@@ -133,6 +133,7 @@ async function afterLoad(p: Page, r: GanInfo, file: File): Promise<void> {
 }
 
 function onEvent(p: Page, e: GanEvent): void {
+  if (trackCoreEvent(view, e)) return;
   switch (e.type) {
     case 'metrics':
       p.charts.plotLosses(e.steps);
@@ -149,12 +150,6 @@ function onEvent(p: Page, e: GanEvent): void {
       p.charts.plotQuality(e);
       p.game.onQuality(e);
       p.images.onQuality(e);
-      break;
-    case 'autosave':
-      view.autosavedStep = e.step;
-      break;
-    case 'recovered':
-      view.resumedAt = e.resumedAt;
       break;
   }
 }

@@ -16,7 +16,7 @@ import { createRlClient, type RlClient } from '../../src/tasks/rl/client.js';
 import { EPISODE_SEED, type RlEvent, type RlInfo, type RlStepRecord } from '../../src/tasks/rl/protocol.js';
 import { $ } from '../shared/dom.js';
 import { intOf } from '../shared/form.js';
-import { sessionElements, SessionPage, viewForTests, type RunState } from '../shared/session-page.js';
+import { sessionElements, SessionPage, viewForTests, trackCoreEvent, type RunState } from '../shared/session-page.js';
 import { clearMessage, fingerprint, probeOrExplain, showMessage } from '../shared/ui.js';
 import { RlCharts } from './charts.js';
 import { Controls } from './controls.js';
@@ -113,6 +113,7 @@ async function playGreedy({ api, session, stage }: Page): Promise<void> {
 }
 
 function onEvent(p: Page, e: RlEvent): void {
+  if (trackCoreEvent(view, e)) return;
   switch (e.type) {
     case 'metrics':
       p.charts.plot(e.steps, p.session.info?.config?.maxGradNorm ?? 0);
@@ -121,12 +122,6 @@ function onEvent(p: Page, e: RlEvent): void {
     case 'episode':
       view.episodes++;
       p.stage.play(e, `Update ${e.step}, greedy from start ${EPISODE_SEED}`);
-      break;
-    case 'autosave':
-      view.autosavedStep = e.step;
-      break;
-    case 'recovered':
-      view.resumedAt = e.resumedAt;
       break;
   }
 }

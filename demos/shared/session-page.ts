@@ -72,6 +72,14 @@ export function viewForTests<T extends object>(view: T): T {
   return view;
 }
 
+/** Keeps a page's test view at the latest autosave's step and recovery's step, from the core's events; false for any other event. */
+export function trackCoreEvent(view: { autosavedStep: number; resumedAt: number }, e: { type: string; step?: number; resumedAt?: number }): boolean {
+  if (e.type === 'autosave') view.autosavedStep = e.step!;
+  else if (e.type === 'recovered') view.resumedAt = e.resumedAt!;
+  else return false;
+  return true;
+}
+
 /** Keeps a page's test view at the first and the latest finite loss among `losses`. */
 export function trackLosses(view: { firstLoss: number; lastLoss: number }, losses: Iterable<number>): void {
   for (const loss of losses) {

@@ -17,7 +17,7 @@ import { createVaeClient, type VaeClient } from '../../src/tasks/vae/client.js';
 import type { VaeEvent, VaeInfo, VaeStepRecord } from '../../src/tasks/vae/protocol.js';
 import { $ } from '../shared/dom.js';
 import { Ema } from '../shared/ema.js';
-import { sessionElements, SessionPage, viewForTests, type RunState } from '../shared/session-page.js';
+import { sessionElements, SessionPage, viewForTests, trackCoreEvent, type RunState } from '../shared/session-page.js';
 import { clearMessage, fmtMs, fmtNum, probeOrExplain, showMessage } from '../shared/ui.js';
 import { ImageUpload } from '../shared/upload.js';
 import { datasetName } from '../shared/words.js';
@@ -131,6 +131,7 @@ function afterLoad(p: Page, r: VaeInfo, file: File): void {
 }
 
 function onEvent(p: Page, e: VaeEvent): void {
+  if (trackCoreEvent(view, e)) return;
   switch (e.type) {
     case 'metrics':
       p.charts.plot(e.steps);
@@ -139,12 +140,6 @@ function onEvent(p: Page, e: VaeEvent): void {
     case 'pictures':
       p.pictures.onPictures(e);
       p.latent.onPictures(e);
-      break;
-    case 'autosave':
-      view.autosavedStep = e.step;
-      break;
-    case 'recovered':
-      view.resumedAt = e.resumedAt;
       break;
   }
 }

@@ -41,7 +41,7 @@ interface DemoView {
   resumedAt: number;
   samples: number;
   firstSampleStep: number;
-  info: { state: string; step: number; parameterCount: number; stepBytes: number; adapter: string; config: { batch: number; precision: string } } | null;
+  info: { state: string; step: number; parameterCount: number; stepBytes: number; adapter: string; vocabSize: number; config: { batch: number; precision: string; tokenizer: string; bpeVocab: number } } | null;
   scaler: { lossScale: number; overflowSteps: number } | null;
 }
 
@@ -262,5 +262,23 @@ describe('transformer demo page (headless Chromium, SwiftShader)', () => {
     expect(await page.$eval('#scaler', (el) => el.textContent)).toMatch(/^Loss scale 2\^15; 0 steps skipped because f16 overflowed/);
     expect((await demo()).scaler).toEqual({ lossScale: 2 ** 15, overflowSteps: 0 });
     timings.mixed = performance.now() - t0;
+  });
+
+  it('builds a model over a byte-level BPE of the text from the select: more than 256 tokens, and it steps', async () => {
+    await page.$eval('#precision', (el) => {
+      (el as HTMLSelectElement).value = 'f32';
+      el.dispatchEvent(new Event('change'));
+    });
+    await setField('bpe-vocab', '300', 'input');
+    await page.$eval('#tokenizer', (el) => {
+      (el as HTMLSelectElement).value = 'bpe';
+      el.dispatchEvent(new Event('change'));
+    });
+    await waitFor('the BPE model was not built', "window.__demo.ready && window.__demo.info.config.tokenizer === 'bpe'", 90_000);
+    const info = (await demo()).info!;
+    expect(info.config.bpeVocab).toBe(300);
+    expect(info.vocabSize).toBeGreaterThan(256);
+    expect(info.vocabSize).toBeLessThanOrEqual(300);
+    expect(Number.isFinite(await stepOnce())).toBe(true);
   });
 });

@@ -14,7 +14,7 @@
 import { createTrainerClient, type TrainerClient } from '../../src/tasks/gpt/client.js';
 import type { LossScaleState, MetricsEvent, StepSummary, TrainerEvent, TrainerInfo } from '../../src/tasks/gpt/protocol.js';
 import { $, make } from '../shared/dom.js';
-import { sessionElements, SessionPage, trackLosses, viewForTests, type RunState } from '../shared/session-page.js';
+import { sessionElements, SessionPage, trackLosses, viewForTests, trackCoreEvent, type RunState } from '../shared/session-page.js';
 import { clearMessage, fmtMs, fmtNum, probeOrExplain, showMessage } from '../shared/ui.js';
 import { checkpointRefused, deviceLost, explainer } from '../shared/words.js';
 import { AttentionPanel } from './attention.js';
@@ -129,6 +129,7 @@ async function sampleNow({ api, session, samples }: Page, prompt: string, temper
 
 function onEvent(p: Page, e: TrainerEvent): void {
   const { charts, samples, attention } = p;
+  if (trackCoreEvent(view, e)) return;
   switch (e.type) {
     case 'metrics':
       charts.plot(e);
@@ -140,12 +141,6 @@ function onEvent(p: Page, e: TrainerEvent): void {
       if (view.firstSampleStep < 0) view.firstSampleStep = e.step;
       // The attention map follows training at the pace of the samples, not every step.
       attention.follow();
-      break;
-    case 'autosave':
-      view.autosavedStep = e.step;
-      break;
-    case 'recovered':
-      view.resumedAt = e.resumedAt;
       break;
   }
 }

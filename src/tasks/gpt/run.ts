@@ -1,23 +1,23 @@
 // One run of the trainer: what a TrainerConfig builds on the GPU (the GPT, its fused AdamW, the
-// training, evaluation and logits plans, the batch sampler) and what is done to it outside the
-// loop's timing: how a step ended (applied, skipped for f16 overflow, or not finite), compiling
-// the step again for a new dropout, the contents of a checkpoint of it and a checkpoint loaded
-// into it, freeing it, and the TrainerInfo fields that describe it. A step's loss scaler state
-// (skip flag and scale) comes back in the same read-back as its loss (GptTrainer.step), at no
-// extra wait.
+// training and evaluation plans, the key/value-cache decoder samples come from, the batch
+// sampler) and what is done to it outside the loop's timing: how a step ended (applied, skipped
+// for f16 overflow, or not finite), compiling the step again for a new dropout, the contents of
+// a checkpoint of it and a checkpoint loaded into it, freeing it, and the TrainerInfo fields that
+// describe it. A step's loss scaler state (skip flag and scale) comes back in the same read-back
+// as its loss (GptTrainer.step), at no extra wait.
 // Not here: the trainer's hooks into the session core (session.ts), the config and data
 // (config.ts), the model itself (models/gpt.ts).
 
 import { loadCheckpoint, type CheckpointContents } from '../../checkpoint/checkpoint.js';
 import { BatchSampler } from '../../data/batches.js';
 import type { Engine } from '../../engine.js';
-import type { Plan } from '../../executor.js';
 import type { TrainingMetrics } from '../../metrics.js';
 import type { Schedule } from '../../optim/schedules.js';
 import {
-  compileGptEval, compileGptLogits, createGpt, createGptTrainer, gptConfig, gptForward, gptParameterCount,
+  compileGptEval, createGpt, createGptTrainer, gptConfig, gptForward, gptParameterCount,
   gptStateDict, GptTrainer, type GptEvaluator, type StepResult,
 } from '../../models/gpt.js';
+import { createGptDecoder, type GptDecoder } from '../../models/gpt-decode.js';
 import { input } from '../../tensor.js';
 import { samplerSeed, type SessionData } from './config.js';
 import { checkFits, type SavedConfig } from './checks.js';
@@ -33,7 +33,8 @@ export interface Session extends SessionData {
   drawn: number;
   gpt: GptTrainer;
   evaluator: GptEvaluator;
-  logits: Plan;
+  /** Samples decode with a key/value cache: one position's work per token. */
+  decoder: GptDecoder;
   metrics: TrainingMetrics;
   /** Training losses since the last evaluation, for its trainLoss. */
   lossSum: number;
@@ -62,13 +63,13 @@ export async function buildSession(
   });
   const gpt = await createGptTrainer(engine, model, { batch: config.batch, optimizer: { lr } });
   const evaluator = await compileGptEval(engine, model, config.batch);
-  const logits = await compileGptLogits(engine, model);
+  const decoder = await createGptDecoder(engine, model);
   const { blockSize } = model.config;
   const sampler = new BatchSampler(data.split.train, { batch: config.batch, block: blockSize, seed: samplerSeed(config.seed) });
   // The scale createGptTrainer starts from, read once here so the first status can show it.
   const lossScale = config.precision === 'mixed' ? (await engine.readParameter(gpt.optimizer.lossScale))[0] : 1;
   return {
-    ...data, live, gpt, evaluator, logits, sampler, drawn: 0, metrics: metrics(blockSize), lossSum: 0, lossCount: 0, skipped: 0, overflowSteps: 0, lossScale,
+    ...data, live, gpt, evaluator, decoder, sampler, drawn: 0, metrics: metrics(blockSize), lossSum: 0, lossCount: 0, skipped: 0, overflowSteps: 0, lossScale,
   };
 }
 
@@ -76,7 +77,7 @@ export async function buildSession(
 export function disposeSession(engine: Engine, s: Session): void {
   s.gpt.dispose();
   s.evaluator.dispose();
-  s.logits.dispose();
+  s.decoder.dispose();
   for (const p of s.gpt.model.params) engine.freeParameter(p);
 }
 

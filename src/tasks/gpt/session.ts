@@ -1,9 +1,9 @@
 // The GPT trainer behind the transformer page, a task of the session core (worker/session.ts):
 // it builds the corpus, tokenizer, split, model, fused AdamW and three compiled plans (train
-// step, evaluation, logits) from one TrainerConfig; each step is submitted without waiting for
-// the previous one's loss (TrainingMetrics turns read-backs into records a few steps behind);
-// evaluation, samples and autosaves come when due. It runs as is in Node (scripts, tests) and
-// inside the Web Worker (worker.ts).
+// step, evaluation, and a key/value-cache decoder for samples) from one TrainerConfig; each step
+// is submitted without waiting for the previous one's loss (TrainingMetrics turns read-backs
+// into records a few steps behind); evaluation, samples and autosaves come when due. It runs as
+// is in Node (scripts, tests) and inside the Web Worker (worker.ts).
 //
 // The learning rate is linear warmup then either cosine decay to minLrRatio * lr at totalSteps,
 // or constant (TrainerConfig.schedule); it is read from a schedule function at every step, so
@@ -31,7 +31,7 @@ import { InputError } from '../../errors.js';
 import { TrainingMetrics, type StepRecord } from '../../metrics.js';
 import type { StepResult } from '../../models/gpt.js';
 import { attentionWeights } from '../../models/gpt-inspect.js';
-import { sampleTokens } from '../../sample.js';
+import { sampleTokensCached } from '../../sample.js';
 import { Cadence } from '../../worker/cadence.js';
 import { Session, type SessionOptions } from '../../worker/session.js';
 import type { AutosaveInfo } from '../../worker/protocol.js';
@@ -252,7 +252,7 @@ export class Trainer
  */
 async function sampleOf(s: Run, prompt: string, opts: SampleOptions): Promise<SampleEvent> {
   const step = s.gpt.steps;
-  const text = s.tokenizer.decode(await sampleTokens(s.logits, s.gpt.model.config.blockSize, s.tokenizer.encode(prompt), {
+  const text = s.tokenizer.decode(await sampleTokensCached(s.decoder, s.tokenizer.encode(prompt), {
     maxNewTokens: opts.length ?? s.config.sampleLength,
     temperature: opts.temperature ?? 0.8,
     topK: opts.topK ?? 0,

@@ -123,6 +123,12 @@ describe('importing GPT-2 weights', () => {
     r = await refusal(open(good.weights, { ...good.config, activation_function: 'relu' }));
     expect(r.message).toMatch(/activation_function 'relu' is not computed here/);
 
+    // nanoGPT's own keys, with no activation: its exact GELU is not GPT-2's, and the message says so.
+    const { n_positions: _, n_ctx: __, activation_function: ___, ...rest } = good.config as Record<string, unknown>;
+    r = await refusal(open(good.weights, { ...rest, block_size: 16 }));
+    expect(r.message).toMatch(/nanoGPT model's MLP uses the exact \(erf\) GELU/);
+    await expect(open(good.weights, { ...rest, block_size: 16, activation_function: 'gelu_new' })).resolves.toMatchObject({ layout: 'conv1d' });
+
     r = await refusal(open(good.weights, 'not an object'));
     expect(r.message).toMatch(/config\.json must be a JSON object/);
 

@@ -74,11 +74,14 @@ export function gpt2ConfigFromJson(json: unknown): Pick<GptConfig, 'vocabSize' |
       throw new ConfigError(`config.json: ${k} must be a positive integer, got ${JSON.stringify(v)}; give the config.json that came with the weights.`);
     }
   }
-  const act = j.activation_function ?? 'gelu_new';
+  // nanoGPT's config has block_size and no activation: its MLP is nn.GELU(), the exact (erf) form.
+  const nanoGpt = j.block_size !== undefined && j.n_positions === undefined;
+  const act = j.activation_function ?? (nanoGpt ? 'gelu' : 'gelu_new');
   if (!TANH_GELUS.includes(act)) {
-    throw new ConfigError(
-      `config.json: activation_function '${act}' is not computed here; this engine's GELU is GPT-2's tanh form (${TANH_GELUS.join(', ')}).`,
-    );
+    const why = nanoGpt && j.activation_function === undefined
+      ? "a nanoGPT model's MLP uses the exact (erf) GELU, and this engine computes GPT-2's tanh form; if the model was trained with the tanh form, add \"activation_function\": \"gelu_new\" to config.json"
+      : `this engine's GELU is GPT-2's tanh form (${TANH_GELUS.join(', ')})`;
+    throw new ConfigError(`config.json: activation_function '${act}' is not computed here: ${why}.`);
   }
   const eps = j.layer_norm_epsilon ?? 1e-5;
   if (Math.abs(eps - 1e-5) > 1e-12) throw new ConfigError(`config.json: layer_norm_epsilon ${eps} is not GPT-2's 1e-5, the only one computed here.`);

@@ -9,7 +9,10 @@
 // Each row: ms per step (batch 8 windows of 64 tokens, AdamW), tokens/s, the values trained, the
 // bytes counted by finetuneMemory (weights, gradients, optimizer state: no activations), and the
 // bytes the engine's pool held at its peak while the strategy's trainer stepped (activations
-// included), measured.
+// included), measured. On a hardware adapter, in full mode, GPT-2 small itself (124M
+// parameters, context 1024, batch 4 windows of 512 tokens) gets the same rows, for each strategy
+// this device can hold (checkFinetuneFits); on a CPU emulation it is left out, and the table
+// says so.
 // Timing runs the way a trainer does: after a warm-up, N - 1 steps queued back to back with no
 // read-back, then one that reads the loss; the wall clock around the N steps is divided by N; of
 // three such windows the median. Quick mode: one warm-up step and one window of two.
@@ -18,10 +21,17 @@
 
 import type { Engine } from '../src/engine.js';
 import { createGpt, createGptTrainer, type GptConfig, type GptTrainer } from '../src/models/gpt.js';
-import { finetuneMemory, prepareFinetune, type FinetuneStrategy } from '../src/models/gpt-finetune.js';
+import { checkFinetuneFits, finetuneMemory, prepareFinetune, type FinetuneStrategy } from '../src/models/gpt-finetune.js';
 import { measuredOn, medianWindow, reporters, resultHeader, type ResultHeader, type SuiteOptionsBase } from './common.js';
 
 export const FINETUNE_BENCH_SHAPE = { vocabSize: 1024, blockSize: 64, nLayer: 2, nHead: 4, nEmbd: 128, batch: 8, lr: 1e-4 } as const;
+
+/** The models the rows step: the small GPT-2-shaped one everywhere, GPT-2 small on a GPU (full mode). */
+export const FINETUNE_BENCH_MODELS = {
+  'gpt2-shaped': { ...FINETUNE_BENCH_SHAPE, block: FINETUNE_BENCH_SHAPE.blockSize, gpuOnly: false },
+  'gpt2-small': { vocabSize: 50257, blockSize: 1024, nLayer: 12, nHead: 12, nEmbd: 768, batch: 4, block: 512, lr: 1e-4, gpuOnly: true },
+} as const;
+export type FinetuneBenchModel = keyof typeof FINETUNE_BENCH_MODELS;
 
 export const FINETUNE_BENCH_STRATEGIES: readonly { name: string; strategy: FinetuneStrategy }[] = [
   { name: 'full', strategy: { kind: 'full' } },
@@ -31,8 +41,9 @@ export const FINETUNE_BENCH_STRATEGIES: readonly { name: string; strategy: Finet
 ];
 
 export interface FinetuneMeasurement {
-  /** The strategy's row name (its key in bench:compare). */
+  /** The strategy's row name and the model's (together its key in bench:compare). */
   name: string;
+  model: FinetuneBenchModel;
   trainableParameters: number;
   parameters: number;
   msPerStep: number;
@@ -48,6 +59,8 @@ export interface FinetuneSuiteResult extends ResultHeader<'finetune'> {
   timing: 'wall clock';
   shape: typeof FINETUNE_BENCH_SHAPE;
   results: FinetuneMeasurement[];
+  /** Rows not measured, each with the reason ('GPT-2 small: a CPU emulation cannot hold it in reasonable time'). */
+  skipped: string[];
 }
 
 export interface FinetuneSuiteOptions extends SuiteOptionsBase {
@@ -55,8 +68,8 @@ export interface FinetuneSuiteOptions extends SuiteOptionsBase {
   targetMs?: number;
 }
 
-function config(): GptConfig {
-  const { vocabSize, blockSize, nLayer, nHead, nEmbd } = FINETUNE_BENCH_SHAPE;
+function config(model: FinetuneBenchModel): GptConfig {
+  const { vocabSize, blockSize, nLayer, nHead, nEmbd } = FINETUNE_BENCH_MODELS[model];
   return createGpt({ vocabSize, blockSize, nLayer, nHead, nEmbd, seed: 1 }).config;
 }
 
@@ -69,9 +82,9 @@ async function timeSteps(t: GptTrainer, batch: { x: Int32Array; y: Int32Array },
   return { ms: (performance.now() - t0) / (n + 1) };
 }
 
-async function measure(engine: Engine, name: string, strategy: FinetuneStrategy, opts: FinetuneSuiteOptions): Promise<FinetuneMeasurement> {
-  const { batch: B, blockSize: T, vocabSize: V, lr } = FINETUNE_BENCH_SHAPE;
-  const model = createGpt(config());
+async function measure(engine: Engine, which: FinetuneBenchModel, name: string, strategy: FinetuneStrategy, opts: FinetuneSuiteOptions): Promise<FinetuneMeasurement> {
+  const { batch: B, block: T, vocabSize: V, lr } = FINETUNE_BENCH_MODELS[which];
+  const model = createGpt(config(which));
   const ft = prepareFinetune(model, strategy);
   const pool = engine.pool;
   pool.trim();
@@ -88,6 +101,7 @@ async function measure(engine: Engine, name: string, strategy: FinetuneStrategy,
     const m = finetuneMemory(model.config, strategy);
     return {
       name,
+      model: which,
       trainableParameters: m.trainableParameters,
       parameters: m.parameters,
       msPerStep: timed.ms,
@@ -105,16 +119,33 @@ async function measure(engine: Engine, name: string, strategy: FinetuneStrategy,
 export async function runFinetuneSuite(engine: Engine, opts: FinetuneSuiteOptions): Promise<FinetuneSuiteResult> {
   const { log, progress } = reporters(opts);
   const results: FinetuneMeasurement[] = [];
-  for (const { name, strategy } of FINETUNE_BENCH_STRATEGIES) {
-    progress(results.length + 1, FINETUNE_BENCH_STRATEGIES.length, `strategy ${name}`);
-    const r = await measure(engine, name, strategy, opts);
+  const skipped: string[] = [];
+  const rows: [FinetuneBenchModel, string, FinetuneStrategy][] = [];
+  for (const which of Object.keys(FINETUNE_BENCH_MODELS) as FinetuneBenchModel[]) {
+    if (FINETUNE_BENCH_MODELS[which].gpuOnly && (engine.gpu.adapter.isSoftware || opts.quick)) {
+      skipped.push(`${which}: ${opts.quick ? 'not in quick mode' : 'left out on a CPU emulation (124M parameters)'}`);
+      continue;
+    }
+    for (const { name, strategy } of FINETUNE_BENCH_STRATEGIES) {
+      try {
+        checkFinetuneFits(engine.gpu.limits, config(which), strategy);
+        rows.push([which, name, strategy]);
+      } catch (e) {
+        skipped.push(`${which} ${name}: ${(e as Error).message}`);
+      }
+    }
+  }
+  for (const [which, name, strategy] of rows) {
+    progress(results.length + 1, rows.length, `${which} ${name}`);
+    const r = await measure(engine, which, name, strategy, opts);
     results.push(r);
     log(
-      `${name.padEnd(10)} ${r.msPerStep.toFixed(2).padStart(8)} ms/step  ${Math.round(r.tokensPerSecond).toString().padStart(7)} tokens/s  ` +
+      `${which} ${name.padEnd(10)} ${r.msPerStep.toFixed(2).padStart(8)} ms/step  ${Math.round(r.tokensPerSecond).toString().padStart(7)} tokens/s  ` +
         `${r.trainableParameters} of ${r.parameters} values trained, ${mib(r.countedBytes)} counted, ${mib(r.peakBytes)} at peak (${r.steps} steps)`,
     );
   }
-  return { ...resultHeader('finetune', engine, opts), timing: 'wall clock', shape: FINETUNE_BENCH_SHAPE, results };
+  for (const s of skipped) log(`skipped ${s}`);
+  return { ...resultHeader('finetune', engine, opts), timing: 'wall clock', shape: FINETUNE_BENCH_SHAPE, results, skipped };
 }
 
 const mib = (b: number) => `${(b / 2 ** 20).toFixed(2)} MiB`;
@@ -123,17 +154,18 @@ const mib = (b: number) => `${(b / 2 ** 20).toFixed(2)} MiB`;
 export function formatFinetuneSuite(r: FinetuneSuiteResult): string {
   const s = r.shape;
   const lines = [
-    `Fine-tuning step of a GPT-2-shaped model (${s.nLayer} blocks, width ${s.nEmbd}, ${s.nHead} heads, context ${s.blockSize}, vocabulary ${s.vocabSize}; ` +
-      `batch ${s.batch}, AdamW lr ${s.lr}), ${measuredOn(r)}, timing: ${r.timing}, ${r.date}`,
-    ['strategy', 'trained', 'of', 'ms/step', 'tokens/s', 'counted MiB', 'peak MiB'].join('\t'),
+    `Fine-tuning step per strategy: gpt2-shaped (${s.nLayer} blocks, width ${s.nEmbd}, ${s.nHead} heads, context ${s.blockSize}, vocabulary ${s.vocabSize}; ` +
+      `batch ${s.batch}) and, on a GPU, gpt2-small (124M, batch 4 x 512 tokens); AdamW lr ${s.lr}, ${measuredOn(r)}, timing: ${r.timing}, ${r.date}`,
+    ['model', 'strategy', 'trained', 'of', 'ms/step', 'tokens/s', 'counted MiB', 'peak MiB'].join('\t'),
   ];
   for (const m of r.results) {
-    lines.push([m.name, m.trainableParameters, m.parameters, m.msPerStep.toFixed(2), Math.round(m.tokensPerSecond), (m.countedBytes / 2 ** 20).toFixed(2), (m.peakBytes / 2 ** 20).toFixed(2)].join('\t'));
+    lines.push([m.model, m.name, m.trainableParameters, m.parameters, m.msPerStep.toFixed(2), Math.round(m.tokensPerSecond), (m.countedBytes / 2 ** 20).toFixed(2), (m.peakBytes / 2 ** 20).toFixed(2)].join('\t'));
   }
-  const full = r.results.find((m) => m.name === 'full');
   for (const m of r.results) {
+    const full = r.results.find((x) => x.name === 'full' && x.model === m.model);
     if (!full || m === full) continue;
-    lines.push(`summary (${m.name}): ${(full.msPerStep / m.msPerStep).toFixed(2)}x the speed of full fine-tuning, ${(m.peakBytes / full.peakBytes * 100).toFixed(0)} % of its peak memory`);
+    lines.push(`summary (${m.model} ${m.name}): ${(full.msPerStep / m.msPerStep).toFixed(2)}x the speed of full fine-tuning, ${(m.peakBytes / full.peakBytes * 100).toFixed(0)} % of its peak memory`);
   }
+  for (const x of r.skipped) lines.push(`skipped: ${x}`);
   return lines.join('\n');
 }

@@ -12,7 +12,7 @@
 import type { Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chooseDiscImages, type LaunchedBrowser, type PageServer, waitForPage } from './support/browser.js';
-import { chooseFile, closeDemoBrowser, openDemoBrowser, waitForDownload } from './support/demo-page.js';
+import { canvasTones, chooseFile, closeDemoBrowser, openDemoBrowser, waitForDownload } from './support/demo-page.js';
 
 const QUERY =
   '?dataset=glyphs16&base=8&batch=8&timesteps=20&sampleSteps=3&gridColumns=1&sampleEvery=4&trainPoints=256' +
@@ -54,21 +54,7 @@ async function openPage(): Promise<void> {
   await waitFor('the image model was not built', 'window.__demo?.ready === true && window.__demo.img?.grids >= 1 && window.__demo.img.dataGrids >= 1', 120_000);
 }
 
-/** Pixels of a canvas by darkness: [dark (< 96), light (> 160)] among its opaque pixels. */
-function tones(id: string): Promise<[number, number]> {
-  return page.$eval(`#${id}`, (c) => {
-    const canvas = c as HTMLCanvasElement;
-    if (!canvas.width || !canvas.height) return [0, 0] as [number, number];
-    const d = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height).data;
-    let dark = 0, light = 0;
-    for (let i = 0; i < d.length; i += 4) {
-      const v = (d[i] + d[i + 1] + d[i + 2]) / 3;
-      if (v < 96) dark++;
-      else if (v > 160) light++;
-    }
-    return [dark, light] as [number, number];
-  });
-}
+const tones = (id: string) => canvasTones(page, id);
 
 beforeAll(async () => {
   ({ server, browser, page, logs, downloads } = await openDemoBrowser({

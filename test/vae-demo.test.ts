@@ -18,7 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LaunchedBrowser, type PageServer, waitForPage } from './support/browser.js';
 import {
   checkResumeAndRecovery, chooseFile, closeDemoBrowser, expectBlockingCaught, expectFreeMainThread, openDemoBrowser, openWithoutWebGPU,
-  waitForDownload, watchMainThread, type MainThreadWindow, setField as setFieldOf
+  waitForDownload, watchMainThread, type MainThreadWindow, setField as setFieldOf, canvasTones, colouredPixels as colouredPixelsOf,
 } from './support/demo-page.js';
 
 // No autosave (autosaveEvery=0): a reload finds nothing to offer and builds the model again, until the last test.
@@ -69,33 +69,9 @@ async function openPage(query = QUERY): Promise<void> {
 
 const setField = (id: string, value: string, event?: string) => setFieldOf(page, id, value, event);
 
-/** Pixels of a canvas by darkness, among its opaque ones: [dark (< 96), light (> 160)]. */
-function tones(id: string): Promise<[number, number]> {
-  return page.$eval(`#${id}`, (c) => {
-    const canvas = c as HTMLCanvasElement;
-    if (!canvas.width || !canvas.height) return [0, 0] as [number, number];
-    const d = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height).data;
-    let dark = 0, light = 0;
-    for (let i = 0; i < d.length; i += 4) {
-      if (d[i + 3] < 40) continue;
-      const v = (d[i] + d[i + 1] + d[i + 2]) / 3;
-      if (v < 96) dark++;
-      else if (v > 160) light++;
-    }
-    return [dark, light] as [number, number];
-  });
-}
+const tones = (id: string) => canvasTones(page, id);
 
-/** Pixels of a canvas that are drawn and clearly coloured (the class colours of the dots). */
-function colouredPixels(id: string): Promise<number> {
-  return page.$eval(`#${id}`, (c) => {
-    const canvas = c as HTMLCanvasElement;
-    const d = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height).data;
-    let n = 0;
-    for (let i = 0; i < d.length; i += 4) if (d[i + 3] > 40 && Math.max(d[i], d[i + 1], d[i + 2]) - Math.min(d[i], d[i + 1], d[i + 2]) > 60) n++;
-    return n;
-  });
-}
+const colouredPixels = (id: string) => colouredPixelsOf(page, id);
 
 beforeAll(async () => {
   ({ server, browser, page, logs, downloads } = await openDemoBrowser({

@@ -103,8 +103,25 @@ export function colouredPixels(page: Page, id: string): Promise<number> {
     const canvas = c as HTMLCanvasElement;
     const d = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height).data;
     let n = 0;
-    for (let i = 0; i < d.length; i += 4) if (Math.max(d[i], d[i + 1], d[i + 2]) - Math.min(d[i], d[i + 1], d[i + 2]) > 60) n++;
+    for (let i = 0; i < d.length; i += 4) if (d[i + 3] > 40 && Math.max(d[i], d[i + 1], d[i + 2]) - Math.min(d[i], d[i + 1], d[i + 2]) > 60) n++;
     return n;
+  });
+}
+
+/** Pixels of a canvas by darkness, among its drawn (not transparent) ones: [dark (< 96), light (> 160)]. */
+export function canvasTones(page: Page, id: string): Promise<[number, number]> {
+  return page.$eval(`#${id}`, (c) => {
+    const canvas = c as HTMLCanvasElement;
+    if (!canvas.width || !canvas.height) return [0, 0] as [number, number];
+    const d = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height).data;
+    let dark = 0, light = 0;
+    for (let i = 0; i < d.length; i += 4) {
+      if (d[i + 3] < 40) continue;
+      const v = (d[i] + d[i + 1] + d[i + 2]) / 3;
+      if (v < 96) dark++;
+      else if (v > 160) light++;
+    }
+    return [dark, light] as [number, number];
   });
 }
 

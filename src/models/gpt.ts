@@ -309,11 +309,16 @@ export class GptTrainer {
   /** Steps run; each feeds a fresh dropout seed derived from it and config.seed. */
   steps = 0;
 
+  /** Whether each step feeds a dropout seed (the model's dropout or a LoRA adapter's). */
+  private readonly seeded: boolean;
+
   constructor(
     readonly model: Gpt,
     readonly plan: Plan,
     readonly optimizer: FusedOptimizer,
-  ) {}
+  ) {
+    this.seeded = gptDropsOut(model);
+  }
 
   /**
    * Runs one step on `batch`. With `read` (default), resolves to its loss, gradient norm and
@@ -322,7 +327,7 @@ export class GptTrainer {
    */
   async step(batch: Batch, read = true): Promise<StepResult | null> {
     const feeds: Feeds = { idx: batch.x, targets: batch.y };
-    if (gptDropsOut(this.model)) feeds['dropoutSeed'] = dropoutSeedFor(this.model.config.seed, this.steps);
+    if (this.seeded) feeds['dropoutSeed'] = dropoutSeedFor(this.model.config.seed, this.steps);
     this.steps++;
     const out = await this.plan.run(feeds, read ? ['loss', 'gradNorm', 'skipped', 'lossScale'] : []);
     return read ? { loss: out['loss'][0], gradNorm: out['gradNorm'][0], skipped: out['skipped'][0], lossScale: out['lossScale'][0] } : null;

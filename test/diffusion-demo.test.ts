@@ -119,7 +119,7 @@ describe('diffusion demo page (headless Chromium, SwiftShader)', () => {
     await page.click('#play');
     await waitFor('no frames', 'window.__demo.frames >= 1');
     expect(await page.$eval('#frame', (el) => (el as HTMLInputElement).max)).toBe('10'); // noise + 10 steps
-    await waitFor('the animation did not finish', "document.getElementById('anim-readout').textContent.includes('the finished sample')", 20_000);
+    await waitFor('the animation did not finish', "document.getElementById('anim-readout').textContent.includes('the finished sample')", 60_000);
     expect(await colouredPixels('anim')).toBeGreaterThan(100);
     await setField('frame', '0', 'input');
     expect(await page.$eval('#anim-readout', (el) => el.textContent)).toMatch(/^t = 100: pure noise/);

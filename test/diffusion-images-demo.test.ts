@@ -110,7 +110,7 @@ describe('diffusion demo page, images (headless Chromium, SwiftShader)', () => {
     await page.click('#img-play');
     await waitFor('no frames', 'window.__demo.img.frames >= 1');
     expect(await page.$eval('#img-frame', (el) => (el as HTMLInputElement).max)).toBe('3'); // noise + 3 steps
-    await waitFor('the animation did not finish', "document.getElementById('img-anim-readout').textContent.includes('the finished sample')", 20_000);
+    await waitFor('the animation did not finish', "document.getElementById('img-anim-readout').textContent.includes('the finished sample')", 60_000);
     const [dark, light] = await tones('img-anim');
     expect(dark + light).toBeGreaterThan(500);
   });

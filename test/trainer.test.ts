@@ -69,7 +69,7 @@ function paramsOf(bytes: Uint8Array): Map<string, Float32Array> {
   return out;
 }
 
-const until = async (cond: () => boolean, ms = 60_000) => {
+const until = async (cond: () => boolean, ms = 180_000) => {
   const t0 = performance.now();
   while (!cond()) {
     if (performance.now() - t0 > ms) throw new Error('timed out');

@@ -162,7 +162,7 @@ export function collectLogs(page: Page): string[] {
  * Waits until `fn` (an expression evaluated in the page) is true; on timeout, fails with `what`,
  * the page's message banner and its console, so a failed wait says what the page said.
  */
-export async function waitForPage(page: Page, logs: string[], what: string, fn: string, timeout = 60_000): Promise<void> {
+export async function waitForPage(page: Page, logs: string[], what: string, fn: string, timeout = 120_000): Promise<void> {
   try {
     await page.waitForFunction(fn, { timeout, polling: 100 });
   } catch (e) {

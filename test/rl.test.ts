@@ -15,11 +15,12 @@ import {
 } from '../src/index.js';
 import { rlLosses, type RlAlgorithm } from '../src/tasks/rl/agent.js';
 import { CartPoleBatch, cartPoleDefaults } from '../src/tasks/rl/cartpole.js';
-import { rlSessionConfig, type RlEpisodeEvent, type RlMetricsEvent, type RlSessionConfig, type RlStepRecord } from '../src/tasks/rl/protocol.js';
+import { rlSessionConfig, type RlEpisodeEvent, type RlSessionConfig, type RlStepRecord } from '../src/tasks/rl/protocol.js';
 import { discountedReturns, gae, normalize, type RolloutSignals } from '../src/tasks/rl/returns.js';
 import { sampleActions } from '../src/tasks/rl/rollout.js';
 import { RlSession } from '../src/tasks/rl/session.js';
 import { testEngine } from './support/engine.js';
+import { expectResumedFromLastAutosave, steppedPastRecovery } from './support/recovery.js';
 
 /** A batch of one CartPole put in `state` with `steps` taken. */
 function at(state: number[], steps = 0): CartPoleBatch {
@@ -391,22 +392,10 @@ describe('session', () => {
     doomed.destroy();
     // Step 8 recorded after the recovery (or an error): on a loaded machine the loop may have run
     // to step 8 before the destroy landed, and a pause then would stop it before it recovers.
-    const afterRecovery = () => {
-      const at = events.findIndex((e) => e.type === 'recovered');
-      return at >= 0 && events.slice(at).some((e) => e.type === 'metrics' && (e as RlMetricsEvent).steps.some((r) => r.step >= 8));
-    };
-    await until(() => afterRecovery() || events.some((e) => e.type === 'error'));
+    await until(() => steppedPastRecovery(events, 8) || events.some((e) => e.type === 'error'));
     await s.pause();
     expect(events.filter((e) => e.type === 'error')).toEqual([]);
-    // The run goes on from the autosave written last before the loss, whichever step the loop had reached.
-    const at = events.findIndex((e) => e.type === 'recovered');
-    const recovered = events[at] as unknown as { lostAt: number; resumedAt: number };
-    const lastSave = events.slice(0, at).filter((e) => e.type === 'autosave').at(-1) as unknown as { step: number } | undefined;
-    expect(lastSave).toBeDefined();
-    expect(lastSave!.step % 2).toBe(0);
-    expect(recovered.resumedAt).toBe(lastSave!.step);
-    expect(recovered.lostAt).toBeGreaterThanOrEqual(3);
-    expect(recovered.lostAt).toBeGreaterThanOrEqual(recovered.resumedAt);
+    expectResumedFromLastAutosave(events, 2, 3);
     const strip = ({ ms: _, ...r }: RlStepRecord) => r;
     for (let step = 1; step <= 8; step++) expect(strip(byStep.get(step)!)).toEqual(strip(ref.records[step - 1]));
     await s.dispose();

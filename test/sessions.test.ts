@@ -23,6 +23,7 @@ import { Cadence } from '../src/worker/cadence.js';
 import type { AutosaveInfo } from '../src/worker/protocol.js';
 import { testEngine } from './support/engine.js';
 import { finetuneBase } from './support/finetune-base.js';
+import { expectResumedFromLastAutosave, steppedPastRecovery } from './support/recovery.js';
 
 /** What the tests need of any session: its public calls, events as plain objects. */
 interface AnySession {
@@ -107,8 +108,7 @@ async function recorder(s: AnySession, figure: (r: Record<string, number>) => nu
 function reached(r: Awaited<ReturnType<typeof recorder>>, n: number, afterRecovery = false): Promise<void> {
   return new Promise((resolve) => {
     const id = setInterval(() => {
-      const from = afterRecovery ? r.all.findIndex((e) => e.type === 'recovered') : 0;
-      const past = from >= 0 && r.all.slice(from).some((e) => e.type === 'metrics' && e.steps!.some((s) => s.step >= n));
+      const past = afterRecovery ? steppedPastRecovery(r.all, n) : [...r.byStep.keys()].some((s) => s >= n);
       if (past || r.all.some((e) => e.type === 'error')) {
         clearInterval(id);
         resolve();
@@ -136,16 +136,8 @@ describe.each(TASKS)('$name session: the core', ({ make, config, figure }) => {
     await reached(r, 14, true);
     await s.pause();
     expect(r.all.filter((e) => e.type === 'error')).toEqual([]);
-    // The run goes on from the autosave written last before the loss (step 4 or 8: how far the
-    // loop ran past step 6 before the destroy landed depends on the machine's load).
-    const at = r.all.findIndex((e) => e.type === 'recovered');
-    const recovered = r.all[at] as unknown as { lostAt: number; resumedAt: number };
-    const lastSave = r.all.slice(0, at).filter((e) => e.type === 'autosave').at(-1) as unknown as { step: number };
-    expect(lastSave).toBeDefined();
-    expect(lastSave.step % 4).toBe(0);
-    expect(recovered.resumedAt).toBe(lastSave.step);
-    expect(recovered.lostAt).toBeGreaterThanOrEqual(6);
-    expect(recovered.lostAt).toBeGreaterThanOrEqual(recovered.resumedAt);
+    // Step 4 or 8: how far the loop ran past step 6 before the destroy landed depends on the load.
+    expectResumedFromLastAutosave(r.all, 4, 6);
     // The last record of each step: the ones after recovery for steps run twice.
     for (let step = 1; step <= 12; step++) expect(r.byStep.get(step)).toBe(rr.byStep.get(step));
     expect(s.currentEngine).not.toBe(doomed);

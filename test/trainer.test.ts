@@ -26,6 +26,7 @@ import type { MetricsEvent, TrainerConfig, TrainerEvent } from '../src/tasks/gpt
 import type { StepRecord } from '../src/metrics.js';
 import { testEngine } from './support/engine.js';
 import { collectGarbage, STRAY_BYTES } from './support/memory.js';
+import { expectResumedFromLastAutosave, steppedPastRecovery } from './support/recovery.js';
 
 /** Small and fast on SwiftShader: no periodic work unless a test asks for it. */
 const base: Partial<TrainerConfig> = {
@@ -215,8 +216,7 @@ describe('trainer: checkpoints', () => {
     // Step `n` recorded (after the recovery, if `afterRecovery`), or an error.
     const reached = (n: number, afterRecovery = false) => new Promise<void>((resolve) => {
       const id = setInterval(() => {
-        const from = afterRecovery ? r.all.findIndex((e) => e.type === 'recovered') : 0;
-        const past = from >= 0 && r.all.slice(from).some((e) => e.type === 'metrics' && e.steps.some((s) => s.step >= n));
+        const past = afterRecovery ? steppedPastRecovery(r.all, n) : r.steps.some((s) => s.step >= n);
         if (past || r.all.some((e) => e.type === 'error')) {
           clearInterval(id);
           resolve();
@@ -229,15 +229,8 @@ describe('trainer: checkpoints', () => {
     await reached(14, true);
     await t.pause();
     expect(r.all.filter((e) => e.type === 'error')).toEqual([]);
-    // The run goes on from the autosave written last before the loss (step 4 or 8: how far the
-    // loop ran past step 6 before the destroy landed depends on the machine's load).
-    const at = r.all.findIndex((e) => e.type === 'recovered');
-    const recovered = r.all[at] as { lostAt: number; resumedAt: number };
-    const lastSave = r.all.slice(0, at).filter((e) => e.type === 'autosave').at(-1) as { step: number };
-    expect(lastSave.step % 4).toBe(0);
-    expect(recovered.resumedAt).toBe(lastSave.step);
-    expect(recovered.lostAt).toBeGreaterThanOrEqual(6);
-    expect(recovered.lostAt).toBeGreaterThanOrEqual(recovered.resumedAt);
+    // Step 4 or 8: how far the loop ran past step 6 before the destroy landed depends on the load.
+    expectResumedFromLastAutosave(r.all, 4, 6);
     // The last record of each step: the ones after recovery for steps run twice.
     const got = new Map(r.steps.map((s) => [s.step, s.loss]));
     for (let step = 1; step <= 12; step++) expect(got.get(step)).toBe(want.get(step));

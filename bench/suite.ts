@@ -28,6 +28,7 @@ import { measuredOn, reporters, resultHeader, type ResultHeader, type SuiteOptio
 import {
   MATMUL_SIZE_CLASSES,
   MATMUL_TILINGS,
+  matmulTilingsFor,
   matmulSizeClass,
   MATMUL_CHOICES,
   type MatmulSizeClass,
@@ -39,7 +40,7 @@ import { trainerDefaults } from '../src/tasks/gpt/protocol.js';
 import { GPT_BENCH_SHAPE } from './gpt.js';
 
 export const SIZES = [256, 512, 1024] as const;
-/** Quick mode's size: big enough that both tilings run full tiles. */
+/** Quick mode's size: big enough that every tiling runs full tiles. */
 export const QUICK_SIZES = [128] as const;
 
 /** Timing loop sizes: submits of ~200 ms; quick mode's are short and few. */
@@ -175,7 +176,7 @@ export interface TunerSummary {
   pick: string;
   /** Time the tuner took over every class it measured. */
   ms: number;
-  /** Time each class took (both tilings, warm-ups and pipeline builds included). */
+  /** Time each class took (every tiling, warm-ups and pipeline builds included). */
   classMs: Partial<Record<MatmulSizeClass, number>>;
   /** The tiling picked for each class measured. */
   picks: Partial<Record<MatmulSizeClass, MatmulTiling>>;
@@ -209,7 +210,7 @@ async function runTuner(engine: Engine, classes: MatmulSizeClass[], step: (c: Ma
     t.picks[c] = r.pick;
     t.shapes[c] = r.shape.join('x');
     t.speedup[c] = r.speedup;
-    for (const tiling of MATMUL_TILINGS) (t.gflops[tiling] ??= {})[c] = r.gflops[tiling];
+    for (const tiling of matmulTilingsFor(engine.gpu.features)) (t.gflops[tiling] ??= {})[c] = r.gflops[tiling];
   }
   const picked = classes.map((c) => t.picks[c]!);
   t.pick = new Set(picked).size === 1 ? picked[0] : classes.map((c, i) => `${c} ${picked[i]}`).join(', ');
@@ -227,18 +228,20 @@ export async function runMatmulSuite(engine: Engine, opts: SuiteOptions): Promis
   const classOf = (p: Pick<MatmulProduct, 'M' | 'N' | 'K'>) => matmulSizeClass(p.M, p.N, p.K);
   const needed = new Set([...sizes.map((s) => classOf({ M: s, N: s, K: s })), ...all.map(classOf)]);
   const classes = MATMUL_SIZE_CLASSES.filter((c) => !opts.quick || c !== 'large' || needed.has(c));
-  const total = classes.length + (sizes.length + all.length) * MATMUL_TILINGS.length;
+  // The tilings this adapter runs as themselves ('quad' needs subgroups).
+  const tilings = matmulTilingsFor(engine.gpu.features);
+  const total = classes.length + (sizes.length + all.length) * tilings.length;
   let item = 0;
   const tuner = await runTuner(engine, classes, (c) => progress(++item, total, `autotuner: ${c}`));
   for (const c of classes) {
-    const others = MATMUL_TILINGS.filter((x) => x !== tuner.picks[c]).join(', ');
+    const others = tilings.filter((x) => x !== tuner.picks[c]).join(', ');
     log(`tuner: ${c.padEnd(6)} (${tuner.shapes[c]}) picked '${tuner.picks[c]}', ${tuner.speedup[c]!.toFixed(2)}x the GFLOP/s of ${others} (${(tuner.classMs[c]! / 1000).toFixed(1)} s)`);
   }
   // The pick for a product is its class's (the engine's choice for a class the tuner left out).
   const pickFor = (c: MatmulSizeClass) => tuner.picks[c] ?? MATMUL_CHOICES.choose(engine.env, c);
   const results: SuiteResult['results'] = [];
   for (const size of sizes) {
-    for (const tiling of MATMUL_TILINGS) {
+    for (const tiling of tilings) {
       progress(++item, total, `${tiling} ${size}`);
       // Submits of ~200 ms amortise their overhead; a long warm-up means a slow tiling on a
       // slow adapter, where three submits of one dispatch are enough.
@@ -250,7 +253,7 @@ export async function runMatmulSuite(engine: Engine, opts: SuiteOptions): Promis
   // Shares of peak come after the peak, measured once every product has been.
   const measured: Omit<ProductMeasurement, 'shareOfPeak'>[] = [];
   for (const p of all) {
-    for (const tiling of MATMUL_TILINGS) {
+    for (const tiling of tilings) {
       progress(++item, total, `${tiling} ${p.name}`);
       const r = await measureMatmul(engine, tiling, [p.M, p.N, p.K], timing, p);
       measured.push({ ...r, name: p.name, transA: p.transA, transB: p.transB, sizeClass: classOf(p), pick: pickFor(classOf(p)) });

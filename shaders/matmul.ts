@@ -2,9 +2,9 @@
 // that share bindings, batch addressing and the fused epilogue:
 // - `mm_register`: barrier-free. Each invocation accumulates a 32x16 block of the output in
 //   registers as 4x4 matrices, reading its operands straight from storage (and, with
-//   subgroups, sharing op(A) rows within a quad). Suited to CPU-emulated adapters
-//   (SwiftShader), where a workgroup barrier is a costly context switch and every load is a
-//   per-lane gather, so many FMAs per load is what counts.
+//   subgroups and QUAD_SHARE, sharing op(A) rows within a quad). Suited to CPU-emulated
+//   adapters (SwiftShader), where a workgroup barrier is a costly context switch and every
+//   load is a per-lane gather, so many FMAs per load is what counts.
 // - `mm_shared`: the classic GPU kernel. A workgroup stages (4 WG_Y x BK) and (BK x 4 WG_X)
 //   blocks of the operands in workgroup memory with coalesced loads, then each invocation
 //   accumulates a 4x4 block of the output from it.
@@ -109,6 +109,11 @@ override ACT: u32 = 0u;
 // time (quad_a / quad_b): not transposed, and K (for A) or N (for B) a multiple of 4.
 override QUAD_A: bool = false;
 override QUAD_B: bool = false;
+// mm_register: invocations of a subgroup quad share their op(A) rows (with subgroups only). An
+// override rather than a uniform so that without it the compiler drops the quad loop: SwiftShader
+// then builds the pipeline in under half the time (0.45 s against 1.05 s, measured), which is
+// what a first compile on the adapter's defaults waits for.
+override QUAD_SHARE: bool = false;
 
 fn flag(bit: u32) -> bool { return (p.flags & bit) != 0u; }
 ${halfA || halfB || halfRes ? halfValueWgsl : ''}
@@ -299,10 +304,11 @@ fn from_lane3(x: mat4x4<f32>) -> mat4x4<f32> {
 // One invocation per 32x16 output block, kept as 8x4 blocks of 4x4 in named fields: WGSL has
 // no unrolled loops, and on SwiftShader a loop over a private accumulator array runs ~4x
 // slower than named accumulators (measured), so the block shape is fixed in the code.
-// Where invocations of a subgroup quad share their rows (SwiftShader runs a subgroup of 4 as
-// one SIMD group, consecutive in x), each loads a quarter of the 32 rows of op(A) and
-// broadcasts them to the others: loads dominate there, and this is ~20% faster at 512^3 in
-// Dawn (5.9 against 4.9 GFLOP/s). Elsewhere each invocation loads all its rows.
+// With QUAD_SHARE, where invocations of a subgroup quad share their rows (SwiftShader runs a
+// subgroup of 4 as one SIMD group, consecutive in x), each loads a quarter of the 32 rows of
+// op(A) and broadcasts them to the others: loads dominate there, and this is ~20% faster at
+// 512^3 in Dawn (5.9 against 4.9 GFLOP/s). Elsewhere each invocation loads all its rows. The
+// sums are the same either way, in the same order: only where a row comes from differs.
 // There is no early exit for invocations past the edge: they read clamped addresses and store
 // nothing. Besides keeping quads whole, this matters on SwiftShader, which runs everything
 // after a divergent return under an execution mask (~25% slower at 512^3, measured).
@@ -317,7 +323,8 @@ fn mm_register(
   let m = gid.y * 32u;
   let n = gid.x * 16u;
 #if ${sg}
-  let quad = subgroupAll(quadBroadcast(m, 0u) == m);
+  var quad = false;
+  if (QUAD_SHARE) { quad = subgroupAll(quadBroadcast(m, 0u) == m); }
   let rq0 = a_rows(0u, m + 8u * (sg_lane % 4u));
   let rq1 = a_rows(0u, m + 8u * (sg_lane % 4u) + 4u);
 #endif

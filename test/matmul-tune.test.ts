@@ -18,10 +18,12 @@ import {
   MATMUL_TILINGS,
   matmul,
   matmulClassOf,
+  matmulTilingsFor,
   matmulSizeClass,
   plainMatmulAttrs,
   type MatmulAttrs,
   type MatmulSizeClass,
+  type MatmulTiling,
 } from '../src/ops/matmul.js';
 import { clearMatmulTuningMemory, defaultTuningCachePath, MATMUL_CLASS_SHAPES, matmulTunable, tuneMatmul, type MatmulTuneResult } from '../src/ops/matmul-tune.js';
 import { constant, type Tensor } from '../src/tensor.js';
@@ -41,19 +43,25 @@ function twoClasses(): CompileSpec {
   return { outputs: { small: matmul(ones(16, 32), ones(32, 16)), medium: matmul(ones(128, 128), ones(128, 128)) } };
 }
 
-/** The entry point each matmul size class of `spec` lowers to on `engine`. */
-function entries(engine: Engine, spec: CompileSpec): Partial<Record<MatmulSizeClass, string>> {
-  const out: Partial<Record<MatmulSizeClass, string>> = {};
+/** The tiling each matmul size class of `spec` lowers to on `engine`, read from its dispatch. */
+function tilings(engine: Engine, spec: CompileSpec): Partial<Record<MatmulSizeClass, MatmulTiling>> {
+  const out: Partial<Record<MatmulSizeClass, MatmulTiling>> = {};
   for (const p of layoutPlan(engine, spec).plans) {
-    if (p.node.def.name === 'matmul') out[matmulClassOf(p.node.inputs, p.node.attrs as MatmulAttrs)] = p.kernel!.dispatches[0].entry;
+    if (p.node.def.name !== 'matmul') continue;
+    const d = p.kernel!.dispatches[0];
+    const tiling = d.entry === 'mm_shared' ? 'shared' : d.constants?.QUAD_SHARE ? 'quad' : 'register';
+    out[matmulClassOf(p.node.inputs, p.node.attrs as MatmulAttrs)] = tiling;
   }
   return out;
 }
 
-function expectMeasured(r: MatmulTuneResult): void {
-  for (const t of MATMUL_TILINGS) expect(r.gflops[t]).toBeGreaterThan(0);
-  const slowest = Math.min(...MATMUL_TILINGS.map((t) => r.gflops[t]!));
-  expect(r.gflops[r.pick]).toBe(Math.max(...MATMUL_TILINGS.map((t) => r.gflops[t]!)));
+/** Every tiling the engine's adapter runs as itself was timed, and the fastest won. */
+function expectMeasured(r: MatmulTuneResult, engine: Engine): void {
+  const timed = matmulTilingsFor(engine.gpu.features);
+  expect(Object.keys(r.gflops).sort()).toEqual([...timed].sort());
+  for (const t of timed) expect(r.gflops[t]).toBeGreaterThan(0);
+  const slowest = Math.min(...timed.map((t) => r.gflops[t]!));
+  expect(r.gflops[r.pick]).toBe(Math.max(...timed.map((t) => r.gflops[t]!)));
   expect(r.speedup).toBeCloseTo(r.gflops[r.pick]! / slowest, 10);
   expect(r.speedup).toBeGreaterThanOrEqual(1);
   expect(r.shape).toEqual(MATMUL_CLASS_SHAPES[r.sizeClass]);
@@ -103,10 +111,10 @@ describe('tuning when a plan first needs a class', () => {
       ['small', 'measured'],
       ['medium', 'measured'],
     ]);
-    picks(engine).forEach(expectMeasured);
+    picks(engine).forEach((r) => expectMeasured(r, engine));
     for (const r of picks(engine)) expect(engine.tuning[`matmul.${r.sizeClass}`]).toBe(r.pick);
     expect(engine.tuning['matmul.large']).toBeUndefined();
-    expect(entries(engine, spec)).toEqual(Object.fromEntries(picks(engine).map((r) => [r.sizeClass, `mm_${r.pick}`])));
+    expect(tilings(engine, spec)).toEqual(Object.fromEntries(picks(engine).map((r) => [r.sizeClass, r.pick])));
 
     // Compiled again, nothing is asked of the tuner.
     expect(await engine.tuneForPlan(spec)).toEqual([]);
@@ -127,8 +135,8 @@ describe('tuning when a plan first needs a class', () => {
     engine.estimate(spec);
     await engine.run(Object.values(spec.outputs!));
     expect(picks(engine)).toEqual([]);
-    const fallback = engine.gpu.adapter.isSoftware ? 'mm_register' : 'mm_shared';
-    expect(entries(engine, spec)).toEqual({ small: fallback, medium: fallback });
+    const fallback = engine.gpu.adapter.isSoftware ? 'register' : 'shared';
+    expect(tilings(engine, spec)).toEqual({ small: fallback, medium: fallback });
   });
 
   it('measures a class once when two compiles need it at the same time', async () => {
@@ -153,7 +161,7 @@ describe("a class's pick chooses its kernel", () => {
     const mixed = await tuningEngine({ tuning: { 'matmul.small': 'shared', 'matmul.medium': 'register' } });
     const plan = await mixed.compile(spec);
     expect(picks(mixed)).toEqual([]);
-    expect(entries(mixed, spec)).toEqual({ small: 'mm_shared', medium: 'mm_register' });
+    expect(tilings(mixed, spec)).toEqual({ small: 'shared', medium: 'register' });
     if (mixed.gpu.features.has('timestamp-query')) {
       // The compiled plan's own dispatches, by pipeline label (the plan's order is the layout's).
       const labels = (await plan.profile()).map((t) => t.label);
@@ -162,9 +170,9 @@ describe("a class's pick chooses its kernel", () => {
     }
     plan.dispose();
     const flipped = await tuningEngine({ tuning: { 'matmul.small': 'register', 'matmul.medium': 'shared' } });
-    expect(entries(flipped, spec)).toEqual({ small: 'mm_register', medium: 'mm_shared' });
+    expect(tilings(flipped, spec)).toEqual({ small: 'register', medium: 'shared' });
     flipped.tuning.matmul = 'shared';
-    expect(entries(flipped, spec)).toEqual({ small: 'mm_shared', medium: 'mm_shared' });
+    expect(tilings(flipped, spec)).toEqual({ small: 'shared', medium: 'shared' });
   });
 
   it('results match whichever tiling each class takes', async () => {

@@ -52,14 +52,15 @@ function draw(shape: Shape, rand: () => number): HostTensor {
   return { shape, dtype: 'f32', data: Float64Array.from({ length: n }, () => Math.fround(rand() * 2 - 1)) };
 }
 
-// The register tiling has a subgroup build (on devices with 'subgroups') and a plain one.
+// The register tiling has a subgroup build (on devices with 'subgroups') and a plain one; 'quad'
+// on a device without subgroups runs as the plain one.
 let plainEngine: Promise<Engine> | undefined;
 const variants: { name: string; engine: () => Promise<Engine>; tiling: MatmulTiling }[] = [
   ...MATMUL_TILINGS.map((tiling) => ({ name: tiling, engine: testEngine, tiling })),
   {
-    name: 'register without subgroups',
+    name: 'quad without subgroups',
     engine: () => (plainEngine ??= createEngine({ disable: ['subgroups'], tune: false })),
-    tiling: 'register',
+    tiling: 'quad',
   },
 ];
 
@@ -88,6 +89,27 @@ describe('matmul tilings match the CPU reference', () => {
       });
     }
   }
+});
+
+describe('quad sharing', () => {
+  it("gives the register tiling's sums exactly, so a switch between them changes no result", async () => {
+    const engine = await testEngine();
+    const rand = seededRandom(7);
+    // Several 32x16 blocks per quad and a ragged edge on every side; a fused epilogue.
+    const ins = [draw([150, 37], rand), draw([37, 70], rand), draw([70], rand)];
+    const attrs: MatmulAttrs = { ...plainMatmulAttrs, bias: true, act: 'gelu' };
+    const run = async (tiling: MatmulTiling) => {
+      engine.tuning.matmul = tiling;
+      return engine.read(apply(matmulDef, ins.map((h) => constant(h.data, h.shape)), attrs)[0]);
+    };
+    try {
+      const [register, quad] = [await run('register'), await run('quad')];
+      expect(quad.length).toBe(150 * 70);
+      expect(Array.from(quad)).toEqual(Array.from(register));
+    } finally {
+      delete engine.tuning.matmul;
+    }
+  });
 });
 
 describe('matmul graph building', () => {

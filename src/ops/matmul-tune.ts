@@ -12,6 +12,7 @@ import { timeDispatch, type MeasureOptions, type TimingSource } from '../gpu/pro
 import {
   MATMUL_CHOICES,
   matmulClassOf,
+  matmulTilingsFor,
   matmulDef,
   plainMatmulAttrs,
   type MatmulAttrs,
@@ -111,10 +112,11 @@ export interface MatmulTuneResult extends TuneResult<MatmulSizeClass, MatmulTili
 
 export type TuneOptions = CacheTuneOptions<MatmulSizeClass>;
 
-/** The tuned matmul family: cached picks under keys 'matmul/v3/<adapter>/<class>'. */
+/** The tuned matmul family: cached picks under keys 'matmul/v4/<adapter>/<class>'. */
 export const matmulTunable: Tunable<MatmulSizeClass, MatmulTiling, MatmulTuneResult> = measuredTunable({
   choices: MATMUL_CHOICES,
-  version: 3,
+  version: 4,
+  candidates: (_, features) => matmulTilingsFor(features),
   classOf: (node) => (node.def === matmulDef ? matmulClassOf(node.inputs, node.attrs as MatmulAttrs) : undefined),
   figures: ['gflops'],
   async measure(target, tiling, c) {

@@ -83,9 +83,18 @@ export interface MatmulOptions {
   f16Output?: boolean;
 }
 
-/** The kernels a matmul can run: barrier-free register tiles, or workgroup-memory tiles. */
-export type MatmulTiling = 'register' | 'shared';
-export const MATMUL_TILINGS: readonly MatmulTiling[] = ['register', 'shared'];
+/**
+ * The kernels a matmul can run: barrier-free register tiles; the same with op(A) rows shared
+ * across a subgroup quad ('quad', needs 'subgroups': faster on SwiftShader at large sizes, its
+ * pipelines take twice as long to build); or workgroup-memory tiles. 'quad' and 'register' give
+ * the same sums in the same order, so a switch between them changes no result.
+ */
+export type MatmulTiling = 'register' | 'quad' | 'shared';
+export const MATMUL_TILINGS: readonly MatmulTiling[] = ['register', 'quad', 'shared'];
+
+/** The tilings an adapter with `features` runs as themselves ('quad' runs as 'register' without subgroups). */
+export const matmulTilingsFor = (features: ReadonlySet<string>): readonly MatmulTiling[] =>
+  features.has('subgroups') ? MATMUL_TILINGS : MATMUL_TILINGS.filter((t) => t !== 'quad');
 
 /**
  * Products by work (M N K times the batch, in multiply-adds): the tiling that wins can differ
@@ -116,8 +125,8 @@ export function matmulClassOf(ins: TensorSpec[], at: MatmulAttrs): MatmulSizeCla
 /**
  * The tilings as a tuned family (tunable.ts): 'matmul' in KernelEnv.tuning fixes one for every
  * size (a user's choice), 'matmul.<class>' holds a class's pick (measured, or the default when
- * autotuning is off); with nothing measured, barrier-free on CPU-emulated adapters, shared
- * memory on GPUs.
+ * autotuning is off); with nothing measured, barrier-free on CPU-emulated adapters (without
+ * quad sharing, the quicker to build for a first compile), shared memory on GPUs.
  */
 export const MATMUL_CHOICES = kernelChoices<MatmulSizeClass, MatmulTiling>({
   name: 'matmul',
@@ -298,10 +307,11 @@ function matmulKernel(ins: TensorSpec[], _outs: TensorSpec[], at: MatmulAttrs, e
   const count = dims.reduce((x, y) => x * y, 1);
   const pad = (v: number[], fill: number) => [...v, ...new Array<number>(MAX_BATCH_DIMS - v.length).fill(fill)];
   const tiling = MATMUL_CHOICES.choose(env, matmulSizeClass(M, g.N, g.K, count));
+  const register = tiling !== 'shared';
   // Narrow products on the register tiling take 4x4 blocks, laid out along the long side.
-  const small = tiling === 'register' && (g.N <= SMALL_EDGE || M <= SMALL_EDGE);
-  const wg = small ? smallWorkgroup(g.N) : tiling === 'register' ? REGISTER_WG : SHARED_WG;
-  const [rows, cols] = tiling === 'register' && !small ? [REGISTER_TILE.rows * wg.y, REGISTER_TILE.cols * wg.x] : [4 * wg.y, 4 * wg.x];
+  const small = register && (g.N <= SMALL_EDGE || M <= SMALL_EDGE);
+  const wg = small ? smallWorkgroup(g.N) : register ? REGISTER_WG : SHARED_WG;
+  const [rows, cols] = register && !small ? [REGISTER_TILE.rows * wg.y, REGISTER_TILE.cols * wg.x] : [4 * wg.y, 4 * wg.x];
   const workgroups: [number, number, number] = [Math.ceil(g.N / cols), Math.ceil(M / rows), count];
   const max = env.limits.maxComputeWorkgroupsPerDimension;
   if (workgroups.some((w) => w > max)) {
@@ -329,8 +339,14 @@ function matmulKernel(ins: TensorSpec[], _outs: TensorSpec[], at: MatmulAttrs, e
       halfRes: (at.residual || at.gate !== 'none') && ins[at.bias ? 3 : 2].dtype === 'f16',
       halfOut: at.halfOut,
     }),
-    entry: small ? 'mm_small' : tiling === 'register' ? 'mm_register' : 'mm_shared',
-    constants: { WG_X: wg.x, WG_Y: wg.y, ...(tiling === 'shared' ? { BK: SHARED_WG.bk } : {}), ...epilogue },
+    entry: small ? 'mm_small' : register ? 'mm_register' : 'mm_shared',
+    constants: {
+      WG_X: wg.x,
+      WG_Y: wg.y,
+      ...(register ? {} : { BK: SHARED_WG.bk }),
+      ...(register && !small ? { QUAD_SHARE: +(tiling === 'quad' && env.features.has('subgroups')) } : {}),
+      ...epilogue,
+    },
     // Absent optional operands are bound to `a` and never read; a gate's z takes the residual's place.
     reads: [{ in: 0 }, { in: 1 }, { in: at.bias ? 2 : 0 }, { in: at.residual || at.gate !== 'none' ? (at.bias ? 3 : 2) : 0 }],
     // Without a pre-activation output, a 4-byte scratch buffer fills its binding.

@@ -115,8 +115,8 @@ export interface MeasuredFamily<C extends string, V extends string, F extends st
   version: number;
   /** The size class of an op node of this family, read before it is lowered; undefined for other ops. */
   classOf(node: OpNode): C | undefined;
-  /** The choices timed on an adapter kind (default every choice). */
-  candidates?(isSoftware: boolean): readonly V[];
+  /** The choices timed on an adapter, by its kind and features (default every choice). */
+  candidates?(isSoftware: boolean, features: ReadonlySet<string>): readonly V[];
   /** The figures one timing gives, by name: a result and a cached entry hold one record of each, by choice. */
   figures: readonly F[];
   /** Times one candidate on class `c`'s representative problem. */
@@ -144,7 +144,7 @@ export function measuredTunable<C extends string, V extends string, F extends st
   // What is cached per adapter and class: the pick with the figures it was chosen by.
   type Entry = FigureRecords<V, F> & { pick: V; timing: TimingSource };
   const { choices: k, figures } = m;
-  const candidates = (isSoftware: boolean) => m.candidates?.(isSoftware) ?? k.choices;
+  const candidates = (gpu: GpuContext) => m.candidates?.(gpu.adapter.isSoftware, gpu.features) ?? k.choices;
   const records = (make: (f: F) => Partial<Record<V, number>>) => Object.fromEntries(figures.map((f) => [f, make(f)])) as FigureRecords<V, F>;
   const figure = (e: FigureRecords<V, F>, f: F, x: V): number | undefined => (e[f] as Partial<Record<V, number>>)[x];
   const costOf = (e: Entry, x: V) => m.cost(Object.fromEntries(figures.map((f) => [f, figure(e, f, x)])) as Record<F, number>);
@@ -168,7 +168,7 @@ export function measuredTunable<C extends string, V extends string, F extends st
   };
 
   async function measureClass(target: TuneTarget, c: C): Promise<Entry> {
-    const timed = candidates(target.gpu.adapter.isSoftware);
+    const timed = candidates(target.gpu);
     const e: Entry = { pick: timed[0], timing: 'wall-clock', ...records(() => ({})) };
     for (const x of timed) {
       const r = await m.measure(target, x, c);

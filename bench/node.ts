@@ -25,7 +25,7 @@ const out = arg('out');
 
 // Before the first adapter request: the Vulkan loader reads VK_ICD_FILENAMES once.
 const icd = useSwiftShaderWithoutGpu();
-const engine = await createEngine({ powerPreference: 'high-performance' });
+const engine = await createEngine({ powerPreference: 'high-performance', tune: 'upfront' });
 const environment = `Node ${process.version}, webgpu (Dawn)`;
 console.log(`Dawn (Node ${process.version})${icd ? `, no GPU found: SwiftShader via ${icd}` : ''}${flag('quick') ? ', quick mode' : ''}, adapter: ${adapterName(engine.gpu.adapter)}`);
 if (flag('require-gpu') && engine.gpu.adapter.isSoftware) {

@@ -36,7 +36,7 @@ const progress: ProgressFn = (item, total, label) => void window.__benchProgress
 try {
   const [suite] = parseSuites(query.get('suite') ?? undefined);
   const params = readParams((n) => query.get(n), { runner: 'browser', environment: navigator.userAgent, log, progress });
-  const engine = await createEngine({ powerPreference: 'high-performance' });
+  const engine = await createEngine({ powerPreference: 'high-performance', tune: 'upfront' });
   log(`adapter: ${JSON.stringify(engine.gpu.adapter)}`);
   let result = await SUITE_TABLE[suite].run(engine, params);
   // The peer gets the GPU to itself.

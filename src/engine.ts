@@ -26,11 +26,16 @@ export interface EngineOptions extends DeviceOptions {
    */
   tuning?: Record<string, string>;
   /**
-   * Measure a tuned family's variants for a size class (matmul tilings, attention variants) the
-   * first time a compiled plan needs it, unless a choice is given or cached (default true);
-   * false: the adapter's defaults.
+   * When a tuned family's variants (matmul tilings, attention variants) are measured for a size
+   * class a compiled plan needs and no choice or cache gives:
+   * - 'deferred' (the default; true means it too): the plan lowers such classes on the adapter's
+   *   defaults, so its first run comes without waiting; its second run waits for the
+   *   measurement, and where a pick differs from a default the plan is rebuilt in the background
+   *   and swapped in at a later run (Plan.settled), the runs in between keeping the defaults;
+   * - 'upfront': measured before the plan is compiled, so every run uses the picks (benchmarks);
+   * - false: the adapter's defaults, never measured.
    */
-  tune?: boolean;
+  tune?: boolean | TuneMode;
   /**
    * Where measured picks persist: a JSON file in Node (default <cache dir>/webgpu-train/tuning.json,
    * see defaultTuningCachePath), localStorage in a page whatever the path; false: memory only.
@@ -46,6 +51,9 @@ export interface EngineOptions extends DeviceOptions {
   progress?: ProgressListener | false;
 }
 
+/** When an engine measures a class with no pick (EngineOptions.tune). */
+export type TuneMode = 'deferred' | 'upfront';
+
 export class Engine {
   readonly pool: BufferPool;
   readonly kernels: KernelCache;
@@ -55,7 +63,8 @@ export class Engine {
    * gives one family's with its figures), per size class, as it took them (measured or cached).
    */
   readonly tuneResults: TuneResult[] = [];
-  private readonly autotune: boolean;
+  /** When classes with no pick are measured; false: never. */
+  readonly tuneMode: TuneMode | false;
   private readonly tuningCache: string | false | undefined;
   /** Bytes the pool may hold, checked before a plan acquires anything (undefined: no budget). */
   memoryBudget: number | undefined;
@@ -77,9 +86,13 @@ export class Engine {
     this.pool = new BufferPool(gpu.device, gpu.limits);
     this.kernels = new KernelCache(gpu.device, gpu.features);
     this.tuning = { ...options.tuning };
-    this.autotune = options.tune !== false;
+    const { tune = true } = options;
+    if (tune !== true && tune !== false && tune !== 'deferred' && tune !== 'upfront') {
+      throw new ConfigError(`tune must be true, false, 'deferred' or 'upfront'; got ${JSON.stringify(tune)}.`);
+    }
+    this.tuneMode = tune === true ? 'deferred' : tune;
     this.tuningCache = options.tuningCache;
-    if (!this.autotune) {
+    if (!this.tuneMode) {
       // Written out, so that an engine created with a copy of this one's tuning runs the same kernels.
       for (const t of TUNABLES) {
         for (const c of t.classes) if (!t.chosen(this.tuning, c)) this.tuning[t.key(c)] = t.defaultChoice(gpu.adapter.isSoftware);
@@ -111,25 +124,38 @@ export class Engine {
   /**
    * Picks a kernel variant for each size class of `spec`'s tuned ops (ops/tunables.ts: matmul
    * tilings, attention variants) that has none yet: cached, or measured now (compilePlan calls
-   * this before laying a plan out; eager plans do not wait). Returns the picks taken, by family.
+   * this before laying a plan out with tune: 'upfront', a plan's second run with 'deferred';
+   * eager plans never wait). Returns the picks taken, by family.
    */
   async tuneForPlan(spec: CompileSpec): Promise<TuneResult[]> {
-    if (!this.autotune) return [];
+    if (!this.tuneMode) return [];
+    const taken: TuneResult[] = [];
+    for (const [t, classes] of this.openClasses(spec)) taken.push(...(await this.takePicks(t, { classes })));
+    return taken;
+  }
+
+  /** Whether compiling `spec` leaves measuring to after the plan's first run (tune: 'deferred', and a class of its ops has no pick). */
+  defersTuning(spec: CompileSpec): boolean {
+    return this.tuneMode === 'deferred' && this.openClasses(spec).length > 0;
+  }
+
+  /** The kernel choice each tuned class of `spec`'s ops lowers to now, as one string: a plan compares it before and after tuning. */
+  loweredChoices(spec: CompileSpec): string {
+    const order = planOrder(spec);
+    return TUNABLES.flatMap((t) => t.classesOf(order).map((c) => `${t.key(c)}=${t.choose(this.env, c)}`)).join(' ');
+  }
+
+  /** The tuned families with the classes of `spec`'s ops that have no pick yet. */
+  private openClasses(spec: CompileSpec): [Tunable, string[]][] {
     const open = TUNABLES.filter((t) => t.classes.some((c) => !t.chosen(this.tuning, c)));
     if (!open.length) return [];
-    const roots = [...Object.values(spec.outputs ?? {}), ...(spec.updates ?? []).map(([, v]) => v), ...(spec.optimizer?.grads ?? [])];
-    const order = topoOrder(roots);
-    const taken: TuneResult[] = [];
-    for (const t of open) {
-      const classes = t.classesOf(order).filter((c) => !t.chosen(this.tuning, c));
-      if (classes.length) taken.push(...(await this.takePicks(t, { classes })));
-    }
-    return taken;
+    const order = planOrder(spec);
+    return open.map((t): [Tunable, string[]] => [t, t.classesOf(order).filter((c) => !t.chosen(this.tuning, c))]).filter(([, cs]) => cs.length > 0);
   }
 
   /** Takes the cached picks of every class not chosen yet, measuring nothing (createEngine). */
   async loadCachedTuning(): Promise<TuneResult[]> {
-    if (!this.autotune) return [];
+    if (!this.tuneMode) return [];
     const taken: TuneResult[] = [];
     for (const t of TUNABLES) {
       const classes = t.classes.filter((c) => !t.chosen(this.tuning, c));
@@ -310,6 +336,11 @@ export class Engine {
 }
 
 /** Acquires a device (page, worker or Node) and returns an engine on it. */
+/** Every tensor a plan of `spec` computes, producers first. */
+function planOrder(spec: CompileSpec): Tensor[] {
+  return topoOrder([...Object.values(spec.outputs ?? {}), ...(spec.updates ?? []).map(([, v]) => v), ...(spec.optimizer?.grads ?? [])]);
+}
+
 export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
   const engine = new Engine(await acquireDevice(opts), opts);
   // Picks already measured on this adapter are used from the start (eager mode too); classes

@@ -7,6 +7,9 @@
 // front (`estimatePlan`) and checked against the engine's budget; buffers and bind groups are made
 // inside GPU error scopes, so a device failure is a typed error at compile time, never in run.
 // Eager mode is the same plan built without reuse and submitted one op at a time.
+// With deferred tuning a plan is built twice: first on the adapter's default kernels, then, once
+// its second run has measured the tuned ops, on the picks where they differ, in the background;
+// a run swaps the rebuilt parts in, so the plan's owner never sees the change.
 // Not here: where parameters and constants live (engine.ts), gradients (autograd.ts).
 
 import { DeviceLostError, EngineError, InputError, NonFiniteError, OutOfMemoryError, fmtShape } from './errors.js';
@@ -98,26 +101,69 @@ interface PlanParts {
   stats: PlanStats;
 }
 
+/**
+ * Tuning left to after a plan's first run (tune: 'deferred'): the spec to rebuild from and the
+ * kernel choices the plan was lowered with.
+ */
+interface DeferredTuning {
+  spec: CompileSpec;
+  lowered: string;
+}
+
 export class Plan {
-  readonly stats: PlanStats;
-  /** Names of the inputs the plan reads, with their tensors. */
-  readonly inputs: Map<string, Tensor>;
   private disposed = false;
   private staging = new Map<string, GPUBuffer[]>();
   /** Staging buffers copied into by a submitted run and not yet read. */
   private busy = new Set<GPUBuffer>();
+  private runs = 0;
+  /** The measurement deferred tuning waits for (from the second run, or settled()). */
+  private retuning: Promise<void> | null = null;
+  /** The rebuild on the picks, in the background. */
+  private rebuilt: Promise<void> | null = null;
+  /** Parts rebuilt on the picks, swapped in by the next run. */
+  private next: PlanParts | null = null;
 
   constructor(
     private engine: Engine,
     private parts: PlanParts,
-  ) {
-    this.inputs = parts.inputs;
-    this.stats = parts.stats;
+    private deferred: DeferredTuning | null = null,
+  ) {}
+
+  get stats(): PlanStats {
+    return this.parts.stats;
+  }
+
+  /** Names of the inputs the plan reads, with their tensors. */
+  get inputs(): Map<string, Tensor> {
+    return this.parts.inputs;
+  }
+
+  /**
+   * Resolves once the next run uses the kernels the plan will keep: at once, unless its tuning
+   * was deferred (tune: 'deferred') and is still to come; then it measures now, unless a run is
+   * already measuring, and waits for the rebuild on the picks. What benchmarks call before timing.
+   */
+  async settled(): Promise<void> {
+    this.startRetune();
+    await this.retuning;
+    await this.rebuilt;
+  }
+
+  private startRetune(): void {
+    if (!this.deferred) return;
+    this.retuning = this.retune(this.deferred).finally(() => (this.retuning = null));
+    this.deferred = null;
   }
 
   /** Writes the feeds, runs every dispatch in one submit, and reads back `read` (default: all outputs). */
   async run(feeds: Feeds = {}, read: string[] = Object.keys(this.parts.outputs)): Promise<Record<string, HostArray>> {
     if (this.disposed) throw new InputError('This plan was disposed; compile the step again.');
+    // The first run comes at once, on defaults; the second waits for the measurement.
+    if (this.runs > 0) this.startRetune();
+    if (this.retuning) await this.retuning;
+    if (this.next && !this.disposed) this.swap(this.next);
+    if (this.disposed) throw new InputError('This plan was disposed; compile the step again.');
+    this.runs++;
     const readable = { ...this.parts.outputs, ...this.parts.optimizer?.outputs };
     const { device } = this.engine.gpu;
     if (this.engine.gpu.isLost()) throw await this.engine.gpu.lost;
@@ -224,22 +270,60 @@ export class Plan {
     return profileDispatches(this.engine.gpu, this.parts.steps.flatMap((s) => s.prepared));
   }
 
+  /**
+   * Deferred tuning, at the second run: measures the classes the plan lowered on defaults, with
+   * the first run's work finished so that it is not timed with the candidates. Where a pick
+   * differs from what the plan runs, the plan is rebuilt on the picks in the background; a
+   * rebuild that fails (say, past the memory budget beside the running plan) leaves the plan on
+   * its defaults, which are correct, only slower.
+   */
+  private async retune({ spec, lowered }: DeferredTuning): Promise<void> {
+    // On a lost device this settles either way; the loss surfaces from run.
+    await this.engine.gpu.device.queue.onSubmittedWorkDone().catch(() => {});
+    await this.engine.tuneForPlan(spec);
+    if (this.disposed || this.engine.gpu.isLost() || this.engine.loweredChoices(spec) === lowered) return;
+    const label = `${spec.label ?? 'a plan'} on the tuned kernels`;
+    this.rebuilt = compileParts(this.engine, { ...spec, label }).then(
+      (parts) => (this.disposed ? releaseParts(this.engine, parts) : void (this.next = parts)),
+      () => {},
+    );
+  }
+
+  /** Runs on `parts` from now on; the old parts' buffers go back (runs already submitted keep them until they finish). */
+  private swap(parts: PlanParts): void {
+    const old = this.parts;
+    this.parts = parts;
+    this.next = null;
+    releaseParts(this.engine, old);
+  }
+
   /** Returns the plan's buffers to the engine's pool. Parameters are not touched. */
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    for (const b of this.parts.owned) this.engine.pool.release(b);
-    for (const b of this.parts.extra) b.destroy();
+    releaseParts(this.engine, this.parts);
+    if (this.next) releaseParts(this.engine, this.next);
+    this.next = null;
+    this.deferred = null;
     for (const list of this.staging.values()) for (const b of list) b.destroy();
-    // Drop the graph too: a disposed plan kept by its caller must not keep tensors (and the
-    // constants they own) alive.
-    this.parts.places.clear();
-    this.parts.steps.length = 0;
-    this.parts.inputs.clear();
-    this.parts.outputs = {};
-    this.parts.updates = [];
-    this.parts.optimizer = null;
   }
+}
+
+/**
+ * Gives back the buffers of a plan's parts, and drops their graph: a disposed plan kept by its
+ * caller must not keep tensors (and the constants they own) alive.
+ */
+function releaseParts(engine: Engine, parts: PlanParts): void {
+  for (const b of parts.owned) engine.pool.release(b);
+  for (const b of parts.extra) b.destroy();
+  parts.owned = [];
+  parts.extra = [];
+  parts.places.clear();
+  parts.steps.length = 0;
+  parts.inputs.clear();
+  parts.outputs = {};
+  parts.updates = [];
+  parts.optimizer = null;
 }
 
 function copy(encoder: GPUCommandEncoder, from: Place, to: Place, bytes: number): void {
@@ -266,9 +350,17 @@ function toFeedArray(name: string, t: Tensor, v: FeedValue | undefined): HostArr
 
 /** Compiles a graph into a Plan on `engine`. */
 export async function compilePlan(engine: Engine, spec: CompileSpec): Promise<Plan> {
-  // Matmul tilings are measured the first time a plan needs a size class; eager plans run once,
-  // so they lower with the picks known so far rather than wait for a measurement.
-  if (!spec.eager) await engine.tuneForPlan(spec);
+  // Tuned kernels are measured the first time a plan needs a size class: before the plan is
+  // laid out (tune: 'upfront'), or after its first run (deferred, the plan lowering such classes
+  // on the adapter's defaults until then). Eager plans run once, so they lower with the picks
+  // known so far rather than wait for a measurement.
+  const deferred = !spec.eager && engine.defersTuning(spec) ? { spec, lowered: engine.loweredChoices(spec) } : null;
+  if (!spec.eager && !deferred) await engine.tuneForPlan(spec);
+  return new Plan(engine, await compileParts(engine, spec), deferred);
+}
+
+/** Lays out and builds everything a plan of `spec` runs, on the kernel choices the engine has now. */
+async function compileParts(engine: Engine, spec: CompileSpec): Promise<PlanParts> {
   const layout = layoutPlan(engine, spec);
   checkBudget(engine, layout.estimate);
   const owned: GPUBuffer[] = [];
@@ -287,7 +379,7 @@ export async function compilePlan(engine: Engine, spec: CompileSpec): Promise<Pl
 }
 
 /** Acquires, creates and prepares everything a laid-out plan needs, recording its buffers as it goes. */
-async function buildPlan(engine: Engine, spec: CompileSpec, layout: Layout, owned: GPUBuffer[], extra: GPUBuffer[]): Promise<Plan> {
+async function buildPlan(engine: Engine, spec: CompileSpec, layout: Layout, owned: GPUBuffer[], extra: GPUBuffer[]): Promise<PlanParts> {
   const outputs = spec.outputs ?? {};
   const updates = spec.updates ?? [];
   const opt = spec.optimizer;
@@ -415,7 +507,7 @@ async function buildPlan(engine: Engine, spec: CompileSpec, layout: Layout, owne
   };
   const flags = flagBuffer ? { buffer: flagBuffer, labels: flagLabels } : null;
   const bound = opt ? await opt.bind(gradArena!) : null;
-  return new Plan(engine, { steps, places, owned, extra, outputs, updates, flags, eager: !!spec.eager, gathers, optimizer: bound, inputs, stats });
+  return { steps, places, owned, extra, outputs, updates, flags, eager: !!spec.eager, gathers, optimizer: bound, inputs, stats };
 }
 
 /** Waits for the out-of-memory scopes of a plan's buffers; the first failure throws. */

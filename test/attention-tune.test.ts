@@ -43,7 +43,7 @@ const floats = (n: number, scale = 1) => Float32Array.from({ length: n }, () => 
 const picks = (engine: Engine) => engine.tuneResultsOf(attentionTunable);
 
 /** An engine on the test engine's device (memory-only cache unless a path is given). */
-const engineWith = async (opts: EngineOptions = {}) => new Engine((await testEngine()).gpu, { tuningCache: false, ...opts });
+const engineWith = async (opts: EngineOptions = {}) => new Engine((await testEngine()).gpu, { tuningCache: false, tune: 'upfront', ...opts });
 
 /** A plan with one small attention (2^13 multiply-adds), forward and backward. */
 function smallPlan(): CompileSpec {

@@ -35,8 +35,8 @@ const ones = (...shape: number[]) => constant(new Float32Array(shape.reduce((a, 
 /** The matmul picks an engine took. */
 const picks = (engine: Engine) => engine.tuneResultsOf(matmulTunable);
 
-/** An engine on the test engine's device that autotunes (memory only unless a path is given). */
-const tuningEngine = async (opts: EngineOptions = {}) => new Engine((await testEngine()).gpu, { tuningCache: false, ...opts });
+/** An engine on the test engine's device that autotunes before compiling (memory only unless a path is given). */
+const tuningEngine = async (opts: EngineOptions = {}) => new Engine((await testEngine()).gpu, { tuningCache: false, tune: 'upfront', ...opts });
 
 /** A plan with one small product (16x16x32) and one medium one (128^3 = 2^21, the medium class's first size). */
 function twoClasses(): CompileSpec {

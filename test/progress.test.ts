@@ -19,8 +19,8 @@ function byPhase(reports: Progress[]): Map<string, number[]> {
 }
 
 describe('progress of long waits', () => {
-  it('a first compile reports tuning by size class and compiling by kernel, each from none to all', async () => {
-    const engine = await createEngine({ tuningCache: false, progress: false });
+  it("with tune: 'upfront', a first compile reports tuning by size class and compiling by kernel, each from none to all", async () => {
+    const engine = await createEngine({ tuningCache: false, progress: false, tune: 'upfront' });
     const reports: Progress[] = [];
     const stop = engine.onProgress((p) => reports.push(p));
     const x = input('x', [5, 7]);

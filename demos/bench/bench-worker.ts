@@ -68,7 +68,7 @@ export class BenchRunner implements BenchApi {
     let result;
     try {
       progress(0, 0, 'starting an engine (the first one measures the matmul tilings)');
-      const engine = await createEngine({ powerPreference: 'high-performance' });
+      const engine = await createEngine({ powerPreference: 'high-performance', tune: 'upfront' });
       try {
         result = await entry.run(engine, params);
       } finally {

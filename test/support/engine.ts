@@ -1,7 +1,8 @@
 // One engine per test file: creating a device is slow on SwiftShader, and kernels compiled
-// once are reused by every test in the file. It autotunes as engines do by default (a matmul
-// size class is measured when a compiled plan first needs it, well under a second for the
-// classes tests use), but in memory only: tests never read or write the user's tuning cache.
+// once are reused by every test in the file. It autotunes, before a plan that needs a class is
+// compiled (tune: 'upfront', well under a second for the classes tests use), so that every run
+// of a plan uses the same kernels; and in memory only: tests never read or write the user's
+// tuning cache. Deferred tuning, the default, has tests of its own (test/deferred-tuning.test.ts).
 // Memory is shared by the process, so another engine a test creates gets the same picks for
 // the classes measured so far, and runs the same kernels (tests compare such runs bit for bit).
 
@@ -10,6 +11,6 @@ import { createEngine, type Engine } from '../../src/engine.js';
 let engine: Promise<Engine> | undefined;
 
 export function testEngine(): Promise<Engine> {
-  engine ??= createEngine({ tuningCache: false });
+  engine ??= createEngine({ tuningCache: false, tune: 'upfront' });
   return engine;
 }

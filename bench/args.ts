@@ -3,7 +3,7 @@
 // Not here: what the options mean to each suite (the suites' options objects say).
 
 /** Every suite, in the order --suite=all runs them. */
-export const SUITES = ['peak', 'matmul', 'kernels', 'attention', 'optimizer', 'gpt', 'diffusion', 'gan', 'rl', 'vae', 'contrastive', 'finetune', 'conv', 'soak'] as const;
+export const SUITES = ['peak', 'matmul', 'kernels', 'attention', 'optimizer', 'gpt', 'coldstart', 'diffusion', 'gan', 'rl', 'vae', 'contrastive', 'finetune', 'conv', 'soak'] as const;
 export type SuiteName = (typeof SUITES)[number];
 /** Suites 'all' leaves out: long by design, run only when named. */
 export const LONG_SUITES: readonly SuiteName[] = ['soak'];

@@ -19,6 +19,7 @@ import { formatFinetuneSuite, runFinetuneSuite } from './finetune.js';
 import { formatConvSuite, runConvSuite } from './conv.js';
 import { formatPeakSuite, runPeakSuite } from './peak.js';
 import { formatSoakSuite, runSoakSuite } from './soak.js';
+import { formatColdStartSuite, runColdStartSuite } from './coldstart.js';
 import { formatKernelsSuite, runKernelsSuite, type KernelsSuiteResult } from './kernels.js';
 import { formatOptimizerSuite, runOptimizerSuite } from './optimizer.js';
 import type { GptPresetName } from '../src/models/gpt.js';
@@ -177,6 +178,11 @@ export const SUITE_TABLE: Record<SuiteName, SuiteEntry<BenchResult>> = {
     title: 'convolution kernels (forward, input and weight gradients) next to a matmul of the same arithmetic',
     run: runConvSuite,
     format: formatConvSuite,
+  }),
+  coldstart: entry({
+    title: 'the first wait, nothing cached: from createEngine() to the first, the second and the settled step of the tiny GPT, per tuning mode (deferred, upfront, off), with the time of each phase',
+    run: runColdStartSuite,
+    format: formatColdStartSuite,
   }),
   soak: entry({
     title: 'a long training run with checkpoints, reloads and forced device losses: steps lost, bytes in use over time, and whether the losses match an uninterrupted run',

@@ -20,6 +20,7 @@ import { formatVaeSuite, runVaeSuite, VAE_BENCH_ARCHS } from '../bench/vae.js';
 import { FINETUNE_BENCH_STRATEGIES, formatFinetuneSuite, runFinetuneSuite } from '../bench/finetune.js';
 import { CONTRASTIVE_BENCH_LOSSES, formatContrastiveSuite, runContrastiveSuite } from '../bench/contrastive.js';
 import { CONV_OPS, CONV_QUICK_SHAPES, formatConvSuite, runConvSuite } from '../bench/conv.js';
+import { COLD_START_MODES, formatColdStartSuite, runColdStartSuite, type ColdStartMeasurement } from '../bench/coldstart.js';
 import { expectFigures, expectTable, recorder } from './support/bench.js';
 import { createProgress } from '../bench/progress.js';
 import { outPath, parseSuites, SUITES } from '../bench/args.js';
@@ -195,6 +196,28 @@ describe('bench suites in quick mode', () => {
     const keys = new Set(figures(r).keys());
     for (const l of CONTRASTIVE_BENCH_LOSSES) expect(keys).toContain(`results[loss=${l}].msPerStep`);
     expectTable(formatContrastiveSuite(r));
+    p.expectCounted();
+  });
+
+  it('coldstart: every tuning mode from a new engine, measuring where each mode says', async () => {
+    const p = recorder();
+    const r = await runColdStartSuite(engine, { ...common, progress: p.progress });
+    expect(r.results.map((x) => x.mode)).toEqual(COLD_START_MODES);
+    expectFigures(r);
+    const [deferred, upfront, off] = r.results;
+    const began = (m: ColdStartMeasurement, phase: string) => m.phases.find((x) => x.phase === phase)?.startMs;
+    // Deferred measures after the first step, upfront before the compile, off never.
+    expect(began(deferred, 'tuning matmul')).toBeGreaterThan(deferred.firstStepMs);
+    expect(began(upfront, 'tuning matmul')).toBeLessThan(upfront.compiledMs);
+    expect(off.phases.map((x) => x.phase)).toEqual(['compiling the training step']);
+    for (const m of r.results) {
+      const marks = [m.engineMs, m.compiledMs, m.firstStepMs, m.secondStepMs, m.settledMs];
+      expect(marks).toEqual([...marks].sort((a, b) => a - b));
+    }
+    // The first step of deferred and off both ran on the defaults, from the same seed and batch.
+    expect(deferred.loss).toBe(off.loss);
+    expect(upfront.loss).toBeCloseTo(off.loss, 4);
+    expectTable(formatColdStartSuite(r));
     p.expectCounted();
   });
 

@@ -77,7 +77,8 @@ function phasesOf(reports: (Progress & { at: number })[]): ColdStartPhase[] {
   return [...out.values()];
 }
 
-async function coldStart(mode: ColdStartMode, steady: number): Promise<ColdStartMeasurement> {
+/** A cold start in `mode`, on a device made as the runner's was (`like`: its robustness). */
+async function coldStart(mode: ColdStartMode, steady: number, like: Engine): Promise<ColdStartMeasurement> {
   clearTuningMemory();
   const { batch, vocabSize } = GPT_BENCH_SHAPE;
   const reports: (Progress & { at: number })[] = [];
@@ -85,6 +86,7 @@ async function coldStart(mode: ColdStartMode, steady: number): Promise<ColdStart
   const at = () => performance.now() - t0;
   const engine = await createEngine({
     powerPreference: 'high-performance',
+    robustness: like.options.robustness,
     tuningCache: false,
     tune: mode === 'off' ? false : mode,
     progress: (p) => reports.push({ ...p, at: at() }),
@@ -123,7 +125,7 @@ export async function runColdStartSuite(engine: Engine, opts: ColdStartSuiteOpti
   const results: ColdStartMeasurement[] = [];
   for (const [i, mode] of COLD_START_MODES.entries()) {
     progress(i + 1, COLD_START_MODES.length, `cold start, tune: ${mode}`);
-    const r = await coldStart(mode, steady);
+    const r = await coldStart(mode, steady, engine);
     results.push(r);
     log(`${mode.padEnd(8)} first step ${(r.firstStepMs / 1000).toFixed(2)} s, second ${(r.secondStepMs / 1000).toFixed(2)} s, settled ${(r.settledMs / 1000).toFixed(2)} s`);
   }

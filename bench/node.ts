@@ -10,6 +10,8 @@
 //        [-- --quick] (each suite's smallest sizes and fewest repetitions: every figure, in seconds; see each suite's header)
 //        [-- --out=PATH] (the JSON's path; with several suites, PATH with each suite's name before the extension)
 //        [-- --require-gpu] (exit 2, naming the adapter, when it is a software one: bench/gpu.sh passes it)
+//        [-- --robustness=off] (Dawn compiles shaders without its bounds checks, DeviceOptions.robustness;
+//        the environment in every table says so)
 // Not here: the suites (bench/registry.ts names them) or the browser runner (bench/browser.ts).
 
 import { useSwiftShaderWithoutGpu } from '../test/support/vulkan.js';
@@ -25,8 +27,9 @@ const out = arg('out');
 
 // Before the first adapter request: the Vulkan loader reads VK_ICD_FILENAMES once.
 const icd = useSwiftShaderWithoutGpu();
-const engine = await createEngine({ powerPreference: 'high-performance', tune: 'upfront' });
-const environment = `Node ${process.version}, webgpu (Dawn)`;
+const robustness = arg('robustness') !== 'off';
+const engine = await createEngine({ powerPreference: 'high-performance', tune: 'upfront', robustness });
+const environment = `Node ${process.version}, webgpu (Dawn)${robustness ? '' : ', robustness off'}`;
 console.log(`Dawn (Node ${process.version})${icd ? `, no GPU found: SwiftShader via ${icd}` : ''}${flag('quick') ? ', quick mode' : ''}, adapter: ${adapterName(engine.gpu.adapter)}`);
 if (flag('require-gpu') && engine.gpu.adapter.isSoftware) {
   console.error(`--require-gpu: the adapter is a software one (${adapterName(engine.gpu.adapter)}), not a GPU; nothing measured.`);

@@ -22,6 +22,40 @@ describe('device', () => {
     expect(err.message).toMatch(/VK_ICD_FILENAMES|swiftshader/);
   });
 
+  it("in Node, robustness: false drops Dawn's bounds checks, for that device only", async () => {
+    // A read four elements past a 16-byte binding of a 64-byte buffer holding 1..16: clamped to
+    // the binding's last element (4) with the checks, the buffer's ninth element (9) without.
+    const readPastBinding = async (robustness?: boolean) => {
+      const { device } = await acquireDevice(robustness === undefined ? {} : { robustness });
+      const module = device.createShaderModule({
+        code: `@group(0) @binding(0) var<storage, read> a: array<u32>;
+@group(0) @binding(1) var<storage, read_write> out: array<u32>;
+@compute @workgroup_size(1) fn main() { out[0] = a[arrayLength(&a) + 4u]; }`,
+      });
+      const pipeline = await device.createComputePipelineAsync({ layout: 'auto', compute: { module, entryPoint: 'main' } });
+      const a = device.createBuffer({ size: 64, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+      device.queue.writeBuffer(a, 0, Uint32Array.from({ length: 16 }, (_, i) => i + 1));
+      const out = device.createBuffer({ size: 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
+      const staging = device.createBuffer({ size: 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+      const entries = [{ binding: 0, resource: { buffer: a, offset: 0, size: 16 } }, { binding: 1, resource: { buffer: out } }];
+      const encoder = device.createCommandEncoder();
+      const pass = encoder.beginComputePass();
+      pass.setPipeline(pipeline);
+      pass.setBindGroup(0, device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries }));
+      pass.dispatchWorkgroups(1);
+      pass.end();
+      encoder.copyBufferToBuffer(out, 0, staging, 0, 4);
+      device.queue.submit([encoder.finish()]);
+      await staging.mapAsync(GPUMapMode.READ);
+      const v = new Uint32Array(staging.getMappedRange())[0];
+      device.destroy();
+      return v;
+    };
+    expect(await readPastBinding()).toBe(4);
+    expect(await readPastBinding(false)).toBe(9);
+    expect(await readPastBinding(true)).toBe(4);
+  });
+
   it('leaves out features it was asked to disable', async () => {
     const ctx = await acquireDevice({ disable: ['timestamp-query', 'subgroups', 'shader-f16'] });
     expect(ctx.features.size).toBe(0);

@@ -13,7 +13,9 @@
 // change an address step, not the inner loop, so one pipeline serves them all. The epilogue is
 // override constants, one pipeline per kind (a model has a handful): SwiftShader runs the
 // branches of a uniform-dependent epilogue under lane masks, activation included, and that made
-// a 1024 x 512 x 4 product take 39 ms instead of 7 (measured).
+// a 1024 x 512 x 4 product take 39 ms instead of 7 (measured). Bias and residual as uniform
+// flags alone still took a plain product from 3.6 to 9.6 ms at K = 4, and from 29 to 41 ms at
+// K = 128 (measured), for two fewer pipelines to build (~0.45 s each on SwiftShader).
 // The backward pass is the same kernels with other transpositions (see src/ops/matmul.ts).
 // Either operand may be stored as f16 (mixed precision; shaders/half.ts): every read goes
 // through load_a / load_b, which widen to f32, so one text serves both storage formats. The
@@ -77,7 +79,7 @@ diagnostic(off, subgroup_uniformity);
 
 struct Params {
   M: u32, N: u32, K: u32,
-  // Bits: 1 a holds op(A) transposed, (K, M) per batch; 2 b holds op(B) transposed, (N, K).
+  // MATMUL_FLAGS: a holds op(A) transposed, (K, M) per batch; b holds op(B) transposed, (N, K).
   flags: u32,
   dims: vec4<u32>,
   sa: vec4<u32>,
@@ -214,13 +216,13 @@ fn store_one(i: u32, r: vec2<f32>) {
 // Offsets in a of rows m..m+3 of op(A) at k = 0; rows past M are clamped (and never stored).
 fn a_rows(oa: u32, m: u32) -> vec4<u32> {
   let mm = min(vec4<u32>(m) + STEP, vec4<u32>(p.M - 1u));
-  return vec4<u32>(oa) + select(mm * p.K, mm, flag(1u));
+  return vec4<u32>(oa) + select(mm * p.K, mm, flag(${MATMUL_FLAGS.transA}u));
 }
 
 // Offsets in b of columns n..n+3 of op(B) at k = 0, clamped likewise.
 fn b_cols(ob: u32, n: u32) -> vec4<u32> {
   let nn = min(vec4<u32>(n) + STEP, vec4<u32>(p.N - 1u));
-  return vec4<u32>(ob) + select(nn, nn * p.K, flag(2u));
+  return vec4<u32>(ob) + select(nn, nn * p.K, flag(${MATMUL_FLAGS.transB}u));
 }
 
 // Columns are rows m..m+3 of op(A), each over k..k+3 (ko: the k offsets). Only A is masked
@@ -330,8 +332,8 @@ fn mm_register(
 #endif
   let o = batch_offsets(wid.z);
   // Steps between consecutive k in a and b.
-  let ska = select(1u, p.M, flag(1u));
-  let skb = select(p.N, 1u, flag(2u));
+  let ska = select(1u, p.M, flag(${MATMUL_FLAGS.transA}u));
+  let skb = select(p.N, 1u, flag(${MATMUL_FLAGS.transB}u));
   let r0 = a_rows(o.x, m);
   let r1 = a_rows(o.x, m + 4u);
   let r2 = a_rows(o.x, m + 8u);
@@ -398,8 +400,8 @@ fn mm_small(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id
   let m = gid.y * 4u;
   let n = gid.x * 4u;
   let o = batch_offsets(wid.z);
-  let ska = select(1u, p.M, flag(1u));
-  let skb = select(p.N, 1u, flag(2u));
+  let ska = select(1u, p.M, flag(${MATMUL_FLAGS.transA}u));
+  let skb = select(p.N, 1u, flag(${MATMUL_FLAGS.transB}u));
   let r = a_rows(o.x, m);
   let c = b_cols(o.y, n);
   var acc = mat4x4<f32>();
@@ -429,8 +431,8 @@ fn mm_shared(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id
   let o = batch_offsets(wid.z);
   let t = lid.y * WG_X + lid.x;
   let threads = WG_X * WG_Y;
-  let ta = flag(1u);
-  let tb = flag(2u);
+  let ta = flag(${MATMUL_FLAGS.transA}u);
+  let tb = flag(${MATMUL_FLAGS.transB}u);
   var acc0 = vec4<f32>();
   var acc1 = vec4<f32>();
   var acc2 = vec4<f32>();

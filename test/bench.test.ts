@@ -20,6 +20,7 @@ import { formatVaeSuite, runVaeSuite, VAE_BENCH_ARCHS } from '../bench/vae.js';
 import { FINETUNE_BENCH_STRATEGIES, formatFinetuneSuite, runFinetuneSuite } from '../bench/finetune.js';
 import { CONTRASTIVE_BENCH_LOSSES, formatContrastiveSuite, runContrastiveSuite } from '../bench/contrastive.js';
 import { CONV_OPS, CONV_QUICK_SHAPES, formatConvSuite, runConvSuite } from '../bench/conv.js';
+import { ADAPTERS } from '../demos/bench/charts.js';
 import { COLD_START_MODES, formatColdStartSuite, runColdStartSuite, type ColdStartMeasurement } from '../bench/coldstart.js';
 import { expectFigures, expectTable, recorder } from './support/bench.js';
 import { createProgress } from '../bench/progress.js';
@@ -218,6 +219,11 @@ describe('bench suites in quick mode', () => {
     expect(deferred.loss).toBe(off.loss);
     expect(upfront.loss).toBeCloseTo(off.loss, 4);
     expectTable(formatColdStartSuite(r));
+    // The bench page's chart: one group of bars per mode, in seconds.
+    const [chart] = ADAPTERS.coldstart(r);
+    expect(chart.categories).toEqual([...COLD_START_MODES]);
+    expect(chart.series.map((x) => x.label)).toEqual(['first step', 'second step', 'settled']);
+    expect(chart.series[0].values).toEqual(r.results.map((m) => m.firstStepMs / 1000));
     p.expectCounted();
   });
 

@@ -22,6 +22,15 @@ describe('device', () => {
     expect(err.message).toMatch(/VK_ICD_FILENAMES|swiftshader/);
   });
 
+  it('in Node, devices share one Dawn instance per set of flags, which is never let go', async () => {
+    // A Dawn instance the garbage collector finalises crashes the process.
+    const [a, b, bare] = [await acquireDevice(), await acquireDevice(), await acquireDevice({ robustness: false })];
+    expect(a.gpu).toBe(b.gpu);
+    expect(bare.gpu).not.toBe(a.gpu);
+    expect(a.device).not.toBe(b.device);
+    for (const c of [a, b, bare]) c.device.destroy();
+  });
+
   it("in Node, robustness: false drops Dawn's bounds checks, for that device only", async () => {
     // A read four elements past a 16-byte binding of a 64-byte buffer holding 1..16: clamped to
     // the binding's last element (4) with the checks, the buffer's ninth element (9) without.

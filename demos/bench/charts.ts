@@ -13,6 +13,7 @@ import type { DiffusionSuiteResult } from '../../bench/diffusion.js';
 import type { GanSuiteResult } from '../../bench/gan.js';
 import type { OptimizerSuiteResult } from '../../bench/optimizer.js';
 import type { KernelsSuiteResult } from '../../bench/kernels.js';
+import type { ColdStartSuiteResult } from '../../bench/coldstart.js';
 
 export interface ChartSeries {
   label: string;
@@ -186,12 +187,27 @@ function kernels(r: KernelsSuiteResult): ChartSpec[] {
   }];
 }
 
+const coldstart = (r: ColdStartSuiteResult): ChartSpec[] => [{
+  title: 'Cold start',
+  note: `Seconds from createEngine(), nothing cached, to the ${r.preset} GPT's first step, its second and the plan settled on the kernels it keeps, per tuning mode. Lower is better.`,
+  kind: 'bars',
+  xLabel: 'tune',
+  categories: r.results.map((m) => m.mode),
+  yLabel: 's',
+  series: [
+    { label: 'first step', values: r.results.map((m) => m.firstStepMs / 1000) },
+    { label: 'second step', values: r.results.map((m) => m.secondStepMs / 1000) },
+    { label: 'settled', values: r.results.map((m) => m.settledMs / 1000) },
+  ],
+}];
+
 /** Chart adapters by suite name (the peak suite's two figures go to the adapter panel instead: see peakOf). */
 export const ADAPTERS: Record<string, (r: BenchResult) => ChartSpec[]> = {
   matmul: adapter(matmul),
   attention: adapter(attention),
   conv: adapter(conv),
   gpt: adapter(gpt),
+  coldstart: adapter(coldstart),
   diffusion: adapter(diffusion),
   gan: adapter(gan),
   optimizer: adapter(optimizer),

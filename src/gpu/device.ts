@@ -30,6 +30,24 @@ export interface DeviceOptions {
 /** The Dawn instance flags `opts` ask for. */
 const dawnFlags = (opts: DeviceOptions): string[] => (opts.robustness === false ? ['enable-dawn-features=disable_robustness'] : []);
 
+/**
+ * Dawn's GPU objects in Node, one per set of flags and Vulkan driver, made once and kept for the
+ * life of the process: a Dawn instance that the garbage collector finalises crashes the process
+ * (a segfault, seen when a dropped engine's instance was collected), so none is ever let go.
+ */
+const dawnInstances = new Map<string, GPU>();
+
+async function dawnGpu(opts: DeviceOptions): Promise<GPU> {
+  const flags = dawnFlags(opts);
+  const key = `${flags.join(' ')}|${process.env.VK_ICD_FILENAMES ?? ''}`;
+  let gpu = dawnInstances.get(key);
+  if (!gpu) {
+    gpu = (await loadDawn()).create(flags);
+    dawnInstances.set(key, gpu);
+  }
+  return gpu;
+}
+
 export interface AdapterSummary {
   vendor: string;
   architecture: string;
@@ -73,7 +91,7 @@ async function softwareFallback(opts: DeviceOptions): Promise<GPU | null> {
   const { existsSync } = (await import(/* @vite-ignore */ fs)) as typeof import('node:fs');
   if (!existsSync(SWIFTSHADER_ICD)) return null;
   process.env.VK_ICD_FILENAMES = SWIFTSHADER_ICD;
-  return (await loadDawn()).create(dawnFlags(opts));
+  return dawnGpu(opts);
 }
 
 async function findGpu(opts: DeviceOptions): Promise<GPU> {
@@ -82,9 +100,8 @@ async function findGpu(opts: DeviceOptions): Promise<GPU> {
   if (nav?.gpu) return nav.gpu;
   if (isNode()) {
     try {
-      const dawn = await loadDawn();
-      Object.assign(globalThis, dawn.globals);
-      return dawn.create(dawnFlags(opts));
+      Object.assign(globalThis, (await loadDawn()).globals);
+      return await dawnGpu(opts);
     } catch (e) {
       throw new WebGPUUnavailableError(
         `WebGPU is not available in Node: could not load the 'webgpu' package (${(e as Error).message}). ` +

@@ -61,12 +61,16 @@ export interface TunedPick {
   source: string;
 }
 
-/** The picks an engine made here takes to compile a small matmul step (measured, or found where an earlier engine kept them). */
+/**
+ * The picks an engine made here takes for a small matmul step (measured once the plan settles,
+ * its tuning being deferred by default, or found where an earlier engine kept them).
+ */
 export async function tunedPicks(): Promise<TunedPick[]> {
   const engine = await createEngine();
   const x = input('x', [16, 24]);
   const w = parameter('w', new Float32Array(24 * 8).fill(0.25), [24, 8]);
   const plan = await engine.compile({ outputs: { y: matmul(x, w) } });
+  await plan.settled();
   plan.dispose();
   const picks = engine.tuneResults.map(({ family, sizeClass, pick, source }) => ({ family, sizeClass, pick, source }));
   engine.destroy();

@@ -110,6 +110,44 @@ interface DeferredTuning {
   lowered: string;
 }
 
+/** A submitted run: what to read back once the GPU is done (lost: the device was lost before it could submit). */
+interface Submitted {
+  lost: boolean;
+  reads: { name: string; dtype: string; count: number; staging: GPUBuffer; bytes: number }[];
+  flags: { staging: GPUBuffer; labels: string[] } | null;
+}
+
+/**
+ * The order an engine's runs submit in: the order they were called. A run that must wait before
+ * it submits (for its deferred tuning) queues behind the waiting ones, and so does every run
+ * called while any waits.
+ */
+class SubmitOrder {
+  private queued = 0;
+  private last: Promise<unknown> = Promise.resolve();
+
+  /** Whether a run waits to submit. */
+  get waiting(): boolean {
+    return this.queued > 0;
+  }
+
+  /** Runs `submit` after every run queued before it has submitted (or failed to). */
+  after<T>(submit: () => Promise<T>): Promise<T> {
+    this.queued++;
+    const turn = this.last.then(submit).finally(() => this.queued--);
+    this.last = turn.catch(() => {});
+    return turn;
+  }
+}
+
+const submitOrders = new WeakMap<Engine, SubmitOrder>();
+
+function submitOrderOf(engine: Engine): SubmitOrder {
+  let order = submitOrders.get(engine);
+  if (!order) submitOrders.set(engine, (order = new SubmitOrder()));
+  return order;
+}
+
 export class Plan {
   private disposed = false;
   private staging = new Map<string, GPUBuffer[]>();
@@ -155,18 +193,29 @@ export class Plan {
     this.deferred = null;
   }
 
-  /** Writes the feeds, runs every dispatch in one submit, and reads back `read` (default: all outputs). */
+  /**
+   * Writes the feeds, runs every dispatch in one submit, and reads back `read` (default: all
+   * outputs). Runs submit in the order they were called, across the engine's plans: a run that
+   * waits for its deferred tuning holds back the runs called after it. With nothing waiting, the
+   * run submits before this returns, so a caller may queue several.
+   */
   async run(feeds: Feeds = {}, read: string[] = Object.keys(this.parts.outputs)): Promise<Record<string, HostArray>> {
     if (this.disposed) throw new InputError('This plan was disposed; compile the step again.');
     // The first run comes at once, on defaults; the second waits for the measurement.
     if (this.runs > 0) this.startRetune();
-    if (this.retuning) await this.retuning;
+    const order = submitOrderOf(this.engine);
+    const reads = this.retuning || order.waiting ? await order.after(async () => (await this.retuning, this.submit(feeds, read))) : this.submit(feeds, read);
+    return this.readBack(reads);
+  }
+
+  /** Encodes and submits one run on the current parts; what to read back, once the GPU is done. */
+  private submit(feeds: Feeds, read: string[]): Submitted {
     if (this.next && !this.disposed) this.swap(this.next);
     if (this.disposed) throw new InputError('This plan was disposed; compile the step again.');
-    this.runs++;
     const readable = { ...this.parts.outputs, ...this.parts.optimizer?.outputs };
+    this.runs++;
     const { device } = this.engine.gpu;
-    if (this.engine.gpu.isLost()) throw await this.engine.gpu.lost;
+    if (this.engine.gpu.isLost()) return { lost: true, reads: [], flags: null };
     this.writeFeeds(feeds, read);
     if (this.parts.flags) device.queue.writeBuffer(this.parts.flags.buffer, 0, new Uint32Array(this.parts.flags.labels.length));
     let encoder = device.createCommandEncoder();
@@ -198,19 +247,26 @@ export class Plan {
       copy(encoder, place, { buffer: staging, offset: 0 }, bytes);
       return { name, dtype, count: 'place' in r ? 0 : r.size, staging, bytes };
     });
-    const flagStaging = this.parts.flags ? this.takeStaging('\0flags', this.parts.flags.labels.length * 4) : null;
-    if (flagStaging) encoder.copyBufferToBuffer(this.parts.flags!.buffer, 0, flagStaging, 0, this.parts.flags!.labels.length * 4);
+    const { flags } = this.parts;
+    const flagStaging = flags ? this.takeStaging('\0flags', flags.labels.length * 4) : null;
+    if (flags) encoder.copyBufferToBuffer(flags.buffer, 0, flagStaging!, 0, flags.labels.length * 4);
     device.queue.submit([encoder.finish()]);
+    return { lost: false, reads, flags: flags && { staging: flagStaging!, labels: flags.labels } };
+  }
 
+  /** Waits for a submitted run and reads its values back; the device's loss, if it was lost. */
+  private async readBack(submitted: Submitted): Promise<Record<string, HostArray>> {
+    if (submitted.lost) throw await this.engine.gpu.lost;
+    const { reads, flags } = submitted;
     const lost = this.engine.gpu.lost.then((e) => Promise.reject(e));
     // A run that reads nothing never awaits `lost`: mark it handled so a later loss is not unhandled.
     lost.catch(() => {});
     const result: Record<string, HostArray> = {};
-    if (flagStaging) {
-      const f = new Uint32Array(await this.mapped(flagStaging, '\0flags', lost));
+    if (flags) {
+      const f = new Uint32Array(await this.mapped(flags.staging, '\0flags', lost));
       const first = f.findIndex((v) => v !== 0);
       if (first >= 0) {
-        const label = this.parts.flags!.labels[first];
+        const label = flags.labels[first];
         throw new NonFiniteError(`A NaN or infinity first appeared in the output of ${label}.`, label.split(' ')[0]);
       }
     }

@@ -6,7 +6,7 @@
 // Not here: what the tuners measure (matmul-tune, attention-tune tests), tune: 'upfront'.
 
 import { beforeEach, describe, expect, it } from 'vitest';
-import { ConfigError, Engine, clearTuningMemory, input, matmul, parameter, type CompileSpec, type Tensor } from '../src/index.js';
+import { ConfigError, Engine, addScalar, clearTuningMemory, input, matmul, mulScalar, parameter, type CompileSpec, type Tensor } from '../src/index.js';
 import { matmulDef, plainMatmulAttrs } from '../src/ops/matmul.js';
 import type { Progress } from '../src/progress.js';
 import { seededRandom } from './support/opchecks.js';
@@ -133,6 +133,26 @@ describe('deferred tuning', () => {
     for (const p of [w, other.w]) engine.freeParameter(p);
     expect(engine.pool.bytesInUse).toBe(0);
     await expect(doomed.run({ x })).rejects.toThrow(/disposed/);
+  });
+
+  it('submits runs in the order they were called, across plans, while one waits for its measurement', async () => {
+    const { engine } = await deferredEngine();
+    const { spec, x, w } = product();
+    // Both plans update one counter: the first doubles it beside its product, the second adds one.
+    const counter = parameter('counter', new Float32Array([1]), [1]);
+    const doubling = await engine.compile({ ...spec, updates: [[counter, mulScalar(counter, 2)]] });
+    const adding = await engine.compile({ outputs: { counter }, updates: [[counter, addScalar(counter, 1)]] });
+    const first = doubling.run({ x }, []);
+    // The second run waits for the measurement; the run of the other plan called after it waits too.
+    const second = doubling.run({ x }, []);
+    const third = adding.run();
+    await Promise.all([first, second]);
+    // Read after its update: 1 * 2 * 2 + 1, where the other order would give 1 * 2 + 1.
+    expect((await third).counter[0]).toBe(5);
+    expect(engine.tuneResults.map((r) => r.sizeClass)).toEqual(['small']);
+    expect((await adding.run()).counter[0]).toBe(6);
+    for (const p of [doubling, adding]) p.dispose();
+    for (const p of [w, counter]) engine.freeParameter(p);
   });
 
   it('settled() measures at once when asked before the second run', async () => {

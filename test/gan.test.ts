@@ -1,11 +1,11 @@
 // The GAN: WGAN-GP's gradient penalty differentiated by the engine (a gradient of a gradient,
 // through leaky ReLU and spectral normalisation) against finite differences of its float64 CPU
-// graph; config errors; spectral normalisation's power iteration against a float64 one; a DCGAN
+// graph; config errors; a step on a lost device; spectral normalisation's power iteration against a float64 one; a DCGAN
 // on glyphs with each loss; and in Node, the documented ring preset covering the ring's modes.
 
 import { describe, expect, it } from 'vitest';
 import {
-  ConfigError, Gan, InputError, constant, div, gaussian, ganPresets, gradientPenalty, gradients, leakyRelu, matmul,
+  ConfigError, DeviceLostError, Gan, createEngine, InputError, constant, div, gaussian, ganPresets, gradientPenalty, gradients, leakyRelu, matmul,
   glyphs, mmd, modeCoverage, mul, mulberry32, parameter, ringOfGaussians, sqrt, sum, type Tensor,
 } from '../src/index.js';
 import { evalCpu } from './support/cpugraph.js';
@@ -55,6 +55,16 @@ describe('GAN', () => {
     await expect(gan.step([new Float32Array(8)])).rejects.toThrow(InputError);
     await expect(gan.generate(new Float32Array(3))).rejects.toThrow(/z must be \(n, 2\)/);
     gan.dispose();
+  });
+
+  it('a step on a lost device fails with the loss, from every discriminator step (none left unhandled)', async () => {
+    const engine = await createEngine({ tuningCache: false, progress: false });
+    const gan = await Gan.create(engine, { batch: 4, hidden: 8, dSteps: 3 });
+    const reals = () => [0, 1, 2].map(() => randoms(8));
+    expect(Number.isFinite((await gan.step(reals()))!.dLoss)).toBe(true);
+    engine.destroy();
+    await engine.gpu.lost;
+    await expect(gan.step(reals(), false)).rejects.toThrow(DeviceLostError);
   });
 
   it('spectral normalisation tracks the top singular value of each discriminator weight', async () => {

@@ -228,12 +228,12 @@ export class Gan {
     if (reals.length !== dSteps || reals.some((r) => r.length !== batch * this.sampleSize)) {
       throw new InputError(`Gan.step: needs ${dSteps} real batch(es) of ${batch} x ${this.sampleSize} values (one per discriminator step).`);
     }
-    let d: Promise<Record<string, ArrayLike<number>>> | null = null;
-    for (let k = 0; k < dSteps; k++) d = this.dPlan.run({ real: reals[k], seed: this.nextSeed() }, read && k === dSteps - 1 ? ['dLoss'] : []);
-    const g = this.gPlan.run({ seed: this.nextSeed() }, read ? ['gLoss'] : []);
+    // Every run is awaited, so that a failure of any (a lost device) is the step's.
+    const runs = reals.map((real, k) => this.dPlan.run({ real, seed: this.nextSeed() }, read && k === dSteps - 1 ? ['dLoss'] : []));
+    runs.push(this.gPlan.run({ seed: this.nextSeed() }, read ? ['gLoss'] : []));
     this.steps++;
-    const [dr, gr] = await Promise.all([d, g]);
-    return read ? { dLoss: dr!['dLoss'][0], gLoss: gr['gLoss'][0] } : null;
+    const done = await Promise.all(runs);
+    return read ? { dLoss: done[dSteps - 1]['dLoss'][0], gLoss: done[dSteps]['gLoss'][0] } : null;
   }
 
   /** Runs `player` on rows of `values`, with a plan compiled once per player and row count. */

@@ -8,7 +8,7 @@ import {
   crossEntropyMean, div, exp, full, grad, input, matmul, mul, mulScalar, parameter, relu, sgd, sliceAxis, sum, tanh,
 } from '../src/index.js';
 import { seededRandom } from './support/opchecks.js';
-import { testEngine } from './support/engine.js';
+import { ownEngine, testEngine } from './support/engine.js';
 
 const rand = seededRandom(11);
 const randoms = (n: number, s = 1) => Float32Array.from({ length: n }, () => (rand() * 2 - 1) * s);
@@ -94,7 +94,7 @@ describe('executor', () => {
   });
 
   it('leaks no bytes over 200 replayed training steps, and training changes the parameters', async () => {
-    const engine = await testEngine();
+    const engine = await ownEngine();
     const { loss, params, updates, feeds } = mlpStep(16, 4, 8, 3);
     const plan = await engine.compile({ outputs: { loss }, updates });
     const first = (await plan.run(feeds)).loss[0];
@@ -129,7 +129,7 @@ describe('executor', () => {
   });
 
   it('names the op and the limit when a tensor exceeds the device, before any GPU work', async () => {
-    const engine = await testEngine();
+    const engine = await ownEngine();
     const huge = full([1 << 16, 1 << 16], 1); // 16 GiB of f32
     const inUse = engine.pool.bytesInUse;
     await expect(engine.compile({ outputs: { s: sum(huge) } })).rejects.toThrow(DeviceLimitError);

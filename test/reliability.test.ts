@@ -12,7 +12,7 @@ import { sizeClass } from '../src/gpu/buffers.js';
 import type { KernelPlan, OpDef, ShaderModuleDef } from '../src/ops/types.js';
 import { apply, type Tensor } from '../src/tensor.js';
 import { seededRandom } from './support/opchecks.js';
-import { testEngine } from './support/engine.js';
+import { ownEngine, testEngine } from './support/engine.js';
 
 const B = 4, D = 3, H = 5, O = 2;
 
@@ -31,7 +31,7 @@ function tinyModel(seed: number) {
 
 describe('GPU memory over many steps', () => {
   it('bytes in use and allocated stay flat over 1,000 replayed steps with a fused optimizer', async () => {
-    const engine = await testEngine();
+    const engine = await ownEngine();
     const { pool } = engine;
     const { loss, params, batch } = tinyModel(3);
     const before = pool.bytesInUse;
@@ -66,7 +66,7 @@ describe('GPU memory over many steps', () => {
 
 describe('memory budget', () => {
   it('estimate says what compile acquires, and acquires nothing itself', async () => {
-    const engine = await testEngine();
+    const engine = await ownEngine();
     const { pool } = engine;
     const { loss, params } = tinyModel(4);
     const opt = await createOptimizer(engine, params, { kind: 'sgd', lr: 0.1 });
@@ -86,7 +86,7 @@ describe('memory budget', () => {
   });
 
   it('counts parameters that have no storage yet, and the debug flags', async () => {
-    const engine = await testEngine();
+    const engine = await ownEngine();
     const { pool } = engine;
     const { loss, params } = tinyModel(5);
     const spec = { outputs: { loss }, checkFinite: true };
@@ -110,7 +110,7 @@ describe('memory budget', () => {
   });
 
   it('a plan over the budget is refused before anything is acquired', async () => {
-    const engine = await testEngine();
+    const engine = await ownEngine();
     const { pool } = engine;
     const { loss, params } = tinyModel(6);
     const opt = await createOptimizer(engine, params, { kind: 'adamw', lr: 0.01 });
@@ -185,7 +185,7 @@ describe('GPU errors while building a plan', () => {
   ];
   for (const [name, plan, message] of cases) {
     it(`${name}: a typed error naming the op, and nothing left acquired`, async () => {
-      const engine = await testEngine();
+      const engine = await ownEngine();
       const { pool } = engine;
       const uncaptured: string[] = [];
       const listen = (e: Event) => uncaptured.push((e as GPUUncapturedErrorEvent).error.message);

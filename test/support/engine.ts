@@ -6,11 +6,21 @@
 // Memory is shared by the process, so another engine a test creates gets the same picks for
 // the classes measured so far, and runs the same kernels (tests compare such runs bit for bit).
 
-import { createEngine, type Engine } from '../../src/engine.js';
+import { Engine, createEngine } from '../../src/engine.js';
 
 let engine: Promise<Engine> | undefined;
 
 export function testEngine(): Promise<Engine> {
   engine ??= createEngine({ tuningCache: false, tune: 'upfront' });
   return engine;
+}
+
+/**
+ * An engine of its own on the test engine's device and options, for a test that counts the
+ * bytes its pool holds over time: constants of earlier tests go back to the shared engine's pool
+ * whenever the garbage collector takes them, which no test can foresee. It compiles its own kernels.
+ */
+export async function ownEngine(): Promise<Engine> {
+  const { gpu, options } = await testEngine();
+  return new Engine(gpu, options);
 }

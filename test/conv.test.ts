@@ -1,4 +1,5 @@
-// Checks of the convolution ops that the registry's small cases cannot express: layers large
+// Checks of the convolution ops that the registry's small cases cannot express, in both
+// lowerings (the direct kernels, im2col into the matmul): the registry's cases, layers large
 // enough to span several register blocks in every dimension and several weight-gradient chunks,
 // a 1x1 convolution against the matmul it is, bit-identical weight gradients across runs, and
 // the errors that name the op, the shapes and the way out.
@@ -10,8 +11,10 @@ import {
   conv2d, conv2dBackwardInput, conv2dBackwardWeight, conv2dBackwardInputDef, conv2dBackwardWeightDef,
   conv2dDef, convTranspose2d, convTranspose2dDef, matmul, reshape,
 } from '../src/ops/index.js';
+import { CONV_LOWERINGS, convOps, type ConvLowering } from '../src/ops/conv.js';
+import type { Engine } from '../src/engine.js';
 import type { HostTensor, OpDef } from '../src/ops/types.js';
-import { constant, type Tensor } from '../src/tensor.js';
+import { apply, constant, type Tensor } from '../src/tensor.js';
 import { seededRandom } from './support/opchecks.js';
 import { testEngine } from './support/engine.js';
 
@@ -24,35 +27,58 @@ function host(...shape: number[]): HostTensor {
 
 const toTensor = (h: HostTensor): Tensor => constant(h.data, h.shape);
 
-async function expectMatchesCpu<A extends object>(def: OpDef<A>, ins: HostTensor[], attrs: A, run: (ts: Tensor[]) => Tensor) {
+/** Runs `body` on the test engine with every conv taking `lowering`. */
+async function lowered<T>(lowering: ConvLowering, body: (engine: Engine) => Promise<T>): Promise<T> {
   const engine = await testEngine();
+  engine.tuning.conv = lowering;
+  try {
+    return await body(engine);
+  } finally {
+    delete engine.tuning.conv;
+  }
+}
+
+async function expectMatchesCpu<A extends object>(lowering: ConvLowering, def: OpDef<A>, ins: HostTensor[], attrs: A, run: (ts: Tensor[]) => Tensor) {
   const [want] = def.cpu(ins, attrs);
   const out = run(ins.map(toTensor));
   expect(out.shape).toEqual(want.shape);
-  const [got] = await engine.run([out]);
+  const [got] = await lowered(lowering, (engine) => engine.run([out]));
   let worst = 0;
   for (let i = 0; i < got.length; i++) worst = Math.max(worst, Math.abs(got[i] - want.data[i]) / (1 + Math.abs(want.data[i])));
   expect(worst).toBeLessThan(1e-4);
 }
 
-describe('conv layers spanning several blocks', () => {
-  // 3 x 6 x 5 = 90 output pixels and 19 channels: tails in both block dimensions.
-  const geo = { stride: 2, padding: 1 };
-  it('conv2d', async () => {
-    await expectMatchesCpu(conv2dDef, [host(3, 13, 11, 9), host(19, 13, 3, 3)], geo, ([x, w]) => conv2d(x, w, geo));
-  });
-  it('conv2dBackwardInput', async () => {
-    const at = { ...geo, H: 11, W: 9 };
-    await expectMatchesCpu(conv2dBackwardInputDef, [host(3, 19, 6, 5), host(19, 13, 3, 3)], at, ([dy, w]) => conv2dBackwardInput(dy, w, at));
-  });
+describe.each(CONV_LOWERINGS)('conv layers spanning several blocks, lowered %s', (lowering) => {
+  // Stride 2: 3 x 6 x 5 = 90 output pixels and 19 channels, tails in both block dimensions;
+  // stride 1 (3 x 11 x 9 = 297 pixels): the wide forward blocks, and the input gradient as a
+  // forward conv with the flipped kernel.
+  for (const geo of [{ stride: 2, padding: 1 }, { stride: 1, padding: 1 }]) {
+    const [Ho, Wo] = geo.stride === 2 ? [6, 5] : [11, 9];
+    it(`conv2d, stride ${geo.stride}`, async () => {
+      await expectMatchesCpu(lowering, conv2dDef, [host(3, 13, 11, 9), host(19, 13, 3, 3)], geo, ([x, w]) => conv2d(x, w, geo));
+    });
+    it(`conv2dBackwardInput, stride ${geo.stride}`, async () => {
+      const at = { ...geo, H: 11, W: 9 };
+      await expectMatchesCpu(lowering, conv2dBackwardInputDef, [host(3, 19, Ho, Wo), host(19, 13, 3, 3)], at, ([dy, w]) => conv2dBackwardInput(dy, w, at));
+    });
+  }
   it('conv2dBackwardWeight, over several chunks of rows', async () => {
-    const at = { ...geo, kh: 3, kw: 3 };
-    await expectMatchesCpu(conv2dBackwardWeightDef, [host(9, 13, 11, 9), host(9, 19, 6, 5)], at, ([x, dy]) => conv2dBackwardWeight(x, dy, at));
+    const at = { stride: 2, padding: 1, kh: 3, kw: 3 };
+    await expectMatchesCpu(lowering, conv2dBackwardWeightDef, [host(9, 13, 11, 9), host(9, 19, 6, 5)], at, ([x, dy]) => conv2dBackwardWeight(x, dy, at));
   });
   it('convTranspose2d as in a DCGAN generator (kernel 4, stride 2, padding 1)', async () => {
     const at = { stride: 2, padding: 1, outputPadding: 0 };
-    await expectMatchesCpu(convTranspose2dDef, [host(2, 17, 8, 8), host(17, 11, 4, 4)], at, ([x, w]) => convTranspose2d(x, w, at));
+    await expectMatchesCpu(lowering, convTranspose2dDef, [host(2, 17, 8, 8), host(17, 11, 4, 4)], at, ([x, w]) => convTranspose2d(x, w, at));
   });
+  // The registry's awkward cases (test/ops.test.ts runs them on the default lowering, with finite differences).
+  for (const def of Object.values(convOps) as OpDef<object>[]) {
+    it(`${def.name}: every registry case`, async () => {
+      for (const c of def.cases!) {
+        const ins = c.inputs.map((t) => host(...t.shape));
+        await expectMatchesCpu(lowering, def, ins, c.attrs, (ts) => apply(def, ts, c.attrs)[0]);
+      }
+    });
+  }
 });
 
 describe('conv2d', () => {

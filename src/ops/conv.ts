@@ -5,14 +5,17 @@
 // so each one's gradients are again these ops and second derivatives come for free.
 // One relation defines them all (the CPU references walk it): output pixel (i, j) of channel o
 // reads x[n, c, i s - p + a, j s - p + b] through tap w[o, c, a, b].
-// Not here: a bias (add it with broadcast add), dilation, groups, or the nn.Conv2d module;
-// WGSL in shaders/conv.ts.
+// Each op lowers to its own kernels or to the tuned matmul, a measured choice (conv-gemm.ts,
+// conv-tune.ts). Not here: a bias (add it with broadcast add), dilation, groups, or the
+// nn.Conv2d module; WGSL in shaders/conv.ts and shaders/im2col.ts.
 
 import { DTypeError, ShapeError, fmtShape } from '../errors.js';
-import { apply, type Tensor, type TensorSpec } from '../tensor.js';
-import { CONV_BLOCK, convShader } from '../../shaders/conv.js';
+import { apply, type OpNode, type Tensor, type TensorSpec } from '../tensor.js';
+import { CONV_BLOCK, WIDE_CHANNEL_GROUPS, WIDE_PIXEL_GROUPS, convShader } from '../../shaders/conv.js';
+import { convUniform as uniform, gemmBackwardInput, gemmBackwardWeight, gemmForward, type ConvGeo } from './conv-gemm.js';
 import { grid1d } from './grid.js';
-import type { Dispatch, HostTensor, KernelEnv, KernelPlan, OpDef } from './types.js';
+import { kernelChoices } from './tunable.js';
+import type { Dispatch, HostTensor, KernelEnv, KernelPlan, OpDef, Slot } from './types.js';
 
 export interface Conv2dAttrs {
   /** Step between output pixels, in input pixels (both axes). */
@@ -38,11 +41,7 @@ export interface ConvTranspose2dAttrs extends Conv2dAttrs {
   outputPadding: number;
 }
 
-/** Every size of one convolution, named as for conv2d: x (N, C, H, W), w (O, C, kh, kw), y (N, O, Ho, Wo). */
-interface Geo {
-  N: number; C: number; H: number; W: number; O: number; kh: number; kw: number;
-  Ho: number; Wo: number; s: number; p: number;
-}
+type Geo = ConvGeo;
 
 const outSize = (size: number, k: number, { stride, padding }: Conv2dAttrs) => Math.floor((size + 2 * padding - k) / stride) + 1;
 
@@ -122,29 +121,98 @@ function backwardWeightCpu(x: HostTensor, dy: HostTensor, g: Geo): HostTensor[] 
 }
 
 // ---------------------------------------------------------------------------------------------
-// Kernels
+// Lowerings: each op runs as its own kernels ('direct', below) or unfolded into the tuned matmul
+// ('gemm', conv-gemm.ts), by a measured pick per role and size class (conv-tune.ts).
+
+/** How a conv runs: its own register-blocked kernels, or im2col and the tuned matmul. */
+export const CONV_LOWERINGS = ['direct', 'gemm'] as const;
+export type ConvLowering = (typeof CONV_LOWERINGS)[number];
+
+/** What a conv op computes: conv2d's product, an input gradient (and convTranspose2d), a weight gradient. */
+export const CONV_ROLES = ['forward', 'inputGrad', 'weightGrad'] as const;
+export type ConvRole = (typeof CONV_ROLES)[number];
+export type ConvSizeClass = `${ConvRole}.${'small' | 'large'}`;
+export const CONV_SIZE_CLASSES = CONV_ROLES.flatMap((r) => [`${r}.small`, `${r}.large`] as const) as readonly ConvSizeClass[];
+/** Multiply-adds (N Ho Wo O C kh kw, the same for all three roles) from which a conv is large. */
+export const CONV_LARGE = 2 ** 22;
+
+export function convSizeClass(role: ConvRole, g: Geo): ConvSizeClass {
+  const work = g.N * g.Ho * g.Wo * g.O * g.C * g.kh * g.kw;
+  return `${role}.${work < CONV_LARGE ? 'small' : 'large'}`;
+}
+
+/**
+ * The lowering per class: measured where an adapter times both. A CPU-emulated adapter runs
+ * 'direct' (conv-tune.ts has the figures); a GPU defaults to the matmul, whose tiles are its own
+ * tuned ones, where the direct kernels are laid out for CPU emulation (no workgroup memory).
+ */
+export const CONV_CHOICES = kernelChoices<ConvSizeClass, ConvLowering>({
+  name: 'conv',
+  classes: CONV_SIZE_CLASSES,
+  choices: CONV_LOWERINGS,
+  defaultChoice: (isSoftware) => (isSoftware ? 'direct' : 'gemm'),
+});
+
+const lowering = (env: KernelEnv, role: ConvRole, g: Geo) => CONV_CHOICES.choose(env, convSizeClass(role, g));
+
+// ---------------------------------------------------------------------------------------------
+// Direct kernels
 
 const WG = 64;
 const B = CONV_BLOCK;
+/**
+ * conv2d takes conv_fwd_wide from 4 input channels (its steps take four at a time) and more than
+ * 8 output channels (its blocks take 16; below, conv_fwd's 8 waste less).
+ */
+const wideFits = (g: Geo) => g.C >= 4 && g.O > B;
 /** Invocations conv_bwd_weight aims for before it splits dy's rows into chunks. */
 const WEIGHT_TARGET = { software: 512, gpu: 16384 };
 
-/** The words every conv kernel's uniform starts with. */
-const uniform = (g: Geo) => [g.kh, g.kw, g.s, g.p, g.N, g.C, g.H, g.W, g.O, g.Ho, g.Wo];
-
 function forwardKernel(g: Geo, env: KernelEnv): KernelPlan {
-  const blocks = Math.ceil((g.N * g.Ho * g.Wo) / B);
-  const tiles = blocks * Math.ceil(g.O / B);
-  const d: Dispatch = {
-    shader: convShader, entry: 'conv_fwd', constants: { WG },
-    reads: [{ in: 0 }, { in: 1 }], writes: [{ out: 0 }],
+  if (lowering(env, 'forward', g) === 'gemm') return gemmForward(g, env);
+  return { dispatches: [forwardDispatch(g, env, { in: 0 }, { in: 1 })] };
+}
+
+/** conv_fwd, or with enough input channels conv_fwd_wide, of x and w (in those slots) into output 0. */
+function forwardDispatch(g: Geo, env: KernelEnv, x: Slot, w: Slot): Dispatch {
+  const wide = wideFits(g);
+  const [pixels, channels] = wide ? [4 * WIDE_PIXEL_GROUPS, 4 * WIDE_CHANNEL_GROUPS] : [B, B];
+  const blocks = Math.ceil((g.N * g.Ho * g.Wo) / pixels);
+  const tiles = blocks * Math.ceil(g.O / channels);
+  return {
+    shader: convShader, entry: wide ? 'conv_fwd_wide' : 'conv_fwd', constants: { WG },
+    reads: [x, w], writes: [{ out: 0 }],
     params: [...uniform(g), blocks, tiles],
     workgroups: grid1d(tiles, WG, env.limits.maxComputeWorkgroupsPerDimension),
   };
-  return { dispatches: [d] };
+}
+
+/**
+ * The input gradient of a stride-1 conv with a square kernel is the forward conv of dy with the
+ * kernel flipped in both axes and its channels swapped, padded by k - 1 - p: where
+ * conv_fwd_wide's blocks fit it, they serve it too (1.3-1.5x the gather kernel's speed on the
+ * U-Net's layers); otherwise (or with stride) it runs conv_bwd_input.
+ */
+function asForward(g: Geo): Geo | null {
+  if (g.s !== 1 || g.kh !== g.kw || g.p > g.kh - 1) return null;
+  const flipped = { N: g.N, C: g.O, H: g.Ho, W: g.Wo, O: g.C, kh: g.kh, kw: g.kw, Ho: g.H, Wo: g.W, s: 1, p: g.kh - 1 - g.p };
+  return wideFits(flipped) ? flipped : null;
+}
+
+function flippedForwardKernel(g: Geo, flipped: Geo, env: KernelEnv): KernelPlan {
+  const size = g.O * g.C * g.kh * g.kw;
+  const flip: Dispatch = {
+    shader: convShader, entry: 'conv_flip_weights', constants: { WG },
+    reads: [{ in: 1 }], writes: [{ tmp: 0 }], params: [...uniform(g), size],
+    workgroups: grid1d(size, WG, env.limits.maxComputeWorkgroupsPerDimension),
+  };
+  return { tmp: [size * 4], dispatches: [flip, forwardDispatch(flipped, env, { in: 0 }, { tmp: 0 })] };
 }
 
 function backwardInputKernel(g: Geo, env: KernelEnv): KernelPlan {
+  if (lowering(env, 'inputGrad', g) === 'gemm') return gemmBackwardInput(g, env);
+  const flipped = asForward(g);
+  if (flipped) return flippedForwardKernel(g, flipped, env);
   // Pixels of one phase (h = ph + S i, w = pw + S j) in blocks of 2 rows x 4 columns.
   const HQ = Math.ceil(Math.ceil(g.H / g.s) / 2);
   const JQ = Math.ceil(Math.ceil(g.W / g.s) / 4);
@@ -159,7 +227,11 @@ function backwardInputKernel(g: Geo, env: KernelEnv): KernelPlan {
 }
 
 function backwardWeightKernel(g: Geo, env: KernelEnv): KernelPlan {
-  const [CQ, OQ, rows] = [Math.ceil(g.C / B), Math.ceil(g.O / B), g.N * g.Ho];
+  if (lowering(env, 'weightGrad', g) === 'gemm') return gemmBackwardWeight(g, env);
+  // conv_bwd_weight_wide's 16 x 16 blocks where both channel counts pass one 8-channel block.
+  const wide = g.C > B && g.O > B;
+  const block = wide ? 4 * WIDE_CHANNEL_GROUPS : B;
+  const [CQ, OQ, rows] = [Math.ceil(g.C / block), Math.ceil(g.O / block), g.N * g.Ho];
   const perChunk = CQ * OQ * g.kh * g.kw;
   // Enough invocations to fill the device; each chunk adds one pass over dw in the final sum.
   const want = Math.ceil((env.isSoftware ? WEIGHT_TARGET.software : WEIGHT_TARGET.gpu) / perChunk);
@@ -169,7 +241,7 @@ function backwardWeightKernel(g: Geo, env: KernelEnv): KernelPlan {
   const max = env.limits.maxComputeWorkgroupsPerDimension;
   const tiles = perChunk * chunks;
   const partial: Dispatch = {
-    shader: convShader, entry: 'conv_bwd_weight', constants: { WG },
+    shader: convShader, entry: wide ? 'conv_bwd_weight_wide' : 'conv_bwd_weight', constants: { WG },
     reads: [{ in: 0 }, { in: 1 }], writes: [chunks === 1 ? { out: 0 } : { tmp: 0 }],
     params: [...uniform(g), CQ, OQ, R, tiles],
     workgroups: grid1d(tiles, WG, max),
@@ -216,6 +288,8 @@ export const conv2dDef: OpDef<Conv2dAttrs> = {
     { inputs: [f32(2, 9, 5, 6), f32(7, 9, 3, 3)], attrs: { stride: 1, padding: 1 } },
     // More output channels than one 8-channel block.
     { inputs: [f32(1, 2, 4, 5), f32(10, 2, 3, 3)], attrs: { stride: 1, padding: 1 } },
+    // conv_fwd_wide: 42 pixels, 5 input and 17 output channels, tails in every block dimension.
+    { inputs: [f32(1, 5, 6, 7), f32(17, 5, 3, 3)], attrs: { stride: 1, padding: 1 } },
   ],
 };
 
@@ -261,6 +335,9 @@ export const conv2dBackwardInputDef: OpDef<Conv2dBackwardInputAttrs> = {
     { inputs: [f32(1, 6, 5, 6), f32(6, 5, 3, 3)], attrs: { H: 5, W: 6, stride: 1, padding: 1 } },
     // More input channels than one 8-channel block.
     { inputs: [f32(1, 2, 3, 3), f32(2, 10, 3, 3)], attrs: { H: 5, W: 5, stride: 2, padding: 1 } },
+    // Stride 1 as a forward conv with the flipped kernel (padding 1, then 0: the flipped conv pads 1, then 2).
+    { inputs: [f32(1, 6, 5, 4), f32(6, 11, 3, 3)], attrs: { H: 5, W: 4, stride: 1, padding: 1 } },
+    { inputs: [f32(2, 4, 3, 3), f32(4, 9, 3, 3)], attrs: { H: 5, W: 5, stride: 1, padding: 0 } },
   ],
 };
 
@@ -366,6 +443,16 @@ export function convTranspose2d(
   { stride = 1, padding = 0, outputPadding = 0 }: Partial<ConvTranspose2dAttrs> = {},
 ): Tensor {
   return apply(convTranspose2dDef, [x, w], { stride, padding, outputPadding })[0];
+}
+
+/** The role and geometry of a conv op node, before it is lowered (the tuner asks); undefined for other ops. */
+export function convRoleOf(node: Pick<OpNode, 'def' | 'inputs' | 'attrs'>): { role: ConvRole; geo: Geo } | undefined {
+  const ins = node.inputs;
+  if (node.def === conv2dDef) return { role: 'forward', geo: geometry('conv2d', ins[0], ins[1], node.attrs as Conv2dAttrs) };
+  if (node.def === conv2dBackwardInputDef) return { role: 'inputGrad', geo: backwardInputGeo('conv2dBackwardInput', ins, node.attrs as Conv2dBackwardInputAttrs) };
+  if (node.def === convTranspose2dDef) return { role: 'inputGrad', geo: asInputGrad(ins, node.attrs as ConvTranspose2dAttrs) };
+  if (node.def === conv2dBackwardWeightDef) return { role: 'weightGrad', geo: backwardWeightGeo('conv2dBackwardWeight', ins, node.attrs as Conv2dBackwardWeightAttrs) };
+  return undefined;
 }
 
 export const convOps = {

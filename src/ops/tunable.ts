@@ -180,8 +180,9 @@ export function measuredTunable<C extends string, V extends string, F extends st
   }
 
   function result({ sizeClass: c, entry: e, source }: Tuned<C, Entry>): MeasuredResult<C, V, F, D> {
-    const dearest = Math.max(...timedIn(e).map((x) => costOf(e, x)));
-    const base: TuneResult<C, V> = { family: k.name, sizeClass: c, pick: e.pick, speedup: dearest / costOf(e, e.pick), timing: e.timing, source };
+    const costs = timedIn(e).map((x) => costOf(e, x));
+    const speedup = costs.length ? Math.max(...costs) / costOf(e, e.pick) : 1;
+    const base: TuneResult<C, V> = { family: k.name, sizeClass: c, pick: e.pick, speedup, timing: e.timing, source };
     return { ...base, ...m.describe(c), ...records((f) => ({ ...e[f] })) };
   }
 
@@ -196,6 +197,16 @@ export function measuredTunable<C extends string, V extends string, F extends st
       return k.classes.filter((c) => found.has(c));
     },
     async tune(target, opts = {}) {
+      const timed = candidates(target.gpu);
+      if (timed.length === 1) {
+        // No choice on this adapter: its one candidate is each class's pick when one is asked
+        // for, with nothing timed or cached (so nothing to take from a cache either).
+        if (opts.measure === false) return [];
+        return (opts.classes ?? k.classes).map((c) => {
+          opts.onClass?.();
+          return result({ sizeClass: c, entry: { pick: timed[0], timing: 'wall-clock', ...records(() => ({})) }, source: 'sole candidate' });
+        });
+      }
       const tuned = await tuneClasses(family, target.gpu.adapter, k.classes, opts, (c) => measureClass(target, c));
       return tuned.map(result);
     },

@@ -3,7 +3,8 @@
 // the engine iterates this list and names none of them.
 
 import { attentionTunable } from './attention-tune.js';
+import { convTunable } from './conv-tune.js';
 import { matmulTunable } from './matmul-tune.js';
 import type { Tunable } from './tunable.js';
 
-export const TUNABLES: readonly Tunable[] = [matmulTunable, attentionTunable];
+export const TUNABLES: readonly Tunable[] = [matmulTunable, attentionTunable, convTunable];

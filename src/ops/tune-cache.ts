@@ -10,7 +10,8 @@
 import type { AdapterSummary } from '../gpu/device.js';
 import { openIdbStore, type IdbStore } from '../idb.js';
 
-export type TuneSource = 'measured' | 'memory' | 'localStorage' | 'indexedDB' | 'file';
+/** Where a pick came from; 'sole candidate': the adapter times one choice only, so nothing was measured. */
+export type TuneSource = 'measured' | 'memory' | 'localStorage' | 'indexedDB' | 'file' | 'sole candidate';
 
 /** One tuner's entries: their key prefix and how to read a stored one back. */
 export interface TuneFamily<E> {

@@ -1,38 +1,39 @@
 // The convolution benchmark suite, shared by the Node runner (bench/node.ts) and the browser page
 // (bench/page.ts), chosen with --suite=conv: GFLOP/s of conv2d, conv2dBackwardInput and
-// conv2dBackwardWeight (src/ops/conv.ts) on U-Net- and DCGAN-like layer shapes, each next to the
-// matmul its im2col form would be, with the same arithmetic (M N K equal), measured in the same
-// process with the autotuner's tiling:
+// conv2dBackwardWeight (src/ops/conv.ts) on U-Net- and DCGAN-like layer shapes, each op in both
+// of its lowerings (its direct kernels; im2col and the tuned matmul, src/ops/conv-gemm.ts), next
+// to the single matmul its im2col form would be, with the same arithmetic (M N K equal),
+// measured in the same process with the autotuner's tiling:
 //   conv2d               y (M x O) = x_cols (M x K) w^T (K x O)     -> matmul [M, O, K]
 //   conv2dBackwardInput  dx_cols (M x K) = dy (M x O) w (O x K)      -> matmul [M, K, O]
 //   conv2dBackwardWeight dw (O x K) = dy^T (O x M) x_cols (M x K)    -> matmul [O, K, M]
-// with M = N Ho Wo, O output channels, K = C kh kw. FLOPs are nominal: 2 M O K, taps that fall
-// on padding counted, as for the matmul; each op's GFLOP/s is also given as a share of the
-// adapter's arithmetic peak (bench/peak.ts, measured in the same run). The transposed-conv row (a DCGAN generator layer) is
-// given by the conv it transposes: its forward is that conv's conv2dBackwardInput.
+// with M = N Ho Wo, O output channels, K = C kh kw. The headline figure of each op is that of the
+// lowering the engine picks for its class on this adapter (src/ops/conv-tune.ts). FLOPs are
+// nominal: 2 M O K, taps that fall on padding counted, as for the matmul; each op's GFLOP/s is
+// also given as a share of the adapter's arithmetic peak (bench/peak.ts, measured in the same
+// run). The transposed-conv row (a DCGAN generator layer) is given by the conv it transposes:
+// its forward is that conv's conv2dBackwardInput.
 // Each figure is the median of several timed submits after a warm-up, each submit a loop of
 // back-to-back dispatches of one kernel (GPU timestamps when the adapter has them, else the wall
-// clock), the loop matmul-tune.ts's measureMatmul runs; an op of two dispatches (the weight
-// gradient's chunked partial sums, then their sum) is timed per dispatch and the times added.
+// clock); an op of several dispatches is timed per dispatch and the times added (conv-tune.ts's
+// measureConv, which the tuner also uses).
 // Quick mode (--quick): one small shape (N 2, 8 -> 8 channels, 8x8, 3x3) for all three ops,
 // three short submits per figure: every figure of the suite in seconds on SwiftShader, for CI,
 // not for numbers.
 // Not here: launching anything, or writing files (the runners do).
 
 import type { Engine } from '../src/engine.js';
-import { dispatchTimer, type TimingSource } from '../src/gpu/profiler.js';
-import { conv2dBackwardInputDef, conv2dBackwardWeightDef, conv2dDef } from '../src/ops/conv.js';
+import type { TimingSource } from '../src/gpu/profiler.js';
+import { CONV_LOWERINGS, type ConvLowering, type ConvRole } from '../src/ops/conv.js';
+import { convCase, convProblemClass, convTunable, measureConv, type ConvProblem } from '../src/ops/conv-tune.js';
 import { matmulSizeClass, type MatmulTiling } from '../src/ops/matmul.js';
 import { measureMatmul, tuneMatmul } from '../src/ops/matmul-tune.js';
-import type { OpDef, Slot } from '../src/ops/types.js';
-import type { TensorSpec } from '../src/tensor.js';
 import { calibratePeak, shareOfPeak } from './peak.js';
-import { measuredOn, reporters, resultHeader, timeWarmed, type ResultHeader, type SuiteOptionsBase } from './common.js';
+import { measuredOn, reporters, resultHeader, type ResultHeader, type SuiteOptionsBase } from './common.js';
 
 /** One convolution's sizes, as conv2d sees them: x (N, C, H, W), w (O, C, k, k), stride, padding. */
-export interface ConvGeometry {
+export interface ConvGeometry extends ConvProblem {
   name: string;
-  N: number; C: number; H: number; W: number; O: number; k: number; stride: number; padding: number;
   /** The layer is the transposed conv of this geometry: its forward is conv2dBackwardInput, its input gradient conv2d. */
   transposed?: boolean;
 }
@@ -53,15 +54,27 @@ export const CONV_QUICK_SHAPES: readonly ConvGeometry[] = [
 
 export type ConvOpName = 'conv2d' | 'conv2dBackwardInput' | 'conv2dBackwardWeight';
 export const CONV_OPS: readonly ConvOpName[] = ['conv2d', 'conv2dBackwardInput', 'conv2dBackwardWeight'];
+const ROLE: Record<ConvOpName, ConvRole> = { conv2d: 'forward', conv2dBackwardInput: 'inputGrad', conv2dBackwardWeight: 'weightGrad' };
+
+/** One lowering of one op, as measured. */
+export interface LoweringFigures {
+  ms: number;
+  gflops: number;
+  dispatches: number;
+}
 
 export interface ConvMeasurement {
   shape: string;
   op: ConvOpName;
+  /** The lowering the engine picks for the op's class on this adapter; the next three figures are its. */
+  lowering: ConvLowering;
   /** Median ms per op (summed over its dispatches). */
   ms: number;
   gflops: number;
   /** Dispatches the op is made of. */
   dispatches: number;
+  /** Each lowering's figures, both measured here whatever the pick. */
+  lowerings: Record<ConvLowering, LoweringFigures>;
   /** The matmul of the same arithmetic: [M, N, K] of an (M, K) x (K, N) product. */
   gemm: [number, number, number];
   /** Its tiling: the autotuner's pick for its size class on this adapter. */
@@ -93,57 +106,6 @@ const TIMINGS = {
   full: { reps: 5, targetMs: 150, maxPerRep: 256, maxMs: 5000 },
   quick: { reps: 3, targetMs: 10, maxPerRep: 16, maxMs: 300 },
 } as const;
-type Timing = (typeof TIMINGS)[keyof typeof TIMINGS];
-
-const f32 = (...shape: number[]): TensorSpec => ({ shape, dtype: 'f32' });
-
-function outSize(g: ConvGeometry): [number, number] {
-  return [Math.floor((g.H + 2 * g.padding - g.k) / g.stride) + 1, Math.floor((g.W + 2 * g.padding - g.k) / g.stride) + 1];
-}
-
-/** The op's definition, input specs, attributes and im2col GEMM for geometry g. */
-function opCase(g: ConvGeometry, op: ConvOpName) {
-  const [Ho, Wo] = outSize(g);
-  const [x, w, y] = [f32(g.N, g.C, g.H, g.W), f32(g.O, g.C, g.k, g.k), f32(g.N, g.O, Ho, Wo)];
-  const [M, O, K] = [g.N * Ho * Wo, g.O, g.C * g.k * g.k];
-  const { stride, padding } = g;
-  switch (op) {
-    case 'conv2d':
-      return { def: conv2dDef as OpDef<object>, inputs: [x, w], attrs: { stride, padding }, gemm: [M, O, K] as [number, number, number] };
-    case 'conv2dBackwardInput':
-      return { def: conv2dBackwardInputDef as OpDef<object>, inputs: [y, w], attrs: { H: g.H, W: g.W, stride, padding }, gemm: [M, K, O] as [number, number, number] };
-    case 'conv2dBackwardWeight':
-      return { def: conv2dBackwardWeightDef as OpDef<object>, inputs: [x, y], attrs: { kh: g.k, kw: g.k, stride, padding }, gemm: [O, K, M] as [number, number, number] };
-  }
-}
-
-/** Median ms of one run of the op's kernel plan: each dispatch timed in its own loop, then added. */
-async function measureOp(engine: Engine, def: OpDef<object>, inputs: TensorSpec[], attrs: object, loops: Timing): Promise<{ ms: number; dispatches: number; timing: TimingSource }> {
-  const { gpu, kernels, pool } = engine;
-  const outputs = def.shape(inputs, attrs);
-  const plan = def.kernel(inputs, outputs, attrs, engine.env);
-  if ('alias' in plan) throw new Error(`${def.name}: expected a kernel plan, got an alias.`);
-  const bytes = (t: TensorSpec) => t.shape.reduce((a, b) => a * b, 1) * 4;
-  const alloc = (n: number, what: string) => ({ buffer: pool.acquire(n, what), size: n });
-  const ins = inputs.map((t, i) => alloc(bytes(t), `${def.name} timing input ${i}`));
-  const outs = outputs.map((t, i) => alloc(bytes(t), `${def.name} timing output ${i}`));
-  const tmps = (plan.tmp ?? []).map((n, i) => alloc(n, `${def.name} timing scratch ${i}`));
-  const bound = (s: Slot) => ('in' in s ? ins[s.in] : 'out' in s ? outs[s.out] : tmps[s.tmp]);
-  try {
-    // Random operands: uninitialised memory could hold denormals, which CPU-emulated adapters slow down on.
-    for (const b of ins) pool.write(b.buffer, Float32Array.from({ length: b.size / 4 }, () => Math.random() * 2 - 1));
-    let ms = 0;
-    let timing: TimingSource = 'wall-clock';
-    for (const d of plan.dispatches) {
-      const t = await timeWarmed(await dispatchTimer(gpu, kernels, d, d.reads.map(bound), d.writes.map(bound)), loops);
-      ms += t.ms;
-      timing = t.timing;
-    }
-    return { ms, dispatches: plan.dispatches.length, timing };
-  } finally {
-    for (const b of [...ins, ...outs, ...tmps]) pool.release(b.buffer);
-  }
-}
 
 export async function runConvSuite(engine: Engine, opts: ConvSuiteOptions): Promise<ConvSuiteResult> {
   const { log, progress } = reporters(opts);
@@ -155,18 +117,25 @@ export async function runConvSuite(engine: Engine, opts: ConvSuiteOptions): Prom
   for (const g of shapes) {
     for (const op of CONV_OPS) {
       progress(results.length + 1, shapes.length * CONV_OPS.length, `${g.name} ${op}`);
-      const c = opCase(g, op);
-      const r = await measureOp(engine, c.def, c.inputs, c.attrs, loops);
+      const role = ROLE[op];
+      const { gemm } = convCase(role, g);
+      const flops = 2 * gemm[0] * gemm[1] * gemm[2];
       // The tiling the engine would use for this product: measured once per size class, then cached.
-      const [{ pick: tiling }] = await tuneMatmul(engine, { classes: [matmulSizeClass(...c.gemm)] });
-      const mm = await measureMatmul(engine, tiling, c.gemm, loops);
-      timing = r.timing;
-      const flops = 2 * c.gemm[0] * c.gemm[1] * c.gemm[2];
-      const gflops = flops / (r.ms * 1e6);
-      results.push({ shape: g.name, op, ms: r.ms, gflops, dispatches: r.dispatches, gemm: c.gemm, matmulTiling: tiling, matmulMs: mm.ms, matmulGflops: mm.gflops, ratio: gflops / mm.gflops, shareOfPeak: shareOfPeak(gflops, peak.gflops) });
+      const [{ pick: tiling }] = await tuneMatmul(engine, { classes: [matmulSizeClass(...gemm)] });
+      const mm = await measureMatmul(engine, tiling, gemm, loops);
+      const lowerings = {} as Record<ConvLowering, LoweringFigures>;
+      for (const lowering of CONV_LOWERINGS) {
+        // The gemm lowering's product runs the engine's tiling for its own size class.
+        const r = await measureConv(engine, lowering, role, g, loops, engine.tuning);
+        lowerings[lowering] = { ms: r.ms, gflops: flops / (r.ms * 1e6), dispatches: r.dispatches };
+        timing = r.timing;
+      }
+      const [{ pick: lowering }] = await convTunable.tune(engine, { classes: [convProblemClass(role, g)] });
+      const { ms, gflops, dispatches } = lowerings[lowering];
+      results.push({ shape: g.name, op, lowering, ms, gflops, dispatches, lowerings, gemm, matmulTiling: tiling, matmulMs: mm.ms, matmulGflops: mm.gflops, ratio: gflops / mm.gflops, shareOfPeak: shareOfPeak(gflops, peak.gflops) });
       log(
-        `${g.name.padEnd(26)} ${op.padEnd(21)} ${gflops.toFixed(2).padStart(8)} GFLOP/s (${r.ms.toFixed(3)} ms, ${r.dispatches} dispatch${r.dispatches > 1 ? 'es' : ''})  ` +
-          `matmul [${c.gemm.join(', ')}] ${mm.gflops.toFixed(2).padStart(8)} GFLOP/s  ratio ${(gflops / mm.gflops).toFixed(2)}`,
+        `${g.name.padEnd(26)} ${op.padEnd(21)} ${CONV_LOWERINGS.map((l) => `${l} ${lowerings[l].gflops.toFixed(2).padStart(6)} GFLOP/s (${lowerings[l].ms.toFixed(3)} ms)`).join('  ')}  ` +
+          `picked ${lowering}  matmul [${gemm.join(', ')}] ${mm.gflops.toFixed(2).padStart(6)} GFLOP/s  ratio ${(gflops / mm.gflops).toFixed(2)}`,
       );
     }
   }
@@ -184,13 +153,16 @@ export function formatConvSuite(r: ConvSuiteResult): string {
   const lines = [
     `conv GFLOP/s against matmul of the same arithmetic (the tuned tiling of its size class), ${measuredOn(r)}, timing: ${r.timing}, ${r.date}`,
     `arithmetic peak: ${r.peakGflops.toFixed(2)} GFLOP/s`,
-    ['shape', 'x (N,C,H,W) w (O,C,k,k) s/p', 'op', 'ms', 'GFLOP/s', 'of peak', 'matmul [M,N,K]', 'tiling', 'matmul GFLOP/s', 'conv/matmul'].join('\t'),
+    ['shape', 'x (N,C,H,W) w (O,C,k,k) s/p', 'op', 'picked', 'ms', 'GFLOP/s', 'of peak', 'direct ms', 'gemm ms', 'matmul [M,N,K]', 'tiling', 'matmul GFLOP/s', 'conv/matmul'].join('\t'),
   ];
   for (const m of r.results) {
     const g = r.shapes.find((s) => s.name === m.shape);
     const geo = g ? `(${g.N},${g.C},${g.H},${g.W}) (${g.O},${g.C},${g.k},${g.k}) ${g.stride}/${g.padding}` : '-';
     const role = g?.transposed ? ({ conv2d: ' (convT dx)', conv2dBackwardInput: ' (convT forward)', conv2dBackwardWeight: ' (convT dw)' } as const)[m.op] : '';
-    lines.push([m.shape, geo, m.op + role, m.ms.toFixed(3), m.gflops.toFixed(2), `${(100 * m.shareOfPeak).toFixed(1)}%`, `[${m.gemm.join(',')}]`, m.matmulTiling, m.matmulGflops.toFixed(2), `${m.ratio.toFixed(2)}x`].join('\t'));
+    lines.push([
+      m.shape, geo, m.op + role, m.lowering, m.ms.toFixed(3), m.gflops.toFixed(2), `${(100 * m.shareOfPeak).toFixed(1)}%`,
+      m.lowerings.direct.ms.toFixed(3), m.lowerings.gemm.ms.toFixed(3), `[${m.gemm.join(',')}]`, m.matmulTiling, m.matmulGflops.toFixed(2), `${m.ratio.toFixed(2)}x`,
+    ].join('\t'));
   }
   const geo = Math.exp(r.results.reduce((s, m) => s + Math.log(m.ratio), 0) / Math.max(1, r.results.length));
   lines.push(`geometric mean of conv/matmul: ${geo.toFixed(2)}x`);

@@ -143,7 +143,7 @@ describe('bench demo page (headless Chromium, SwiftShader)', () => {
     const rows = await page.$$eval('#result-conv .table tbody tr', (trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent!)));
     const head = await page.$$eval('#result-conv .table thead th', (ths) => ths.map((th) => th.textContent!));
     expect(rows.map((r) => r[2])).toEqual(['conv2d', 'conv2dBackwardInput', 'conv2dBackwardWeight']);
-    for (const col of ['ms', 'GFLOP/s', 'matmul GFLOP/s']) {
+    for (const col of ['ms', 'GFLOP/s', 'direct ms', 'gemm ms', 'matmul GFLOP/s']) {
       for (const r of rows) expect(Number(r[head.indexOf(col)])).toBeGreaterThan(0);
     }
     expect(await page.$eval('#result-conv .table', (el) => el.textContent)).toMatch(/geometric mean of conv\/matmul: [\d.]+x/);
@@ -151,7 +151,7 @@ describe('bench demo page (headless Chromium, SwiftShader)', () => {
     // The charts: GFLOP/s (x plus both series in its legend, bars drawn in colour), then the share of peak.
     expect(await page.$$eval('#result-conv .chart', (els) => els.length)).toBe(2);
     expect(await page.$$eval('#result-conv .chart', ([first]) => [...first.querySelectorAll('.u-legend .u-series')].map((e) => e.textContent!.replace(/[\d.–]+$/, '').trim()))).toEqual([
-      'shape and op', 'convolution', 'matmul, same M N K',
+      'shape and op', 'direct kernels', 'im2col + matmul', 'matmul, same M N K',
     ]);
     expect(await coloured('#result-conv .chart canvas')).toBeGreaterThan(500);
 

@@ -227,11 +227,16 @@ describe('bench suites in quick mode', () => {
     p.expectCounted();
   });
 
-  it('conv: every op on the quick shape, each next to its matmul', async () => {
+  it('conv: every op on the quick shape in both lowerings, each next to its matmul', async () => {
     const p = recorder();
     const r = await runConvSuite(engine, { ...common, progress: p.progress });
     expect(r.results.map((x) => [x.shape, x.op])).toEqual(CONV_QUICK_SHAPES.flatMap((g) => CONV_OPS.map((op) => [g.name, op])));
-    expect(expectFigures(r)).toBe(5 * r.results.length + 1); // and the arithmetic peak
+    // ms and GFLOP/s of the pick and of each lowering, the matmul's two and the ratio; and the arithmetic peak.
+    expect(expectFigures(r)).toBe(9 * r.results.length + 1);
+    for (const m of r.results) {
+      expect(m.ms).toBe(m.lowerings[m.lowering].ms);
+      expect(m.lowerings.gemm.dispatches).toBeGreaterThan(1);
+    }
     for (const m of r.results) expect(m.shareOfPeak).toBeGreaterThan(0);
     expectTable(formatConvSuite(r));
     p.expectCounted();

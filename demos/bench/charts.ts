@@ -94,13 +94,14 @@ const CONV_OP = { conv2d: 'forward', conv2dBackwardInput: 'dx', conv2dBackwardWe
 function conv(r: ConvSuiteResult): ChartSpec[] {
   return [{
     title: 'Convolutions against their matmul',
-    note: `GFLOP/s of each convolution op (forward, input gradient dx, weight gradient dw) next to the matmul of the same arithmetic (the tuned tiling of its size class): a conv bar near its matmul means the kernel loses little to its gather.`,
+    note: `GFLOP/s of each convolution op (forward, input gradient dx, weight gradient dw) in both of its lowerings, its direct kernels and im2col into the tuned matmul, next to the single matmul of the same arithmetic (the tuned tiling of its size class): a conv bar near its matmul means the kernel loses little to its gather.`,
     kind: 'bars',
     xLabel: 'shape and op',
     categories: r.results.map((m) => `${m.shape} ${CONV_OP[m.op]}`),
     yLabel: 'GFLOP/s',
     series: [
-      { label: 'convolution', values: r.results.map((m) => m.gflops) },
+      { label: 'direct kernels', values: r.results.map((m) => m.lowerings.direct.gflops) },
+      { label: 'im2col + matmul', values: r.results.map((m) => m.lowerings.gemm.gflops) },
       { label: 'matmul, same M N K', values: r.results.map((m) => m.matmulGflops) },
     ],
   }];

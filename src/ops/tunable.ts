@@ -115,7 +115,7 @@ export interface MeasuredFamily<C extends string, V extends string, F extends st
   version: number;
   /** The size class of an op node of this family, read before it is lowered; undefined for other ops. */
   classOf(node: OpNode): C | undefined;
-  /** The choices timed on an adapter, by its kind and features (default every choice). */
+  /** The choices timed on an adapter, by its kind and features (default every choice); a single one is picked untimed. */
   candidates?(isSoftware: boolean, features: ReadonlySet<string>): readonly V[];
   /** The figures one timing gives, by name: a result and a cached entry hold one record of each, by choice. */
   figures: readonly F[];

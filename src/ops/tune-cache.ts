@@ -1,4 +1,4 @@
-// Where measured kernel picks are kept, for every tuner (matmul-tune.ts, attention-tune.ts): per
+// Where measured kernel picks are kept, for every tuner (matmul-, attention-, conv-tune.ts): per
 // adapter and size class, in memory, then in localStorage in a page, IndexedDB in a worker or a
 // JSON file in Node (written atomically; a corrupt file or entry is measured over and replaced),
 // so a machine measures a class once. Keys are versioned per family ('matmul/v4/<adapter>/<class>'):

@@ -38,7 +38,11 @@ export const WIDE_PIXEL_GROUPS = 8;
 export const WIDE_CHANNEL_GROUPS = 4;
 const PIX = [...Array(WIDE_PIXEL_GROUPS).keys()];
 const CH = [...Array(WIDE_CHANNEL_GROUPS).keys()];
-/** One generated line per item, indented to sit in the kernel body. */
+/**
+ * One generated line per item, indented to sit in the kernel body. The wide kernels unroll into
+ * named accumulators this way, not by override constants: SwiftShader runs a dynamically indexed
+ * private array as per-lane gathers (see Acc below), and an override cannot name a variable.
+ */
 const each = (items: number[], line: (i: number) => string, indent = 2) => items.map(line).join(`\n${' '.repeat(indent)}`);
 
 export const convShader: ShaderModuleDef = {
@@ -387,6 +391,22 @@ fn tap_range(a: u32, size: u32, count: u32) -> vec2<u32> {
   return vec2<u32>(lo, max(lo, u32(hi)));
 }
 
+// The tile of invocation t0 (clamped to the last) for blocks of block channels: its first
+// input and output channels, tap, chunk of dy rows, and the rows and columns of dy the tap meets.
+struct WTile { c: u32, o: u32, tap: u32, chunk: u32, a: u32, b: u32, rows: vec2<u32>, cols: vec2<u32> }
+
+fn bwd_w_tile(t0: u32, block: u32) -> WTile {
+  var rem = min(t0, wp.tiles - 1u);
+  let c = (rem % wp.CQ) * block;
+  rem /= wp.CQ;
+  let tap = rem % (KH * KW);
+  rem /= KH * KW;
+  let o = (rem % wp.OQ) * block;
+  let a = tap / KW;
+  let b = tap % KW;
+  return WTile(c, o, tap, rem / wp.OQ, a, b, tap_range(a, wp.H, wp.Ho), tap_range(b, wp.W, wp.Wo));
+}
+
 // One invocation per 8 output x 8 input channels at one tap, for one chunk of rows. The column
 // range is computed once per tap, so the inner loop has no bounds checks.
 @compute @workgroup_size(WG)
@@ -394,37 +414,27 @@ fn conv_bwd_weight(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
   set_geometry(wp.kh, wp.kw, wp.s, wp.p);
   let t0 = flat_index(gid, nwg, WG);
   let live = t0 < wp.tiles;
-  var rem = min(t0, wp.tiles - 1u);
-  let c = (rem % wp.CQ) * 8u;
-  rem /= wp.CQ;
-  let tap = rem % (KH * KW);
-  rem /= KH * KW;
-  let o = (rem % wp.OQ) * 8u;
-  let chunk = rem / wp.OQ;
-  let a = tap / KW;
-  let b = tap % KW;
+  let tl = bwd_w_tile(t0, 8u);
   let HW = wp.H * wp.W;
   let HWo = wp.Ho * wp.Wo;
-  let rows = tap_range(a, wp.H, wp.Ho);
-  let cols = tap_range(b, wp.W, wp.Wo);
-  let x0 = channel_offsets(c, wp.C, HW);
-  let x1 = channel_offsets(c + 4u, wp.C, HW);
-  let y0 = channel_offsets(o, wp.O, HWo);
-  let y1 = channel_offsets(o + 4u, wp.O, HWo);
+  let x0 = channel_offsets(tl.c, wp.C, HW);
+  let x1 = channel_offsets(tl.c + 4u, wp.C, HW);
+  let y0 = channel_offsets(tl.o, wp.O, HWo);
+  let y1 = channel_offsets(tl.o + 4u, wp.O, HWo);
   var acc = zero_acc();
-  let first = chunk * wp.R;
+  let first = tl.chunk * wp.R;
   for (var r = first; r < min(first + wp.R, wp.N * wp.Ho); r++) {
     let n = r / wp.Ho;
     let i = r % wp.Ho;
-    if (i < rows.x || i >= rows.y) { continue; }
-    // Column cols.x of dy row i meets column cols.x S - P + b of x row i S - P + a.
-    let xr = n * wp.C * HW + (i * S + a - P) * wp.W + cols.x * S + b - P;
-    let yr = n * wp.O * HWo + i * wp.Wo + cols.x;
+    if (i < tl.rows.x || i >= tl.rows.y) { continue; }
+    // Column cols.x of dy row i meets column cols.x S - P + b of x row i S - P + a (tl holds them).
+    let xr = n * wp.C * HW + (i * S + tl.a - P) * wp.W + tl.cols.x * S + tl.b - P;
+    let yr = n * wp.O * HWo + i * wp.Wo + tl.cols.x;
     var xa = x0 + xr;
     var xb = x1 + xr;
     var ya = y0 + yr;
     var yb = y1 + yr;
-    for (var j = cols.x; j < cols.y; j++) {
+    for (var j = tl.cols.x; j < tl.cols.y; j++) {
       outer(&acc,
         vec4<f32>(wdy[ya.x], wdy[ya.y], wdy[ya.z], wdy[ya.w]),
         vec4<f32>(wdy[yb.x], wdy[yb.y], wdy[yb.z], wdy[yb.w]),
@@ -436,9 +446,9 @@ fn conv_bwd_weight(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
       yb += 1u;
     }
   }
-  let base = ((chunk * wp.O + o) * wp.C + c) * KH * KW + tap;
-  bwd_w_store4(live, base, o, c, acc.a00, acc.a01);
-  bwd_w_store4(live, base + 4u * wp.C * KH * KW, o + 4u, c, acc.a10, acc.a11);
+  let base = ((tl.chunk * wp.O + tl.o) * wp.C + tl.c) * KH * KW + tl.tap;
+  bwd_w_store4(live, base, tl.o, tl.c, acc.a00, acc.a01);
+  bwd_w_store4(live, base + 4u * wp.C * KH * KW, tl.o + 4u, tl.c, acc.a10, acc.a11);
 }
 
 // ---- weight gradient in wide blocks: 16 output x 16 input channels at one tap per invocation,
@@ -470,38 +480,28 @@ fn conv_bwd_weight_wide(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(
   set_geometry(wp.kh, wp.kw, wp.s, wp.p);
   let t0 = flat_index(gid, nwg, WG);
   let live = t0 < wp.tiles;
-  var rem = min(t0, wp.tiles - 1u);
-  let c = (rem % wp.CQ) * ${4 * WIDE_CHANNEL_GROUPS}u;
-  rem /= wp.CQ;
-  let tap = rem % (KH * KW);
-  rem /= KH * KW;
-  let o = (rem % wp.OQ) * ${4 * WIDE_CHANNEL_GROUPS}u;
-  let chunk = rem / wp.OQ;
-  let a = tap / KW;
-  let b = tap % KW;
+  let tl = bwd_w_tile(t0, ${4 * WIDE_CHANNEL_GROUPS}u);
   let HW = wp.H * wp.W;
   let HWo = wp.Ho * wp.Wo;
-  let rows = tap_range(a, wp.H, wp.Ho);
-  let cols = tap_range(b, wp.W, wp.Wo);
-  ${each(CH, (q) => `let xc${q} = channel_offsets(c + ${4 * q}u, wp.C, HW);`)}
-  ${each(CH, (p) => `let yo${p} = channel_offsets(o + ${4 * p}u, wp.O, HWo);`)}
+  ${each(CH, (q) => `let xc${q} = channel_offsets(tl.c + ${4 * q}u, wp.C, HW);`)}
+  ${each(CH, (p) => `let yo${p} = channel_offsets(tl.o + ${4 * p}u, wp.O, HWo);`)}
   ${each(CH, (p) => CH.map((q) => `var a${p}_${q} = mat4x4<f32>();`).join(' '))}
-  let first = chunk * wp.R;
+  let first = tl.chunk * wp.R;
   for (var r = first; r < min(first + wp.R, wp.N * wp.Ho); r++) {
     let n = r / wp.Ho;
     let i = r % wp.Ho;
-    if (i < rows.x || i >= rows.y || cols.x >= cols.y) { continue; }
-    // Column cols.x of dy row i meets column cols.x S - P + b of x row i S - P + a.
-    let xr = n * wp.C * HW + (i * S + a - P) * wp.W + cols.x * S + b - P;
-    let yr = n * wp.O * HWo + i * wp.Wo + cols.x;
-    for (var j = cols.x; j < cols.y; j += 4u) {
-      let step = (j - cols.x);
-      ${each(CH, (q) => `let x${q} = dw_x4(xc${q} + xr + step * S, j, cols.y);`, 6)}
-      ${each(CH, (p) => `let d${p} = dw_d4(yo${p} + yr + step, j, cols.y); ${CH.map((q) => `a${p}_${q} += x${q} * d${p};`).join(' ')}`, 6)}
+    if (i < tl.rows.x || i >= tl.rows.y || tl.cols.x >= tl.cols.y) { continue; }
+    // Column cols.x of dy row i meets column cols.x S - P + b of x row i S - P + a (tl holds them).
+    let xr = n * wp.C * HW + (i * S + tl.a - P) * wp.W + tl.cols.x * S + tl.b - P;
+    let yr = n * wp.O * HWo + i * wp.Wo + tl.cols.x;
+    for (var j = tl.cols.x; j < tl.cols.y; j += 4u) {
+      let step = (j - tl.cols.x);
+      ${each(CH, (q) => `let x${q} = dw_x4(xc${q} + xr + step * S, j, tl.cols.y);`, 6)}
+      ${each(CH, (p) => `let d${p} = dw_d4(yo${p} + yr + step, j, tl.cols.y); ${CH.map((q) => `a${p}_${q} += x${q} * d${p};`).join(' ')}`, 6)}
     }
   }
-  let base = ((chunk * wp.O + o) * wp.C + c) * KH * KW + tap;
-  ${each(CH, (p) => [0, 1].map((h) => `bwd_w_store4(live, base + ${4 * p}u * wp.C * KH * KW + ${8 * h}u * KH * KW, o + ${4 * p}u, c + ${8 * h}u, a${p}_${2 * h}, a${p}_${2 * h + 1});`).join(' '))}
+  let base = ((tl.chunk * wp.O + tl.o) * wp.C + tl.c) * KH * KW + tl.tap;
+  ${each(CH, (p) => [0, 1].map((h) => `bwd_w_store4(live, base + ${4 * p}u * wp.C * KH * KW + ${8 * h}u * KH * KW, tl.o + ${4 * p}u, tl.c + ${8 * h}u, a${p}_${2 * h}, a${p}_${2 * h + 1});`).join(' '))}
 }
 
 // ---- dw = sum of the chunks' partials, in chunk order.

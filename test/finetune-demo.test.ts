@@ -97,6 +97,7 @@ describe('fine-tuning demo page (headless Chromium, SwiftShader)', () => {
     expect(await message()).toMatch(/Choose or drop the pretrained model's files/);
     await choose('base-weights', 'model.safetensors');
     await choose('base-tokenizer', 'vocab.json', 'merges.txt');
+    await waitFor('the tokenizer files are not listed', "document.querySelector('#base-files').textContent.includes('merges: merges.txt')");
     expect(await page.$eval('#base-files', (el) => el.textContent)).toMatch(/weights: model\.safetensors .*config: missing.*vocab: vocab\.json.*merges: merges\.txt/);
     await (await page.$('input#base-config'))!.uploadFile(join(folder, 'bad-config.json'));
     await waitFor('no message for the bad config.json', "document.querySelector('#message.error')?.textContent.includes('config.json is not JSON')", 60_000);
@@ -117,7 +118,8 @@ describe('fine-tuning demo page (headless Chromium, SwiftShader)', () => {
   it('prepares a LoRA run on the text: the pretrained model\'s perplexity and samples come first', async () => {
     expect(await page.$eval('#create', (el) => (el as HTMLButtonElement).disabled)).toBe(true); // no text yet
     await choose('text-file', 'cats.txt');
-    expect(await page.$eval('#text-name', (el) => el.textContent)).toMatch(/Using cats\.txt/);
+    // The page reads the file before it names it, so the name comes a moment after the change event.
+    await waitFor('the text was not taken', "document.querySelector('#text-name').textContent.startsWith('Using cats.txt')");
     await waitFor('Prepare is not enabled', "!document.querySelector('#create').disabled");
     const t0 = performance.now();
     await page.click('#create');
@@ -190,7 +192,8 @@ describe('fine-tuning demo page (headless Chromium, SwiftShader)', () => {
     await waitFor('no offer to resume', "[...document.querySelectorAll('#message button')].some((b) => b.textContent === 'Resume it')", 60_000);
     await page.$$eval('#message button', (bs) => bs.find((b) => b.textContent === 'Resume it')!.click());
     await waitFor('the autosave was not restored', 'window.__demo.ready && window.__demo.info.step === 2 && window.__demo.samplesBefore === 2', 300_000);
-    expect(await page.$eval('#text-name', (el) => el.textContent)).toMatch(/Using cats\.txt/);
+    // The page reads the file before it names it, so the name comes a moment after the change event.
+    await waitFor('the text was not taken', "document.querySelector('#text-name').textContent.startsWith('Using cats.txt')");
 
     await page.click('#start');
     await waitFor('no autosave while running', 'window.__demo.autosavedStep >= 4', 120_000);

@@ -21,7 +21,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeTensor, parseSafetensors, writeSafetensors } from '../src/checkpoint/safetensors.js';
 import { type LaunchedBrowser, type PageServer, waitForPage } from './support/browser.js';
 import {
-  checkResumeAndRecovery, chooseFile, closeDemoBrowser, colouredPixels as colouredPixelsOf, expectBlockingCaught, expectFreeMainThread,
+  checkResumeAndRecovery, chooseFile, closeDemoBrowser, expectColoured, expectBlockingCaught, expectFreeMainThread,
   openDemoBrowser, openWithoutWebGPU, setField as setFieldOf, waitForDownload, watchMainThread, type MainThreadWindow,
 } from './support/demo-page.js';
 
@@ -77,7 +77,6 @@ async function openPage(query = QUERY): Promise<void> {
 }
 
 const setField = (id: string, value: string, event?: string) => setFieldOf(page, id, value, event);
-const colouredPixels = (id: string) => colouredPixelsOf(page, id);
 
 /** Dark (ink) pixels of a canvas among its opaque ones. */
 function inkPixels(id: string): Promise<number> {
@@ -114,7 +113,7 @@ describe('contrastive demo page (headless Chromium, SwiftShader)', () => {
     expect(v.rawPixels).toBeGreaterThan(0.2);
     expect(await page.$eval('#probe-readout', (el) => el.textContent)).toMatch(/^step 0: learned encoder \d+\.\d%, encoder at initialisation \d+\.\d%, raw pixels \d+\.\d% on 64 held-out digits, from 20 labelled ones/);
     expect(await inkPixels('views')).toBeGreaterThan(300); // digits and their views
-    expect(await colouredPixels('embedding-plane')).toBeGreaterThan(50); // the held-out digits, coloured by class
+    await expectColoured(page, 'embedding-plane', 50); // the held-out digits, coloured by class
     expect(await page.$eval('#embedding-readout', (el) => el.textContent)).toMatch(/^step 0: 64 held-out digits; the two components hold \d/);
     // New views: the same images, drawn again.
     await page.click('#new-views');

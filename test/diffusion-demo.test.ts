@@ -16,7 +16,7 @@ import type { Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LaunchedBrowser, type PageServer, waitForPage } from './support/browser.js';
 import {
-  checkResumeAndRecovery, chooseFile, closeDemoBrowser, openDemoBrowser, openWithoutWebGPU, waitForDownload, expectBlockingCaught, expectFreeMainThread, watchMainThread, type MainThreadWindow, setField as setFieldOf, colouredPixels as colouredPixelsOf
+  checkResumeAndRecovery, chooseFile, closeDemoBrowser, openDemoBrowser, openWithoutWebGPU, waitForDownload, expectBlockingCaught, expectFreeMainThread, watchMainThread, type MainThreadWindow, setField as setFieldOf, expectColoured
 } from './support/demo-page.js';
 
 // No autosave (autosaveEvery=0): a reload finds nothing to offer and builds the model again, until the last test.
@@ -61,7 +61,6 @@ async function openPage(query = QUERY): Promise<void> {
 
 const setField = (id: string, value: string, event?: string) => setFieldOf(page, id, value, event);
 
-const colouredPixels = (id: string) => colouredPixelsOf(page, id);
 
 beforeAll(async () => {
   ({ server, browser, page, logs, downloads } = await openDemoBrowser({
@@ -86,7 +85,7 @@ describe('diffusion demo page (headless Chromium, SwiftShader)', () => {
     expect(await page.$eval('#modes-section', (el) => (el as HTMLElement).hidden)).toBe(false);
     expect(await page.$eval('#img-samples', (el) => (el as HTMLElement).offsetParent)).toBeNull(); // image mode's panels are away
     expect(await page.$eval('#upload-zone', (el) => (el as HTMLElement).hidden)).toBe(true); // no image upload beside points
-    expect(await colouredPixels('plane')).toBeGreaterThan(200); // blue samples and orange arrows
+    await expectColoured(page, 'plane', 200); // blue samples and orange arrows
   });
 
   it('says what to enable in a browser without WebGPU', async () => {
@@ -120,7 +119,7 @@ describe('diffusion demo page (headless Chromium, SwiftShader)', () => {
     await waitFor('no frames', 'window.__demo.frames >= 1');
     expect(await page.$eval('#frame', (el) => (el as HTMLInputElement).max)).toBe('10'); // noise + 10 steps
     await waitFor('the animation did not finish', "document.getElementById('anim-readout').textContent.includes('the finished sample')", 60_000);
-    expect(await colouredPixels('anim')).toBeGreaterThan(100);
+    await expectColoured(page, 'anim', 100);
     await setField('frame', '0', 'input');
     expect(await page.$eval('#anim-readout', (el) => el.textContent)).toMatch(/^t = 100: pure noise/);
   });

@@ -12,7 +12,7 @@
 import type { Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chooseDiscImages, type LaunchedBrowser, type PageServer, waitForPage } from './support/browser.js';
-import { canvasTones, chooseFile, closeDemoBrowser, openDemoBrowser, waitForDownload } from './support/demo-page.js';
+import { canvasTones, chooseFile, eventually, closeDemoBrowser, openDemoBrowser, waitForDownload } from './support/demo-page.js';
 
 const QUERY =
   '?dataset=glyphs16&base=8&batch=8&timesteps=20&sampleSteps=3&gridColumns=1&sampleEvery=4&trainPoints=256' +
@@ -81,12 +81,8 @@ describe('diffusion demo page, images (headless Chromium, SwiftShader)', () => {
     expect(await page.$eval('#plane', (el) => (el as HTMLElement).offsetParent)).toBeNull();
     expect(await page.$eval('#upload-zone', (el) => (el as HTMLElement).hidden)).toBe(false); // the user's images are offered beside the digits
     expect(v.img.gridValues.length).toBe(10 * 16 * 16);
-    const [dark, light] = await tones('img-samples');
-    expect(dark).toBeGreaterThan(100);
-    expect(light).toBeGreaterThan(100);
-    const [ink, paper] = await tones('img-data');
-    expect(ink).toBeGreaterThan(200);
-    expect(paper).toBeGreaterThan(ink);
+    await eventually(() => tones('img-samples'), ([dark, light]) => dark > 100 && light > 100, 'the samples are not drawn as noise');
+    await eventually(() => tones('img-data'), ([ink, paper]) => ink > 200 && paper > ink, 'the data is not drawn as dark digits on white');
   });
 
   it('trains: grids follow, and the scorer trained meanwhile reports its accuracy and scores them', async () => {
@@ -111,8 +107,7 @@ describe('diffusion demo page, images (headless Chromium, SwiftShader)', () => {
     await waitFor('no frames', 'window.__demo.img.frames >= 1');
     expect(await page.$eval('#img-frame', (el) => (el as HTMLInputElement).max)).toBe('3'); // noise + 3 steps
     await waitFor('the animation did not finish', "document.getElementById('img-anim-readout').textContent.includes('the finished sample')", 60_000);
-    const [dark, light] = await tones('img-anim');
-    expect(dark + light).toBeGreaterThan(500);
+    await eventually(() => tones('img-anim'), ([dark, light]) => dark + light > 500, 'the finished frame is not drawn');
   });
 
   it('saves a checkpoint, and a reloaded page loads it back: same step, exactly the same samples', async () => {
@@ -164,9 +159,7 @@ describe('diffusion demo page, images (headless Chromium, SwiftShader)', () => {
     expect(v.img.gridValues.length).toBe(5 * 2 * 16 * 16); // 5 rows of twice the columns
     expect(await page.$eval('#facts', (el) => el.textContent)).toMatch(/U-Net, 2 levels from 8 channels\).*your images, 20 training images at 16 × 16/);
     expect(await page.$eval('#chart-frechet', (el) => (el as HTMLElement).offsetParent)).toBeNull(); // no scores
-    const [dark, light] = await tones('img-data'); // bright discs on dark, as given
-    expect(dark).toBeGreaterThan(light);
-    expect(light).toBeGreaterThan(50);
+    await eventually(() => tones('img-data'), ([dark, light]) => dark > light && light > 50, 'the images are not drawn as bright discs on dark, as given');
     await page.click('#step');
     await waitFor('no step on the upload', 'window.__demo.info.step === 1 || /step 1/.test(document.getElementById("state").textContent)');
   });

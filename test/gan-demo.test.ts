@@ -26,7 +26,7 @@ import { ganSessionConfig, type GanEvent } from '../src/tasks/gan/protocol.js';
 import { GanSession } from '../src/tasks/gan/session.js';
 import { chooseDiscImages, type LaunchedBrowser, type PageServer, waitForPage } from './support/browser.js';
 import {
-  checkResumeAndRecovery, chooseFile, closeDemoBrowser, openDemoBrowser, openWithoutWebGPU, waitForDownload, expectBlockingCaught, expectFreeMainThread, watchMainThread, type MainThreadWindow,
+  checkResumeAndRecovery, chooseFile, closeDemoBrowser, openDemoBrowser, openWithoutWebGPU, waitForDownload, expectBlockingCaught, expectFreeMainThread, eventually, watchMainThread, type MainThreadWindow,
 } from './support/demo-page.js';
 import { testEngine } from './support/engine.js';
 import { collectGarbage, STRAY_BYTES } from './support/memory.js';
@@ -243,6 +243,11 @@ function pixels(id: string): Promise<{ painted: number; coloured: number; dark: 
   });
 }
 
+/** Waits until canvas `id` has more than `atLeast` pixels of `kind` (the plane draws at its next animation frame). */
+function drawn(id: string, kind: 'painted' | 'coloured' | 'dark', atLeast: number): Promise<unknown> {
+  return eventually(() => pixels(id), (p) => p[kind] > atLeast, `#${id} has no more than ${atLeast} ${kind} pixels`);
+}
+
 /** The visible selects of the form narrower than their longest option needs (its text would be cut), as 'id: width < needed'. */
 function cutSelects(): Promise<string[]> {
   return page.$$eval('aside select', (els) => els.flatMap((el) => {
@@ -289,9 +294,9 @@ describe('GAN demo page (headless Chromium, SwiftShader)', () => {
     expect(await page.$eval('#modes-section', (el) => (el as HTMLElement).hidden)).toBe(false);
     expect(await page.$eval('#upload-zone', (el) => (el as HTMLElement).hidden)).toBe(true); // nothing to upload for a 2D dataset
     expect(await cutSelects()).toEqual([]);
-    expect((await pixels('surface')).painted).toBeGreaterThan(10_000); // the heatmap (near white while D is unsure)
-    expect((await pixels('lattice')).dark).toBeGreaterThan(100); // the grid's lines
-    expect((await pixels('plane')).coloured).toBeGreaterThan(100); // blue generated points
+    await drawn('surface', 'painted', 10_000); // the heatmap (near white while D is unsure)
+    await drawn('lattice', 'dark', 100); // the grid's lines
+    await drawn('plane', 'coloured', 100); // blue generated points
   });
 
   it('says what to enable in a browser without WebGPU', async () => {
@@ -316,7 +321,7 @@ describe('GAN demo page (headless Chromium, SwiftShader)', () => {
     expect(Number.isFinite(v.quality!.mmd)).toBe(true);
     expect(await page.$eval('#plane-readout', (el) => el.textContent)).toContain(`step ${v.planeStep}: D calls`);
     expect(await page.$eval('#state', (el) => el.textContent)).toMatch(/per iteration/);
-    expect((await pixels('surface')).coloured).toBeGreaterThan(1000); // D has taken sides somewhere
+    await drawn('surface', 'coloured', 1000); // D has taken sides somewhere
     const use = await expectFreeMainThread(page);
     timings.pageScriptShare = use.share;
     timings.longestPageScript = use.longestMs;
@@ -347,7 +352,7 @@ describe('GAN demo page (headless Chromium, SwiftShader)', () => {
     await setField('show-surface', true);
     await setField('show-lattice', true);
     await waitFor('the layers did not come back', `!${blank('surface')} && !${blank('lattice')}`);
-    expect((await pixels('lattice')).dark).toBeGreaterThan(100);
+    await drawn('lattice', 'dark', 100);
   });
 
   it('saves a checkpoint as a .safetensors download', async () => {

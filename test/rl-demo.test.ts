@@ -18,7 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LaunchedBrowser, type PageServer, waitForPage } from './support/browser.js';
 import {
   checkResumeAndRecovery, chooseFile, closeDemoBrowser, expectBlockingCaught, expectFreeMainThread, openDemoBrowser, openWithoutWebGPU,
-  waitForDownload, watchMainThread, type MainThreadWindow, setField as setFieldOf, colouredPixels as colouredPixelsOf
+  waitForDownload, watchMainThread, type MainThreadWindow, setField as setFieldOf, expectColoured
 } from './support/demo-page.js';
 
 // No autosave (autosaveEvery=0): a reload finds nothing to offer and builds the policy again, until the last test.
@@ -75,7 +75,6 @@ async function greedyEpisode(): Promise<NonNullable<DemoView['greedy']>> {
   return g;
 }
 
-const colouredPixels = (id: string) => colouredPixelsOf(page, id);
 
 beforeAll(async () => {
   ({ server, browser, page, logs, downloads } = await openDemoBrowser({
@@ -99,7 +98,7 @@ describe('RL demo page (headless Chromium, SwiftShader)', () => {
     expect(await page.$eval('#facts', (el) => el.textContent)).toMatch(/Adapter:.*policy 386 and value 369 parameters.*PPO: 4 CartPoles × 16 steps/);
     expect(v.stage.length).toBeGreaterThan(0);
     expect(await page.$eval('#stage-readout', (el) => el.textContent)).toMatch(/^Update 0, greedy from start 0: step \d+ of \d+\./);
-    expect(await colouredPixels('stage')).toBeGreaterThan(300); // the blue cart and the orange pole
+    await expectColoured(page, 'stage', 300); // the blue cart and the orange pole
     expect(await page.$eval('#play-greedy', (el) => (el as HTMLButtonElement).disabled)).toBe(false);
   });
 

@@ -18,7 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LaunchedBrowser, type PageServer, waitForPage } from './support/browser.js';
 import {
   checkResumeAndRecovery, chooseFile, closeDemoBrowser, expectBlockingCaught, expectFreeMainThread, openDemoBrowser, openWithoutWebGPU,
-  waitForDownload, watchMainThread, type MainThreadWindow, setField as setFieldOf, canvasTones, colouredPixels as colouredPixelsOf,
+  waitForDownload, watchMainThread, type MainThreadWindow, setField as setFieldOf, canvasTones, eventually, expectColoured,
 } from './support/demo-page.js';
 
 // No autosave (autosaveEvery=0): a reload finds nothing to offer and builds the model again, until the last test.
@@ -71,7 +71,6 @@ const setField = (id: string, value: string, event?: string) => setFieldOf(page,
 
 const tones = (id: string) => canvasTones(page, id);
 
-const colouredPixels = (id: string) => colouredPixelsOf(page, id);
 
 beforeAll(async () => {
   ({ server, browser, page, logs, downloads } = await openDemoBrowser({
@@ -95,12 +94,9 @@ describe('VAE demo page (headless Chromium, SwiftShader)', () => {
     expect(await page.$eval('#facts', (el) => el.textContent)).toMatch(/33\.54K parameters \(MLP, 1 × 64, z in 2D\).*digits 16 × 16, 512 training images/);
     expect(await page.$eval('#upload-zone', (el) => (el as HTMLElement).hidden)).toBe(true); // nothing to upload for digits
     expect(await page.$eval('#latent-section', (el) => (el as HTMLElement).hidden)).toBe(false);
-    for (const id of ['reconstructions', 'samples']) {
-      const [dark, light] = await tones(id);
-      expect(dark + light, id).toBeGreaterThan(500);
-    }
-    expect((await tones('latent-grid')).reduce((a, b) => a + b)).toBeGreaterThan(1000); // the decoded grid under the plane
-    expect(await colouredPixels('latent-plane')).toBeGreaterThan(50); // the held-out means, coloured by digit
+    for (const id of ['reconstructions', 'samples']) await eventually(() => tones(id), ([dark, light]) => dark + light > 500, `#${id} is not drawn`);
+    await eventually(() => tones('latent-grid'), ([d, l]) => d + l > 1000, 'no decoded grid under the plane'); // drawn at the next animation frame
+    await expectColoured(page, 'latent-plane', 50); // the held-out means, coloured by digit
     expect(await page.$eval('#heldout-readout', (el) => el.textContent)).toMatch(/^step 0: ELBO -\d+(\.\d+)? nats per image .* over 64 images/);
   });
 
@@ -147,8 +143,7 @@ describe('VAE demo page (headless Chromium, SwiftShader)', () => {
     const first = await demo();
     expect(first.hoverZ![0]).toBeCloseTo(1.5, 0);
     expect(first.hoverZ![1]).toBeCloseTo(1.5, 0);
-    const [dark, light] = await tones('latent-hover');
-    expect(dark + light).toBeGreaterThan(1000);
+    await eventually(() => tones('latent-hover'), ([d, l]) => d + l > 1000, 'nothing drawn for the point under the pointer');
     expect(await page.$eval('#latent-hover-readout', (el) => el.textContent)).toMatch(/decode\(z\) at z = \(1\.\d\d, 1\.\d\d\)/);
     // Elsewhere on the plane, another image.
     await page.mouse.move(box.x + box.width * 0.2, box.y + box.height * 0.8);

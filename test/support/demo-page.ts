@@ -108,6 +108,26 @@ export function colouredPixels(page: Page, id: string): Promise<number> {
   });
 }
 
+/**
+ * Reads `read` until `ok` holds, and returns the reading: pages draw at their next animation
+ * frame, which comes late on a busy machine, so a drawing is waited for rather than read at once.
+ * Throws in words (`what` and the last reading) when it never holds.
+ */
+export async function eventually<T>(read: () => Promise<T>, ok: (v: T) => boolean, what: string, timeout = 30_000): Promise<T> {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const v = await read();
+    if (ok(v)) return v;
+    if (Date.now() > deadline) throw new Error(`${what} after ${timeout / 1000} s: ${JSON.stringify(v)}.`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** Waits until canvas `id` has more than `atLeast` coloured pixels (see eventually). */
+export function expectColoured(page: Page, id: string, atLeast: number): Promise<number> {
+  return eventually(() => colouredPixels(page, id), (n) => n > atLeast, `#${id} has no more than ${atLeast} coloured pixels`);
+}
+
 /** Pixels of a canvas by darkness, among its drawn (not transparent) ones: [dark (< 96), light (> 160)]. */
 export function canvasTones(page: Page, id: string): Promise<[number, number]> {
   return page.$eval(`#${id}`, (c) => {

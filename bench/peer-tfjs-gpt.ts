@@ -5,8 +5,9 @@
 // softmax, matmul) and a 4x GELU (tanh form) MLP, a final LayerNorm, a head tied to the token
 // embedding, mean cross-entropy; gradients from tf.variableGrads, then global-norm clipping
 // and AdamW (decoupled decay on matrices only) written with tf ops, as the engine's step does.
-// Timing: one warm-up step (shader compilation, uploads), then `steps` steps queued back to
-// back whose last loss is read back, under the wall clock (tf.js has no timestamps of its own).
+// Timing: as the engine's suites time their own steps (timeTraining): two warm-up steps
+// (shader compilation, uploads), then the median of windows of steps queued back to back whose
+// last loss is read back, under the wall clock (tf.js has no timestamps of its own).
 // Browser only (WebGL needs a page). Not here: the engine's own figures (bench/gpt.ts).
 
 import * as tf from '@tensorflow/tfjs-core';
@@ -17,22 +18,24 @@ import '@tensorflow/tfjs-backend-webgl';
 import '@tensorflow/tfjs-backend-webgpu';
 import { gptPresets, gptTrainDefaults, type GptPresetName } from '../src/models/gpt.js';
 import { GPT_BENCH_SHAPE, randomGptBatch } from './gpt.js';
-import { clippedAdam, peerBackends, timeQueued, type PeerAdamConfig, type PeerBackend } from './peer-tfjs.js';
+import { clippedAdam, peerBackends, timeQueued, timeTraining, type PeerAdamConfig, type PeerBackend } from './peer-tfjs.js';
 
 export interface GptPeerMeasurement {
   backend: PeerBackend;
   preset: GptPresetName;
   msPerStep: number;
   tokensPerSecond: number;
-  /** Timed steps (after one warm-up step). */
+  /** Timed steps (after two warm-up steps), in all windows. */
   steps: number;
   /** Loss read back after the timed steps. */
   loss: number;
 }
 
 export interface GptPeerOptions {
-  /** Timed steps per backend and preset (default 2: a step takes seconds on SwiftShader). */
-  steps?: number;
+  /** Wall-clock time all timed steps should take per backend and preset, roughly (default 6000 ms). */
+  targetMs?: number;
+  /** One warm-up step and one window of two timed ones, as the suite's quick mode (default false). */
+  quick?: boolean;
   log?: (line: string) => void;
 }
 
@@ -130,7 +133,7 @@ function buildModel(preset: GptPresetName) {
   return { step, dispose, tokens: B * T };
 }
 
-async function measure(preset: GptPresetName, steps: number): Promise<{ ms: number; loss: number; tokens: number }> {
+async function measure(preset: GptPresetName, targetMs: number, quick: boolean): Promise<{ ms: number; loss: number; tokens: number; steps: number }> {
   const { batch, vocabSize } = GPT_BENCH_SHAPE;
   const T = gptPresets[preset].blockSize;
   const data = randomGptBatch(batch, T, vocabSize);
@@ -139,8 +142,7 @@ async function measure(preset: GptPresetName, steps: number): Promise<{ ms: numb
   const model = buildModel(preset);
   const timeSteps = (n: number) => timeQueued(() => [model.step(idx, targets)], n, async ([l]) => ({ loss: (await l.data())[0] }));
   try {
-    await timeSteps(1);
-    return { ...(await timeSteps(steps)), tokens: model.tokens };
+    return { ...(await timeTraining(timeSteps, targetMs, quick)), tokens: model.tokens };
   } finally {
     model.dispose();
     idx.dispose();
@@ -151,13 +153,12 @@ async function measure(preset: GptPresetName, steps: number): Promise<{ ms: numb
 /** ms per training step of TensorFlow.js on every backend it can start here, for each preset. */
 export async function runTfjsGptPeer(presets: readonly GptPresetName[], opts: GptPeerOptions = {}): Promise<GptPeerMeasurement[]> {
   const log = opts.log ?? (() => {});
-  const steps = opts.steps ?? 2;
   const out: GptPeerMeasurement[] = [];
   for await (const backend of peerBackends(log)) {
     for (const preset of presets) {
-      const { ms, loss, tokens } = await measure(preset, steps);
+      const { ms, loss, tokens, steps } = await measure(preset, opts.targetMs ?? 6000, opts.quick ?? false);
       out.push({ backend, preset, msPerStep: ms, tokensPerSecond: (tokens * 1000) / ms, steps, loss });
-      log(`tfjs-${backend.padEnd(6)} ${preset.padEnd(6)} ${ms.toFixed(1).padStart(9)} ms/step  (${steps} steps after a warm-up, loss ${loss.toFixed(3)})`);
+      log(`tfjs-${backend.padEnd(6)} ${preset.padEnd(6)} ${ms.toFixed(1).padStart(9)} ms/step  (median of ${steps} steps after two warm-ups, loss ${loss.toFixed(3)})`);
     }
   }
   return out;

@@ -121,7 +121,7 @@ export const SUITE_TABLE: Record<SuiteName, SuiteEntry<BenchResult>> = {
     format: formatGptSuite,
     peer: async (r, p) => {
       const { runTfjsGptPeer } = await import('./peer-tfjs-gpt.js');
-      return { ...r, peer: await runTfjsGptPeer(gptPresets(p), { log: p.log }) };
+      return { ...r, peer: await runTfjsGptPeer(gptPresets(p), { log: p.log, quick: p.quick }) };
     },
   }),
   diffusion: entry({

@@ -2,15 +2,15 @@
 // their promises is pending (a buffer map, onSubmittedWorkDone, an async pipeline), the bindings
 // tick the device from a setImmediate that queues the next one at once: the main thread spins
 // at 100% of a core for as long as the GPU works. On a CPU-emulated adapter that core is one
-// SwiftShader would have run kernels on; on a 2-core machine the mini GPT step took 693 ms
-// with the spin and 412 ms paced (Chromium, whose GPU process waits without spinning: 407),
-// which is the whole of the gap between Node and Chromium there. Pacing: the first ticks of a
+// SwiftShader would have run kernels on; on a 2-core machine the mini GPT step took 790 ms
+// with the spin and 463 ms paced (Chromium, whose GPU process waits without spinning: 404, same
+// session), which was nearly all of the gap between Node and Chromium there. Pacing: the first ticks of a
 // wait still come at once (a short wait ends as soon as before), later ones every millisecond.
 // The bindings look setImmediate up on the global object at each tick, so this wraps it there
 // and paces only their callbacks (native and anonymous, no arguments); every other caller's
-// setImmediate is passed through untouched. Installed once per process, by acquireDevice, for a
-// Dawn of the engine's own on a software adapter; a GPU's driver does not run on the CPU, and
-// there a tick's latency counts for more than the core it spins.
+// setImmediate is passed through untouched. Installed once per process, by acquireDevice, in
+// Node on a software adapter; a GPU's driver does not run on the CPU, and there a tick's latency
+// counts for more than the core it spins.
 // Not here: acquiring the device (device.ts).
 
 /** Ticks of one wait that come at once before pacing starts (tens of microseconds in all). */

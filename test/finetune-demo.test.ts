@@ -10,7 +10,7 @@
 // comes back by itself from a lost GPU.
 // Not here: the session in Node (finetune-session.test.ts), the core's recovery (sessions.test.ts).
 
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'puppeteer-core';
@@ -163,13 +163,9 @@ describe('fine-tuning demo page (headless Chromium, SwiftShader)', () => {
     const file = parseSafetensors(new Uint8Array(await readFile(weights)));
     expect([...file.tensors.keys()].sort()).toEqual([0, 1].flatMap((l) => ['A', 'B'].map((f) => `base_model.model.transformer.h.${l}.attn.c_attn.lora_${f}.weight`)).sort());
     await waitFor('no adapter_config.json', 'window.__demo.exports === 1');
-    const deadline = Date.now() + 30_000;
-    let names: string[] = [];
-    while (!names.includes('adapter_config.json') && Date.now() < deadline) {
-      names = await readdir(downloads);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    expect(JSON.parse(await readFile(join(downloads, 'adapter_config.json'), 'utf8'))).toMatchObject({ peft_type: 'LORA', r: 8, lora_alpha: 16, target_modules: ['attn.c_attn'] });
+    const config = await waitForDownload(downloads, 30_000, (f) => f === 'adapter_config.json');
+    expect(config).toMatch(/adapter_config\.json$/);
+    expect(JSON.parse(await readFile(config, 'utf8'))).toMatchObject({ peft_type: 'LORA', r: 8, lora_alpha: 16, target_modules: ['attn.c_attn'] });
   });
 
   it('offers its autosave once the same files are given again, resumes it, and comes back from a lost GPU by itself', async () => {

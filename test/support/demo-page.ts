@@ -7,7 +7,7 @@
 // Not here: driving a particular page (its controls, its window.__demo view and what a test
 // expects of them stay in each test), nor launching or serving itself (browser.ts).
 
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import type { Browser, Page } from 'puppeteer-core';
@@ -54,12 +54,23 @@ export async function closeDemoBrowser(d: Partial<DemoBrowser>, label: string, t
   if (d.downloads) await rm(d.downloads, { recursive: true, force: true });
 }
 
-/** The path of the first .safetensors file to appear in `dir`, or '' when none came within the time. */
-export async function waitForDownload(dir: string, timeout = 30_000): Promise<string> {
+/**
+ * The path of the first file `named` (default: any .safetensors) to appear in `dir` once it is
+ * written, or '' when none came within the time. Chromium can show a download under its name before its bytes are in (it
+ * was read at 0 bytes once on a busy machine), so the file must be non-empty and the same size
+ * on two polls in a row.
+ */
+export async function waitForDownload(dir: string, timeout = 30_000, named = (f: string) => f.endsWith('.safetensors')): Promise<string> {
   const deadline = Date.now() + timeout;
+  let seen = -1;
   while (Date.now() < deadline) {
-    const done = (await readdir(dir)).filter((f) => f.endsWith('.safetensors'));
-    if (done.length) return join(dir, done[0]);
+    const done = (await readdir(dir)).filter(named);
+    if (done.length) {
+      const path = join(dir, done[0]);
+      const size = (await stat(path)).size;
+      if (size > 0 && size === seen) return path;
+      seen = size;
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
   return '';

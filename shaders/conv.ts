@@ -15,6 +15,9 @@
 //   channels, 16 x 16 channels), the reduction four channels (or four dy columns) a step as
 //   4x4 matrix products, as mm_register in shaders/matmul.ts; a stride-1 input gradient with a
 //   square kernel runs conv_fwd_wide on the flipped kernel (`conv_flip_weights`, src/ops/conv.ts).
+// - `conv_fwd_quad` (with subgroups): conv_fwd_wide in 16-pixel x 32-channel blocks whose four
+//   invocations in a quad share the weights they load (fwdWide below); only where the adapter's
+//   quads are consecutive invocations (src/gpu/quads.ts).
 // Blocks of 8x8 ran 1.6-2x faster than 4x4 on SwiftShader (N=16, C=O=32, 16x16, 3x3: loads, not
 // FMAs, are what costs there). Larger blocks with one channel a step gained nothing; with four a
 // step as matrix products, the forward ran 1.3-1.5x faster on the U-Net's layers and the weight
@@ -30,13 +33,16 @@
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
 import type { ShaderModuleDef } from '../src/ops/types.js';
 import { flatIndexWgsl } from '../src/ops/grid.js';
+import { quadBroadcastWgsl } from './matmul.js';
 
 /** Rows and columns of the register block one invocation computes. */
 export const CONV_BLOCK = 8;
 /** conv_fwd_wide's block: groups of four output pixels, and of four output channels. */
 export const WIDE_PIXEL_GROUPS = 8;
 export const WIDE_CHANNEL_GROUPS = 4;
-const PIX = [...Array(WIDE_PIXEL_GROUPS).keys()];
+/** conv_fwd_quad's block (subgroups only): fewer pixels, more channels, the weights shared in a quad. */
+export const QUAD_PIXEL_GROUPS = 4;
+export const QUAD_CHANNEL_GROUPS = 8;
 const CH = [...Array(WIDE_CHANNEL_GROUPS).keys()];
 /**
  * One generated line per item, indented to sit in the kernel body. The wide kernels unroll into
@@ -47,8 +53,19 @@ const each = (items: number[], line: (i: number) => string, indent = 2) => items
 
 export const convShader: ShaderModuleDef = {
   label: 'conv',
-  code: () => wgsl`
+  code: (features) => convCode(features.has('subgroups')),
+};
+
+function convCode(sg: boolean): string {
+  return wgsl`
+#if ${sg}
+enable subgroups;
+// conv_fwd_quad's broadcasts sit in loops bounded by uniforms read through private variables,
+// which the uniformity analysis cannot see through.
+diagnostic(off, subgroup_uniformity);
+#endif
 ${flatIndexWgsl}
+${sg ? quadBroadcastWgsl : ''}
 
 override WG: u32 = 64u;
 // Kernel height and width, stride and padding (the same in both axes): the first four words of
@@ -211,34 +228,10 @@ fn fwd_w4(k: vec4<u32>, cc: vec4<u32>) -> mat4x4<f32> {
     vec4<f32>(fw[k.x + cc.w * KK], fw[k.y + cc.w * KK], fw[k.z + cc.w * KK], fw[k.w + cc.w * KK]));
 }
 
-// Blocks of 4x4: pixel group p (pixels m + 4p ..) by channel group q (o + 4q ..), in a<p>_<q>.
-@compute @workgroup_size(WG)
-fn conv_fwd_wide(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  set_geometry(fp.kh, fp.kw, fp.s, fp.p);
-  let t0 = flat_index(gid, nwg, WG);
-  let live = t0 < fp.tiles;
-  let t = min(t0, fp.tiles - 1u);
-  let C = fp.C;
-  let HW = fp.H * fp.W;
-  let m = (t % fp.blocks) * ${4 * WIDE_PIXEL_GROUPS}u;
-  let o = (t / fp.blocks) * ${4 * WIDE_CHANNEL_GROUPS}u;
-  ${each(PIX, (p) => `let px${p} = fwd_pixels(m + ${4 * p}u);`)}
-  ${each(CH, (q) => `let w${q} = channel_offsets(o + ${4 * q}u, fp.O, C * KH * KW);`)}
-  ${each(PIX, (p) => CH.map((q) => `var a${p}_${q} = mat4x4<f32>();`).join(' '))}
-  for (var a = 0u; a < KH; a++) {
-    for (var b = 0u; b < KW; b++) {
-      ${each(PIX, (p) => `let t${p} = fwd_tap(px${p}, a, b);`, 6)}
-      ${each(CH, (q) => `let k${q} = w${q} + a * KW + b;`, 6)}
-      for (var c = 0u; c < C; c += 4u) {
-        let cc = min(vec4<u32>(c) + STEP, vec4<u32>(C - 1u));
-        let in_c = vec4<u32>(c) + STEP < vec4<u32>(C);
-        ${each(CH, (q) => `let v${q} = fwd_w4(k${q}, cc);`, 8)}
-        ${each(PIX, (p) => `let x${p} = fwd_x4(t${p}, cc, in_c, HW); ${CH.map((q) => `a${p}_${q} += v${q} * x${p};`).join(' ')}`, 8)}
-      }
-    }
-  }
-  ${each(PIX, (p) => [0, 1].map((h) => `fwd_store4(live, m + ${4 * p}u, px${p}, o + ${8 * h}u, a${p}_${2 * h}, a${p}_${2 * h + 1});`).join(' '))}
-}
+${fwdWide('conv_fwd_wide', WIDE_PIXEL_GROUPS, WIDE_CHANNEL_GROUPS, false)}
+#if ${sg}
+${fwdWide('conv_fwd_quad', QUAD_PIXEL_GROUPS, QUAD_CHANNEL_GROUPS, true)}
+#endif
 
 // ---- the flipped kernel the input gradient of a stride-1 conv runs as a forward conv with:
 // wf[c, o, a, b] = w[o, c, KH - 1 - a, KW - 1 - b], (C, O, KH, KW) from (O, C, KH, KW).
@@ -518,5 +511,61 @@ fn conv_sum_chunks(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
   for (var k = 0u; k < sp.chunks; k++) { s += spart[k * sp.size + e]; }
   sdw[e] = s;
 }
-`,
-};
+`;
+}
+
+/**
+ * A forward entry in wide blocks: 4 P pixels x 4 Q output channels per invocation as P x Q
+ * blocks of 4x4 in named accumulators (a<p>_<q>: pixel group p, pixels m + 4p.., by channel group
+ * q, channels o + 4q..), the reduction four input channels a step as 4x4 matrix products.
+ * With `quad`, where the four invocations of a subgroup quad have the same channels (on
+ * SwiftShader a quad is one SIMD group of consecutive invocations, so consecutive pixel blocks;
+ * the blocks are counted in fours so that every quad does), they share the weights: each loads
+ * Q / 4 of the channel groups and broadcasts them to the others, so a step loads 4 P + Q values
+ * of x and w per invocation instead of 4 P + 4 Q. Elsewhere each loads all its own. The sums are
+ * the same either way, in the same order.
+ */
+function fwdWide(name: string, P: number, Q: number, quad: boolean): string {
+  const pix = [...Array(P).keys()];
+  const ch = [...Array(Q).keys()];
+  const own = [...Array(Q / 4).keys()];
+  const reduction = (shared: boolean, indent: number) => {
+    const weights = shared
+      ? [
+          each(own, (j) => `let u${j} = fwd_w4(k_own${j}, cc);`, 0),
+          each(ch, (q) => `let v${q} = from_lane${Math.floor(q / (Q / 4))}(u${q % (Q / 4)});`, 0),
+        ].join('\n')
+      : each(ch, (q) => `let v${q} = fwd_w4(k${q}, cc);`, 0);
+    return `for (var a = 0u; a < KH; a++) {
+  for (var b = 0u; b < KW; b++) {
+    ${each(pix, (p) => `let t${p} = fwd_tap(px${p}, a, b);`, 4)}
+    ${shared ? each(own, (j) => `let k_own${j} = w_own${j} + a * KW + b;`, 4) : each(ch, (q) => `let k${q} = w${q} + a * KW + b;`, 4)}
+    for (var c = 0u; c < C; c += 4u) {
+      let cc = min(vec4<u32>(c) + STEP, vec4<u32>(C - 1u));
+      let in_c = vec4<u32>(c) + STEP < vec4<u32>(C);
+      ${weights.split('\n').join('\n      ')}
+      ${each(pix, (p) => `let x${p} = fwd_x4(t${p}, cc, in_c, HW); ${ch.map((q) => `a${p}_${q} += v${q} * x${p};`).join(' ')}`, 6)}
+    }
+  }
+}`.split('\n').join(`\n${' '.repeat(indent)}`);
+  };
+  return `
+@compute @workgroup_size(WG)
+fn ${name}(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>${quad ? ', @builtin(subgroup_invocation_id) sg_lane: u32' : ''}) {
+  set_geometry(fp.kh, fp.kw, fp.s, fp.p);
+  let t0 = flat_index(gid, nwg, WG);
+  let live = t0 < fp.tiles;
+  let t = min(t0, fp.tiles - 1u);
+  let C = fp.C;
+  let HW = fp.H * fp.W;
+  let m = (t % fp.blocks) * ${4 * P}u;
+  let o = (t / fp.blocks) * ${4 * Q}u;
+  ${each(pix, (p) => `let px${p} = fwd_pixels(m + ${4 * p}u);`)}
+  ${quad ? '' : each(ch, (q) => `let w${q} = channel_offsets(o + ${4 * q}u, fp.O, C * KH * KW);`)}
+  ${each(pix, (p) => ch.map((q) => `var a${p}_${q} = mat4x4<f32>();`).join(' '))}
+  ${quad ? each(own, (j) => `let w_own${j} = channel_offsets(o + 4u * (${Q / 4}u * (sg_lane % 4u) + ${j}u), fp.O, C * KH * KW);`) : ''}
+  ${reduction(quad, 2)}
+  ${each(pix, (p) => [...Array(Q / 2).keys()].map((h) => `fwd_store4(live, m + ${4 * p}u, px${p}, o + ${8 * h}u, a${p}_${2 * h}, a${p}_${2 * h + 1});`).join(' '))}
+}
+`;
+}

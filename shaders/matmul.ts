@@ -46,6 +46,24 @@ export interface MatmulStorage {
   halfOut: boolean;
 }
 
+/** Column-wise quad broadcasts of a 4x4 block (needs `enable subgroups`), shared with shaders/conv.ts. */
+export const quadBroadcastWgsl = /* wgsl */ `
+// Column-wise broadcasts of a 4x4 block from one invocation of a quad (the lane must be a
+// constant expression, hence one function per lane).
+fn from_lane0(x: mat4x4<f32>) -> mat4x4<f32> {
+  return mat4x4<f32>(quadBroadcast(x[0], 0u), quadBroadcast(x[1], 0u), quadBroadcast(x[2], 0u), quadBroadcast(x[3], 0u));
+}
+fn from_lane1(x: mat4x4<f32>) -> mat4x4<f32> {
+  return mat4x4<f32>(quadBroadcast(x[0], 1u), quadBroadcast(x[1], 1u), quadBroadcast(x[2], 1u), quadBroadcast(x[3], 1u));
+}
+fn from_lane2(x: mat4x4<f32>) -> mat4x4<f32> {
+  return mat4x4<f32>(quadBroadcast(x[0], 2u), quadBroadcast(x[1], 2u), quadBroadcast(x[2], 2u), quadBroadcast(x[3], 2u));
+}
+fn from_lane3(x: mat4x4<f32>) -> mat4x4<f32> {
+  return mat4x4<f32>(quadBroadcast(x[0], 3u), quadBroadcast(x[1], 3u), quadBroadcast(x[2], 3u), quadBroadcast(x[3], 3u));
+}
+`;
+
 const modules = new Map<string, ShaderModuleDef>();
 
 /**
@@ -286,23 +304,7 @@ fn accumulate(
   (*t).c70 += b0 * a7; (*t).c71 += b1 * a7; (*t).c72 += b2 * a7; (*t).c73 += b3 * a7;
 }
 
-#if ${sg}
-// Column-wise broadcasts of a 4x4 block from one invocation of a quad (the lane must be a
-// constant expression, hence one function per lane).
-fn from_lane0(x: mat4x4<f32>) -> mat4x4<f32> {
-  return mat4x4<f32>(quadBroadcast(x[0], 0u), quadBroadcast(x[1], 0u), quadBroadcast(x[2], 0u), quadBroadcast(x[3], 0u));
-}
-fn from_lane1(x: mat4x4<f32>) -> mat4x4<f32> {
-  return mat4x4<f32>(quadBroadcast(x[0], 1u), quadBroadcast(x[1], 1u), quadBroadcast(x[2], 1u), quadBroadcast(x[3], 1u));
-}
-fn from_lane2(x: mat4x4<f32>) -> mat4x4<f32> {
-  return mat4x4<f32>(quadBroadcast(x[0], 2u), quadBroadcast(x[1], 2u), quadBroadcast(x[2], 2u), quadBroadcast(x[3], 2u));
-}
-fn from_lane3(x: mat4x4<f32>) -> mat4x4<f32> {
-  return mat4x4<f32>(quadBroadcast(x[0], 3u), quadBroadcast(x[1], 3u), quadBroadcast(x[2], 3u), quadBroadcast(x[3], 3u));
-}
-#endif
-
+${sg ? quadBroadcastWgsl : ''}
 // One invocation per 32x16 output block, kept as 8x4 blocks of 4x4 in named fields: WGSL has
 // no unrolled loops, and on SwiftShader a loop over a private accumulator array runs ~4x
 // slower than named accumulators (measured), so the block shape is fixed in the code.

@@ -113,7 +113,7 @@ export class Engine {
 
   /** What kernels may know about this device when they choose a variant. */
   get env(): KernelEnv {
-    return { features: this.gpu.features, limits: this.gpu.limits, isSoftware: this.gpu.adapter.isSoftware, tuning: this.tuning };
+    return { features: this.gpu.features, limits: this.gpu.limits, isSoftware: this.gpu.adapter.isSoftware, quadsInOrder: this.gpu.quadsInOrder, tuning: this.tuning };
   }
 
   /** Compiles forward, backward and updates into a plan to replay every step. */

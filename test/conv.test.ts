@@ -62,6 +62,15 @@ describe.each(CONV_LOWERINGS)('conv layers spanning several blocks, lowered %s',
       await expectMatchesCpu(lowering, conv2dBackwardInputDef, [host(3, 19, Ho, Wo), host(19, 13, 3, 3)], at, ([dy, w]) => conv2dBackwardInput(dy, w, at));
     });
   }
+  // 2 x 7 x 9 = 126 pixels and 37 output channels: on an adapter whose quads are in order, the
+  // forward and the input gradient (20 channels, as a forward conv) both in conv_fwd_quad's
+  // 16 x 32 blocks, a pixel tail and a channel tail past one block.
+  it('conv2d and its input gradient past one quad block of channels', async () => {
+    const geo = { stride: 1, padding: 1 };
+    await expectMatchesCpu(lowering, conv2dDef, [host(2, 20, 7, 9), host(37, 20, 3, 3)], geo, ([x, w]) => conv2d(x, w, geo));
+    const at = { ...geo, H: 7, W: 9 };
+    await expectMatchesCpu(lowering, conv2dBackwardInputDef, [host(2, 37, 7, 9), host(37, 20, 3, 3)], at, ([dy, w]) => conv2dBackwardInput(dy, w, at));
+  });
   it('conv2dBackwardWeight, over several chunks of rows', async () => {
     const at = { stride: 2, padding: 1, kh: 3, kw: 3 };
     await expectMatchesCpu(lowering, conv2dBackwardWeightDef, [host(9, 13, 11, 9), host(9, 19, 6, 5)], at, ([x, dy]) => conv2dBackwardWeight(x, dy, at));
@@ -82,6 +91,23 @@ describe.each(CONV_LOWERINGS)('conv layers spanning several blocks, lowered %s',
 });
 
 describe('conv2d', () => {
+  it("takes conv_fwd_quad where the adapter's quads are in order and there are more than 16 output channels", async () => {
+    const { env, gpu } = await testEngine();
+    const entries = (quadsInOrder: boolean, O: number, C = 8) => {
+      const ins = [{ shape: [2, C, 9, 9], dtype: 'f32' as const }, { shape: [O, C, 3, 3], dtype: 'f32' as const }];
+      const attrs = { stride: 1, padding: 1 };
+      const plan = conv2dDef.kernel(ins, conv2dDef.shape(ins, attrs), attrs, { ...env, quadsInOrder, tuning: { conv: 'direct' } });
+      return 'dispatches' in plan ? plan.dispatches.map((d) => d.entry) : [];
+    };
+    expect(entries(true, 17)).toEqual(['conv_fwd_quad']);
+    expect(entries(false, 17)).toEqual(['conv_fwd_wide']);
+    expect(entries(true, 16)).toEqual(['conv_fwd_wide']);
+    expect(entries(true, 17, 3)).toEqual(['conv_fwd']);
+    // SwiftShader runs a subgroup quad as one SIMD group of four consecutive invocations, which
+    // the probe must find (every conv test here then runs the quad kernel where it fits).
+    if (gpu.adapter.architecture === 'swiftshader' && gpu.features.has('subgroups')) expect(gpu.quadsInOrder).toBe(true);
+  });
+
   it('with a 1x1 kernel is a matmul over channels', async () => {
     const engine = await testEngine();
     const [N, C, O, H, W] = [3, 20, 17, 5, 7];

@@ -32,7 +32,7 @@ import {
 import { testEngine } from './support/engine.js';
 
 const x = (shape: number[], dtype: 'f32' | 'i32' = 'f32') => input('x', shape, dtype);
-const env: KernelEnv = { features: new Set(), limits: {} as GPUSupportedLimits, isSoftware: true, tuning: {} };
+const env: KernelEnv = { features: new Set(), limits: {} as GPUSupportedLimits, isSoftware: true, quadsInOrder: false, tuning: {} };
 
 describe('errors while the graph is built', () => {
   it('names the op and both shapes when shapes do not broadcast', () => {

@@ -1,11 +1,13 @@
 // Acquiring a WebGPU adapter and device in a page, a Web Worker or Node, and describing it.
 // The only difference between environments is where the `GPU` object comes from: the caller
 // may pass one; otherwise `navigator.gpu`; otherwise, in Node, the `webgpu` package (Dawn).
-// In Node on a software adapter, Dawn's wait loop is paced (dawn-pacing.ts).
+// In Node on a software adapter, Dawn's wait loop is paced (dawn-pacing.ts); on one with
+// subgroups, the layout of its quads is probed (quads.ts).
 // Not here: buffers, pipelines or dispatch (see buffers.ts and kernels.ts).
 
 import { DeviceLostError, WebGPUUnavailableError } from '../errors.js';
 import { paceDawnTicks } from './dawn-pacing.js';
+import { quadsInOrder } from './quads.js';
 
 /** Features the engine knows how to use when the adapter has them. */
 export const OPTIONAL_FEATURES = ['shader-f16', 'subgroups', 'timestamp-query'] as const;
@@ -67,6 +69,11 @@ export interface GpuContext {
   adapter: AdapterSummary;
   features: Set<OptionalFeature>;
   limits: GPUSupportedLimits;
+  /**
+   * Subgroup quads are four consecutive invocations in order (quads.ts). Probed only on software
+   * adapters with subgroups, the only ones whose kernels rely on it; false elsewhere.
+   */
+  quadsInOrder: boolean;
   /** Resolves when the device is lost; `lost` is set synchronously before it resolves. */
   lost: Promise<DeviceLostError>;
   isLost(): boolean;
@@ -181,6 +188,7 @@ export async function acquireDevice(opts: DeviceOptions = {}): Promise<GpuContex
     adapter: summary,
     features,
     limits: device.limits,
+    quadsInOrder: summary.isSoftware && features.has('subgroups') && (await quadsInOrder(device)),
     lost: lostPromise,
     isLost: () => lost,
   };

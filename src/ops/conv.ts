@@ -11,7 +11,8 @@
 
 import { DTypeError, ShapeError, fmtShape } from '../errors.js';
 import { apply, type OpNode, type Tensor, type TensorSpec } from '../tensor.js';
-import { CONV_BLOCK, WIDE_CHANNEL_GROUPS, WIDE_PIXEL_GROUPS, convShader } from '../../shaders/conv.js';
+import { QUAD_PROBE_WORKGROUP } from '../gpu/quads.js';
+import { CONV_BLOCK, QUAD_CHANNEL_GROUPS, QUAD_PIXEL_GROUPS, WIDE_CHANNEL_GROUPS, WIDE_PIXEL_GROUPS, convShader } from '../../shaders/conv.js';
 import { convUniform as uniform, gemmBackwardInput, gemmBackwardWeight, gemmForward, type ConvGeo } from './conv-gemm.js';
 import { grid1d } from './grid.js';
 import { kernelChoices } from './tunable.js';
@@ -173,14 +174,28 @@ function forwardKernel(g: Geo, env: KernelEnv): KernelPlan {
   return { dispatches: [forwardDispatch(g, env, { in: 0 }, { in: 1 })] };
 }
 
-/** conv_fwd, or with enough input channels conv_fwd_wide, of x and w (in those slots) into output 0. */
+/**
+ * conv_fwd_quad where the adapter's quads are in order (a software adapter with subgroups,
+ * src/gpu/quads.ts) and there are more output channels than one of conv_fwd_wide's blocks: its
+ * 16-pixel x 32-channel blocks share their weights in a quad, 1.25-1.4x conv_fwd_wide's speed on
+ * the U-Net's layers on SwiftShader (Node, GPU timestamps, batch 32; bench/conv.ts). Its pixel
+ * blocks are counted in fours, so that the four invocations of every quad have the same channels.
+ */
+const quadFits = (g: Geo, env: KernelEnv) =>
+  env.quadsInOrder && WG === QUAD_PROBE_WORKGROUP && wideFits(g) && g.O > 4 * WIDE_CHANNEL_GROUPS;
+
+/** conv_fwd, conv_fwd_wide or conv_fwd_quad (by what fits) of x and w (in those slots) into output 0. */
 function forwardDispatch(g: Geo, env: KernelEnv, x: Slot, w: Slot): Dispatch {
+  const quad = quadFits(g, env);
   const wide = wideFits(g);
-  const [pixels, channels] = wide ? [4 * WIDE_PIXEL_GROUPS, 4 * WIDE_CHANNEL_GROUPS] : [B, B];
-  const blocks = Math.ceil((g.N * g.Ho * g.Wo) / pixels);
+  const [pixels, channels] = quad
+    ? [4 * QUAD_PIXEL_GROUPS, 4 * QUAD_CHANNEL_GROUPS]
+    : wide ? [4 * WIDE_PIXEL_GROUPS, 4 * WIDE_CHANNEL_GROUPS] : [B, B];
+  const pixelBlocks = Math.ceil((g.N * g.Ho * g.Wo) / pixels);
+  const blocks = quad ? Math.ceil(pixelBlocks / 4) * 4 : pixelBlocks;
   const tiles = blocks * Math.ceil(g.O / channels);
   return {
-    shader: convShader, entry: wide ? 'conv_fwd_wide' : 'conv_fwd', constants: { WG },
+    shader: convShader, entry: quad ? 'conv_fwd_quad' : wide ? 'conv_fwd_wide' : 'conv_fwd', constants: { WG },
     reads: [x, w], writes: [{ out: 0 }],
     params: [...uniform(g), blocks, tiles],
     workgroups: grid1d(tiles, WG, env.limits.maxComputeWorkgroupsPerDimension),

@@ -102,6 +102,7 @@ export const fixedChoiceEnv = (gpu: GpuContext, name: string, choice: string): K
   features: gpu.features,
   limits: gpu.limits,
   isSoftware: gpu.adapter.isSoftware,
+  quadsInOrder: gpu.quadsInOrder,
   tuning: { [name]: choice },
 });
 

@@ -49,6 +49,8 @@ export interface KernelEnv {
   features: ReadonlySet<OptionalFeature>;
   limits: GPUSupportedLimits;
   isSoftware: boolean;
+  /** Subgroup quads are four consecutive invocations in order, in 1-D workgroups of the size src/gpu/quads.ts probes. */
+  quadsInOrder: boolean;
   /** Choices measured on this adapter, by op family (for example matmul: 'register'). */
   tuning: Readonly<Record<string, string>>;
 }

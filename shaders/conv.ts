@@ -15,9 +15,10 @@
 //   channels, 16 x 16 channels), the reduction four channels (or four dy columns) a step as
 //   4x4 matrix products, as mm_register in shaders/matmul.ts; a stride-1 input gradient with a
 //   square kernel runs conv_fwd_wide on the flipped kernel (`conv_flip_weights`, src/ops/conv.ts).
-// - `conv_fwd_quad` (with subgroups): conv_fwd_wide in 16-pixel x 32-channel blocks whose four
-//   invocations in a quad share the weights they load (fwdWide below); only where the adapter's
-//   quads are consecutive invocations (src/gpu/quads.ts).
+// - `conv_fwd_quad`, `conv_bwd_weight_quad` (with subgroups): conv_fwd_wide in 16-pixel x
+//   32-channel blocks whose four invocations in a quad share the weights they load, and
+//   conv_bwd_weight_wide with the quad sharing dy (fwdWide, bwdWeightWide below); only where the
+//   adapter's quads are consecutive invocations (src/gpu/quads.ts).
 // Blocks of 8x8 ran 1.6-2x faster than 4x4 on SwiftShader (N=16, C=O=32, 16x16, 3x3: loads, not
 // FMAs, are what costs there). Larger blocks with one channel a step gained nothing; with four a
 // step as matrix products, the forward ran 1.3-1.5x faster on the U-Net's layers and the weight
@@ -43,7 +44,6 @@ export const WIDE_CHANNEL_GROUPS = 4;
 /** conv_fwd_quad's block (subgroups only): fewer pixels, more channels, the weights shared in a quad. */
 export const QUAD_PIXEL_GROUPS = 4;
 export const QUAD_CHANNEL_GROUPS = 8;
-const CH = [...Array(WIDE_CHANNEL_GROUPS).keys()];
 /**
  * One generated line per item, indented to sit in the kernel body. The wide kernels unroll into
  * named accumulators this way, not by override constants: SwiftShader runs a dynamically indexed
@@ -467,35 +467,10 @@ fn dw_x4(xc: vec4<u32>, j: u32, end: u32) -> mat4x4<f32> {
     vec4<f32>(wx[xc.x + jj.w], wx[xc.y + jj.w], wx[xc.z + jj.w], wx[xc.w + jj.w]));
 }
 
-// Blocks of 4x4: output-channel group p by input-channel group q, in a<p>_<q> (column k: o + 4p + k).
-@compute @workgroup_size(WG)
-fn conv_bwd_weight_wide(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  set_geometry(wp.kh, wp.kw, wp.s, wp.p);
-  let t0 = flat_index(gid, nwg, WG);
-  let live = t0 < wp.tiles;
-  let tl = bwd_w_tile(t0, ${4 * WIDE_CHANNEL_GROUPS}u);
-  let HW = wp.H * wp.W;
-  let HWo = wp.Ho * wp.Wo;
-  ${each(CH, (q) => `let xc${q} = channel_offsets(tl.c + ${4 * q}u, wp.C, HW);`)}
-  ${each(CH, (p) => `let yo${p} = channel_offsets(tl.o + ${4 * p}u, wp.O, HWo);`)}
-  ${each(CH, (p) => CH.map((q) => `var a${p}_${q} = mat4x4<f32>();`).join(' '))}
-  let first = tl.chunk * wp.R;
-  for (var r = first; r < min(first + wp.R, wp.N * wp.Ho); r++) {
-    let n = r / wp.Ho;
-    let i = r % wp.Ho;
-    if (i < tl.rows.x || i >= tl.rows.y || tl.cols.x >= tl.cols.y) { continue; }
-    // Column cols.x of dy row i meets column cols.x S - P + b of x row i S - P + a (tl holds them).
-    let xr = n * wp.C * HW + (i * S + tl.a - P) * wp.W + tl.cols.x * S + tl.b - P;
-    let yr = n * wp.O * HWo + i * wp.Wo + tl.cols.x;
-    for (var j = tl.cols.x; j < tl.cols.y; j += 4u) {
-      let step = (j - tl.cols.x);
-      ${each(CH, (q) => `let x${q} = dw_x4(xc${q} + xr + step * S, j, tl.cols.y);`, 6)}
-      ${each(CH, (p) => `let d${p} = dw_d4(yo${p} + yr + step, j, tl.cols.y); ${CH.map((q) => `a${p}_${q} += x${q} * d${p};`).join(' ')}`, 6)}
-    }
-  }
-  let base = ((tl.chunk * wp.O + tl.o) * wp.C + tl.c) * KH * KW + tl.tap;
-  ${each(CH, (p) => [0, 1].map((h) => `bwd_w_store4(live, base + ${4 * p}u * wp.C * KH * KW + ${8 * h}u * KH * KW, tl.o + ${4 * p}u, tl.c + ${8 * h}u, a${p}_${2 * h}, a${p}_${2 * h + 1});`).join(' '))}
-}
+${bwdWeightWide('conv_bwd_weight_wide', false)}
+#if ${sg}
+${bwdWeightWide('conv_bwd_weight_quad', true)}
+#endif
 
 // ---- dw = sum of the chunks' partials, in chunk order.
 struct Sum { size: u32, chunks: u32 }
@@ -566,6 +541,54 @@ fn ${name}(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
   ${quad ? each(own, (j) => `let w_own${j} = channel_offsets(o + 4u * (${Q / 4}u * (sg_lane % 4u) + ${j}u), fp.O, C * KH * KW);`) : ''}
   ${reduction(quad, 2)}
   ${each(pix, (p) => [...Array(Q / 2).keys()].map((h) => `fwd_store4(live, m + ${4 * p}u, px${p}, o + ${8 * h}u, a${p}_${2 * h}, a${p}_${2 * h + 1});`).join(' '))}
+}
+`;
+}
+
+/**
+ * A weight-gradient entry in wide blocks: 16 output x 16 input channels at one tap per
+ * invocation as 4 x 4 blocks of 4x4 (a<p>_<q>: output-channel group p, column k output channel
+ * o + 4p + k, by input-channel group q), the reduction four columns of dy a step. With `quad`,
+ * where quads are in order and the input-channel blocks come in fours (so the four invocations
+ * of a quad have the same output channels, tap and rows, and consecutive input channels), they
+ * share dy: each loads one of the four output-channel groups and broadcasts it,
+ * so a step loads 64 + 16 values per invocation instead of 64 + 64.
+ */
+function bwdWeightWide(name: string, quad: boolean): string {
+  const groups = [...Array(WIDE_CHANNEL_GROUPS).keys()];
+  const accumulate = (p: number) => groups.map((q) => `a${p}_${q} += x${q} * d${p};`).join(' ');
+  const dy = quad
+    ? `let d_own = dw_d4(yo_own + yr + step, j, tl.cols.y);
+      ${each(groups, (p) => `let d${p} = from_lane${p}(d_own); ${accumulate(p)}`, 6)}`
+    : each(groups, (p) => `let d${p} = dw_d4(yo${p} + yr + step, j, tl.cols.y); ${accumulate(p)}`, 6);
+  return `
+@compute @workgroup_size(WG)
+fn ${name}(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>${quad ? ', @builtin(subgroup_invocation_id) sg_lane: u32' : ''}) {
+  set_geometry(wp.kh, wp.kw, wp.s, wp.p);
+  let t0 = flat_index(gid, nwg, WG);
+  let live = t0 < wp.tiles;
+  let tl = bwd_w_tile(t0, ${4 * WIDE_CHANNEL_GROUPS}u);
+  let HW = wp.H * wp.W;
+  let HWo = wp.Ho * wp.Wo;
+  ${each(groups, (q) => `let xc${q} = channel_offsets(tl.c + ${4 * q}u, wp.C, HW);`)}
+  ${quad ? 'let yo_own = channel_offsets(tl.o + 4u * (sg_lane % 4u), wp.O, HWo);' : each(groups, (p) => `let yo${p} = channel_offsets(tl.o + ${4 * p}u, wp.O, HWo);`)}
+  ${each(groups, (p) => groups.map((q) => `var a${p}_${q} = mat4x4<f32>();`).join(' '))}
+  let first = tl.chunk * wp.R;
+  for (var r = first; r < min(first + wp.R, wp.N * wp.Ho); r++) {
+    let n = r / wp.Ho;
+    let i = r % wp.Ho;
+    if (i < tl.rows.x || i >= tl.rows.y || tl.cols.x >= tl.cols.y) { continue; }
+    // Column cols.x of dy row i meets column cols.x S - P + b of x row i S - P + a (tl holds them).
+    let xr = n * wp.C * HW + (i * S + tl.a - P) * wp.W + tl.cols.x * S + tl.b - P;
+    let yr = n * wp.O * HWo + i * wp.Wo + tl.cols.x;
+    for (var j = tl.cols.x; j < tl.cols.y; j += 4u) {
+      let step = (j - tl.cols.x);
+      ${each(groups, (q) => `let x${q} = dw_x4(xc${q} + xr + step * S, j, tl.cols.y);`, 6)}
+      ${dy}
+    }
+  }
+  let base = ((tl.chunk * wp.O + tl.o) * wp.C + tl.c) * KH * KW + tl.tap;
+  ${each(groups, (p) => [0, 1].map((h) => `bwd_w_store4(live, base + ${4 * p}u * wp.C * KH * KW + ${8 * h}u * KH * KW, tl.o + ${4 * p}u, tl.c + ${8 * h}u, a${p}_${2 * h}, a${p}_${2 * h + 1});`).join(' '))}
 }
 `;
 }

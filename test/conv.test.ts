@@ -71,6 +71,14 @@ describe.each(CONV_LOWERINGS)('conv layers spanning several blocks, lowered %s',
     const at = { ...geo, H: 7, W: 9 };
     await expectMatchesCpu(lowering, conv2dBackwardInputDef, [host(2, 37, 7, 9), host(37, 20, 3, 3)], at, ([dy, w]) => conv2dBackwardInput(dy, w, at));
   });
+  // 61 input channels, four 16-channel blocks with a tail (conv_bwd_weight_quad where quads are
+  // in order), 19 output channels, stride 1 and 2.
+  it('conv2dBackwardWeight over four blocks of input channels', async () => {
+    for (const [stride, Ho, Wo] of [[1, 9, 7], [2, 5, 4]]) {
+      const at = { stride, padding: 1, kh: 3, kw: 3 };
+      await expectMatchesCpu(lowering, conv2dBackwardWeightDef, [host(2, 61, 9, 7), host(2, 19, Ho, Wo)], at, ([x, dy]) => conv2dBackwardWeight(x, dy, at));
+    }
+  });
   it('conv2dBackwardWeight, over several chunks of rows', async () => {
     const at = { stride: 2, padding: 1, kh: 3, kw: 3 };
     await expectMatchesCpu(lowering, conv2dBackwardWeightDef, [host(9, 13, 11, 9), host(9, 19, 6, 5)], at, ([x, dy]) => conv2dBackwardWeight(x, dy, at));
@@ -91,7 +99,7 @@ describe.each(CONV_LOWERINGS)('conv layers spanning several blocks, lowered %s',
 });
 
 describe('conv2d', () => {
-  it("takes conv_fwd_quad where the adapter's quads are in order and there are more than 16 output channels", async () => {
+  it("takes the quad kernels where the adapter's quads are in order and the channels fit their blocks", async () => {
     const { env, gpu } = await testEngine();
     const entries = (quadsInOrder: boolean, O: number, C = 8) => {
       const ins = [{ shape: [2, C, 9, 9], dtype: 'f32' as const }, { shape: [O, C, 3, 3], dtype: 'f32' as const }];
@@ -103,6 +111,16 @@ describe('conv2d', () => {
     expect(entries(false, 17)).toEqual(['conv_fwd_wide']);
     expect(entries(true, 16)).toEqual(['conv_fwd_wide']);
     expect(entries(true, 17, 3)).toEqual(['conv_fwd']);
+    const weightEntries = (quadsInOrder: boolean, C: number) => {
+      const ins = [{ shape: [2, C, 9, 9], dtype: 'f32' as const }, { shape: [2, 19, 9, 9], dtype: 'f32' as const }];
+      const attrs = { kh: 3, kw: 3, stride: 1, padding: 1 };
+      const plan = conv2dBackwardWeightDef.kernel(ins, conv2dBackwardWeightDef.shape(ins, attrs), attrs, { ...env, quadsInOrder, tuning: { conv: 'direct' } });
+      return 'dispatches' in plan ? plan.dispatches[0].entry : '';
+    };
+    expect(weightEntries(true, 61)).toBe('conv_bwd_weight_quad');
+    expect(weightEntries(true, 128)).toBe('conv_bwd_weight_quad');
+    expect(weightEntries(true, 96)).toBe('conv_bwd_weight_wide');
+    expect(weightEntries(false, 64)).toBe('conv_bwd_weight_wide');
     // SwiftShader runs a subgroup quad as one SIMD group of four consecutive invocations, which
     // the probe must find (every conv test here then runs the quad kernel where it fits).
     if (gpu.adapter.architecture === 'swiftshader' && gpu.features.has('subgroups')) expect(gpu.quadsInOrder).toBe(true);

@@ -94,7 +94,8 @@ describe('fine-tuning demo page (headless Chromium, SwiftShader)', () => {
   it('takes the model\'s files through its pickers: a bad config.json gets its message, the good one the summary', async () => {
     await page.goto(`${server.url}demos/finetune/index.html${QUERY}`);
     await waitFor('the page did not start', 'window.__demo?.info !== null && window.__demo.info !== undefined', 60_000);
-    expect(await message()).toMatch(/Choose or drop the pretrained model's files/);
+    // The banner is written a moment after the page's state is published.
+    await waitFor('no prompt for the files', "document.querySelector('#message').textContent.includes(\"Choose or drop the pretrained model's files\")");
     await choose('base-weights', 'model.safetensors');
     await choose('base-tokenizer', 'vocab.json', 'merges.txt');
     await waitFor('the tokenizer files are not listed', "document.querySelector('#base-files').textContent.includes('merges: merges.txt')");

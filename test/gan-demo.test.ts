@@ -358,7 +358,9 @@ describe('GAN demo page (headless Chromium, SwiftShader)', () => {
   it('saves a checkpoint as a .safetensors download', async () => {
     const before = (await demo()).planes;
     await page.click('#step'); // one more iteration, and a snapshot of the model as it is saved
-    await waitFor('no snapshot after a step', `window.__demo.planes > ${before}`);
+    // A snapshot of the step before may still be on its way (seen on a busy machine): wait for
+    // the one of the step now shown.
+    await waitFor('no snapshot after a step', `window.__demo.planes > ${before} && window.__demo.planeStep === window.__demo.info.step`);
     const v = await demo();
     savedStep = v.info!.step;
     savedKey = v.planeKey;

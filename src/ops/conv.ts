@@ -178,7 +178,7 @@ function forwardKernel(g: Geo, env: KernelEnv): KernelPlan {
  * conv_fwd_quad where the adapter's quads are in order (a software adapter with subgroups,
  * src/gpu/quads.ts) and there are more output channels than one of conv_fwd_wide's blocks: its
  * 16-pixel x 32-channel blocks share their weights in a quad, 1.25-1.4x conv_fwd_wide's speed on
- * the U-Net's layers on SwiftShader (Node, GPU timestamps, batch 32; bench/conv.ts). Its pixel
+ * the U-Net's layers on SwiftShader (Node, GPU timestamps, batch 32). Its pixel
  * blocks are counted in fours, so that the four invocations of every quad have the same channels.
  */
 const quadFits = (g: Geo, env: KernelEnv) =>

@@ -490,6 +490,16 @@ fn conv_sum_chunks(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
 }
 
 /**
+ * The first lines of a generated entry point: its builtins (the quad lane with `quad`), the
+ * geometry from uniform `u`, and which invocation it is (t0) and whether it stores (live).
+ */
+const entryHead = (name: string, quad: boolean, u: string) => `@compute @workgroup_size(WG)
+fn ${name}(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>${quad ? ', @builtin(subgroup_invocation_id) sg_lane: u32' : ''}) {
+  set_geometry(${u}.kh, ${u}.kw, ${u}.s, ${u}.p);
+  let t0 = flat_index(gid, nwg, WG);
+  let live = t0 < ${u}.tiles;`;
+
+/**
  * A forward entry in wide blocks: 4 P pixels x 4 Q output channels per invocation as P x Q
  * blocks of 4x4 in named accumulators (a<p>_<q>: pixel group p, pixels m + 4p.., by channel group
  * q, channels o + 4q..), the reduction four input channels a step as 4x4 matrix products.
@@ -525,11 +535,7 @@ function fwdWide(name: string, P: number, Q: number, quad: boolean): string {
 }`.split('\n').join(`\n${' '.repeat(indent)}`);
   };
   return `
-@compute @workgroup_size(WG)
-fn ${name}(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>${quad ? ', @builtin(subgroup_invocation_id) sg_lane: u32' : ''}) {
-  set_geometry(fp.kh, fp.kw, fp.s, fp.p);
-  let t0 = flat_index(gid, nwg, WG);
-  let live = t0 < fp.tiles;
+${entryHead(name, quad, 'fp')}
   let t = min(t0, fp.tiles - 1u);
   let C = fp.C;
   let HW = fp.H * fp.W;
@@ -562,11 +568,7 @@ function bwdWeightWide(name: string, quad: boolean): string {
       ${each(groups, (p) => `let d${p} = from_lane${p}(d_own); ${accumulate(p)}`, 6)}`
     : each(groups, (p) => `let d${p} = dw_d4(yo${p} + yr + step, j, tl.cols.y); ${accumulate(p)}`, 6);
   return `
-@compute @workgroup_size(WG)
-fn ${name}(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>${quad ? ', @builtin(subgroup_invocation_id) sg_lane: u32' : ''}) {
-  set_geometry(wp.kh, wp.kw, wp.s, wp.p);
-  let t0 = flat_index(gid, nwg, WG);
-  let live = t0 < wp.tiles;
+${entryHead(name, quad, 'wp')}
   let tl = bwd_w_tile(t0, ${4 * WIDE_CHANNEL_GROUPS}u);
   let HW = wp.H * wp.W;
   let HWo = wp.Ho * wp.Wo;

@@ -17,8 +17,11 @@
 //   square kernel runs conv_fwd_wide on the flipped kernel (`conv_flip_weights`, src/ops/conv.ts).
 // - `conv_fwd_quad`, `conv_bwd_weight_quad` (with subgroups): conv_fwd_wide in 16-pixel x
 //   32-channel blocks whose four invocations in a quad share the weights they load, and
-//   conv_bwd_weight_wide with the quad sharing dy (fwdWide, bwdWeightWide below); only where the
-//   adapter's quads are consecutive invocations (src/gpu/quads.ts).
+//   conv_bwd_weight_wide with the quad sharing dy; only where the adapter's quads are
+//   consecutive invocations (src/gpu/quads.ts).
+// - `conv_bwd_weight_taps` (and `_quad`): the stride-1 weight gradient three taps of a kernel row
+//   at a time, which read x at columns one apart, so they share its loads.
+// The wide, quad and taps entries are generated (shaders/conv-wide.ts).
 // Blocks of 8x8 ran 1.6-2x faster than 4x4 on SwiftShader (N=16, C=O=32, 16x16, 3x3: loads, not
 // FMAs, are what costs there). Larger blocks with one channel a step gained nothing; with four a
 // step as matrix products, the forward ran 1.3-1.5x faster on the U-Net's layers and the weight
@@ -35,22 +38,12 @@ import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
 import type { ShaderModuleDef } from '../src/ops/types.js';
 import { flatIndexWgsl } from '../src/ops/grid.js';
 import { quadBroadcastWgsl } from './matmul.js';
+import { bwdWeightTaps, bwdWeightWide, fwdWide, QUAD_CHANNEL_GROUPS, QUAD_PIXEL_GROUPS, WIDE_CHANNEL_GROUPS, WIDE_PIXEL_GROUPS } from './conv-wide.js';
+
+export { QUAD_CHANNEL_GROUPS, QUAD_PIXEL_GROUPS, TAPS_PER_BLOCK, WIDE_CHANNEL_GROUPS, WIDE_PIXEL_GROUPS } from './conv-wide.js';
 
 /** Rows and columns of the register block one invocation computes. */
 export const CONV_BLOCK = 8;
-/** conv_fwd_wide's block: groups of four output pixels, and of four output channels. */
-export const WIDE_PIXEL_GROUPS = 8;
-export const WIDE_CHANNEL_GROUPS = 4;
-/** conv_fwd_quad's block (subgroups only): fewer pixels, more channels, the weights shared in a quad. */
-export const QUAD_PIXEL_GROUPS = 4;
-export const QUAD_CHANNEL_GROUPS = 8;
-/**
- * One generated line per item, indented to sit in the kernel body. The wide kernels unroll into
- * named accumulators this way, not by override constants: SwiftShader runs a dynamically indexed
- * private array as per-lane gathers (see Acc below), and an override cannot name a variable.
- */
-const each = (items: number[], line: (i: number) => string, indent = 2) => items.map(line).join(`\n${' '.repeat(indent)}`);
-
 export const convShader: ShaderModuleDef = {
   label: 'conv',
   code: (features) => convCode(features.has('subgroups')),
@@ -467,9 +460,17 @@ fn dw_x4(xc: vec4<u32>, j: u32, end: u32) -> mat4x4<f32> {
     vec4<f32>(wx[xc.x + jj.w], wx[xc.y + jj.w], wx[xc.z + jj.w], wx[xc.w + jj.w]));
 }
 
+// x at column col of the row that starts at xc (one offset per channel), 0 outside the image.
+fn dw_xcol(xc: vec4<u32>, col: i32) -> vec4<f32> {
+  let k = u32(clamp(col, 0, i32(wp.W) - 1));
+  return select(ZERO, vec4<f32>(wx[xc.x + k], wx[xc.y + k], wx[xc.z + k], wx[xc.w + k]), col >= 0 && col < i32(wp.W));
+}
+
+${bwdWeightTaps('conv_bwd_weight_taps', false)}
 ${bwdWeightWide('conv_bwd_weight_wide', false)}
 #if ${sg}
 ${bwdWeightWide('conv_bwd_weight_quad', true)}
+${bwdWeightTaps('conv_bwd_weight_taps_quad', true)}
 #endif
 
 // ---- dw = sum of the chunks' partials, in chunk order.
@@ -485,112 +486,6 @@ fn conv_sum_chunks(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
   var s = 0.0;
   for (var k = 0u; k < sp.chunks; k++) { s += spart[k * sp.size + e]; }
   sdw[e] = s;
-}
-`;
-}
-
-/**
- * The first lines of a generated entry point: its builtins (the quad lane with `quad`), the
- * geometry from uniform `u`, and which invocation it is (t0) and whether it stores (live).
- */
-const entryHead = (name: string, quad: boolean, u: string) => `@compute @workgroup_size(WG)
-fn ${name}(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>${quad ? ', @builtin(subgroup_invocation_id) sg_lane: u32' : ''}) {
-  set_geometry(${u}.kh, ${u}.kw, ${u}.s, ${u}.p);
-  let t0 = flat_index(gid, nwg, WG);
-  let live = t0 < ${u}.tiles;`;
-
-/**
- * A forward entry in wide blocks: 4 P pixels x 4 Q output channels per invocation as P x Q
- * blocks of 4x4 in named accumulators (a<p>_<q>: pixel group p, pixels m + 4p.., by channel group
- * q, channels o + 4q..), the reduction four input channels a step as 4x4 matrix products.
- * With `quad`, where the four invocations of a subgroup quad have the same channels (on
- * SwiftShader a quad is one SIMD group of consecutive invocations, so consecutive pixel blocks;
- * the blocks are counted in fours so that every quad does), they share the weights: each loads
- * Q / 4 of the channel groups and broadcasts them to the others, so a step loads 4 P + Q values
- * of x and w per invocation instead of 4 P + 4 Q. Elsewhere each loads all its own. The sums are
- * the same either way, in the same order.
- */
-function fwdWide(name: string, P: number, Q: number, quad: boolean): string {
-  const pix = [...Array(P).keys()];
-  const ch = [...Array(Q).keys()];
-  const own = [...Array(Q / 4).keys()];
-  const reduction = (shared: boolean, indent: number) => {
-    const weights = shared
-      ? [
-          each(own, (j) => `let u${j} = fwd_w4(k_own${j}, cc);`, 0),
-          each(ch, (q) => `let v${q} = from_lane${Math.floor(q / (Q / 4))}(u${q % (Q / 4)});`, 0),
-        ].join('\n')
-      : each(ch, (q) => `let v${q} = fwd_w4(k${q}, cc);`, 0);
-    return `for (var a = 0u; a < KH; a++) {
-  for (var b = 0u; b < KW; b++) {
-    ${each(pix, (p) => `let t${p} = fwd_tap(px${p}, a, b);`, 4)}
-    ${shared ? each(own, (j) => `let k_own${j} = w_own${j} + a * KW + b;`, 4) : each(ch, (q) => `let k${q} = w${q} + a * KW + b;`, 4)}
-    for (var c = 0u; c < C; c += 4u) {
-      let cc = min(vec4<u32>(c) + STEP, vec4<u32>(C - 1u));
-      let in_c = vec4<u32>(c) + STEP < vec4<u32>(C);
-      ${weights.split('\n').join('\n      ')}
-      ${each(pix, (p) => `let x${p} = fwd_x4(t${p}, cc, in_c, HW); ${ch.map((q) => `a${p}_${q} += v${q} * x${p};`).join(' ')}`, 6)}
-    }
-  }
-}`.split('\n').join(`\n${' '.repeat(indent)}`);
-  };
-  return `
-${entryHead(name, quad, 'fp')}
-  let t = min(t0, fp.tiles - 1u);
-  let C = fp.C;
-  let HW = fp.H * fp.W;
-  let m = (t % fp.blocks) * ${4 * P}u;
-  let o = (t / fp.blocks) * ${4 * Q}u;
-  ${each(pix, (p) => `let px${p} = fwd_pixels(m + ${4 * p}u);`)}
-  ${quad ? '' : each(ch, (q) => `let w${q} = channel_offsets(o + ${4 * q}u, fp.O, C * KH * KW);`)}
-  ${each(pix, (p) => ch.map((q) => `var a${p}_${q} = mat4x4<f32>();`).join(' '))}
-  ${quad ? each(own, (j) => `let w_own${j} = channel_offsets(o + 4u * (${Q / 4}u * (sg_lane % 4u) + ${j}u), fp.O, C * KH * KW);`) : ''}
-  ${reduction(quad, 2)}
-  ${each(pix, (p) => [...Array(Q / 2).keys()].map((h) => `fwd_store4(live, m + ${4 * p}u, px${p}, o + ${8 * h}u, a${p}_${2 * h}, a${p}_${2 * h + 1});`).join(' '))}
-}
-`;
-}
-
-/**
- * A weight-gradient entry in wide blocks: 16 output x 16 input channels at one tap per
- * invocation as 4 x 4 blocks of 4x4 (a<p>_<q>: output-channel group p, column k output channel
- * o + 4p + k, by input-channel group q), the reduction four columns of dy a step. With `quad`,
- * where quads are in order and the input-channel blocks come in fours (so the four invocations
- * of a quad have the same output channels, tap and rows, and consecutive input channels), they
- * share dy: each loads one of the four output-channel groups and broadcasts it,
- * so a step loads 64 + 16 values per invocation instead of 64 + 64.
- */
-function bwdWeightWide(name: string, quad: boolean): string {
-  const groups = [...Array(WIDE_CHANNEL_GROUPS).keys()];
-  const accumulate = (p: number) => groups.map((q) => `a${p}_${q} += x${q} * d${p};`).join(' ');
-  const dy = quad
-    ? `let d_own = dw_d4(yo_own + yr + step, j, tl.cols.y);
-      ${each(groups, (p) => `let d${p} = from_lane${p}(d_own); ${accumulate(p)}`, 6)}`
-    : each(groups, (p) => `let d${p} = dw_d4(yo${p} + yr + step, j, tl.cols.y); ${accumulate(p)}`, 6);
-  return `
-${entryHead(name, quad, 'wp')}
-  let tl = bwd_w_tile(t0, ${4 * WIDE_CHANNEL_GROUPS}u);
-  let HW = wp.H * wp.W;
-  let HWo = wp.Ho * wp.Wo;
-  ${each(groups, (q) => `let xc${q} = channel_offsets(tl.c + ${4 * q}u, wp.C, HW);`)}
-  ${quad ? 'let yo_own = channel_offsets(tl.o + 4u * (sg_lane % 4u), wp.O, HWo);' : each(groups, (p) => `let yo${p} = channel_offsets(tl.o + ${4 * p}u, wp.O, HWo);`)}
-  ${each(groups, (p) => groups.map((q) => `var a${p}_${q} = mat4x4<f32>();`).join(' '))}
-  let first = tl.chunk * wp.R;
-  for (var r = first; r < min(first + wp.R, wp.N * wp.Ho); r++) {
-    let n = r / wp.Ho;
-    let i = r % wp.Ho;
-    if (i < tl.rows.x || i >= tl.rows.y || tl.cols.x >= tl.cols.y) { continue; }
-    // Column cols.x of dy row i meets column cols.x S - P + b of x row i S - P + a (tl holds them).
-    let xr = n * wp.C * HW + (i * S + tl.a - P) * wp.W + tl.cols.x * S + tl.b - P;
-    let yr = n * wp.O * HWo + i * wp.Wo + tl.cols.x;
-    for (var j = tl.cols.x; j < tl.cols.y; j += 4u) {
-      let step = (j - tl.cols.x);
-      ${each(groups, (q) => `let x${q} = dw_x4(xc${q} + xr + step * S, j, tl.cols.y);`, 6)}
-      ${dy}
-    }
-  }
-  let base = ((tl.chunk * wp.O + tl.o) * wp.C + tl.c) * KH * KW + tl.tap;
-  ${each(groups, (p) => [0, 1].map((h) => `bwd_w_store4(live, base + ${4 * p}u * wp.C * KH * KW + ${8 * h}u * KH * KW, tl.o + ${4 * p}u, tl.c + ${8 * h}u, a${p}_${2 * h}, a${p}_${2 * h + 1});`).join(' '))}
 }
 `;
 }

@@ -79,6 +79,15 @@ describe.each(CONV_LOWERINGS)('conv layers spanning several blocks, lowered %s',
       await expectMatchesCpu(lowering, conv2dBackwardWeightDef, [host(2, 61, 9, 7), host(2, 19, Ho, Wo)], at, ([x, dy]) => conv2dBackwardWeight(x, dy, at));
     }
   });
+  // Stride 1 by rows of taps: a 3 x 6 kernel (two groups of three in a row) with padding 2, 13
+  // input channels (conv_bwd_weight_taps) over several chunks; and 32 (its quad form) with
+  // padding 0, where the edge taps meet fewer rows and columns.
+  it('conv2dBackwardWeight by rows of three taps', async () => {
+    const wide = { stride: 1, padding: 2, kh: 3, kw: 6 };
+    await expectMatchesCpu(lowering, conv2dBackwardWeightDef, [host(5, 13, 7, 9), host(5, 21, 9, 8)], wide, ([x, dy]) => conv2dBackwardWeight(x, dy, wide));
+    const valid = { stride: 1, padding: 0, kh: 3, kw: 3 };
+    await expectMatchesCpu(lowering, conv2dBackwardWeightDef, [host(2, 32, 6, 7), host(2, 17, 4, 5)], valid, ([x, dy]) => conv2dBackwardWeight(x, dy, valid));
+  });
   it('conv2dBackwardWeight, over several chunks of rows', async () => {
     const at = { stride: 2, padding: 1, kh: 3, kw: 3 };
     await expectMatchesCpu(lowering, conv2dBackwardWeightDef, [host(9, 13, 11, 9), host(9, 19, 6, 5)], at, ([x, dy]) => conv2dBackwardWeight(x, dy, at));
@@ -111,16 +120,23 @@ describe('conv2d', () => {
     expect(entries(false, 17)).toEqual(['conv_fwd_wide']);
     expect(entries(true, 16)).toEqual(['conv_fwd_wide']);
     expect(entries(true, 17, 3)).toEqual(['conv_fwd']);
-    const weightEntries = (quadsInOrder: boolean, C: number) => {
-      const ins = [{ shape: [2, C, 9, 9], dtype: 'f32' as const }, { shape: [2, 19, 9, 9], dtype: 'f32' as const }];
-      const attrs = { kh: 3, kw: 3, stride: 1, padding: 1 };
+    const weightEntries = (quadsInOrder: boolean, C: number, stride = 1, k = 3) => {
+      const Ho = Math.floor((9 + 2 - k) / stride) + 1;
+      const ins = [{ shape: [2, C, 9, 9], dtype: 'f32' as const }, { shape: [2, 19, Ho, Ho], dtype: 'f32' as const }];
+      const attrs = { kh: k, kw: k, stride, padding: 1 };
       const plan = conv2dBackwardWeightDef.kernel(ins, conv2dBackwardWeightDef.shape(ins, attrs), attrs, { ...env, quadsInOrder, tuning: { conv: 'direct' } });
       return 'dispatches' in plan ? plan.dispatches[0].entry : '';
     };
-    expect(weightEntries(true, 61)).toBe('conv_bwd_weight_quad');
-    expect(weightEntries(true, 128)).toBe('conv_bwd_weight_quad');
-    expect(weightEntries(true, 96)).toBe('conv_bwd_weight_wide');
-    expect(weightEntries(false, 64)).toBe('conv_bwd_weight_wide');
+    // Stride 1, rows of three taps: by rows of taps, in quads where the 8-channel blocks come in fours.
+    expect(weightEntries(true, 61)).toBe('conv_bwd_weight_taps_quad');
+    expect(weightEntries(true, 96)).toBe('conv_bwd_weight_taps_quad');
+    expect(weightEntries(true, 41)).toBe('conv_bwd_weight_taps');
+    expect(weightEntries(false, 64)).toBe('conv_bwd_weight_taps');
+    // Strided or other kernels: tap by tap in 16 x 16 blocks, in quads where the 16-channel blocks come in fours.
+    expect(weightEntries(true, 64, 2)).toBe('conv_bwd_weight_quad');
+    expect(weightEntries(true, 96, 2)).toBe('conv_bwd_weight_wide');
+    expect(weightEntries(true, 64, 1, 1)).toBe('conv_bwd_weight_quad');
+    expect(weightEntries(false, 64, 2)).toBe('conv_bwd_weight_wide');
     // SwiftShader runs a subgroup quad as one SIMD group of four consecutive invocations, which
     // the probe must find (every conv test here then runs the quad kernel where it fits).
     if (gpu.adapter.architecture === 'swiftshader' && gpu.features.has('subgroups')) expect(gpu.quadsInOrder).toBe(true);

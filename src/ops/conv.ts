@@ -12,7 +12,7 @@
 import { DTypeError, ShapeError, fmtShape } from '../errors.js';
 import { apply, type OpNode, type Tensor, type TensorSpec } from '../tensor.js';
 import { QUAD_PROBE_WORKGROUP } from '../gpu/quads.js';
-import { CONV_BLOCK, QUAD_CHANNEL_GROUPS, QUAD_PIXEL_GROUPS, WIDE_CHANNEL_GROUPS, WIDE_PIXEL_GROUPS, convShader } from '../../shaders/conv.js';
+import { CONV_BLOCK, QUAD_CHANNEL_GROUPS, QUAD_PIXEL_GROUPS, WIDE_CHANNEL_GROUPS, WIDE_PIXEL_GROUPS, TAPS_PER_BLOCK, convShader } from '../../shaders/conv.js';
 import { convUniform as uniform, gemmBackwardInput, gemmBackwardWeight, gemmForward, type ConvGeo } from './conv-gemm.js';
 import { grid1d } from './grid.js';
 import { kernelChoices } from './tunable.js';
@@ -251,15 +251,28 @@ function backwardInputKernel(g: Geo, env: KernelEnv): KernelPlan {
 const weightQuadFits = (g: Geo, env: KernelEnv) =>
   env.quadsInOrder && WG === QUAD_PROBE_WORKGROUP && Math.ceil(g.C / (4 * WIDE_CHANNEL_GROUPS)) % 4 === 0;
 
+/**
+ * conv_bwd_weight_taps at stride 1 where kernel rows come in threes and both channel counts fill
+ * a block of 8: 16 output x 8 input channels x 3 taps of a row per invocation, in one loop over
+ * the chunk's rows and columns. On the U-Net's layers on SwiftShader (Node, GPU timestamps,
+ * batch 32) its quad form took the weight gradients from ~780 to ~320 ms a step, and every layer
+ * beat conv_bwd_weight_quad and _wide (most of it the single loop: see shaders/conv.ts). Its quad
+ * form, where quads are in order and the 8-channel input blocks come in fours, shares dy.
+ */
+const tapsFit = (g: Geo) => g.s === 1 && g.kw % TAPS_PER_BLOCK === 0 && g.C >= B && g.O > B;
+const tapsQuadFit = (g: Geo, env: KernelEnv) => env.quadsInOrder && WG === QUAD_PROBE_WORKGROUP && Math.ceil(g.C / B) % 4 === 0;
+
 function backwardWeightKernel(g: Geo, env: KernelEnv): KernelPlan {
   if (lowering(env, 'weightGrad', g) === 'gemm') return gemmBackwardWeight(g, env);
   // conv_bwd_weight_wide's 16 x 16 blocks where both channel counts pass one 8-channel block
   // (conv_bwd_weight_quad's where its input channels fit).
-  const wide = g.C > B && g.O > B;
+  const taps = tapsFit(g);
+  const tapsQuad = taps && tapsQuadFit(g, env);
+  const wide = !taps && g.C > B && g.O > B;
   const block = wide ? 4 * WIDE_CHANNEL_GROUPS : B;
   const quad = wide && weightQuadFits(g, env);
-  const [CQ, OQ, rows] = [Math.ceil(g.C / block), Math.ceil(g.O / block), g.N * g.Ho];
-  const perChunk = CQ * OQ * g.kh * g.kw;
+  const [CQ, OQ, rows] = taps ? [Math.ceil(g.C / B), Math.ceil(g.O / (2 * B)), g.N * g.Ho] : [Math.ceil(g.C / block), Math.ceil(g.O / block), g.N * g.Ho];
+  const perChunk = CQ * OQ * g.kh * (taps ? g.kw / TAPS_PER_BLOCK : g.kw);
   // Enough invocations to fill the device; each chunk adds one pass over dw in the final sum.
   const want = Math.ceil((env.isSoftware ? WEIGHT_TARGET.software : WEIGHT_TARGET.gpu) / perChunk);
   const R = Math.ceil(rows / Math.max(1, Math.min(rows, want)));
@@ -268,7 +281,7 @@ function backwardWeightKernel(g: Geo, env: KernelEnv): KernelPlan {
   const max = env.limits.maxComputeWorkgroupsPerDimension;
   const tiles = perChunk * chunks;
   const partial: Dispatch = {
-    shader: convShader, entry: quad ? 'conv_bwd_weight_quad' : wide ? 'conv_bwd_weight_wide' : 'conv_bwd_weight', constants: { WG },
+    shader: convShader, entry: tapsQuad ? 'conv_bwd_weight_taps_quad' : taps ? 'conv_bwd_weight_taps' : quad ? 'conv_bwd_weight_quad' : wide ? 'conv_bwd_weight_wide' : 'conv_bwd_weight', constants: { WG },
     reads: [{ in: 0 }, { in: 1 }], writes: [chunks === 1 ? { out: 0 } : { tmp: 0 }],
     params: [...uniform(g), CQ, OQ, R, tiles],
     workgroups: grid1d(tiles, WG, max),

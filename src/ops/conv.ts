@@ -264,8 +264,8 @@ const tapsQuadFit = (g: Geo, env: KernelEnv) => env.quadsInOrder && WG === QUAD_
 
 function backwardWeightKernel(g: Geo, env: KernelEnv): KernelPlan {
   if (lowering(env, 'weightGrad', g) === 'gemm') return gemmBackwardWeight(g, env);
-  // conv_bwd_weight_wide's 16 x 16 blocks where both channel counts pass one 8-channel block
-  // (conv_bwd_weight_quad's where its input channels fit).
+  // By rows of taps where they fit; else conv_bwd_weight_wide's 16 x 16 blocks where both channel
+  // counts pass one 8-channel block (conv_bwd_weight_quad's where its input channels fit).
   const taps = tapsFit(g);
   const tapsQuad = taps && tapsQuadFit(g, env);
   const wide = !taps && g.C > B && g.O > B;

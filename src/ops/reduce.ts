@@ -13,7 +13,7 @@ import { grid1d } from './grid.js';
 import { broadcastInDim, div, equal, hostOf, mul } from './binary.js';
 import { stridesOf } from './shape.js';
 import { mulScalar } from './unary.js';
-import { f32, type HostTensor, type KernelEnv, type OpCase, type OpDef } from './types.js';
+import { f32, type HostTensor, type KernelEnv, type OpCase, type OpDef, type Slot } from './types.js';
 
 export interface ReduceAttrs {
   /** Axes to reduce, non-negative, sorted, unique. */
@@ -131,6 +131,14 @@ function pickStrategy(r: Runs, env: KernelEnv): 'wg' | 'loop' {
 
 function reduceKernel(op: string, code: number, x: TensorSpec, axes: number[], scale: number, env: KernelEnv) {
   const r = runsOf(op, x.shape, axes);
+  if (code === REDUCE_OP.sum && r.rshape.length > 1 && pickStrategy(r, env) === 'loop') {
+    return splitSum(op, x.shape, axes, scale, env);
+  }
+  return { dispatches: [reducePass(code, r, scale, env, { in: 0 }, { out: 0 })] };
+}
+
+/** One reduce dispatch over runs r, from `read` into `write`. */
+function reducePass(code: number, r: Runs, scale: number, env: KernelEnv, read: Slot, write: Slot) {
   const pad = (v: number[]) => [...v, ...new Array<number>(MAX_RUNS - v.length).fill(0)];
   const params = [
     r.nout,
@@ -149,18 +157,48 @@ function reduceKernel(op: string, code: number, x: TensorSpec, axes: number[], s
   const wg = pickStrategy(r, env) === 'wg';
   const size = wg ? (env.isSoftware ? 64 : 256) : 64;
   return {
-    dispatches: [
-      {
-        shader: reduceShader,
-        entry: wg ? 'reduce_wg' : 'reduce_loop',
-        constants: { OP: code, WG: size },
-        reads: [{ in: 0 }],
-        writes: [{ out: 0 }],
-        params,
-        workgroups: wg ? grid1d(r.nout, 1) : grid1d(r.nout, size),
-      },
-    ],
+    shader: reduceShader,
+    entry: wg ? 'reduce_wg' : 'reduce_loop',
+    constants: { OP: code, WG: size },
+    reads: [read],
+    writes: [write],
+    params,
+    workgroups: wg ? grid1d(r.nout, 1) : grid1d(r.nout, size),
   };
+}
+
+/**
+ * A sum over several runs of reduced dims as one pass a run, innermost run first, each into a
+ * scratch buffer of the dims still left (the last pass into the output, scaled). Every pass then
+ * reads its run with one stride, where a single pass decomposes every reduced index with
+ * divisions: on SwiftShader a bias gradient, (B, C, H, W) summed over B, H and W, took ~6 ms at
+ * 32 x 32 x 16 x 16 in one pass (U-Net profile, GPU timestamps).
+ */
+function splitSum(op: string, shape: Shape, axes: number[], scale: number, env: KernelEnv) {
+  // The dims as merged runs, each marked reduced or kept.
+  let dims: { size: number; reduced: boolean }[] = [];
+  shape.forEach((size, k) => {
+    if (size === 1) return;
+    const reduced = axes.includes(k);
+    const last = dims[dims.length - 1];
+    if (last?.reduced === reduced) last.size *= size;
+    else dims.push({ size, reduced });
+  });
+  const dispatches = [];
+  const tmp: number[] = [];
+  let read: Slot = { in: 0 };
+  for (;;) {
+    const reducedAt = dims.flatMap((d, k) => (d.reduced ? [k] : []));
+    const final = reducedAt.length === 1;
+    const inner = reducedAt[reducedAt.length - 1];
+    const runs = runsOf(op, dims.map((d) => d.size), final ? reducedAt : [inner]);
+    const write: Slot = final ? { out: 0 } : { tmp: tmp.length };
+    dispatches.push(reducePass(REDUCE_OP.sum, runs, final ? scale : 1, env, read, write));
+    if (final) return { tmp, dispatches };
+    tmp.push(runs.nout * 4);
+    read = write;
+    dims = dims.filter((_, k) => k !== inner);
+  }
 }
 
 /** Plain-loop reference: fold(acc, value, reducedIndex) over each output's elements in order. */
@@ -274,6 +312,8 @@ export const meanDef = reduceDef(
     { name: 'rows', inputs: f32In([3, 129]), attrs: { axes: [1], keepdims: false } },
     { name: 'all keepdims', inputs: f32In([5, 6]), attrs: { axes: [0, 1], keepdims: true } },
     { name: 'middle', inputs: f32In([4, 37, 2]), attrs: { axes: [1], keepdims: false } },
+    // Three runs of reduced dims: three passes, the scale in the last one only.
+    { name: 'three runs', inputs: f32In([3, 2, 5, 3, 4, 2]), attrs: { axes: [0, 2, 4], keepdims: true } },
   ],
 );
 

@@ -7,7 +7,7 @@
 
 import { DTypeError, ShapeError, fmtShape } from '../errors.js';
 import { apply, numel, type DType, type Shape, type Tensor, type TensorSpec } from '../tensor.js';
-import { BINARY_OP, binaryShader, broadcastShader, whereShader } from '../../shaders/elementwise.js';
+import { BCAST4_ENTRIES, BINARY_OP, binaryShader, broadcastShader, whereShader } from '../../shaders/elementwise.js';
 import { grid1d } from './grid.js';
 import { full, log, neg, addScalar } from './unary.js';
 import { sum, sumToShape } from './reduce.js';
@@ -96,6 +96,19 @@ export function stridedParams(op: string, out: Shape, strides: number[][]): Para
   return [numel(out), c.shape.length, 0, 0, ...pad(c.shape), ...c.strides.flatMap(pad)];
 }
 
+/**
+ * binary_bcast's entry for a merged layout: a 4-wide one (BCAST4_ENTRIES) where the innermost
+ * dim comes in fours and each operand either runs along it with stride 1 (and every other
+ * stride a multiple of 4, so that its four words start a vec4) or is constant along it.
+ */
+function bcastEntry({ shape, strides }: { shape: number[]; strides: number[][] }): string {
+  const last = shape.length - 1;
+  const wide = strides.map((st) => st[last] === 1 && st.every((v, k) => k === last || v % 4 === 0));
+  const repeated = strides.map((st) => st[last] === 0);
+  if (shape[last] % 4 !== 0 || !strides.every((_, j) => wide[j] || repeated[j])) return 'binary_bcast';
+  return BCAST4_ENTRIES.find(([, wideA, wideB]) => wideA === wide[0] && wideB === wide[1])?.[0] ?? 'binary_bcast';
+}
+
 function sameShape(a: Shape, b: Shape): boolean {
   return a.length === b.length && a.every((d, k) => d === b[k]);
 }
@@ -154,15 +167,20 @@ interface BinarySpec {
   gen?: OpCase<NoAttrs>['gen'];
 }
 
-/** Shapes every binary op is tested on: equal, row, column, outer, scalar, rank 3, 1, rank 8. */
+/** Shapes every binary op is tested on: equal, row, column, outer, scalar, rank 3, four-wide, 1, rank 8. */
 const binaryShapes: [Shape, Shape][] = [
   [[37], [37]],
   [[5, 7], [7]],
   [[6, 1], [1, 9]],
   [[], [129]],
   [[2, 1, 3], [4, 1]],
-  // A per-channel bias over images: (B, C, H*W) after merging, walked at rank 3.
+  // A per-channel bias over images: (B, C, H*W) after merging, walked at rank 3, four at a time
+  // (the bias repeated along H*W).
   [[2, 3, 4, 5], [3, 1, 1]],
+  // Four at a time: equal shapes; both operands along the innermost dim; a repeated along it.
+  [[4, 6], [4, 6]],
+  [[2, 3, 4], [3, 4]],
+  [[3, 1], [3, 8]],
   [[1], [1]],
   // Nothing merges: all 8 dims of the strided uniform are used.
   [
@@ -192,23 +210,25 @@ function binaryDef(s: BinarySpec): OpDef<NoAttrs> {
       return [{ shape: out, dtype: s.compare ? 'f32' : a.dtype }];
     },
     kernel: ([a, b], [y]) => {
+      const n = numel(y.shape);
       const same = sameShape(a.shape, y.shape) && sameShape(b.shape, y.shape);
-      const params = same
-        ? [numel(y.shape)]
-        : stridedParams(s.name, y.shape, [alignedStrides(a.shape, y.shape), alignedStrides(b.shape, y.shape)]);
+      const strides = [alignedStrides(a.shape, y.shape), alignedStrides(b.shape, y.shape)];
+      const params = same ? [n] : stridedParams(s.name, y.shape, strides);
       // The merged rank (params[1]) picks the walk: constant indices up to rank 3.
       const rank = same ? 0 : (params[1] as number);
       const constants = { OP: s.code, INT: a.dtype === 'i32' ? 1 : 0, WG: ELEMENTWISE_WG, ...(same ? {} : { RANK: rank <= 3 ? rank : 0 }) };
+      const entry = same ? (n % 4 === 0 ? 'binary_same4' : 'binary_same') : bcastEntry(stridedLayout(s.name, y.shape, strides));
+      const perInvocation = entry === 'binary_same' || entry === 'binary_bcast' ? 1 : 4;
       return {
         dispatches: [
           {
             shader: binaryShader,
-            entry: same ? 'binary_same' : 'binary_bcast',
+            entry,
             constants,
             reads: [{ in: 0 }, { in: 1 }],
             writes: [{ out: 0 }],
             params,
-            workgroups: grid1d(numel(y.shape), ELEMENTWISE_WG),
+            workgroups: grid1d(n / perInvocation, ELEMENTWISE_WG),
           },
         ],
       };

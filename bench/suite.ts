@@ -34,7 +34,7 @@ import {
   type MatmulSizeClass,
   type MatmulTiling,
 } from '../src/ops/matmul.js';
-import { measureMatmul, tuneMatmul, type MatmulMeasurement, type TimingSource } from '../src/ops/matmul-tune.js';
+import { matmulCandidates, measureMatmul, tuneMatmul, type MatmulMeasurement, type TimingSource } from '../src/ops/matmul-tune.js';
 import { gptPresets, type GptPresetName } from '../src/models/gpt.js';
 import { trainerDefaults } from '../src/tasks/gpt/protocol.js';
 import { GPT_BENCH_SHAPE } from './gpt.js';
@@ -210,7 +210,7 @@ async function runTuner(engine: Engine, classes: MatmulSizeClass[], step: (c: Ma
     t.picks[c] = r.pick;
     t.shapes[c] = r.shape.join('x');
     t.speedup[c] = r.speedup;
-    for (const tiling of matmulTilingsFor(engine.gpu.features)) (t.gflops[tiling] ??= {})[c] = r.gflops[tiling];
+    for (const tiling of matmulCandidates(engine.gpu.adapter.isSoftware, engine.gpu.features)) (t.gflops[tiling] ??= {})[c] = r.gflops[tiling];
   }
   const picked = classes.map((c) => t.picks[c]!);
   t.pick = new Set(picked).size === 1 ? picked[0] : classes.map((c, i) => `${c} ${picked[i]}`).join(', ');
@@ -234,7 +234,7 @@ export async function runMatmulSuite(engine: Engine, opts: SuiteOptions): Promis
   let item = 0;
   const tuner = await runTuner(engine, classes, (c) => progress(++item, total, `autotuner: ${c}`));
   for (const c of classes) {
-    const others = tilings.filter((x) => x !== tuner.picks[c]).join(', ');
+    const others = matmulCandidates(engine.gpu.adapter.isSoftware, engine.gpu.features).filter((x) => x !== tuner.picks[c]).join(', ');
     log(`tuner: ${c.padEnd(6)} (${tuner.shapes[c]}) picked '${tuner.picks[c]}', ${tuner.speedup[c]!.toFixed(2)}x the GFLOP/s of ${others} (${(tuner.classMs[c]! / 1000).toFixed(1)} s)`);
   }
   // The pick for a product is its class's (the engine's choice for a class the tuner left out).

@@ -8,7 +8,11 @@
 // - `mm_shared`: the classic GPU kernel. A workgroup stages (4 WG_Y x BK) and (BK x 4 WG_X)
 //   blocks of the operands in workgroup memory with coalesced loads, then each invocation
 //   accumulates a 4x4 block of the output from it.
-// Both handle any M, N, K (rows and columns past the edge are clamped on load and skipped on
+// - `mm_wide`: the GPU kernel for larger products. 128x128 blocks in workgroup memory, 8x8 of
+//   the output per invocation (twice the products per workgroup-memory read of mm_shared's 4x4),
+//   the operands read from storage as vec4s. f32 operands whose contiguous dim (K for A, M for
+//   A^T, N for B, K for B^T) is a multiple of 4 only; src/ops/matmul.ts runs mm_shared otherwise.
+// They handle any M, N, K (rows and columns past the edge are clamped on load and skipped on
 // store; the tail of K is masked) and every transposition. Transpositions are uniform flags: they
 // change an address step, not the inner loop, so one pipeline serves them all. The epilogue is
 // override constants, one pipeline per kind (a model has a handful): SwiftShader runs the
@@ -143,6 +147,7 @@ ${loadWgsl('b', halfB)}
 ${loadWgsl('res', halfRes)}
 ${halfA ? quadLoadWgsl('a') : ''}
 ${halfB ? quadLoadWgsl('b') : ''}
+${halfA || halfB ? '' : wideWgsl}
 
 ${activationsWgsl}
 const STEP = vec4<u32>(0u, 1u, 2u, 3u);
@@ -474,3 +479,89 @@ fn mm_shared(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id
 }
 `;
 }
+
+/** mm_wide's block edge and k depth, and its workgroup edge (each invocation 8x8). */
+export const WIDE_TILE = { edge: 128, bk: 8, wg: 16 } as const;
+
+// mm_wide (f32 operands only: it reads a and b as vec4s, so its module declares those views).
+const wideWgsl = /* wgsl */ `
+@group(0) @binding(0) var<storage, read> a4: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> b4: array<vec4<f32>>;
+
+// k-major blocks: entry k * 32 + q holds rows (or columns) 4q..4q+3 of the block at depth k.
+var<workgroup> wide_a: array<vec4<f32>, ${WIDE_TILE.bk * 32}>;
+var<workgroup> wide_b: array<vec4<f32>, ${WIDE_TILE.bk * 32}>;
+
+// Four values of op(A) or op(B) from element offset i (a multiple of 4), or zeros when not live.
+fn wide_load(from_a: bool, i: u32, live: bool) -> vec4<f32> {
+  if (!live) { return vec4<f32>(0.0); }
+  if (from_a) { return a4[i / 4u]; }
+  return b4[i / 4u];
+}
+
+// Stores four values of one row (or column) q4 over depths 4j..4j+3 of a k-major block: for an
+// operand whose four consecutive values run along k.
+fn wide_put_k(to_a: bool, j: u32, q: u32, v: vec4<f32>) {
+  for (var c = 0u; c < 4u; c++) {
+    if (to_a) { wide_a[(4u * j + c) * 32u + q / 4u][q % 4u] = v[c]; } else { wide_b[(4u * j + c) * 32u + q / 4u][q % 4u] = v[c]; }
+  }
+}
+
+// 128x128 output blocks per workgroup of 16x16; invocation (x, y) owns rows 4y.., 64 + 4y.. and
+// columns 4x.., 64 + 4x.. of it (so neighbours read neighbouring entries of the blocks). Each
+// k step of WIDE_TILE.bk loads one vec4 of op(A) and one of op(B) per invocation.
+@compute @workgroup_size(${WIDE_TILE.wg}, ${WIDE_TILE.wg})
+fn mm_wide(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let m0 = wid.y * ${WIDE_TILE.edge}u;
+  let n0 = wid.x * ${WIDE_TILE.edge}u;
+  let o = batch_offsets(wid.z);
+  let t = lid.y * ${WIDE_TILE.wg}u + lid.x;
+  let ta = flag(${MATMUL_FLAGS.transA}u);
+  let tb = flag(${MATMUL_FLAGS.transB}u);
+  var c00 = mat4x4<f32>();
+  var c01 = mat4x4<f32>();
+  var c10 = mat4x4<f32>();
+  var c11 = mat4x4<f32>();
+  for (var k0 = 0u; k0 < p.K; k0 += ${WIDE_TILE.bk}u) {
+    // op(A): along k (row-major A: row t / 2, depths 4 (t % 2)..) or along m (A^T: depth t / 32,
+    // rows 4 (t % 32)..); consecutive invocations read consecutive vec4s either way.
+    if (ta) {
+      let k = k0 + t / 32u;
+      let m = m0 + 4u * (t % 32u);
+      wide_a[t] = wide_load(true, o.x + k * p.M + m, k < p.K && m < p.M);
+    } else {
+      let m = m0 + t / 2u;
+      let k = k0 + 4u * (t % 2u);
+      wide_put_k(true, t % 2u, t / 2u, wide_load(true, o.x + m * p.K + k, m < p.M && k < p.K));
+    }
+    // op(B): along n (row-major B) or along k (B^T), likewise.
+    if (tb) {
+      let n = n0 + t / 2u;
+      let k = k0 + 4u * (t % 2u);
+      wide_put_k(false, t % 2u, t / 2u, wide_load(false, o.y + n * p.K + k, n < p.N && k < p.K));
+    } else {
+      let k = k0 + t / 32u;
+      let n = n0 + 4u * (t % 32u);
+      wide_b[t] = wide_load(false, o.y + k * p.N + n, k < p.K && n < p.N);
+    }
+    workgroupBarrier();
+    for (var k = 0u; k < ${WIDE_TILE.bk}u; k++) {
+      let a0 = wide_a[k * 32u + lid.y];
+      let a1 = wide_a[k * 32u + 16u + lid.y];
+      let b0 = wide_b[k * 32u + lid.x];
+      let b1 = wide_b[k * 32u + 16u + lid.x];
+      // Column r of c_ij: output row r of row group i, over the four columns of group j.
+      c00 += mat4x4<f32>(a0.x * b0, a0.y * b0, a0.z * b0, a0.w * b0);
+      c01 += mat4x4<f32>(a0.x * b1, a0.y * b1, a0.z * b1, a0.w * b1);
+      c10 += mat4x4<f32>(a1.x * b0, a1.y * b0, a1.z * b0, a1.w * b0);
+      c11 += mat4x4<f32>(a1.x * b1, a1.y * b1, a1.z * b1, a1.w * b1);
+    }
+    workgroupBarrier();
+  }
+  let oc = wid.z * p.M * p.N;
+  store_block(oc, m0 + 4u * lid.y, n0 + 4u * lid.x, c00);
+  store_block(oc, m0 + 4u * lid.y, n0 + 64u + 4u * lid.x, c01);
+  store_block(oc, m0 + 64u + 4u * lid.y, n0 + 4u * lid.x, c10);
+  store_block(oc, m0 + 64u + 4u * lid.y, n0 + 64u + 4u * lid.x, c11);
+}
+`;

@@ -189,7 +189,7 @@ describe('the tuning cache file (Node)', () => {
     // Figures no measurement would give: the pick and the figures come from the file.
     const other = attentionCandidates(engine.gpu.adapter.isSoftware).find((x) => x !== first.pick)!;
     const fwdMs = Object.fromEntries(Object.keys(first.fwdMs).map((x) => [x, x === other ? 1 : 1000]));
-    await writeFile(path, JSON.stringify({ [key]: { ...saved[key], pick: other, fwdMs, bwdMs: fwdMs }, 'matmul/v4/x/small': { pick: 'register' } }));
+    await writeFile(path, JSON.stringify({ [key]: { ...saved[key], pick: other, fwdMs, bwdMs: fwdMs }, 'matmul/v5/x/small': { pick: 'register' } }));
     clearTuningMemory('attention');
     const fresh = await engineWith({ tuningCache: path });
     await fresh.loadCachedTuning();
@@ -197,7 +197,7 @@ describe('the tuning cache file (Node)', () => {
     expect(fresh.tuning['attention.small']).toBe(other);
     (await fresh.compile(smallPlan())).dispose();
     expect(picks(fresh)).toHaveLength(1);
-    expect(Object.keys(JSON.parse(await readFile(path, 'utf8')) as object)).toContain('matmul/v4/x/small');
+    expect(Object.keys(JSON.parse(await readFile(path, 'utf8')) as object)).toContain('matmul/v5/x/small');
   });
 
   it('measures over a corrupt file or entry, and rewrites it', async () => {

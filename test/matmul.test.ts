@@ -45,6 +45,13 @@ const cases: Case[] = [
   c('gelu residual, transB', [[9, 13], [19, 13], [9, 19]], { transB: true, act: 'gelu', residual: true }),
   c('relu gate', [[37, 13], [13, 19], [37, 19]], { gate: 'relu' }),
   c('gelu gate, transB, batched', [[2, 9, 13], [19, 13], [2, 9, 19]], { transB: true, gate: 'gelu' }),
+  // Contiguous dims in fours, others not multiples of any block: the wide tiling's vec4 reads
+  // (every other shape above runs it as 'shared'), with a second k step and ragged blocks.
+  c('vec4 runs: 132x36x68', [[132, 36], [36, 68]]),
+  c('vec4 runs: A^T.B^T', [[12, 132], [135, 12]], { transA: true, transB: true }),
+  c('vec4 runs: A^T.B, batched a', [[2, 20, 8], [20, 140]], { transA: true }),
+  c('vec4 runs: A.B^T, bias gelu, pre kept', [[2, 9, 16], [131, 16], [131]], { transB: true, bias: true, act: 'gelu', savePre: true }),
+  c('vec4 runs: gate, rows fold', [[3, 50, 12], [12, 8], [3, 50, 8]], { gate: 'silu' }),
 ];
 
 function draw(shape: Shape, rand: () => number): HostTensor {

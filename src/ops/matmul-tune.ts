@@ -112,11 +112,20 @@ export interface MatmulTuneResult extends TuneResult<MatmulSizeClass, MatmulTili
 
 export type TuneOptions = CacheTuneOptions<MatmulSizeClass>;
 
-/** The tuned matmul family: cached picks under keys 'matmul/v4/<adapter>/<class>'. */
+/**
+ * The tilings timed on an adapter: those it runs as themselves, less 'wide' on a CPU adapter.
+ * On SwiftShader it measured 2.2x slower than 'quad' at every class's product (2.63 against 6.56
+ * GFLOP/s at the large one; Node, GPU timestamps) for about a second of pipeline builds and
+ * timing per class.
+ */
+export const matmulCandidates = (isSoftware: boolean, features: ReadonlySet<string>): readonly MatmulTiling[] =>
+  matmulTilingsFor(features).filter((t) => !(isSoftware && t === 'wide'));
+
+/** The tuned matmul family: cached picks under keys 'matmul/v5/<adapter>/<class>'. */
 export const matmulTunable: Tunable<MatmulSizeClass, MatmulTiling, MatmulTuneResult> = measuredTunable({
   choices: MATMUL_CHOICES,
-  version: 4,
-  candidates: (_, features) => matmulTilingsFor(features),
+  version: 5,
+  candidates: matmulCandidates,
   classOf: (node) => (node.def === matmulDef ? matmulClassOf(node.inputs, node.attrs as MatmulAttrs) : undefined),
   figures: ['gflops'],
   async measure(target, tiling, c) {

@@ -23,18 +23,20 @@
 // pre-activation kept for the backward, so the activations a mixed-precision model keeps take
 // half the bytes, and the next f16 product reads them without a cast.
 //
-// Not here: WGSL (shaders/matmul.ts), or measuring which tiling is fastest (matmul-tune.ts).
+// Not here: WGSL (shaders/matmul.ts), measuring which tiling is fastest (matmul-tune.ts), or the
+// registry test cases (matmul-cases.ts).
 
 import { DTypeError, DeviceLimitError, ShapeError, fmtShape } from '../errors.js';
 import { apply, numel, type Shape, type Tensor, type TensorSpec } from '../tensor.js';
-import { MATMUL_ACT, MATMUL_FLAGS, REGISTER_TILE, matmulShader } from '../../shaders/matmul.js';
+import { MATMUL_ACT, MATMUL_FLAGS, REGISTER_TILE, WIDE_TILE, matmulShader } from '../../shaders/matmul.js';
 import { add, geluGrad, reluGrad, siluGrad } from './elementwise.js';
 import { activationCpu, cast, geluGradDef, reluGradDef, siluGradDef } from './unary.js';
 import { roundToHalf } from '../half.js';
 import { sumToShape } from './reduce.js';
 import { reshape } from './shape.js';
 import { kernelChoices } from './tunable.js';
-import type { Dispatch, GradContext, HostTensor, KernelEnv, KernelPlan, OpCase, OpDef } from './types.js';
+import { matmulCases, plainMatmulAttrs } from './matmul-cases.js';
+import type { Dispatch, GradContext, HostTensor, KernelEnv, KernelPlan, OpDef } from './types.js';
 
 export type MatmulActivation = keyof typeof MATMUL_ACT;
 
@@ -86,11 +88,14 @@ export interface MatmulOptions {
 /**
  * The kernels a matmul can run: barrier-free register tiles; the same with op(A) rows shared
  * across a subgroup quad ('quad', needs 'subgroups': faster on SwiftShader at large sizes, its
- * pipelines take twice as long to build); or workgroup-memory tiles. 'quad' and 'register' give
- * the same sums in the same order, so a switch between them changes no result.
+ * pipelines take twice as long to build); workgroup-memory tiles ('shared'); or bigger ones
+ * with vec4 loads ('wide': 128x128 blocks, 8x8 an invocation, for GPUs; products whose operands
+ * it cannot read as vec4s, f16 ones or those with an odd contiguous dim, run 'shared' instead).
+ * 'quad' and 'register' give the same sums in the same order, so a switch between them changes
+ * no result.
  */
-export type MatmulTiling = 'register' | 'quad' | 'shared';
-export const MATMUL_TILINGS: readonly MatmulTiling[] = ['register', 'quad', 'shared'];
+export type MatmulTiling = 'register' | 'quad' | 'shared' | 'wide';
+export const MATMUL_TILINGS: readonly MatmulTiling[] = ['register', 'quad', 'shared', 'wide'];
 
 /** The tilings an adapter with `features` runs as themselves ('quad' runs as 'register' without subgroups). */
 export const matmulTilingsFor = (features: ReadonlySet<string>): readonly MatmulTiling[] =>
@@ -153,6 +158,16 @@ function smallWorkgroup(N: number): { x: number; y: number } {
   return { x, y: 64 / x };
 }
 const SHARED_WG = { x: 16, y: 16, bk: 16 };
+
+/**
+ * Whether mm_wide can read both operands as vec4s: f32, and the dim each runs along in memory (K
+ * for A, M for A^T, N for B, K for B^T) a multiple of 4, so every vec4 starts on a multiple of 4
+ * (batch strides included) and lies wholly inside or outside the matrix.
+ */
+function wideFits(ins: TensorSpec[], at: MatmulAttrs, g: Geometry): boolean {
+  const f32 = ins[0].dtype === 'f32' && ins[1].dtype === 'f32';
+  return f32 && (at.transA ? g.M : g.K) % 4 === 0 && (at.transB ? g.K : g.N) % 4 === 0;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Geometry
@@ -306,12 +321,16 @@ function matmulKernel(ins: TensorSpec[], _outs: TensorSpec[], at: MatmulAttrs, e
   }
   const count = dims.reduce((x, y) => x * y, 1);
   const pad = (v: number[], fill: number) => [...v, ...new Array<number>(MAX_BATCH_DIMS - v.length).fill(fill)];
-  const tiling = MATMUL_CHOICES.choose(env, matmulSizeClass(M, g.N, g.K, count));
-  const register = tiling !== 'shared';
+  const picked = MATMUL_CHOICES.choose(env, matmulSizeClass(M, g.N, g.K, count));
+  const tiling = picked === 'wide' && !wideFits(ins, at, g) ? 'shared' : picked;
+  const wide = tiling === 'wide';
+  const register = tiling === 'register' || tiling === 'quad';
   // Narrow products on the register tiling take 4x4 blocks, laid out along the long side.
   const small = register && (g.N <= SMALL_EDGE || M <= SMALL_EDGE);
-  const wg = small ? smallWorkgroup(g.N) : register ? REGISTER_WG : SHARED_WG;
-  const [rows, cols] = register && !small ? [REGISTER_TILE.rows * wg.y, REGISTER_TILE.cols * wg.x] : [4 * wg.y, 4 * wg.x];
+  const wg = small ? smallWorkgroup(g.N) : register ? REGISTER_WG : wide ? { x: WIDE_TILE.wg, y: WIDE_TILE.wg } : SHARED_WG;
+  const [rows, cols] = wide
+    ? [WIDE_TILE.edge, WIDE_TILE.edge]
+    : register && !small ? [REGISTER_TILE.rows * wg.y, REGISTER_TILE.cols * wg.x] : [4 * wg.y, 4 * wg.x];
   const workgroups: [number, number, number] = [Math.ceil(g.N / cols), Math.ceil(M / rows), count];
   const max = env.limits.maxComputeWorkgroupsPerDimension;
   if (workgroups.some((w) => w > max)) {
@@ -339,11 +358,11 @@ function matmulKernel(ins: TensorSpec[], _outs: TensorSpec[], at: MatmulAttrs, e
       halfRes: (at.residual || at.gate !== 'none') && ins[at.bias ? 3 : 2].dtype === 'f16',
       halfOut: at.halfOut,
     }),
-    entry: small ? 'mm_small' : register ? 'mm_register' : 'mm_shared',
+    entry: small ? 'mm_small' : register ? 'mm_register' : wide ? 'mm_wide' : 'mm_shared',
     constants: {
       WG_X: wg.x,
       WG_Y: wg.y,
-      ...(register ? {} : { BK: SHARED_WG.bk }),
+      ...(tiling === 'shared' ? { BK: SHARED_WG.bk } : {}),
       ...(register && !small ? { QUAD_SHARE: +(tiling === 'quad' && env.features.has('subgroups')) } : {}),
       ...epilogue,
     },
@@ -502,62 +521,7 @@ function matmulBackward({ inputs, outputs, attrs: at }: GradContext<MatmulAttrs>
 // ---------------------------------------------------------------------------------------------
 // The op
 
-const f = (...shape: number[]): TensorSpec => ({ shape, dtype: 'f32' });
-const h = (...shape: number[]): TensorSpec => ({ shape, dtype: 'f16' });
-// f16 operands: their gradients (f32) are checked too; the backward rounds dz to f16 (relative
-// error 2^-11 per element), so the gradient tolerance is looser than f32's.
-const half = { gradInputs: [0, 1], gradTol: 1e-2 };
-/** A plain product: no transposition, epilogue or f16 output. */
-export const plainMatmulAttrs: MatmulAttrs = { transA: false, transB: false, act: 'none', bias: false, residual: false, savePre: false, gate: 'none', halfOut: false };
-const base = plainMatmulAttrs;
-const with_ = (o: Partial<MatmulAttrs>): MatmulAttrs => ({ ...base, ...o });
-
-const cases: OpCase<MatmulAttrs>[] = [
-  { inputs: [f(1, 1), f(1, 1)], attrs: base },
-  { inputs: [f(37, 29), f(29, 33)], attrs: base },
-  { inputs: [f(5, 7), f(9, 7)], attrs: with_({ transB: true }) },
-  { inputs: [f(7, 5), f(7, 9)], attrs: with_({ transA: true }) },
-  { inputs: [f(7, 5), f(9, 7)], attrs: with_({ transA: true, transB: true }) },
-  { name: 'rows fold (B, T, C) x (C, N)', inputs: [f(2, 3, 5, 4), f(4, 6)], attrs: base },
-  { name: 'batch broadcast both ways', inputs: [f(2, 1, 5, 4), f(3, 4, 6)], attrs: base },
-  { name: 'batched transA, shared b', inputs: [f(3, 4, 5), f(4, 6)], attrs: with_({ transA: true }) },
-  { name: 'batched transB vs shared a', inputs: [f(5, 4), f(3, 6, 4)], attrs: with_({ transB: true }) },
-  { name: 'bias relu', inputs: [f(6, 5), f(5, 7), f(7)], attrs: with_({ bias: true, act: 'relu', savePre: true }) },
-  {
-    name: 'bias gelu residual, pre kept',
-    inputs: [f(2, 6, 5), f(5, 7), f(7), f(2, 6, 7)],
-    attrs: with_({ bias: true, act: 'gelu', residual: true, savePre: true }),
-  },
-  {
-    name: 'gelu recomputed in backward',
-    inputs: [f(4, 6), f(5, 6), f(5)],
-    attrs: with_({ transB: true, bias: true, act: 'gelu' }),
-  },
-  { name: 'residual only, transA', inputs: [f(6, 4), f(6, 5), f(4, 5)], attrs: with_({ transA: true, residual: true }) },
-  { name: 'gelu gate, transB, batched', inputs: [f(2, 4, 5), f(7, 5), f(2, 4, 7)], attrs: with_({ transB: true, gate: 'gelu' }) },
-  { name: 'bias silu residual', inputs: [f(6, 5), f(5, 7), f(7), f(6, 7)], attrs: with_({ bias: true, act: 'silu', residual: true }) },
-  { name: 'silu gate', inputs: [f(5, 6), f(6, 3), f(5, 3)], attrs: with_({ gate: 'silu' }) },
-  // Both sides past SMALL_EDGE: the 32x16 register block (the cases above are mostly narrow).
-  { name: 'register block, bias relu residual, transB', inputs: [f(19, 6), f(10, 6), f(10), f(19, 10)], attrs: with_({ transB: true, bias: true, act: 'relu', residual: true }) },
-  { name: 'narrow: one logit column', inputs: [f(70, 9), f(9, 1)], attrs: base },
-  { name: 'narrow: 2-row weight gradient', inputs: [f(67, 2), f(67, 12)], attrs: with_({ transA: true }) },
-  { name: 'f16 x f16, odd sizes', inputs: [h(37, 29), h(29, 33)], attrs: base, ...half },
-  { name: 'f16 x f16, register block, bias gelu', inputs: [h(19, 7), h(7, 21), f(21)], attrs: with_({ bias: true, act: 'gelu', savePre: true }), ...half, gradInputs: [0, 1, 2] },
-  { name: 'f32 x f16, transB, batched, residual', inputs: [f(2, 5, 9), h(11, 9), f(2, 5, 11)], attrs: with_({ transB: true, residual: true }), ...half, gradInputs: [0, 1, 2] },
-  { name: 'f16 x f32, transA, odd element count', inputs: [h(5, 3), f(5, 7)], attrs: with_({ transA: true }), ...half },
-  { name: 'f16 rows fold, shared f16 b', inputs: [h(2, 3, 5), h(5, 6)], attrs: base, ...half },
-  // K and N multiples of 4: f16 runs read two words at a time (QUAD_A, QUAD_B), rows clamped past M.
-  { name: 'f16 quad runs, register block, rows fold', inputs: [h(2, 37, 8), h(8, 20)], attrs: base, ...half },
-  { name: 'f16 quad a only (transB), batched b', inputs: [h(6, 12), h(3, 7, 12)], attrs: with_({ transB: true }), ...half },
-  { name: 'f16 quad b only (transA), narrow', inputs: [h(12, 5), h(12, 8)], attrs: with_({ transA: true }), ...half },
-  // f16 outputs: the GPU rounds its f32 sums once, the reference its float64 ones, so the two
-  // may differ by one f16 step (2^-11 relative). Finite differences of a rounded output are
-  // meaningless: test/mixed-precision.test.ts checks these gradients against f32 outputs'.
-  { name: 'f16 output, odd rows', inputs: [h(19, 7), h(7, 22)], attrs: with_({ halfOut: true }), tol: 1e-3, gradInputs: [] },
-  { name: 'f16 output and pre, register block, bias gelu', inputs: [h(37, 9), h(9, 34), f(34)], attrs: with_({ bias: true, act: 'gelu', savePre: true, halfOut: true }), tol: 1e-3, gradInputs: [] },
-  { name: 'f16 output, batched transB, residual', inputs: [f(2, 5, 9), h(12, 9), f(2, 5, 12)], attrs: with_({ transB: true, residual: true, halfOut: true }), tol: 1e-3, gradInputs: [] },
-  { name: 'gelu gate reading an f16 z', inputs: [f(2, 4, 5), f(7, 5), h(2, 4, 7)], attrs: with_({ transB: true, gate: 'gelu' }) },
-];
+export { plainMatmulAttrs };
 
 export const matmulDef: OpDef<MatmulAttrs> = {
   name: 'matmul',
@@ -566,7 +530,7 @@ export const matmulDef: OpDef<MatmulAttrs> = {
   kernel: matmulKernel,
   cpu: matmulCpu,
   backward: matmulBackward,
-  cases,
+  cases: matmulCases,
 };
 
 /**

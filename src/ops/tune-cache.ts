@@ -1,7 +1,7 @@
 // Where measured kernel picks are kept, for every tuner (matmul-, attention-, conv-tune.ts): per
 // adapter and size class, in memory, then in localStorage in a page, IndexedDB in a worker or a
 // JSON file in Node (written atomically; a corrupt file or entry is measured over and replaced),
-// so a machine measures a class once. Keys are versioned per family ('matmul/v4/<adapter>/<class>'):
+// so a machine measures a class once. Keys are versioned per family ('matmul/v5/<adapter>/<class>'):
 // a family bumps its version when its kernels or classes change, and a write drops that family's
 // older entries.
 // Also the queue every measurement runs in, so that no two tuners time each other.

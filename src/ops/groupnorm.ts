@@ -73,8 +73,14 @@ function checkGroups(op: string, x: TensorSpec, groups: number, gain: TensorSpec
   return dimsOf(x.shape, groups);
 }
 
-/** Uniform words of shaders/groupnorm.ts `Groups`. */
-const groupParams = (d: Dims, eps: number) => [d.N * d.G, d.M, d.S, d.cg, d.G, word(eps)];
+/** Values per element of the kernels' (N, C, S) tensors: 4 (vec4s) where S comes in fours. */
+const lanesOf = (d: Dims) => (d.S % 4 === 0 ? 4 : 1);
+
+/** The module for d's tensors (vec4 elements where S comes in fours). */
+const shaderFor = (d: Dims) => groupNormShader(lanesOf(d) === 4);
+
+/** Uniform words of shaders/groupnorm.ts `Groups`, sizes in the module's elements. */
+const groupParams = (d: Dims, eps: number) => [d.N * d.G, d.M / lanesOf(d), d.S / lanesOf(d), d.cg, d.G, word(eps)];
 
 // ---------------------------------------------------------------------------------------------
 // groupNorm
@@ -104,6 +110,8 @@ const groupNormCases: OpCase<GroupNormAttrs>[] = [
   { inputs: gnInputs(2, 6, 5, 3), attrs: { groups: 3, eps: 1e-3 } },
   // groups = C: instance norm.
   { inputs: gnInputs(1, 6, 8, 8), attrs: { groups: 6, eps: 1e-5 } },
+  // S in fours: the vec4 module, with channels per group and more than one step per channel.
+  { inputs: gnInputs(2, 6, 4, 3), attrs: { groups: 2, eps: 1e-5 } },
   // Rank 2 (S = 1) and rank 3.
   { inputs: gnInputs(5, 6), attrs: { groups: 2, eps: 1e-3 } },
   { inputs: gnInputs(2, 4, 7), attrs: { groups: 2, eps: 1e-5 } },
@@ -127,7 +135,8 @@ export const groupNormDef: OpDef<GroupNormAttrs> = {
   kernel: ([x], _outs, { groups, eps }, env) => {
     const d = dimsOf(x.shape, groups);
     const reads = [{ in: 0 }, { in: 1 }, { in: 2 }], writes = [{ out: 0 }, { out: 1 }, { out: 2 }];
-    return { dispatches: [rowDispatch(d.N * d.G, d.M, env, { shader: groupNormShader, entry: 'gn_fwd', reads, writes, params: groupParams(d, eps) })] };
+    const params = groupParams(d, eps);
+    return { dispatches: [rowDispatch(d.N * d.G, d.M / lanesOf(d), env, { shader: shaderFor(d), entry: 'gn_fwd', reads, writes, params })] };
   },
   cpu: groupNormCpu,
   backward: normBackwardRule(groupNormBackward),
@@ -160,23 +169,23 @@ function groupNormBackwardKernel(ins: TensorSpec[], env: KernelEnv): KernelPlan 
     tmp: [d.N * 2 * d.C * 4],
     dispatches: [
       {
-        shader: groupNormShader,
+        shader: shaderFor(d),
         entry: 'gn_sums',
         constants: { WG },
         reads: [{ in: 0 }, { in: 1 }, { in: 2 }, { in: 4 }],
         writes: [{ tmp: 0 }],
-        params: [d.N, d.C, d.S, d.cg, d.G],
+        params: [d.N, d.C, d.S / lanesOf(d), d.cg, d.G],
         workgroups: grid1d(d.N * d.C, WG, maxPerDim),
       },
-      rowDispatch(d.N * d.G, d.M, env, {
-        shader: groupNormShader,
+      rowDispatch(d.N * d.G, d.M / lanesOf(d), env, {
+        shader: shaderFor(d),
         entry: stats ? 'gn_dx_stats' : 'gn_dx',
         reads: [{ in: 0 }, { in: 1 }, { in: 2 }, { in: 3 }, { in: 4 }, { tmp: 0 }, ...(stats ? [{ in: 5 }, { in: 6 }] : [])],
         writes: [{ out: 0 }],
         params: groupParams(d, 0),
       }),
       {
-        shader: groupNormShader,
+        shader: shaderFor(d),
         entry: 'gn_cols_final',
         constants: { WG },
         reads: [{ tmp: 0 }],
@@ -216,6 +225,13 @@ export const groupNormBackwardDef: OpDef<object> = {
     },
     {
       inputs: [f32(3, 4), f32(3, 2), f32(3, 2), f32(4), f32(3, 4), f32(3, 2), f32(3, 2)],
+      attrs: {},
+      gen: normBackwardGen,
+    },
+    // S in fours (the vec4 module), without and with gradients at the saved statistics.
+    { inputs: [f32(2, 6, 4, 3), f32(2, 2), f32(2, 2), f32(6), f32(2, 6, 4, 3)], attrs: {}, gen: normBackwardGen },
+    {
+      inputs: [f32(1, 4, 2, 4), f32(1, 2), f32(1, 2), f32(4), f32(1, 4, 2, 4), f32(1, 2), f32(1, 2)],
       attrs: {},
       gen: normBackwardGen,
     },

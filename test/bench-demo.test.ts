@@ -187,7 +187,7 @@ describe('bench demo page (headless Chromium, SwiftShader)', () => {
     // one x they were a few pixels each, the pick's hiding the tiling it picked).
     expect(await page.$$eval('#result-matmul .table tbody', (bodies) => bodies[1].rows.length)).toBe(1);
     const drawn = await seriesPixels('#result-matmul .chart');
-    expect(drawn.map((s) => s.label)).toEqual(['register tiling', 'quad tiling', 'shared tiling', expect.stringMatching(/^autotuned pick/)]);
+    expect(drawn.map((s) => s.label)).toEqual(['register tiling', 'quad tiling', 'shared tiling', 'wide tiling', expect.stringMatching(/^autotuned pick/)]);
     for (const s of drawn) expect(s.pixels, s.label).toBeGreaterThan(300);
 
     // The panel names the peak the table prints and divides its shares by.

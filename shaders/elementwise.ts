@@ -54,7 +54,8 @@ const opCodes = <N extends string>(names: readonly N[]): Readonly<Record<N, numb
  * The unary shader's OP codes (src/ops/unary.ts dispatches by them): math, activations and
  * scalar ops (`a` is the scalar: slope, value or exponent), the casts, and a plain copy.
  * `unary_bwd` computes dx = dy * f'(x) for the activations with a fused derivative (relu,
- * gelu, silu, sigmoid, tanh, leakyRelu).
+ * gelu, silu, sigmoid, tanh, leakyRelu). `unary_fwd4` and `unary_bwd4` do the same four elements
+ * an invocation (through vec4 views of the same bindings), where the count comes in fours.
  */
 export const UNARY_OP = opCodes([
   'neg', 'exp', 'log', 'sqrt', 'relu', 'gelu', 'silu', 'sigmoid', 'tanh', 'abs', 'sign',

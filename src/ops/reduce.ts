@@ -1,7 +1,8 @@
 // Reductions: sum, mean and max over any set of axes (all of them by default), argmax along
 // one axis, and sumToShape, which undoes numpy broadcasting in gradients.
 // The kernel sees the input as alternating runs of kept and reduced dims (merged on the host)
-// and runs either one invocation per output or one workgroup per output; see pickStrategy.
+// and runs either one invocation per output or one workgroup per output; see pickStrategy. A
+// sum over several runs of reduced dims runs one pass a run instead (splitSum).
 // Max sends the gradient to every element equal to the maximum, split evenly between ties
 // (as PyTorch's amax does); argmax returns the first maximum (as numpy does).
 // Not here: the broadcast op that sum's backward uses (binary.ts), WGSL (shaders/reduce.ts).

@@ -287,9 +287,10 @@ function backwardWeightKernel(g: Geo, env: KernelEnv): KernelPlan {
     workgroups: grid1d(tiles, WG, max),
   };
   if (chunks === 1) return { dispatches: [partial] };
+  const lanes = size % 4 === 0 ? 4 : 1;
   const sum: Dispatch = {
-    shader: convShader, entry: 'conv_sum_chunks', constants: { WG },
-    reads: [{ tmp: 0 }], writes: [{ out: 0 }], params: [size, chunks], workgroups: grid1d(size, WG, max),
+    shader: convShader, entry: lanes === 4 ? 'conv_sum_chunks4' : 'conv_sum_chunks', constants: { WG },
+    reads: [{ tmp: 0 }], writes: [{ out: 0 }], params: [size, chunks], workgroups: grid1d(size / lanes, WG, max),
   };
   return { tmp: [chunks * size * 4], dispatches: [partial, sum] };
 }

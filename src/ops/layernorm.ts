@@ -95,7 +95,7 @@ export const layerNormDef: OpDef<LayerNormAttrs> = {
     const { rows, cols } = rowsOf(x.shape);
     const c = cols / lanesOf(cols);
     const reads = [{ in: 0 }, { in: 1 }, { in: 2 }], writes = [{ out: 0 }, { out: 1 }, { out: 2 }];
-    const shader = layerNormShader(halfOut, c < cols);
+    const shader = layerNormShader(halfOut, lanesOf(cols) === 4);
     return { dispatches: [rowDispatch(rows, c, env, { shader, entry: 'ln_fwd', reads, writes, params: [rows, c, word(eps)] })] };
   },
   cpu: layerNormCpu,
@@ -130,7 +130,7 @@ function layerNormBackwardKernel(ins: TensorSpec[], env: KernelEnv): KernelPlan 
   const chunks = Math.ceil(rows / CHUNK);
   const maxPerDim = env.limits.maxComputeWorkgroupsPerDimension;
   const c = cols / lanesOf(cols);
-  const shader = layerNormShader(false, c < cols);
+  const shader = layerNormShader(false, lanesOf(cols) === 4);
   return {
     tmp: [chunks * 2 * cols * 4],
     dispatches: [

@@ -228,7 +228,7 @@ export async function runMatmulSuite(engine: Engine, opts: SuiteOptions): Promis
   const classOf = (p: Pick<MatmulProduct, 'M' | 'N' | 'K'>) => matmulSizeClass(p.M, p.N, p.K);
   const needed = new Set([...sizes.map((s) => classOf({ M: s, N: s, K: s })), ...all.map(classOf)]);
   const classes = MATMUL_SIZE_CLASSES.filter((c) => !opts.quick || c !== 'large' || needed.has(c));
-  // The tilings this adapter runs as themselves ('quad' needs subgroups).
+  // The block tilings this adapter runs as themselves ('quad' needs subgroups).
   const tilings = matmulTilingsFor(engine.gpu.features);
   const total = classes.length + (sizes.length + all.length) * tilings.length;
   let item = 0;

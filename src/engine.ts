@@ -28,10 +28,11 @@ export interface EngineOptions extends DeviceOptions {
   /**
    * When a tuned family's variants (matmul tilings, attention variants) are measured for a size
    * class a compiled plan needs and no choice or cache gives:
-   * - 'deferred' (the default; true means it too): the plan lowers such classes on the adapter's
-   *   defaults, so its first run comes without waiting; its second run waits for the
-   *   measurement, and where a pick differs from a default the plan is rebuilt in the background
-   *   and swapped in at a later run (Plan.settled), the runs in between keeping the defaults;
+   * - 'deferred' (the default; true means it too): the plan lowers such classes on each family's
+   *   first choice (KernelChoices.firstChoice: quick to build), so its first run comes without
+   *   waiting for measurements, and soon; its second run waits for the measurement, and where a
+   *   pick differs from the first choice the plan is rebuilt in the background and swapped in at
+   *   a later run (Plan.settled), the runs in between keeping the first choices;
    * - 'upfront': measured before the plan is compiled, so every run uses the picks (benchmarks);
    * - false: the adapter's defaults, never measured.
    */
@@ -139,10 +140,25 @@ export class Engine {
     return this.tuneMode === 'deferred' && this.openClasses(spec).length > 0;
   }
 
+  /**
+   * What kernels may know when they lower `spec` now: this.env, except that while the plan's
+   * measurement is deferred (a compiled plan, tune: 'deferred'), a class with no pick lowers to
+   * its family's first choice, the quick one to build, since the first run waits for it.
+   */
+  lowering(spec: CompileSpec): KernelEnv {
+    const env = this.env;
+    const open = spec.eager || this.tuneMode !== 'deferred' ? [] : this.openClasses(spec);
+    if (!open.length) return env;
+    const first: Record<string, string> = {};
+    for (const [t, classes] of open) for (const c of classes) first[t.key(c)] = t.firstChoice(env.isSoftware);
+    return { ...env, tuning: { ...first, ...this.tuning } };
+  }
+
   /** The kernel choice each tuned class of `spec`'s ops lowers to now, as one string: a plan compares it before and after tuning. */
   loweredChoices(spec: CompileSpec): string {
     const order = planOrder(spec);
-    return TUNABLES.flatMap((t) => t.classesOf(order).map((c) => `${t.key(c)}=${t.choose(this.env, c)}`)).join(' ');
+    const env = this.lowering(spec);
+    return TUNABLES.flatMap((t) => t.classesOf(order).map((c) => `${t.key(c)}=${t.choose(env, c)}`)).join(' ');
   }
 
   /** The tuned families with the classes of `spec`'s ops that have no pick yet. */

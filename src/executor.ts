@@ -7,7 +7,7 @@
 // front (`estimatePlan`) and checked against the engine's budget; buffers and bind groups are made
 // inside GPU error scopes, so a device failure is a typed error at compile time, never in run.
 // Eager mode is the same plan built without reuse and submitted one op at a time.
-// With deferred tuning a plan is built twice: first on the adapter's default kernels, then, once
+// With deferred tuning a plan is built twice: first on the kernels quick to build, then, once
 // its second run has measured the tuned ops, on the picks where they differ, in the background;
 // a run swaps the rebuilt parts in, so the plan's owner never sees the change.
 // Not here: where parameters and constants live (engine.ts), gradients (autograd.ts).
@@ -201,7 +201,7 @@ export class Plan {
    */
   async run(feeds: Feeds = {}, read: string[] = Object.keys(this.parts.outputs)): Promise<Record<string, HostArray>> {
     if (this.disposed) throw new InputError('This plan was disposed; compile the step again.');
-    // The first run comes at once, on defaults; the second waits for the measurement.
+    // The first run comes at once, on first choices; the second waits for the measurement.
     if (this.runs > 0) this.startRetune();
     const order = submitOrderOf(this.engine);
     const reads = this.retuning || order.waiting ? await order.after(async () => (await this.retuning, this.submit(feeds, read))) : this.submit(feeds, read);
@@ -327,11 +327,11 @@ export class Plan {
   }
 
   /**
-   * Deferred tuning, at the second run: measures the classes the plan lowered on defaults, with
-   * the first run's work finished so that it is not timed with the candidates. Where a pick
+   * Deferred tuning, at the second run: measures the classes the plan lowered on first choices,
+   * with the first run's work finished so that it is not timed with the candidates. Where a pick
    * differs from what the plan runs, the plan is rebuilt on the picks in the background; a
    * rebuild that fails (say, past the memory budget beside the running plan) leaves the plan on
-   * its defaults, which are correct, only slower.
+   * its first choices, which are correct, only slower.
    */
   private async retune({ spec, lowered }: DeferredTuning): Promise<void> {
     // On a lost device this settles either way; the loss surfaces from run.
@@ -408,8 +408,8 @@ function toFeedArray(name: string, t: Tensor, v: FeedValue | undefined): HostArr
 export async function compilePlan(engine: Engine, spec: CompileSpec): Promise<Plan> {
   // Tuned kernels are measured the first time a plan needs a size class: before the plan is
   // laid out (tune: 'upfront'), or after its first run (deferred, the plan lowering such classes
-  // on the adapter's defaults until then). Eager plans run once, so they lower with the picks
-  // known so far rather than wait for a measurement.
+  // on their families' first choices until then, Engine.lowering). Eager plans run once, so they
+  // lower with the picks known so far (else the defaults) rather than wait for a measurement.
   const deferred = !spec.eager && engine.defersTuning(spec) ? { spec, lowered: engine.loweredChoices(spec) } : null;
   if (!spec.eager && !deferred) await engine.tuneForPlan(spec);
   return new Plan(engine, await compileParts(engine, spec), deferred);

@@ -87,7 +87,7 @@ export function layoutPlan(engine: Engine, spec: CompileSpec): Layout {
   const roots = [...Object.values(outputs), ...updates.map(([, v]) => v), ...(opt?.grads ?? [])];
   const order = topoOrder(roots);
   const nodes = nodeOrder(order);
-  const env = engine.env;
+  const env = engine.lowering(spec);
 
   // Leaves: inputs get a buffer each; parameters and constants without storage get one on first use.
   const inputs = new Map<string, Tensor>();

@@ -1,13 +1,14 @@
 // Deferred tuning (tune: 'deferred', an engine's default): a plan whose size classes have no
-// pick runs its first step on the adapter's defaults without measuring anything; its second run
-// waits for the measurement; where a pick differs from what the plan runs, the plan is rebuilt
-// in the background and swapped in at a later run, and a disposed plan gives the rebuild's
-// buffers back. Engines here share the test engine's device, with picks in memory only.
+// pick runs its first step on each family's first choice (quick to build) without measuring
+// anything; its second run waits for the measurement; where a pick differs from what the plan
+// runs, the plan is rebuilt in the background and swapped in at a later run, and a disposed plan
+// gives the rebuild's buffers back. Engines here share the test engine's device, with picks in
+// memory only.
 // Not here: what the tuners measure (matmul-tune, attention-tune tests), tune: 'upfront'.
 
 import { beforeEach, describe, expect, it } from 'vitest';
 import { ConfigError, Engine, addScalar, clearTuningMemory, input, matmul, mulScalar, parameter, type CompileSpec, type Tensor } from '../src/index.js';
-import { matmulDef, plainMatmulAttrs } from '../src/ops/matmul.js';
+import { MATMUL_CHOICES, matmulDef, plainMatmulAttrs } from '../src/ops/matmul.js';
 import type { Progress } from '../src/progress.js';
 import { seededRandom } from './support/opchecks.js';
 import { testEngine } from './support/engine.js';
@@ -48,7 +49,10 @@ function expectClose(got: ArrayLike<number>, expected: ArrayLike<number>): void 
   expect(worst).toBeLessThan(1e-4);
 }
 
-/** A matmul tiling other than the adapter's default (what a pick that differs looks like). */
+/** The matmul tiling a class lowers to until it is measured. */
+const firstTiling = (engine: Engine) => MATMUL_CHOICES.firstChoice(engine.gpu.adapter.isSoftware);
+
+/** A matmul tiling other than the first one (what a pick that differs looks like). */
 const otherTiling = (engine: Engine) => (engine.gpu.adapter.isSoftware ? 'shared' : 'register');
 
 beforeEach(() => clearTuningMemory());
@@ -61,6 +65,9 @@ describe('deferred tuning', () => {
     expect(phases).toEqual(['compiling a product']);
     expect(engine.tuneResults).toEqual([]);
     expect(engine.tuning['matmul.small']).toBeUndefined();
+    // Lowered to the first choice, the quick one to build; eager work takes the defaults.
+    expect(engine.loweredChoices(spec)).toBe(`matmul.small=${firstTiling(engine)}`);
+    expect(engine.loweredChoices({ ...spec, eager: true })).toBe(`matmul.small=${MATMUL_CHOICES.defaultChoice(engine.gpu.adapter.isSoftware)}`);
 
     expectClose((await plan.run({ x })).y, expected);
     expect(engine.tuneResults).toEqual([]);
@@ -79,13 +86,13 @@ describe('deferred tuning', () => {
     plan.dispose();
   });
 
-  it('rebuilds on a pick that differs from the default in the background, and swaps it in at a run', async () => {
+  it('rebuilds on a pick that differs from the first choice in the background, and swaps it in at a run', async () => {
     const { engine, phases } = await deferredEngine();
     const { spec, x, w, expected } = product();
     const plan = await engine.compile(spec);
     const held = engine.pool.bytesInUse;
     expectClose((await plan.run({ x })).y, expected);
-    // The class's pick turns out other than the default the plan was lowered with.
+    // The class's pick turns out other than the first choice the plan was lowered with.
     engine.tuning['matmul.small'] = otherTiling(engine);
     // The second run measures nothing (the class has its pick) and still runs on the defaults.
     expectClose((await plan.run({ x })).y, expected);
@@ -108,7 +115,7 @@ describe('deferred tuning', () => {
     const { spec, x, w } = product();
     const same = await engine.compile(spec);
     await same.run({ x });
-    engine.tuning['matmul.small'] = engine.gpu.adapter.isSoftware ? 'register' : 'shared';
+    engine.tuning['matmul.small'] = firstTiling(engine);
     await same.run({ x });
     await same.settled();
     expect(phases).toEqual(['compiling a product']);

@@ -48,7 +48,7 @@ function tilings(engine: Engine, spec: CompileSpec): Partial<Record<MatmulSizeCl
   for (const p of layoutPlan(engine, spec).plans) {
     if (p.node.def.name !== 'matmul') continue;
     const d = p.kernel!.dispatches[0];
-    const tiling = d.entry === 'mm_shared' ? 'shared' : d.constants?.QUAD_SHARE ? 'quad' : 'register';
+    const tiling = d.entry === 'mm_shared' ? 'shared' : d.entry === 'mm_small' ? 'small' : d.constants?.QUAD_SHARE ? 'quad' : 'register';
     out[matmulClassOf(p.node.inputs, p.node.attrs as MatmulAttrs)] = tiling;
   }
   return out;

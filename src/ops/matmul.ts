@@ -90,16 +90,22 @@ export interface MatmulOptions {
  * across a subgroup quad ('quad', needs 'subgroups': faster on SwiftShader at large sizes, its
  * pipelines take twice as long to build); workgroup-memory tiles ('shared'); or bigger ones
  * with vec4 loads ('wide': 128x128 blocks, 8x8 an invocation, for GPUs; products whose operands
- * it cannot read as vec4s, f16 ones or those with an odd contiguous dim, run 'shared' instead).
- * 'quad' and 'register' give the same sums in the same order, so a switch between them changes
- * no result.
+ * it cannot read as vec4s, f16 ones or those with an odd contiguous dim, run 'shared' instead);
+ * or barrier-free 4x4 blocks ('small', which the register tilings run for narrow products:
+ * slower at large sizes, but its pipelines build about 3x faster on SwiftShader, which makes it
+ * a CPU adapter's first compile while the picks are measured). 'quad' and 'register' give the
+ * same sums in the same order, so a switch between them changes no result.
  */
-export type MatmulTiling = 'register' | 'quad' | 'shared' | 'wide';
-export const MATMUL_TILINGS: readonly MatmulTiling[] = ['register', 'quad', 'shared', 'wide'];
+export type MatmulTiling = 'register' | 'quad' | 'shared' | 'wide' | 'small';
+export const MATMUL_TILINGS: readonly MatmulTiling[] = ['register', 'quad', 'shared', 'wide', 'small'];
 
-/** The tilings an adapter with `features` runs as themselves ('quad' runs as 'register' without subgroups). */
+/**
+ * The block tilings an adapter with `features` runs as themselves ('quad' runs as 'register'
+ * without subgroups): what the tuner and the benchmark compare. Not 'small', the 4x4 blocks the
+ * register tilings run for narrow products anyway, chosen of its own only for a first compile.
+ */
 export const matmulTilingsFor = (features: ReadonlySet<string>): readonly MatmulTiling[] =>
-  features.has('subgroups') ? MATMUL_TILINGS : MATMUL_TILINGS.filter((t) => t !== 'quad');
+  MATMUL_TILINGS.filter((t) => t !== 'small' && (t !== 'quad' || features.has('subgroups')));
 
 /**
  * Products by work (M N K times the batch, in multiply-adds): the tiling that wins can differ
@@ -131,13 +137,17 @@ export function matmulClassOf(ins: TensorSpec[], at: MatmulAttrs): MatmulSizeCla
  * The tilings as a tuned family (tunable.ts): 'matmul' in KernelEnv.tuning fixes one for every
  * size (a user's choice), 'matmul.<class>' holds a class's pick (measured, or the default when
  * autotuning is off); with nothing measured, barrier-free on CPU-emulated adapters (without
- * quad sharing, the quicker to build for a first compile), shared memory on GPUs.
+ * quad sharing, which takes twice as long to build), shared memory on GPUs. While a class waits
+ * for its measurement (deferred tuning), a CPU adapter lowers it to 'small': the tiny GPT's
+ * first compile took 2.0 s on it against 4.9 s on 'register' (SwiftShader, Node), and its steps
+ * 1.2x as long until the picks came.
  */
 export const MATMUL_CHOICES = kernelChoices<MatmulSizeClass, MatmulTiling>({
   name: 'matmul',
   classes: MATMUL_SIZE_CLASSES,
   choices: MATMUL_TILINGS,
   defaultChoice: (isSoftware) => (isSoftware ? 'register' : 'shared'),
+  firstChoice: (isSoftware) => (isSoftware ? 'small' : 'shared'),
 });
 
 /** Batch dims the kernel addresses after merging (vec4 fields of its uniform). */
@@ -324,9 +334,9 @@ function matmulKernel(ins: TensorSpec[], _outs: TensorSpec[], at: MatmulAttrs, e
   const picked = MATMUL_CHOICES.choose(env, matmulSizeClass(M, g.N, g.K, count));
   const tiling = picked === 'wide' && !wideFits(ins, at, g) ? 'shared' : picked;
   const wide = tiling === 'wide';
-  const register = tiling === 'register' || tiling === 'quad';
+  const register = tiling === 'register' || tiling === 'quad' || tiling === 'small';
   // Narrow products on the register tiling take 4x4 blocks, laid out along the long side.
-  const small = register && (g.N <= SMALL_EDGE || M <= SMALL_EDGE);
+  const small = tiling === 'small' || (register && (g.N <= SMALL_EDGE || M <= SMALL_EDGE));
   const wg = small ? smallWorkgroup(g.N) : register ? REGISTER_WG : wide ? { x: WIDE_TILE.wg, y: WIDE_TILE.wg } : SHARED_WG;
   const [rows, cols] = wide
     ? [WIDE_TILE.edge, WIDE_TILE.edge]

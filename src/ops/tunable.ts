@@ -31,6 +31,11 @@ export interface KernelChoices<C extends string = string, V extends string = str
   isChoice(v: unknown): v is V;
   /** The choice when nothing was measured, by adapter kind. */
   defaultChoice(isSoftware: boolean): V;
+  /**
+   * What a class lowers to while its measurement is still to come (tune: 'deferred'), by adapter
+   * kind: a choice quick to build, since the plan's first run waits for its pipelines.
+   */
+  firstChoice(isSoftware: boolean): V;
   /** Where a class's pick lives in KernelEnv.tuning. */
   key(c: C): string;
   /** Whether `tuning` already says which choice a class takes (fixed for all, or the class's pick). */
@@ -44,8 +49,10 @@ export function kernelChoices<C extends string, V extends string>(spec: {
   classes: readonly C[];
   choices: readonly V[];
   defaultChoice: (isSoftware: boolean) => V;
+  /** Default: defaultChoice. */
+  firstChoice?: (isSoftware: boolean) => V;
 }): KernelChoices<C, V> {
-  const { name, classes, choices, defaultChoice } = spec;
+  const { name, classes, choices, defaultChoice, firstChoice = defaultChoice } = spec;
   const isChoice = (v: unknown): v is V => typeof v === 'string' && (choices as readonly string[]).includes(v);
   const key = (c: C) => `${name}.${c}`;
   return {
@@ -54,6 +61,7 @@ export function kernelChoices<C extends string, V extends string>(spec: {
     choices,
     isChoice,
     defaultChoice,
+    firstChoice,
     key,
     chosen: (tuning, c) => isChoice(tuning[name]) || isChoice(tuning[key(c)]),
     choose(env, c) {

@@ -12,9 +12,12 @@
 // non-finite gradient the update is skipped and the scale shrinks; after `interval` good
 // steps it grows. Skipped updates do not count for Adam's bias correction.
 // Each invocation handles PER elements of its workgroup's chunk, strided by WG so that
-// neighbouring invocations touch neighbouring words. Norm partial sums are kept one per
-// invocation, which needs no barrier (barriers are very costly on CPU-emulated adapters);
-// grad_norm then reduces them in one workgroup.
+// neighbouring invocations touch neighbouring words; grad_sumsq and adamw take them four at a
+// time (vec4 views of the same arenas, PER a multiple of 4, every tensor starting on a multiple
+// of four floats), since on SwiftShader an invocation's or a loop trip's overhead and every
+// scalar it reads from storage (a per-lane gather) cost more than the loads of the data. Norm
+// partial sums are kept one per invocation, which needs no barrier (barriers are very costly on
+// CPU-emulated adapters); grad_norm then reduces them in one workgroup.
 
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
 import type { ShaderModuleDef } from '../src/ops/types.js';
@@ -65,6 +68,23 @@ fn grad_at(i: u32) -> f32 {
   return g * scal[INV_ACC];
 }
 
+// The same arenas as vec4s (q: index of a vec4), for grad_sumsq and adamw.
+@group(0) @binding(0) var<storage, read> grads4: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> acc4: array<vec4<f32>>;
+
+// Four gradients at vec4 q, as grad_at gives each.
+fn grad_at4(q: u32, use_acc: bool, inv_acc: f32) -> vec4<f32> {
+  var g = grads4[q];
+  if (use_acc) { g += acc4[q]; }
+  return g * inv_acc;
+}
+
+// Which of the four elements from j on lie inside a tensor of \`size\` elements (the rest is the
+// padding before the next tensor's aligned start).
+fn inside4(j: u32, size: u32) -> vec4<bool> {
+  return vec4<u32>(j) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(size);
+}
+
 // ---- gradient norm: per-invocation partial sums, then one workgroup reduces them ----
 
 @group(0) @binding(4) var<storage, read> scale: array<f32>;
@@ -77,10 +97,15 @@ fn grad_sumsq(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
   if (w >= table[0]) { return; }
   let c = chunk_of(w);
   let unscale = 1.0 / scale[0];
+  let use_acc = scal[USE_ACC] != 0.0;
+  let inv_acc = scal[INV_ACC];
   var s = 0.0;
-  for (var e = 0u; e < PER; e++) {
-    let j = c.start + lid + e * WG;
-    if (j < c.size) { let g = grad_at(c.offset + j) * unscale; s += g * g; }
+  for (var e = 0u; e < PER / 4u; e++) {
+    let j = c.start + 4u * (lid + e * WG);
+    if (j < c.size) {
+      let g = select(vec4<f32>(0.0), grad_at4((c.offset + j) / 4u, use_acc, inv_acc) * unscale, inside4(j, c.size));
+      s += dot(g, g);
+    }
   }
   partials[w * WG + lid] = s;
 }
@@ -202,7 +227,12 @@ fn step_grad(i: u32) -> f32 {
   return grad_at(i) * scal[INV_SCALE] * scal[CLIP];
 }
 
-// AdamW (decoupled weight decay, bias-corrected moments): s1 = m, s2 = v.
+@group(0) @binding(4) var<storage, read_write> params4: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read_write> m4: array<vec4<f32>>;
+@group(0) @binding(6) var<storage, read_write> v4: array<vec4<f32>>;
+
+// AdamW (decoupled weight decay, bias-corrected moments) on vec4s of params, m (s1) and v (s2);
+// the padding lanes past a tensor's end keep their values.
 @compute @workgroup_size(WG)
 fn adamw(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
          @builtin(local_invocation_index) lid: u32) {
@@ -210,19 +240,33 @@ fn adamw(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
   if (w >= table[0] || scal[SKIP] != 0.0) { return; }
   let c = chunk_of(w);
   let lr = scal[LR];
+  let use_acc = scal[USE_ACC] != 0.0;
+  let inv_acc = scal[INV_ACC];
+  let unscale = scal[INV_SCALE];
+  let clip = scal[CLIP];
+  let b1 = scal[B1];
+  let b2 = scal[B2];
+  let omb1 = scal[ONE_MINUS_B1];
+  let omb2 = scal[ONE_MINUS_B2];
+  let bc2 = scal[BC2_SQRT];
+  let eps = scal[EPS];
   // PyTorch's order of operations, so that its results are matched to f32 rounding.
   let step_size = lr / scal[BC1];
-  for (var e = 0u; e < PER; e++) {
-    let j = c.start + lid + e * WG;
+  let keep = 1.0 - lr * c.decay;
+  for (var e = 0u; e < PER / 4u; e++) {
+    let j = c.start + 4u * (lid + e * WG);
     if (j < c.size) {
-      let i = c.offset + j;
-      let g = step_grad(i);
-      let m = scal[B1] * s1[i] + scal[ONE_MINUS_B1] * g;
-      let v = scal[B2] * s2[i] + scal[ONE_MINUS_B2] * g * g;
-      s1[i] = m;
-      s2[i] = v;
-      let p = params[i] * (1.0 - lr * c.decay);
-      params[i] = p - step_size * m / (sqrt(v) / scal[BC2_SQRT] + scal[EPS]);
+      let q = (c.offset + j) / 4u;
+      let inside = inside4(j, c.size);
+      let g = grad_at4(q, use_acc, inv_acc) * unscale * clip;
+      let m0 = m4[q];
+      let v0 = v4[q];
+      let p0 = params4[q];
+      let m = b1 * m0 + omb1 * g;
+      let v = b2 * v0 + omb2 * g * g;
+      m4[q] = select(m0, m, inside);
+      v4[q] = select(v0, v, inside);
+      params4[q] = select(p0, p0 * keep - step_size * m / (sqrt(v) / bc2 + eps), inside);
     }
   }
 }

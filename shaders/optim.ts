@@ -12,7 +12,7 @@
 // non-finite gradient the update is skipped and the scale shrinks; after `interval` good
 // steps it grows. Skipped updates do not count for Adam's bias correction.
 // Each invocation handles PER elements of its workgroup's chunk, strided by WG so that
-// neighbouring invocations touch neighbouring words; grad_sumsq and adamw take them four at a
+// neighbouring invocations touch neighbouring words; grad_sumsq, adamw and sgd take them four at a
 // time (vec4 views of the same arenas, PER a multiple of 4, every tensor starting on a multiple
 // of four floats), since on SwiftShader an invocation's or a loop trip's overhead and every
 // scalar it reads from storage (a per-lane gather) cost more than the loads of the data. Norm
@@ -231,6 +231,18 @@ fn step_grad(i: u32) -> f32 {
 @group(0) @binding(5) var<storage, read_write> m4: array<vec4<f32>>;
 @group(0) @binding(6) var<storage, read_write> v4: array<vec4<f32>>;
 
+// What turns a summed gradient into the one an update applies, read once per invocation.
+struct GradScale { use_acc: bool, inv_acc: f32, unscale: f32, clip: f32 }
+
+fn grad_scale() -> GradScale {
+  return GradScale(scal[USE_ACC] != 0.0, scal[INV_ACC], scal[INV_SCALE], scal[CLIP]);
+}
+
+// step_grad of the four elements at vec4 q.
+fn step_grad4(q: u32, s: GradScale) -> vec4<f32> {
+  return grad_at4(q, s.use_acc, s.inv_acc) * s.unscale * s.clip;
+}
+
 // AdamW (decoupled weight decay, bias-corrected moments) on vec4s of params, m (s1) and v (s2);
 // the padding lanes past a tensor's end keep their values.
 @compute @workgroup_size(WG)
@@ -240,10 +252,7 @@ fn adamw(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
   if (w >= table[0] || scal[SKIP] != 0.0) { return; }
   let c = chunk_of(w);
   let lr = scal[LR];
-  let use_acc = scal[USE_ACC] != 0.0;
-  let inv_acc = scal[INV_ACC];
-  let unscale = scal[INV_SCALE];
-  let clip = scal[CLIP];
+  let gs = grad_scale();
   let b1 = scal[B1];
   let b2 = scal[B2];
   let omb1 = scal[ONE_MINUS_B1];
@@ -258,7 +267,7 @@ fn adamw(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
     if (j < c.size) {
       let q = (c.offset + j) / 4u;
       let inside = inside4(j, c.size);
-      let g = grad_at4(q, use_acc, inv_acc) * unscale * clip;
+      let g = step_grad4(q, gs);
       let m0 = m4[q];
       let v0 = v4[q];
       let p0 = params4[q];
@@ -272,26 +281,33 @@ fn adamw(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
 }
 
 // SGD with momentum (PyTorch's form: the buffer starts as the first gradient) and optional
-// Nesterov; weight decay is added to the gradient (L2). s1 = momentum buffer; s2 unused.
+// Nesterov; weight decay is added to the gradient (L2). On vec4s of params and the momentum
+// buffer (s1, the m4 view); s2 unused. Padding lanes keep their values.
 @compute @workgroup_size(WG)
 fn sgd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
        @builtin(local_invocation_index) lid: u32) {
   let w = flat_group(wid, nwg);
   if (w >= table[0] || scal[SKIP] != 0.0) { return; }
   let c = chunk_of(w);
+  let gs = grad_scale();
+  let lr = scal[LR];
   let mu = scal[MOMENTUM];
-  for (var e = 0u; e < PER; e++) {
-    let j = c.start + lid + e * WG;
+  let first = scal[APPLIED] == 1.0;
+  let nesterov = scal[NESTEROV] != 0.0;
+  for (var e = 0u; e < PER / 4u; e++) {
+    let j = c.start + 4u * (lid + e * WG);
     if (j < c.size) {
-      let i = c.offset + j;
-      let p = params[i];
-      var d = step_grad(i) + c.decay * p;
+      let q = (c.offset + j) / 4u;
+      let inside = inside4(j, c.size);
+      let p = params4[q];
+      var d = step_grad4(q, gs) + c.decay * p;
       if (mu != 0.0) {
-        let b = select(mu * s1[i] + d, d, scal[APPLIED] == 1.0);
-        s1[i] = b;
-        d = select(b, d + mu * b, scal[NESTEROV] != 0.0);
+        let b0 = m4[q];
+        let b = select(mu * b0 + d, d, first);
+        m4[q] = select(b0, b, inside);
+        d = select(b, d + mu * b, nesterov);
       }
-      params[i] = p - scal[LR] * d;
+      params4[q] = select(p, p - lr * d, inside);
     }
   }
 }

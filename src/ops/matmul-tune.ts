@@ -114,10 +114,10 @@ export type TuneOptions = CacheTuneOptions<MatmulSizeClass>;
 
 /**
  * The tilings timed on an adapter: the block tilings it runs as themselves, on a CPU adapter
- * only the barrier-free ones. On SwiftShader 'wide' measured 2.2x slower than 'quad' at every class's
- * product (2.63 against 6.56 GFLOP/s at the large one) and 'shared' 4-7x (0.25, 0.85 and 0.99
- * against 1.07, 5.86 and 5.18 GFLOP/s; Node, GPU timestamps), each for about a second of pipeline
- * builds and timing per class, which a deferred plan's second step waits for.
+ * only the barrier-free ones. On SwiftShader 'wide' measured 2.2x slower than 'quad' at every
+ * class's product (2.63 against 6.56 GFLOP/s at the large one) and 'shared' 4-7x (0.25, 0.85
+ * and 0.99 against 1.07, 5.86 and 5.18 GFLOP/s; Node, GPU timestamps), each for about a second
+ * of pipeline builds and timing per class, which a deferred plan's second step waits for.
  */
 export const matmulCandidates = (isSoftware: boolean, features: ReadonlySet<string>): readonly MatmulTiling[] =>
   matmulTilingsFor(features).filter((t) => !(isSoftware && (t === 'wide' || t === 'shared')));

@@ -27,7 +27,7 @@ import { calibratePeak, shareOfPeak } from './peak.js';
 import { measuredOn, reporters, resultHeader, type ResultHeader, type SuiteOptionsBase } from './common.js';
 import {
   MATMUL_SIZE_CLASSES,
-  MATMUL_TILINGS,
+  MATMUL_BLOCK_TILINGS,
   matmulTilingsFor,
   matmulSizeClass,
   MATMUL_CHOICES,
@@ -296,7 +296,7 @@ function productTable<R extends ProductMeasurement>(
 ): string[] {
   const backends = [...new Set((peer ?? []).map((p) => p.backend))];
   const lines = [
-    ['product', 'class', ...MATMUL_TILINGS, 'pick', 'of peak', ...(extra ? [extra.title] : []), ...backends.flatMap((b) => [`tfjs-${b}`, `pick/tfjs-${b}`])].join('\t'),
+    ['product', 'class', ...MATMUL_BLOCK_TILINGS, 'pick', 'of peak', ...(extra ? [extra.title] : []), ...backends.flatMap((b) => [`tfjs-${b}`, `pick/tfjs-${b}`])].join('\t'),
   ];
   for (const name of new Set(rows.map((x) => x.name))) {
     const own = rows.filter((x) => x.name === name);
@@ -309,7 +309,7 @@ function productTable<R extends ProductMeasurement>(
       [
         name,
         own[0].sizeClass,
-        ...MATMUL_TILINGS.map((t) => own.find((x) => x.tiling === t)?.gflops.toFixed(2) ?? '-'),
+        ...MATMUL_BLOCK_TILINGS.map((t) => own.find((x) => x.tiling === t)?.gflops.toFixed(2) ?? '-'),
         pick ? `${pick.gflops.toFixed(2)} (${pick.tiling})` : '-',
         percent(pick?.shareOfPeak),
         ...(extra ? [pick ? extra.cell(pick) : '-'] : []),
@@ -335,19 +335,19 @@ export function formatSuite(r: SuiteResult): string {
   const lines = [
     `matmul GFLOP/s, ${measuredOn(r)}, timing: ${r.timing}, ${r.date}`,
     `tuner: ${r.tuner.pick} (${(r.tuner.ms / 1000).toFixed(1)} s, measured anew)`,
-    ['class', 'product', ...MATMUL_TILINGS, 'pick', 'won by'].join('\t'),
+    ['class', 'product', ...MATMUL_BLOCK_TILINGS, 'pick', 'won by'].join('\t'),
     ...(Object.keys(r.tuner.picks) as MatmulSizeClass[]).map((c) =>
       [
         c,
         r.tuner.shapes[c] ?? '-',
-        ...MATMUL_TILINGS.map((t) => r.tuner.gflops[t]?.[c]?.toFixed(2) ?? '-'),
+        ...MATMUL_BLOCK_TILINGS.map((t) => r.tuner.gflops[t]?.[c]?.toFixed(2) ?? '-'),
         r.tuner.picks[c],
         `${r.tuner.speedup[c]?.toFixed(2) ?? '-'}x`,
       ].join('\t'),
     ),
     '',
     `arithmetic peak: ${r.peakGflops.toFixed(2)} GFLOP/s`,
-    ['size', ...MATMUL_TILINGS, 'pick', 'of peak', ...backends.flatMap((b) => [`tfjs-${b}`, `pick/tfjs-${b}`])].join('\t'),
+    ['size', ...MATMUL_BLOCK_TILINGS, 'pick', 'of peak', ...backends.flatMap((b) => [`tfjs-${b}`, `pick/tfjs-${b}`])].join('\t'),
   ];
   for (const s of sizes) {
     const cell = (t: MatmulTiling) => r.results.find((x) => x.size === s && x.tiling === t)?.gflops.toFixed(2) ?? '-';
@@ -356,7 +356,7 @@ export function formatSuite(r: SuiteResult): string {
       const g = peerAt(b, s);
       return [g?.toFixed(2) ?? '-', g && pick ? `${(pick / g).toFixed(2)}x` : '-'];
     });
-    lines.push([String(s), ...MATMUL_TILINGS.map(cell), pick?.toFixed(2) ?? '-', percent(r.shareOfPeak[String(s)]), ...peers].join('\t'));
+    lines.push([String(s), ...MATMUL_BLOCK_TILINGS.map(cell), pick?.toFixed(2) ?? '-', percent(r.shareOfPeak[String(s)]), ...peers].join('\t'));
   }
   lines.push('', `the transformer's products: gpt-${r.gpt.preset} (B ${r.gpt.batch}, T ${T}, C ${C}, V ${r.gpt.vocabSize}), one training step`);
   lines.push(...productTable(r.shapes, r.peer));

@@ -100,12 +100,14 @@ export type MatmulTiling = 'register' | 'quad' | 'shared' | 'wide' | 'small';
 export const MATMUL_TILINGS: readonly MatmulTiling[] = ['register', 'quad', 'shared', 'wide', 'small'];
 
 /**
- * The block tilings an adapter with `features` runs as themselves ('quad' runs as 'register'
- * without subgroups): what the tuner and the benchmark compare. Not 'small', the 4x4 blocks the
+ * The block tilings, what the tuner and the benchmark compare: not 'small', the 4x4 blocks the
  * register tilings run for narrow products anyway, chosen of its own only for a first compile.
  */
+export const MATMUL_BLOCK_TILINGS: readonly MatmulTiling[] = MATMUL_TILINGS.filter((t) => t !== 'small');
+
+/** The block tilings an adapter with `features` runs as themselves ('quad' runs as 'register' without subgroups). */
 export const matmulTilingsFor = (features: ReadonlySet<string>): readonly MatmulTiling[] =>
-  MATMUL_TILINGS.filter((t) => t !== 'small' && (t !== 'quad' || features.has('subgroups')));
+  MATMUL_BLOCK_TILINGS.filter((t) => t !== 'quad' || features.has('subgroups'));
 
 /**
  * Products by work (M N K times the batch, in multiply-adds): the tiling that wins can differ

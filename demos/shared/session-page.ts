@@ -3,10 +3,11 @@
 // new one (the facts line, the run buttons, the state line, then the page's own panels); the
 // worker's events (status, failures and the engine's progress bar here, the rest to the page); a
 // `busy` flag with `attempt` (a request whose failure is explained in the banner) and
-// `whileBusy` (a model-replacing request with the controls locked); the buttons that mean the
-// same on every page, made here into the rows the page's markup has for them: Start/Pause on one
-// button, Step, Reset, Save checkpoint (pausing a running loop for the file), Load checkpoint (a
-// hidden file input, its file imported by the worker, which pauses first), Simulate a lost GPU;
+// `whileBusy` (a model-replacing request with the controls locked, a failure in it shown once
+// they are back); the buttons that mean the same on every page, made here into the rows the
+// page's markup has for them: Start/Pause on one button, Step, Reset, Save checkpoint (pausing
+// a running loop for the file), Load checkpoint (a hidden file input, its file imported by the
+// worker, which pauses first), Simulate a lost GPU;
 // the run saved in this browser, offered before anything is built; what the page says when the
 // worker autosaves or comes back from a lost device; and the read-only view of a page that its
 // browser test reads (window.__demo).
@@ -18,7 +19,7 @@
 import { describeProgress, type Progress } from '../../src/progress.js';
 import type { BaseInfo, CoreEvent, MetricsEventBase, SessionApi as TaskApi } from '../../src/worker/protocol.js';
 import { $, make } from './dom.js';
-import { clearMessage, downloadBytes, showMessage } from './ui.js';
+import { clearMessage, downloadBytes, showMessage, type Said } from './ui.js';
 import type { Explain } from './words.js';
 
 /**
@@ -152,6 +153,8 @@ const DEFAULT_WORDS: RunWords = { start: 'Could not start', pause: 'Could not pa
 export class SessionPage<Info extends BasicInfo, Event extends { type: string }, Summary> {
   /** True while a request that replaces the model (create, reset, load, resume) is in flight. */
   busy = false;
+  /** A failure met while busy: shown once the controls are back, so that it never comes before them. */
+  private failedWhileBusy: Said | null = null;
   /** The worker's latest info; null before the first. */
   info: Info | null = null;
 
@@ -253,7 +256,9 @@ export class SessionPage<Info extends BasicInfo, Event extends { type: string },
     try {
       return await fn();
     } catch (e) {
-      showMessage(this.o.elements.banner, 'error', this.o.explain(e, context));
+      const said = this.o.explain(e, context);
+      if (this.busy) this.failedWhileBusy = said;
+      else showMessage(this.o.elements.banner, 'error', said);
       return undefined;
     }
   };
@@ -270,6 +275,13 @@ export class SessionPage<Info extends BasicInfo, Event extends { type: string },
       await fn();
     } finally {
       this.busy = false;
+      if (this.failedWhileBusy !== null) {
+        // A request that failed left the model as it was: the controls come back on the info as
+        // last heard, then the failure is shown, so that a message never comes before them.
+        if (this.info) this.setInfo(this.info);
+        showMessage(this.o.elements.banner, 'error', this.failedWhileBusy);
+        this.failedWhileBusy = null;
+      }
       const now = await this.o.api.info().catch(() => this.info);
       if (now) this.setInfo(now);
       else if (this.o.loadWithoutInfo) loadBtn.disabled = false;
